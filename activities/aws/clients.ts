@@ -1,0 +1,52 @@
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { S3Client } from '@aws-sdk/client-s3';
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+
+/**
+ * The AWS clients every activity receives. They are injected (never constructed
+ * inside an activity) so tests can point them at the emulator or wrap them in a
+ * fault-injecting layer.
+ */
+export interface AwsClients {
+  ec2: EC2Client;
+  s3: S3Client;
+  elbv2: ElasticLoadBalancingV2Client;
+  secrets: SecretsManagerClient;
+}
+
+export interface AwsClientOptions {
+  region: string;
+  /** Custom endpoint (the emulator). Unset means the real AWS endpoints. */
+  endpoint?: string;
+  /** SDK-level attempts per call; activities add their own retries on top. */
+  maxAttempts?: number;
+}
+
+export function awsClientOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): AwsClientOptions {
+  const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+  if (!region) throw new Error('AWS_REGION is not set: set it to the region of the shard (for example us-east-1)');
+  return { region, endpoint: env.AWS_ENDPOINT_URL || undefined };
+}
+
+export function createAwsClients(options: AwsClientOptions): AwsClients {
+  const common = {
+    region: options.region,
+    endpoint: options.endpoint,
+    maxAttempts: options.maxAttempts ?? 3,
+  };
+  return {
+    ec2: new EC2Client(common),
+    // Path-style addressing: an emulator on loopback has no per-bucket host names.
+    s3: new S3Client({ ...common, forcePathStyle: options.endpoint !== undefined }),
+    elbv2: new ElasticLoadBalancingV2Client(common),
+    secrets: new SecretsManagerClient(common),
+  };
+}
+
+export function destroyAwsClients(clients: AwsClients): void {
+  clients.ec2.destroy();
+  clients.s3.destroy();
+  clients.elbv2.destroy();
+  clients.secrets.destroy();
+}

@@ -1,0 +1,118 @@
+import type { Client } from '@temporalio/client';
+import type { S3Client } from '@aws-sdk/client-s3';
+import {
+  isSizeOverride,
+  parseConfigText,
+  resolveGroups,
+  validateDynamicGroups,
+  type DynamicGroups,
+  type NstanceConfig,
+} from '../../common/config';
+import { s3Keys } from '../../common/names';
+import type { GroupRef } from '../../common/types';
+import { writeAudit } from '../../activities/s3/audit';
+import { conditionFor, ShardConfigStore } from '../../activities/s3/config-store';
+import { ObjectStore } from '../../activities/s3/objects';
+import { signalGroup, signalGroupIfRunning } from './groups-signal';
+
+export interface ApplyOptions {
+  client: Client;
+  s3: S3Client;
+  /** The config file's text and name (the name is used in error messages and picks YAML vs JSONC). */
+  text: string;
+  file: string;
+  /** Overrides cluster.storage.bucket (NSTANCE_BUCKET). */
+  bucket?: string;
+  actor: string;
+  now?: () => Date;
+}
+
+export interface ApplyResult {
+  shard: string;
+  bucket: string;
+  groups: { tenant: string; group: string; size: number }[];
+  removedGroups: string[];
+  /** Scale overrides dropped because the applied config sets a new size for that group. */
+  droppedOverrides: string[];
+}
+
+/**
+ * Validates and stores a shard config, then wakes its group workflows.
+ *
+ * Both files are written conditionally on the versions read at the start, so
+ * a concurrent apply or dynamic-group write makes this apply fail with a
+ * conflict instead of silently undoing the other write. groups.jsonc is
+ * written first and restored if the config write then loses its race.
+ */
+export async function applyConfig(options: ApplyOptions): Promise<ApplyResult> {
+  const config = parseConfigText(options.text, options.file);
+  const shard = config.shard.id;
+  const bucket = options.bucket ?? config.cluster.storage.bucket;
+  const objects = new ObjectStore({ s3: options.s3, bucket });
+  const store = new ShardConfigStore(objects, shard);
+
+  const [previous, current] = await Promise.all([store.readConfig(), store.readDynamic()]);
+  const { dynamic: nextDynamic, dropped } = dropChangedSizeOverrides(previous?.config, config, current.dynamic);
+  validateDynamicGroups(config, nextDynamic, `s3://${bucket}/${s3Keys.groups(shard)}`);
+
+  let groupsEtag = current.etag;
+  if (dropped.length > 0) groupsEtag = await store.writeDynamic(nextDynamic, conditionFor(current.etag));
+  let configEtag: string;
+  try {
+    configEtag = await store.writeConfig(options.text, conditionFor(previous?.etag));
+  } catch (err) {
+    if (dropped.length > 0 && groupsEtag !== undefined) {
+      await store.writeDynamic(current.dynamic, { etag: groupsEtag }).catch(() => undefined);
+    }
+    throw err;
+  }
+
+  const groups = resolveGroups(config, nextDynamic).map((g) => ({ tenant: g.tenant, group: g.group, size: g.size }));
+  const kept = new Set(groups.map((g) => `${g.tenant}/${g.group}`));
+  const removed = previous
+    ? resolveGroups(previous.config, current.dynamic).filter((g) => !kept.has(`${g.tenant}/${g.group}`))
+    : [];
+
+  await writeAudit(
+    objects,
+    {
+      shard,
+      action: 'config.apply',
+      actor: options.actor,
+      at: (options.now ?? (() => new Date()))().toISOString(),
+      details: { file: options.file, etag: configEtag, previousEtag: previous?.etag, groups, removedGroups: removed.map((g) => `${g.tenant}/${g.group}`), droppedOverrides: dropped },
+    },
+    `config.apply/${shard}/${configEtag}`,
+  );
+
+  const request = { reason: 'config-applied', actor: options.actor };
+  for (const g of groups) await signalGroup(options.client, { shard, tenant: g.tenant, group: g.group }, request);
+  for (const g of removed) await signalGroupIfRunning(options.client, { shard, tenant: g.tenant, group: g.group } as GroupRef, request);
+
+  return { shard, bucket, groups, removedGroups: removed.map((g) => `${g.tenant}/${g.group}`), droppedOverrides: dropped };
+}
+
+/**
+ * A size the operator just changed in config.jsonc should win over an older
+ * `group scale`; a size left untouched keeps its scale override.
+ */
+export function dropChangedSizeOverrides(
+  previous: NstanceConfig | undefined,
+  next: NstanceConfig,
+  dynamic: DynamicGroups,
+): { dynamic: DynamicGroups; dropped: string[] } {
+  const out: DynamicGroups = { groups: {} };
+  const dropped: string[] = [];
+  for (const [tenant, entries] of Object.entries(dynamic.groups)) {
+    for (const [group, entry] of Object.entries(entries)) {
+      const before = previous?.groups?.[tenant]?.[group]?.size;
+      const after = next.groups?.[tenant]?.[group]?.size;
+      if (isSizeOverride(entry) && after !== undefined && before !== after) {
+        dropped.push(`${tenant}/${group}`);
+        continue;
+      }
+      (out.groups[tenant] ??= {})[group] = entry;
+    }
+  }
+  return { dynamic: out, dropped };
+}

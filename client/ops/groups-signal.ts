@@ -1,0 +1,34 @@
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { groupWorkflowId, shardTaskQueue } from '../../common/names';
+import { searchAttributeUpdates } from '../../common/search-attributes';
+import type { GroupRef } from '../../common/types';
+import { reconcileSignal, type ReconcileRequest } from '../../workflows/definitions';
+
+/** Wakes a group workflow, starting it first when it does not run yet (idempotent by workflow id). */
+export async function signalGroup(client: Client, ref: GroupRef, request: ReconcileRequest): Promise<void> {
+  await client.workflow.signalWithStart('groupWorkflow', {
+    workflowId: groupWorkflowId(ref.shard, ref.tenant, ref.group),
+    taskQueue: shardTaskQueue(ref.shard),
+    args: [{ shard: ref.shard, tenant: ref.tenant, group: ref.group }],
+    signal: reconcileSignal,
+    signalArgs: [request],
+    typedSearchAttributes: searchAttributeUpdates({ NstanceShard: ref.shard, NstanceGroup: `${ref.tenant}/${ref.group}` }),
+  });
+}
+
+/** Wakes a group workflow only if it runs (a removed group must not be started again). */
+export async function signalGroupIfRunning(client: Client, ref: GroupRef, request: ReconcileRequest): Promise<boolean> {
+  try {
+    await client.workflow.getHandle(groupWorkflowId(ref.shard, ref.tenant, ref.group)).signal(reconcileSignal, request);
+    return true;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+}
+
+export function parseGroupRef(text: string, shard: string): GroupRef {
+  const match = /^([^/\s]+)\/([^/\s]+)$/.exec(text);
+  if (!match) throw new Error(`"${text}" is not a group: write it as TENANT/GROUP, for example default/web`);
+  return { shard, tenant: match[1], group: match[2] };
+}

@@ -1,0 +1,90 @@
+import type { Client } from '@temporalio/client';
+import { groupWorkflowId } from '../../common/names';
+import type { GroupRef, GroupStatus, Member } from '../../common/types';
+import { groupStatusQuery } from '../../workflows/definitions';
+
+/** One row of `nstance groups --json` (stable: fields are only ever added). */
+export interface GroupRow {
+  shard: string;
+  tenant: string;
+  group: string;
+  desired: number;
+  running: number;
+  pending: number;
+  draining: number;
+  lastError?: string;
+}
+
+/** One row of `nstance instances --json` (stable: fields are only ever added). */
+export interface InstanceRow {
+  id: string;
+  ec2InstanceId: string | null;
+  group: string;
+  phase: string;
+  privateIp: string | null;
+  launchedAt: string | null;
+}
+
+function escapeQuery(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
+}
+
+/** Live group statuses of a shard, read from the group workflows themselves. */
+export async function groupStatuses(client: Client, shard: string): Promise<GroupStatus[]> {
+  const query = `WorkflowType = 'groupWorkflow' AND ExecutionStatus = 'Running' AND NstanceShard = '${escapeQuery(shard)}'`;
+  const ids: string[] = [];
+  for await (const execution of client.workflow.list({ query })) ids.push(execution.workflowId);
+  const statuses = await Promise.all(ids.sort().map((id) => client.workflow.getHandle(id).query(groupStatusQuery)));
+  return statuses;
+}
+
+export async function groupStatus(client: Client, ref: GroupRef): Promise<GroupStatus> {
+  return client.workflow.getHandle(groupWorkflowId(ref.shard, ref.tenant, ref.group)).query(groupStatusQuery);
+}
+
+export function groupRow(s: GroupStatus): GroupRow {
+  const row: GroupRow = { shard: s.shard, tenant: s.tenant, group: s.group, desired: s.desired, running: s.running, pending: s.pending, draining: s.draining };
+  if (s.lastError) row.lastError = s.lastError;
+  return row;
+}
+
+export function instanceRows(statuses: GroupStatus[]): InstanceRow[] {
+  return statuses.flatMap((s) =>
+    s.members.map((m: Member) => ({
+      id: m.instanceId,
+      ec2InstanceId: m.ec2InstanceId ?? null,
+      group: `${s.tenant}/${s.group}`,
+      phase: m.leaving && m.phase !== 'terminating' ? 'draining' : m.phase,
+      privateIp: m.privateIp ?? null,
+      launchedAt: m.launchedAt ?? null,
+    })),
+  );
+}
+
+/** Converged: exactly `desired` instances, all running, none on the way in or out. */
+export function isConverged(s: GroupStatus): boolean {
+  return s.configured && s.running === s.desired && s.pending === 0 && s.draining === 0 && s.members.length === s.desired;
+}
+
+export interface WaitOptions {
+  timeoutMs: number;
+  pollMs?: number;
+  onProgress?: (status: GroupStatus) => void;
+  /** Only count convergence towards this size (a status from before the scale took effect is not enough). */
+  size?: number;
+}
+
+export async function waitForConvergence(client: Client, ref: GroupRef, options: WaitOptions): Promise<GroupStatus> {
+  const deadline = Date.now() + options.timeoutMs;
+  let last: GroupStatus | undefined;
+  for (;;) {
+    last = await groupStatus(client, ref);
+    options.onProgress?.(last);
+    if (isConverged(last) && (options.size === undefined || last.desired === options.size)) return last;
+    if (Date.now() >= deadline) {
+      const detail = `desired ${last.desired}, running ${last.running}, pending ${last.pending}, draining ${last.draining}${last.lastError ? `; last error: ${last.lastError}` : ''}`;
+      throw new Error(`group ${ref.tenant}/${ref.group} did not converge within ${Math.round(options.timeoutMs / 1000)}s (${detail})`);
+    }
+    await new Promise((r) => setTimeout(r, options.pollMs ?? 1000));
+  }
+}

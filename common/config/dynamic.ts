@@ -1,0 +1,109 @@
+/**
+ * Dynamic groups (`shard/<shard>/groups.jsonc`), written at runtime by the CLI with
+ * S3 conditional writes. An entry either defines a new group (same fields as a
+ * config.jsonc group) or, for a group defined in config.jsonc, overrides its size.
+ */
+import { z } from 'zod';
+import { isPlainObject, strict } from './fields';
+import { addZodIssues, ConfigValidationError, friendlyErrorMap, IssueList } from './issues';
+import { parseDocumentText } from './load';
+import { GroupConfig, groupNameSchema, groupSchema, NstanceConfig, sizeSchema } from './schema';
+import { checkGroupReferences } from './validate';
+
+export interface SizeOverride {
+  size: number;
+  /** Never set: its absence is what tells a size override from a full group. */
+  template?: undefined;
+}
+
+export type DynamicGroupEntry = GroupConfig | SizeOverride;
+
+export interface DynamicGroups {
+  groups: Record<string, Record<string, DynamicGroupEntry>>;
+}
+
+export function isSizeOverride(entry: DynamicGroupEntry): entry is SizeOverride {
+  return entry.template === undefined;
+}
+
+/** What to assume when groups.jsonc does not exist yet. */
+export function emptyDynamicGroups(): DynamicGroups {
+  return { groups: {} };
+}
+
+const fileSchema = strict({ groups: groupNameSchema(z.unknown()).default({}) });
+
+const sizeOverrideSchema = z.strictObject(
+  { size: sizeSchema() },
+  {
+    error: (iss) =>
+      iss.code === 'unrecognized_keys'
+        ? 'an entry without "template" only overrides the size of a config.jsonc group, so "size" is its only allowed field; add "template" to define a new group'
+        : undefined,
+  },
+);
+
+function parseEntries(value: unknown, list: IssueList): DynamicGroups | undefined {
+  const top = fileSchema.safeParse(value, { error: friendlyErrorMap });
+  if (!top.success) {
+    addZodIssues(list, top.error);
+    return undefined;
+  }
+  const out: DynamicGroups = { groups: {} };
+  for (const [tenant, groups] of Object.entries(top.data.groups)) {
+    out.groups[tenant] = {};
+    for (const [name, entry] of Object.entries(groups)) {
+      // Dispatch on "template" rather than a zod union, whose errors would mix both shapes.
+      const schema = isPlainObject(entry) && 'template' in entry ? groupSchema : sizeOverrideSchema;
+      const parsed = schema.safeParse(entry, { error: friendlyErrorMap });
+      if (parsed.success) out.groups[tenant][name] = parsed.data;
+      else addZodIssues(list, parsed.error, ['groups', tenant, name]);
+    }
+  }
+  return out;
+}
+
+/** Validates already-parsed data as a groups.jsonc document (structure only). */
+export function parseDynamicGroupsValue(value: unknown, file: string): DynamicGroups {
+  const list = new IssueList(file);
+  const parsed = parseEntries(value, list);
+  list.throwIfAny();
+  if (!parsed) throw new ConfigValidationError([{ file, path: '', message: 'invalid dynamic groups document' }]);
+  return parsed;
+}
+
+/** Parses a groups.jsonc (or YAML) text; cross-check it with validateDynamicGroups. */
+export function parseDynamicGroupsText(text: string, file: string): DynamicGroups {
+  return parseDynamicGroupsValue(parseDocumentText(text, file), file);
+}
+
+/**
+ * Checks dynamic groups against a config: references resolve, size-only entries
+ * name a config.jsonc group, new groups do not shadow one. Re-checks structure too,
+ * since callers may build `dynamic` in code rather than parse it.
+ */
+export function validateDynamicGroups(config: NstanceConfig, dynamic: DynamicGroups, file: string): void {
+  const list = new IssueList(file);
+  const parsed = parseEntries(dynamic, list);
+  if (!parsed) list.throwIfAny();
+  for (const [tenant, groups] of Object.entries(parsed?.groups ?? {})) {
+    for (const [name, entry] of Object.entries(groups)) {
+      const path = ['groups', tenant, name];
+      const isStatic = config.groups[tenant]?.[name] !== undefined;
+      if (isSizeOverride(entry)) {
+        if (!isStatic) {
+          list.add(path, `size-only entry for group ${tenant}/${name}, which is not defined in the config; add "template" to define it as a new group`);
+        }
+      } else if (isStatic) {
+        list.add(path, `group ${tenant}/${name} is already defined in the config; use { "size": ${entry.size} } to override its size, or pick another name`);
+      } else {
+        checkGroupReferences(config, tenant, name, entry, path, list);
+      }
+    }
+  }
+  list.throwIfAny();
+}
+
+export function serializeDynamicGroups(dynamic: DynamicGroups): string {
+  return `${JSON.stringify(dynamic, null, 2)}\n`;
+}

@@ -1,0 +1,173 @@
+/**
+ * Flattens a validated config (+ dynamic groups) into what a group workflow needs:
+ * one ResolvedGroup per group with every default applied and every reference looked up.
+ */
+import { parseDuration } from '../duration';
+import { DynamicGroups, isSizeOverride } from './dynamic';
+import { isPlainObject } from './fields';
+import type { GroupConfig, NstanceConfig } from './schema';
+import { referencesIn } from './validate';
+
+export interface ResolvedGroup {
+  clusterId: string;
+  shard: string;
+  tenant: string;
+  group: string;
+  size: number;
+  template: string;
+  /** Instance id prefix, unique per template. */
+  kind: string;
+  arch: 'amd64' | 'arm64';
+  instanceType: string;
+  subnetPool: string;
+  subnetIds: string[];
+  /** RunInstances parameters, merged defaults → template → group; `{{ }}` not yet rendered. */
+  args: Record<string, unknown>;
+  vars: Record<string, string>;
+  /** Unrendered template userdata. */
+  userdata?: string;
+  /** Images referenced by `{{ .Image.X }}` in args or userdata, sorted. */
+  imageNames: string[];
+  drainTimeoutMs: number;
+  loadBalancers: { key: string; targetGroups: { arn: string; targetPort: number }[] }[];
+  sizeSource: 'config' | 'dynamic';
+}
+
+export interface ShardSettings {
+  healthCheckIntervalMs: number;
+  defaultDrainTimeoutMs: number;
+  imageRefreshIntervalMs: number;
+  createRateLimitMs: number;
+  expiry: { eligibleAgeMs: number; forcedAgeMs: number } | undefined;
+  gc: { intervalMs: number; registrationTimeoutMs: number };
+}
+
+/** IMDSv2 unless a config explicitly opts out: IMDSv1 lets SSRF bugs read instance credentials. */
+export const BASE_ARGS: Readonly<Record<string, unknown>> = { MetadataOptions: { HttpTokens: 'required' } };
+
+// JSON round trip rather than structuredClone: this module may run inside the
+// Temporal workflow sandbox, and args are JSON data anyway.
+function clone<T>(value: T): T {
+  return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
+}
+
+/**
+ * Deep merge where later layers win: plain objects merge key by key, anything else
+ * (arrays included) is replaced whole, because concatenating e.g. SecurityGroupIds
+ * would make it impossible for a group to drop a default.
+ */
+export function mergeArgs(...layers: (Record<string, unknown> | undefined)[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const layer of layers) {
+    if (!layer) continue;
+    for (const [key, value] of Object.entries(layer)) {
+      const current = out[key];
+      out[key] = isPlainObject(current) && isPlainObject(value) ? mergeArgs(current, value) : clone(value);
+    }
+  }
+  return out;
+}
+
+function resolveOne(
+  config: NstanceConfig,
+  tenant: string,
+  name: string,
+  group: GroupConfig,
+  size: number,
+  sizeSource: ResolvedGroup['sizeSource'],
+): ResolvedGroup {
+  const template = config.templates[group.template];
+  if (!template) throw new Error(`group ${tenant}/${name}: unknown template "${group.template}" (validate the config first)`);
+  const subnetPool = group.subnet_pool ?? template.subnet_pool;
+  const subnetIds = config.shard.subnet_pools[subnetPool];
+  if (!subnetIds) throw new Error(`group ${tenant}/${name}: unknown subnet pool "${subnetPool}" (validate the config first)`);
+  const args = mergeArgs(BASE_ARGS, config.defaults.args, template.args, group.args);
+  const userdata = template.userdata?.content;
+  const imageNames = new Set<string>();
+  for (const { ref } of [...referencesIn(args, []), ...referencesIn(userdata ?? '', [])]) {
+    if (ref[0] === 'Image' && ref.length === 2) imageNames.add(ref[1]);
+  }
+  const loadBalancers = (group.load_balancers ?? []).map((key) => {
+    const lb = config.load_balancers[key];
+    if (!lb) throw new Error(`group ${tenant}/${name}: unknown load balancer "${key}" (validate the config first)`);
+    return { key, targetGroups: lb.target_groups.map((tg) => ({ arn: tg.arn, targetPort: tg.target_port })) };
+  });
+  const resolved: ResolvedGroup = {
+    clusterId: config.cluster.id,
+    shard: config.shard.id,
+    tenant,
+    group: name,
+    size,
+    template: group.template,
+    kind: template.kind,
+    arch: template.arch,
+    instanceType: group.instance_type ?? template.instance_type,
+    subnetPool,
+    subnetIds: [...subnetIds],
+    args,
+    vars: { ...config.defaults.vars, ...template.vars, ...group.vars },
+    imageNames: [...imageNames].sort(),
+    drainTimeoutMs: parseDuration(group.drain_timeout ?? config.shard.default_drain_timeout),
+    loadBalancers,
+    sizeSource,
+  };
+  if (userdata !== undefined) resolved.userdata = userdata;
+  return resolved;
+}
+
+/** One group with config and dynamic groups applied, or undefined if it exists in neither. */
+export function resolveGroup(
+  config: NstanceConfig,
+  dynamic: DynamicGroups | undefined,
+  tenant: string,
+  group: string,
+): ResolvedGroup | undefined {
+  const staticGroup = config.groups[tenant]?.[group];
+  const entry = dynamic?.groups[tenant]?.[group];
+  if (staticGroup) {
+    // A full dynamic group shadowing a static one is rejected by validateDynamicGroups; config wins here.
+    return entry && isSizeOverride(entry)
+      ? resolveOne(config, tenant, group, staticGroup, entry.size, 'dynamic')
+      : resolveOne(config, tenant, group, staticGroup, staticGroup.size, 'config');
+  }
+  if (entry && !isSizeOverride(entry)) return resolveOne(config, tenant, group, entry, entry.size, 'dynamic');
+  return undefined;
+}
+
+/** Every group (config.jsonc and groups.jsonc), sorted by tenant then group for stable ordering. */
+export function resolveGroups(config: NstanceConfig, dynamic?: DynamicGroups): ResolvedGroup[] {
+  const names = new Set<string>();
+  const key = (t: string, g: string) => JSON.stringify([t, g]);
+  for (const [tenant, groups] of Object.entries(config.groups)) for (const g of Object.keys(groups)) names.add(key(tenant, g));
+  for (const [tenant, groups] of Object.entries(dynamic?.groups ?? {})) {
+    for (const [g, entry] of Object.entries(groups)) if (!isSizeOverride(entry)) names.add(key(tenant, g));
+  }
+  const out: ResolvedGroup[] = [];
+  for (const k of names) {
+    const [tenant, group] = JSON.parse(k) as [string, string];
+    const resolved = resolveGroup(config, dynamic, tenant, group);
+    if (resolved) out.push(resolved);
+  }
+  return out.sort((a, b) => (a.tenant === b.tenant ? cmp(a.group, b.group) : cmp(a.tenant, b.tenant)));
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function shardSettings(config: NstanceConfig): ShardSettings {
+  const s = config.shard;
+  return {
+    healthCheckIntervalMs: parseDuration(s.health_check_interval),
+    defaultDrainTimeoutMs: parseDuration(s.default_drain_timeout),
+    imageRefreshIntervalMs: parseDuration(s.image_refresh_interval),
+    createRateLimitMs: parseDuration(s.create_rate_limit),
+    expiry: s.expiry
+      ? { eligibleAgeMs: parseDuration(s.expiry.eligible_age), forcedAgeMs: parseDuration(s.expiry.forced_age) }
+      : undefined,
+    gc: {
+      intervalMs: parseDuration(s.garbage_collection.interval),
+      registrationTimeoutMs: parseDuration(s.garbage_collection.registration_timeout),
+    },
+  };
+}

@@ -1,0 +1,180 @@
+/**
+ * Nstance's shard config (`config.jsonc`), field names kept exactly as Nstance's so
+ * its users can bring their config unchanged. Checks that involve one field live
+ * here; checks across sections (does this template exist?) are in validate.ts.
+ */
+import { z } from 'zod';
+import { parseDuration } from '../duration';
+import { argsSchema, templateTextProblems } from './args';
+import {
+  duration,
+  id,
+  IDENT_PATTERN,
+  IDENT_RULE,
+  namedRecord,
+  nonEmpty,
+  strict,
+  TENANT_PATTERN,
+  TENANT_RULE,
+} from './fields';
+import { describeValue } from './issues';
+
+export const MAX_GROUP_SIZE = 1000;
+
+const pattern = (re: RegExp, what: string, expected: string) =>
+  z.string().regex(re, { error: (iss) => `invalid ${what} ${describeValue(iss.input)}: expected ${expected}` });
+
+const region = pattern(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'AWS region', 'e.g. "us-east-1"');
+const subnetId = pattern(/^subnet-[0-9a-z]+$/, 'subnet id', '"subnet-" followed by its id, e.g. "subnet-0123abcd"');
+const amiId = pattern(/^ami-[0-9a-z]+$/, 'AMI id', '"ami-" followed by its id, e.g. "ami-0123abcd"');
+const targetGroupArn = pattern(
+  /^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup\/[^/]+\/[0-9a-z]+$/,
+  'target group ARN',
+  'arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>',
+);
+const instanceType = pattern(/^[a-z0-9-]+\.[a-z0-9-]+$/, 'instance type', 'e.g. "m7g.large"');
+
+const sizeError = (iss: { input?: unknown }) =>
+  iss.input === undefined
+    ? 'required field is missing'
+    : `size must be an integer from 0 to ${MAX_GROUP_SIZE}, got ${describeValue(iss.input)}` +
+      (typeof iss.input === 'string' ? ' (a string: remove the quotes)' : '');
+export const sizeSchema = () =>
+  z.number({ error: sizeError }).int({ error: sizeError }).min(0, { error: sizeError }).max(MAX_GROUP_SIZE, { error: sizeError });
+
+const portError = (iss: { input?: unknown }) => `must be a port number from 1 to 65535, got ${describeValue(iss.input)}`;
+const port = z.number({ error: portError }).int({ error: portError }).min(1, { error: portError }).max(65535, { error: portError });
+
+const kind = z.string().regex(/^[a-z][a-z0-9]{2}$/, {
+  error: (iss) =>
+    `invalid kind ${describeValue(iss.input)}: must be exactly 3 lowercase letters or digits, starting with a letter (it prefixes instance ids)`,
+});
+
+const varsSchema = () =>
+  namedRecord(
+    IDENT_PATTERN,
+    IDENT_RULE,
+    z.string({ error: (iss) => `var values must be strings, got ${describeValue(iss.input)} (quote numbers and booleans)` }),
+    'var',
+  );
+
+const uniqueStrings = (what: string) => (list: string[], ctx: z.core.$RefinementCtx<string[]>) => {
+  list.forEach((item, i) => {
+    if (list.indexOf(item) !== i) ctx.addIssue({ code: 'custom', path: [i], message: `duplicate ${what} "${item}"` });
+  });
+};
+
+export const clusterSchema = strict({
+  id: id(),
+  storage: strict({
+    provider: z.literal('s3'),
+    bucket: pattern(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'S3 bucket name', '3-63 lowercase letters, digits, "." and "-"'),
+    region: region.optional(),
+    // For S3-compatible stores and emulators (moto, MinIO); AWS itself needs none.
+    endpoint: z
+      .url({ protocol: /^https?$/, error: (iss) => `invalid endpoint ${describeValue(iss.input)}: expected an http(s) URL such as "http://127.0.0.1:5000"` })
+      .optional(),
+  }),
+  secrets: strict({
+    provider: z.literal('aws-secrets-manager'),
+    prefix: z.string(),
+    encryption_key: strict({ provider: z.enum(['aws-secrets-manager', 'env']), source: nonEmpty() }).optional(),
+  }),
+});
+
+const durationGte = (lower: string, upper: string) => (obj: Record<string, string>, ctx: z.core.$RefinementCtx) => {
+  if (parseDuration(obj[upper]) < parseDuration(obj[lower])) {
+    ctx.addIssue({ code: 'custom', path: [upper], message: `${upper} (${obj[upper]}) must be >= ${lower} (${obj[lower]})` });
+  }
+};
+
+export const shardSchema = strict({
+  id: id(),
+  infra: strict({ provider: z.literal('aws'), region, zone: nonEmpty() }).superRefine((infra, ctx) => {
+    if (!infra.zone.startsWith(infra.region)) {
+      ctx.addIssue({ code: 'custom', path: ['zone'], message: `zone "${infra.zone}" is not in region "${infra.region}" (expected e.g. "${infra.region}a")` });
+    }
+  }),
+  leader_network: strict({
+    interface_id: pattern(/^eni-[0-9a-z]+$/, 'network interface id', '"eni-" followed by its id, e.g. "eni-0123abcd"'),
+    ip: z.ipv4(),
+  }).optional(),
+  subnet_pools: namedRecord(
+    TENANT_PATTERN,
+    TENANT_RULE,
+    z.array(subnetId).min(1, { error: 'a subnet pool needs at least one subnet' }).superRefine(uniqueStrings('subnet')),
+    'subnet pool',
+  ),
+  health_check_interval: duration().default('60s'),
+  default_drain_timeout: duration().default('5m'),
+  image_refresh_interval: duration().default('6h'),
+  create_rate_limit: duration().default('200ms'),
+  expiry: strict({ eligible_age: duration(), forced_age: duration() })
+    .superRefine(durationGte('eligible_age', 'forced_age'))
+    .optional(),
+  garbage_collection: strict({
+    interval: duration().default('2m'),
+    registration_timeout: duration().default('5m'),
+  }).prefault({}),
+});
+
+export const imageSchema = strict({
+  filters: z.array(strict({ name: nonEmpty(), values: z.array(nonEmpty()).min(1) })).min(1),
+  owners: z.array(nonEmpty()).min(1, { error: 'list at least one AMI owner (e.g. "amazon" or an account id)' }),
+  sort: z.enum(['creation-date', 'name']).default('creation-date'),
+  order: z.enum(['asc', 'desc']).default('desc'),
+  fallback: z.array(amiId).optional(),
+});
+
+export const loadBalancerSchema = strict({
+  provider: z.literal('aws').optional(),
+  target_groups: z.array(strict({ arn: targetGroupArn, target_port: port })).min(1),
+});
+
+export const defaultsSchema = strict({ args: argsSchema().optional(), vars: varsSchema().optional() });
+
+export const templateSchema = strict({
+  kind,
+  arch: z.enum(['amd64', 'arm64']),
+  instance_type: instanceType,
+  subnet_pool: nonEmpty(),
+  userdata: strict({
+    content: z.string().superRefine((text, ctx) => {
+      for (const message of templateTextProblems(text)) ctx.addIssue({ code: 'custom', message });
+    }),
+  }).optional(),
+  args: argsSchema().optional(),
+  vars: varsSchema().optional(),
+});
+
+export const groupSchema = strict({
+  template: nonEmpty(),
+  size: sizeSchema(),
+  instance_type: instanceType.optional(),
+  subnet_pool: nonEmpty().optional(),
+  vars: varsSchema().optional(),
+  args: argsSchema().optional(),
+  drain_timeout: duration().optional(),
+  load_balancers: z.array(nonEmpty()).superRefine(uniqueStrings('load balancer')).optional(),
+});
+
+export const groupNameSchema = <V extends z.ZodType>(value: V) =>
+  namedRecord(TENANT_PATTERN, TENANT_RULE, namedRecord(TENANT_PATTERN, TENANT_RULE, value, 'group'), 'tenant');
+
+export const configSchema = strict({
+  cluster: clusterSchema,
+  shard: shardSchema,
+  images: namedRecord(IDENT_PATTERN, IDENT_RULE, imageSchema, 'image').default({}),
+  load_balancers: namedRecord(TENANT_PATTERN, TENANT_RULE, loadBalancerSchema, 'load balancer').default({}),
+  defaults: defaultsSchema.default({}),
+  templates: namedRecord(TENANT_PATTERN, TENANT_RULE, templateSchema, 'template').default({}),
+  groups: groupNameSchema(groupSchema).default({}),
+});
+
+export type NstanceConfig = z.output<typeof configSchema>;
+export type ClusterConfig = NstanceConfig['cluster'];
+export type ShardConfig = NstanceConfig['shard'];
+export type ImageConfig = z.output<typeof imageSchema>;
+export type LoadBalancerConfig = z.output<typeof loadBalancerSchema>;
+export type TemplateConfig = z.output<typeof templateSchema>;
+export type GroupConfig = z.output<typeof groupSchema>;

@@ -1,0 +1,125 @@
+/**
+ * Domain types shared by workflows, activities and the CLI. Plain data only:
+ * everything here crosses the Temporal payload boundary.
+ */
+
+/** An instance's life, in order. Later issues add the phases between running and draining. */
+export const PHASES = [
+  'provisioning',
+  'running',
+  'registered',
+  'in-service',
+  'draining',
+  'terminating',
+  'terminated',
+  'failed',
+] as const;
+export type Phase = (typeof PHASES)[number];
+
+export interface ImageSpec {
+  filters: { name: string; values: string[] }[];
+  owners: string[];
+  sort: 'creation-date' | 'name';
+  order: 'asc' | 'desc';
+  fallback?: string[];
+}
+
+export interface GroupRef {
+  shard: string;
+  tenant: string;
+  group: string;
+}
+
+/** What an instance workflow is started with. The group's spec travels by value so
+ *  an instance is launched with the config its group decided on. */
+export interface InstanceWorkflowInput extends GroupRef {
+  clusterId: string;
+  instanceId: string;
+  groupWorkflowId: string;
+  launch: LaunchSpec;
+}
+
+/** Everything needed to launch one instance of a group, resolved from config. */
+export interface LaunchSpec {
+  kind: string;
+  arch: 'amd64' | 'arm64';
+  instanceType: string;
+  subnetPool: string;
+  subnetIds: string[];
+  args: Record<string, unknown>;
+  vars: Record<string, string>;
+  userdata?: string;
+  images: Record<string, ImageSpec>;
+  registrationAddress?: string;
+}
+
+export interface LaunchedInstance {
+  ec2InstanceId: string;
+  privateIp?: string;
+  launchedAt?: string;
+  state: string;
+  subnetId?: string;
+  imageId?: string;
+  /** true when the instance already existed (a retried attempt found what it had made). */
+  adopted: boolean;
+}
+
+/** A transition reported by an instance workflow to its group. */
+export interface InstanceUpdate {
+  instanceId: string;
+  phase: Phase;
+  ec2InstanceId?: string;
+  privateIp?: string;
+  launchedAt?: string;
+  error?: string;
+}
+
+/** The group's view of one of its instances. */
+export interface Member extends InstanceUpdate {
+  /** Creation order within the group: scale-down removes the lowest first (oldest). */
+  seq: number;
+  createdAt: string;
+  /** Set once the group asked this instance to go away. */
+  leaving?: boolean;
+}
+
+export interface GroupStatus extends GroupRef {
+  desired: number;
+  running: number;
+  pending: number;
+  draining: number;
+  members: Member[];
+  configured: boolean;
+  lastError?: string;
+  backoffUntil?: string;
+}
+
+export interface AuditEntry {
+  shard: string;
+  action: string;
+  /** Who asked: a CLI user, a workflow, the garbage collector. */
+  actor: string;
+  at: string;
+  workflowId?: string;
+  tenant?: string;
+  group?: string;
+  instanceIds?: string[];
+  ec2InstanceIds?: string[];
+  details?: Record<string, unknown>;
+}
+
+/** A group's desired state, resolved from config by an activity and carried in the group workflow. */
+export interface GroupSpec {
+  clusterId: string;
+  size: number;
+  launch: LaunchSpec;
+  reconcileIntervalMs: number;
+  /** Minimum spacing between two instance creations in the group. */
+  createRateLimitMs: number;
+  drainTimeoutMs: number;
+}
+
+export type GroupSpecResult =
+  | { found: true; spec: GroupSpec }
+  /** The group is gone from config: its instances are to be removed. */
+  | { found: false; reconcileIntervalMs: number };

@@ -1,0 +1,94 @@
+import { TAG } from '../../common/names';
+import { applyConfig } from '../../client/ops/apply';
+import { scaleGroup } from '../../client/ops/scale';
+import { groupStatus, waitForConvergence } from '../../client/ops/status';
+import type { AuditEntry } from '../../common/types';
+import type { SeedResult } from '../../scripts/seed-emulator';
+import { eventually, listKeys, readJson, shardInstances, tagOf } from '../support/emulator';
+import { configText, seedShard, terminateShardWorkflows, testConfig } from '../support/fixtures';
+import { createHarness, type Harness } from '../support/harness';
+
+const shard = `grp-${Date.now().toString(36)}`;
+const ref = { shard, tenant: 'default', group: 'web' };
+let h: Harness;
+let seed: SeedResult;
+let stopWorker: () => Promise<void>;
+
+beforeAll(async () => {
+  h = await createHarness({ shard, bucket: `nstance-${shard}` });
+  seed = await seedShard(h);
+  stopWorker = (await h.startWorker()).stop;
+});
+
+afterAll(async () => {
+  await terminateShardWorkflows(h.client, shard);
+  await stopWorker();
+  await h.close();
+});
+
+async function apply(size: number) {
+  return applyConfig({ client: h.client, s3: h.aws.s3, text: configText(testConfig(seed, { shard, bucket: h.bucket, size })), file: 'config.jsonc', actor: 'test' });
+}
+
+/** Waits until Temporal says the group converged AND the emulator holds exactly `size` tagged instances. */
+async function converged(size: number) {
+  const status = await waitForConvergence(h.client, ref, { timeoutMs: 90_000, size, pollMs: 300 });
+  const running = await eventually(`${size} instances in the emulator`, async () => {
+    const found = await shardInstances(h.aws.ec2, shard);
+    return found.length === size ? found : undefined;
+  });
+  const ids = running.map((i) => tagOf(i, TAG.instanceId)).sort();
+  expect(ids).toEqual(status.members.map((m) => m.instanceId).sort());
+  expect(running.map((i) => i.InstanceId).sort()).toEqual(status.members.map((m) => m.ec2InstanceId).sort());
+  return { status, running };
+}
+
+test('a group of 3 converges to exactly 3 tagged instances in the emulator', async () => {
+  await apply(3);
+  const { running } = await converged(3);
+  for (const instance of running) {
+    expect(tagOf(instance, TAG.clusterId)).toBe('test');
+    expect(tagOf(instance, TAG.shard)).toBe(shard);
+    expect(tagOf(instance, TAG.group)).toBe('default/web');
+    expect(tagOf(instance, TAG.managed)).toBe('true');
+    expect(instance.ImageId).toBe(seed.imageId);
+    expect(instance.InstanceType).toBe('m7g.large');
+    expect(seed.subnetIds).toContain(instance.SubnetId);
+    expect(instance.MetadataOptions?.HttpTokens).toBe('required');
+    expect(instance.SecurityGroups?.map((g) => g.GroupId)).toContain(seed.securityGroupId);
+  }
+});
+
+test('scaling 3 -> 5 -> 1 converges each time and keeps the newest', async () => {
+  await scaleGroup({ client: h.client, s3: h.aws.s3, bucket: h.bucket, group: ref, size: 5, actor: 'test' });
+  const five = await converged(5);
+  const newest = [...five.status.members].sort((a, b) => b.seq - a.seq)[0];
+
+  await scaleGroup({ client: h.client, s3: h.aws.s3, bucket: h.bucket, group: ref, size: 1, actor: 'test' });
+  const one = await converged(1);
+  expect(one.status.members[0].instanceId).toBe(newest.instanceId);
+  expect(tagOf(one.running[0], TAG.instanceId)).toBe(newest.instanceId);
+  // The four removed were terminated in EC2, not just forgotten.
+  const terminated = await shardInstances(h.aws.ec2, shard, ['shutting-down', 'terminated']);
+  expect(terminated.length).toBeGreaterThanOrEqual(4);
+});
+
+test('applying a config with a new size converges (and replaces the scale override)', async () => {
+  const result = await apply(2);
+  expect(result.droppedOverrides).toEqual(['default/web']);
+  await converged(2);
+  expect((await groupStatus(h.client, ref)).desired).toBe(2);
+});
+
+test('every scale request, config apply, creation and termination is audited once', async () => {
+  const keys = await listKeys(h.aws.s3, h.bucket, `shard/${shard}/audit/`);
+  const entries = await Promise.all(keys.map((k) => readJson<AuditEntry>(h.aws.s3, h.bucket, k)));
+  const count = (action: string) => entries.filter((e) => e.action === action).length;
+  expect(count('config.apply')).toBe(2);
+  expect(count('group.scale')).toBe(2);
+  // 3 + 2 (scale up) + 1 (after scale-down to 1, apply 2) = 6 created; 4 terminated on scale-down.
+  expect(count('instance.create')).toBe(6);
+  expect(count('instance.terminate')).toBe(4);
+  const created = entries.filter((e) => e.action === 'instance.create').flatMap((e) => e.ec2InstanceIds ?? []);
+  expect(new Set(created).size).toBe(6);
+});

@@ -1,0 +1,152 @@
+/**
+ * A fault-injecting layer in front of the emulator, as AWS SDK middleware:
+ * it supplies what moto cannot do (a crash right after a call succeeded,
+ * throttling, capacity errors, eventual consistency) and records every call,
+ * so tests can assert on the order in which AWS was driven.
+ *
+ * It sits at the `initialize` step, outside the SDK's own retry loop, so an
+ * injected failure reaches the activity exactly as a crash would.
+ */
+import type { InitializeHandler, InitializeHandlerArguments, InitializeHandlerOutput, HandlerExecutionContext } from '@smithy/types';
+
+/** Any SDK v3 client: each has its own input/output types, which this layer does not need. */
+interface MiddlewareClient {
+  middlewareStack: { add(middleware: never, options: { step: 'initialize'; name: string; override: boolean }): void };
+}
+
+type Handler = InitializeHandler<object, object>;
+
+export interface CallRecord {
+  command: string;
+  input: Record<string, unknown>;
+  at: number;
+  outcome: 'ok' | 'error' | 'injected';
+}
+
+type Match = (command: string, input: Record<string, unknown>) => boolean;
+
+interface Rule {
+  match: Match;
+  when: 'before' | 'after';
+  remaining: number;
+  /** Throw this, or run this (a hook) and let the call continue. */
+  action: { fail: () => Error } | { run: () => Promise<void> };
+}
+
+/** An error shaped like the SDK's service errors (name and $fault), so classification treats it as AWS's. */
+export function awsError(code: string, message = code, fault: 'client' | 'server' = 'client'): Error {
+  const err = new Error(message) as Error & { $fault: string; $metadata: object };
+  err.name = code;
+  err.$fault = fault;
+  err.$metadata = { httpStatusCode: fault === 'server' ? 503 : 400 };
+  return err;
+}
+
+interface Ec2Instance {
+  InstanceId?: string;
+}
+interface RunInstancesOutput {
+  Instances?: Ec2Instance[];
+}
+interface DescribeInstancesOutput {
+  Reservations?: { Instances?: Ec2Instance[] }[];
+}
+
+export class FaultLayer {
+  readonly calls: CallRecord[] = [];
+  private rules: Rule[] = [];
+  /** AWS's RunInstances idempotency, which moto lacks: same ClientToken, same result. */
+  private clientTokens: Map<string, unknown> | undefined;
+  /** EC2's eventual consistency: instances invisible to Describe for a while after launch. */
+  private hideNewForMs = 0;
+  private launchedAt = new Map<string, number>();
+
+  attach(...clients: MiddlewareClient[]): this {
+    for (const client of clients) {
+      const middleware = (next: Handler, context: HandlerExecutionContext) => async (args: InitializeHandlerArguments<object>): Promise<InitializeHandlerOutput<object>> => {
+          const command = String((context as { commandName?: string }).commandName ?? 'unknown').replace(/Command$/, '');
+          const input = ((args as { input?: Record<string, unknown> }).input ?? {}) as Record<string, unknown>;
+          const record: CallRecord = { command, input, at: Date.now(), outcome: 'ok' };
+          this.calls.push(record);
+          await this.apply('before', command, input, record);
+          const token = command === 'RunInstances' ? (input.ClientToken as string | undefined) : undefined;
+          if (token && this.clientTokens?.has(token)) return this.clientTokens.get(token) as InitializeHandlerOutput<object>;
+          try {
+            const out = await next(args);
+            if (command === 'RunInstances') this.remember(token, out);
+            if (command === 'DescribeInstances') this.hide(input, out.output as DescribeInstancesOutput);
+            await this.apply('after', command, input, record);
+            return out;
+          } catch (err) {
+            if (record.outcome === 'ok') record.outcome = 'error';
+            throw err;
+          }
+        };
+      client.middlewareStack.add(middleware as never, { step: 'initialize', name: 'nstanceFaultLayer', override: true });
+    }
+    return this;
+  }
+
+  /** Fail the next `times` matching calls before they reach AWS. */
+  failBefore(command: string | Match, error: () => Error, times = 1): this {
+    return this.add(command, 'before', times, { fail: error });
+  }
+
+  /** Let the next `times` matching calls succeed at AWS, then fail as if the caller crashed. */
+  failAfter(command: string | Match, error: () => Error, times = 1): this {
+    return this.add(command, 'after', times, { fail: error });
+  }
+
+  /** Run `hook` just before the next matching call (for example, a competing writer). */
+  before(command: string | Match, hook: () => Promise<void>, times = 1): this {
+    return this.add(command, 'before', times, { run: hook });
+  }
+
+  emulateClientTokens(): this {
+    this.clientTokens ??= new Map();
+    return this;
+  }
+
+  /** Make instances invisible to DescribeInstances for `ms` after their launch. */
+  hideNewInstances(ms: number): this {
+    this.hideNewForMs = ms;
+    return this;
+  }
+
+  private remember(token: string | undefined, out: { output: unknown }): void {
+    for (const i of (out.output as RunInstancesOutput).Instances ?? []) if (i.InstanceId) this.launchedAt.set(i.InstanceId, Date.now());
+    if (token && this.clientTokens) this.clientTokens.set(token, out);
+  }
+
+  private hide(input: Record<string, unknown>, output: DescribeInstancesOutput): void {
+    if (this.hideNewForMs <= 0) return;
+    const hidden = (id?: string) => id !== undefined && Date.now() - (this.launchedAt.get(id) ?? 0) < this.hideNewForMs;
+    const asked = (input.InstanceIds as string[] | undefined) ?? [];
+    if (asked.some((id) => hidden(id))) throw awsError('InvalidInstanceID.NotFound', `The instance IDs '${asked.join(', ')}' do not exist`);
+    for (const r of output.Reservations ?? []) r.Instances = (r.Instances ?? []).filter((i) => !hidden(i.InstanceId));
+    output.Reservations = (output.Reservations ?? []).filter((r) => (r.Instances ?? []).length > 0);
+  }
+
+  callsOf(command: string): CallRecord[] {
+    return this.calls.filter((c) => c.command === command);
+  }
+
+  clear(): void {
+    this.rules = [];
+  }
+
+  private add(command: string | Match, when: Rule['when'], times: number, action: Rule['action']): this {
+    const match: Match = typeof command === 'string' ? (name) => name === command : command;
+    this.rules.push({ match, when, remaining: times, action });
+    return this;
+  }
+
+  private async apply(when: Rule['when'], command: string, input: Record<string, unknown>, record: CallRecord): Promise<void> {
+    const rule = this.rules.find((r) => r.when === when && r.remaining > 0 && r.match(command, input));
+    if (!rule) return;
+    rule.remaining--;
+    if ('run' in rule.action) return rule.action.run();
+    record.outcome = 'injected';
+    throw rule.action.fail();
+  }
+}

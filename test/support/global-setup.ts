@@ -1,0 +1,256 @@
+/**
+ * Jest globalSetup of the `integration` project: starts a private Temporal dev server
+ * (in-memory, headless) and a private moto, each on free loopback ports, and publishes
+ * their addresses through process.env, which jest passes on to every test file (read
+ * them with stackEnv()). Private servers keep tests away from a developer's
+ * `scripts/stack.sh` stack and let two checkouts run their tests at once.
+ *
+ * No server may outlive jest: global-teardown.ts stops them, an exit hook covers a
+ * jest that exits without teardown, and a detached watchdog covers a jest that is
+ * killed outright (SIGKILL, a closed terminal).
+ */
+import { execFile, spawn, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import { SEARCH_ATTRIBUTES } from '../../common/names';
+import { STACK_ENV_VARS, STACK_MARKER_VAR } from './stack-env';
+
+/** Process groups to kill at teardown (comma-separated), and the log directory. */
+export const STACK_PGIDS_VAR = 'NSTANCE_TEST_STACK_PGIDS';
+export const STACK_LOG_DIR_VAR = 'NSTANCE_TEST_STACK_LOGS';
+
+const HOST = '127.0.0.1';
+const REGION = 'us-east-1';
+const START_TIMEOUT_MS = 60_000;
+const START_ATTEMPTS = 3;
+
+interface Tools {
+  temporal: string;
+  testServer: string;
+  moto: string;
+}
+
+export default async function globalSetup(): Promise<void> {
+  const root = repoRoot();
+  const tools = ensureTools(root);
+  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nstance-test-stack-'));
+  const pgids: number[] = [];
+  process.env[STACK_PGIDS_VAR] = '';
+  // Registered before anything starts, so a failure half-way still cleans up. It reads
+  // the variable (not `pgids`) because teardown empties it once the groups are gone.
+  process.once('exit', () => killGroups(stackProcessGroups(), 'SIGKILL'));
+  process.env[STACK_LOG_DIR_VAR] = logDir;
+
+  try {
+    const temporal = await startWithRetry('temporal', logDir, pgids, (port) => ({
+      command: tools.temporal,
+      args: [
+        'server', 'start-dev', '--headless', '--ip', HOST, '--port', String(port),
+        '--namespace', 'default', '--log-level', 'warn',
+        ...SEARCH_ATTRIBUTES.flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
+      ],
+      ready: () => temporalHealthy(tools.temporal, `${HOST}:${port}`),
+    }));
+    const moto = await startWithRetry('moto', logDir, pgids, (port) => ({
+      command: tools.moto,
+      args: ['-H', HOST, '-p', String(port)],
+      ready: () => httpOk(`http://${HOST}:${port}/moto-api/`),
+    }));
+    startWatchdog(pgids);
+
+    Object.assign(process.env, {
+      [STACK_ENV_VARS.temporalAddress]: `${HOST}:${temporal}`,
+      TEMPORAL_NAMESPACE: 'default',
+      [STACK_ENV_VARS.awsEndpoint]: `http://${HOST}:${moto}`,
+      [STACK_ENV_VARS.region]: REGION,
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      [STACK_ENV_VARS.temporalBin]: tools.temporal,
+      [STACK_ENV_VARS.testServerBin]: tools.testServer,
+      NSTANCE_MOTO_BIN: tools.moto,
+      [STACK_MARKER_VAR]: '1',
+    });
+    // Tests must never sign requests with a developer's real session or profile.
+    delete process.env.AWS_SESSION_TOKEN;
+    delete process.env.AWS_PROFILE;
+  } catch (err) {
+    killGroups(pgids, 'SIGKILL');
+    throw err;
+  }
+}
+
+/** The nearest directory above this file that holds scripts/tools.sh. */
+function repoRoot(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'scripts', 'tools.sh'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no scripts/tools.sh above ${__dirname}`);
+  }
+}
+
+function readToolsEnv(root: string): Tools | undefined {
+  const file = path.join(root, '.tools', 'env.sh');
+  if (!fs.existsSync(file)) return undefined;
+  const vars = new Map<string, string>();
+  for (const match of fs.readFileSync(file, 'utf8').matchAll(/^export (\w+)='([^']*)'$/gm)) {
+    vars.set(match[1] as string, match[2] as string);
+  }
+  const tools = {
+    temporal: vars.get('NSTANCE_TEMPORAL_BIN') ?? '',
+    testServer: vars.get('NSTANCE_TEST_SERVER_BIN') ?? '',
+    moto: vars.get('NSTANCE_MOTO_BIN') ?? '',
+  };
+  return Object.values(tools).every((bin) => bin && fs.existsSync(bin)) ? tools : undefined;
+}
+
+function ensureTools(root: string): Tools {
+  const existing = readToolsEnv(root);
+  if (existing) return existing;
+  // --no-npm: jest is already running from node_modules; reinstalling it now would break it.
+  const result = spawnSync('bash', [path.join(root, 'scripts', 'tools.sh'), '--no-npm'], { cwd: root, stdio: 'inherit' });
+  const tools = result.status === 0 ? readToolsEnv(root) : undefined;
+  if (!tools) throw new Error(`scripts/tools.sh --no-npm failed (exit ${result.status}); see .tools/install.log`);
+  return tools;
+}
+
+interface ServerSpec {
+  command: string;
+  args: string[];
+  ready: () => Promise<boolean>;
+}
+
+/**
+ * A free port can be taken by someone else between probing and binding, so a server
+ * that dies during startup is retried on fresh ports before giving up.
+ */
+async function startWithRetry(
+  name: string,
+  logDir: string,
+  pgids: number[],
+  spec: (port: number) => ServerSpec,
+): Promise<number> {
+  let lastError: Error | undefined;
+  for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
+    const port = await freePort();
+    const logFile = path.join(logDir, `${name}.${attempt}.log`);
+    try {
+      await startServer(name, logFile, pgids, spec(port));
+      return port;
+    } catch (err) {
+      lastError = err as Error;
+    }
+  }
+  throw lastError ?? new Error(`${name} did not start`);
+}
+
+async function startServer(name: string, logFile: string, pgids: number[], spec: ServerSpec): Promise<void> {
+  const log = fs.openSync(logFile, 'a');
+  // detached: its own process group, so teardown can kill it with anything it spawns.
+  const child = spawn(spec.command, spec.args, { detached: true, stdio: ['ignore', log, log] });
+  fs.closeSync(log);
+  child.unref();
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`could not spawn ${spec.command}`);
+  pgids.push(pid);
+  process.env[STACK_PGIDS_VAR] = pgids.join(',');
+
+  let exited: string | undefined;
+  child.once('exit', (code, signal) => (exited = `exit code ${code ?? signal}`));
+  child.once('error', (err) => (exited = err.message));
+
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (!(await spec.ready())) {
+    if (exited !== undefined || Date.now() > deadline) {
+      killGroups([pid], 'SIGKILL');
+      pgids.splice(pgids.indexOf(pid), 1);
+      process.env[STACK_PGIDS_VAR] = pgids.join(',');
+      const why = exited ?? `no answer within ${START_TIMEOUT_MS / 1000}s`;
+      throw new Error(`${name} failed to start (${why}); ${logFile}:\n${tail(logFile)}`);
+    }
+    await sleep(200);
+  }
+}
+
+function tail(file: string, lines = 20): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, HOST, () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function temporalHealthy(bin: string, address: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    execFile(bin, ['operator', 'cluster', 'health', '--address', address], { timeout: 5_000 }, (err) => resolve(!err));
+  });
+}
+
+async function httpOk(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+    await response.arrayBuffer();
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The process groups global setup started (servers and watchdog), from process.env. */
+export function stackProcessGroups(): number[] {
+  return (process.env[STACK_PGIDS_VAR] ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map(Number);
+}
+
+export function killGroups(pgids: readonly number[], signal: NodeJS.Signals): void {
+  for (const pgid of pgids) {
+    try {
+      process.kill(-pgid, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+/**
+ * A tiny detached process that kills the servers once jest's process is gone. It
+ * polls rather than waiting on a pipe because a SIGKILLed parent runs no code at all.
+ */
+function startWatchdog(pgids: readonly number[]): void {
+  const script = `
+    const [parent, ...groups] = process.argv.slice(1).map(Number);
+    const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+    setInterval(() => {
+      if (alive(parent)) return;
+      for (const g of groups) { try { process.kill(-g, 'SIGKILL'); } catch {} }
+      process.exit(0);
+    }, 1000);
+  `;
+  const watchdog = spawn(process.execPath, ['-e', script, String(process.pid), ...pgids.map(String)], {
+    detached: true,
+    stdio: 'ignore',
+  });
+  watchdog.unref();
+  // Its group goes last in the list: teardown then stops the watchdog with the servers.
+  if (watchdog.pid !== undefined) {
+    process.env[STACK_PGIDS_VAR] = [...pgids, watchdog.pid].join(',');
+  }
+}

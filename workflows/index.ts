@@ -1,0 +1,2 @@
+export { groupWorkflow } from './group';
+export { instanceWorkflow } from './instance';
