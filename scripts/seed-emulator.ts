@@ -498,7 +498,7 @@ async function main(): Promise<void> {
     console.log(`  leader ENI ${seed.leaderInterfaceId} (${seed.leaderIp}), image ${seed.imageId}`);
     console.log(`  bucket ${seed.bucket}, target group ${seed.targetGroupArn}`);
     console.log(`  instance profile ${seed.instanceProfileArn}, codec key secret ${seed.encryptionKeySecretArn ?? '-'}`);
-    console.log(`wrote ${path.relative(process.cwd(), outPath) || outPath} (from ${examplePath})`);
+    console.log(`wrote ${outPath} (from ${examplePath})`);
   } finally {
     destroyAwsClients(clients);
     iam.destroy();

@@ -40,6 +40,7 @@ export async function resolveImage(deps: ImageDeps, name: string, spec: ImageSpe
 
 export function pickImage(images: Image[], spec: Pick<ImageSpec, 'sort' | 'order'>): Image | undefined {
   const key = (i: Image) => (spec.sort === 'name' ? (i.Name ?? '') : (i.CreationDate ?? ''));
-  const sorted = [...images].sort((a, b) => key(a).localeCompare(key(b)));
+  // Ties (same creation date) are broken by id so that every worker picks the same image.
+  const sorted = [...images].sort((a, b) => key(a).localeCompare(key(b)) || (a.ImageId ?? '').localeCompare(b.ImageId ?? ''));
   return spec.order === 'desc' ? sorted[sorted.length - 1] : sorted[0];
 }

@@ -124,11 +124,6 @@ export function addZodIssues(list: IssueList, error: z.core.$ZodError, base: Con
     if (iss.code === 'unrecognized_keys') {
       // One issue per key, at the key itself, so the path points at the typo.
       for (const key of iss.keys) list.add([...base, ...iss.path, key], unknownFieldMessage(key, iss.message));
-    } else if (iss.code === 'invalid_key' || iss.code === 'invalid_element') {
-      for (const inner of iss.issues) list.add([...base, ...iss.path], inner.message);
-    } else if (iss.code === 'invalid_union') {
-      const first = iss.errors[0]?.[0];
-      list.add([...base, ...iss.path], first ? first.message : iss.message);
     } else {
       list.add([...base, ...iss.path], iss.message);
     }

@@ -1,3 +1,4 @@
+import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import { TAG } from '../../common/names';
 import { applyConfig } from '../../client/ops/apply';
 import { scaleGroup } from '../../client/ops/scale';
@@ -43,15 +44,27 @@ async function converged(size: number) {
   return { status, running };
 }
 
+/** Ids of the images the example's filter matches with the newest creation date (there can be ties). */
+async function newestMatchingImages(): Promise<string[]> {
+  const out = await h.aws.ec2.send(
+    new DescribeImagesCommand({ Owners: ['amazon'], Filters: [{ Name: 'name', Values: ['al2023-ami-2023.*-arm64'] }, { Name: 'architecture', Values: ['arm64'] }] }),
+  );
+  const images = out.Images ?? [];
+  const newest = images.map((i) => i.CreationDate ?? '').sort().at(-1);
+  expect(images.length).toBeGreaterThan(0);
+  return images.filter((i) => i.CreationDate === newest).map((i) => i.ImageId ?? '');
+}
+
 test('a group of 3 converges to exactly 3 tagged instances in the emulator', async () => {
   await apply(3);
   const { running } = await converged(3);
+  const newestArm = await newestMatchingImages();
   for (const instance of running) {
     expect(tagOf(instance, TAG.clusterId)).toBe('test');
     expect(tagOf(instance, TAG.shard)).toBe(shard);
     expect(tagOf(instance, TAG.group)).toBe('default/web');
     expect(tagOf(instance, TAG.managed)).toBe('true');
-    expect(instance.ImageId).toBe(seed.imageId);
+    expect(newestArm).toContain(instance.ImageId);
     expect(instance.InstanceType).toBe('m7g.large');
     expect(seed.subnetIds).toContain(instance.SubnetId);
     expect(instance.MetadataOptions?.HttpTokens).toBe('required');
