@@ -9,12 +9,12 @@ import { defaultEc2RateLimits, type Ec2RateLimits } from './aws/token-bucket';
 import { resolveImage, type ResolvedImage } from './ec2/images';
 import { describeInstance, launchInstance, terminateInstance, type InstanceDeps } from './ec2/instances';
 import { selectSubnet } from './ec2/subnets';
-import { EC2_ARCHITECTURE, launchTemplateData, renderArgs } from './launch';
+import { EC2_ARCHITECTURE, launchTemplateData } from './launch';
 import { writeAudit, type AuditResult } from './s3/audit';
 import { ShardConfigStore } from './s3/config-store';
 import { ObjectStore } from './s3/objects';
 import { startInstanceWorkflows } from './temporal/start-instances';
-import { renderTemplate } from '../common/template';
+import { renderDeep, renderTemplate } from '../common/template';
 import { instanceWorkflowId } from '../common/names';
 import { buildGroupSpec } from './group-spec';
 
@@ -91,7 +91,7 @@ export function createActivities(deps: ActivityDeps) {
       const nonce = deps.issueRegistrationNonce ? await deps.issueRegistrationNonce(input) : '';
       const data = launchTemplateData(input, imageIds, nonce);
       const where = `group ${input.tenant}/${input.group}`;
-      const args = renderArgs(input.launch.args, data, `${where} args`);
+      const args = renderDeep(input.launch.args, data, `${where} args`) as Record<string, unknown>;
       const imageId = typeof args.ImageId === 'string' ? args.ImageId : Object.values(imageIds)[0];
       if (!imageId) {
         throw ApplicationFailure.create({

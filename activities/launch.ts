@@ -1,4 +1,4 @@
-import { renderTemplate, type TemplateData } from '../common/template';
+import type { TemplateData } from '../common/template';
 import type { InstanceWorkflowInput } from '../common/types';
 
 /** The values `{{ .X }}` references in args and userdata resolve to. */
@@ -18,19 +18,6 @@ export function launchTemplateData(
     Group: input.group,
     Tenant: input.tenant,
   };
-}
-
-/** Renders every string inside RunInstances args (deeply), so `{{ .Image.x }}` can sit anywhere. */
-export function renderArgs(args: Record<string, unknown>, data: TemplateData, where: string): Record<string, unknown> {
-  const render = (value: unknown, path: string): unknown => {
-    if (typeof value === 'string') return renderTemplate(value, data, path);
-    if (Array.isArray(value)) return value.map((v, i) => render(v, `${path}[${i}]`));
-    if (value && typeof value === 'object') {
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, render(v, `${path}.${k}`)]));
-    }
-    return value;
-  };
-  return render(args, where) as Record<string, unknown>;
 }
 
 /** Nstance's architecture names versus EC2's. */
