@@ -24,3 +24,27 @@ export const groupStatusQuery = defineQuery<GroupStatus>('status');
 
 export const terminateSignal = defineSignal<[TerminateRequest]>('terminate');
 export const instanceStatusQuery = defineQuery<Member | InstanceUpdate>('status');
+
+/** Sent by the agent API (on the leader) once an agent registered with its nonce. */
+export interface AgentRegistration {
+  instanceId: string;
+  certificateSerial: string;
+  reportedIp?: string;
+  hostname?: string;
+  at: string;
+}
+export const agentRegisteredSignal = defineSignal<[AgentRegistration]>('agentRegistered');
+
+/**
+ * Health transitions only (never the periodic reports themselves, which stay
+ * in the leader's memory): healthy after unhealthy, unhealthy after 3 missed
+ * intervals, or a termination notice (spot) with its deadline.
+ */
+export interface HealthTransition {
+  instanceId: string;
+  status: 'healthy' | 'unhealthy' | 'termination-notice';
+  reason: string;
+  at: string;
+  deadline?: string;
+}
+export const instanceHealthSignal = defineSignal<[HealthTransition]>('instanceHealth');
