@@ -1,4 +1,8 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
+import { runCli } from '../support/cli';
 import { TAG } from '../../common/names';
 import { applyConfig } from '../../client/ops/apply';
 import { scaleGroup } from '../../client/ops/scale';
@@ -104,4 +108,46 @@ test('every scale request, config apply, creation and termination is audited onc
   expect(count('instance.terminate')).toBe(4);
   const created = entries.filter((e) => e.action === 'instance.create').flatMap((e) => e.ec2InstanceIds ?? []);
   expect(new Set(created).size).toBe(6);
+});
+
+test('the CLI reports groups and instances as JSON, and `group scale --wait` converges', async () => {
+  const scaled = await runCli('group', 'scale', 'default/web', '3', '--shard', shard, '--bucket', h.bucket, '--wait', '--timeout', '90s');
+  expect(scaled.stderr).toBe('');
+  expect(scaled.code).toBe(0);
+  expect(scaled.stdout).toContain('default/web: converged at 3');
+
+  const groups = await runCli('groups', '--json', '--shard', shard);
+  expect(groups.code).toBe(0);
+  expect(JSON.parse(groups.stdout)).toEqual([{ shard, tenant: 'default', group: 'web', desired: 3, running: 3, pending: 0, draining: 0 }]);
+
+  const instances = await runCli('instances', '--group', 'default/web', '--json', '--shard', shard);
+  const rows = JSON.parse(instances.stdout) as { id: string; ec2InstanceId: string; group: string; phase: string; privateIp: string; launchedAt: string }[];
+  const inEmulator = await shardInstances(h.aws.ec2, shard);
+  expect(rows.map((r) => r.ec2InstanceId).sort()).toEqual(inEmulator.map((i) => i.InstanceId).sort());
+  for (const row of rows) {
+    expect(row).toEqual({ id: expect.stringMatching(/^web-/), ec2InstanceId: expect.stringMatching(/^i-/), group: 'default/web', phase: 'running', privateIp: expect.stringMatching(/^10\.0\./), launchedAt: expect.any(String) });
+  }
+
+  const table = await runCli('groups', '--shard', shard);
+  expect(table.stdout).toMatch(/default\s.*web\s.*3\s.*3\s.*0\s.*0/);
+});
+
+test('`group scale --wait` exits non-zero with the reason when the group cannot converge in time', async () => {
+  const result = await runCli('group', 'scale', 'default/web', '4', '--shard', shard, '--bucket', h.bucket, '--wait', '--timeout', '1ms');
+  expect(result.code).toBe(1);
+  expect(result.stderr).toMatch(/did not converge within/);
+});
+
+test('`config validate` exits 1 naming the field; 0 for a valid file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nstance-cli-'));
+  const bad = testConfig(seed, { shard, bucket: h.bucket, size: 1 }) as { groups: Record<string, Record<string, { template: string }>> };
+  bad.groups.default.web.template = 'wbe';
+  writeFileSync(join(dir, 'bad.jsonc'), JSON.stringify(bad));
+  writeFileSync(join(dir, 'good.jsonc'), configText(testConfig(seed, { shard, bucket: h.bucket, size: 1 })));
+  const invalid = await runCli('config', 'validate', '-f', join(dir, 'bad.jsonc'));
+  expect(invalid.code).toBe(1);
+  expect(invalid.stderr).toContain('groups.default.web.template: unknown template "wbe"');
+  const valid = await runCli('config', 'validate', '-f', join(dir, 'good.jsonc'));
+  expect(valid.code).toBe(0);
+  expect(valid.stdout).toContain('valid');
 });
