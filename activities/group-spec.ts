@@ -28,6 +28,13 @@ export function buildGroupSpec(
       reconcileIntervalMs,
       createRateLimitMs: settings.createRateLimitMs,
       drainTimeoutMs: resolved.drainTimeoutMs,
+      imageRefreshMs: settings.imageRefreshIntervalMs,
+      lifecycle: {
+        registrationTimeoutMs: settings.gc.registrationTimeoutMs,
+        drainTimeoutMs: resolved.drainTimeoutMs,
+        targetGroups: resolved.loadBalancers.flatMap((lb) => lb.targetGroups.map((tg) => ({ arn: tg.arn, port: tg.targetPort }))),
+        expiry: settings.expiry,
+      },
       launch: {
         kind: resolved.kind,
         arch: resolved.arch,

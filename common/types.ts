@@ -37,6 +37,22 @@ export interface InstanceWorkflowInput extends GroupRef {
   instanceId: string;
   groupWorkflowId: string;
   launch: LaunchSpec;
+  /** Image ids the group resolved (cached, refreshed every image_refresh_interval). */
+  imageIds?: Record<string, string>;
+  lifecycle?: LifecycleSpec;
+}
+
+export interface TargetGroupRef {
+  arn: string;
+  port: number;
+}
+
+/** Timers and load balancing for one instance's life. */
+export interface LifecycleSpec {
+  registrationTimeoutMs: number;
+  drainTimeoutMs: number;
+  targetGroups: TargetGroupRef[];
+  expiry?: { eligibleAgeMs: number; forcedAgeMs: number };
 }
 
 /** Everything needed to launch one instance of a group, resolved from config. */
@@ -64,6 +80,9 @@ export interface LaunchedInstance {
   adopted: boolean;
 }
 
+export type Health = 'healthy' | 'unhealthy' | 'termination-notice';
+export type Expiry = 'eligible' | 'forced';
+
 /** A transition reported by an instance workflow to its group. */
 export interface InstanceUpdate {
   instanceId: string;
@@ -72,6 +91,10 @@ export interface InstanceUpdate {
   privateIp?: string;
   launchedAt?: string;
   error?: string;
+  /** From agent health transitions (absent until the agent reported). */
+  health?: Health;
+  /** Set by the instance's own age timers. */
+  expiry?: Expiry;
 }
 
 /** The group's view of one of its instances. */
@@ -81,6 +104,10 @@ export interface Member extends InstanceUpdate {
   createdAt: string;
   /** Set once the group asked this instance to go away. */
   leaving?: boolean;
+  /** EC2 shows it stopped or terminated although we did not ask: replace at once. */
+  lost?: boolean;
+  /** An operator asked for a replacement (`nstance instance replace`). */
+  replaceRequested?: boolean;
 }
 
 export interface GroupStatus extends GroupRef {
@@ -117,6 +144,8 @@ export interface GroupSpec {
   /** Minimum spacing between two instance creations in the group. */
   createRateLimitMs: number;
   drainTimeoutMs: number;
+  imageRefreshMs: number;
+  lifecycle: LifecycleSpec;
 }
 
 export type GroupSpecResult =

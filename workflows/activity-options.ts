@@ -35,3 +35,12 @@ export const temporalActivities = proxyActivities<Activities>({
   heartbeatTimeout: '30s',
   retry: { ...retry, maximumInterval: '1m' },
 });
+
+export const loadBalancerActivities = proxyActivities<Activities>(quick);
+
+/** Drain waits up to the drain timeout; the heartbeat still notices a dead worker quickly. */
+export const drainActivities = proxyActivities<Activities>({
+  startToCloseTimeout: '1h',
+  heartbeatTimeout: '30s',
+  retry: { ...retry, maximumAttempts: 5 },
+});

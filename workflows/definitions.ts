@@ -4,6 +4,7 @@
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { GroupStatus, InstanceUpdate, Member } from '../common/types';
+import type { LeaderStatus } from './decisions/leader';
 
 export interface ReconcileRequest {
   /** Why: 'config-applied', 'scale-requested', 'manual'. */
@@ -14,6 +15,15 @@ export interface ReconcileRequest {
 export interface TerminateRequest {
   reason: string;
   actor: string;
+  /** Deregister from load balancers and wait for draining first (default true). */
+  drain?: boolean;
+}
+
+/** An operator's request about one instance, handled by its group. */
+export interface InstanceCommand {
+  instanceId: string;
+  action: 'drain' | 'replace';
+  actor: string;
 }
 
 /** Config changed (apply, scale): reload the spec and reconcile now. */
@@ -21,6 +31,7 @@ export const reconcileSignal = defineSignal<[ReconcileRequest]>('reconcile');
 /** An instance workflow reports a transition. */
 export const instanceUpdateSignal = defineSignal<[InstanceUpdate]>('instanceUpdate');
 export const groupStatusQuery = defineQuery<GroupStatus>('status');
+export const instanceCommandSignal = defineSignal<[InstanceCommand]>('instanceCommand');
 
 export const terminateSignal = defineSignal<[TerminateRequest]>('terminate');
 export const instanceStatusQuery = defineQuery<Member | InstanceUpdate>('status');
@@ -48,3 +59,29 @@ export interface HealthTransition {
   deadline?: string;
 }
 export const instanceHealthSignal = defineSignal<[HealthTransition]>('instanceHealth');
+
+// ---- leader workflow (one per shard) ----
+
+/** A worker offering to lead: sent with signalWithStart on startup, and again if Temporal dropped it. */
+export interface CandidateAnnouncement {
+  workerId: string;
+  ec2InstanceId?: string;
+  agentAddress?: string;
+  at: string;
+}
+/** `nstance leader handoff [--to]`: a graceful handoff (the old leader stops serving before the ENI moves). */
+export interface LeaderHandoffRequest {
+  to?: string;
+  reason: string;
+  actor: string;
+}
+/** A worker stepping down; `leaving` when it is shutting down (never choose it again until it re-announces). */
+export interface LeaderResignation {
+  workerId: string;
+  leaving: boolean;
+  reason: string;
+}
+export const leaderCandidateSignal = defineSignal<[CandidateAnnouncement]>('leaderCandidate');
+export const leaderHandoffSignal = defineSignal<[LeaderHandoffRequest]>('leaderHandoff');
+export const leaderResignSignal = defineSignal<[LeaderResignation]>('leaderResign');
+export const leaderStatusQuery = defineQuery<LeaderStatus>('leaderStatus');

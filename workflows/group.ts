@@ -1,31 +1,25 @@
 import {
+  allHandlersFinished,
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
   isCancellation,
   log,
+  setCurrentDetails,
   setHandler,
-  allHandlersFinished,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import { groupWorkflowId, instanceWorkflowId } from '../common/names';
 import { searchAttributeUpdates } from '../common/search-attributes';
-import type { GroupRef, GroupSpec, GroupStatus, InstanceUpdate, InstanceWorkflowInput, Member } from '../common/types';
-import { configActivities, temporalActivities } from './activity-options';
-import { countMembers, creationBackoffMs, decideReconcile, newInstanceId } from './decisions/reconcile';
-import { groupStatusQuery, instanceUpdateSignal, reconcileSignal, terminateSignal } from './definitions';
+import type { GroupRef, InstanceWorkflowInput } from '../common/types';
+import { configActivities, ec2Activities, loadBalancerActivities, temporalActivities } from './activity-options';
+import { chooseImages, staleImages } from './decisions/images';
+import { decideReconcile, newInstanceId, type Removal } from './decisions/reconcile';
+import { groupStatusQuery, instanceCommandSignal, instanceUpdateSignal, reconcileSignal, terminateSignal } from './definitions';
+import { applyUpdate, currentDetails, desiredSize, errorMessage, initialGroupState, statusOf, type GroupState } from './group-state';
 
-export interface GroupState {
-  members: Record<string, Member>;
-  nextSeq: number;
-  spec?: GroupSpec;
-  /** The group was removed from config: drain it to zero, then finish. */
-  removed: boolean;
-  failures: number;
-  backoffUntil?: number;
-  lastError?: string;
-}
+export type { GroupState } from './group-state';
 
 export interface GroupWorkflowInput extends GroupRef {
   /** Carried across continue-as-new. */
@@ -33,6 +27,8 @@ export interface GroupWorkflowInput extends GroupRef {
 }
 
 const DEFAULT_INTERVAL_MS = 60_000;
+/** Describe may not show an instance right after launch: only this long after launch is "missing" evidence. */
+const MISSING_GRACE_MS = 5 * 60_000;
 
 /**
  * Keeps one group at its size, for ever. Instance workflows are started
@@ -41,17 +37,25 @@ const DEFAULT_INTERVAL_MS = 60_000;
  */
 export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
   const ref: GroupRef = { shard: input.shard, tenant: input.tenant, group: input.group };
-  const state: GroupState = input.state ?? { members: {}, nextSeq: 1, removed: false, failures: 0 };
+  const state: GroupState = { ...initialGroupState(), ...input.state };
   let wake = false;
   let reloadRequested = true;
+  let observeRequested = true;
 
-  setHandler(groupStatusQuery, () => statusOf(ref, state));
+  setHandler(groupStatusQuery, () => statusOf(ref, state, Date.now()));
   setHandler(reconcileSignal, () => {
     reloadRequested = true;
     wake = true;
   });
   setHandler(instanceUpdateSignal, (update) => {
-    applyUpdate(state, update);
+    applyUpdate(state, update, Date.now());
+    wake = true;
+  });
+  setHandler(instanceCommandSignal, async (command) => {
+    const member = state.members[command.instanceId];
+    if (!member || member.leaving) return;
+    if (command.action === 'replace') member.replaceRequested = true;
+    else await remove(ref, state, { instanceId: command.instanceId, reason: 'scale-down', drain: true }, `drain requested by ${command.actor}`);
     wake = true;
   });
 
@@ -62,7 +66,13 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
       reloadRequested = false;
       await reloadSpec(ref, state);
     }
-    await reconcileOnce(ref, state);
+    const imageIds = await refreshImages(state);
+    if (observeRequested) {
+      observeRequested = false;
+      await observe(state);
+    }
+    await reconcileOnce(ref, state, imageIds);
+    setCurrentDetails(currentDetails(statusOf(ref, state, Date.now())));
 
     if (state.removed && Object.keys(state.members).length === 0) {
       log.info('group removed from config and empty: finishing', { ...ref });
@@ -73,8 +83,11 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
     const interval = state.spec?.reconcileIntervalMs ?? DEFAULT_INTERVAL_MS;
     const untilBackoff = state.backoffUntil !== undefined ? Math.max(1, state.backoffUntil - Date.now()) : interval;
     const timedOut = !(await condition(() => wake, Math.min(interval, untilBackoff)));
-    // The interval wake re-reads config too, so edits made without a signal still land.
-    if (timedOut) reloadRequested = true;
+    // The interval wake re-reads config (edits made without a signal still land) and re-checks EC2 and the NLBs.
+    if (timedOut) {
+      reloadRequested = true;
+      observeRequested = true;
+    }
 
     if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
@@ -101,100 +114,89 @@ async function reloadSpec(ref: GroupRef, state: GroupState): Promise<void> {
   }
 }
 
-async function reconcileOnce(ref: GroupRef, state: GroupState): Promise<void> {
+/** Image ids for new launches: cached, looked up again every image_refresh_interval. */
+async function refreshImages(state: GroupState): Promise<Record<string, string> | undefined> {
   const spec = state.spec;
-  const desired = state.removed || !spec ? 0 : spec.size;
+  if (!spec) return undefined;
+  const images = spec.launch.images;
+  const stale = staleImages(images, state.images, Date.now(), spec.imageRefreshMs);
+  const lookups = stale.length > 0 ? await ec2Activities.lookupImages(Object.fromEntries(stale.map((n) => [n, images[n]])), spec.launch.arch) : {};
+  const choice = chooseImages(images, state.images, lookups, Date.now());
+  state.images = choice.cache;
+  for (const line of choice.degraded) log.warn(line);
+  if (choice.problems.length > 0) {
+    state.lastError = `images: ${choice.problems.join('; ')}`;
+    return undefined;
+  }
+  if (state.lastError?.startsWith('images:')) state.lastError = undefined;
+  return choice.imageIds;
+}
+
+/** Marks members EC2 shows stopped or terminated behind our back, and repairs NLB membership. */
+async function observe(state: GroupState): Promise<void> {
+  const watched = Object.values(state.members).filter((m) => m.ec2InstanceId && !m.leaving && m.phase !== 'provisioning');
+  if (watched.length === 0) return;
+  const states = await ec2Activities.observeInstances(watched.map((m) => m.ec2InstanceId as string));
+  const now = Date.now();
+  for (const m of watched) {
+    const seen = states[m.ec2InstanceId as string];
+    const launched = m.launchedAt ? Date.parse(m.launchedAt) : now;
+    if (['stopping', 'stopped', 'shutting-down', 'terminated'].includes(seen) || (seen === 'missing' && now - launched > MISSING_GRACE_MS)) {
+      m.lost = true;
+    }
+  }
+  const targetGroups = state.spec?.lifecycle.targetGroups ?? [];
+  const serving = watched.filter((m) => m.phase === 'in-service' && !m.lost).map((m) => m.ec2InstanceId as string);
+  if (targetGroups.length > 0 && serving.length > 0) {
+    const repaired = await loadBalancerActivities.ensureTargets(targetGroups, serving);
+    if (repaired.length > 0) log.warn('re-registered targets someone removed', { repaired });
+  }
+}
+
+async function reconcileOnce(ref: GroupRef, state: GroupState, imageIds: Record<string, string> | undefined): Promise<void> {
+  const spec = state.spec;
   const decision = decideReconcile({
-    desired,
+    desired: desiredSize(state),
     members: Object.values(state.members),
     now: Date.now(),
     backoffUntil: state.backoffUntil,
   });
 
-  for (const instanceId of decision.terminate) {
-    const member = state.members[instanceId];
-    member.leaving = true;
-    const delivered = await signalInstance(ref, instanceId, state.removed ? 'group-removed' : 'scale-down');
-    if (!delivered) delete state.members[instanceId];
-  }
+  for (const removal of decision.remove) await remove(ref, state, removal, `group ${ref.tenant}/${ref.group}`);
 
-  if (decision.create > 0 && spec) {
+  if (decision.create > 0 && spec && imageIds) {
     const inputs: InstanceWorkflowInput[] = [];
     for (let i = 0; i < decision.create; i++) {
       const instanceId = newInstanceId(spec.launch.kind, Math.random);
-      state.members[instanceId] = {
-        instanceId,
-        phase: 'provisioning',
-        seq: state.nextSeq++,
-        createdAt: new Date(Date.now()).toISOString(),
-      };
+      state.members[instanceId] = { instanceId, phase: 'provisioning', seq: state.nextSeq++, createdAt: new Date(Date.now()).toISOString() };
       inputs.push({
         ...ref,
         clusterId: spec.clusterId,
         instanceId,
         groupWorkflowId: groupWorkflowId(ref.shard, ref.tenant, ref.group),
         launch: spec.launch,
+        imageIds,
+        lifecycle: spec.lifecycle,
       });
     }
     await temporalActivities.startInstanceWorkflows(inputs, spec.createRateLimitMs);
   }
 }
 
-/** False when the instance workflow has already closed (its instance is gone). */
-async function signalInstance(ref: GroupRef, instanceId: string, reason: string): Promise<boolean> {
+async function remove(ref: GroupRef, state: GroupState, removal: Removal, actor: string): Promise<void> {
+  const member = state.members[removal.instanceId];
+  if (!member) return;
+  member.leaving = true;
   try {
-    await getExternalWorkflowHandle(instanceWorkflowId(ref.shard, instanceId)).signal(terminateSignal, {
-      reason,
-      actor: `group ${ref.tenant}/${ref.group}`,
+    await getExternalWorkflowHandle(instanceWorkflowId(ref.shard, removal.instanceId)).signal(terminateSignal, {
+      reason: removal.reason,
+      actor,
+      drain: removal.drain,
     });
-    return true;
   } catch (err) {
     if (isCancellation(err)) throw err;
-    log.warn('instance workflow not running; forgetting it', { instanceId, error: errorMessage(err) });
-    return false;
+    // Its workflow already closed: the instance is gone.
+    log.warn('instance workflow not running; forgetting it', { instanceId: removal.instanceId, error: errorMessage(err) });
+    delete state.members[removal.instanceId];
   }
-}
-
-function applyUpdate(state: GroupState, update: InstanceUpdate): void {
-  const known = state.members[update.instanceId];
-  if (update.phase === 'terminated' || update.phase === 'failed') {
-    delete state.members[update.instanceId];
-    if (update.phase === 'failed' && !known?.leaving) {
-      state.failures++;
-      state.backoffUntil = Date.now() + creationBackoffMs(state.failures);
-      state.lastError = `instance ${update.instanceId}: ${update.error ?? 'failed'}`;
-    }
-    return;
-  }
-  if (update.phase === 'running' && known?.phase === 'provisioning') {
-    state.failures = 0;
-    state.backoffUntil = undefined;
-    if (state.lastError?.startsWith('instance ')) state.lastError = undefined;
-  }
-  state.members[update.instanceId] = {
-    ...(known ?? { seq: state.nextSeq++, createdAt: new Date(Date.now()).toISOString() }),
-    ...update,
-    leaving: known?.leaving,
-  };
-}
-
-function statusOf(ref: GroupRef, state: GroupState): GroupStatus {
-  const members = Object.values(state.members).sort((a, b) => a.seq - b.seq);
-  return {
-    ...ref,
-    desired: state.removed || !state.spec ? 0 : state.spec.size,
-    ...countMembers(members),
-    members,
-    configured: state.spec !== undefined && !state.removed,
-    lastError: state.lastError,
-    backoffUntil: state.backoffUntil !== undefined && state.backoffUntil > Date.now() ? new Date(state.backoffUntil).toISOString() : undefined,
-  };
-}
-
-function errorMessage(err: unknown): string {
-  if (err instanceof Error) {
-    const cause = (err as { cause?: unknown }).cause;
-    return cause instanceof Error && cause.message && cause.message !== err.message ? `${err.message}: ${cause.message}` : err.message;
-  }
-  return String(err);
 }

@@ -1,16 +1,10 @@
-import {
-  ApplicationFailure,
-  condition,
-  getExternalWorkflowHandle,
-  isCancellation,
-  log,
-  setHandler,
-  upsertSearchAttributes,
-} from '@temporalio/workflow';
-import { searchAttributeUpdates } from '../common/search-attributes';
-import type { InstanceUpdate, InstanceWorkflowInput, Phase } from '../common/types';
-import { auditActivities, ec2Activities, launchActivities, waitActivities } from './activity-options';
-import { instanceStatusQuery, instanceUpdateSignal, terminateSignal, type TerminateRequest } from './definitions';
+import { ApplicationFailure, condition, isCancellation, log, setHandler } from '@temporalio/workflow';
+import type { InstanceUpdate, InstanceWorkflowInput, LaunchedInstance, LifecycleSpec, Phase } from '../common/types';
+import { auditActivities, drainActivities, ec2Activities, launchActivities, loadBalancerActivities, waitActivities } from './activity-options';
+import { agentRegisteredSignal, instanceHealthSignal, instanceStatusQuery, terminateSignal, type AgentRegistration, type TerminateRequest } from './definitions';
+import { nextExpiry } from './decisions/expiry';
+import { errorMessage } from './group-state';
+import { InstanceReporter } from './instance-reporter';
 
 export interface InstanceOutcome {
   instanceId: string;
@@ -19,65 +13,93 @@ export interface InstanceOutcome {
   reason?: string;
 }
 
+const DEFAULT_LIFECYCLE: LifecycleSpec = { registrationTimeoutMs: 5 * 60_000, drainTimeoutMs: 5 * 60_000, targetGroups: [] };
+
 /**
- * One instance's life: provision, wait until EC2 runs it, serve until told to
- * go, terminate. Every transition is reported to the group and shown in the
- * NstancePhase search attribute.
+ * One instance's life: provisioning → running → registered → in-service →
+ * draining → terminating → terminated. Every transition is reported to the
+ * group and shown in NstancePhase; nothing periodic enters history.
  */
 export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<InstanceOutcome> {
-  const status: InstanceUpdate = { instanceId: input.instanceId, phase: 'provisioning' };
-  let terminateRequest: TerminateRequest | undefined;
+  const life = input.lifecycle ?? DEFAULT_LIFECYCLE;
+  const report = new InstanceReporter(input);
+  let leave: TerminateRequest | undefined;
+  let registration: AgentRegistration | undefined;
+  let healthChanged = false;
 
-  setHandler(instanceStatusQuery, () => status);
+  setHandler(instanceStatusQuery, () => report.status);
   setHandler(terminateSignal, (request) => {
-    terminateRequest ??= request;
+    leave ??= request;
+  });
+  setHandler(agentRegisteredSignal, (r) => {
+    registration ??= r;
+  });
+  setHandler(instanceHealthSignal, (h) => {
+    if (report.status.health === h.status) return;
+    report.status.health = h.status;
+    healthChanged = true;
   });
 
-  const transition = async (phase: Phase, change: Partial<InstanceUpdate> = {}) => {
-    Object.assign(status, change, { phase });
-    upsertSearchAttributes(
-      searchAttributeUpdates({ NstancePhase: phase, NstanceInstanceId: status.ec2InstanceId }),
-    );
-    await notifyGroup(input.groupWorkflowId, { ...status });
-  };
-  const audit = (action: string, details?: Record<string, unknown>) =>
-    auditActivities.writeAudit({
-      shard: input.shard,
-      action,
-      actor: 'nstance',
-      at: new Date(Date.now()).toISOString(),
-      workflowId: `instance:${input.instanceId}`,
-      tenant: input.tenant,
-      group: input.group,
-      instanceIds: [input.instanceId],
-      ec2InstanceIds: status.ec2InstanceId ? [status.ec2InstanceId] : [],
-      details,
-    });
-
+  let launched: LaunchedInstance;
   try {
-    const launched = await provision(input);
-    status.ec2InstanceId = launched.ec2InstanceId;
-    status.launchedAt = launched.launchedAt;
-    status.privateIp = launched.privateIp;
-    await audit('instance.create', { subnetId: launched.subnetId, imageId: launched.imageId, adopted: launched.adopted });
-    if (!terminateRequest) {
+    launched = await provision(input);
+    report.set({ ec2InstanceId: launched.ec2InstanceId, launchedAt: launched.launchedAt, privateIp: launched.privateIp });
+    await report.audit('instance.create', { subnetId: launched.subnetId, imageId: launched.imageId, adopted: launched.adopted });
+    if (!leave) {
       const running = await waitActivities.awaitInstanceState(launched.ec2InstanceId, 'running');
-      await transition('running', { privateIp: running?.privateIp ?? status.privateIp, launchedAt: running?.launchedAt ?? status.launchedAt });
+      await report.transition('running', { privateIp: running?.privateIp ?? report.status.privateIp });
     }
   } catch (err) {
     if (isCancellation(err)) throw err;
-    return fail(input, status, err, transition);
+    return fail(report, errorMessage(err), 'instance.failed');
   }
 
-  await condition(() => terminateRequest !== undefined);
-  await terminate(status.ec2InstanceId, transition);
-  await audit('instance.terminate', { reason: terminateRequest?.reason, by: terminateRequest?.actor });
-  await transition('terminated');
-  return { instanceId: input.instanceId, ec2InstanceId: status.ec2InstanceId, phase: 'terminated', reason: terminateRequest?.reason };
+  if (!leave) {
+    const registered = await condition(() => registration !== undefined || leave !== undefined, life.registrationTimeoutMs);
+    if (!registered) {
+      return fail(report, `agent did not register within ${Math.round(life.registrationTimeoutMs / 1000)}s`, 'instance.registration-timeout');
+    }
+  }
+  let inService = false;
+  if (registration && !leave) {
+    await report.transition('registered');
+    if (life.targetGroups.length > 0) await loadBalancerActivities.registerTargets(life.targetGroups, launched.ec2InstanceId);
+    await report.transition('in-service');
+    inService = true;
+  }
+
+  // In service: only health transitions and the instance's own age timers wake us.
+  const since = Date.now();
+  while (!leave) {
+    const due = nextExpiry(life.expiry, since, report.status.expiry);
+    const woken = () => leave !== undefined || healthChanged;
+    if (due === undefined) await condition(woken);
+    else await condition(woken, Math.max(1, due.at - Date.now()));
+    if (due && !leave && Date.now() >= due.at) {
+      report.status.expiry = due.expiry;
+      healthChanged = true;
+    }
+    if (healthChanged) {
+      healthChanged = false;
+      await report.notify();
+    }
+  }
+
+  const request = leave as TerminateRequest;
+  if (inService && request.drain !== false && life.targetGroups.length > 0) {
+    await report.transition('draining');
+    await loadBalancerActivities.deregisterTargets(life.targetGroups, launched.ec2InstanceId);
+    const drained = await drainActivities.awaitTargetsDrained(life.targetGroups, launched.ec2InstanceId, life.drainTimeoutMs);
+    if (!drained) log.warn('drain timed out; terminating anyway', { instanceId: input.instanceId });
+  }
+  await terminate(report);
+  await report.audit('instance.terminate', { reason: request.reason, by: request.actor, drained: inService && request.drain !== false });
+  await report.transition('terminated');
+  return { instanceId: input.instanceId, ec2InstanceId: report.status.ec2InstanceId, phase: 'terminated', reason: request.reason };
 }
 
-async function provision(input: InstanceWorkflowInput) {
-  const imageIds = await ec2Activities.resolveImages(input);
+async function provision(input: InstanceWorkflowInput): Promise<LaunchedInstance> {
+  const imageIds = input.imageIds ?? (await lookupImagesNow(input));
   const full: string[] = [];
   for (;;) {
     const subnetId = await ec2Activities.selectSubnet(input.launch.subnetPool, input.launch.subnetIds, full);
@@ -94,49 +116,33 @@ async function provision(input: InstanceWorkflowInput) {
   }
 }
 
-async function terminate(ec2InstanceId: string | undefined, transition: (phase: Phase) => Promise<void>): Promise<void> {
-  await transition('terminating');
+/** Started without the group's cached ids (an older caller): look them up once. */
+async function lookupImagesNow(input: InstanceWorkflowInput): Promise<Record<string, string>> {
+  const found = await ec2Activities.lookupImages(input.launch.images, input.launch.arch);
+  const ids: Record<string, string> = {};
+  for (const [name, spec] of Object.entries(input.launch.images)) {
+    const id = found[name]?.imageId ?? spec.fallback?.[0];
+    if (!id) throw ApplicationFailure.nonRetryable(`images.${name}: ${found[name]?.error ?? 'no image matches'} and no fallback`, 'ConfigInvalid');
+    ids[name] = id;
+  }
+  return ids;
+}
+
+async function terminate(report: InstanceReporter): Promise<void> {
+  await report.transition('terminating');
+  const ec2InstanceId = report.status.ec2InstanceId;
   if (!ec2InstanceId) return;
   await ec2Activities.terminateInstance(ec2InstanceId);
   await waitActivities.awaitInstanceState(ec2InstanceId, 'terminated');
 }
 
-/** Provisioning failed for good: clean up whatever was launched, then tell the group. */
-async function fail(
-  input: InstanceWorkflowInput,
-  status: InstanceUpdate,
-  err: unknown,
-  transition: (phase: Phase, change?: Partial<InstanceUpdate>) => Promise<void>,
-): Promise<InstanceOutcome> {
-  const reason = describeFailure(err);
-  log.warn('instance failed', { instanceId: input.instanceId, reason });
-  if (status.ec2InstanceId) {
-    await terminate(status.ec2InstanceId, transition);
-  }
-  await auditActivities.writeAudit({
-    shard: input.shard,
-    action: 'instance.failed',
-    actor: 'nstance',
-    at: new Date(Date.now()).toISOString(),
-    workflowId: `instance:${input.instanceId}`,
-    tenant: input.tenant,
-    group: input.group,
-    instanceIds: [input.instanceId],
-    ec2InstanceIds: status.ec2InstanceId ? [status.ec2InstanceId] : [],
-    details: { reason },
-  });
-  await transition('failed', { error: reason });
-  return { instanceId: input.instanceId, ec2InstanceId: status.ec2InstanceId, phase: 'failed', reason };
-}
-
-async function notifyGroup(groupWorkflowId: string, update: InstanceUpdate): Promise<void> {
-  try {
-    await getExternalWorkflowHandle(groupWorkflowId).signal(instanceUpdateSignal, update);
-  } catch (err) {
-    if (isCancellation(err)) throw err;
-    // The group is gone (removed from config): nothing to tell.
-    log.warn('group workflow not reachable', { groupWorkflowId, error: describeFailure(err) });
-  }
+/** The instance cannot serve: terminate whatever was launched, audit, tell the group (which replaces it). */
+async function fail(report: InstanceReporter, reason: string, action: string): Promise<InstanceOutcome> {
+  log.warn('instance failed', { instanceId: report.status.instanceId, reason });
+  if (report.status.ec2InstanceId) await terminate(report);
+  await report.audit(action, { reason });
+  await report.transition('failed', { error: reason });
+  return { instanceId: report.status.instanceId, ec2InstanceId: report.status.ec2InstanceId, phase: 'failed', reason };
 }
 
 function failureType(err: unknown): string | undefined {
@@ -148,13 +154,4 @@ function failureType(err: unknown): string | undefined {
   return undefined;
 }
 
-/** The innermost message: an ActivityFailure's own message only says "activity failed". */
-function describeFailure(err: unknown): string {
-  let e: unknown = err;
-  let message = String(err);
-  while (e instanceof Error) {
-    message = e.message || message;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return message;
-}
+export type { InstanceUpdate };

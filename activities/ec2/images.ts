@@ -1,5 +1,4 @@
 import { DescribeImagesCommand, type EC2Client, type Image } from '@aws-sdk/client-ec2';
-import { ApplicationFailure } from '@temporalio/common';
 import type { ImageSpec } from '../../common/types';
 import { withAwsErrors } from '../aws/errors';
 import type { TokenBucket } from '../aws/token-bucket';
@@ -8,7 +7,6 @@ export interface ResolvedImage {
   name: string;
   imageId: string;
   architecture?: string;
-  source: 'lookup' | 'fallback';
 }
 
 export interface ImageDeps {
@@ -16,8 +14,8 @@ export interface ImageDeps {
   describeLimit: TokenBucket;
 }
 
-/** Newest (or oldest) image matching the config's filters and owners; the config's fallback when none does. */
-export async function resolveImage(deps: ImageDeps, name: string, spec: ImageSpec): Promise<ResolvedImage> {
+/** Newest (or oldest) image matching the config's filters and owners, or nothing when none matches. */
+export async function lookupImage(deps: ImageDeps, name: string, spec: ImageSpec): Promise<ResolvedImage | undefined> {
   await deps.describeLimit.take();
   const found = await withAwsErrors(`DescribeImages for image "${name}"`, () =>
     deps.ec2.send(
@@ -28,14 +26,7 @@ export async function resolveImage(deps: ImageDeps, name: string, spec: ImageSpe
     ),
   );
   const best = pickImage(found.Images ?? [], spec);
-  if (best?.ImageId) return { name, imageId: best.ImageId, architecture: best.Architecture, source: 'lookup' };
-  const fallback = spec.fallback?.[0];
-  if (fallback) return { name, imageId: fallback, source: 'fallback' };
-  throw ApplicationFailure.create({
-    type: 'ConfigInvalid',
-    nonRetryable: true,
-    message: `images.${name}: no image matches the filters ${JSON.stringify(spec.filters)} (owners ${JSON.stringify(spec.owners)}) and no fallback is configured`,
-  });
+  return best?.ImageId ? { name, imageId: best.ImageId, architecture: best.Architecture } : undefined;
 }
 
 export function pickImage(images: Image[], spec: Pick<ImageSpec, 'sort' | 'order'>): Image | undefined {

@@ -146,6 +146,18 @@ export async function describeInstance(deps: InstanceDeps, ec2InstanceId: string
   }
 }
 
+/** States of the given instances; ids EC2 does not show are simply absent. */
+export async function describeInstancesById(ec2: EC2Client, ids: string[]): Promise<Map<string, string>> {
+  const out = await withAwsErrors(`DescribeInstances (${ids.length} ids)`, () =>
+    ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: ids }] })),
+  );
+  const states = new Map<string, string>();
+  for (const i of (out.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
+    if (i.InstanceId) states.set(i.InstanceId, i.State?.Name ?? 'unknown');
+  }
+  return states;
+}
+
 /** Idempotent: an instance that is already gone counts as terminated. */
 export async function terminateInstance(deps: InstanceDeps, ec2InstanceId: string): Promise<void> {
   await deps.limits.terminate.take();

@@ -13,10 +13,25 @@ export interface ReconcileInput {
   backoffUntil?: number;
 }
 
+export type RemovalReason =
+  | 'scale-down'
+  | 'lost'
+  | 'unhealthy'
+  | 'termination-notice'
+  | 'replace-requested'
+  | 'expired-eligible'
+  | 'expired-forced';
+
+export interface Removal {
+  instanceId: string;
+  reason: RemovalReason;
+  /** Drain first (deregister from load balancers, wait) or terminate at once. */
+  drain: boolean;
+}
+
 export interface ReconcileDecision {
   create: number;
-  /** Instance ids to remove, oldest first. */
-  terminate: string[];
+  remove: Removal[];
   /** True when creation was wanted but held back by the backoff. */
   heldBack: boolean;
 }
@@ -34,15 +49,64 @@ export function byAge(a: Member, b: Member): number {
   return a.seq - b.seq;
 }
 
+/** Why a member must be replaced (create-before-destroy), if it must. */
+export function replacementReason(m: Member): RemovalReason | undefined {
+  if (m.health === 'termination-notice') return 'termination-notice';
+  if (m.health === 'unhealthy') return 'unhealthy';
+  if (m.replaceRequested) return 'replace-requested';
+  if (m.expiry === 'forced') return 'expired-forced';
+  return undefined;
+}
+
+/** Ready to take over from a member being replaced. */
+function isReady(m: Member): boolean {
+  return m.phase === 'in-service';
+}
+
 export function decideReconcile(input: ReconcileInput): ReconcileDecision {
-  const active = input.members.filter(isActive).sort(byAge);
-  const missing = input.desired - active.length;
-  if (missing > 0) {
-    const heldBack = input.backoffUntil !== undefined && input.now < input.backoffUntil;
-    return { create: heldBack ? 0 : missing, terminate: [], heldBack };
+  const alive = input.members.filter((m) => !GONE.has(m.phase));
+  const leaving = alive.filter((m) => !isActive(m));
+  const active = alive.filter(isActive).sort(byAge);
+  const remove: Removal[] = [];
+
+  // Stopped or terminated behind our back: nothing to drain, replace at once.
+  for (const m of active.filter((m) => m.lost)) remove.push({ instanceId: m.instanceId, reason: 'lost', drain: false });
+  const live = active.filter((m) => !m.lost);
+
+  const replacing = new Map<string, RemovalReason>();
+  for (const m of live) {
+    const reason = replacementReason(m);
+    if (reason) replacing.set(m.instanceId, reason);
   }
-  // Oldest first: the newest instances carry the newest image and config.
-  return { create: 0, terminate: active.slice(0, Math.max(0, -missing)).map((m) => m.instanceId), heldBack: false };
+  // Eligible expiry is opportunistic: one at a time, oldest first, only in a calm group.
+  const calm = leaving.length === 0 && replacing.size === 0 && live.every(isReady);
+  const eligible = live.find((m) => m.expiry === 'eligible');
+  if (calm && eligible && live.length >= input.desired) replacing.set(eligible.instanceId, 'expired-eligible');
+
+  const healthy = live.filter((m) => !replacing.has(m.instanceId));
+  const missing = input.desired - healthy.length;
+  let create = 0;
+  let heldBack = false;
+  if (missing > 0) {
+    // While replacing, one over size is allowed (create-before-destroy).
+    const cap = input.desired + (replacing.size > 0 ? 1 : 0);
+    create = Math.max(0, Math.min(missing, cap - live.length));
+    if (create > 0 && input.backoffUntil !== undefined && input.now < input.backoffUntil) {
+      create = 0;
+      heldBack = true;
+    }
+  }
+
+  // Members being replaced go once enough healthy members serve to cover the size.
+  const readyHealthy = healthy.filter(isReady).length;
+  if (readyHealthy >= input.desired || input.desired === 0) {
+    for (const [instanceId, reason] of replacing) remove.push({ instanceId, reason, drain: true });
+  }
+  // Scale down: oldest first; the newest carry the newest image and config.
+  const excess = healthy.length - input.desired;
+  for (const m of healthy.slice(0, Math.max(0, excess))) remove.push({ instanceId: m.instanceId, reason: 'scale-down', drain: true });
+
+  return { create, remove, heldBack };
 }
 
 export interface GroupCounts {

@@ -1,0 +1,38 @@
+import {
+  DeregisterTargetsCommand,
+  DescribeTargetHealthCommand,
+  RegisterTargetsCommand,
+  type ElasticLoadBalancingV2Client,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { TargetGroupRef } from '../../common/types';
+import { isAwsErrorCode, withAwsErrors } from '../aws/errors';
+
+/** Instance ids registered in a target group (any health state, draining included). */
+export async function targetsOf(elbv2: ElasticLoadBalancingV2Client, tg: TargetGroupRef): Promise<Map<string, string>> {
+  const out = await withAwsErrors(`DescribeTargetHealth ${tg.arn}`, () =>
+    elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg.arn })),
+  );
+  const targets = new Map<string, string>();
+  for (const d of out.TargetHealthDescriptions ?? []) {
+    if (d.Target?.Id && (d.Target.Port === undefined || d.Target.Port === tg.port)) {
+      targets.set(d.Target.Id, d.TargetHealth?.State ?? 'unknown');
+    }
+  }
+  return targets;
+}
+
+export async function registerTarget(elbv2: ElasticLoadBalancingV2Client, tg: TargetGroupRef, ec2InstanceId: string): Promise<void> {
+  await withAwsErrors(`RegisterTargets ${ec2InstanceId}:${tg.port} in ${tg.arn}`, () =>
+    elbv2.send(new RegisterTargetsCommand({ TargetGroupArn: tg.arn, Targets: [{ Id: ec2InstanceId, Port: tg.port }] })),
+  );
+}
+
+/** Idempotent: a target that is already gone counts as deregistered. */
+export async function deregisterTarget(elbv2: ElasticLoadBalancingV2Client, tg: TargetGroupRef, ec2InstanceId: string): Promise<void> {
+  try {
+    await elbv2.send(new DeregisterTargetsCommand({ TargetGroupArn: tg.arn, Targets: [{ Id: ec2InstanceId, Port: tg.port }] }));
+  } catch (err) {
+    if (isAwsErrorCode(err, 'InvalidTarget', 'TargetNotFound')) return;
+    await withAwsErrors(`DeregisterTargets ${ec2InstanceId} from ${tg.arn}`, () => Promise.reject(err));
+  }
+}

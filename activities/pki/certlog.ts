@@ -1,0 +1,51 @@
+/**
+ * The certificate log: one create-only S3 object per issued certificate, so an
+ * operator can list what the CA signed (and revoke by serial) from S3 alone.
+ */
+import { ObjectStore } from '../s3/objects';
+
+export interface CertLogEntry {
+  kind: 'agent-client' | 'agent-api-server';
+  cluster: string;
+  shard: string;
+  tenant: string;
+  group?: string;
+  /** Instance id for agent certificates, worker id for server certificates. */
+  id: string;
+  serialNumber: string;
+  subject: string;
+  notBefore: string;
+  notAfter: string;
+  publicKeySha256: string;
+  issuedAt: string;
+  /** The registration nonce's id (never the nonce itself). */
+  nonceId?: string;
+  reportedIp?: string;
+  hostname?: string;
+  issuer: string;
+}
+
+/** yyyyMMddHHmmssSSS in UTC. */
+export function certLogStamp(at: Date): string {
+  if (Number.isNaN(at.getTime())) throw new Error('certificate log needs a valid time');
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  return (
+    `${p(at.getUTCFullYear(), 4)}${p(at.getUTCMonth() + 1)}${p(at.getUTCDate())}` +
+    `${p(at.getUTCHours())}${p(at.getUTCMinutes())}${p(at.getUTCSeconds())}${p(at.getUTCMilliseconds(), 3)}`
+  );
+}
+
+export function certLogPrefix(shard: string): string {
+  return `shard/${shard}/certlog/`;
+}
+
+export function certLogKey(shard: string, tenant: string, at: Date, id: string): string {
+  return `${certLogPrefix(shard)}${tenant}.${certLogStamp(at)}.${id}.json`;
+}
+
+export async function writeCertLog(objects: ObjectStore, entry: CertLogEntry): Promise<string> {
+  const key = certLogKey(entry.shard, entry.tenant, new Date(entry.issuedAt), entry.id);
+  // Create-only: a log entry is never rewritten.
+  await objects.write(key, `${JSON.stringify(entry, null, 2)}\n`, { absent: true });
+  return key;
+}

@@ -1,0 +1,120 @@
+/**
+ * Registration nonces: a single-use JWT that names exactly one instance, put in
+ * its userdata at launch. Minting and claim checks are pure so they are unit-tested
+ * without AWS; single use is enforced by the agent API (a create-only S3 object).
+ */
+import { randomUUID, type KeyObject } from 'node:crypto';
+import { JwsError, signJws, verifyJws } from './jws';
+
+export const NONCE_ISSUER = 'nstance';
+export const NONCE_AUDIENCE = 'nstance-agent-api';
+
+export interface NonceClaims {
+  iss: typeof NONCE_ISSUER;
+  aud: typeof NONCE_AUDIENCE;
+  cluster: string;
+  shard: string;
+  tenant: string;
+  group: string;
+  /** The Nstance instance id (not the EC2 id, which is unknown before launch). */
+  sub: string;
+  jti: string;
+  /** Seconds since the epoch, as JWT has it. */
+  iat: number;
+  exp: number;
+}
+
+export interface NonceSubject {
+  cluster: string;
+  shard: string;
+  tenant: string;
+  group: string;
+  instanceId: string;
+}
+
+export type NonceRejection =
+  | 'malformed'
+  | 'bad-signature'
+  | 'expired'
+  | 'not-yet-valid'
+  | 'wrong-cluster'
+  | 'wrong-shard'
+  | 'replayed';
+
+export class NonceError extends Error {
+  constructor(
+    readonly code: NonceRejection,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'NonceError';
+  }
+}
+
+/** How much clock difference between workers we tolerate on `iat`. */
+const CLOCK_SKEW_S = 60;
+
+export function mintNonce(key: KeyObject, subject: NonceSubject, ttlMs: number, now = Date.now(), kid?: string): { token: string; claims: NonceClaims } {
+  const iat = Math.floor(now / 1000);
+  const claims: NonceClaims = {
+    iss: NONCE_ISSUER,
+    aud: NONCE_AUDIENCE,
+    cluster: subject.cluster,
+    shard: subject.shard,
+    tenant: subject.tenant,
+    group: subject.group,
+    sub: subject.instanceId,
+    jti: randomUUID(),
+    iat,
+    exp: iat + Math.max(1, Math.ceil(ttlMs / 1000)),
+  };
+  return { token: signJws(claims, key, kid), claims };
+}
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** Shape check: every claim present, of the right type, and safe to use in an S3 key. */
+export function parseClaims(payload: unknown): NonceClaims {
+  const p = (payload ?? {}) as Record<string, unknown>;
+  const bad = (what: string) => new NonceError('malformed', `nonce claim "${what}" is missing or invalid`);
+  if (p.iss !== NONCE_ISSUER) throw bad('iss');
+  if (p.aud !== NONCE_AUDIENCE) throw bad('aud');
+  for (const name of ['cluster', 'shard', 'tenant', 'group', 'sub', 'jti'] as const) {
+    if (typeof p[name] !== 'string' || !ID.test(p[name] as string)) throw bad(name);
+  }
+  for (const name of ['iat', 'exp'] as const) {
+    if (typeof p[name] !== 'number' || !Number.isFinite(p[name])) throw bad(name);
+  }
+  return p as unknown as NonceClaims;
+}
+
+/** Checks what a nonce claims against who is asking; throws NonceError with a clear reason. */
+export function validateClaims(claims: NonceClaims, expected: { cluster: string; shard: string }, now = Date.now()): void {
+  const nowS = Math.floor(now / 1000);
+  if (claims.cluster !== expected.cluster) {
+    throw new NonceError('wrong-cluster', `nonce is for cluster "${claims.cluster}", this is cluster "${expected.cluster}"`);
+  }
+  if (claims.shard !== expected.shard) {
+    throw new NonceError('wrong-shard', `nonce is for shard "${claims.shard}", this agent API serves shard "${expected.shard}"`);
+  }
+  if (claims.exp <= nowS) {
+    throw new NonceError('expired', `nonce for instance ${claims.sub} expired at ${new Date(claims.exp * 1000).toISOString()} (registration timeout passed)`);
+  }
+  if (claims.iat > nowS + CLOCK_SKEW_S) {
+    throw new NonceError('not-yet-valid', `nonce for instance ${claims.sub} was issued in the future (${new Date(claims.iat * 1000).toISOString()})`);
+  }
+}
+
+/** Signature, shape and claims, in that order; the single-use check comes after (it writes). */
+export function verifyNonce(token: string, key: KeyObject, expected: { cluster: string; shard: string }, now = Date.now()): NonceClaims {
+  let payload: unknown;
+  try {
+    payload = verifyJws(token, key).payload;
+  } catch (err) {
+    if (err instanceof JwsError) throw new NonceError(err.code, `nonce rejected: ${err.message}`);
+    throw err;
+  }
+  const claims = parseClaims(payload);
+  validateClaims(claims, expected, now);
+  return claims;
+}

@@ -1,0 +1,79 @@
+/** The group workflow's state and how instance reports change it (deterministic, no I/O). */
+import type { GroupRef, GroupSpec, GroupStatus, InstanceUpdate, Member } from '../common/types';
+import type { CachedImage } from './decisions/images';
+import { countMembers, creationBackoffMs } from './decisions/reconcile';
+
+export interface GroupState {
+  members: Record<string, Member>;
+  nextSeq: number;
+  spec?: GroupSpec;
+  /** The group was removed from config: drain it to zero, then finish. */
+  removed: boolean;
+  failures: number;
+  backoffUntil?: number;
+  lastError?: string;
+  images: Record<string, CachedImage>;
+}
+
+export function initialGroupState(): GroupState {
+  return { members: {}, nextSeq: 1, removed: false, failures: 0, images: {} };
+}
+
+export function applyUpdate(state: GroupState, update: InstanceUpdate, now: number): void {
+  const known = state.members[update.instanceId];
+  if (update.phase === 'terminated' || update.phase === 'failed') {
+    delete state.members[update.instanceId];
+    if (update.phase === 'failed' && !known?.leaving) {
+      state.failures++;
+      state.backoffUntil = now + creationBackoffMs(state.failures);
+      state.lastError = `instance ${update.instanceId}: ${update.error ?? 'failed'}`;
+    }
+    return;
+  }
+  if (update.phase === 'in-service' || (update.phase === 'running' && known?.phase === 'provisioning')) {
+    state.failures = 0;
+    state.backoffUntil = undefined;
+    if (state.lastError?.startsWith('instance ')) state.lastError = undefined;
+  }
+  state.members[update.instanceId] = {
+    ...(known ?? { seq: state.nextSeq++, createdAt: new Date(now).toISOString() }),
+    ...update,
+    leaving: known?.leaving,
+    lost: known?.lost,
+    replaceRequested: known?.replaceRequested,
+  };
+}
+
+export function statusOf(ref: GroupRef, state: GroupState, now: number): GroupStatus {
+  const members = Object.values(state.members).sort((a, b) => a.seq - b.seq);
+  return {
+    ...ref,
+    desired: desiredSize(state),
+    ...countMembers(members),
+    members,
+    configured: state.spec !== undefined && !state.removed,
+    lastError: state.lastError,
+    backoffUntil: state.backoffUntil !== undefined && state.backoffUntil > now ? new Date(state.backoffUntil).toISOString() : undefined,
+  };
+}
+
+export function desiredSize(state: GroupState): number {
+  return state.removed || !state.spec ? 0 : state.spec.size;
+}
+
+/** The Web UI's "current details" line: what the group is at, and why it is stuck if it is. */
+export function currentDetails(status: GroupStatus): string {
+  const line = `desired ${status.desired} · running ${status.running} · pending ${status.pending} · draining ${status.draining}`;
+  return status.lastError ? `${line}\n\n**last error:** ${status.lastError}` : line;
+}
+
+/** The innermost message: an ActivityFailure's own message only says "activity failed". */
+export function errorMessage(err: unknown): string {
+  let e: unknown = err;
+  let message = String(err);
+  while (e instanceof Error) {
+    message = e.message || message;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return message;
+}

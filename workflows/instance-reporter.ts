@@ -1,0 +1,50 @@
+import { getExternalWorkflowHandle, isCancellation, log, upsertSearchAttributes } from '@temporalio/workflow';
+import { searchAttributeUpdates } from '../common/search-attributes';
+import type { InstanceUpdate, InstanceWorkflowInput, Phase } from '../common/types';
+import { auditActivities } from './activity-options';
+import { instanceUpdateSignal } from './definitions';
+import { errorMessage } from './group-state';
+
+/** An instance workflow's status, and the three places each change goes: search attributes, its group, the audit log. */
+export class InstanceReporter {
+  readonly status: InstanceUpdate;
+
+  constructor(private readonly input: InstanceWorkflowInput) {
+    this.status = { instanceId: input.instanceId, phase: 'provisioning' };
+  }
+
+  set(change: Partial<InstanceUpdate>): void {
+    Object.assign(this.status, change);
+  }
+
+  async transition(phase: Phase, change: Partial<InstanceUpdate> = {}): Promise<void> {
+    Object.assign(this.status, change, { phase });
+    upsertSearchAttributes(searchAttributeUpdates({ NstancePhase: phase, NstanceInstanceId: this.status.ec2InstanceId }));
+    await this.notify();
+  }
+
+  async notify(): Promise<void> {
+    try {
+      await getExternalWorkflowHandle(this.input.groupWorkflowId).signal(instanceUpdateSignal, { ...this.status });
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      // The group is gone (removed from config): nothing to tell.
+      log.warn('group workflow not reachable', { groupWorkflowId: this.input.groupWorkflowId, error: errorMessage(err) });
+    }
+  }
+
+  async audit(action: string, details?: Record<string, unknown>): Promise<void> {
+    await auditActivities.writeAudit({
+      shard: this.input.shard,
+      action,
+      actor: 'nstance',
+      at: new Date(Date.now()).toISOString(),
+      workflowId: `instance:${this.input.instanceId}`,
+      tenant: this.input.tenant,
+      group: this.input.group,
+      instanceIds: [this.input.instanceId],
+      ec2InstanceIds: this.status.ec2InstanceId ? [this.status.ec2InstanceId] : [],
+      details,
+    });
+  }
+}
