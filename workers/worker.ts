@@ -4,6 +4,8 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createActivities, type ActivityDeps } from '../activities';
 import { awsClientOptionsFromEnv, createAwsClients, destroyAwsClients, type AwsClients } from '../activities/aws/clients';
 import { shardTaskQueue } from '../common/names';
+import { agentServices, type AgentApiWorkerOptions } from './agent-api/wiring';
+import { installRuntimeWithoutSignalHandlers, LeadershipParticipant, leadershipFromEnv, runWithLeadership, workflowBundleFromEnv } from './leadership/participant';
 
 export interface ShardWorkerOptions {
   connection: NativeConnection;
@@ -18,17 +20,23 @@ export interface ShardWorkerOptions {
   workflowBundle?: WorkerOptions['workflowBundle'];
   activityOverrides?: Partial<ActivityDeps>;
   /** Extra worker options (shutdown grace, concurrency) for tests and tuning. */
-  tuning?: Partial<Pick<WorkerOptions, 'shutdownGraceTime' | 'maxConcurrentActivityTaskExecutions' | 'maxCachedWorkflows'>>;
+  tuning?: Partial<Pick<WorkerOptions, 'shutdownGraceTime' | 'maxConcurrentActivityTaskExecutions' | 'maxCachedWorkflows' | 'stickyQueueScheduleToStartTimeout'>>;
+  /** Serve the agent API from this worker while it runs (implies registrationNonces). */
+  agentApi?: AgentApiWorkerOptions;
+  /** Put a signed single-use registration nonce in each instance's userdata (creates the cluster CA on first use). */
+  registrationNonces?: boolean;
 }
 
 export async function createShardWorker(options: ShardWorkerOptions): Promise<Worker> {
+  const agents = agentServices(options);
   const activities = createActivities({
     aws: options.aws,
     bucket: options.bucket,
     temporal: options.client,
+    ...agents.activityDeps,
     ...options.activityOverrides,
   });
-  return Worker.create({
+  const worker = await Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: shardTaskQueue(options.shard),
@@ -38,6 +46,7 @@ export async function createShardWorker(options: ShardWorkerOptions): Promise<Wo
     shutdownGraceTime: '10s',
     ...options.tuning,
   });
+  return agents.attach(worker);
 }
 
 export interface WorkerEnv {
@@ -67,14 +76,22 @@ export function workerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
  * tasks finish (the SDK's graceful shutdown) and closes its connections.
  */
 export async function runWorker(env: WorkerEnv, log: (line: string) => void = console.log): Promise<void> {
+  // Leader election (opt-out with NSTANCE_LEADERSHIP=off); the in-process test harness never enables it.
+  const leadership = leadershipFromEnv();
+  if (leadership) installRuntimeWithoutSignalHandlers();
   const aws = createAwsClients(awsClientOptionsFromEnv());
   const connection = await NativeConnection.connect({ address: env.temporalAddress });
   const clientConnection = await Connection.connect({ address: env.temporalAddress });
   try {
     const client = new Client({ connection: clientConnection, namespace: env.namespace });
-    const worker = await createShardWorker({ connection, client, aws, ...env });
+    const participant = leadership ? new LeadershipParticipant({ connection, client, namespace: env.namespace, shard: env.shard, workerId: env.workerId, options: leadership, log }) : undefined;
+    await participant?.start();
+    const agentApi = { port: Number(process.env.NSTANCE_AGENT_API_PORT || 8443), host: process.env.NSTANCE_AGENT_API_HOST || '0.0.0.0', log, gate: participant?.gate };
+    // A short sticky timeout: a killed worker must not hold the leader workflow's next task for the default 10 s.
+    const tuning = participant ? { stickyQueueScheduleToStartTimeout: '2s' as const } : undefined;
+    const worker = await createShardWorker({ connection, client, aws, ...env, agentApi, workflowBundle: workflowBundleFromEnv(), tuning });
     log(`nstance worker ${env.workerId}: shard ${env.shard}, task queue ${shardTaskQueue(env.shard)}, Temporal ${env.temporalAddress}/${env.namespace}, bucket ${env.bucket}`);
-    await worker.run();
+    await (participant ? runWithLeadership(worker, participant, log) : worker.run());
     log('nstance worker stopped');
   } finally {
     await connection.close();

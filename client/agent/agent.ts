@@ -1,0 +1,212 @@
+/**
+ * The Nstance agent: registers with its single-use nonce, keeps its key and
+ * certificate in a state directory, then reports health every interval and
+ * fetches its files over mTLS. Runs as `nstance agent` on an instance, and
+ * in-process (many at once) in the simulated fleet.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
+import { dirname, join, normalize } from 'node:path';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import { loadState, saveState, type AgentState } from './state';
+import { splitAddress } from './userdata';
+
+export interface HealthReportBody {
+  status: 'healthy' | 'unhealthy';
+  reason?: string;
+  terminationNotice?: { deadline: string; reason?: string };
+}
+
+export interface DeliveredFile {
+  path: string;
+  mode: string;
+  content: string;
+  source: string;
+}
+
+export interface AgentOptions {
+  /** The registration address from userdata (the leader network IP): the server certificate must name its host. */
+  registerAddress: string;
+  /** Where to dial, when it differs from registerAddress (the simulated fleet runs on loopback). */
+  connectAddress?: string;
+  nonce?: string;
+  caPem: string;
+  stateDir: string;
+  ip?: string;
+  hostname?: string;
+  /** Overrides the interval the agent API returns at registration. */
+  healthIntervalMs?: number;
+  /** Re-fetch files every N health reports. */
+  filesEvery?: number;
+  /** Where fetched files are written; defaults to <stateDir>/files (a simulation must not write /etc). */
+  filesRoot?: string;
+  /** What to report; the fleet uses it to simulate failures and termination notices. */
+  probe?: () => HealthReportBody;
+  log?: (line: string) => void;
+}
+
+export class AgentRequestError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AgentRequestError';
+  }
+
+  /** 503 (not the leader yet) and 5xx are worth retrying; any other 4xx is final. */
+  get retryable(): boolean {
+    return this.status === 0 || this.status >= 500 || this.status === 429;
+  }
+}
+
+export class Agent {
+  private state: AgentState | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private reports = 0;
+  lastError: Error | undefined;
+
+  constructor(readonly options: AgentOptions) {}
+
+  get instanceId(): string | undefined {
+    return this.state?.identity.instanceId;
+  }
+
+  get certificatePem(): string | undefined {
+    return this.state?.certPem;
+  }
+
+  get serialNumber(): string | undefined {
+    return this.state?.identity.serialNumber;
+  }
+
+  get intervalMs(): number {
+    return this.options.healthIntervalMs ?? this.state?.identity.healthCheckIntervalMs ?? 60_000;
+  }
+
+  private log(line: string): void {
+    this.options.log?.(line);
+  }
+
+  /** Registers unless the state directory already holds a certificate (an agent restart must not burn a new nonce). */
+  async register(): Promise<AgentState> {
+    const saved = this.state ?? (await loadState(this.options.stateDir));
+    if (saved) return (this.state = saved);
+    if (!this.options.nonce) throw new Error(`no registration in ${this.options.stateDir} and no nonce: pass --nonce`);
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const out = (await this.call('POST', '/v1/register', {
+      nonce: this.options.nonce,
+      publicKey: publicKey.export({ type: 'spki', format: 'pem' }),
+      ip: this.options.ip,
+      hostname: this.options.hostname,
+    })) as { instanceId: string; certificate: string; caCertificate: string; serialNumber: string; healthCheckIntervalMs: number };
+    const state: AgentState = {
+      keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+      certPem: out.certificate,
+      caPem: out.caCertificate,
+      identity: { instanceId: out.instanceId, serialNumber: out.serialNumber, registeredAt: new Date().toISOString(), healthCheckIntervalMs: out.healthCheckIntervalMs },
+    };
+    await saveState(this.options.stateDir, state);
+    this.log(`registered as ${out.instanceId} (certificate ${out.serialNumber})`);
+    return (this.state = state);
+  }
+
+  async reportHealth(report: HealthReportBody = this.options.probe?.() ?? { status: 'healthy' }): Promise<void> {
+    const state = await this.register();
+    await this.call('POST', '/v1/health', { instanceId: state.identity.instanceId, ...report }, state);
+  }
+
+  async fetchFiles(): Promise<DeliveredFile[]> {
+    const state = await this.register();
+    const out = (await this.call('GET', '/v1/files', undefined, state)) as { files: DeliveredFile[] };
+    const root = this.options.filesRoot ?? join(this.options.stateDir, 'files');
+    for (const file of out.files) {
+      const target = join(root, normalize(`/${file.path}`));
+      await mkdir(dirname(target), { recursive: true });
+      await writeFile(target, file.content, { mode: parseInt(file.mode, 8) });
+    }
+    return out.files;
+  }
+
+  /** Register (retrying while the leader is not ready), fetch files, then report every interval until stop(). */
+  start(): void {
+    const tick = async (): Promise<void> => {
+      if (this.stopped) return;
+      try {
+        const first = !this.state;
+        await this.register();
+        if (first || this.reports % (this.options.filesEvery ?? 10) === 0) await this.fetchFiles();
+        this.reports++;
+        await this.reportHealth();
+        this.lastError = undefined;
+      } catch (err) {
+        this.lastError = err as Error;
+        this.log(`agent ${this.instanceId ?? this.options.stateDir}: ${(err as Error).message}`);
+        // A rejected registration (bad nonce) cannot get better by retrying.
+        if (!this.state && err instanceof AgentRequestError && !err.retryable) {
+          this.stopped = true;
+          return;
+        }
+      }
+      if (this.stopped) return;
+      this.timer = setTimeout(() => void tick(), this.state ? this.intervalMs : 1000);
+      this.timer.unref();
+    };
+    void tick();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  get running(): boolean {
+    return !this.stopped;
+  }
+
+  /** One JSON request over TLS 1.3, pinning the cluster CA and checking the server names the registration host. */
+  private call(method: string, path: string, body: unknown, identity?: AgentState): Promise<unknown> {
+    const { host, port } = splitAddress(this.options.connectAddress ?? this.options.registerAddress);
+    const expectedHost = splitAddress(this.options.registerAddress).host;
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host,
+          port,
+          method,
+          path,
+          ca: this.state?.caPem ?? this.options.caPem,
+          ...(identity ? { key: identity.keyPem, cert: identity.certPem } : {}),
+          minVersion: 'TLSv1.3',
+          agent: false,
+          timeout: 15_000,
+          checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(expectedHost, cert),
+          headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: { error?: string; message?: string } = {};
+            try {
+              parsed = JSON.parse(text) as typeof parsed;
+            } catch {
+              // Not JSON: reported below with the status.
+            }
+            const status = res.statusCode ?? 0;
+            if (status >= 200 && status < 300) resolve(parsed);
+            else reject(new AgentRequestError(status, parsed.error ?? 'http-error', `${method} ${path}: ${status} ${parsed.message ?? text.slice(0, 200)}`));
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out`)));
+      req.on('error', (err) => reject(err instanceof AgentRequestError ? err : new AgentRequestError(0, 'network', `${method} ${path}: ${err.message}`)));
+      req.end(payload);
+    });
+  }
+}

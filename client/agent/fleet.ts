@@ -1,0 +1,144 @@
+/**
+ * A simulated fleet: one in-process agent per running emulator instance of a
+ * shard, booted from that instance's own userdata (read back from EC2), so the
+ * nonce an agent uses is exactly the one the launch activity rendered. The
+ * registration address in userdata is the leader network IP, which does not
+ * exist on a laptop: `resolveAddress` maps it to where the agent API listens.
+ */
+import { DescribeInstanceAttributeCommand, DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { join } from 'node:path';
+import { TAG } from '../../common/names';
+import { Agent, type HealthReportBody } from './agent';
+import { parseAgentArgs } from './userdata';
+
+export interface FleetOptions {
+  ec2: EC2Client;
+  shard: string;
+  /** The cluster CA certificate (cluster/ca.crt): what a real instance gets from its userdata or image. */
+  caPem: string;
+  /** Registration address from userdata (e.g. "10.0.1.10:8443") → address to dial (e.g. "127.0.0.1:41234"). */
+  resolveAddress: (registrationAddress: string) => string;
+  /** Each agent gets <stateRoot>/<ec2 instance id>. */
+  stateRoot: string;
+  pollMs?: number;
+  /** Overrides the interval the agent API hands out. */
+  healthIntervalMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface FleetMember {
+  ec2InstanceId: string;
+  /** Nstance instance id (from the instance's tag). */
+  instanceId: string;
+  agent: Agent;
+}
+
+export class SimulatedFleet {
+  readonly members = new Map<string, FleetMember>();
+  /** Instances whose userdata had no agent command line (nothing to run). */
+  readonly skipped = new Set<string>();
+  private readonly health = new Map<string, HealthReportBody>();
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private polling: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: FleetOptions) {}
+
+  start(): this {
+    const loop = () => {
+      this.polling = this.poll()
+        .catch((err: Error) => this.options.log?.(`fleet: ${err.message}`))
+        .finally(() => {
+          if (!this.stopped) {
+            this.timer = setTimeout(loop, this.options.pollMs ?? 500);
+            this.timer.unref();
+          }
+        });
+    };
+    loop();
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.polling;
+    for (const m of this.members.values()) m.agent.stop();
+  }
+
+  /** Nstance ids of the agents that hold a certificate. */
+  registered(): string[] {
+    return [...this.members.values()].filter((m) => m.agent.serialNumber).map((m) => m.instanceId).sort();
+  }
+
+  member(instanceId: string): FleetMember | undefined {
+    return [...this.members.values()].find((m) => m.instanceId === instanceId);
+  }
+
+  /** Makes one agent report `report` from now on (unhealthy, a termination notice, healthy again). */
+  setHealth(instanceId: string, report: HealthReportBody): void {
+    this.health.set(instanceId, report);
+  }
+
+  /** Stops one agent as if its instance hung: it stops reporting (missed health). */
+  silence(instanceId: string): void {
+    this.member(instanceId)?.agent.stop();
+  }
+
+  /** One pass: start agents for new running instances, stop those whose instance is gone. */
+  async poll(): Promise<void> {
+    const running = await this.runningInstances();
+    for (const [ec2Id, instanceId] of running) {
+      if (this.members.has(ec2Id) || this.skipped.has(ec2Id) || this.stopped) continue;
+      const userdata = await this.userdata(ec2Id);
+      const args = userdata === undefined ? undefined : parseAgentArgs(userdata);
+      if (!args) {
+        this.skipped.add(ec2Id);
+        continue;
+      }
+      const agent = new Agent({
+        registerAddress: args.register,
+        connectAddress: this.options.resolveAddress(args.register),
+        nonce: args.nonce,
+        caPem: this.options.caPem,
+        stateDir: join(this.options.stateRoot, ec2Id),
+        ip: undefined,
+        hostname: `ip-${ec2Id}`,
+        healthIntervalMs: this.options.healthIntervalMs,
+        probe: () => this.health.get(instanceId) ?? { status: 'healthy' },
+        log: this.options.log && ((line) => this.options.log?.(`[${instanceId}] ${line}`)),
+      });
+      this.members.set(ec2Id, { ec2InstanceId: ec2Id, instanceId, agent });
+      agent.start();
+    }
+    for (const [ec2Id, m] of this.members) if (!running.has(ec2Id)) m.agent.stop();
+  }
+
+  private async runningInstances(): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    let token: string | undefined;
+    do {
+      const out = await this.options.ec2.send(
+        new DescribeInstancesCommand({
+          Filters: [
+            { Name: `tag:${TAG.shard}`, Values: [this.options.shard] },
+            { Name: 'instance-state-name', Values: ['running'] },
+          ],
+          NextToken: token,
+        }),
+      );
+      for (const i of (out.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
+        const id = i.Tags?.find((t) => t.Key === TAG.instanceId)?.Value;
+        if (i.InstanceId && id) found.set(i.InstanceId, id);
+      }
+      token = out.NextToken;
+    } while (token);
+    return found;
+  }
+
+  private async userdata(ec2InstanceId: string): Promise<string | undefined> {
+    const out = await this.options.ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: ec2InstanceId, Attribute: 'userData' }));
+    const value = out.UserData?.Value;
+    return value ? Buffer.from(value, 'base64').toString('utf8') : undefined;
+  }
+}

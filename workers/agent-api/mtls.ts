@@ -1,0 +1,109 @@
+/**
+ * The mTLS endpoints. The TLS layer requests a client certificate and checks it
+ * against the cluster CA; it does not drop unverified connections itself
+ * (rejectUnauthorized: false) so that a wrong certificate gets a clear 401 and an
+ * audit entry rather than an opaque handshake failure.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { AgentApiContext } from './context';
+import type { HealthReport } from './health-tracker';
+import { HttpError, optionalString, requiredString } from './http';
+
+export interface AgentIdentity {
+  instanceId: string;
+  cluster: string;
+  shard: string;
+  tenant: string;
+  group: string;
+  serialNumber: string;
+}
+
+const URI = /^nstance:\/\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)$/;
+
+/** The identity in a verified peer certificate, or a 401/403 (audited) saying why not. */
+export async function authenticate(ctx: AgentApiContext, req: IncomingMessage, endpoint: string): Promise<AgentIdentity> {
+  const socket = req.socket as TLSSocket;
+  const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+  const cert = socket.getPeerCertificate?.();
+  const reject = async (status: number, code: string, message: string): Promise<never> => {
+    await ctx.audit('agent.auth.rejected', {
+      instanceIds: cert?.subject?.CN ? [String(cert.subject.CN)] : undefined,
+      details: { endpoint, reason: code, message, remote, serialNumber: cert?.serialNumber },
+    });
+    throw new HttpError(status, code, message);
+  };
+  if (!cert || Object.keys(cert).length === 0) return reject(401, 'client-certificate-required', `${endpoint} requires a client certificate issued by the cluster CA (register first)`);
+  if (!socket.authorized) {
+    return reject(401, 'client-certificate-untrusted', `client certificate ${cert.subject?.CN ?? '(no CN)'} was not issued by this cluster's CA (${socket.authorizationError})`);
+  }
+  const uri = (cert.subjectaltname ?? '').split(', ').find((n) => n.startsWith('URI:'))?.slice(4) ?? '';
+  const m = URI.exec(uri);
+  const cn = String(cert.subject?.CN ?? '');
+  if (!m || m[5] !== cn) return reject(403, 'client-certificate-not-agent', `certificate ${cn || '(no CN)'} is not an agent certificate (no matching nstance:// URI)`);
+  const identity = { cluster: m[1], shard: m[2], tenant: m[3], group: m[4], instanceId: cn, serialNumber: cert.serialNumber };
+  if (identity.shard !== ctx.shard) {
+    return reject(403, 'wrong-shard', `certificate of ${cn} is for shard "${identity.shard}"; this agent API serves shard "${ctx.shard}"`);
+  }
+  return identity;
+}
+
+/** POST /v1/health: the report stays in memory; only transitions become signals (see HealthTracker). */
+export async function health(ctx: AgentApiContext, who: AgentIdentity, body: Record<string, unknown>): Promise<{ ok: true; nextReportInMs: number }> {
+  const instanceId = requiredString(body, 'instanceId', 128);
+  if (instanceId !== who.instanceId) {
+    await ctx.audit('agent.health.rejected', {
+      tenant: who.tenant,
+      group: who.group,
+      instanceIds: [who.instanceId, instanceId],
+      details: { reason: 'instance-mismatch', serialNumber: who.serialNumber },
+    });
+    throw new HttpError(403, 'instance-mismatch', `certificate is for instance ${who.instanceId}; it cannot report health for ${instanceId}`);
+  }
+  const status = body.status ?? 'healthy';
+  if (status !== 'healthy' && status !== 'unhealthy') throw new HttpError(400, 'bad-request', '"status" must be "healthy" or "unhealthy"');
+  const report: HealthReport = { status, reason: optionalString(body, 'reason', 1024) };
+  const notice = body.terminationNotice as { deadline?: unknown; reason?: unknown } | undefined;
+  if (notice !== undefined) {
+    if (!notice || typeof notice.deadline !== 'string' || Number.isNaN(Date.parse(notice.deadline))) {
+      throw new HttpError(400, 'bad-request', '"terminationNotice.deadline" must be an ISO time');
+    }
+    report.terminationNotice = { deadline: new Date(notice.deadline).toISOString(), reason: typeof notice.reason === 'string' ? notice.reason.slice(0, 256) : undefined };
+  }
+  ctx.tracker.report(who.instanceId, report);
+  return { ok: true, nextReportInMs: ctx.healthIntervalMs };
+}
+
+export interface DeliveredFile {
+  path: string;
+  mode: string;
+  content: string;
+  /** Where it came from: "cluster-ca" or the secret's name (never its value). */
+  source: string;
+}
+
+export const CA_BUNDLE_PATH = '/etc/nstance/ca.crt';
+
+/**
+ * Secrets Manager names under `<prefix>files/<tenant>/<group>/` map to files:
+ * `.../files/default/web/etc/app/token` is delivered as /etc/app/token. Values
+ * are read at request time, so a rotated secret reaches agents on their next fetch.
+ */
+export function filesPrefix(secretsPrefix: string, tenant: string, group: string): string {
+  return `${secretsPrefix}files/${tenant}/${group}/`;
+}
+
+/** GET /v1/files: the CA bundle plus the group's secret files. */
+export async function files(ctx: AgentApiContext, who: AgentIdentity): Promise<{ files: DeliveredFile[] }> {
+  const { view, pki } = await ctx.pki();
+  const out: DeliveredFile[] = [{ path: CA_BUNDLE_PATH, mode: '0644', content: pki.caCertPem, source: 'cluster-ca' }];
+  const prefix = filesPrefix(view.secretsPrefix, who.tenant, who.group);
+  for (const name of await ctx.secrets.listNames(prefix)) {
+    const path = `/${name.slice(prefix.length)}`;
+    // A secret name is a path: refuse anything that would climb out of the root.
+    if (path.split('/').some((part) => part === '..' || part === '.')) continue;
+    const content = await ctx.secrets.read(name);
+    if (content !== undefined) out.push({ path, mode: '0600', content, source: name });
+  }
+  return { files: out };
+}

@@ -1,0 +1,175 @@
+/**
+ * POST /v1/register: nonce + the agent's Ed25519 public key → a client
+ * certificate (CN = instance id) signed by the cluster CA. Order matters: every
+ * check that only reads comes first; the nonce is then spent (create-only S3
+ * object, so a replay fails on any worker); only then is a certificate issued,
+ * logged, and the instance workflow signalled.
+ */
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { instanceWorkflowId } from '../../common/names';
+import { agentRegisteredSignal, type AgentRegistration } from '../../workflows/definitions';
+import { writeCertLog } from '../../activities/pki/certlog';
+import { NonceError, verifyNonce, type NonceClaims } from '../../activities/pki/nonce';
+import { issueCertificate, publicKeyFingerprint } from '../../activities/pki/x509';
+import { WriteConflictError } from '../../activities/s3/objects';
+import type { AgentApiContext } from './context';
+import { HttpError, optionalString, requiredString } from './http';
+
+export interface RegisterResponse {
+  instanceId: string;
+  certificate: string;
+  caCertificate: string;
+  serialNumber: string;
+  notAfter: string;
+  healthCheckIntervalMs: number;
+}
+
+export const CLIENT_CERT_VALIDITY_DAYS = 90;
+
+export function nonceKey(shard: string, jti: string): string {
+  return `shard/${shard}/nonce/${jti}.json`;
+}
+
+/** The SAN URI carried by agent certificates: lets mTLS handlers know the tenant/group without a lookup. */
+export function agentUri(c: { cluster: string; shard: string; tenant: string; group: string; instanceId: string }): string {
+  return `nstance://${c.cluster}/${c.shard}/${c.tenant}/${c.group}/${c.instanceId}`;
+}
+
+function parsePublicKey(pem: string): KeyObject {
+  let key: KeyObject;
+  try {
+    key = createPublicKey(pem);
+  } catch {
+    throw new HttpError(400, 'bad-public-key', '"publicKey" is not a PEM SubjectPublicKeyInfo');
+  }
+  if (key.asymmetricKeyType !== 'ed25519') throw new HttpError(400, 'bad-public-key', `"publicKey" must be Ed25519, got ${key.asymmetricKeyType}`);
+  return key;
+}
+
+const NONCE_STATUS: Record<NonceError['code'], number> = {
+  malformed: 400,
+  'bad-signature': 401,
+  expired: 401,
+  'not-yet-valid': 401,
+  'wrong-cluster': 403,
+  'wrong-shard': 403,
+  replayed: 409,
+};
+
+export async function register(ctx: AgentApiContext, body: Record<string, unknown>, remote: string): Promise<RegisterResponse> {
+  const nonce = requiredString(body, 'nonce');
+  const publicKey = parsePublicKey(requiredString(body, 'publicKey'));
+  const ip = optionalString(body, 'ip', 64);
+  const hostname = optionalString(body, 'hostname');
+  const { view, pki } = await ctx.pki();
+  const now = ctx.deps.now();
+
+  let claims: NonceClaims | undefined;
+  try {
+    claims = verifyNonce(nonce, pki.registrationPublicKey, { cluster: view.clusterId, shard: ctx.shard }, now);
+    await ensureInstanceLive(ctx, claims);
+    await spendNonce(ctx, claims, publicKey, now);
+  } catch (err) {
+    const rejection =
+      err instanceof NonceError ? new HttpError(NONCE_STATUS[err.code], `nonce-${err.code}`, err.message) : err instanceof HttpError ? err : undefined;
+    if (!rejection) throw err;
+    await ctx.audit('agent.register.rejected', {
+      instanceIds: claims ? [claims.sub] : undefined,
+      tenant: claims?.tenant,
+      group: claims?.group,
+      // The nonce itself is a bearer credential: audit its id only.
+      details: { reason: rejection.code, message: rejection.message, remote, nonceId: claims?.jti, reportedIp: ip, hostname },
+    });
+    throw rejection;
+  }
+
+  const issued = await issueCertificate({
+    caCertPem: pki.caCertPem,
+    caKey: pki.caKey,
+    publicKey,
+    commonName: claims.sub,
+    organization: view.clusterId,
+    organizationalUnit: ctx.shard,
+    usage: 'client',
+    uris: [agentUri({ cluster: view.clusterId, shard: ctx.shard, tenant: claims.tenant, group: claims.group, instanceId: claims.sub })],
+    validityDays: CLIENT_CERT_VALIDITY_DAYS,
+    now,
+  });
+  const issuedAt = new Date(now).toISOString();
+  const certlogKey = await writeCertLog(ctx.objects, {
+    kind: 'agent-client',
+    cluster: view.clusterId,
+    shard: ctx.shard,
+    tenant: claims.tenant,
+    group: claims.group,
+    id: claims.sub,
+    serialNumber: issued.serialNumber,
+    subject: `CN=${claims.sub}, OU=${ctx.shard}, O=${view.clusterId}`,
+    notBefore: issued.notBefore,
+    notAfter: issued.notAfter,
+    publicKeySha256: publicKeyFingerprint(publicKey),
+    issuedAt,
+    nonceId: claims.jti,
+    reportedIp: ip,
+    hostname,
+    issuer: `agent-api:${ctx.deps.workerId}`,
+  });
+  await ctx.audit('agent.register', {
+    tenant: claims.tenant,
+    group: claims.group,
+    instanceIds: [claims.sub],
+    workflowId: instanceWorkflowId(ctx.shard, claims.sub),
+    details: { serialNumber: issued.serialNumber, certlog: certlogKey, nonceId: claims.jti, reportedIp: ip, hostname, remote },
+  });
+  ctx.tracker.registered(claims.sub);
+  await signalRegistered(ctx, claims.sub, { instanceId: claims.sub, certificateSerial: issued.serialNumber, reportedIp: ip, hostname, at: issuedAt });
+  return {
+    instanceId: claims.sub,
+    certificate: issued.pem,
+    caCertificate: pki.caCertPem,
+    serialNumber: issued.serialNumber,
+    notAfter: issued.notAfter,
+    healthCheckIntervalMs: view.healthCheckIntervalMs,
+  };
+}
+
+/** A nonce whose instance workflow is gone (replaced, terminated) must not get a certificate. */
+async function ensureInstanceLive(ctx: AgentApiContext, claims: NonceClaims): Promise<void> {
+  const id = instanceWorkflowId(ctx.shard, claims.sub);
+  try {
+    const description = await ctx.deps.client.workflow.getHandle(id).describe();
+    if (description.status.name !== 'RUNNING') {
+      throw new HttpError(409, 'instance-not-running', `instance ${claims.sub}'s workflow ${id} is ${description.status.name}: it is no longer expecting an agent`);
+    }
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new HttpError(404, 'unknown-instance', `no workflow ${id}: this shard did not launch instance ${claims.sub}`);
+    throw err;
+  }
+}
+
+async function spendNonce(ctx: AgentApiContext, claims: NonceClaims, publicKey: KeyObject, now: number): Promise<void> {
+  const record = { instanceId: claims.sub, spentAt: new Date(now).toISOString(), publicKeySha256: publicKeyFingerprint(publicKey), by: ctx.deps.workerId };
+  try {
+    await ctx.objects.write(nonceKey(ctx.shard, claims.jti), `${JSON.stringify(record)}\n`, { absent: true });
+  } catch (err) {
+    if (err instanceof WriteConflictError) {
+      throw new NonceError('replayed', `nonce ${claims.jti} for instance ${claims.sub} was already used: registration nonces are single-use`);
+    }
+    throw err;
+  }
+}
+
+async function signalRegistered(ctx: AgentApiContext, instanceId: string, registration: AgentRegistration): Promise<void> {
+  const handle = ctx.deps.client.workflow.getHandle(instanceWorkflowId(ctx.shard, instanceId));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await handle.signal(agentRegisteredSignal, registration);
+      return;
+    } catch (err) {
+      // The certificate is issued: the workflow must hear of it, so retry transient failures a few times.
+      if (err instanceof WorkflowNotFoundError || attempt >= 4) throw err;
+      await new Promise((r) => setTimeout(r, 250 * attempt));
+    }
+  }
+}

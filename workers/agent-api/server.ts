@@ -1,0 +1,192 @@
+/**
+ * The agent API: HTTPS (TLS 1.3 only) on the shard leader. Its server certificate
+ * is issued by the cluster CA for the leader network IP and this host's names,
+ * so agents verify it with the CA from their userdata. Every request consults
+ * the LeadershipGate: a worker that is not (or no longer) the leader answers 503.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { hostname as osHostname } from 'node:os';
+import { isIP } from 'node:net';
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { instanceWorkflowId } from '../../common/names';
+import { instanceHealthSignal, type HealthTransition } from '../../workflows/definitions';
+import type { AwsClients } from '../../activities/aws/clients';
+import type { PkiCache } from '../../activities/pki/cluster-ca';
+import { writeCertLog } from '../../activities/pki/certlog';
+import { issueCertificate, publicKeyFingerprint } from '../../activities/pki/x509';
+import { NotLeaderError, type LeadershipGate } from '../leadership/gate';
+import { AgentApiContext } from './context';
+import { HealthTracker } from './health-tracker';
+import { HttpError, readJsonBody, sendJson } from './http';
+import { authenticate, files, health } from './mtls';
+import { register } from './register';
+
+export interface AgentApiListenOptions {
+  port: number;
+  host: string;
+  /** Extra DNS names / IPs for the server certificate (the leader IP, loopback and hostname are always in). */
+  serverNames?: string[];
+  /** Called once the server listens (tests use it to learn the port when `port` is 0). */
+  onReady?: (api: AgentApi) => void;
+}
+
+export interface AgentApiOptions extends AgentApiListenOptions {
+  client: Client;
+  aws: AwsClients;
+  bucket: string;
+  shard: string;
+  workerId: string;
+  gate: LeadershipGate;
+  pki?: PkiCache;
+  log?: (line: string) => void;
+  now?: () => number;
+}
+
+const SERVER_CERT_DAYS = 30;
+
+export class AgentApi {
+  readonly context: AgentApiContext;
+  readonly tracker: HealthTracker;
+  private server: Server | undefined;
+  private closed = false;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(private readonly options: AgentApiOptions) {
+    const log = options.log ?? (() => undefined);
+    this.context = new AgentApiContext({ ...options, log, now: options.now ?? Date.now });
+    this.tracker = new HealthTracker({
+      intervalMs: () => this.context.healthIntervalMs,
+      now: options.now,
+      notify: (t) => this.signalHealth(t),
+      onError: (err, t) => log(`agent API: could not signal ${t.status} for ${t.instanceId} (will retry): ${(err as Error).message}`),
+    });
+    this.context.tracker = this.tracker;
+  }
+
+  /** Where it listens; undefined before start() resolves. */
+  get address(): { host: string; port: number } | undefined {
+    const a = this.server?.address() as AddressInfo | null | undefined;
+    return a ? { host: a.address, port: a.port } : undefined;
+  }
+
+  /** Waits for the shard's config (the CA is named there), then listens. */
+  async start(): Promise<{ host: string; port: number }> {
+    const log = this.context.deps.log;
+    let waited = false;
+    while (!(await this.context.view().catch(() => undefined))) {
+      if (this.closed) throw new Error('agent API closed before it started');
+      if (!waited) log(`agent API: waiting for shard ${this.options.shard}'s config before creating the CA`);
+      waited = true;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+    const tls = await this.serverCertificate();
+    const server = createServer({ ...tls, minVersion: 'TLSv1.3', requestCert: true, rejectUnauthorized: false }, (req, res) => {
+      void this.handle(req, res);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port, this.options.host, () => resolve());
+    });
+    if (this.closed) {
+      server.close();
+      throw new Error('agent API closed before it started');
+    }
+    this.server = server;
+    // A worker that (re)gains leadership starts from fresh memory: it never saw the reports before.
+    this.unsubscribe = this.options.gate.onChange((state) => {
+      if (state.leader) this.tracker.reset();
+    });
+    this.tracker.start();
+    const address = this.address as { host: string; port: number };
+    log(`agent API listening on https://${address.host}:${address.port} (TLS 1.3, client certificates from the cluster CA)`);
+    this.options.onReady?.(this);
+    return address;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.tracker.stop();
+    this.unsubscribe?.();
+    const server = this.server;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private async serverCertificate(): Promise<{ key: string; cert: string; ca: string }> {
+    const { view, pki } = await this.context.pki();
+    const names = new Set(['localhost', osHostname(), '127.0.0.1', '::1', ...(view.leaderIp ? [view.leaderIp] : []), ...(this.options.serverNames ?? [])]);
+    if (this.options.host !== '0.0.0.0' && this.options.host !== '::') names.add(this.options.host);
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const issued = await issueCertificate({
+      caCertPem: pki.caCertPem,
+      caKey: pki.caKey,
+      publicKey,
+      commonName: `nstance agent API ${this.options.shard}`,
+      organization: view.clusterId,
+      organizationalUnit: this.options.shard,
+      usage: 'server',
+      dnsNames: [...names].filter((n) => !isIP(n)),
+      ips: [...names].filter((n) => isIP(n)),
+      validityDays: SERVER_CERT_DAYS,
+    });
+    await writeCertLog(this.context.objects, {
+      kind: 'agent-api-server',
+      cluster: view.clusterId,
+      shard: this.options.shard,
+      tenant: '_server',
+      id: this.options.workerId.replace(/[^A-Za-z0-9_-]/g, '-'),
+      serialNumber: issued.serialNumber,
+      subject: `CN=nstance agent API ${this.options.shard}`,
+      notBefore: issued.notBefore,
+      notAfter: issued.notAfter,
+      publicKeySha256: publicKeyFingerprint(publicKey),
+      issuedAt: new Date().toISOString(),
+      issuer: `agent-api:${this.options.workerId}`,
+    });
+    return { key: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, cert: issued.pem, ca: pki.caCertPem };
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    try {
+      this.options.gate.assertLeader();
+      const route = `${req.method} ${(req.url ?? '').split('?')[0]}`;
+      switch (route) {
+        case 'POST /v1/register':
+          return sendJson(res, 200, await register(this.context, await readJsonBody(req), remote));
+        case 'POST /v1/health': {
+          const who = await authenticate(this.context, req, '/v1/health');
+          return sendJson(res, 200, await health(this.context, who, await readJsonBody(req)));
+        }
+        case 'GET /v1/files': {
+          const who = await authenticate(this.context, req, '/v1/files');
+          return sendJson(res, 200, await files(this.context, who));
+        }
+        default:
+          throw new HttpError(404, 'not-found', `no route ${route}`);
+      }
+    } catch (err) {
+      if (err instanceof NotLeaderError) return sendJson(res, 503, { error: 'not-leader', message: `${err.message}: retry against the leader network address` });
+      if (err instanceof HttpError) return sendJson(res, err.status, { error: err.code, message: err.message });
+      this.context.deps.log(`agent API: ${req.method} ${req.url} from ${remote} failed: ${(err as Error).message}`);
+      return sendJson(res, 500, { error: 'internal', message: 'internal error; retry' });
+    }
+  }
+
+  private async signalHealth(t: HealthTransition): Promise<'ok' | 'gone'> {
+    // Only the leader speaks for agents; a deposed worker's stale view must not reach workflows.
+    if (!this.options.gate.state.leader) return 'ok';
+    try {
+      await this.options.client.workflow.getHandle(instanceWorkflowId(this.options.shard, t.instanceId)).signal(instanceHealthSignal, t);
+      return 'ok';
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return 'gone';
+      throw err;
+    }
+  }
+}

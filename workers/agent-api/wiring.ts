@@ -1,0 +1,64 @@
+/**
+ * How a shard worker gets the agent side: the nonce issuer for the launch
+ * activity and the agent API server. Kept here so workers/worker.ts only needs
+ * a couple of lines.
+ */
+import type { Client } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
+import type { ActivityDeps } from '../../activities/deps';
+import type { AwsClients } from '../../activities/aws/clients';
+import { PkiCache } from '../../activities/pki/cluster-ca';
+import { createNonceIssuer } from '../../activities/pki/issuer';
+import { ObjectStore } from '../../activities/s3/objects';
+import { SecretStore } from '../../activities/secrets/store';
+import { alwaysLeader, type LeadershipGate } from '../leadership/gate';
+import { AgentApi, type AgentApiListenOptions } from './server';
+
+export interface AgentApiWorkerOptions extends AgentApiListenOptions {
+  /** Defaults to alwaysLeader(): a single worker serves agents. Leader election passes its gate. */
+  gate?: LeadershipGate;
+  log?: (line: string) => void;
+}
+
+export interface AgentServices {
+  activityDeps: Pick<ActivityDeps, 'issueRegistrationNonce'>;
+  /** Ties the agent API to the worker's run: it starts with run() and closes when run() ends. */
+  attach(worker: Worker): Worker;
+}
+
+export function agentServices(options: {
+  client: Client;
+  aws: AwsClients;
+  bucket: string;
+  shard: string;
+  workerId: string;
+  registrationNonces?: boolean;
+  agentApi?: AgentApiWorkerOptions;
+}): AgentServices {
+  const objects = new ObjectStore({ s3: options.aws.s3, bucket: options.bucket });
+  // One cache for both, so a worker creates (or reads) the cluster PKI once.
+  const pki = new PkiCache({ secrets: new SecretStore(options.aws.secrets), objects });
+  const nonces = options.registrationNonces || options.agentApi !== undefined;
+  const activityDeps = nonces ? { issueRegistrationNonce: createNonceIssuer({ aws: options.aws, bucket: options.bucket, pki }) } : {};
+  const listen = options.agentApi;
+  if (!listen) return { activityDeps, attach: (worker) => worker };
+  return {
+    activityDeps,
+    attach(worker) {
+      const run = worker.run.bind(worker);
+      // Worker has no start/stop hooks, so run() is wrapped: the API lives exactly as long as the worker runs.
+      worker.run = async () => {
+        const log = listen.log ?? ((line: string) => console.log(line));
+        const api = new AgentApi({ ...options, ...listen, gate: listen.gate ?? alwaysLeader(), pki, log });
+        // Started in the background: it waits for the shard's config, which may be applied after the worker starts.
+        api.start().catch((err: Error) => log(`agent API did not start: ${err.message}`));
+        try {
+          return await run();
+        } finally {
+          await api.close();
+        }
+      };
+      return worker;
+    },
+  };
+}
