@@ -35,6 +35,14 @@ export function createGroupActivities(deps: ActivityDeps) {
       }
     },
 
+    /** What the garbage collector needs from config: cluster id, interval and grace. */
+    async loadShardSettings(shard: string): Promise<{ clusterId: string; gcIntervalMs: number; gcGraceMs: number }> {
+      const stored = await new ShardConfigStore(objects, shard).readConfig();
+      if (!stored) throw ApplicationFailure.create({ type: 'ConfigMissing', message: `no config for shard "${shard}"` });
+      const settings = shardSettings(stored.config);
+      return { clusterId: stored.config.cluster.id, gcIntervalMs: settings.gc.intervalMs, gcGraceMs: settings.gc.registrationTimeoutMs };
+    },
+
     async startInstanceWorkflows(inputs: InstanceWorkflowInput[], paceMs: number): Promise<string[]> {
       const ctx = Context.current();
       return startInstanceWorkflows(deps.temporal, inputs, paceMs, (id) => ctx.heartbeat(id));

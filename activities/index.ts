@@ -1,4 +1,5 @@
 import type { ActivityDeps } from './deps';
+import { createGcActivities } from './gc-activities';
 import { createGroupActivities } from './group-activities';
 import { createInstanceActivities } from './instance-activities';
 import { createLoadBalancerActivities } from './load-balancer-activities';
@@ -13,6 +14,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createGroupActivities(deps),
     ...createInstanceActivities(deps),
     ...createLoadBalancerActivities(deps),
+    ...createGcActivities(deps),
     ...leaderActivitiesFor(deps),
   };
 }

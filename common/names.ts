@@ -15,6 +15,10 @@ export function leaderWorkflowId(shard: string): string {
   return `nstance:${shard}:leader`;
 }
 
+export function gcWorkflowId(shard: string): string {
+  return `nstance:${shard}:gc`;
+}
+
 /** Task queue polled by every worker of a shard (workflows and AWS activities). */
 export function shardTaskQueue(shard: string): string {
   return `nstance.${shard}`;

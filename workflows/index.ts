@@ -1,2 +1,4 @@
 export { groupWorkflow } from './group';
 export { instanceWorkflow } from './instance';
+export { leaderWorkflow } from './leader';
+export { gcWorkflow } from './gc';

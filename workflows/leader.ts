@@ -11,7 +11,6 @@ import {
   proxyActivities,
   setHandler,
   TimeoutFailure,
-  TimeoutType,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { LeaderActivities } from '../activities/leader';
@@ -115,6 +114,7 @@ export async function leaderWorkflow(input: LeaderWorkflowInput): Promise<void> 
   });
   setHandler(leaderHandoffSignal, (r) => {
     request = r;
+    s.lastError = undefined;
     changed = true;
   });
   setHandler(leaderStatusQuery, (): LeaderStatus => ({
@@ -204,7 +204,7 @@ export async function leaderWorkflow(input: LeaderWorkflowInput): Promise<void> 
       actor,
       at: new Date().toISOString(),
       workflowId: workflowInfo().workflowId,
-      details: { oldLeader: previous?.workerId ?? null, oldEpoch: previous?.epoch ?? null, oldInstance: previous?.ec2InstanceId ?? null, newLeader: next.workerId, newInstance: next.ec2InstanceId ?? null, epoch, reason, interfaceId: interfaceId ?? null, ...summary },
+      details: { oldLeader: previous?.workerId ?? null, oldEpoch: previous?.epoch ?? null, oldInstance: previous?.ec2InstanceId ?? null, newLeader: next.workerId, newInstance: next.ec2InstanceId ?? null, interfaceId: interfaceId ?? null, ...summary },
     });
   }
 
@@ -219,7 +219,6 @@ export async function leaderWorkflow(input: LeaderWorkflowInput): Promise<void> 
   let lost: { previous: LeaderInfo; reason: HandoffReason; at: string } | undefined;
 
   for (;;) {
-    syncStandbys();
     if (!s.leader) {
       const wanted = request?.to;
       const next = chooseNextLeader({ candidates: Object.values(s.candidates), exclude: excluded, preferred: wanted });
@@ -235,6 +234,7 @@ export async function leaderWorkflow(input: LeaderWorkflowInput): Promise<void> 
       lost = undefined;
       excluded = [];
     } else {
+      syncStandbys();
       changed = false;
       await condition(() => changed || request !== undefined || serve?.ended !== undefined || [...standbys.values()].some((h) => h.ended));
       const current = s.leader;
@@ -255,7 +255,8 @@ export async function leaderWorkflow(input: LeaderWorkflowInput): Promise<void> 
         const target = request.to ? s.candidates[request.to] : chooseNextLeader({ candidates: Object.values(s.candidates), exclude: [current.workerId] });
         if (!target || !eligible(target) || target.workerId === current.workerId) {
           s.lastError = `handoff: no other live candidate${request.to ? ` named ${request.to}` : ''}`;
-          if (!(request.reason === 'worker-shutdown' && target === undefined)) {
+          // A leader that is shutting down steps down anyway; anything else keeps the current leader.
+          if (request.reason !== 'worker-shutdown') {
             request = undefined;
             continue;
           }
@@ -282,7 +283,7 @@ export async function leaderWorkflow(input: LeaderWorkflowInput): Promise<void> 
 function serveEnd(err: unknown): ServeEnd {
   const cause = err instanceof ActivityFailure ? err.cause : err;
   if (cause instanceof CancelledFailure) return { kind: 'cancelled' };
-  if (cause instanceof TimeoutFailure) return { kind: 'timeout', timeoutType: TimeoutType[cause.timeoutType] ?? String(cause.timeoutType) };
+  if (cause instanceof TimeoutFailure) return { kind: 'timeout', timeoutType: String(cause.timeoutType) };
   if (cause instanceof ApplicationFailure) return { kind: 'failed', failureType: cause.type ?? undefined };
   return { kind: 'failed' };
 }

@@ -8,7 +8,9 @@ import { parseDuration } from '../../common/duration';
 import { runWorker, workerEnv } from '../../workers/worker';
 import { clientEnv, connectClient } from '../connection';
 import { applyConfig } from '../ops/apply';
+import { leaderCommand } from '../ops/leader-cli';
 import { parseGroupRef } from '../ops/groups-signal';
+import { commandInstance } from '../ops/instance';
 import { scaleGroup } from '../ops/scale';
 import { groupRow, groupStatuses, instanceRows, waitForConvergence } from '../ops/status';
 import { json, table } from './output';
@@ -162,6 +164,24 @@ export function buildProgram(): Command {
         process.stdout.write(`${target}: converged at ${size}\n`);
       });
     });
+
+  const instance = program.command('instance').description('act on one instance');
+  for (const [action, description] of [
+    ['drain', 'deregister from load balancers, wait for draining, terminate (the group replaces it)'],
+    ['replace', 'replace create-before-destroy: a new instance first, then drain this one'],
+  ] as const) {
+    instance
+      .command(action)
+      .description(description)
+      .argument('<id>', 'nstance instance id or EC2 instance id')
+      .option('--shard <shard>', 'shard (default NSTANCE_SHARD)')
+      .action(async (id: string, options: { shard?: string }) => {
+        const result = await withClients((client) => commandInstance(client, shardFrom(options), id, action, actor()));
+        process.stdout.write(`${result.instanceId} (${result.group}): ${action} requested\n`);
+      });
+  }
+
+  program.addCommand(leaderCommand({ actor, shardFrom }));
 
   return program;
 }

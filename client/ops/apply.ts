@@ -13,7 +13,7 @@ import type { GroupRef } from '../../common/types';
 import { writeAudit } from '../../activities/s3/audit';
 import { conditionFor, ShardConfigStore } from '../../activities/s3/config-store';
 import { ObjectStore } from '../../activities/s3/objects';
-import { signalGroup, signalGroupIfRunning } from './groups-signal';
+import { ensureGarbageCollector, signalGroup, signalGroupIfRunning } from './groups-signal';
 
 export interface ApplyOptions {
   client: Client;
@@ -88,6 +88,7 @@ export async function applyConfig(options: ApplyOptions): Promise<ApplyResult> {
   const request = { reason: 'config-applied', actor: options.actor };
   for (const g of groups) await signalGroup(options.client, { shard, tenant: g.tenant, group: g.group }, request);
   for (const g of removed) await signalGroupIfRunning(options.client, { shard, tenant: g.tenant, group: g.group } as GroupRef, request);
+  await ensureGarbageCollector(options.client, shard);
 
   return { shard, bucket, groups, removedGroups: removed.map((g) => `${g.tenant}/${g.group}`), droppedOverrides: dropped };
 }

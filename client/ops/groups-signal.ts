@@ -1,5 +1,5 @@
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { groupWorkflowId, shardTaskQueue } from '../../common/names';
+import { WorkflowIdConflictPolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { gcWorkflowId, groupWorkflowId, shardTaskQueue } from '../../common/names';
 import { searchAttributeUpdates } from '../../common/search-attributes';
 import type { GroupRef } from '../../common/types';
 import { reconcileSignal, type ReconcileRequest } from '../../workflows/definitions';
@@ -31,4 +31,15 @@ export function parseGroupRef(text: string, shard: string): GroupRef {
   const match = /^([^/\s]+)\/([^/\s]+)$/.exec(text);
   if (!match) throw new Error(`"${text}" is not a group: write it as TENANT/GROUP, for example default/web`);
   return { shard, tenant: match[1], group: match[2] };
+}
+
+/** The shard's garbage collector runs once per shard; starting it again is a no-op. */
+export async function ensureGarbageCollector(client: Client, shard: string): Promise<void> {
+  await client.workflow.start('gcWorkflow', {
+    workflowId: gcWorkflowId(shard),
+    taskQueue: shardTaskQueue(shard),
+    args: [{ shard }],
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    typedSearchAttributes: searchAttributeUpdates({ NstanceShard: shard }),
+  });
 }

@@ -22,6 +22,10 @@ export interface TestConfigOptions {
   /** Extra groups beyond default/web. */
   groups?: Record<string, Record<string, { template: string; size: number }>>;
   reconcileInterval?: string;
+  /** Merged over the shard section (e.g. garbage_collection, expiry). */
+  shardSettings?: Record<string, unknown>;
+  /** Merged over default/web (e.g. load_balancers, drain_timeout). */
+  web?: Record<string, unknown>;
 }
 
 /** A complete shard config in Nstance's schema, pointing at seeded resources, with test-friendly intervals. */
@@ -42,6 +46,7 @@ export function testConfig(seed: SeedResult, options: TestConfigOptions): Record
       image_refresh_interval: '6h',
       create_rate_limit: '10ms',
       garbage_collection: { interval: '2m', registration_timeout: '5m' },
+      ...(options.shardSettings ?? {}),
     },
     images: {
       al2023arm: {
@@ -73,7 +78,7 @@ export function testConfig(seed: SeedResult, options: TestConfigOptions): Record
         userdata: { content: '#!/bin/bash\necho {{ .Instance.ID }} {{ .Server.RegistrationAddr }} {{ .Vars.Environment }}\n' },
       },
     },
-    groups: { default: { web: { template: 'web', size: options.size } }, ...(options.groups ?? {}) },
+    groups: { default: { web: { template: 'web', size: options.size, ...(options.web ?? {}) } }, ...(options.groups ?? {}) },
   };
 }
 

@@ -1,0 +1,152 @@
+import { DeregisterTargetsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { targetsOf } from '../../activities/elbv2/targets';
+import { applyConfig } from '../../client/ops/apply';
+import { scaleGroup } from '../../client/ops/scale';
+import { groupStatus } from '../../client/ops/status';
+import type { AuditEntry, GroupStatus } from '../../common/types';
+import type { SeedResult } from '../../scripts/seed-emulator';
+import { runCli } from '../support/cli';
+import { eventually, listKeys, readJson, shardInstances } from '../support/emulator';
+import { configText, seedShard, terminateShardWorkflows, testConfig } from '../support/fixtures';
+import { createHarness, type Harness } from '../support/harness';
+import { Registrar } from '../support/registrar';
+
+const shard = `life-${Date.now().toString(36)}`;
+const ref = { shard, tenant: 'default', group: 'web' };
+let h: Harness;
+let seed: SeedResult;
+let registrar: Registrar;
+const tg = () => ({ arn: seed.targetGroupArn, port: 443 });
+
+beforeAll(async () => {
+  h = await createHarness({ shard, bucket: `nstance-${shard}` });
+  seed = await seedShard(h);
+  await h.startWorker();
+  registrar = new Registrar(h.client, ref).start();
+  const config = testConfig(seed, {
+    shard,
+    bucket: h.bucket,
+    size: 2,
+    reconcileInterval: '2s',
+    shardSettings: { garbage_collection: { interval: '1h', registration_timeout: '8s' } },
+    web: { load_balancers: ['web'], drain_timeout: '20s' },
+  });
+  await applyConfig({ client: h.client, s3: h.aws.s3, text: configText(config), file: 'config.jsonc', actor: 'test' });
+});
+
+afterAll(async () => {
+  registrar.stop();
+  await terminateShardWorkflows(h.client, shard);
+  await h.close();
+});
+
+/** The group serves `size` instances in service, and the emulator runs exactly those, registered in the NLB. */
+async function inService(size: number): Promise<GroupStatus> {
+  const status = await eventually(`${size} in service`, async () => {
+    const s = await groupStatus(h.client, ref);
+    const serving = s.members.filter((m) => m.phase === 'in-service');
+    return serving.length === size && s.members.length === size ? s : undefined;
+  }, 90_000);
+  const ids = status.members.map((m) => m.ec2InstanceId).sort();
+  await eventually('emulator holds exactly the group', async () => {
+    const running = (await shardInstances(h.aws.ec2, shard)).map((i) => i.InstanceId).sort();
+    return JSON.stringify(running) === JSON.stringify(ids) ? true : undefined;
+  });
+  await eventually('targets registered', async () => {
+    const targets = [...(await targetsOf(h.aws.elbv2, tg())).keys()].sort();
+    return JSON.stringify(targets) === JSON.stringify(ids) ? true : undefined;
+  });
+  return status;
+}
+
+async function terminatedInEmulator(ec2InstanceId: string): Promise<void> {
+  await eventually(`${ec2InstanceId} terminated`, async () => {
+    const gone = await shardInstances(h.aws.ec2, shard, ['shutting-down', 'terminated']);
+    return gone.some((i) => i.InstanceId === ec2InstanceId) ? true : undefined;
+  });
+}
+
+/** Position of the first matching AWS call at or after `from` in the fault layer's log (-1 if none). */
+function callIndex(command: string, id: string, from = 0): number {
+  return h.faults.calls.findIndex((c, i) => i >= from && c.command === command && JSON.stringify(c.input).includes(id));
+}
+
+test('registered instances go in service and into the target group', async () => {
+  await inService(2);
+});
+
+test('a target removed by hand is re-registered on the next reconcile', async () => {
+  const victim = (await groupStatus(h.client, ref)).members[0].ec2InstanceId as string;
+  await h.aws.elbv2.send(new DeregisterTargetsCommand({ TargetGroupArn: seed.targetGroupArn, Targets: [{ Id: victim, Port: 443 }] }));
+  expect((await targetsOf(h.aws.elbv2, tg())).has(victim)).toBe(false);
+  await eventually('target re-registered', async () => ((await targetsOf(h.aws.elbv2, tg())).has(victim) ? true : undefined));
+});
+
+test('missed health: replaced create-before-destroy, drained (deregistered before terminated)', async () => {
+  const before = await inService(2);
+  const mark = h.faults.calls.length;
+  const sick = before.members[0];
+  await registrar.health(sick.instanceId, 'unhealthy', 'missed 3 health intervals');
+  await terminatedInEmulator(sick.ec2InstanceId as string);
+  const after = await inService(2);
+  expect(after.members.map((m) => m.instanceId)).not.toContain(sick.instanceId);
+  const deregistered = callIndex('DeregisterTargets', sick.ec2InstanceId as string, mark);
+  const terminated = callIndex('TerminateInstances', sick.ec2InstanceId as string, mark);
+  expect(deregistered).toBeGreaterThanOrEqual(0);
+  expect(terminated).toBeGreaterThan(deregistered);
+  // Create-before-destroy: the replacement was launched before the sick one was drained.
+  const replacement = after.members.find((m) => !before.members.some((b) => b.instanceId === m.instanceId));
+  expect(callIndex('RunInstances', replacement!.instanceId, mark)).toBeGreaterThanOrEqual(mark);
+  expect(callIndex('RunInstances', replacement!.instanceId, mark)).toBeLessThan(deregistered);
+});
+
+test('an instance stopped behind our back is replaced at once', async () => {
+  const before = await inService(2);
+  const victim = before.members[1].ec2InstanceId as string;
+  await h.aws.ec2.send(new StopInstancesCommand({ InstanceIds: [victim] }));
+  await terminatedInEmulator(victim);
+  const after = await inService(2);
+  expect(after.members.map((m) => m.ec2InstanceId)).not.toContain(victim);
+});
+
+test('an instance that never registers is terminated and replaced', async () => {
+  await inService(2);
+  registrar.silent.add('*');
+  const silentIds = new Set<string>();
+  const stopSilencing = setInterval(() => {
+    void groupStatus(h.client, ref).then((s) => {
+      for (const m of s.members) if (m.phase === 'provisioning' || m.phase === 'running') silentIds.add(m.instanceId);
+      for (const id of silentIds) registrar.silent.add(id);
+      registrar.silent.delete('*');
+    });
+  }, 200);
+  await scaleGroup({ client: h.client, s3: h.aws.s3, bucket: h.bucket, group: ref, size: 3, actor: 'test' });
+  const silent = await eventually('the new instance launched', async () => {
+    const s = await groupStatus(h.client, ref);
+    return s.members.find((m) => silentIds.has(m.instanceId) && m.ec2InstanceId);
+  });
+  clearInterval(stopSilencing);
+  await terminatedInEmulator(silent.ec2InstanceId as string);
+  const after = await inService(3);
+  expect(after.members.map((m) => m.instanceId)).not.toContain(silent.instanceId);
+  const audit = await Promise.all((await listKeys(h.aws.s3, h.bucket, `shard/${shard}/audit/`)).map((k) => readJson<AuditEntry>(h.aws.s3, h.bucket, k)));
+  expect(audit.some((e) => e.action === 'instance.registration-timeout' && e.instanceIds?.includes(silent.instanceId))).toBe(true);
+});
+
+test('`nstance instance replace` and `instance drain` keep the group at size', async () => {
+  const before = await inService(3);
+  const mark = h.faults.calls.length;
+  const replaced = await runCli('instance', 'replace', before.members[0].instanceId, '--shard', shard);
+  expect(replaced.code).toBe(0);
+  await terminatedInEmulator(before.members[0].ec2InstanceId as string);
+  const drained = await runCli('instance', 'drain', before.members[1].ec2InstanceId as string, '--shard', shard);
+  expect(drained.code).toBe(0);
+  await terminatedInEmulator(before.members[1].ec2InstanceId as string);
+  const after = await inService(3);
+  expect(after.members.map((m) => m.instanceId)).not.toContain(before.members[0].instanceId);
+  expect(after.members.map((m) => m.instanceId)).not.toContain(before.members[1].instanceId);
+  const drainedId = before.members[1].ec2InstanceId as string;
+  expect(callIndex('DeregisterTargets', drainedId, mark)).toBeGreaterThanOrEqual(mark);
+  expect(callIndex('DeregisterTargets', drainedId, mark)).toBeLessThan(callIndex('TerminateInstances', drainedId, mark));
+});

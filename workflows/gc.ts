@@ -1,0 +1,43 @@
+import { continueAsNew, log, proxyActivities, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { searchAttributeUpdates } from '../common/search-attributes';
+import type { Activities } from '../activities';
+import { configActivities } from './activity-options';
+
+const gc = proxyActivities<Activities>({
+  startToCloseTimeout: '10m',
+  heartbeatTimeout: '1m',
+  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '2m', maximumAttempts: 3 },
+});
+
+export interface GcWorkflowInput {
+  shard: string;
+}
+
+/**
+ * The shard's garbage collector (a singleton by workflow id): every
+ * garbage_collection.interval it terminates tagged instances that no running
+ * instance workflow owns and that are older than the grace period
+ * (garbage_collection.registration_timeout), so a just-launched instance is
+ * never collected.
+ */
+export async function gcWorkflow(input: GcWorkflowInput): Promise<void> {
+  upsertSearchAttributes(searchAttributeUpdates({ NstanceShard: input.shard }));
+  for (;;) {
+    let intervalMs = 120_000;
+    try {
+      const settings = await configActivities.loadShardSettings(input.shard);
+      intervalMs = settings.gcIntervalMs;
+      const collected = await gc.collectGarbage({
+        shard: input.shard,
+        clusterId: settings.clusterId,
+        graceMs: settings.gcGraceMs,
+        at: new Date(Date.now()).toISOString(),
+      });
+      if (collected.length > 0) log.warn('garbage collected orphan instances', { collected });
+    } catch (err) {
+      log.warn('garbage collection pass failed; trying again next interval', { error: String(err) });
+    }
+    await sleep(intervalMs);
+    if (workflowInfo().continueAsNewSuggested) await continueAsNew<typeof gcWorkflow>(input);
+  }
+}
