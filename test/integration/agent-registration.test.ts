@@ -1,0 +1,245 @@
+/**
+ * Agent registration end to end: a real worker serves the agent API on loopback,
+ * real instance workflows launch into moto with a nonce in their userdata, and
+ * the simulated fleet boots one agent per instance from that userdata.
+ */
+import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DescribeInstanceAttributeCommand } from '@aws-sdk/client-ec2';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { CreateSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { NativeConnection } from '@temporalio/worker';
+import { Agent, AgentRequestError } from '../../client/agent/agent';
+import { SimulatedFleet } from '../../client/agent/fleet';
+import { saveState } from '../../client/agent/state';
+import { parseAgentArgs } from '../../client/agent/userdata';
+import { applyConfig } from '../../client/ops/apply';
+import { instanceWorkflowId, s3Keys } from '../../common/names';
+import type { AuditEntry } from '../../common/types';
+import type { CertLogEntry } from '../../activities/pki/certlog';
+import { mintNonce } from '../../activities/pki/nonce';
+import { createCaCertificate, issueCertificate } from '../../activities/pki/x509';
+import { MutableLeadershipGate } from '../../workers/leadership/gate';
+import type { AgentApi } from '../../workers/agent-api/server';
+import { createShardWorker } from '../../workers/worker';
+import type { SeedResult } from '../../scripts/seed-emulator';
+import { eventually, listKeys, readJson } from '../support/emulator';
+import { configText, seedShard, terminateShardWorkflows, testConfig } from '../support/fixtures';
+import { createHarness, workflowBundle, type Harness } from '../support/harness';
+import { stackEnv } from '../support/stack-env';
+
+const shard = `agt-${Date.now().toString(36)}`;
+const prefix = `nstance/${shard}/`;
+const AGENT_USERDATA = '#!/bin/bash\n/opt/nstance/agent --register {{ .Server.RegistrationAddr }} --nonce {{ .Nonce }}\n';
+let h: Harness;
+let seed: SeedResult;
+let api: AgentApi;
+let fleet: SimulatedFleet;
+let caPem: string;
+let address: string;
+const gate = new MutableLeadershipGate();
+const stops: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  h = await createHarness({ shard, bucket: `nstance-${shard}` });
+  seed = await seedShard(h);
+  const config = testConfig(seed, { shard, bucket: h.bucket, size: 2 }) as { templates: { web: { userdata: { content: string } } } };
+  config.templates.web.userdata.content = AGENT_USERDATA;
+  // A file the agents of default/web must receive, read from Secrets Manager at request time.
+  await h.aws.secrets.send(new CreateSecretCommand({ Name: `${prefix}files/default/web/etc/app/token`, SecretString: 's3cr3t-token' }));
+  await applyConfig({ client: h.client, s3: h.aws.s3, text: configText(config), file: 'config.jsonc', actor: 'test' });
+
+  gate.set({ leader: true, epoch: 1 });
+  const ready = new Promise<AgentApi>((resolve) => {
+    void (async () => {
+      const connection = await NativeConnection.connect({ address: stackEnv().temporalAddress });
+      const worker = await createShardWorker({
+        connection,
+        client: h.client,
+        namespace: 'default',
+        shard,
+        bucket: h.bucket,
+        aws: h.aws,
+        workerId: `agent-test-${process.pid}`,
+        workflowBundle: await workflowBundle(),
+        activityOverrides: { pollIntervalMs: 250 },
+        tuning: { shutdownGraceTime: '2s' },
+        agentApi: { port: 0, host: '127.0.0.1', gate, onReady: resolve, log: () => undefined },
+      });
+      const done = worker.run();
+      stops.push(async () => {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await done;
+        await connection.close();
+      });
+    })();
+  });
+  api = await ready;
+  address = `127.0.0.1:${api.address?.port}`;
+  caPem = await readText(s3Keys.caCert());
+  fleet = new SimulatedFleet({ ec2: h.aws.ec2, shard, caPem, resolveAddress: () => address, stateRoot: mkdtempSync(join(tmpdir(), 'nstance-fleet-')), pollMs: 300 }).start();
+});
+
+afterAll(async () => {
+  await fleet?.stop();
+  await terminateShardWorkflows(h.client, shard);
+  for (const stop of stops) await stop();
+  await h.close();
+});
+
+async function readText(key: string): Promise<string> {
+  const out = await h.aws.s3.send(new GetObjectCommand({ Bucket: h.bucket, Key: key }));
+  return out.Body!.transformToString('utf8');
+}
+
+async function audits(action: string): Promise<AuditEntry[]> {
+  const keys = await listKeys(h.aws.s3, h.bucket, `shard/${shard}/audit/`);
+  const entries = await Promise.all(keys.map((k) => readJson<AuditEntry>(h.aws.s3, h.bucket, k)));
+  return entries.filter((e) => e.action === action);
+}
+
+/** A raw request, for what the real agent would never send. */
+function call(path: string, body: unknown, tls: { key?: string; cert?: string } = {}): Promise<{ status: number; body: { error?: string; message?: string } }> {
+  const payload = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port: api.address?.port, method: 'POST', path, ca: caPem, ...tls, minVersion: 'TLSv1.3', agent: false, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as { error?: string } }));
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+function publicKeyPem(): string {
+  return generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }) as string;
+}
+
+async function registrationKey() {
+  const out = await h.aws.secrets.send(new GetSecretValueCommand({ SecretId: `${prefix}registration-key` }));
+  return createPrivateKey(out.SecretString as string);
+}
+
+const ids = () => [...fleet.members.values()].map((m) => m.instanceId).sort();
+
+test('register and serve: both agents get a CA-signed certificate, logged with its serial, and their workflows hear of it', async () => {
+  await eventually('2 registered agents', async () => (fleet.registered().length === 2 ? true : undefined), 90_000);
+  const ca = new X509Certificate(caPem);
+  const logKeys = (await listKeys(h.aws.s3, h.bucket, `shard/${shard}/certlog/`)).filter((k) => !k.includes('/_server.'));
+  const logs = await Promise.all(logKeys.map((k) => readJson<CertLogEntry>(h.aws.s3, h.bucket, k)));
+  expect(logs).toHaveLength(2);
+  for (const member of fleet.members.values()) {
+    const cert = new X509Certificate(member.agent.certificatePem as string);
+    expect(cert.subject.split('\n')).toContain(`CN=${member.instanceId}`);
+    expect(cert.verify(ca.publicKey)).toBe(true);
+    expect(cert.checkIssued(ca)).toBe(true);
+    const entry = logs.find((l) => l.id === member.instanceId);
+    expect(entry?.serialNumber).toBe(cert.serialNumber);
+    expect(logKeys).toContainEqual(expect.stringMatching(new RegExp(`^shard/${shard}/certlog/default\\.\\d{17}\\.${member.instanceId}\\.json$`)));
+
+    const history = await h.client.workflow.getHandle(instanceWorkflowId(shard, member.instanceId)).fetchHistory();
+    const signals = (history.events ?? []).map((e) => e.workflowExecutionSignaledEventAttributes?.signalName).filter(Boolean);
+    expect(signals).toContain('agentRegistered');
+  }
+  // The server certificate is logged too, under the _server pseudo-tenant.
+  expect((await listKeys(h.aws.s3, h.bucket, `shard/${shard}/certlog/_server.`)).length).toBeGreaterThanOrEqual(1);
+  expect((await audits('agent.register')).map((e) => e.instanceIds?.[0]).sort()).toEqual(ids());
+});
+
+test('agents report health over mTLS (kept in memory) and receive the CA bundle and their secret files', async () => {
+  for (const id of ids()) {
+    await eventually(`a health report from ${id}`, async () => api.tracker.state(id)?.lastReport);
+    expect(api.tracker.state(id)?.state).toBe('healthy');
+  }
+  const member = [...fleet.members.values()][0];
+  const root = join(member.agent.options.stateDir, 'files');
+  await eventually('files on disk', async () => readFile(join(root, 'etc/app/token'), 'utf8').catch(() => undefined));
+  expect(await readFile(join(root, 'etc/app/token'), 'utf8')).toBe('s3cr3t-token');
+  expect(await readFile(join(root, 'etc/nstance/ca.crt'), 'utf8')).toBe(caPem);
+});
+
+test('a replayed nonce is rejected, with an audit entry', async () => {
+  const member = [...fleet.members.values()][0];
+  const { UserData } = await h.aws.ec2.send(
+    new DescribeInstanceAttributeCommand({ InstanceId: member.ec2InstanceId, Attribute: 'userData' }),
+  );
+  const args = parseAgentArgs(Buffer.from(UserData?.Value ?? '', 'base64').toString('utf8'));
+  expect(args?.register).toBe(`${seed.leaderIp}:8443`);
+  const res = await call('/v1/register', { nonce: args?.nonce, publicKey: publicKeyPem() });
+  expect(res.status).toBe(409);
+  expect(res.body).toMatchObject({ error: 'nonce-replayed', message: expect.stringMatching(/already used/) });
+  const rejected = await audits('agent.register.rejected');
+  expect(rejected.some((e) => e.details?.reason === 'nonce-replayed' && e.instanceIds?.[0] === member.instanceId)).toBe(true);
+});
+
+test('expired, forged and other-shard nonces are each rejected with a clear reason and audited', async () => {
+  const id = ids()[0];
+  const subject = { cluster: 'test', shard, tenant: 'default', group: 'web', instanceId: id };
+  const key = await registrationKey();
+  const cases = [
+    { nonce: mintNonce(key, subject, 60_000, Date.now() - 10 * 60_000).token, status: 401, error: 'nonce-expired', message: /expired/ },
+    { nonce: mintNonce(generateKeyPairSync('ed25519').privateKey, subject, 60_000).token, status: 401, error: 'nonce-bad-signature', message: /signature/ },
+    { nonce: mintNonce(key, { ...subject, shard: 'another-shard' }, 60_000).token, status: 403, error: 'nonce-wrong-shard', message: /another-shard/ },
+    { nonce: mintNonce(key, { ...subject, cluster: 'another-cluster' }, 60_000).token, status: 403, error: 'nonce-wrong-cluster', message: /another-cluster/ },
+  ];
+  for (const c of cases) {
+    const res = await call('/v1/register', { nonce: c.nonce, publicKey: publicKeyPem() });
+    expect({ status: res.status, error: res.body.error }).toEqual({ status: c.status, error: c.error });
+    expect(res.body.message).toMatch(c.message);
+  }
+  const reasons = (await audits('agent.register.rejected')).map((e) => e.details?.reason);
+  for (const c of cases) expect(reasons).toContain(c.error);
+});
+
+test('a client certificate from another CA is rejected on /v1/health (401, audited)', async () => {
+  const id = ids()[0];
+  const rogueCa = generateKeyPairSync('ed25519').privateKey;
+  const rogueCaPem = await createCaCertificate(rogueCa, 'test');
+  const key = generateKeyPairSync('ed25519');
+  const cert = await issueCertificate({ caCertPem: rogueCaPem, caKey: rogueCa, publicKey: key.publicKey, commonName: id, usage: 'client', uris: [`nstance://test/${shard}/default/web/${id}`], validityDays: 1 });
+  // The real agent code, holding a forged identity (but trusting the real CA for the server).
+  const stateDir = mkdtempSync(join(tmpdir(), 'nstance-rogue-'));
+  await saveState(stateDir, { keyPem: key.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, certPem: cert.pem, caPem, identity: { instanceId: id, serialNumber: cert.serialNumber, registeredAt: new Date().toISOString(), healthCheckIntervalMs: 3000 } });
+  const rogue = new Agent({ registerAddress: `${seed.leaderIp}:8443`, connectAddress: address, caPem, stateDir });
+  const err = await rogue.reportHealth().catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(AgentRequestError);
+  expect(err).toMatchObject({ status: 401, code: 'client-certificate-untrusted' });
+  const rejected = await audits('agent.auth.rejected');
+  expect(rejected.some((e) => e.details?.reason === 'client-certificate-untrusted' && e.details?.serialNumber === cert.serialNumber)).toBe(true);
+  // No certificate at all is refused too.
+  expect((await call('/v1/health', { instanceId: id })).status).toBe(401);
+});
+
+test("a health report for another instance than the certificate's is rejected (403, audited)", async () => {
+  const [a, b] = ids();
+  const member = fleet.member(a);
+  const stateDir = member?.agent.options.stateDir as string;
+  const tls = { key: await readFile(join(stateDir, 'key.pem'), 'utf8'), cert: await readFile(join(stateDir, 'cert.pem'), 'utf8') };
+  const res = await call('/v1/health', { instanceId: b, status: 'unhealthy' }, tls);
+  expect(res).toMatchObject({ status: 403, body: { error: 'instance-mismatch' } });
+  expect(api.tracker.state(b)?.state).toBe('healthy');
+  const rejected = await audits('agent.health.rejected');
+  expect(rejected.some((e) => e.instanceIds?.join() === `${a},${b}`)).toBe(true);
+  // Its own report is accepted.
+  expect((await call('/v1/health', { instanceId: a, status: 'healthy' }, tls)).status).toBe(200);
+});
+
+test('a worker that is not the leader answers 503 on every path', async () => {
+  gate.set({ leader: false, epoch: 1 });
+  try {
+    for (const path of ['/v1/register', '/v1/health']) {
+      const res = await call(path, {});
+      expect(res).toMatchObject({ status: 503, body: { error: 'not-leader' } });
+    }
+  } finally {
+    gate.set({ leader: true, epoch: 2 });
+  }
+});

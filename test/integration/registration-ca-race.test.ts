@@ -1,0 +1,69 @@
+/**
+ * The cluster PKI is created exactly once even when workers race: Secrets Manager
+ * picks one winner per secret, the CA certificate is written create-only and
+ * checked against the winning key.
+ */
+import { X509Certificate } from 'node:crypto';
+import { createAwsClients, destroyAwsClients, type AwsClients } from '../../activities/aws/clients';
+import { ensureClusterPki } from '../../activities/pki/cluster-ca';
+import { ObjectStore } from '../../activities/s3/objects';
+import { SecretStore } from '../../activities/secrets/store';
+import { s3Keys } from '../../common/names';
+import { listKeys } from '../support/emulator';
+import { createHarness, type Harness } from '../support/harness';
+import { stackEnv } from '../support/stack-env';
+
+const name = `ca-${Date.now().toString(36)}`;
+let h: Harness;
+const extra: AwsClients[] = [];
+
+beforeAll(async () => {
+  h = await createHarness({ shard: name, bucket: `nstance-${name}` });
+});
+
+afterAll(async () => {
+  extra.forEach(destroyAwsClients);
+  await h.close();
+});
+
+/** An initializer with its own AWS clients, as a separate worker process would have. */
+function initializer(prefix: string) {
+  const env = stackEnv();
+  const aws = createAwsClients({ region: env.region, endpoint: env.awsEndpoint, maxAttempts: 2 });
+  extra.push(aws);
+  const objects = new ObjectStore({ s3: aws.s3, bucket: h.bucket });
+  return () => ensureClusterPki({ secrets: new SecretStore(aws.secrets), objects }, { clusterId: 'race', secretsPrefix: prefix });
+}
+
+async function secretsUnder(prefix: string): Promise<string[]> {
+  return new SecretStore(h.aws.secrets).listNames(prefix);
+}
+
+test('four initializers racing against the same bucket and prefix create one CA key, one registration key and one ca.crt', async () => {
+  const prefix = `nstance/${name}/`;
+  const results = await Promise.all([initializer(prefix), initializer(prefix), initializer(prefix), initializer(prefix)].map((init) => init()));
+
+  expect(await secretsUnder(prefix)).toEqual([`${prefix}ca-key`, `${prefix}registration-key`]);
+  expect(await listKeys(h.aws.s3, h.bucket, 'cluster/')).toEqual([s3Keys.caCert()]);
+  // Everyone ends up with the same pair.
+  const certs = new Set(results.map((r) => r.caCertPem));
+  expect(certs.size).toBe(1);
+  const kids = new Set(results.map((r) => r.registrationKid));
+  expect(kids.size).toBe(1);
+  expect(results.filter((r) => r.created.caKey)).toHaveLength(1);
+  expect(results.filter((r) => r.created.registrationKey)).toHaveLength(1);
+  expect(results.filter((r) => r.created.caCert).length).toBeLessThanOrEqual(1);
+  const ca = new X509Certificate(results[0].caCertPem);
+  expect(ca.ca).toBe(true);
+  expect(ca.verify(ca.publicKey)).toBe(true);
+
+  // A later start reads what exists and creates nothing.
+  const again = await initializer(prefix)();
+  expect(again.created).toEqual({ caKey: false, registrationKey: false, caCert: false });
+  expect(again.caCertPem).toBe(results[0].caCertPem);
+});
+
+test('a ca.crt that does not match the CA key is never overwritten: start-up fails with a clear message', async () => {
+  // Same bucket (so cluster/ca.crt from the first test is there), another prefix: a new, different CA key.
+  await expect(initializer(`nstance/${name}-other/`)()).rejects.toThrow(/does not match the CA key in secret nstance\/.*-other\/ca-key/);
+});
