@@ -6,6 +6,7 @@ import { awsClientOptionsFromEnv, createAwsClients, destroyAwsClients } from '..
 import { ConfigValidationError, parseConfigText } from '../../common/config';
 import { parseDuration } from '../../common/duration';
 import { runWorker, workerEnv } from '../../workers/worker';
+import { agentCommand, fleetCommand } from '../agent/cli';
 import { clientEnv, connectClient } from '../connection';
 import { applyConfig } from '../ops/apply';
 import { leaderCommand } from '../ops/leader-cli';
@@ -182,6 +183,8 @@ export function buildProgram(): Command {
   }
 
   program.addCommand(leaderCommand({ actor, shardFrom }));
+  program.addCommand(agentCommand());
+  program.addCommand(fleetCommand());
 
   return program;
 }

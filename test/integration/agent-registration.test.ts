@@ -5,7 +5,7 @@
  */
 import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,7 @@ import type { SeedResult } from '../../scripts/seed-emulator';
 import { eventually, listKeys, readJson } from '../support/emulator';
 import { configText, seedShard, terminateShardWorkflows, testConfig } from '../support/fixtures';
 import { createHarness, workflowBundle, type Harness } from '../support/harness';
+import { runCli } from '../support/cli';
 import { stackEnv } from '../support/stack-env';
 
 const shard = `agt-${Date.now().toString(36)}`;
@@ -242,4 +243,35 @@ test('a worker that is not the leader answers 503 on every path', async () => {
   } finally {
     gate.set({ leader: true, epoch: 2 });
   }
+});
+
+test('`nstance agent --once` registers with a nonce, fetches files and reports health', async () => {
+  const id = ids()[1];
+  const nonce = mintNonce(await registrationKey(), { cluster: 'test', shard, tenant: 'default', group: 'web', instanceId: id }, 60_000).token;
+  const dir = mkdtempSync(join(tmpdir(), 'nstance-cli-agent-'));
+  await writeFile(join(dir, 'ca.crt'), caPem);
+  const common = ['--register', `${seed.leaderIp}:8443`, '--connect', address, '--ca-file', join(dir, 'ca.crt'), '--state-dir', join(dir, 'state'), '--once'];
+  const first = await runCli('agent', ...common, '--nonce', nonce);
+  expect(first.code).toBe(0);
+  expect(first.stderr).toMatch(`registered as ${id}`);
+  expect(first.stdout).toMatch(new RegExp(`^${id}: registered \\(certificate [0-9A-F]+\\), 2 files, health reported`));
+  // Restarted, it reuses its saved certificate: the (now spent) nonce is not sent again.
+  const second = await runCli('agent', ...common, '--nonce', nonce);
+  expect(second.code).toBe(0);
+  expect(second.stdout).toBe(first.stdout);
+});
+
+test('steady health reports add nothing to history; a termination notice becomes one instanceHealth signal', async () => {
+  const id = ids()[0];
+  const handle = h.client.workflow.getHandle(instanceWorkflowId(shard, id));
+  const healthSignals = async () =>
+    ((await handle.fetchHistory()).events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'instanceHealth').length;
+  expect(await healthSignals()).toBe(0);
+  const deadline = new Date(Date.now() + 120_000).toISOString();
+  fleet.setHealth(id, { status: 'healthy', terminationNotice: { deadline, reason: 'spot interruption' } });
+  await eventually('the termination notice signal', async () => ((await healthSignals()) >= 1 ? true : undefined), 30_000);
+  // Further reports repeat the same notice: still one signal.
+  const seen = api.tracker.state(id)?.lastSeen;
+  await eventually('another report', async () => (api.tracker.state(id)?.lastSeen !== seen ? true : undefined), 30_000);
+  expect(await healthSignals()).toBe(1);
 });
