@@ -30,6 +30,8 @@ export function applyUpdate(state: GroupState, update: InstanceUpdate, now: numb
     }
     return;
   }
+  // A launch still trying (no capacity yet) reports why, so `nstance groups` can say it.
+  if (update.phase === 'provisioning' && update.error) state.lastError = `instance ${update.instanceId}: ${update.error}`;
   if (update.phase === 'in-service' || (update.phase === 'running' && known?.phase === 'provisioning')) {
     state.failures = 0;
     state.backoffUntil = undefined;

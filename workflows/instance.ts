@@ -1,4 +1,4 @@
-import { ApplicationFailure, condition, isCancellation, log, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, condition, isCancellation, log, setHandler, sleep } from '@temporalio/workflow';
 import type { InstanceUpdate, InstanceWorkflowInput, LaunchedInstance, LifecycleSpec, Phase } from '../common/types';
 import { auditActivities, drainActivities, ec2Activities, launchActivities, loadBalancerActivities, waitActivities } from './activity-options';
 import { agentRegisteredSignal, instanceHealthSignal, instanceStatusQuery, terminateSignal, type AgentRegistration, type TerminateRequest } from './definitions';
@@ -42,7 +42,7 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
 
   let launched: LaunchedInstance;
   try {
-    launched = await provision(input);
+    launched = await provision(input, report);
     report.set({ ec2InstanceId: launched.ec2InstanceId, launchedAt: launched.launchedAt, privateIp: launched.privateIp });
     await report.audit('instance.create', { subnetId: launched.subnetId, imageId: launched.imageId, adopted: launched.adopted });
     if (!leave) {
@@ -98,17 +98,31 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
   return { instanceId: input.instanceId, ec2InstanceId: report.status.ec2InstanceId, phase: 'terminated', reason: request.reason };
 }
 
-async function provision(input: InstanceWorkflowInput): Promise<LaunchedInstance> {
+/** Capacity shortages are retried here, slowly, and reported to the group while they last. */
+const CAPACITY_RETRIES = 5;
+const CAPACITY_BACKOFF_MS = 5_000;
+
+async function provision(input: InstanceWorkflowInput, report: InstanceReporter): Promise<LaunchedInstance> {
   const imageIds = input.imageIds ?? (await lookupImagesNow(input));
   const full: string[] = [];
+  let shortages = 0;
   for (;;) {
     const subnetId = await ec2Activities.selectSubnet(input.launch.subnetPool, input.launch.subnetIds, full);
     try {
-      return await launchActivities.launchInstance(input, imageIds, subnetId);
+      const launched = await launchActivities.launchInstance(input, imageIds, subnetId);
+      if (shortages > 0) report.set({ error: undefined });
+      return launched;
     } catch (err) {
+      const type = failureType(err);
       // A full subnet is not the end: the pool's next subnet may have room.
-      if (failureType(err) === 'SubnetFull') {
+      if (type === 'SubnetFull') {
         full.push(subnetId);
+        continue;
+      }
+      if (type === 'InsufficientCapacity' && ++shortages <= CAPACITY_RETRIES) {
+        report.set({ error: errorMessage(err) });
+        await report.notify();
+        await sleep(CAPACITY_BACKOFF_MS * 2 ** (shortages - 1));
         continue;
       }
       throw err;

@@ -129,6 +129,14 @@ export async function launchInstance(deps: InstanceDeps, req: RunRequest): Promi
         details: [req.subnetId],
       });
     }
+    if (isAwsErrorCode(err, 'InsufficientInstanceCapacity', 'InsufficientCapacity')) {
+      // The workflow owns this retry (with a long backoff, and reporting it), not the activity's tight policy.
+      throw ApplicationFailure.create({
+        type: 'InsufficientCapacity',
+        nonRetryable: true,
+        message: `InsufficientInstanceCapacity: no ${req.instanceType} capacity for ${req.instanceId} in ${req.subnetId}: ${(err as Error).message}`,
+      });
+    }
     throw classifyAwsError(err, `RunInstances for ${req.instanceId} in ${req.subnetId}`);
   }
 }
