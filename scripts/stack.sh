@@ -63,17 +63,38 @@ port_busy() { # port -> true when something accepts connections on it
   (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null
 }
 
-start() { # service port -- command...
-  local svc="$1" port="$2"
+# A running service keeps the ports it was started with, whatever the env says now,
+# so `status`, `up` and the health checks look where it actually listens.
+use_recorded_ports() {
+  local ports
+  if pid_of temporal >/dev/null && ports="$(cat "$STACK_DIR/temporal.ports" 2>/dev/null)"; then
+    read -r TEMPORAL_PORT TEMPORAL_UI_PORT <<<"$ports"
+  fi
+  if pid_of moto >/dev/null && ports="$(cat "$STACK_DIR/moto.ports" 2>/dev/null)"; then
+    read -r MOTO_PORT <<<"$ports"
+  fi
+}
+
+check_free() { # service port...: fail before starting anything if a port is taken
+  local svc="$1" port
+  shift
+  pid_of "$svc" >/dev/null && return 0
+  for port in "$@"; do
+    if port_busy "$port"; then
+      echo "stack.sh: $HOST:$port (for $svc) is in use by a process not started from .stack/; stop it or pick other ports (TEMPORAL_PORT, TEMPORAL_UI_PORT, MOTO_PORT)" >&2
+      exit 1
+    fi
+  done
+}
+
+start() { # service "ports" -- command...
+  local svc="$1" ports="$2"
   shift 3
   if pid_of "$svc" >/dev/null; then
     return 0
   fi
-  if port_busy "$port"; then
-    echo "stack.sh: $HOST:$port is already in use by a process not started from $STACK_DIR; stop it or pick another port (see the header of $0)" >&2
-    exit 1
-  fi
   : >"$STACK_DIR/$svc.log"
+  echo "$ports" >"$STACK_DIR/$svc.ports"
   # Own session/process group: Ctrl-C in the calling terminal must not reach the
   # servers, and `down` can signal the whole group (start-dev spawns no children today,
   # but moto's reloader or a future wrapper might).
@@ -117,7 +138,7 @@ stop() { # service
     echo "stack.sh: $svc (pid $pid) ignored SIGTERM for ${STOP_GRACE_SECONDS}s, killing it" >&2
     signal_group KILL "$pid"
   fi
-  rm -f "$STACK_DIR/$svc.pid"
+  rm -f "$STACK_DIR/$svc.pid" "$STACK_DIR/$svc.ports"
   echo "stopped $svc (pid $pid)"
 }
 
@@ -136,7 +157,10 @@ up() {
   local sa_flags=() name
   for name in "${SEARCH_ATTRIBUTES[@]}"; do sa_flags+=(--search-attribute "$name=Keyword"); done
 
-  start temporal "$TEMPORAL_PORT" -- "$NSTANCE_TEMPORAL_BIN" server start-dev \
+  use_recorded_ports
+  check_free temporal "$TEMPORAL_PORT" "$TEMPORAL_UI_PORT"
+  check_free moto "$MOTO_PORT"
+  start temporal "$TEMPORAL_PORT $TEMPORAL_UI_PORT" -- "$NSTANCE_TEMPORAL_BIN" server start-dev \
     --ip "$HOST" --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
     --namespace default --db-filename "$STACK_DIR/temporal.db" --log-level warn \
     "${sa_flags[@]}"
@@ -170,6 +194,9 @@ case "${1:-}" in
     stop temporal
     stop moto
     ;;
-  status) status ;;
+  status)
+    use_recorded_ports
+    status
+    ;;
   *) usage ;;
 esac

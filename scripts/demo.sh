@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# `npm run demo`: the whole system on a laptop. Installs the pinned tools, builds,
+# starts Temporal (Web UI) and moto, seeds moto with what the example config refers
+# to, applies that config and runs a worker until Ctrl-C, then stops everything.
+# Ports: TEMPORAL_PORT (7233), TEMPORAL_UI_PORT (8233), MOTO_PORT (4566).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+export TEMPORAL_PORT="${TEMPORAL_PORT:-7233}"
+export TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
+export MOTO_PORT="${MOTO_PORT:-4566}"
+
+# What the CLI and the worker read; printed below for a second terminal.
+demo_env=(
+  "TEMPORAL_ADDRESS=127.0.0.1:$TEMPORAL_PORT"
+  "TEMPORAL_NAMESPACE=default"
+  "NSTANCE_SHARD=use1-az1"
+  "NSTANCE_BUCKET=nstance-demo"
+  "AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT"
+  "AWS_REGION=us-east-1"
+  "AWS_ACCESS_KEY_ID=test"
+  "AWS_SECRET_ACCESS_KEY=test"
+)
+export "${demo_env[@]}"
+# A developer's real session or profile must not leak into requests to the emulator.
+unset AWS_SESSION_TOKEN AWS_PROFILE
+
+bash scripts/tools.sh
+npm run build --silent
+bash scripts/stack.sh up
+
+worker_pid=""
+stopping=0
+cleanup() {
+  [ "$stopping" = 1 ] && return
+  stopping=1
+  trap '' INT TERM
+  if [ -n "$worker_pid" ] && kill -0 "$worker_pid" 2>/dev/null; then
+    echo
+    echo "demo: stopping the worker (it finishes in-flight tasks first)..."
+    kill -TERM "$worker_pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do
+      kill -0 "$worker_pid" 2>/dev/null || break
+      sleep 0.5
+    done
+    kill -KILL "$worker_pid" 2>/dev/null || true
+  fi
+  bash scripts/stack.sh down
+}
+# EXIT too: a failed seed or apply must not leave the stack running.
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+node dist/scripts/seed-emulator.js --out .stack/config.jsonc
+node dist/client/cli/main.js config apply -f .stack/config.jsonc
+
+# Output goes to the terminal and to .stack/worker.log; $! stays the worker's pid.
+node dist/client/cli/main.js worker > >(tee -a .stack/worker.log) 2>&1 &
+worker_pid=$!
+
+cat <<EOF
+
+Nstance demo is running (worker pid $worker_pid, log .stack/worker.log).
+
+  Temporal Web UI   http://localhost:$TEMPORAL_UI_PORT
+  config applied    .stack/config.jsonc
+  AWS emulator      http://127.0.0.1:$MOTO_PORT (moto)
+
+In another terminal, from $root:
+
+  export ${demo_env[*]}
+  npx nstance groups
+  npx nstance --help
+
+Ctrl-C stops the worker, then Temporal and moto.
+
+EOF
+
+# Returns when the worker exits or a trapped signal arrives. Ctrl-C reaches the worker
+# too (Node installs its own SIGINT handler), so it may already be draining by then.
+set +e
+wait "$worker_pid"
+status=$?
+set -e
+if [ "$status" -ne 0 ]; then
+  echo "demo: the worker exited with status $status; see .stack/worker.log" >&2
+fi
+exit "$status"
