@@ -81,6 +81,16 @@ export interface LaunchedInstance {
 }
 
 export type Health = 'healthy' | 'unhealthy' | 'termination-notice';
+
+/** Why the group removes an instance. */
+export type RemovalReason =
+  | 'scale-down'
+  | 'lost'
+  | 'unhealthy'
+  | 'termination-notice'
+  | 'replace-requested'
+  | 'expired-eligible'
+  | 'expired-forced';
 export type Expiry = 'eligible' | 'forced';
 
 /** A transition reported by an instance workflow to its group. */
@@ -108,6 +118,8 @@ export interface Member extends InstanceUpdate {
   lost?: boolean;
   /** An operator asked for a replacement (`nstance instance replace`). */
   replaceRequested?: boolean;
+  /** Being replaced (create-before-destroy): why, and from which creation on a member counts as its replacement. */
+  replacing?: { reason: RemovalReason; sinceSeq: number };
 }
 
 export interface GroupStatus extends GroupRef {

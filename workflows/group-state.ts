@@ -43,6 +43,7 @@ export function applyUpdate(state: GroupState, update: InstanceUpdate, now: numb
     leaving: known?.leaving,
     lost: known?.lost,
     replaceRequested: known?.replaceRequested,
+    replacing: known?.replacing,
   };
 }
 

@@ -160,7 +160,12 @@ async function reconcileOnce(ref: GroupRef, state: GroupState, imageIds: Record<
     members: Object.values(state.members),
     now: Date.now(),
     backoffUntil: state.backoffUntil,
+    nextSeq: state.nextSeq,
   });
+  for (const f of decision.flag) {
+    const member = state.members[f.instanceId];
+    if (member) member.replacing = f.replacing;
+  }
 
   for (const removal of decision.remove) await remove(ref, state, removal, `group ${ref.tenant}/${ref.group}`);
 

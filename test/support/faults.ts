@@ -52,6 +52,10 @@ interface DescribeInstancesOutput {
   Reservations?: { Instances?: Ec2Instance[] }[];
 }
 
+interface DescribeTargetHealthOutput {
+  TargetHealthDescriptions?: { Target?: { Id?: string; Port?: number }; TargetHealth?: { State?: string } }[];
+}
+
 export class FaultLayer {
   readonly calls: CallRecord[] = [];
   private rules: Rule[] = [];
@@ -60,6 +64,8 @@ export class FaultLayer {
   /** EC2's eventual consistency: instances invisible to Describe for a while after launch. */
   private hideNewForMs = 0;
   private launchedAt = new Map<string, number>();
+  /** Targets an NLB keeps "draining" (moto drops a deregistered target at once). */
+  private draining = new Set<string>();
 
   attach(...clients: MiddlewareClient[]): this {
     for (const client of clients) {
@@ -75,6 +81,7 @@ export class FaultLayer {
             const out = await next(args);
             if (command === 'RunInstances') this.remember(token, out);
             if (command === 'DescribeInstances') this.hide(input, out.output as DescribeInstancesOutput);
+            if (command === 'DescribeTargetHealth') this.addDraining(out.output as DescribeTargetHealthOutput);
             await this.apply('after', command, input, record);
             return out;
           } catch (err) {
@@ -125,6 +132,19 @@ export class FaultLayer {
     if (asked.some((id) => hidden(id))) throw awsError('InvalidInstanceID.NotFound', `The instance IDs '${asked.join(', ')}' do not exist`);
     for (const r of output.Reservations ?? []) r.Instances = (r.Instances ?? []).filter((i) => !hidden(i.InstanceId));
     output.Reservations = (output.Reservations ?? []).filter((r) => (r.Instances ?? []).length > 0);
+  }
+
+  /** Keep reporting this instance as a draining target of every target group, as a slow NLB drain would. */
+  keepDraining(ec2InstanceId: string): this {
+    this.draining.add(ec2InstanceId);
+    return this;
+  }
+
+  private addDraining(output: DescribeTargetHealthOutput): void {
+    const list = (output.TargetHealthDescriptions ??= []);
+    for (const id of this.draining) {
+      if (!list.some((d) => d.Target?.Id === id)) list.push({ Target: { Id: id }, TargetHealth: { State: 'draining' } });
+    }
   }
 
   callsOf(command: string): CallRecord[] {

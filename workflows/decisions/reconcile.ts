@@ -2,7 +2,7 @@
  * Pure reconcile decisions for a group: no Temporal, no AWS, no clock of their
  * own. The group workflow feeds them its state and carries out the result.
  */
-import type { Member, Phase } from '../../common/types';
+import type { Member, Phase, RemovalReason } from '../../common/types';
 
 export interface ReconcileInput {
   desired: number;
@@ -11,16 +11,11 @@ export interface ReconcileInput {
   now: number;
   /** Creation is paused until then after failures, so a broken config does not spin. */
   backoffUntil?: number;
+  /** The sequence number the next created member will get. */
+  nextSeq: number;
 }
 
-export type RemovalReason =
-  | 'scale-down'
-  | 'lost'
-  | 'unhealthy'
-  | 'termination-notice'
-  | 'replace-requested'
-  | 'expired-eligible'
-  | 'expired-forced';
+export type { RemovalReason };
 
 export interface Removal {
   instanceId: string;
@@ -29,7 +24,20 @@ export interface Removal {
   drain: boolean;
 }
 
+/** A member being replaced, and the creation sequence from which replacements for it count. */
+export interface Replacing {
+  reason: RemovalReason;
+  sinceSeq: number;
+}
+
+export interface Flag {
+  instanceId: string;
+  replacing: Replacing;
+}
+
 export interface ReconcileDecision {
+  /** Members that start being replaced now: the group records these. */
+  flag: Flag[];
   create: number;
   remove: Removal[];
   /** True when creation was wanted but held back by the backoff. */
@@ -68,20 +76,29 @@ export function decideReconcile(input: ReconcileInput): ReconcileDecision {
   const leaving = alive.filter((m) => !isActive(m));
   const active = alive.filter(isActive).sort(byAge);
   const remove: Removal[] = [];
+  const flag: Flag[] = [];
 
   // Stopped or terminated behind our back: nothing to drain, replace at once.
   for (const m of active.filter((m) => m.lost)) remove.push({ instanceId: m.instanceId, reason: 'lost', drain: false });
   const live = active.filter((m) => !m.lost);
 
-  const replacing = new Map<string, RemovalReason>();
+  const replacing = new Map<string, Replacing>();
   for (const m of live) {
-    const reason = replacementReason(m);
-    if (reason) replacing.set(m.instanceId, reason);
+    if (m.replacing) replacing.set(m.instanceId, m.replacing);
+    else {
+      const reason = replacementReason(m);
+      if (reason) flag.push({ instanceId: m.instanceId, replacing: { reason, sinceSeq: input.nextSeq } });
+    }
   }
+  for (const f of flag) replacing.set(f.instanceId, f.replacing);
   // Eligible expiry is opportunistic: one at a time, oldest first, only in a calm group.
   const calm = leaving.length === 0 && replacing.size === 0 && live.every(isReady);
   const eligible = live.find((m) => m.expiry === 'eligible');
-  if (calm && eligible && live.length >= input.desired) replacing.set(eligible.instanceId, 'expired-eligible');
+  if (calm && eligible && live.length >= input.desired) {
+    const f = { instanceId: eligible.instanceId, replacing: { reason: 'expired-eligible' as const, sinceSeq: input.nextSeq } };
+    flag.push(f);
+    replacing.set(f.instanceId, f.replacing);
+  }
 
   const healthy = live.filter((m) => !replacing.has(m.instanceId));
   const missing = input.desired - healthy.length;
@@ -97,16 +114,24 @@ export function decideReconcile(input: ReconcileInput): ReconcileDecision {
     }
   }
 
-  // Members being replaced go once enough healthy members serve to cover the size.
-  const readyHealthy = healthy.filter(isReady).length;
-  if (readyHealthy >= input.desired || input.desired === 0) {
-    for (const [instanceId, reason] of replacing) remove.push({ instanceId, reason, drain: true });
+  // A member being replaced goes when a replacement made for it serves, or when the group serves its size without it.
+  let serving = live.filter(isReady).length;
+  const used = new Set<string>();
+  for (const m of live.filter((x) => replacing.has(x.instanceId))) {
+    const why = replacing.get(m.instanceId) as Replacing;
+    const replacement = healthy.find((h) => isReady(h) && h.seq >= why.sinceSeq && !used.has(h.instanceId));
+    const servesWithout = serving - (isReady(m) ? 1 : 0) >= input.desired;
+    if (!isReady(m) || replacement || servesWithout) {
+      if (replacement && !servesWithout) used.add(replacement.instanceId);
+      if (isReady(m)) serving--;
+      remove.push({ instanceId: m.instanceId, reason: why.reason, drain: true });
+    }
   }
   // Scale down: oldest first; the newest carry the newest image and config.
   const excess = healthy.length - input.desired;
   for (const m of healthy.slice(0, Math.max(0, excess))) remove.push({ instanceId: m.instanceId, reason: 'scale-down', drain: true });
 
-  return { create, remove, heldBack };
+  return { create, remove, heldBack, flag };
 }
 
 export interface GroupCounts {

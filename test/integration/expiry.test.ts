@@ -1,0 +1,115 @@
+/**
+ * Expiry's days-long timers on the time-skipping test server: the instance
+ * workflows' own age timers fire after 21 and 30 (skipped) days.
+ */
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { createActivities } from '../../activities';
+import { applyConfig } from '../../client/ops/apply';
+import { scaleGroup } from '../../client/ops/scale';
+import { groupStatus } from '../../client/ops/status';
+import { SEARCH_ATTRIBUTES, shardTaskQueue } from '../../common/names';
+import { temporal } from '@temporalio/proto';
+import type { SeedResult } from '../../scripts/seed-emulator';
+import { eventually, shardInstances } from '../support/emulator';
+import { configText, seedShard, testConfig } from '../support/fixtures';
+import { createHarness, workflowBundle, type Harness } from '../support/harness';
+import { Registrar } from '../support/registrar';
+import { stackEnv } from '../support/stack-env';
+
+const shard = `exp-${Date.now().toString(36)}`;
+const ref = { shard, tenant: 'default', group: 'web' };
+let env: TestWorkflowEnvironment;
+let h: Harness;
+let seed: SeedResult;
+let worker: Worker;
+let running: Promise<void>;
+let registrar: Registrar;
+
+beforeAll(async () => {
+  h = await createHarness({ shard, bucket: `nstance-${shard}` });
+  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: stackEnv().testServerBin } } });
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTES.map((name) => [name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
+  });
+  seed = await seedShard(h);
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: shardTaskQueue(shard),
+    workflowBundle: await workflowBundle(),
+    activities: createActivities({ aws: h.aws, bucket: h.bucket, temporal: env.client, pollIntervalMs: 200 }),
+  });
+  running = worker.run();
+  registrar = new Registrar(env.client, ref).start();
+});
+
+afterAll(async () => {
+  registrar?.stop();
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+  await h?.close();
+});
+
+async function members() {
+  return (await groupStatus(env.client, ref)).members;
+}
+
+test('eligible expiry (21 days) replaces the oldest, one at a time', async () => {
+  const config = testConfig(seed, {
+    shard,
+    bucket: h.bucket,
+    size: 2,
+    reconcileInterval: '24h',
+    shardSettings: { expiry: { eligible_age: '21d', forced_age: '30d' }, garbage_collection: { interval: '24h', registration_timeout: '60d' } },
+  });
+  await applyConfig({ client: env.client, s3: h.aws.s3, text: configText(config), file: 'config.jsonc', actor: 'test' });
+  const first = await eventually('2 in service', async () => {
+    const m = await members();
+    return m.length === 2 && m.every((x) => x.phase === 'in-service') ? m : undefined;
+  });
+
+  await env.sleep('21d');
+  // Both became eligible at once; they are replaced one after the other, oldest first.
+  const replaced = await eventually('both originals replaced', async () => {
+    const m = await members();
+    const originals = m.filter((x) => first.some((f) => f.instanceId === x.instanceId));
+    return originals.length === 0 && m.length === 2 && m.every((x) => x.phase === 'in-service') ? m : undefined;
+  }, 90_000);
+  const alive = await shardInstances(h.aws.ec2, shard);
+  expect(alive.map((i) => i.InstanceId).sort()).toEqual(replaced.map((m) => m.ec2InstanceId).sort());
+  expect(replaced.every((m) => m.expiry === undefined)).toBe(true);
+});
+
+test('forced expiry (30 days) replaces even while the group is not calm', async () => {
+  const start = await eventually('2 in service', async () => {
+    const m = await members();
+    return m.length === 2 && m.every((x) => x.phase === 'in-service') ? m : undefined;
+  });
+  // Not calm: a third member whose agent never registers (its registration timeout is 60 days).
+  registrar.silent.add('*');
+  await scaleGroup({ client: env.client, s3: h.aws.s3, bucket: h.bucket, group: ref, size: 3, actor: 'test' });
+  const silent = await eventually('the silent member running', async () => {
+    const m = await members();
+    return m.find((x) => !start.some((s) => s.instanceId === x.instanceId) && x.phase === 'running');
+  });
+  registrar.silent.add(silent.instanceId);
+  registrar.silent.delete('*');
+
+  // 21 days on: eligible, but with a member not in service the group is not calm: nothing is replaced.
+  await env.sleep('21d');
+  await new Promise((r) => setTimeout(r, 2000));
+  expect((await members()).map((x) => x.instanceId).sort()).toEqual([...start.map((x) => x.instanceId), silent.instanceId].sort());
+
+  // 30 days: forced, replaced regardless (one at a time, each once its replacement serves).
+  await env.sleep('9d');
+  const after = await eventually('forced replacements in service', async () => {
+    const m = await members();
+    const serving = m.filter((x) => x.phase === 'in-service');
+    return m.length === 3 && serving.length === 2 && !serving.some((x) => start.some((s) => s.instanceId === x.instanceId)) ? m : undefined;
+  }, 90_000);
+  expect(after.map((x) => x.instanceId)).toContain(silent.instanceId);
+  const alive = await shardInstances(h.aws.ec2, shard);
+  expect(alive.map((i) => i.InstanceId).sort()).toEqual(after.map((m) => m.ec2InstanceId).sort());
+});
