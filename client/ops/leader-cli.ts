@@ -47,7 +47,9 @@ export function leaderCommand(deps: LeaderCliDeps): Command {
     .option('--shard <shard>', 'shard (default NSTANCE_SHARD)')
     .option('--timeout <ms>', 'give up waiting after this many milliseconds', '60000')
     .option('--json', 'machine-readable output')
-    .action(async (options: { to?: string; shard?: string; timeout: string; json?: boolean }) => {
+    .action(async (_options: unknown, cmd: Command) => {
+      // `leader` has --json/--shard too and commander gives them to the parent: read both levels.
+      const options = cmd.optsWithGlobals<{ to?: string; shard?: string; timeout: string; json?: boolean }>();
       const shard = deps.shardFrom(options);
       const result = await withClient((client) => requestHandoff(client, shard, { to: options.to, actor: deps.actor(), timeoutMs: Number(options.timeout) }));
       if (options.json) return void process.stdout.write(`${json(result)}\n`);

@@ -40,6 +40,33 @@ export class MutableLeadershipGate implements LeadershipGate {
   }
 
   set(state: LeadershipState): void {
+    this.holder = undefined;
+    this.publish(state);
+  }
+
+  /**
+   * Takes leadership for one holder (a serve-as-leader activity). A newer holder
+   * at the same epoch (the leader workflow continued-as-new and restarted the
+   * activity) takes over without a gap; the older one's release is then a no-op.
+   */
+  acquire(epoch: number): symbol {
+    const token = Symbol(`leader-epoch-${epoch}`);
+    this.holder = token;
+    this.publish({ leader: true, epoch });
+    return token;
+  }
+
+  /** Steps down if `token` still holds leadership; true when it did. */
+  release(token: symbol): boolean {
+    if (this.holder !== token) return false;
+    this.holder = undefined;
+    this.publish({ leader: false, epoch: this.current.epoch });
+    return true;
+  }
+
+  private holder: symbol | undefined;
+
+  private publish(state: LeadershipState): void {
     this.current = { ...state };
     for (const listener of this.listeners) listener(this.state);
   }

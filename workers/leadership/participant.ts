@@ -1,0 +1,217 @@
+/**
+ * A worker's part in shard leadership: it polls its own task queue (where the
+ * leader workflow runs serve-as-leader or stand-by for it), announces itself as
+ * a candidate with signalWithStart (which starts the singleton workflow if it is
+ * not running), serves the leader-fenced status endpoint, and on shutdown hands
+ * leadership over before it stops.
+ */
+import type { Client } from '@temporalio/client';
+import { Runtime, Worker, type NativeConnection } from '@temporalio/worker';
+import { createLeaderServeActivities } from '../../activities/leader-serve';
+import { parseDuration } from '../../common/duration';
+import { leaderWorkflowId, shardTaskQueue, workerTaskQueue } from '../../common/names';
+import { leaderCandidateSignal, leaderResignSignal, type CandidateAnnouncement } from '../../workflows/definitions';
+import type { leaderWorkflow } from '../../workflows/leader';
+import { MutableLeadershipGate } from './gate';
+import { startStatusServer, type StatusServer } from './status-server';
+
+export interface LeadershipOptions {
+  ec2InstanceId?: string;
+  /** Announced to the workflow; defaults to the status endpoint's address. */
+  agentAddress?: string;
+  /** Port of the status endpoint; undefined: none. */
+  statusPort?: number;
+  statusHost?: string;
+  heartbeatTimeoutMs: number;
+  maxHandoffsPerRun?: number;
+  /** How long a leader waits for its handoff on shutdown before stopping anyway. */
+  resignTimeoutMs?: number;
+}
+
+/** Leadership settings from the environment; undefined when NSTANCE_LEADERSHIP=off. */
+export function leadershipFromEnv(env: NodeJS.ProcessEnv = process.env): LeadershipOptions | undefined {
+  if (env.NSTANCE_LEADERSHIP === 'off') return undefined;
+  const port = env.NSTANCE_AGENT_STATUS_PORT;
+  if (port !== undefined && !/^\d+$/.test(port)) throw new Error(`NSTANCE_AGENT_STATUS_PORT must be a port number, not "${port}"`);
+  const maxHandoffs = env.NSTANCE_LEADER_MAX_HANDOFFS_PER_RUN;
+  return {
+    ec2InstanceId: env.NSTANCE_EC2_INSTANCE_ID || undefined,
+    agentAddress: env.NSTANCE_AGENT_ADDRESS || undefined,
+    statusPort: port === undefined ? undefined : Number(port),
+    statusHost: env.NSTANCE_AGENT_STATUS_HOST || undefined,
+    heartbeatTimeoutMs: parseDuration(env.NSTANCE_LEADER_HEARTBEAT_TIMEOUT || '4s'),
+    maxHandoffsPerRun: maxHandoffs ? Number(maxHandoffs) : undefined,
+  };
+}
+
+export interface ParticipantInit {
+  connection: NativeConnection;
+  client: Client;
+  namespace: string;
+  shard: string;
+  workerId: string;
+  options: LeadershipOptions;
+  log?: (line: string) => void;
+}
+
+export class LeadershipParticipant {
+  readonly gate = new MutableLeadershipGate();
+  private worker?: Worker;
+  private status?: StatusServer;
+  private stopping = false;
+  private announcing?: Promise<void>;
+  private readonly log: (line: string) => void;
+
+  constructor(private readonly init: ParticipantInit) {
+    this.log = init.log ?? (() => undefined);
+  }
+
+  get statusAddress(): string | undefined {
+    return this.status?.address;
+  }
+
+  async start(): Promise<void> {
+    const { init } = this;
+    if (init.options.statusPort !== undefined) {
+      this.status = await startStatusServer({ gate: this.gate, shard: init.shard, workerId: init.workerId, port: init.options.statusPort, host: init.options.statusHost });
+    }
+    this.worker = await Worker.create({
+      connection: init.connection,
+      namespace: init.namespace,
+      taskQueue: workerTaskQueue(init.shard, init.workerId),
+      identity: `nstance-worker/${init.workerId}/leadership`,
+      activities: createLeaderServeActivities({
+        gate: this.gate,
+        client: init.client,
+        workerId: init.workerId,
+        log: this.log,
+        onDropped: (why) => {
+          this.log(`leadership: ${why}: announcing again`);
+          void this.announce();
+        },
+      }),
+      shutdownGraceTime: '2s',
+    });
+    this.gate.onChange((s) => this.log(`leadership: ${s.leader ? `LEADER at epoch ${s.epoch}` : `not leader (last epoch ${s.epoch ?? '-'})`}`));
+  }
+
+  /** Polls the worker's own queue and announces it; resolves when the worker stops. */
+  async run(): Promise<void> {
+    if (!this.worker) throw new Error('LeadershipParticipant.start() first');
+    const running = this.worker.run();
+    await this.announce();
+    await running;
+  }
+
+  /** signalWithStart, retried until it lands: a partitioned worker re-announces once it can. */
+  announce(): Promise<void> {
+    this.announcing ??= (async () => {
+      const { init } = this;
+      for (let delay = 250; !this.stopping; delay = Math.min(delay * 2, 5_000)) {
+        try {
+          await init.client.workflow.signalWithStart<typeof leaderWorkflow, [CandidateAnnouncement]>('leaderWorkflow', {
+            workflowId: leaderWorkflowId(init.shard),
+            taskQueue: shardTaskQueue(init.shard),
+            args: [{ shard: init.shard, heartbeatTimeoutMs: init.options.heartbeatTimeoutMs, maxHandoffsPerRun: init.options.maxHandoffsPerRun }],
+            signal: leaderCandidateSignal,
+            signalArgs: [{ workerId: init.workerId, ec2InstanceId: init.options.ec2InstanceId, agentAddress: init.options.agentAddress ?? this.status?.address, at: new Date().toISOString() }],
+          });
+          this.log(`leadership: announced as candidate (instance ${init.options.ec2InstanceId ?? '-'})`);
+          return;
+        } catch (err) {
+          this.log(`leadership: announce failed (${(err as Error).message}); retrying in ${delay} ms`);
+          await new Promise((r) => setTimeout(r, delay));
+        }
+      }
+    })().finally(() => (this.announcing = undefined));
+    return this.announcing;
+  }
+
+  /**
+   * Graceful exit: tell the workflow this worker is leaving; if it leads, wait
+   * until the workflow has cancelled its serve activity (it stops serving) and
+   * moved leadership elsewhere, bounded by resignTimeoutMs.
+   */
+  async resign(reason = 'shutdown'): Promise<void> {
+    this.stopping = true;
+    const { init } = this;
+    const stepped = new Promise<void>((resolve) => {
+      if (!this.gate.state.leader) return resolve();
+      const off = this.gate.onChange((s) => {
+        if (!s.leader) {
+          off();
+          resolve();
+        }
+      });
+    });
+    try {
+      await init.client.workflow.getHandle(leaderWorkflowId(init.shard)).signal(leaderResignSignal, { workerId: init.workerId, leaving: true, reason });
+    } catch (err) {
+      this.log(`leadership: could not resign (${(err as Error).message})`);
+    }
+    const timeoutMs = init.options.resignTimeoutMs ?? init.options.heartbeatTimeoutMs * 4;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([stepped, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+    this.log(`leadership: resigned (${this.gate.state.leader ? 'handoff did not finish in time' : 'not leading'})`);
+  }
+
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    if (this.worker && this.worker.getState() === 'RUNNING') this.worker.shutdown();
+    await this.status?.close();
+  }
+}
+
+/**
+ * The process handles SIGTERM/SIGINT itself (a leader hands over before its
+ * workers stop), so the SDK runtime must not install its own handlers. Must run
+ * before the first Temporal connection is made.
+ */
+export function installRuntimeWithoutSignalHandlers(): void {
+  try {
+    Runtime.install({ shutdownSignals: [] });
+  } catch {
+    // Already installed by the embedding process: it owns signal handling then.
+  }
+}
+
+/** A workflow bundle prepared once (tests share one across worker processes); else bundle from source. */
+export function workflowBundleFromEnv(env: NodeJS.ProcessEnv = process.env): { codePath: string } | undefined {
+  return env.NSTANCE_WORKFLOW_BUNDLE ? { codePath: env.NSTANCE_WORKFLOW_BUNDLE } : undefined;
+}
+
+/**
+ * Runs the shard worker and the participant until a signal: on SIGTERM/SIGINT
+ * the participant resigns first (if it leads, the workflow hands over and it
+ * stops serving), then both workers shut down gracefully.
+ */
+export async function runWithLeadership(worker: Worker, participant: LeadershipParticipant, log: (line: string) => void): Promise<void> {
+  let stopping: Promise<void> | undefined;
+  const stop = (signal: string) => {
+    stopping ??= (async () => {
+      log(`${signal}: handing over leadership before exit`);
+      await participant.resign();
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await participant.shutdown();
+    })();
+  };
+  const onTerm = () => stop('SIGTERM');
+  const onInt = () => stop('SIGINT');
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  try {
+    await Promise.all([
+      worker.run(),
+      participant.run().catch(async (err: unknown) => {
+        // Without its own queue the worker cannot lead; keep failures loud, not silent.
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        throw err;
+      }),
+    ]);
+  } finally {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+    await stopping;
+  }
+}
