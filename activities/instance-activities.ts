@@ -112,8 +112,18 @@ export function createInstanceActivities(deps: ActivityDeps) {
       return states;
     },
 
+    /** Terminates (idempotently) and waits until EC2 shows it terminated. */
     async terminateInstance(ec2InstanceId: string): Promise<void> {
+      const ctx = Context.current();
       await terminateInstance(ec2, ec2InstanceId);
+      for (;;) {
+        const seen = await describeInstance(ec2, ec2InstanceId).catch((err: unknown) => {
+          throw classifyAwsError(err, `DescribeInstances ${ec2InstanceId}`);
+        });
+        ctx.heartbeat(seen?.state ?? 'gone');
+        if (!seen || seen.state === 'terminated') return;
+        await ctx.sleep(pollMs);
+      }
     },
   };
 }

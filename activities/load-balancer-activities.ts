@@ -13,16 +13,14 @@ export function createLoadBalancerActivities(deps: ActivityDeps) {
       for (const tg of targetGroups) await registerTarget(elbv2, tg, ec2InstanceId);
     },
 
-    async deregisterTargets(targetGroups: TargetGroupRef[], ec2InstanceId: string): Promise<void> {
-      for (const tg of targetGroups) await deregisterTarget(elbv2, tg, ec2InstanceId);
-    },
-
     /**
-     * Waits until no target group lists the instance any more (connection
-     * draining done) or `timeoutMs` passes; returns whether it drained in time.
+     * Deregisters the instance, then waits until no target group lists it any
+     * more (connection draining done) or `timeoutMs` passes; returns whether it
+     * drained in time. One activity, so a drain costs one step of history.
      */
-    async awaitTargetsDrained(targetGroups: TargetGroupRef[], ec2InstanceId: string, timeoutMs: number): Promise<boolean> {
+    async drainTargets(targetGroups: TargetGroupRef[], ec2InstanceId: string, timeoutMs: number): Promise<boolean> {
       const ctx = Context.current();
+      for (const tg of targetGroups) await deregisterTarget(elbv2, tg, ec2InstanceId);
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const still: string[] = [];

@@ -17,10 +17,14 @@ export class InstanceReporter {
     Object.assign(this.status, change);
   }
 
-  async transition(phase: Phase, change: Partial<InstanceUpdate> = {}): Promise<void> {
+  /**
+   * Records a phase. The group is told unless `tellGroup` is false: phases it
+   * does not act on (registered, terminating) stay out of its history.
+   */
+  async transition(phase: Phase, change: Partial<InstanceUpdate> = {}, options: { tellGroup?: boolean } = {}): Promise<void> {
     Object.assign(this.status, change, { phase });
     upsertSearchAttributes(searchAttributeUpdates({ NstancePhase: phase, NstanceInstanceId: this.status.ec2InstanceId }));
-    await this.notify();
+    if (options.tellGroup !== false) await this.notify();
   }
 
   async notify(): Promise<void> {

@@ -44,11 +44,11 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
   try {
     launched = await provision(input, report);
     report.set({ ec2InstanceId: launched.ec2InstanceId, launchedAt: launched.launchedAt, privateIp: launched.privateIp });
-    await report.audit('instance.create', { subnetId: launched.subnetId, imageId: launched.imageId, adopted: launched.adopted });
-    if (!leave) {
-      const running = await waitActivities.awaitInstanceState(launched.ec2InstanceId, 'running');
-      await report.transition('running', { privateIp: running?.privateIp ?? report.status.privateIp });
-    }
+    // Audit and the wait run side by side: one workflow task instead of two.
+    const audited = report.audit('instance.create', { subnetId: launched.subnetId, imageId: launched.imageId, adopted: launched.adopted });
+    const running = leave ? undefined : waitActivities.awaitInstanceState(launched.ec2InstanceId, 'running');
+    const [, seen] = await Promise.all([audited, running]);
+    if (!leave) await report.transition('running', { privateIp: seen?.privateIp ?? report.status.privateIp });
   } catch (err) {
     if (isCancellation(err)) throw err;
     return fail(report, errorMessage(err), 'instance.failed');
@@ -62,7 +62,7 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
   }
   let inService = false;
   if (registration && !leave) {
-    await report.transition('registered');
+    await report.transition('registered', {}, { tellGroup: false });
     if (life.targetGroups.length > 0) await loadBalancerActivities.registerTargets(life.targetGroups, launched.ec2InstanceId);
     await report.transition('in-service');
     inService = true;
@@ -88,13 +88,14 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
   const request = leave as TerminateRequest;
   if (inService && request.drain !== false && life.targetGroups.length > 0) {
     await report.transition('draining');
-    await loadBalancerActivities.deregisterTargets(life.targetGroups, launched.ec2InstanceId);
-    const drained = await drainActivities.awaitTargetsDrained(life.targetGroups, launched.ec2InstanceId, life.drainTimeoutMs);
+    const drained = await drainActivities.drainTargets(life.targetGroups, launched.ec2InstanceId, life.drainTimeoutMs);
     if (!drained) log.warn('drain timed out; terminating anyway', { instanceId: input.instanceId });
   }
   await terminate(report);
-  await report.audit('instance.terminate', { reason: request.reason, by: request.actor, drained: inService && request.drain !== false });
-  await report.transition('terminated');
+  await Promise.all([
+    report.audit('instance.terminate', { reason: request.reason, by: request.actor, drained: inService && request.drain !== false }),
+    report.transition('terminated'),
+  ]);
   return { instanceId: input.instanceId, ec2InstanceId: report.status.ec2InstanceId, phase: 'terminated', reason: request.reason };
 }
 
@@ -143,11 +144,10 @@ async function lookupImagesNow(input: InstanceWorkflowInput): Promise<Record<str
 }
 
 async function terminate(report: InstanceReporter): Promise<void> {
-  await report.transition('terminating');
+  await report.transition('terminating', {}, { tellGroup: false });
   const ec2InstanceId = report.status.ec2InstanceId;
   if (!ec2InstanceId) return;
-  await ec2Activities.terminateInstance(ec2InstanceId);
-  await waitActivities.awaitInstanceState(ec2InstanceId, 'terminated');
+  await waitActivities.terminateInstance(ec2InstanceId);
 }
 
 /** The instance cannot serve: terminate whatever was launched, audit, tell the group (which replaces it). */

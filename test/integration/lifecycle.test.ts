@@ -150,3 +150,27 @@ test('`nstance instance replace` and `instance drain` keep the group at size', a
   expect(callIndex('DeregisterTargets', drainedId, mark)).toBeGreaterThanOrEqual(mark);
   expect(callIndex('DeregisterTargets', drainedId, mark)).toBeLessThan(callIndex('TerminateInstances', drainedId, mark));
 });
+
+/** README, "History budget": one normal life (provision → in service → drain → terminated) measured 86 events. */
+const INSTANCE_HISTORY_BUDGET = 90;
+
+test('one normal instance life stays within its history budget', async () => {
+  const before = await inService(3);
+  await scaleGroup({ client: h.client, s3: h.aws.s3, bucket: h.bucket, group: ref, size: 2, actor: 'test' });
+  // Scale-down removes the oldest; wait for any one of the three to finish its life.
+  const finished = await eventually('an instance workflow completed', async () => {
+    for (const m of before.members) {
+      const d = await h.client.workflow.getHandle(`nstance:${shard}:instance:${m.instanceId}`).describe();
+      if (d.status.name === 'COMPLETED') return m;
+    }
+    return undefined;
+  });
+  const history = await h.client.workflow.getHandle(`nstance:${shard}:instance:${finished.instanceId}`).fetchHistory();
+  const events = history.events ?? [];
+  const counts: Record<string, number> = {};
+  for (const e of events) counts[String(e.eventType)] = (counts[String(e.eventType)] ?? 0) + 1;
+  process.stdout.write(`instance ${finished.instanceId}: ${events.length} history events for one life ${JSON.stringify(counts)}\n`);
+  expect(events.length).toBeGreaterThan(20);
+  expect(events.length).toBeLessThanOrEqual(INSTANCE_HISTORY_BUDGET);
+  await inService(2);
+});
