@@ -4,12 +4,12 @@
  * fetches its files over mTLS. Runs as `nstance agent` on an instance, and
  * in-process (many at once) in the simulated fleet.
  */
-import { generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { dirname, join, normalize } from 'node:path';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
-import { loadState, saveState, type AgentState } from './state';
+import { loadOrCreateKey, loadState, saveState, type AgentState } from './state';
 import { splitAddress } from './userdata';
 
 export interface HealthReportBody {
@@ -96,7 +96,8 @@ export class Agent {
     const saved = this.state ?? (await loadState(this.options.stateDir));
     if (saved) return (this.state = saved);
     if (!this.options.nonce) throw new Error(`no registration in ${this.options.stateDir} and no nonce: pass --nonce`);
-    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const keyPem = await loadOrCreateKey(this.options.stateDir, () => generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+    const publicKey = createPublicKey(keyPem);
     const out = (await this.call('POST', '/v1/register', {
       nonce: this.options.nonce,
       publicKey: publicKey.export({ type: 'spki', format: 'pem' }),
@@ -104,7 +105,7 @@ export class Agent {
       hostname: this.options.hostname,
     })) as { instanceId: string; certificate: string; caCertificate: string; serialNumber: string; healthCheckIntervalMs: number };
     const state: AgentState = {
-      keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+      keyPem,
       certPem: out.certificate,
       caPem: out.caCertificate,
       identity: { instanceId: out.instanceId, serialNumber: out.serialNumber, registeredAt: new Date().toISOString(), healthCheckIntervalMs: out.healthCheckIntervalMs },

@@ -48,3 +48,18 @@ export async function saveState(dir: string, state: AgentState): Promise<void> {
   await writeFile(join(dir, FILES.ca), state.caPem);
   await writeFile(join(dir, FILES.identity), `${JSON.stringify(state.identity, null, 2)}\n`);
 }
+
+/**
+ * The agent's private key, created before it registers and kept across attempts:
+ * a registration retried after a lost response presents the same public key,
+ * which the agent API accepts for an already spent nonce (and nothing else does).
+ */
+export async function loadOrCreateKey(dir: string, create: () => string): Promise<string> {
+  const path = join(dir, FILES.key);
+  const existing = await readOptional(path);
+  if (existing) return existing;
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const pem = create();
+  await writeFile(path, pem, { mode: 0o600 });
+  return pem;
+}

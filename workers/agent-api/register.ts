@@ -66,10 +66,11 @@ export async function register(ctx: AgentApiContext, body: Record<string, unknow
   const now = ctx.deps.now();
 
   let claims: NonceClaims | undefined;
+  let retry = false;
   try {
     claims = verifyNonce(nonce, pki.registrationPublicKey, { cluster: view.clusterId, shard: ctx.shard }, now);
     await ensureInstanceLive(ctx, claims);
-    await spendNonce(ctx, claims, publicKey, now);
+    ({ retry } = await spendNonce(ctx, claims, publicKey, now));
   } catch (err) {
     const rejection =
       err instanceof NonceError ? new HttpError(NONCE_STATUS[err.code], `nonce-${err.code}`, err.message) : err instanceof HttpError ? err : undefined;
@@ -120,7 +121,7 @@ export async function register(ctx: AgentApiContext, body: Record<string, unknow
     group: claims.group,
     instanceIds: [claims.sub],
     workflowId: instanceWorkflowId(ctx.shard, claims.sub),
-    details: { serialNumber: issued.serialNumber, certlog: certlogKey, nonceId: claims.jti, reportedIp: ip, hostname, remote },
+    details: { serialNumber: issued.serialNumber, certlog: certlogKey, nonceId: claims.jti, reportedIp: ip, hostname, remote, ...(retry ? { retryOfSpentNonce: true } : {}) },
   });
   ctx.tracker.registered(claims.sub);
   await signalRegistered(ctx, claims.sub, { instanceId: claims.sub, certificateSerial: issued.serialNumber, reportedIp: ip, hostname, at: issuedAt });
@@ -148,16 +149,27 @@ async function ensureInstanceLive(ctx: AgentApiContext, claims: NonceClaims): Pr
   }
 }
 
-async function spendNonce(ctx: AgentApiContext, claims: NonceClaims, publicKey: KeyObject, now: number): Promise<void> {
-  const record = { instanceId: claims.sub, spentAt: new Date(now).toISOString(), publicKeySha256: publicKeyFingerprint(publicKey), by: ctx.deps.workerId };
+/**
+ * Spends the nonce (create-only object: one winner across all workers). The same
+ * agent retrying with the same public key after a lost response is let through
+ * (retry: true): a certificate for a key the caller does not hold is useless to
+ * anyone else, so this keeps single use where it matters without stranding an
+ * agent whose first answer never arrived.
+ */
+async function spendNonce(ctx: AgentApiContext, claims: NonceClaims, publicKey: KeyObject, now: number): Promise<{ retry: boolean }> {
+  const fingerprint = publicKeyFingerprint(publicKey);
+  const record = { instanceId: claims.sub, spentAt: new Date(now).toISOString(), publicKeySha256: fingerprint, by: ctx.deps.workerId };
+  const key = nonceKey(ctx.shard, claims.jti);
   try {
-    await ctx.objects.write(nonceKey(ctx.shard, claims.jti), `${JSON.stringify(record)}\n`, { absent: true });
+    await ctx.objects.write(key, `${JSON.stringify(record)}\n`, { absent: true });
+    return { retry: false };
   } catch (err) {
-    if (err instanceof WriteConflictError) {
-      throw new NonceError('replayed', `nonce ${claims.jti} for instance ${claims.sub} was already used: registration nonces are single-use`);
-    }
-    throw err;
+    if (!(err instanceof WriteConflictError)) throw err;
   }
+  const spent = await ctx.objects.read(key);
+  const previous = spent ? (JSON.parse(spent.text) as { publicKeySha256?: string; spentAt?: string }) : undefined;
+  if (previous?.publicKeySha256 === fingerprint) return { retry: true };
+  throw new NonceError('replayed', `nonce ${claims.jti} for instance ${claims.sub} was already used${previous?.spentAt ? ` at ${previous.spentAt}` : ''}: registration nonces are single-use`);
 }
 
 async function signalRegistered(ctx: AgentApiContext, instanceId: string, registration: AgentRegistration): Promise<void> {

@@ -47,6 +47,8 @@ export interface AgentApiOptions extends AgentApiListenOptions {
 }
 
 const SERVER_CERT_DAYS = 30;
+/** Well inside the validity, so a long-running leader never serves an expired certificate. */
+const SERVER_CERT_ROTATE_MS = 7 * 24 * 3600 * 1000;
 
 export class AgentApi {
   readonly context: AgentApiContext;
@@ -54,6 +56,7 @@ export class AgentApi {
   private server: Server | undefined;
   private closed = false;
   private unsubscribe: (() => void) | undefined;
+  private rotation: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: AgentApiOptions) {
     const log = options.log ?? (() => undefined);
@@ -101,6 +104,7 @@ export class AgentApi {
       if (state.leader) this.tracker.reset();
     });
     this.tracker.start();
+    this.scheduleRotation();
     const address = this.address as { host: string; port: number };
     log(`agent API listening on https://${address.host}:${address.port} (TLS 1.3, client certificates from the cluster CA)`);
     this.options.onReady?.(this);
@@ -111,10 +115,23 @@ export class AgentApi {
     this.closed = true;
     this.tracker.stop();
     this.unsubscribe?.();
+    if (this.rotation) clearTimeout(this.rotation);
     const server = this.server;
     if (!server) return;
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private scheduleRotation(): void {
+    this.rotation = setTimeout(() => {
+      this.serverCertificate()
+        .then((tls) => this.server?.setSecureContext({ ...tls, minVersion: 'TLSv1.3' }))
+        .catch((err: Error) => this.context.deps.log(`agent API: server certificate rotation failed (will retry): ${err.message}`))
+        .finally(() => {
+          if (!this.closed) this.scheduleRotation();
+        });
+    }, SERVER_CERT_ROTATE_MS);
+    this.rotation.unref();
   }
 
   private async serverCertificate(): Promise<{ key: string; cert: string; ca: string }> {
