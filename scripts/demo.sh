@@ -32,11 +32,13 @@ npm run build --silent
 bash scripts/stack.sh up
 
 worker_pid=""
+fleet_pid=""
 stopping=0
 cleanup() {
   [ "$stopping" = 1 ] && return
   stopping=1
   trap '' INT TERM
+  if [ -n "$fleet_pid" ]; then kill -TERM "$fleet_pid" 2>/dev/null || true; fi
   if [ -n "$worker_pid" ] && kill -0 "$worker_pid" 2>/dev/null; then
     echo
     echo "demo: stopping the worker (it finishes in-flight tasks first)..."
@@ -60,9 +62,16 @@ node dist/client/cli/main.js config apply -f .stack/config.jsonc
 node dist/client/cli/main.js worker > >(tee -a .stack/worker.log) 2>&1 &
 worker_pid=$!
 
+# The simulated fleet: one agent per emulator instance, booted from the userdata EC2 holds.
+# Userdata names the leader network IP (10.0.1.10), which is not on this machine, so the
+# agents dial the worker's agent API on loopback instead.
+node dist/client/cli/main.js fleet --connect "127.0.0.1:${NSTANCE_AGENT_API_PORT:-8443}" --state-root .stack/fleet \
+  > >(tee -a .stack/fleet.log) 2>&1 &
+fleet_pid=$!
+
 cat <<EOF
 
-Nstance demo is running (worker pid $worker_pid, log .stack/worker.log).
+Nstance demo is running (worker pid $worker_pid, log .stack/worker.log; simulated fleet pid $fleet_pid, log .stack/fleet.log).
 
   Temporal Web UI   http://localhost:$TEMPORAL_UI_PORT
   config applied    .stack/config.jsonc
