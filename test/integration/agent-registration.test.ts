@@ -78,7 +78,7 @@ beforeAll(async () => {
       host: '127.0.0.1',
       gate,
       onReady: (a) => onReady(a),
-      log: (line) => line.startsWith('agent API did not start') && failed(new Error(line)),
+      log: (line) => line.startsWith('agent API failed to start') && failed(new Error(line)),
     },
   });
   const done = worker.run();

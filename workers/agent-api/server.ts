@@ -111,6 +111,10 @@ export class AgentApi {
     return address;
   }
 
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.tracker.stop();

@@ -50,8 +50,20 @@ export function agentServices(options: {
       worker.run = async () => {
         const log = listen.log ?? ((line: string) => console.log(line));
         const api = new AgentApi({ ...options, ...listen, gate: listen.gate ?? alwaysLeader(), pki, log });
-        // Started in the background: it waits for the shard's config, which may be applied after the worker starts.
-        api.start().catch((err: Error) => log(`agent API did not start: ${err.message}`));
+        // Started in the background: it waits for the shard's config, which may be applied after the worker
+        // starts, and retries a failed start (AWS throttling while creating the CA, port still in use).
+        void (async () => {
+          while (!api.isClosed) {
+            try {
+              await api.start();
+              return;
+            } catch (err) {
+              if (api.isClosed) return;
+              log(`agent API failed to start (retrying in 5s): ${(err as Error).message}`);
+              await new Promise((r) => setTimeout(r, 5000).unref());
+            }
+          }
+        })();
         try {
           return await run();
         } finally {
