@@ -57,6 +57,9 @@ trap 'exit 130' INT TERM
 
 node dist/scripts/seed-emulator.js --out .stack/config.jsonc
 node dist/client/cli/main.js config apply -f .stack/config.jsonc
+# The worker's "host" in the emulator: where the leader network ENI gets attached.
+NSTANCE_EC2_INSTANCE_ID="$(cat .stack/server-instance-id)"
+export NSTANCE_EC2_INSTANCE_ID NSTANCE_WORKER_ID="${NSTANCE_WORKER_ID:-demo-worker-1}"
 
 # Output goes to the terminal and to .stack/worker.log; $! stays the worker's pid.
 node dist/client/cli/main.js worker > >(tee -a .stack/worker.log) 2>&1 &

@@ -19,10 +19,12 @@ import {
   CreateSubnetCommand,
   CreateVpcCommand,
   DescribeImagesCommand,
+  DescribeInstancesCommand,
   DescribeNetworkInterfacesCommand,
   DescribeSecurityGroupsCommand,
   DescribeSubnetsCommand,
   DescribeVpcsCommand,
+  RunInstancesCommand,
   EC2Client,
   type Image,
   type ResourceType,
@@ -98,6 +100,8 @@ export interface SeedResult {
   /** Newest image matching the example's al2023 arm64 filter (moto ships Amazon's). */
   imageId: string;
   leaderInterfaceId: string;
+  /** An instance standing for the machine the worker runs on (the leader ENI is attached to it). Not nstance-managed. */
+  serverInstanceId: string;
   leaderIp: string;
   targetGroupArn: string;
   /** Set when a secrets client was given. */
@@ -122,6 +126,7 @@ export async function seedEmulator(options: SeedOptions): Promise<SeedResult> {
   await ensureBucket(s3, bucket, region);
   const imageId = await findImage(ec2);
   const targetGroupArn = await ensureTargetGroup(elbv2, vpcId, options.targetGroupName ?? defaultTargetGroupName(name));
+  const serverInstanceId = await ensureServerInstance(ec2, subnetIds[0], securityGroupId, imageId, `${name}-server`);
   const encryptionKeySecretArn = options.secrets
     ? await ensureSecret(options.secrets, options.encryptionKeySecretId ?? SEED_DEFAULTS.encryptionKeySecretId)
     : undefined;
@@ -139,6 +144,7 @@ export async function seedEmulator(options: SeedOptions): Promise<SeedResult> {
     leaderInterfaceId,
     leaderIp: SEED_DEFAULTS.leaderIp,
     targetGroupArn,
+    serverInstanceId,
     ...(encryptionKeySecretArn !== undefined ? { encryptionKeySecretArn } : {}),
   };
 }
@@ -155,6 +161,32 @@ function nameTag(resourceType: ResourceType, name: string): TagSpecification[] {
 /** The SDK v3 error name (e.g. "NoSuchEntity"), whatever the service's exception class. */
 function errorName(err: unknown): string | undefined {
   return err instanceof Error ? err.name : undefined;
+}
+
+// The worker's own host: untagged for nstance (the garbage collector must never see it).
+async function ensureServerInstance(ec2: EC2Client, subnetId: string, securityGroupId: string, imageId: string, name: string): Promise<string> {
+  const found = await ec2.send(
+    new DescribeInstancesCommand({
+      Filters: [
+        { Name: 'tag:Name', Values: [name] },
+        { Name: 'instance-state-name', Values: ['pending', 'running'] },
+      ],
+    }),
+  );
+  const existing = found.Reservations?.[0]?.Instances?.[0]?.InstanceId;
+  if (existing) return existing;
+  const created = await ec2.send(
+    new RunInstancesCommand({
+      ImageId: imageId,
+      InstanceType: 'm7g.large',
+      SubnetId: subnetId,
+      SecurityGroupIds: [securityGroupId],
+      MinCount: 1,
+      MaxCount: 1,
+      TagSpecifications: nameTag('instance', name),
+    }),
+  );
+  return required(created.Instances?.[0]?.InstanceId, 'server instance id');
 }
 
 async function ensureVpc(ec2: EC2Client, name: string): Promise<string> {
@@ -493,9 +525,11 @@ async function main(): Promise<void> {
     const seed = await seedEmulator({ ...clients, iam, ...(args.bucket ? { bucket: args.bucket } : {}) });
     fs.mkdirSync(path.dirname(outPath), { recursive: true });
     fs.writeFileSync(outPath, renderSeededConfig(exampleText, seed));
+    // The demo's worker announces this as its EC2 instance, so the leader ENI has somewhere to go.
+    fs.writeFileSync(path.join(path.dirname(outPath), 'server-instance-id'), `${seed.serverInstanceId}\n`);
     console.log(`seeded ${endpoint} (${region}):`);
     console.log(`  vpc ${seed.vpcId}, subnets ${seed.subnetIds.join(' ')}, security group ${seed.securityGroupId}`);
-    console.log(`  leader ENI ${seed.leaderInterfaceId} (${seed.leaderIp}), image ${seed.imageId}`);
+    console.log(`  leader ENI ${seed.leaderInterfaceId} (${seed.leaderIp}), image ${seed.imageId}, worker host ${seed.serverInstanceId}`);
     console.log(`  bucket ${seed.bucket}, target group ${seed.targetGroupArn}`);
     console.log(`  instance profile ${seed.instanceProfileArn}, codec key secret ${seed.encryptionKeySecretArn ?? '-'}`);
     console.log(`wrote ${outPath} (from ${examplePath})`);

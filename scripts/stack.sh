@@ -160,9 +160,11 @@ up() {
   use_recorded_ports
   check_free temporal "$TEMPORAL_PORT" "$TEMPORAL_UI_PORT"
   check_free moto "$MOTO_PORT"
+  # In memory, like moto: a Temporal history kept across runs would describe instances the
+  # fresh emulator no longer has (and may predate the current workflow code).
   start temporal "$TEMPORAL_PORT $TEMPORAL_UI_PORT" -- "$NSTANCE_TEMPORAL_BIN" server start-dev \
     --ip "$HOST" --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
-    --namespace default --db-filename "$STACK_DIR/temporal.db" --log-level warn \
+    --namespace default --log-level warn \
     "${sa_flags[@]}"
   start moto "$MOTO_PORT" -- "$NSTANCE_MOTO_BIN" -H "$HOST" -p "$MOTO_PORT"
 
