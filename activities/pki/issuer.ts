@@ -10,6 +10,7 @@ import { ObjectStore } from '../s3/objects';
 import { SecretStore } from '../secrets/store';
 import { PkiCache } from './cluster-ca';
 import { mintNonce } from './nonce';
+import { certificateFingerprint } from './x509';
 
 export interface NonceIssuerDeps {
   aws: AwsClients;
@@ -26,11 +27,11 @@ export function createNonceIssuer(deps: NonceIssuerDeps): (input: InstanceWorkfl
     const stored = await new ShardConfigStore(objects, input.shard).readConfig();
     if (!stored) throw new Error(`no config for shard "${input.shard}": cannot mint a registration nonce`);
     const { config } = stored;
-    const { clusterId, registrationKey, registrationKid } = await pki.get({ clusterId: config.cluster.id, secretsPrefix: config.cluster.secrets.prefix });
+    const { clusterId, registrationKey, registrationKid, caCertPem } = await pki.get({ clusterId: config.cluster.id, secretsPrefix: config.cluster.secrets.prefix });
     const ttl = shardSettings(config).gc.registrationTimeoutMs;
     const { token } = mintNonce(
       registrationKey,
-      { cluster: clusterId, shard: input.shard, tenant: input.tenant, group: input.group, instanceId: input.instanceId },
+      { cluster: clusterId, shard: input.shard, tenant: input.tenant, group: input.group, instanceId: input.instanceId, caFingerprint: certificateFingerprint(caCertPem) },
       ttl,
       deps.now?.() ?? Date.now(),
       registrationKid,

@@ -22,6 +22,12 @@ export interface NonceClaims {
   /** Seconds since the epoch, as JWT has it. */
   iat: number;
   exp: number;
+  /**
+   * SHA-256 of the cluster CA certificate (DER, hex). Not a secret: it lets an
+   * agent whose userdata carries only the nonce pin the CA the agent API presents
+   * (as kubeadm's discovery-token-ca-cert-hash does).
+   */
+  cafp?: string;
 }
 
 export interface NonceSubject {
@@ -30,6 +36,8 @@ export interface NonceSubject {
   tenant: string;
   group: string;
   instanceId: string;
+  /** See NonceClaims.cafp. */
+  caFingerprint?: string;
 }
 
 export type NonceRejection =
@@ -67,6 +75,7 @@ export function mintNonce(key: KeyObject, subject: NonceSubject, ttlMs: number, 
     jti: randomUUID(),
     iat,
     exp: iat + Math.max(1, Math.ceil(ttlMs / 1000)),
+    ...(subject.caFingerprint ? { cafp: subject.caFingerprint } : {}),
   };
   return { token: signJws(claims, key, kid), claims };
 }
@@ -82,6 +91,7 @@ export function parseClaims(payload: unknown): NonceClaims {
   for (const name of ['cluster', 'shard', 'tenant', 'group', 'sub', 'jti'] as const) {
     if (typeof p[name] !== 'string' || !ID.test(p[name] as string)) throw bad(name);
   }
+  if (p.cafp !== undefined && (typeof p.cafp !== 'string' || !/^[0-9a-f]{64}$/.test(p.cafp))) throw bad('cafp');
   for (const name of ['iat', 'exp'] as const) {
     if (typeof p[name] !== 'number' || !Number.isFinite(p[name])) throw bad(name);
   }
@@ -117,4 +127,18 @@ export function verifyNonce(token: string, key: KeyObject, expected: { cluster: 
   const claims = parseClaims(payload);
   validateClaims(claims, expected, now);
   return claims;
+}
+
+/**
+ * The claims of a nonce without checking its signature: for the agent, which
+ * cannot (it has no registration key) and only reads the CA pin from it. The
+ * agent API always verifies.
+ */
+export function peekClaims(token: string): Partial<NonceClaims> | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as unknown;
+    return payload && typeof payload === 'object' ? (payload as Partial<NonceClaims>) : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -128,3 +128,8 @@ export function certificateMatchesKey(certPem: string, key: KeyObject): boolean 
     return false;
   }
 }
+
+/** SHA-256 of a certificate's DER, hex: the CA pin carried in registration nonces. */
+export function certificateFingerprint(certPem: string): string {
+  return createHash('sha256').update(new X509Certificate(certPem).raw).digest('hex');
+}

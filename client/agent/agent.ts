@@ -9,6 +9,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { dirname, join, normalize } from 'node:path';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import { peekClaims } from '../../activities/pki/nonce';
+import { discoverPinnedCa } from './discover';
 import { loadOrCreateKey, loadState, saveState, type AgentState } from './state';
 import { splitAddress } from './userdata';
 
@@ -31,7 +33,8 @@ export interface AgentOptions {
   /** Where to dial, when it differs from registerAddress (the simulated fleet runs on loopback). */
   connectAddress?: string;
   nonce?: string;
-  caPem: string;
+  /** The cluster CA. Optional when the nonce pins it (claim `cafp`): it is then discovered from the agent API. */
+  caPem?: string;
   stateDir: string;
   ip?: string;
   hostname?: string;
@@ -67,9 +70,12 @@ export class Agent {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private reports = 0;
+  private caPem: string | undefined;
   lastError: Error | undefined;
 
-  constructor(readonly options: AgentOptions) {}
+  constructor(readonly options: AgentOptions) {
+    this.caPem = options.caPem;
+  }
 
   get instanceId(): string | undefined {
     return this.state?.identity.instanceId;
@@ -96,6 +102,7 @@ export class Agent {
     const saved = this.state ?? (await loadState(this.options.stateDir));
     if (saved) return (this.state = saved);
     if (!this.options.nonce) throw new Error(`no registration in ${this.options.stateDir} and no nonce: pass --nonce`);
+    this.caPem ??= await this.discoverCa(this.options.nonce);
     const keyPem = await loadOrCreateKey(this.options.stateDir, () => generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
     const publicKey = createPublicKey(keyPem);
     const out = (await this.call('POST', '/v1/register', {
@@ -168,6 +175,14 @@ export class Agent {
     return !this.stopped;
   }
 
+  private async discoverCa(nonce: string): Promise<string> {
+    const pin = peekClaims(nonce)?.cafp;
+    if (!pin) throw new Error('no cluster CA: pass the CA certificate (--ca-file), or use a nonce that pins it');
+    const ca = await discoverPinnedCa(splitAddress(this.options.connectAddress ?? this.options.registerAddress), pin);
+    this.log(`discovered the cluster CA pinned by the nonce (sha256 ${pin.slice(0, 16)}…)`);
+    return ca;
+  }
+
   /** One JSON request over TLS 1.3, pinning the cluster CA and checking the server names the registration host. */
   private call(method: string, path: string, body: unknown, identity?: AgentState): Promise<unknown> {
     const { host, port } = splitAddress(this.options.connectAddress ?? this.options.registerAddress);
@@ -180,7 +195,7 @@ export class Agent {
           port,
           method,
           path,
-          ca: this.state?.caPem ?? this.options.caPem,
+          ca: this.state?.caPem ?? this.caPem,
           ...(identity ? { key: identity.keyPem, cert: identity.certPem } : {}),
           minVersion: 'TLSv1.3',
           agent: false,

@@ -30,7 +30,7 @@ export function agentCommand(): Command {
     .description('run the instance agent: register with a nonce, then report health and fetch files over mTLS')
     .requiredOption('--register <addr>', 'agent API registration address, host:port (the leader network IP)')
     .option('--nonce <nonce>', 'single-use registration nonce from userdata (not needed once registered)')
-    .option('--ca-file <file>', 'cluster CA certificate (PEM); defaults to the one saved at registration')
+    .option('--ca-file <file>', 'cluster CA certificate (PEM); default: the one saved at registration, else the CA the nonce pins')
     .option('--state-dir <dir>', 'where the key and certificate are kept', '/var/lib/nstance-agent')
     .option('--connect <addr>', 'dial this host:port instead of --register (the server certificate must still name --register)')
     .option('--ip <ip>', 'IP address to report')
@@ -38,8 +38,8 @@ export function agentCommand(): Command {
     .option('--interval <duration>', 'health report interval (default: what the agent API says)')
     .option('--once', 'register, fetch files, report health once, and exit')
     .action(async (o: { register: string; nonce?: string; caFile?: string; stateDir: string; connect?: string; ip?: string; hostname: string; interval?: string; once?: boolean }) => {
+      // Without --ca-file (or a saved registration) the agent discovers the CA pinned by its nonce.
       const caPem = o.caFile ? readFileSync(o.caFile, 'utf8') : (await loadState(o.stateDir))?.caPem;
-      if (!caPem) throw new Error('no cluster CA: pass --ca-file (the CA certificate from userdata); it is needed to trust the agent API before registering');
       const log = (line: string) => process.stderr.write(`nstance agent: ${line}\n`);
       const agent = new Agent({
         registerAddress: o.register,

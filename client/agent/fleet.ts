@@ -14,8 +14,8 @@ import { parseAgentArgs } from './userdata';
 export interface FleetOptions {
   ec2: EC2Client;
   shard: string;
-  /** The cluster CA certificate (cluster/ca.crt): what a real instance gets from its userdata or image. */
-  caPem: string;
+  /** The cluster CA certificate (cluster/ca.crt). Unset: each agent discovers the CA its nonce pins, as a real instance does. */
+  caPem?: string;
   /** Registration address from userdata (e.g. "10.0.1.10:8443") → address to dial (e.g. "127.0.0.1:41234"). */
   resolveAddress: (registrationAddress: string) => string;
   /** Each agent gets <stateRoot>/<ec2 instance id>. */

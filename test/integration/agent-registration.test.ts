@@ -21,8 +21,8 @@ import { applyConfig } from '../../client/ops/apply';
 import { instanceWorkflowId, s3Keys } from '../../common/names';
 import type { AuditEntry } from '../../common/types';
 import type { CertLogEntry } from '../../activities/pki/certlog';
-import { mintNonce } from '../../activities/pki/nonce';
-import { createCaCertificate, issueCertificate } from '../../activities/pki/x509';
+import { mintNonce, peekClaims } from '../../activities/pki/nonce';
+import { certificateFingerprint, createCaCertificate, issueCertificate } from '../../activities/pki/x509';
 import { MutableLeadershipGate } from '../../workers/leadership/gate';
 import type { AgentApi } from '../../workers/agent-api/server';
 import { createShardWorker } from '../../workers/worker';
@@ -91,7 +91,8 @@ beforeAll(async () => {
   api = await ready;
   address = `127.0.0.1:${api.address?.port}`;
   caPem = await readText(s3Keys.caCert());
-  fleet = new SimulatedFleet({ ec2: h.aws.ec2, shard, caPem, resolveAddress: () => address, stateRoot: mkdtempSync(join(tmpdir(), 'nstance-fleet-')), pollMs: 300 }).start();
+  // No caPem: the agents trust only what their userdata holds (the nonce pins the CA).
+  fleet = new SimulatedFleet({ ec2: h.aws.ec2, shard, resolveAddress: () => address, stateRoot: mkdtempSync(join(tmpdir(), 'nstance-fleet-')), pollMs: 300 }).start();
 });
 
 afterAll(async () => {
@@ -186,6 +187,8 @@ test('a replayed nonce is rejected, with an audit entry', async () => {
   );
   const args = parseAgentArgs(Buffer.from(UserData?.Value ?? '', 'base64').toString('utf8'));
   expect(args?.register).toBe(`${seed.leaderIp}:8443`);
+  // The nonce pins the CA in ca.crt: that is how the agents found it without a CA file.
+  expect(peekClaims(args?.nonce ?? '')?.cafp).toBe(certificateFingerprint(caPem));
   const res = await call('/v1/register', { nonce: args?.nonce, publicKey: publicKeyPem() });
   expect(res.status).toBe(409);
   expect(res.body).toMatchObject({ error: 'nonce-replayed', message: expect.stringMatching(/already used/) });
@@ -208,6 +211,16 @@ test('a registration retried with the same key (lost response) gets a new certif
   expect(logged.map((e) => e.serialNumber)).toEqual(expect.arrayContaining(serials));
   expect((await audits('agent.register')).some((e) => e.details?.retryOfSpentNonce === true && e.details?.serialNumber === serials[1])).toBe(true);
   expect((await call('/v1/register', { nonce, publicKey: publicKeyPem() })).body.error).toBe('nonce-replayed');
+});
+
+test('an agent whose nonce pins another CA refuses to register (the nonce is never sent)', async () => {
+  const id = ids()[1];
+  const roguePin = certificateFingerprint(await createCaCertificate(generateKeyPairSync('ed25519').privateKey, 'test'));
+  const nonce = mintNonce(await registrationKey(), { cluster: 'test', shard, tenant: 'default', group: 'web', instanceId: id, caFingerprint: roguePin }, 60_000);
+  const agent = new Agent({ registerAddress: `${seed.leaderIp}:8443`, connectAddress: address, nonce: nonce.token, stateDir: mkdtempSync(join(tmpdir(), 'nstance-pin-')) });
+  await expect(agent.register()).rejects.toThrow(/did not present the cluster CA pinned by the nonce/);
+  const spent = await listKeys(h.aws.s3, h.bucket, `shard/${shard}/nonce/${nonce.claims.jti}`);
+  expect(spent).toEqual([]);
 });
 
 test('expired, forged and other-shard nonces are each rejected with a clear reason and audited', async () => {

@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { signJws, verifyJws } from '../../activities/pki/jws';
-import { mintNonce, NonceError, parseClaims, validateClaims, verifyNonce, type NonceClaims } from '../../activities/pki/nonce';
+import { mintNonce, NonceError, parseClaims, peekClaims, validateClaims, verifyNonce, type NonceClaims } from '../../activities/pki/nonce';
 
 const key = generateKeyPairSync('ed25519');
 const other = generateKeyPairSync('ed25519');
@@ -64,6 +64,15 @@ describe('registration nonce', () => {
     expect(code(() => parseClaims({ ...good, sub: undefined }))).toBe('malformed');
     expect(code(() => parseClaims({ ...good, exp: '1' }))).toBe('malformed');
     expect(code(() => parseClaims({ ...good, aud: 'other' }))).toBe('malformed');
+  });
+
+  test('a nonce can pin the CA (cafp); the agent reads it without the registration key', () => {
+    const cafp = 'ab'.repeat(32);
+    const { token } = mintNonce(key.privateKey, { ...subject, caFingerprint: cafp }, 60_000, NOW);
+    expect(peekClaims(token)?.cafp).toBe(cafp);
+    expect(verifyNonce(token, key.publicKey, expected, NOW).cafp).toBe(cafp);
+    expect(code(() => parseClaims({ ...parseClaims(verifyJws(token, key.publicKey).payload), cafp: 'xyz' }))).toBe('malformed');
+    expect(peekClaims('garbage')).toBeUndefined();
   });
 
   test('JWS helper refuses non-Ed25519 keys', () => {

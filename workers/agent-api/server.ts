@@ -169,7 +169,8 @@ export class AgentApi {
       issuedAt: new Date().toISOString(),
       issuer: `agent-api:${this.options.workerId}`,
     });
-    return { key: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, cert: issued.pem, ca: pki.caCertPem };
+    // The chain includes the CA so an agent holding only its nonce's CA pin can discover and check it.
+    return { key: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, cert: `${issued.pem.trim()}\n${pki.caCertPem.trim()}\n`, ca: pki.caCertPem };
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
