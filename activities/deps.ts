@@ -1,5 +1,11 @@
 import type { Client } from '@temporalio/client';
 import type { InstanceWorkflowInput } from '../common/types';
+
+/** What userdata needs to register: `{{ .Nonce }}` and `{{ .Server.CACert }}`. */
+export interface RegistrationMaterial {
+  nonce: string;
+  caCertificate: string;
+}
 import type { AwsClients } from './aws/clients';
 import type { Ec2RateLimits } from './aws/token-bucket';
 
@@ -8,8 +14,8 @@ export interface ActivityDeps {
   bucket: string;
   temporal: Client;
   ec2Limits?: Ec2RateLimits;
-  /** Seam for agent registration: mints the single-use nonce put in userdata. */
-  issueRegistrationNonce?: (input: InstanceWorkflowInput) => Promise<string>;
+  /** Seam for agent registration: mints the single-use nonce put in userdata, with the CA certificate agents trust. */
+  issueRegistrationNonce?: (input: InstanceWorkflowInput) => Promise<RegistrationMaterial>;
   /** How often polling activities (instance state, target draining) look again. */
   pollIntervalMs?: number;
 }

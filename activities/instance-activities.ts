@@ -52,8 +52,8 @@ export function createInstanceActivities(deps: ActivityDeps) {
 
     /** Launches (or adopts) the instance; userdata is rendered here so a nonce never enters history. */
     async launchInstance(input: InstanceWorkflowInput, imageIds: Record<string, string>, subnetId: string): Promise<LaunchedInstance> {
-      const nonce = deps.issueRegistrationNonce ? await deps.issueRegistrationNonce(input) : '';
-      const data = launchTemplateData(input, imageIds, nonce);
+      const registration = deps.issueRegistrationNonce ? await deps.issueRegistrationNonce(input) : { nonce: '', caCertificate: '' };
+      const data = launchTemplateData(input, imageIds, registration);
       const where = `group ${input.tenant}/${input.group}`;
       const args = renderDeep(input.launch.args, data, `${where} args`) as Record<string, unknown>;
       const imageId = typeof args.ImageId === 'string' ? args.ImageId : Object.values(imageIds)[0];

@@ -1,16 +1,17 @@
 import type { TemplateData } from '../common/template';
 import type { InstanceWorkflowInput } from '../common/types';
+import type { RegistrationMaterial } from './deps';
 
 /** The values `{{ .X }}` references in args and userdata resolve to. */
 export function launchTemplateData(
   input: InstanceWorkflowInput,
   imageIds: Record<string, string>,
-  nonce: string,
+  registration: RegistrationMaterial,
 ): TemplateData {
   return {
     Image: imageIds,
-    Nonce: nonce,
-    Server: { RegistrationAddr: input.launch.registrationAddress ?? '' },
+    Nonce: registration.nonce,
+    Server: { RegistrationAddr: input.launch.registrationAddress ?? '', CACert: registration.caCertificate },
     Vars: input.launch.vars,
     Instance: { ID: input.instanceId, Kind: input.launch.kind, Type: input.launch.instanceType },
     Cluster: { ID: input.clusterId },

@@ -1,10 +1,11 @@
 /**
  * ActivityDeps.issueRegistrationNonce: mints the nonce rendered as {{ .Nonce }}
- * into userdata inside the launch activity, so it never enters workflow history.
+ * (and hands over the CA certificate, {{ .Server.CACert }}) into userdata inside the launch activity, so it never enters workflow history.
  */
 import { shardSettings } from '../../common/config';
 import type { InstanceWorkflowInput } from '../../common/types';
 import type { AwsClients } from '../aws/clients';
+import type { RegistrationMaterial } from '../deps';
 import { ShardConfigStore } from '../s3/config-store';
 import { ObjectStore } from '../s3/objects';
 import { SecretStore } from '../secrets/store';
@@ -20,7 +21,7 @@ export interface NonceIssuerDeps {
   now?: () => number;
 }
 
-export function createNonceIssuer(deps: NonceIssuerDeps): (input: InstanceWorkflowInput) => Promise<string> {
+export function createNonceIssuer(deps: NonceIssuerDeps): (input: InstanceWorkflowInput) => Promise<RegistrationMaterial> {
   const objects = new ObjectStore({ s3: deps.aws.s3, bucket: deps.bucket });
   const pki = deps.pki ?? new PkiCache({ secrets: new SecretStore(deps.aws.secrets), objects });
   return async (input) => {
@@ -36,6 +37,6 @@ export function createNonceIssuer(deps: NonceIssuerDeps): (input: InstanceWorkfl
       deps.now?.() ?? Date.now(),
       registrationKid,
     );
-    return token;
+    return { nonce: token, caCertificate: caCertPem };
   };
 }

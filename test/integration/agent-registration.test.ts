@@ -27,7 +27,7 @@ import { MutableLeadershipGate } from '../../workers/leadership/gate';
 import type { AgentApi } from '../../workers/agent-api/server';
 import { createShardWorker } from '../../workers/worker';
 import type { SeedResult } from '../../scripts/seed-emulator';
-import { eventually, listKeys, readJson } from '../support/emulator';
+import { eventually, listKeys, readJson, shardInstances } from '../support/emulator';
 import { configText, seedShard, terminateShardWorkflows, testConfig } from '../support/fixtures';
 import { createHarness, workflowBundle, type Harness } from '../support/harness';
 import { runCli } from '../support/cli';
@@ -35,7 +35,8 @@ import { stackEnv } from '../support/stack-env';
 
 const shard = `agt-${Date.now().toString(36)}`;
 const prefix = `nstance/${shard}/`;
-const AGENT_USERDATA = '#!/bin/bash\n/opt/nstance/agent --register {{ .Server.RegistrationAddr }} --nonce {{ .Nonce }}\n';
+const AGENT_USERDATA =
+  "#!/bin/bash\nmkdir -p /etc/nstance && cat > /etc/nstance/ca.crt <<'CA'\n{{ .Server.CACert }}\nCA\n/opt/nstance/agent --register {{ .Server.RegistrationAddr }} --nonce {{ .Nonce }}\n";
 let h: Harness;
 let seed: SeedResult;
 let api: AgentApi;
@@ -330,4 +331,12 @@ test('an agent that stops reporting is signalled unhealthy once, after 3 missed 
   // health_check_interval is 3s in the test config: not before 3 intervals.
   expect(Date.now() - silencedAt).toBeGreaterThanOrEqual(2 * 3000);
   expect(api.tracker.state(id)?.state).toBe('unhealthy');
+});
+
+test('userdata carries the CA certificate, the registration address and a nonce', async () => {
+  const [instance] = await shardInstances(h.aws.ec2, shard);
+  const attr = await h.aws.ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: instance.InstanceId, Attribute: 'userData' }));
+  const userdata = Buffer.from(attr.UserData?.Value ?? '', 'base64').toString('utf8');
+  expect(userdata).toContain(caPem.trim());
+  expect(userdata).toContain(`--register ${seed.leaderIp}:8443 --nonce ey`);
 });
