@@ -18,6 +18,7 @@ import { SimulatedFleet } from '../../client/agent/fleet';
 import { saveState } from '../../client/agent/state';
 import { parseAgentArgs } from '../../client/agent/userdata';
 import { applyConfig } from '../../client/ops/apply';
+import { groupStatus } from '../../client/ops/status';
 import { instanceWorkflowId, s3Keys } from '../../common/names';
 import type { AuditEntry } from '../../common/types';
 import type { CertLogEntry } from '../../activities/pki/certlog';
@@ -319,7 +320,7 @@ test('steady health reports add nothing to history; a termination notice becomes
   expect(await healthSignals()).toBe(1);
 });
 
-test('an agent that stops reporting is signalled unhealthy once, after 3 missed intervals', async () => {
+test('an agent that stops reporting is signalled unhealthy once, after 3 missed intervals, and is replaced', async () => {
   const id = ids()[1];
   const handle = h.client.workflow.getHandle(instanceWorkflowId(shard, id));
   const unhealthy = async () =>
@@ -331,6 +332,19 @@ test('an agent that stops reporting is signalled unhealthy once, after 3 missed 
   // health_check_interval is 3s in the test config: not before 3 intervals.
   expect(Date.now() - silencedAt).toBeGreaterThanOrEqual(2 * 3000);
   expect(api.tracker.state(id)?.state).toBe('unhealthy');
+
+  // ...and the group replaces it: a new instance registers through the fleet, the silent one is drained and terminated.
+  const ref = { shard, tenant: 'default', group: 'web' };
+  const after = await eventually('replaced', async () => {
+    const s = await groupStatus(h.client, ref);
+    const serving = s.members.filter((m) => m.phase === 'in-service');
+    return serving.length === 2 && s.members.length === 2 && !s.members.some((m) => m.instanceId === id) ? s : undefined;
+  }, 90_000);
+  expect((await handle.describe()).status.name).toBe('COMPLETED');
+  await eventually('the emulator runs exactly the group', async () => {
+    const running = (await shardInstances(h.aws.ec2, shard)).map((i) => i.InstanceId).sort();
+    return JSON.stringify(running) === JSON.stringify(after.members.map((m) => m.ec2InstanceId).sort()) ? true : undefined;
+  });
 });
 
 test('userdata carries the CA certificate, the registration address and a nonce', async () => {
