@@ -174,3 +174,14 @@ test('one normal instance life stays within its history budget', async () => {
   expect(events.length).toBeLessThanOrEqual(INSTANCE_HISTORY_BUDGET);
   await inService(2);
 });
+
+test('the group continued as new along the way (history stays bounded) and kept its members', async () => {
+  const runs: string[] = [];
+  for await (const run of h.client.workflow.list({ query: `WorkflowId = 'nstance:${shard}:group:default/web'` })) runs.push(run.status.name);
+  // global-setup has the server suggest continue-as-new at 150 events.
+  expect(runs.filter((s) => s === 'CONTINUED_AS_NEW').length).toBeGreaterThanOrEqual(1);
+  expect(runs.filter((s) => s === 'RUNNING')).toHaveLength(1);
+  const current = await h.client.workflow.getHandle(`nstance:${shard}:group:default/web`).fetchHistory();
+  expect((current.events ?? []).length).toBeLessThan(400);
+  await inService(2);
+});

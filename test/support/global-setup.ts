@@ -50,6 +50,8 @@ export default async function globalSetup(): Promise<void> {
         'server', 'start-dev', '--headless', '--ip', HOST, '--port', String(port),
         '--namespace', 'default', '--log-level', 'warn',
         ...SEARCH_ATTRIBUTES.flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
+        // Suggest continue-as-new early, so every long-lived workflow crosses it in the tests.
+        '--dynamic-config-value', `limit.historyCount.suggestContinueAsNew=${CONTINUE_AS_NEW_SUGGESTED_AT}`,
       ],
       ready: () => temporalHealthy(tools.temporal, `${HOST}:${port}`),
     }));
@@ -211,6 +213,9 @@ async function httpOk(url: string): Promise<boolean> {
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** History length at which the test server suggests continue-as-new (production default: 4 Ki events). */
+export const CONTINUE_AS_NEW_SUGGESTED_AT = 150;
 
 /** The process groups global setup started (servers and watchdog), from process.env. */
 export function stackProcessGroups(): number[] {
