@@ -10,6 +10,7 @@ import { runCli } from '../support/cli';
 import { eventually, listKeys, readJson, shardInstances } from '../support/emulator';
 import { configText, seedShard, terminateShardWorkflows, testConfig } from '../support/fixtures';
 import { createHarness, type Harness } from '../support/harness';
+import { recordHistory } from '../support/record-histories';
 import { Registrar } from '../support/registrar';
 
 const shard = `life-${Date.now().toString(36)}`;
@@ -166,6 +167,7 @@ test('one normal instance life stays within its history budget', async () => {
     return undefined;
   });
   const history = await h.client.workflow.getHandle(`nstance:${shard}:instance:${finished.instanceId}`).fetchHistory();
+  recordHistory(`nstance:${shard}:instance:${finished.instanceId}`, 'instance-normal-life');
   const events = history.events ?? [];
   const counts: Record<string, number> = {};
   for (const e of events) counts[String(e.eventType)] = (counts[String(e.eventType)] ?? 0) + 1;
@@ -182,6 +184,7 @@ test('the group continued as new along the way (history stays bounded) and kept 
   expect(runs.filter((s) => s === 'CONTINUED_AS_NEW').length).toBeGreaterThanOrEqual(1);
   expect(runs.filter((s) => s === 'RUNNING')).toHaveLength(1);
   const current = await h.client.workflow.getHandle(`nstance:${shard}:group:default/web`).fetchHistory();
+  recordHistory(`nstance:${shard}:group:default/web`, 'group-lifecycle');
   expect((current.events ?? []).length).toBeLessThan(400);
   await inService(2);
 });
