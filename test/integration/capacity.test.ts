@@ -1,3 +1,4 @@
+import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import { applyConfig } from '../../client/ops/apply';
 import { scaleGroup } from '../../client/ops/scale';
 import { groupStatus, waitForConvergence } from '../../client/ops/status';
@@ -62,4 +63,28 @@ test('no capacity: retried with backoff, reported in `nstance groups`, no tight 
   await waitForConvergence(h.client, ref, { timeoutMs: 120_000, size: 3, pollMs: 500 });
   expect(await shardInstances(h.aws.ec2, shard)).toHaveLength(3);
   expect((await groupStatus(h.client, ref)).lastError).toBeUndefined();
+});
+
+test('images: a failed look-up keeps the last good id; with nothing cached the configured fallback is used', async () => {
+  const { Images } = await h.aws.ec2.send(new DescribeImagesCommand({ Owners: ['amazon'], Filters: [{ Name: 'architecture', Values: ['arm64'] }] }));
+  const fallback = (Images ?? []).map((i) => i.ImageId as string).find((id) => id !== seed.imageId) as string;
+  const cached = (await shardInstances(h.aws.ec2, shard))[0].ImageId;
+  const config = testConfig(seed, { shard, bucket: h.bucket, size: 4, shardSettings: { image_refresh_interval: '1s' } }) as {
+    images: { al2023arm: { fallback: string[] } };
+    groups: Record<string, Record<string, unknown>>;
+  };
+  config.images.al2023arm.fallback = [fallback];
+  config.groups.other = { api: { template: 'web', size: 1 } };
+  h.faults.failBefore('DescribeImages', () => awsError('RequestLimitExceeded', 'injected: DescribeImages throttled'), 10_000);
+  await applyConfig({ client: h.client, s3: h.aws.s3, text: configText(config), file: 'config.jsonc', actor: 'test' });
+
+  await waitForConvergence(h.client, ref, { timeoutMs: 90_000, size: 4, pollMs: 500 });
+  await waitForConvergence(h.client, { shard, tenant: 'other', group: 'api' }, { timeoutMs: 90_000, size: 1, pollMs: 500 });
+  const byGroup = (group: string) => shardInstances(h.aws.ec2, shard).then((all) => all.filter((i) => i.Tags?.some((t) => t.Key === 'nstance:group' && t.Value === group)));
+  // default/web had resolved an image before: new instances keep that id while look-ups fail.
+  expect(new Set((await byGroup('default/web')).map((i) => i.ImageId))).toEqual(new Set([cached]));
+  // other/api never resolved one: the fallback.
+  expect((await byGroup('other/api')).map((i) => i.ImageId)).toEqual([fallback]);
+  expect(h.faults.callsOf('DescribeImages').some((c) => c.outcome === 'injected')).toBe(true);
+  h.faults.clear();
 });
