@@ -87,8 +87,9 @@ export async function runWorker(env: WorkerEnv, log: (line: string) => void = co
     const participant = leadership ? new LeadershipParticipant({ connection, client, namespace: env.namespace, shard: env.shard, workerId: env.workerId, options: leadership, log }) : undefined;
     await participant?.start();
     const agentApi = { port: Number(process.env.NSTANCE_AGENT_API_PORT || 8443), host: process.env.NSTANCE_AGENT_API_HOST || '0.0.0.0', log, gate: participant?.gate };
-    // A short sticky timeout: a killed worker must not hold the leader workflow's next task for the default 10 s.
-    const tuning = participant ? { stickyQueueScheduleToStartTimeout: '2s' as const } : undefined;
+    // A short sticky timeout: a killed leader usually holds the leader workflow in its cache, and its next
+    // task (the failover itself) would otherwise wait out the default 10 s before another worker may take it.
+    const tuning = participant ? { stickyQueueScheduleToStartTimeout: '500ms' as const } : undefined;
     const worker = await createShardWorker({ connection, client, aws, ...env, agentApi, workflowBundle: workflowBundleFromEnv(), tuning });
     log(`nstance worker ${env.workerId}: shard ${env.shard}, task queue ${shardTaskQueue(env.shard)}, Temporal ${env.temporalAddress}/${env.namespace}, bucket ${env.bucket}`);
     await (participant ? runWithLeadership(worker, participant, log) : worker.run());

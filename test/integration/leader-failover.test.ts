@@ -40,6 +40,8 @@ test('the first worker to start becomes leader and holds the ENI; later workers 
   expect(eni.epoch).toBe(1);
 
   w2 = await stack.startWorker('w2');
+  // One at a time, so announcement order (which decides who leads next) is w1, w2, w3.
+  await eventually('w2 announced', async () => ((await stack.cli(['leader', '--json'])).includes('"w2"') ? true : undefined), 60_000);
   w3 = await stack.startWorker('w3', { partitionable: true });
   const view = await eventually('three candidates', async () => {
     const v = JSON.parse(await stack.cli(['leader', '--json'])) as { leader: { workerId: string; ec2InstanceId: string; epoch: number }; candidates: { workerId: string; role: string; lastSeen: string | null }[] };
