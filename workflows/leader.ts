@@ -10,6 +10,7 @@ import {
   log,
   proxyActivities,
   setHandler,
+  upsertSearchAttributes,
   TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -17,6 +18,7 @@ import type { LeaderActivities } from '../activities/leader';
 import type { LeaderServeActivities } from '../activities/leader-serve';
 import type { Activities } from '../activities';
 import { workerTaskQueue } from '../common/names';
+import { searchAttributeUpdates } from '../common/search-attributes';
 import {
   chooseNextLeader,
   eligible,
@@ -91,6 +93,9 @@ export async function leaderWorkflow(input: LeaderWorkflowInput): Promise<void> 
   let handoffsThisRun = 0;
   let serve: Held | undefined;
   const standbys = new Map<string, Held>();
+
+  // So the Web UI and `terminateShardWorkflows` find it with the shard's other workflows.
+  upsertSearchAttributes(searchAttributeUpdates({ NstanceShard: shard }));
 
   setHandler(leaderCandidateSignal, (a) => {
     const known = s.candidates[a.workerId];
