@@ -16,11 +16,15 @@ step "build (type-check and compile)"
 npm run build
 
 # --no-install: jest comes from node_modules; never let npx fetch a different one.
+results="$root/.tools/test-results"
+mkdir -p "$results"
+rm -f "$results"/*.json
+
 step "unit tests"
-npx --no-install jest --selectProjects unit
+npx --no-install jest --selectProjects unit --json --outputFile="$results/unit.json"
 
 step "integration tests (Temporal dev server + moto)"
-npx --no-install jest --selectProjects integration --runInBand
+npx --no-install jest --selectProjects integration --runInBand --json --outputFile="$results/integration.json"
 
 if command -v docker >/dev/null 2>&1; then
   if docker compose version >/dev/null 2>&1; then
@@ -30,3 +34,15 @@ if command -v docker >/dev/null 2>&1; then
     echo "(docker compose plugin not installed: skipping docker-compose.yml validation)"
   fi
 fi
+
+# One closing line for CI, over both jest runs.
+node -e '
+  const fs = require("fs");
+  let passed = 0, failed = 0;
+  for (const f of process.argv.slice(1)) {
+    const r = JSON.parse(fs.readFileSync(f, "utf8"));
+    passed += r.numPassedTests;
+    failed += r.numFailedTests;
+  }
+  console.log(`tests: ${passed} passed, ${failed} failed`);
+' "$results/unit.json" "$results/integration.json"
