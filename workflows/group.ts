@@ -62,6 +62,8 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
   upsertSearchAttributes(searchAttributeUpdates({ NstanceShard: ref.shard, NstanceGroup: `${ref.tenant}/${ref.group}` }));
 
   for (;;) {
+    // Cleared before the work, so a signal that lands while we reconcile wakes the next pass at once.
+    wake = false;
     if (reloadRequested || !state.spec) {
       reloadRequested = false;
       await reloadSpec(ref, state);
@@ -79,7 +81,6 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
       return;
     }
 
-    wake = false;
     const interval = state.spec?.reconcileIntervalMs ?? DEFAULT_INTERVAL_MS;
     const untilBackoff = state.backoffUntil !== undefined ? Math.max(1, state.backoffUntil - Date.now()) : interval;
     const timedOut = !(await condition(() => wake, Math.min(interval, untilBackoff)));
