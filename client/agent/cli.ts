@@ -15,7 +15,14 @@ import { loadState } from './state';
 
 function untilSignal(): Promise<string> {
   return new Promise((resolve) => {
-    const done = (signal: string) => resolve(signal);
+    // Signal listeners do not keep Node running, and the agents' and the fleet's timers
+    // are unref'd (they must not hold up a test process): without this the command
+    // exits as soon as nothing is in flight, silently, before any agent registered.
+    const keepAlive = setInterval(() => undefined, 60_000);
+    const done = (signal: string) => {
+      clearInterval(keepAlive);
+      resolve(signal);
+    };
     process.once('SIGINT', done);
     process.once('SIGTERM', done);
   });

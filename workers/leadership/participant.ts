@@ -61,6 +61,10 @@ export class LeadershipParticipant {
   private stopping = false;
   private announcing?: Promise<void>;
   private readonly log: (line: string) => void;
+  /** Serve and stand-by activities running here now; a live candidate always has one. */
+  private activities = 0;
+  private idleSince = Date.now();
+  private watchdog?: NodeJS.Timeout;
 
   constructor(private readonly init: ParticipantInit) {
     this.log = init.log ?? (() => undefined);
@@ -89,6 +93,15 @@ export class LeadershipParticipant {
           this.log(`leadership: ${why}: announcing again`);
           void this.announce();
         },
+        onActivity: () => {
+          this.activities++;
+          let done = false;
+          return () => {
+            if (done) return;
+            done = true;
+            if (--this.activities === 0) this.idleSince = Date.now();
+          };
+        },
       }),
       shutdownGraceTime: '2s',
     });
@@ -100,7 +113,35 @@ export class LeadershipParticipant {
     if (!this.worker) throw new Error('LeadershipParticipant.start() first');
     const running = this.worker.run();
     await this.announce();
-    await running;
+    this.startWatchdog();
+    try {
+      await running;
+    } finally {
+      clearInterval(this.watchdog);
+    }
+  }
+
+  /**
+   * The workflow runs serve-as-leader or stand-by for every live candidate, so a
+   * running worker with neither for a while has been dropped (marked lost, or its
+   * activity ended in a way nobody reported). It announces itself again, so a
+   * worker that is the only (or earliest) live candidate leads again: a shard must
+   * not stay leaderless because its one worker was once counted as lost.
+   */
+  private startWatchdog(): void {
+    const { heartbeatTimeoutMs } = this.init.options;
+    // Longer than the workflow's schedule-to-start timeout (2 × heartbeat timeout), so a
+    // freshly announced worker gets its activity before this counts it as dropped.
+    const idleLimitMs = heartbeatTimeoutMs * 3;
+    this.idleSince = Date.now();
+    this.watchdog = setInterval(() => {
+      if (this.stopping || this.activities > 0 || this.announcing) return;
+      if (Date.now() - this.idleSince < idleLimitMs) return;
+      this.log(`leadership: no serve or stand-by activity for ${Date.now() - this.idleSince} ms: announcing again`);
+      this.idleSince = Date.now();
+      void this.announce().then(() => (this.idleSince = Date.now()));
+    }, Math.max(500, Math.floor(heartbeatTimeoutMs / 2)));
+    this.watchdog.unref();
   }
 
   /** signalWithStart, retried until it lands: a partitioned worker re-announces once it can. */
@@ -158,6 +199,7 @@ export class LeadershipParticipant {
 
   async shutdown(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.watchdog);
     if (this.worker && this.worker.getState() === 'RUNNING') this.worker.shutdown();
     await this.status?.close();
   }
