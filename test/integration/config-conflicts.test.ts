@@ -1,38 +1,18 @@
-import { applyConfig } from '../../client/ops/apply';
-import { scaleGroup } from '../../client/ops/scale';
 import { parseConfigText, parseDynamicGroupsText } from '../../common/config';
 import { s3Keys } from '../../common/names';
-import { WriteConflictError } from '../../activities/s3/objects';
-import { ObjectStore } from '../../activities/s3/objects';
-import type { SeedResult } from '../../scripts/seed-emulator';
-import { configText, seedShard, terminateShardWorkflows, testConfig } from '../support/fixtures';
-import { createHarness, type Harness } from '../support/harness';
+import { ObjectStore, WriteConflictError } from '../../activities/s3/objects';
+import { useShard } from '../support/shard-fixture';
 
-const shard = `cfl-${Date.now().toString(36)}`;
-const web = { shard, tenant: 'default', group: 'web' };
-let h: Harness;
-let seed: SeedResult;
-let objects: ObjectStore;
+const fx = useShard('cfl');
+const { shard, ref: web } = fx;
+const objects = () => new ObjectStore({ s3: fx.aws.s3, bucket: fx.bucket });
 
-beforeAll(async () => {
-  h = await createHarness({ shard, bucket: `nstance-${shard}` });
-  seed = await seedShard(h);
-  objects = new ObjectStore({ s3: h.aws.s3, bucket: h.bucket });
-});
-
-afterAll(async () => {
-  await terminateShardWorkflows(h.client, shard);
-  await h.close();
-});
-
-const text = (size: number) => configText(testConfig(seed, { shard, bucket: h.bucket, size }));
-const apply = (size: number) => applyConfig({ client: h.client, s3: h.aws.s3, text: text(size), file: 'config.jsonc', actor: 'test' });
-const scale = (size: number) => scaleGroup({ client: h.client, s3: h.aws.s3, bucket: h.bucket, group: web, size, actor: 'test' });
+const apply = (size: number) => fx.apply({ size });
 const putTo = (key: string) => (command: string, input: Record<string, unknown>) => command === 'PutObject' && input.Key === key;
 
 async function stored() {
-  const config = await objects.read(s3Keys.config(shard));
-  const groups = await objects.read(s3Keys.groups(shard));
+  const config = await objects().read(s3Keys.config(shard));
+  const groups = await objects().read(s3Keys.groups(shard));
   return {
     size: parseConfigText(config!.text, 'config.jsonc').groups!.default.web.size,
     dynamic: groups ? parseDynamicGroupsText(groups.text, 'groups.jsonc').groups : {},
@@ -41,11 +21,11 @@ async function stored() {
 
 test('a config apply racing a dynamic-group write gets a conflict, and neither write is lost', async () => {
   await apply(2);
-  await scale(4);
+  await fx.scale(4);
   expect((await stored()).dynamic.default.web).toEqual({ size: 4 });
 
   // Between the apply's read and its write of groups.jsonc, another operator scales the group.
-  h.faults.before(putTo(s3Keys.groups(shard)), () => scale(5).then(() => undefined));
+  fx.faults.before(putTo(s3Keys.groups(shard)), () => fx.scale(5).then(() => undefined));
   await expect(apply(3)).rejects.toThrow(WriteConflictError);
 
   const after = await stored();
@@ -62,22 +42,22 @@ test('re-running the apply lands on top of the winner', async () => {
 });
 
 test('two config applies racing: the later writer gets a conflict and the first one stays', async () => {
-  h.faults.before(putTo(s3Keys.config(shard)), () => apply(6).then(() => undefined));
+  fx.faults.before(putTo(s3Keys.config(shard)), () => apply(6).then(() => undefined));
   await expect(apply(7)).rejects.toThrow(/conflict writing .*config\.jsonc/);
   expect((await stored()).size).toBe(6);
 });
 
 test('a scale racing another dynamic-group writer re-reads and keeps both changes', async () => {
   const addApiGroup = async () => {
-    const current = await objects.read(s3Keys.groups(shard));
+    const current = await objects().read(s3Keys.groups(shard));
     const dynamic = current ? parseDynamicGroupsText(current.text, 'groups.jsonc') : { groups: {} };
     dynamic.groups.default = { ...(dynamic.groups.default ?? {}), api: { template: 'web', size: 0 } };
-    await objects.write(s3Keys.groups(shard), JSON.stringify(dynamic), current ? { etag: current.etag } : { absent: true });
+    await objects().write(s3Keys.groups(shard), JSON.stringify(dynamic), current ? { etag: current.etag } : { absent: true });
   };
-  h.faults.before(putTo(s3Keys.groups(shard)), addApiGroup);
-  await scale(8);
+  fx.faults.before(putTo(s3Keys.groups(shard)), addApiGroup);
+  await fx.scale(8);
   const after = await stored();
   expect(after.dynamic.default.web).toEqual({ size: 8 });
   expect(after.dynamic.default.api).toMatchObject({ template: 'web', size: 0 });
-  expect(h.faults.callsOf('PutObject').filter((c) => c.input.Key === s3Keys.groups(shard) && c.outcome === 'error').length).toBeGreaterThanOrEqual(1);
+  expect(fx.faults.callsOf('PutObject').filter((c) => c.input.Key === s3Keys.groups(shard) && c.outcome === 'error').length).toBeGreaterThanOrEqual(1);
 });

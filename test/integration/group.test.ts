@@ -4,42 +4,24 @@ import { join } from 'node:path';
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
 import { runCli } from '../support/cli';
 import { TAG } from '../../common/names';
-import { applyConfig } from '../../client/ops/apply';
-import { scaleGroup } from '../../client/ops/scale';
 import { groupStatus, waitForConvergence } from '../../client/ops/status';
 import type { AuditEntry } from '../../common/types';
-import type { SeedResult } from '../../scripts/seed-emulator';
 import { eventually, listKeys, readJson, shardInstances, tagOf } from '../support/emulator';
-import { configText, seedShard, terminateShardWorkflows, testConfig } from '../support/fixtures';
-import { createHarness, type Harness } from '../support/harness';
+import { configText } from '../support/fixtures';
+import { useShard } from '../support/shard-fixture';
 
-const shard = `grp-${Date.now().toString(36)}`;
-const ref = { shard, tenant: 'default', group: 'web' };
-let h: Harness;
-let seed: SeedResult;
-let stopWorker: () => Promise<void>;
-
-beforeAll(async () => {
-  h = await createHarness({ shard, bucket: `nstance-${shard}` });
-  seed = await seedShard(h);
-  stopWorker = (await h.startWorker()).stop;
-});
-
-afterAll(async () => {
-  await terminateShardWorkflows(h.client, shard);
-  await stopWorker();
-  await h.close();
-});
+const fx = useShard('grp', { worker: true });
+const { shard, ref } = fx;
 
 async function apply(size: number) {
-  return applyConfig({ client: h.client, s3: h.aws.s3, text: configText(testConfig(seed, { shard, bucket: h.bucket, size })), file: 'config.jsonc', actor: 'test' });
+  return fx.apply({ size });
 }
 
 /** Waits until Temporal says the group converged AND the emulator holds exactly `size` tagged instances. */
 async function converged(size: number) {
-  const status = await waitForConvergence(h.client, ref, { timeoutMs: 90_000, size, pollMs: 300 });
+  const status = await waitForConvergence(fx.client, ref, { timeoutMs: 90_000, size, pollMs: 300 });
   const running = await eventually(`${size} instances in the emulator`, async () => {
-    const found = await shardInstances(h.aws.ec2, shard);
+    const found = await shardInstances(fx.aws.ec2, shard);
     return found.length === size ? found : undefined;
   });
   const ids = running.map((i) => tagOf(i, TAG.instanceId)).sort();
@@ -50,7 +32,7 @@ async function converged(size: number) {
 
 /** Ids of the images the example's filter matches with the newest creation date (there can be ties). */
 async function newestMatchingImages(): Promise<string[]> {
-  const out = await h.aws.ec2.send(
+  const out = await fx.aws.ec2.send(
     new DescribeImagesCommand({ Owners: ['amazon'], Filters: [{ Name: 'name', Values: ['al2023-ami-2023.*-arm64'] }, { Name: 'architecture', Values: ['arm64'] }] }),
   );
   const images = out.Images ?? [];
@@ -70,23 +52,23 @@ test('a group of 3 converges to exactly 3 tagged instances in the emulator', asy
     expect(tagOf(instance, TAG.managed)).toBe('true');
     expect(newestArm).toContain(instance.ImageId);
     expect(instance.InstanceType).toBe('m7g.large');
-    expect(seed.subnetIds).toContain(instance.SubnetId);
+    expect(fx.seed.subnetIds).toContain(instance.SubnetId);
     expect(instance.MetadataOptions?.HttpTokens).toBe('required');
-    expect(instance.SecurityGroups?.map((g) => g.GroupId)).toContain(seed.securityGroupId);
+    expect(instance.SecurityGroups?.map((g) => g.GroupId)).toContain(fx.seed.securityGroupId);
   }
 });
 
 test('scaling 3 -> 5 -> 1 converges each time and keeps the newest', async () => {
-  await scaleGroup({ client: h.client, s3: h.aws.s3, bucket: h.bucket, group: ref, size: 5, actor: 'test' });
+  await fx.scale(5);
   const five = await converged(5);
   const newest = [...five.status.members].sort((a, b) => b.seq - a.seq)[0];
 
-  await scaleGroup({ client: h.client, s3: h.aws.s3, bucket: h.bucket, group: ref, size: 1, actor: 'test' });
+  await fx.scale(1);
   const one = await converged(1);
   expect(one.status.members[0].instanceId).toBe(newest.instanceId);
   expect(tagOf(one.running[0], TAG.instanceId)).toBe(newest.instanceId);
   // The four removed were terminated in EC2, not just forgotten.
-  const terminated = await shardInstances(h.aws.ec2, shard, ['shutting-down', 'terminated']);
+  const terminated = await shardInstances(fx.aws.ec2, shard, ['shutting-down', 'terminated']);
   expect(terminated.length).toBeGreaterThanOrEqual(4);
 });
 
@@ -94,12 +76,12 @@ test('applying a config with a new size converges (and replaces the scale overri
   const result = await apply(2);
   expect(result.droppedOverrides).toEqual(['default/web']);
   await converged(2);
-  expect((await groupStatus(h.client, ref)).desired).toBe(2);
+  expect((await groupStatus(fx.client, ref)).desired).toBe(2);
 });
 
 test('every scale request, config apply, creation and termination is audited once', async () => {
-  const keys = await listKeys(h.aws.s3, h.bucket, `shard/${shard}/audit/`);
-  const entries = await Promise.all(keys.map((k) => readJson<AuditEntry>(h.aws.s3, h.bucket, k)));
+  const keys = await listKeys(fx.aws.s3, fx.bucket, `shard/${shard}/audit/`);
+  const entries = await Promise.all(keys.map((k) => readJson<AuditEntry>(fx.aws.s3, fx.bucket, k)));
   const count = (action: string) => entries.filter((e) => e.action === action).length;
   expect(count('config.apply')).toBe(2);
   expect(count('group.scale')).toBe(2);
@@ -111,7 +93,7 @@ test('every scale request, config apply, creation and termination is audited onc
 });
 
 test('the CLI reports groups and instances as JSON, and `group scale --wait` converges', async () => {
-  const scaled = await runCli('group', 'scale', 'default/web', '3', '--shard', shard, '--bucket', h.bucket, '--wait', '--timeout', '90s');
+  const scaled = await runCli('group', 'scale', 'default/web', '3', '--shard', shard, '--bucket', fx.bucket, '--wait', '--timeout', '90s');
   expect(scaled.stderr).toBe('');
   expect(scaled.code).toBe(0);
   expect(scaled.stdout).toContain('default/web: converged at 3');
@@ -122,7 +104,7 @@ test('the CLI reports groups and instances as JSON, and `group scale --wait` con
 
   const instances = await runCli('instances', '--group', 'default/web', '--json', '--shard', shard);
   const rows = JSON.parse(instances.stdout) as { id: string; ec2InstanceId: string; group: string; phase: string; privateIp: string; launchedAt: string }[];
-  const inEmulator = await shardInstances(h.aws.ec2, shard);
+  const inEmulator = await shardInstances(fx.aws.ec2, shard);
   expect(rows.map((r) => r.ec2InstanceId).sort()).toEqual(inEmulator.map((i) => i.InstanceId).sort());
   for (const row of rows) {
     expect(row).toEqual({ id: expect.stringMatching(/^web-/), ec2InstanceId: expect.stringMatching(/^i-/), group: 'default/web', phase: 'running', privateIp: expect.stringMatching(/^10\.0\./), launchedAt: expect.any(String) });
@@ -133,17 +115,17 @@ test('the CLI reports groups and instances as JSON, and `group scale --wait` con
 });
 
 test('`group scale --wait` exits non-zero with the reason when the group cannot converge in time', async () => {
-  const result = await runCli('group', 'scale', 'default/web', '4', '--shard', shard, '--bucket', h.bucket, '--wait', '--timeout', '1ms');
+  const result = await runCli('group', 'scale', 'default/web', '4', '--shard', shard, '--bucket', fx.bucket, '--wait', '--timeout', '1ms');
   expect(result.code).toBe(1);
   expect(result.stderr).toMatch(/did not converge within/);
 });
 
 test('`config validate` exits 1 naming the field; 0 for a valid file', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'nstance-cli-'));
-  const bad = testConfig(seed, { shard, bucket: h.bucket, size: 1 }) as { groups: Record<string, Record<string, { template: string }>> };
+  const bad = fx.config({ size: 1 }) as { groups: Record<string, Record<string, { template: string }>> };
   bad.groups.default.web.template = 'wbe';
   writeFileSync(join(dir, 'bad.jsonc'), JSON.stringify(bad));
-  writeFileSync(join(dir, 'good.jsonc'), configText(testConfig(seed, { shard, bucket: h.bucket, size: 1 })));
+  writeFileSync(join(dir, 'good.jsonc'), configText(fx.config({ size: 1 })));
   const invalid = await runCli('config', 'validate', '-f', join(dir, 'bad.jsonc'));
   expect(invalid.code).toBe(1);
   expect(invalid.stderr).toContain('groups.default.web.template: unknown template "wbe"');

@@ -1,61 +1,40 @@
 import { DeregisterTargetsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { StopInstancesCommand } from '@aws-sdk/client-ec2';
 import { targetsOf } from '../../activities/elbv2/targets';
-import { applyConfig } from '../../client/ops/apply';
-import { scaleGroup } from '../../client/ops/scale';
 import { groupStatus } from '../../client/ops/status';
 import type { AuditEntry, GroupStatus } from '../../common/types';
-import type { SeedResult } from '../../scripts/seed-emulator';
 import { runCli } from '../support/cli';
 import { eventually, listKeys, readJson, shardInstances } from '../support/emulator';
-import { configText, seedShard, terminateShardWorkflows, testConfig } from '../support/fixtures';
-import { createHarness, type Harness } from '../support/harness';
 import { recordHistory } from '../support/record-histories';
-import { Registrar } from '../support/registrar';
+import { useShard } from '../support/shard-fixture';
 
-const shard = `life-${Date.now().toString(36)}`;
-const ref = { shard, tenant: 'default', group: 'web' };
-let h: Harness;
-let seed: SeedResult;
-let registrar: Registrar;
-const tg = () => ({ arn: seed.targetGroupArn, port: 443 });
-
-beforeAll(async () => {
-  h = await createHarness({ shard, bucket: `nstance-${shard}` });
-  seed = await seedShard(h);
-  await h.startWorker();
-  registrar = new Registrar(h.client, ref).start();
-  const config = testConfig(seed, {
-    shard,
-    bucket: h.bucket,
+const fx = useShard('life', {
+  worker: true,
+  registrar: true,
+  config: {
     size: 2,
     reconcileInterval: '2s',
     shardSettings: { garbage_collection: { interval: '1h', registration_timeout: '8s' } },
     web: { load_balancers: ['web'], drain_timeout: '20s' },
-  });
-  await applyConfig({ client: h.client, s3: h.aws.s3, text: configText(config), file: 'config.jsonc', actor: 'test' });
+  },
 });
-
-afterAll(async () => {
-  registrar.stop();
-  await terminateShardWorkflows(h.client, shard);
-  await h.close();
-});
+const { shard, ref } = fx;
+const tg = () => ({ arn: fx.seed.targetGroupArn, port: 443 });
 
 /** The group serves `size` instances in service, and the emulator runs exactly those, registered in the NLB. */
 async function inService(size: number): Promise<GroupStatus> {
   const status = await eventually(`${size} in service`, async () => {
-    const s = await groupStatus(h.client, ref);
+    const s = await groupStatus(fx.client, ref);
     const serving = s.members.filter((m) => m.phase === 'in-service');
     return serving.length === size && s.members.length === size ? s : undefined;
   }, 90_000);
   const ids = status.members.map((m) => m.ec2InstanceId).sort();
   await eventually('emulator holds exactly the group', async () => {
-    const running = (await shardInstances(h.aws.ec2, shard)).map((i) => i.InstanceId).sort();
+    const running = (await shardInstances(fx.aws.ec2, shard)).map((i) => i.InstanceId).sort();
     return JSON.stringify(running) === JSON.stringify(ids) ? true : undefined;
   });
   await eventually('targets registered', async () => {
-    const targets = [...(await targetsOf(h.aws.elbv2, tg())).keys()].sort();
+    const targets = [...(await targetsOf(fx.aws.elbv2, tg())).keys()].sort();
     return JSON.stringify(targets) === JSON.stringify(ids) ? true : undefined;
   });
   return status;
@@ -63,14 +42,14 @@ async function inService(size: number): Promise<GroupStatus> {
 
 async function terminatedInEmulator(ec2InstanceId: string): Promise<void> {
   await eventually(`${ec2InstanceId} terminated`, async () => {
-    const gone = await shardInstances(h.aws.ec2, shard, ['shutting-down', 'terminated']);
+    const gone = await shardInstances(fx.aws.ec2, shard, ['shutting-down', 'terminated']);
     return gone.some((i) => i.InstanceId === ec2InstanceId) ? true : undefined;
   });
 }
 
 /** Position of the first matching AWS call at or after `from` in the fault layer's log (-1 if none). */
 function callIndex(command: string, id: string, from = 0): number {
-  return h.faults.calls.findIndex((c, i) => i >= from && c.command === command && JSON.stringify(c.input).includes(id));
+  return fx.faults.calls.findIndex((c, i) => i >= from && c.command === command && JSON.stringify(c.input).includes(id));
 }
 
 test('registered instances go in service and into the target group', async () => {
@@ -78,17 +57,17 @@ test('registered instances go in service and into the target group', async () =>
 });
 
 test('a target removed by hand is re-registered on the next reconcile', async () => {
-  const victim = (await groupStatus(h.client, ref)).members[0].ec2InstanceId as string;
-  await h.aws.elbv2.send(new DeregisterTargetsCommand({ TargetGroupArn: seed.targetGroupArn, Targets: [{ Id: victim, Port: 443 }] }));
-  expect((await targetsOf(h.aws.elbv2, tg())).has(victim)).toBe(false);
-  await eventually('target re-registered', async () => ((await targetsOf(h.aws.elbv2, tg())).has(victim) ? true : undefined));
+  const victim = (await groupStatus(fx.client, ref)).members[0].ec2InstanceId as string;
+  await fx.aws.elbv2.send(new DeregisterTargetsCommand({ TargetGroupArn: fx.seed.targetGroupArn, Targets: [{ Id: victim, Port: 443 }] }));
+  expect((await targetsOf(fx.aws.elbv2, tg())).has(victim)).toBe(false);
+  await eventually('target re-registered', async () => ((await targetsOf(fx.aws.elbv2, tg())).has(victim) ? true : undefined));
 });
 
 test('missed health: replaced create-before-destroy, drained (deregistered before terminated)', async () => {
   const before = await inService(2);
-  const mark = h.faults.calls.length;
+  const mark = fx.faults.calls.length;
   const sick = before.members[0];
-  await registrar.health(sick.instanceId, 'unhealthy', 'missed 3 health intervals');
+  await fx.registrar.health(sick.instanceId, 'unhealthy', 'missed 3 health intervals');
   await terminatedInEmulator(sick.ec2InstanceId as string);
   const after = await inService(2);
   expect(after.members.map((m) => m.instanceId)).not.toContain(sick.instanceId);
@@ -105,7 +84,7 @@ test('missed health: replaced create-before-destroy, drained (deregistered befor
 test('an instance stopped behind our back is replaced at once', async () => {
   const before = await inService(2);
   const victim = before.members[1].ec2InstanceId as string;
-  await h.aws.ec2.send(new StopInstancesCommand({ InstanceIds: [victim] }));
+  await fx.aws.ec2.send(new StopInstancesCommand({ InstanceIds: [victim] }));
   await terminatedInEmulator(victim);
   const after = await inService(2);
   expect(after.members.map((m) => m.ec2InstanceId)).not.toContain(victim);
@@ -113,31 +92,31 @@ test('an instance stopped behind our back is replaced at once', async () => {
 
 test('an instance that never registers is terminated and replaced', async () => {
   await inService(2);
-  registrar.silent.add('*');
+  fx.registrar.silent.add('*');
   const silentIds = new Set<string>();
   const stopSilencing = setInterval(() => {
-    void groupStatus(h.client, ref).then((s) => {
+    void groupStatus(fx.client, ref).then((s) => {
       for (const m of s.members) if (m.phase === 'provisioning' || m.phase === 'running') silentIds.add(m.instanceId);
-      for (const id of silentIds) registrar.silent.add(id);
-      registrar.silent.delete('*');
+      for (const id of silentIds) fx.registrar.silent.add(id);
+      fx.registrar.silent.delete('*');
     });
   }, 200);
-  await scaleGroup({ client: h.client, s3: h.aws.s3, bucket: h.bucket, group: ref, size: 3, actor: 'test' });
+  await fx.scale(3);
   const silent = await eventually('the new instance launched', async () => {
-    const s = await groupStatus(h.client, ref);
+    const s = await groupStatus(fx.client, ref);
     return s.members.find((m) => silentIds.has(m.instanceId) && m.ec2InstanceId);
   });
   clearInterval(stopSilencing);
   await terminatedInEmulator(silent.ec2InstanceId as string);
   const after = await inService(3);
   expect(after.members.map((m) => m.instanceId)).not.toContain(silent.instanceId);
-  const audit = await Promise.all((await listKeys(h.aws.s3, h.bucket, `shard/${shard}/audit/`)).map((k) => readJson<AuditEntry>(h.aws.s3, h.bucket, k)));
+  const audit = await Promise.all((await listKeys(fx.aws.s3, fx.bucket, `shard/${shard}/audit/`)).map((k) => readJson<AuditEntry>(fx.aws.s3, fx.bucket, k)));
   expect(audit.some((e) => e.action === 'instance.registration-timeout' && e.instanceIds?.includes(silent.instanceId))).toBe(true);
 });
 
 test('`nstance instance replace` and `instance drain` keep the group at size', async () => {
   const before = await inService(3);
-  const mark = h.faults.calls.length;
+  const mark = fx.faults.calls.length;
   const replaced = await runCli('instance', 'replace', before.members[0].instanceId, '--shard', shard);
   expect(replaced.code).toBe(0);
   await terminatedInEmulator(before.members[0].ec2InstanceId as string);
@@ -157,16 +136,16 @@ const INSTANCE_HISTORY_BUDGET = 90;
 
 test('one normal instance life stays within its history budget', async () => {
   const before = await inService(3);
-  await scaleGroup({ client: h.client, s3: h.aws.s3, bucket: h.bucket, group: ref, size: 2, actor: 'test' });
+  await fx.scale(2);
   // Scale-down removes the oldest; wait for any one of the three to finish its life.
   const finished = await eventually('an instance workflow completed', async () => {
     for (const m of before.members) {
-      const d = await h.client.workflow.getHandle(`nstance:${shard}:instance:${m.instanceId}`).describe();
+      const d = await fx.client.workflow.getHandle(`nstance:${shard}:instance:${m.instanceId}`).describe();
       if (d.status.name === 'COMPLETED') return m;
     }
     return undefined;
   });
-  const history = await h.client.workflow.getHandle(`nstance:${shard}:instance:${finished.instanceId}`).fetchHistory();
+  const history = await fx.client.workflow.getHandle(`nstance:${shard}:instance:${finished.instanceId}`).fetchHistory();
   recordHistory(`nstance:${shard}:instance:${finished.instanceId}`, 'instance-normal-life');
   const events = history.events ?? [];
   const counts: Record<string, number> = {};
@@ -179,11 +158,11 @@ test('one normal instance life stays within its history budget', async () => {
 
 test('the group continued as new along the way (history stays bounded) and kept its members', async () => {
   const runs: string[] = [];
-  for await (const run of h.client.workflow.list({ query: `WorkflowId = 'nstance:${shard}:group:default/web'` })) runs.push(run.status.name);
+  for await (const run of fx.client.workflow.list({ query: `WorkflowId = 'nstance:${shard}:group:default/web'` })) runs.push(run.status.name);
   // global-setup has the server suggest continue-as-new at 150 events.
   expect(runs.filter((s) => s === 'CONTINUED_AS_NEW').length).toBeGreaterThanOrEqual(1);
   expect(runs.filter((s) => s === 'RUNNING')).toHaveLength(1);
-  const current = await h.client.workflow.getHandle(`nstance:${shard}:group:default/web`).fetchHistory();
+  const current = await fx.client.workflow.getHandle(`nstance:${shard}:group:default/web`).fetchHistory();
   recordHistory(`nstance:${shard}:group:default/web`, 'group-lifecycle');
   expect((current.events ?? []).length).toBeLessThan(400);
   await inService(2);

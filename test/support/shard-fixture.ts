@@ -1,0 +1,114 @@
+import { applyConfig, type ApplyResult } from '../../client/ops/apply';
+import { scaleGroup, type ScaleResult } from '../../client/ops/scale';
+import type { GroupRef } from '../../common/types';
+import type { SeedResult } from '../../scripts/seed-emulator';
+import { configText, seedShard, terminateShardWorkflows, testConfig, type TestConfigOptions } from './fixtures';
+import { createHarness, type Harness } from './harness';
+import { Registrar } from './registrar';
+
+export type ShardConfigOptions = Omit<TestConfigOptions, 'shard' | 'bucket'>;
+
+export interface ShardFixtureOptions {
+  /** Run a shard worker in this process for the whole file. */
+  worker?: boolean;
+  /** Stand in for the agent API: signal "registered" for every running instance of default/web. */
+  registrar?: boolean;
+  /** A config applied once everything above runs. */
+  config?: ShardConfigOptions;
+}
+
+/**
+ * One test file's shard: its own harness (Temporal client, fault-wrapped AWS clients),
+ * seeded emulator resources and, optionally, a worker, a registrar and a first config.
+ * The fields are set in beforeAll, so read them inside tests and hooks only.
+ */
+export interface ShardFixture {
+  readonly shard: string;
+  /** default/web of this shard, the group every test config has. */
+  readonly ref: GroupRef;
+  readonly h: Harness;
+  readonly client: Harness['client'];
+  readonly aws: Harness['aws'];
+  readonly faults: Harness['faults'];
+  readonly bucket: string;
+  readonly seed: SeedResult;
+  readonly registrar: Registrar;
+  /** The test config of this shard (its shard and bucket filled in), to adjust before applying. */
+  config(options: ShardConfigOptions): Record<string, unknown>;
+  /** Applies a config as `nstance config apply` would: the test config built from options, or one built by config(). */
+  apply(config: ShardConfigOptions | Record<string, unknown>): Promise<ApplyResult>;
+  /** Scales default/web as `nstance group scale` would. */
+  scale(size: number): Promise<ScaleResult>;
+}
+
+/** Declares a shard fixture for the calling test file (registers its beforeAll/afterAll). */
+export function useShard(prefix: string, options: ShardFixtureOptions = {}): ShardFixture {
+  const shard = `${prefix}-${Date.now().toString(36)}`;
+  const ref: GroupRef = { shard, tenant: 'default', group: 'web' };
+  let harness: Harness | undefined;
+  let seeded: SeedResult | undefined;
+  let registrar: Registrar | undefined;
+
+  const ready = <T>(value: T | undefined, name: string): T => {
+    if (value === undefined) throw new Error(`shard fixture ${shard}: ${name} is not ready (read it inside a test or hook)`);
+    return value;
+  };
+
+  const fixture: ShardFixture = {
+    shard,
+    ref,
+    get h() {
+      return ready(harness, 'harness');
+    },
+    get client() {
+      return fixture.h.client;
+    },
+    get aws() {
+      return fixture.h.aws;
+    },
+    get faults() {
+      return fixture.h.faults;
+    },
+    get bucket() {
+      return fixture.h.bucket;
+    },
+    get seed() {
+      return ready(seeded, 'seed');
+    },
+    get registrar() {
+      return ready(registrar, 'registrar (pass { registrar: true })');
+    },
+    config(config) {
+      return testConfig(fixture.seed, { shard, bucket: fixture.bucket, ...config });
+    },
+    apply(config) {
+      const built = isOptions(config) ? fixture.config(config) : config;
+      return applyConfig({ client: fixture.client, s3: fixture.aws.s3, text: configText(built), file: 'config.jsonc', actor: 'test' });
+    },
+    scale(size) {
+      return scaleGroup({ client: fixture.client, s3: fixture.aws.s3, bucket: fixture.bucket, group: ref, size, actor: 'test' });
+    },
+  };
+
+  beforeAll(async () => {
+    harness = await createHarness({ shard, bucket: `nstance-${shard}` });
+    seeded = await seedShard(harness);
+    if (options.worker) await harness.startWorker();
+    if (options.registrar) registrar = new Registrar(harness.client, ref).start();
+    if (options.config) await fixture.apply(options.config);
+  });
+
+  afterAll(async () => {
+    registrar?.stop();
+    if (!harness) return;
+    await terminateShardWorkflows(harness.client, shard);
+    await harness.close();
+  });
+
+  return fixture;
+}
+
+/** Options always have a size and never the `cluster` section every built config has. */
+function isOptions(config: ShardConfigOptions | Record<string, unknown>): config is ShardConfigOptions {
+  return !('cluster' in config);
+}
