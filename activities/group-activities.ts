@@ -45,7 +45,8 @@ export function createGroupActivities(deps: ActivityDeps) {
 
     async startInstanceWorkflows(inputs: InstanceWorkflowInput[], paceMs: number): Promise<string[]> {
       const ctx = Context.current();
-      return startInstanceWorkflows(deps.temporal, inputs, paceMs, (id) => ctx.heartbeat(id));
+      const resumeAt = typeof ctx.info.heartbeatDetails === 'number' ? ctx.info.heartbeatDetails : 0;
+      return startInstanceWorkflows(deps.temporal, inputs, paceMs, (count) => ctx.heartbeat(count), resumeAt);
     },
 
     /** One object per entry; a retry reuses the same key (the activity's identity) and writes nothing new. */

@@ -85,6 +85,7 @@ export type Health = 'healthy' | 'unhealthy' | 'termination-notice';
 /** Why the group removes an instance. */
 export type RemovalReason =
   | 'scale-down'
+  | 'drain-requested'
   | 'lost'
   | 'unhealthy'
   | 'termination-notice'

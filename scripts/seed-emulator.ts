@@ -23,6 +23,7 @@ import { ensureLeaderInterface, ensureSecurityGroup, ensureServerInstance, ensur
 import { renderSeededConfig } from './seed/render-config';
 import { defaultTargetGroupName, ensureBucket, ensureInstanceProfile, ensureSecret, ensureTargetGroup } from './seed/services';
 import { required } from './seed/util';
+import { findExampleConfig } from './seed/example-config';
 
 export { SEED_DEFAULTS, renderSeededConfig };
 
@@ -111,28 +112,11 @@ export async function seedEmulator(options: SeedOptions): Promise<SeedResult> {
   };
 }
 
-
 function repoRoot(): string {
   for (let dir = __dirname; ; dir = path.dirname(dir)) {
     if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
     if (path.dirname(dir) === dir) throw new Error(`no package.json above ${__dirname}`);
   }
-}
-
-const EXAMPLE = path.join('examples', 'config.example.jsonc');
-
-// The example normally sits beside the repo (../shared/examples); checkouts elsewhere
-// (a CI clone, a container) find it by walking up, or are told via env or --example.
-function findExample(root: string): string {
-  const fromEnv = process.env.NSTANCE_EXAMPLE_CONFIG;
-  if (fromEnv) return fromEnv;
-  for (let dir = root; ; dir = path.dirname(dir)) {
-    for (const candidate of [path.join(dir, 'shared', EXAMPLE), path.join(dir, EXAMPLE)]) {
-      if (fs.existsSync(candidate)) return candidate;
-    }
-    if (path.dirname(dir) === dir) break;
-  }
-  throw new Error(`cannot find shared/${EXAMPLE} above ${root}; pass --example PATH or set NSTANCE_EXAMPLE_CONFIG`);
 }
 
 interface CliArgs {
@@ -167,7 +151,7 @@ async function main(): Promise<void> {
   process.env.AWS_SECRET_ACCESS_KEY ||= 'test';
 
   const root = repoRoot();
-  const examplePath = path.resolve(args.example ?? findExample(root));
+  const examplePath = path.resolve(args.example ?? findExampleConfig(root));
   const outPath = path.resolve(args.out ?? path.join(root, '.stack', 'config.jsonc'));
   const exampleText = fs.readFileSync(examplePath, 'utf8');
 

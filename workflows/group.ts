@@ -55,15 +55,22 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
     const member = state.members[command.instanceId];
     if (!member || member.leaving) return;
     if (command.action === 'replace') member.replaceRequested = true;
-    else await remove(ref, state, { instanceId: command.instanceId, reason: 'scale-down', drain: true }, `drain requested by ${command.actor}`);
+    else await remove(ref, state, { instanceId: command.instanceId, reason: 'drain-requested', drain: true }, `drain requested by ${command.actor}`);
     wake = true;
   });
 
   upsertSearchAttributes(searchAttributeUpdates({ NstanceShard: ref.shard, NstanceGroup: `${ref.tenant}/${ref.group}` }));
 
+  // The periodic checks (config reload, EC2 and NLB observation) fall due by the clock,
+  // however the loop was woken: a steady stream of signals must not starve them.
+  let checksDueAt = Date.now();
   for (;;) {
     // Cleared before the work, so a signal that lands while we reconcile wakes the next pass at once.
     wake = false;
+    if (Date.now() >= checksDueAt) {
+      reloadRequested = true;
+      observeRequested = true;
+    }
     if (reloadRequested || !state.spec) {
       reloadRequested = false;
       await reloadSpec(ref, state);
@@ -72,6 +79,7 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
     if (observeRequested) {
       observeRequested = false;
       await observe(state);
+      checksDueAt = Date.now() + (state.spec?.reconcileIntervalMs ?? DEFAULT_INTERVAL_MS);
     }
     await reconcileOnce(ref, state, imageIds);
     setCurrentDetails(currentDetails(statusOf(ref, state, Date.now())));
@@ -81,14 +89,9 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
       return;
     }
 
-    const interval = state.spec?.reconcileIntervalMs ?? DEFAULT_INTERVAL_MS;
-    const untilBackoff = state.backoffUntil !== undefined ? Math.max(1, state.backoffUntil - Date.now()) : interval;
-    const timedOut = !(await condition(() => wake, Math.min(interval, untilBackoff)));
-    // The interval wake re-reads config (edits made without a signal still land) and re-checks EC2 and the NLBs.
-    if (timedOut) {
-      reloadRequested = true;
-      observeRequested = true;
-    }
+    const untilChecks = Math.max(1, checksDueAt - Date.now());
+    const untilBackoff = state.backoffUntil !== undefined ? Math.max(1, state.backoffUntil - Date.now()) : untilChecks;
+    await condition(() => wake, Math.min(untilChecks, untilBackoff));
 
     if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
@@ -133,21 +136,32 @@ async function refreshImages(state: GroupState): Promise<Record<string, string> 
   return choice.imageIds;
 }
 
-/** Marks members EC2 shows stopped or terminated behind our back, and repairs NLB membership. */
+/**
+ * Marks members EC2 shows stopped or terminated behind our back, forgets leaving
+ * members whose instance is gone (their workflow may have died before it could
+ * report; garbage collection terminates what such a workflow left running), and
+ * repairs NLB membership.
+ */
 async function observe(state: GroupState): Promise<void> {
-  const watched = Object.values(state.members).filter((m) => m.ec2InstanceId && !m.leaving && m.phase !== 'provisioning');
+  const watched = Object.values(state.members).filter((m) => m.ec2InstanceId && m.phase !== 'provisioning');
   if (watched.length === 0) return;
   const states = await ec2Activities.observeInstances(watched.map((m) => m.ec2InstanceId as string));
   const now = Date.now();
   for (const m of watched) {
     const seen = states[m.ec2InstanceId as string];
     const launched = m.launchedAt ? Date.parse(m.launchedAt) : now;
-    if (['stopping', 'stopped', 'shutting-down', 'terminated'].includes(seen) || (seen === 'missing' && now - launched > MISSING_GRACE_MS)) {
+    const missing = seen === 'missing' && now - launched > MISSING_GRACE_MS;
+    if (m.leaving) {
+      if (seen === 'terminated' || missing) {
+        log.warn('leaving member already gone in EC2: forgetting it', { instanceId: m.instanceId, ec2InstanceId: m.ec2InstanceId, seen });
+        delete state.members[m.instanceId];
+      }
+    } else if (['stopping', 'stopped', 'shutting-down', 'terminated'].includes(seen) || missing) {
       m.lost = true;
     }
   }
   const targetGroups = state.spec?.lifecycle.targetGroups ?? [];
-  const serving = watched.filter((m) => m.phase === 'in-service' && !m.lost).map((m) => m.ec2InstanceId as string);
+  const serving = watched.filter((m) => m.phase === 'in-service' && !m.leaving && !m.lost).map((m) => m.ec2InstanceId as string);
   if (targetGroups.length > 0 && serving.length > 0) {
     const repaired = await loadBalancerActivities.ensureTargets(targetGroups, serving);
     if (repaired.length > 0) log.warn('re-registered targets someone removed', { repaired });

@@ -2,7 +2,9 @@ import type { Client } from '@temporalio/client';
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
   isSizeOverride,
-  parseConfigText,
+  isYamlFile,
+  parseDocumentText,
+  validateConfigValue,
   resolveGroups,
   validateDynamicGroups,
   type DynamicGroups,
@@ -45,7 +47,8 @@ export interface ApplyResult {
  * written first and restored if the config write then loses its race.
  */
 export async function applyConfig(options: ApplyOptions): Promise<ApplyResult> {
-  const config = parseConfigText(options.text, options.file);
+  const document = parseDocumentText(options.text, options.file);
+  const config = validateConfigValue(document, options.file);
   const shard = config.shard.id;
   const bucket = options.bucket ?? config.cluster.storage.bucket;
   const objects = new ObjectStore({ s3: options.s3, bucket });
@@ -59,7 +62,7 @@ export async function applyConfig(options: ApplyOptions): Promise<ApplyResult> {
   if (dropped.length > 0) groupsEtag = await store.writeDynamic(nextDynamic, conditionFor(current.etag));
   let configEtag: string;
   try {
-    configEtag = await store.writeConfig(options.text, conditionFor(previous?.etag));
+    configEtag = await store.writeConfig(storedText(options.text, options.file, document), conditionFor(previous?.etag));
   } catch (err) {
     if (dropped.length > 0 && groupsEtag !== undefined) {
       await store.writeDynamic(current.dynamic, { etag: groupsEtag }).catch(() => undefined);
@@ -91,6 +94,16 @@ export async function applyConfig(options: ApplyOptions): Promise<ApplyResult> {
   await ensureGarbageCollector(options.client, shard);
 
   return { shard, bucket, groups, removedGroups: removed.map((g) => `${g.tenant}/${g.group}`), droppedOverrides: dropped };
+}
+
+/**
+ * The text stored at config.jsonc: a JSONC file as written (its comments are worth
+ * keeping); a YAML file as the JSON of the same document, because every reader of
+ * that key parses JSONC.
+ */
+export function storedText(text: string, file: string, document: unknown): string {
+  if (!isYamlFile(file)) return text;
+  return `// applied from ${file.replace(/[\r\n]/g, ' ')} (YAML), stored as JSON\n${JSON.stringify(document, null, 2)}\n`;
 }
 
 /**

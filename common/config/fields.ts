@@ -27,10 +27,17 @@ export const IDENT_RULE = 'use letters, digits and "_", starting with a letter o
 
 export const id = () => name(ID_PATTERN, ID_RULE).max(63, { error: 'must be at most 63 characters' });
 
-export function duration() {
+/**
+ * A Go-style duration (`90s`, `5m`, `21d`). `min` guards the intervals a workflow
+ * sleeps on: a `0s` health check interval would be a timer that fires at once, for ever.
+ */
+export function duration(options: { min?: string } = {}) {
   return z.string().superRefine((text, ctx) => {
     try {
-      parseDuration(text);
+      const ms = parseDuration(text);
+      if (options.min !== undefined && ms < parseDuration(options.min)) {
+        ctx.addIssue({ code: 'custom', message: `must be at least ${options.min} (got "${text}")` });
+      }
     } catch (e) {
       ctx.addIssue({ code: 'custom', message: (e as Error).message });
     }

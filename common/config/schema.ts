@@ -105,16 +105,16 @@ export const shardSchema = strict({
     z.array(subnetId).min(1, { error: 'a subnet pool needs at least one subnet' }).superRefine(uniqueStrings('subnet')),
     'subnet pool',
   ),
-  health_check_interval: duration().default('60s'),
+  health_check_interval: duration({ min: '1s' }).default('60s'),
   default_drain_timeout: duration().default('5m'),
-  image_refresh_interval: duration().default('6h'),
+  image_refresh_interval: duration({ min: '1s' }).default('6h'),
   create_rate_limit: duration().default('200ms'),
   expiry: strict({ eligible_age: duration(), forced_age: duration() })
     .superRefine(durationGte('eligible_age', 'forced_age'))
     .optional(),
   garbage_collection: strict({
-    interval: duration().default('2m'),
-    registration_timeout: duration().default('5m'),
+    interval: duration({ min: '1s' }).default('2m'),
+    registration_timeout: duration({ min: '1s' }).default('5m'),
   }).prefault({}),
 });
 

@@ -70,6 +70,7 @@ test('eligible expiry (21 days) replaces the oldest, one at a time', async () =>
     return m.length === 2 && m.every((x) => x.phase === 'in-service') ? m : undefined;
   });
 
+  const mark = h.faults.calls.length;
   await env.sleep('21d');
   // Both became eligible at once; they are replaced one after the other, oldest first.
   const replaced = await eventually('both originals replaced', async () => {
@@ -80,6 +81,13 @@ test('eligible expiry (21 days) replaces the oldest, one at a time', async () =>
   const alive = await shardInstances(h.aws.ec2, shard);
   expect(alive.map((i) => i.InstanceId).sort()).toEqual(replaced.map((m) => m.ec2InstanceId).sort());
   expect(replaced.every((m) => m.expiry === undefined)).toBe(true);
+  // Read back from the EC2 calls: one replacement at a time (never two extra instances), the oldest first.
+  const [older, newer] = [...first].sort((a, b) => a.seq - b.seq);
+  const sequence = h.faults.calls
+    .slice(mark)
+    .filter((c) => c.outcome === 'ok' && (c.command === 'RunInstances' || c.command === 'TerminateInstances'))
+    .map((c) => (c.command === 'RunInstances' ? 'launch' : `terminate ${(c.input.InstanceIds as string[]).join(',')}`));
+  expect(sequence).toEqual(['launch', `terminate ${older.ec2InstanceId}`, 'launch', `terminate ${newer.ec2InstanceId}`]);
 });
 
 test('forced expiry (30 days) replaces even while the group is not calm', async () => {

@@ -2,8 +2,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { stringify as stringifyYaml } from 'yaml';
+import { parseConfigText } from '../../common/config';
 import { runCli } from '../support/cli';
-import { TAG } from '../../common/names';
+import { s3Keys, TAG } from '../../common/names';
 import { groupStatus, waitForConvergence } from '../../client/ops/status';
 import type { AuditEntry } from '../../common/types';
 import { eventually, listKeys, readJson, shardInstances, tagOf } from '../support/emulator';
@@ -56,6 +59,25 @@ test('a group of 3 converges to exactly 3 tagged instances in the emulator', asy
     expect(instance.MetadataOptions?.HttpTokens).toBe('required');
     expect(instance.SecurityGroups?.map((g) => g.GroupId)).toContain(fx.seed.securityGroupId);
   }
+});
+
+test('the Web UI filters find the runs: NstanceGroup and NstanceInstanceId select the workflows', async () => {
+  const status = await groupStatus(fx.client, ref);
+  const running = async (query: string) => {
+    const ids: string[] = [];
+    for await (const wf of fx.client.workflow.list({ query: `${query} AND ExecutionStatus = 'Running'` })) ids.push(wf.workflowId);
+    return ids.sort();
+  };
+  const instanceIds = status.members.map((m) => `nstance:${shard}:instance:${m.instanceId}`);
+  await eventually('visibility caught up', async () => {
+    const inGroup = await running(`NstanceShard = '${shard}' AND NstanceGroup = 'default/web'`);
+    return JSON.stringify(inGroup) === JSON.stringify([`nstance:${shard}:group:default/web`, ...instanceIds].sort()) ? true : undefined;
+  });
+  const one = status.members[0];
+  await eventually('found by EC2 instance id', async () => {
+    const found = await running(`NstanceInstanceId = '${one.ec2InstanceId}'`);
+    return JSON.stringify(found) === JSON.stringify([`nstance:${shard}:instance:${one.instanceId}`]) ? true : undefined;
+  });
 });
 
 test('scaling 3 -> 5 -> 1 converges each time and keeps the newest', async () => {
@@ -132,4 +154,21 @@ test('`config validate` exits 1 naming the field; 0 for a valid file', async () 
   const valid = await runCli('config', 'validate', '-f', join(dir, 'good.jsonc'));
   expect(valid.code).toBe(0);
   expect(valid.stdout).toContain('valid');
+});
+
+test('a YAML config applied through the CLI is stored as JSONC that every reader parses, and the group converges', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nstance-cli-'));
+  const file = join(dir, 'config.yaml');
+  writeFileSync(file, `# the shard, in YAML\n${stringifyYaml(fx.config({ size: 3 }))}`);
+  const applied = await runCli('config', 'apply', '-f', file);
+  expect(applied.stderr).toBe('');
+  expect(applied.code).toBe(0);
+
+  const stored = await fx.aws.s3.send(new GetObjectCommand({ Bucket: fx.bucket, Key: s3Keys.config(shard) }));
+  const text = await stored.Body!.transformToString();
+  expect(parseConfigText(text, 'config.jsonc').groups?.default.web.size).toBe(3);
+  expect(applied.stdout).toContain('default/web');
+  await converged(3);
+  // The next apply reads the stored (formerly YAML) config back as its previous version.
+  await fx.apply({ size: 3 });
 });

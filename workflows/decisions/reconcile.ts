@@ -105,9 +105,13 @@ export function decideReconcile(input: ReconcileInput): ReconcileDecision {
   let create = 0;
   let heldBack = false;
   if (missing > 0) {
-    // While replacing, one over size is allowed (create-before-destroy).
-    const cap = input.desired + (replacing.size > 0 ? 1 : 0);
-    create = Math.max(0, Math.min(missing, cap - live.length));
+    // While replacing, one over size is allowed (create-before-destroy). Members still
+    // draining run in EC2 too, so they use up that one slot until they are gone; lost
+    // ones (stopped or terminated) do not.
+    const surge = replacing.size > 0;
+    const cap = input.desired + (surge ? 1 : 0);
+    const occupied = live.length + (surge ? leaving.filter((m) => !m.lost).length : 0);
+    create = Math.max(0, Math.min(missing, cap - occupied));
     if (create > 0 && input.backoffUntil !== undefined && input.now < input.backoffUntil) {
       create = 0;
       heldBack = true;

@@ -1,25 +1,9 @@
-/** Shared fixtures: the example config from ../shared/examples, as text and as data. */
+/** Shared fixtures: Nstance's example config (../shared/examples, or the repo's copy), as text and as data. */
 import * as fs from 'fs';
-import * as path from 'path';
 import { parse } from 'jsonc-parser';
+import { findExampleConfig } from '../../../scripts/seed/example-config';
 
-const EXAMPLE = path.join('examples', 'config.example.jsonc');
-
-// The example lives beside the repo (../shared), but worktrees and CI checkouts sit at
-// different depths, so look upwards instead of hard-coding the number of "..".
-function findExample(): string {
-  const fromEnv = process.env.NSTANCE_EXAMPLE_CONFIG;
-  if (fromEnv) return fromEnv;
-  for (let dir = __dirname; ; dir = path.dirname(dir)) {
-    for (const candidate of [path.join(dir, 'shared', EXAMPLE), path.join(dir, EXAMPLE)]) {
-      if (fs.existsSync(candidate)) return candidate;
-    }
-    if (path.dirname(dir) === dir) break;
-  }
-  throw new Error(`cannot find shared/${EXAMPLE} above ${__dirname}; set NSTANCE_EXAMPLE_CONFIG`);
-}
-
-export const examplePath = findExample();
+export const examplePath = findExampleConfig(__dirname);
 export const exampleText = fs.readFileSync(examplePath, 'utf8');
 
 /** A fresh, mutable copy of the example as plain data (comments dropped). */

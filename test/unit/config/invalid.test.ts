@@ -20,6 +20,8 @@ const secondTemplate = { kind: 'web', arch: 'amd64', instance_type: 'm7i.large',
 const cases: Case[] = [
   { name: 'unknown template', text: exampleWith(set('groups.default.web.template', 'wbe')), path: 'groups.default.web.template', says: 'unknown template "wbe"; defined templates: web' },
   { name: 'bad duration', text: exampleWith(set('shard.default_drain_timeout', '5 minutes')), path: 'shard.default_drain_timeout', says: 'invalid duration "5 minutes"' },
+  { name: 'zero health check interval', text: exampleWith(set('shard.health_check_interval', '0s')), path: 'shard.health_check_interval', says: 'must be at least 1s (got "0s")' },
+  { name: 'sub-second gc interval', text: exampleWith(set('shard.garbage_collection.interval', '10ms')), path: 'shard.garbage_collection.interval', says: 'must be at least 1s' },
   { name: 'bad group drain_timeout', text: exampleWith(set('groups.default.web.drain_timeout', '2')), path: 'groups.default.web.drain_timeout', says: 'missing unit' },
   { name: 'negative size', text: exampleWith(set('groups.default.web.size', -1)), path: 'groups.default.web.size', says: 'integer from 0 to 1000, got -1' },
   { name: 'fractional size', text: exampleWith(set('groups.default.web.size', 1.5)), path: 'groups.default.web.size', says: 'got 1.5' },

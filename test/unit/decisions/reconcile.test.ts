@@ -105,8 +105,10 @@ describe('decideReconcile: replacement', () => {
     expect(act(2, [a, b])).toEqual({ create: 1, remove: [], heldBack: false });
     const first = act(2, [a, b, member(3)]);
     expect(first.remove).toEqual([{ instanceId: 'web-1', reason: 'expired-forced', drain: true }]);
-    const next = act(2, [{ ...a, leaving: true }, b, member(3)]);
-    expect(next).toEqual({ create: 1, remove: [], heldBack: false });
+    // web-1 still drains in EC2: it holds the one surge slot until it is gone.
+    const draining = act(2, [{ ...a, leaving: true }, b, member(3)]);
+    expect(draining).toEqual({ create: 0, remove: [], heldBack: false });
+    expect(act(2, [b, member(3)])).toEqual({ create: 1, remove: [], heldBack: false });
     const last = act(2, [b, member(3), member(4)]);
     expect(last.remove).toEqual([{ instanceId: 'web-2', reason: 'expired-forced', drain: true }]);
   });
@@ -115,8 +117,11 @@ describe('decideReconcile: replacement', () => {
     const forced = member(1, 'in-service', { expiry: 'forced' });
     const draining = member(9, 'draining', { leaving: true });
     const sick = member(2, 'in-service', { health: 'unhealthy' });
-    const d = act(2, [forced, sick, draining]);
-    expect(d.create).toBe(1); // one over size at most
+    // One over size at most, the draining member included: wait until it is gone.
+    expect(act(2, [forced, sick, draining]).create).toBe(0);
+    // A lost member (stopped or terminated in EC2) does not hold the slot.
+    expect(act(2, [forced, sick, { ...draining, lost: true }]).create).toBe(1);
+    expect(act(2, [forced, sick]).create).toBe(1);
     const ready = act(2, [forced, sick, member(3), member(4)]);
     expect(ids(ready.remove).sort()).toEqual(['web-1', 'web-2']);
   });
