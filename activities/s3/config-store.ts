@@ -5,6 +5,7 @@ import {
   parseDynamicGroupsText,
   serializeDynamicGroups,
   validateDynamicGroups,
+  withoutOrphanOverrides,
   type DynamicGroups,
   type NstanceConfig,
 } from '../../common/config';
@@ -17,6 +18,8 @@ export interface ShardConfigSnapshot {
   dynamic: DynamicGroups;
   /** Absent when no groups.jsonc has been written yet. */
   groupsEtag?: string;
+  /** Size overrides left for groups the config no longer has (ignored; see withoutOrphanOverrides). */
+  orphanOverrides: string[];
 }
 
 
@@ -50,8 +53,9 @@ export class ShardConfigStore {
   async load(): Promise<ShardConfigSnapshot | undefined> {
     const [stored, { dynamic, etag }] = await Promise.all([this.readConfig(), this.readDynamic()]);
     if (!stored) return undefined;
-    validateDynamicGroups(stored.config, dynamic, this.location(s3Keys.groups(this.shard)));
-    return { config: stored.config, configEtag: stored.etag, dynamic, groupsEtag: etag };
+    const { dynamic: kept, orphans } = withoutOrphanOverrides(stored.config, dynamic);
+    validateDynamicGroups(stored.config, kept, this.location(s3Keys.groups(this.shard)));
+    return { config: stored.config, configEtag: stored.etag, dynamic: kept, groupsEtag: etag, orphanOverrides: orphans };
   }
 
   async writeConfig(text: string, condition: WriteCondition): Promise<string> {

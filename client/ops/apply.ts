@@ -65,7 +65,15 @@ export async function applyConfig(options: ApplyOptions): Promise<ApplyResult> {
     configEtag = await store.writeConfig(storedText(options.text, options.file, document), conditionFor(previous?.etag));
   } catch (err) {
     if (dropped.length > 0 && groupsEtag !== undefined) {
-      await store.writeDynamic(current.dynamic, { etag: groupsEtag }).catch(() => undefined);
+      try {
+        await store.writeDynamic(current.dynamic, { etag: groupsEtag });
+      } catch (restoreErr) {
+        // Say so rather than lose the overrides silently: the operator can re-run `group scale`.
+        throw new Error(
+          `${(err as Error).message}; and groups.jsonc could not be restored (${(restoreErr as Error).message}): the size overrides of ${dropped.join(', ')} may be gone, re-run \`nstance group scale\` for them`,
+          { cause: err },
+        );
+      }
     }
     throw err;
   }
@@ -108,7 +116,8 @@ export function storedText(text: string, file: string, document: unknown): strin
 
 /**
  * A size the operator just changed in config.jsonc should win over an older
- * `group scale`; a size left untouched keeps its scale override.
+ * `group scale`; a size left untouched keeps its scale override; a group the config
+ * no longer has takes its override with it.
  */
 export function dropChangedSizeOverrides(
   previous: NstanceConfig | undefined,
@@ -121,7 +130,8 @@ export function dropChangedSizeOverrides(
     for (const [group, entry] of Object.entries(entries)) {
       const before = previous?.groups?.[tenant]?.[group]?.size;
       const after = next.groups?.[tenant]?.[group]?.size;
-      if (isSizeOverride(entry) && after !== undefined && before !== after) {
+      // Also dropped when the group leaves the config: the override would outlive its group.
+      if (isSizeOverride(entry) && (after === undefined || before !== after)) {
         dropped.push(`${tenant}/${group}`);
         continue;
       }

@@ -78,6 +78,24 @@ export function parseDynamicGroupsText(text: string, file: string): DynamicGroup
 }
 
 /**
+ * Splits off size overrides for groups the config no longer defines. A `group scale`
+ * racing a `config apply` that removes the group can leave one behind (the two write
+ * different files); it means nothing any more, and must not make the whole shard
+ * unreadable until someone edits S3 by hand.
+ */
+export function withoutOrphanOverrides(config: NstanceConfig, dynamic: DynamicGroups): { dynamic: DynamicGroups; orphans: string[] } {
+  const out: DynamicGroups = { groups: {} };
+  const orphans: string[] = [];
+  for (const [tenant, entries] of Object.entries(dynamic.groups)) {
+    for (const [name, entry] of Object.entries(entries)) {
+      if (isPlainObject(entry) && isSizeOverride(entry) && config.groups[tenant]?.[name] === undefined) orphans.push(`${tenant}/${name}`);
+      else (out.groups[tenant] ??= {})[name] = entry;
+    }
+  }
+  return { dynamic: out, orphans };
+}
+
+/**
  * Checks dynamic groups against a config: references resolve, size-only entries
  * name a config.jsonc group, new groups do not shadow one. Re-checks structure too,
  * since callers may build `dynamic` in code rather than parse it.

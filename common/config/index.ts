@@ -30,6 +30,7 @@ export {
   parseDynamicGroupsValue,
   serializeDynamicGroups,
   validateDynamicGroups,
+  withoutOrphanOverrides,
 } from './dynamic';
 export type { DynamicGroupEntry, DynamicGroups, SizeOverride } from './dynamic';
 export { BASE_ARGS, mergeArgs, resolveGroup, resolveGroups, shardSettings } from './resolve';

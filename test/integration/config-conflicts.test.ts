@@ -1,6 +1,8 @@
 import { parseConfigText, parseDynamicGroupsText } from '../../common/config';
 import { s3Keys } from '../../common/names';
 import { ObjectStore, WriteConflictError } from '../../activities/s3/objects';
+import { ShardConfigStore } from '../../activities/s3/config-store';
+import { scaleGroup } from '../../client/ops/scale';
 import { useShard } from '../support/shard-fixture';
 
 const fx = useShard('cfl');
@@ -60,4 +62,29 @@ test('a scale racing another dynamic-group writer re-reads and keeps both change
   expect(after.dynamic.default.web).toEqual({ size: 8 });
   expect(after.dynamic.default.api).toMatchObject({ template: 'web', size: 0 });
   expect(fx.faults.callsOf('PutObject').filter((c) => c.input.Key === s3Keys.groups(shard) && c.outcome === 'error').length).toBeGreaterThanOrEqual(1);
+});
+
+test('removing a group drops its scale override; one left behind by a racing scale does not wedge the shard', async () => {
+  const api = { shard, tenant: 'other', group: 'api' };
+  await fx.apply({ size: 8, groups: { other: { api: { template: 'web', size: 1 } } } });
+  await scaleGroup({ client: fx.client, s3: fx.aws.s3, bucket: fx.bucket, group: api, size: 2, actor: 'test' });
+  expect((await stored()).dynamic.other.api).toEqual({ size: 2 });
+
+  // The config no longer has other/api: the apply succeeds and takes the override with the group.
+  const result = await fx.apply({ size: 8 });
+  expect(result.removedGroups).toEqual(['other/api']);
+  expect(result.droppedOverrides).toEqual(['other/api']);
+  expect((await stored()).dynamic.other).toBeUndefined();
+
+  // A scale that read the old config and wrote after the apply leaves an orphan override behind.
+  const current = await objects().read(s3Keys.groups(shard));
+  const dynamic = parseDynamicGroupsText(current!.text, 'groups.jsonc');
+  dynamic.groups.other = { api: { size: 3 } };
+  await objects().write(s3Keys.groups(shard), JSON.stringify(dynamic), { etag: current!.etag });
+  const snapshot = await new ShardConfigStore(objects(), shard).load();
+  expect(snapshot?.orphanOverrides).toEqual(['other/api']);
+  expect(snapshot?.dynamic.groups.other).toBeUndefined();
+  // The next apply goes through, and clears the orphan away.
+  await expect(fx.apply({ size: 8 })).resolves.toMatchObject({ droppedOverrides: ['other/api'] });
+  expect((await stored()).dynamic.other).toBeUndefined();
 });

@@ -8,6 +8,7 @@ import {
   resolveGroups,
   serializeDynamicGroups,
   validateDynamicGroups,
+  withoutOrphanOverrides,
 } from '../../../common/config';
 import { exampleText } from './example';
 
@@ -53,6 +54,18 @@ describe('dynamic groups', () => {
     expect(batch?.kind).toBe('web');
     // everything but the size still comes from config.jsonc
     expect(resolveGroup(config, dynamic, 'default', 'web')?.drainTimeoutMs).toBe(120_000);
+  });
+
+  it('splits off size overrides of groups the config no longer has; keeps everything else', () => {
+    const dynamic = parseDynamicGroupsText(validText, FILE);
+    dynamic.groups.gone = { api: { size: 3 } };
+    const { dynamic: kept, orphans } = withoutOrphanOverrides(config, dynamic);
+    expect(orphans).toEqual(['gone/api']);
+    expect(kept.groups.gone).toBeUndefined();
+    expect(kept.groups.default.web).toEqual({ size: 7 });
+    expect(kept.groups['team-a'].batch_jobs.template).toBe('web');
+    expect(() => validateDynamicGroups(config, dynamic, FILE)).toThrow(/gone\/api, which is not defined in the config/);
+    expect(() => validateDynamicGroups(config, kept, FILE)).not.toThrow();
   });
 
   it('accepts YAML too', () => {
