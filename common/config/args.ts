@@ -40,6 +40,18 @@ export const RESERVED_ARGS: Readonly<Record<string, string>> = {
 
 export const TEMPLATE_ROOTS = ['Image', 'Nonce', 'Server', 'Vars', 'Instance', 'Cluster', 'Shard', 'Group', 'Tenant'] as const;
 
+/**
+ * The fields of the roots with a fixed shape (activities/launch.ts builds them; a unit
+ * test keeps the two in step). Image and Vars take any name the config defines; Nonce,
+ * Group and Tenant are values themselves.
+ */
+export const TEMPLATE_FIELDS: Readonly<Record<'Server' | 'Instance' | 'Cluster' | 'Shard', readonly string[]>> = {
+  Server: ['RegistrationAddr', 'CACert'],
+  Instance: ['ID', 'Kind', 'Type'],
+  Cluster: ['ID'],
+  Shard: ['ID'],
+};
+
 const KNOWN = new Set<string>(RUN_INSTANCES_PARAMETERS);
 const HTTP_TOKENS = ['required', 'optional'];
 const RESERVED_TAG_PREFIX = 'nstance:';
@@ -63,8 +75,14 @@ export function templateTextProblems(text: string): string[] {
       problems.push(
         `unknown template reference ${shown}${hint ? ` (did you mean .${hint}?)` : ''}; references must start with one of: ${TEMPLATE_ROOTS.map((r) => `.${r}`).join(', ')}`,
       );
-    } else if (root === 'Nonce' && ref.length !== 1) {
-      problems.push(`${shown}: .Nonce has no fields; write {{ .Nonce }}`);
+    } else if ((root === 'Nonce' || root === 'Group' || root === 'Tenant') && ref.length !== 1) {
+      problems.push(`${shown}: .${root} has no fields; write {{ .${root} }}`);
+    } else if (root in TEMPLATE_FIELDS) {
+      const fields = TEMPLATE_FIELDS[root as keyof typeof TEMPLATE_FIELDS];
+      if (ref.length !== 2 || !fields.includes(ref[1])) {
+        const hint = ref[1] ? suggest(ref[1], fields) : undefined;
+        problems.push(`${shown}: write one of ${fields.map((f) => `{{ .${root}.${f} }}`).join(', ')}${hint ? ` (did you mean .${root}.${hint}?)` : ''}`);
+      }
     } else if ((root === 'Image' || root === 'Vars') && ref.length !== 2) {
       problems.push(`${shown}: write {{ .${root}.<name> }} with exactly one name`);
     }

@@ -21,7 +21,7 @@ export type {
   ShardConfig,
   TemplateConfig,
 } from './schema';
-export { RESERVED_ARGS, TEMPLATE_ROOTS } from './args';
+export { RESERVED_ARGS, TEMPLATE_FIELDS, TEMPLATE_ROOTS } from './args';
 export { isYamlFile, parseConfigText, parseDocumentText, validateConfigValue } from './load';
 export {
   emptyDynamicGroups,
