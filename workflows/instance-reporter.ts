@@ -1,4 +1,4 @@
-import { getExternalWorkflowHandle, isCancellation, log, upsertSearchAttributes } from '@temporalio/workflow';
+import { getExternalWorkflowHandle, isCancellation, log, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { searchAttributeUpdates } from '../common/search-attributes';
 import type { InstanceUpdate, InstanceWorkflowInput, Phase } from '../common/types';
 import { auditActivities } from './activity-options';
@@ -43,7 +43,7 @@ export class InstanceReporter {
       action,
       actor: 'nstance',
       at: new Date(Date.now()).toISOString(),
-      workflowId: `instance:${this.input.instanceId}`,
+      workflowId: workflowInfo().workflowId,
       tenant: this.input.tenant,
       group: this.input.group,
       instanceIds: [this.input.instanceId],

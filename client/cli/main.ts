@@ -127,7 +127,12 @@ export function buildProgram(): Command {
       const only = options.group ? parseGroupRef(options.group, shard) : undefined;
       const rows = await withClients(async (client) => {
         const statuses = await groupStatuses(client, shard);
-        return instanceRows(statuses.filter((s) => !only || (s.tenant === only.tenant && s.group === only.group)));
+        const selected = statuses.filter((s) => !only || (s.tenant === only.tenant && s.group === only.group));
+        if (only && selected.length === 0) {
+          const known = statuses.map((s) => `${s.tenant}/${s.group}`).sort();
+          throw new Error(`--group ${only.tenant}/${only.group}: no such group in shard ${shard} (groups: ${known.join(', ') || 'none'})`);
+        }
+        return instanceRows(selected);
       });
       if (options.json) return void process.stdout.write(`${json(rows)}\n`);
       process.stdout.write(

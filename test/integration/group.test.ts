@@ -132,6 +132,11 @@ test('the CLI reports groups and instances as JSON, and `group scale --wait` con
     expect(row).toEqual({ id: expect.stringMatching(/^web-/), ec2InstanceId: expect.stringMatching(/^i-/), group: 'default/web', phase: 'running', privateIp: expect.stringMatching(/^10\.0\./), launchedAt: expect.any(String) });
   }
 
+  const unknown = await runCli('instances', '--group', 'default/wbe', '--shard', shard);
+  expect(unknown.code).toBe(1);
+  expect(unknown.stderr).toContain('--group default/wbe: no such group in shard');
+  expect(unknown.stderr).toContain('default/web');
+
   const table = await runCli('groups', '--shard', shard);
   expect(table.stdout).toMatch(/default\s.*web\s.*3\s.*3\s.*0\s.*0/);
 });
