@@ -1,21 +1,37 @@
 import type { Client } from '@temporalio/client';
 import type { InstanceWorkflowInput } from '../common/types';
+import type { AwsClients } from './aws/clients';
+import type { Ec2RateLimits } from './aws/token-bucket';
 
 /** What userdata needs to register: `{{ .Nonce }}` and `{{ .Server.CACert }}`. */
 export interface RegistrationMaterial {
   nonce: string;
   caCertificate: string;
 }
-import type { AwsClients } from './aws/clients';
-import type { Ec2RateLimits } from './aws/token-bucket';
+
+/**
+ * What identifies one launch across its retries: a retried RunInstances reuses the
+ * ClientToken, and EC2 then requires every other parameter (UserData included) to be
+ * the same as in the first attempt.
+ */
+export interface LaunchAttempt {
+  /** The instance workflow's id: the nonce's jti is derived from it. */
+  workflowId: string;
+  /** When the launch activity was first scheduled (the same for all of its attempts): the nonce's iat. */
+  issuedAtMs: number;
+}
 
 export interface ActivityDeps {
   aws: AwsClients;
   bucket: string;
   temporal: Client;
   ec2Limits?: Ec2RateLimits;
-  /** Seam for agent registration: mints the single-use nonce put in userdata, with the CA certificate agents trust. */
-  issueRegistrationNonce?: (input: InstanceWorkflowInput) => Promise<RegistrationMaterial>;
+  /**
+   * Seam for agent registration: mints the single-use nonce put in userdata, with the CA certificate agents trust.
+   * It must return the same material for the same `launch`, since every attempt of one launch must render
+   * identical RunInstances parameters (see LaunchAttempt).
+   */
+  issueRegistrationNonce?: (input: InstanceWorkflowInput, launch: LaunchAttempt) => Promise<RegistrationMaterial>;
   /** How often polling activities (instance state, target draining) look again. */
   pollIntervalMs?: number;
 }

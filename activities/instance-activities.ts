@@ -7,7 +7,7 @@ import type { ImageLookup } from '../workflows/decisions/images';
 import { createHash } from 'node:crypto';
 import { classifyAwsError } from './aws/errors';
 import { defaultEc2RateLimits } from './aws/token-bucket';
-import type { ActivityDeps } from './deps';
+import type { ActivityDeps, LaunchAttempt } from './deps';
 import { lookupImage } from './ec2/images';
 import { describeInstance, describeInstancesById, launchInstance, terminateInstance, type InstanceDeps } from './ec2/instances';
 import { selectSubnet } from './ec2/subnets';
@@ -15,9 +15,20 @@ import { EC2_ARCHITECTURE, launchTemplateData } from './launch';
 
 export type InstanceTarget = 'running' | 'terminated';
 
-/** RunInstances allows 64 ASCII characters; a digest of the workflow id fits and is stable across attempts. */
-export function clientTokenFor(workflowId: string): string {
-  return createHash('sha256').update(workflowId).digest('hex').slice(0, 64);
+/**
+ * The RunInstances ClientToken of one launch in one subnet. EC2 answers a retry that reuses a token with
+ * the first launch's instance only if every other parameter is identical, so the token must change exactly
+ * when the parameters may: with the subnet (a SubnetFull retry moves on to the next one) and with the
+ * scheduled launch, whose time fixes the nonce's iat/exp in UserData (see LaunchAttempt).
+ *
+ * Still no duplicates: all attempts of one scheduled launch activity (the crash-and-retry window the token
+ * exists for) share the token. The workflow schedules a new launch, with a new token, only after EC2
+ * rejected the previous one (InsufficientFreeAddressesInSubnet, InsufficientInstanceCapacity), which launches
+ * nothing; and every attempt first looks the instance up by its nstance:instance-id tag and adopts it.
+ * A SHA-256 hex digest is 64 characters, RunInstances' limit.
+ */
+export function clientTokenFor(launch: LaunchAttempt, subnetId: string): string {
+  return createHash('sha256').update(`${launch.workflowId}\0${subnetId}\0${launch.issuedAtMs}`).digest('hex');
 }
 
 /** EC2 activities of an instance's life (and the group's view of its instances). */
@@ -50,9 +61,14 @@ export function createInstanceActivities(deps: ActivityDeps) {
       return selectSubnet({ ec2: deps.aws.ec2, describeLimit: limits.describe }, pool, subnetIds, exclude);
     },
 
-    /** Launches (or adopts) the instance; userdata is rendered here so a nonce never enters history. */
+    /**
+     * Launches (or adopts) the instance; userdata is rendered here so a nonce never enters history.
+     * Every attempt of one scheduled launch renders identical parameters (same nonce, same token).
+     */
     async launchInstance(input: InstanceWorkflowInput, imageIds: Record<string, string>, subnetId: string): Promise<LaunchedInstance> {
-      const registration = deps.issueRegistrationNonce ? await deps.issueRegistrationNonce(input) : { nonce: '', caCertificate: '' };
+      // scheduledTimestampMs is the first attempt's: the same for every retry of this launch.
+      const launch: LaunchAttempt = { workflowId: instanceWorkflowId(input.shard, input.instanceId), issuedAtMs: Context.current().info.scheduledTimestampMs };
+      const registration = deps.issueRegistrationNonce ? await deps.issueRegistrationNonce(input, launch) : { nonce: '', caCertificate: '' };
       const data = launchTemplateData(input, imageIds, registration);
       const where = `group ${input.tenant}/${input.group}`;
       const args = renderDeep(input.launch.args, data, `${where} args`) as Record<string, unknown>;
@@ -70,7 +86,7 @@ export function createInstanceActivities(deps: ActivityDeps) {
         tenant: input.tenant,
         group: input.group,
         instanceId: input.instanceId,
-        clientToken: clientTokenFor(instanceWorkflowId(input.shard, input.instanceId)),
+        clientToken: clientTokenFor(launch, subnetId),
         imageId,
         instanceType: input.launch.instanceType,
         subnetId,

@@ -38,9 +38,25 @@ export const temporalActivities = proxyActivities<Activities>({
 
 export const loadBalancerActivities = proxyActivities<Activities>(quick);
 
-/** Drain waits up to the drain timeout; the heartbeat still notices a dead worker quickly. */
-export const drainActivities = proxyActivities<Activities>({
-  startToCloseTimeout: '1h',
+/**
+ * Drain waits up to the group's drain timeout (any length the config allows), so its
+ * start-to-close follows it; the heartbeat still notices a dead worker quickly.
+ */
+export function drainActivities(drainTimeoutMs: number) {
+  return proxyActivities<Activities>({
+    startToCloseTimeout: drainTimeoutMs + 5 * 60_000,
+    heartbeatTimeout: '30s',
+    retry: { ...retry, maximumAttempts: 5 },
+  });
+}
+
+/**
+ * Terminating is retried until it succeeds (rejected requests still fail at once):
+ * an instance workflow that gave up here would leave its instance running and its
+ * group waiting for a member that never reports gone.
+ */
+export const terminateActivities = proxyActivities<Activities>({
+  startToCloseTimeout: '15m',
   heartbeatTimeout: '30s',
-  retry: { ...retry, maximumAttempts: 5 },
+  retry: { ...retry, maximumInterval: '2m' },
 });

@@ -43,6 +43,8 @@ export interface AgentRegistration {
   reportedIp?: string;
   hostname?: string;
   at: string;
+  /** See HealthTransition.leaderEpoch. */
+  leaderEpoch?: number;
 }
 export const agentRegisteredSignal = defineSignal<[AgentRegistration]>('agentRegistered');
 
@@ -57,6 +59,13 @@ export interface HealthTransition {
   reason: string;
   at: string;
   deadline?: string;
+  /**
+   * The leadership epoch of the agent API that sent it. An instance workflow ignores a
+   * signal from an older epoch than one it already heard from: that sender was deposed
+   * and its view of the agent is stale. Absent in signals sent before epochs were
+   * stamped, which are accepted.
+   */
+  leaderEpoch?: number;
 }
 export const instanceHealthSignal = defineSignal<[HealthTransition]>('instanceHealth');
 

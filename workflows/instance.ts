@@ -1,6 +1,6 @@
 import { ApplicationFailure, condition, isCancellation, log, setHandler, sleep } from '@temporalio/workflow';
 import type { InstanceUpdate, InstanceWorkflowInput, LaunchedInstance, LifecycleSpec, Phase } from '../common/types';
-import { auditActivities, drainActivities, ec2Activities, launchActivities, loadBalancerActivities, waitActivities } from './activity-options';
+import { auditActivities, drainActivities, ec2Activities, launchActivities, loadBalancerActivities, terminateActivities, waitActivities } from './activity-options';
 import { agentRegisteredSignal, instanceHealthSignal, instanceStatusQuery, terminateSignal, type AgentRegistration, type TerminateRequest } from './definitions';
 import { nextExpiry } from './decisions/expiry';
 import { errorMessage } from './group-state';
@@ -31,10 +31,24 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
   setHandler(terminateSignal, (request) => {
     leave ??= request;
   });
+  // Highest leadership epoch heard from the agent API. Rebuilt from the signals on replay, so it
+  // survives worker restarts; a signal stamped lower comes from a deposed leader and is dropped.
+  let leaderEpoch = 0;
+  const fromCurrentLeader = (signal: string, epoch: number | undefined): boolean => {
+    // Unstamped: sent before epochs existed (recorded histories, an older worker). Nothing to judge by.
+    if (epoch === undefined) return true;
+    if (epoch < leaderEpoch) {
+      log.warn('ignoring a signal from a deposed leader', { signal, epoch, leaderEpoch, instanceId: input.instanceId });
+      return false;
+    }
+    leaderEpoch = epoch;
+    return true;
+  };
   setHandler(agentRegisteredSignal, (r) => {
-    registration ??= r;
+    if (fromCurrentLeader('agentRegistered', r.leaderEpoch)) registration ??= r;
   });
   setHandler(instanceHealthSignal, (h) => {
+    if (!fromCurrentLeader('instanceHealth', h.leaderEpoch)) return;
     if (report.status.health === h.status) return;
     report.status.health = h.status;
     healthChanged = true;
@@ -63,7 +77,15 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
   let inService = false;
   if (registration && !leave) {
     await report.transition('registered', {}, { tellGroup: false });
-    if (life.targetGroups.length > 0) await loadBalancerActivities.registerTargets(life.targetGroups, launched.ec2InstanceId);
+    if (life.targetGroups.length > 0) {
+      try {
+        await loadBalancerActivities.registerTargets(life.targetGroups, launched.ec2InstanceId);
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        // Never in service: terminate it and let the group replace it, rather than fail silently.
+        return fail(report, `could not register in its target groups: ${errorMessage(err)}`, 'instance.failed');
+      }
+    }
     await report.transition('in-service');
     inService = true;
   }
@@ -88,8 +110,14 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
   const request = leave as TerminateRequest;
   if (inService && request.drain !== false && life.targetGroups.length > 0) {
     await report.transition('draining');
-    const drained = await drainActivities.drainTargets(life.targetGroups, launched.ec2InstanceId, life.drainTimeoutMs);
-    if (!drained) log.warn('drain timed out; terminating anyway', { instanceId: input.instanceId });
+    try {
+      const drained = await drainActivities(life.drainTimeoutMs).drainTargets(life.targetGroups, launched.ec2InstanceId, life.drainTimeoutMs);
+      if (!drained) log.warn('drain timed out; terminating anyway', { instanceId: input.instanceId });
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      // The instance is leaving either way: a failed drain must not keep it (and its group) waiting.
+      log.warn('drain failed; terminating anyway', { instanceId: input.instanceId, error: errorMessage(err) });
+    }
   }
   await terminate(report);
   await Promise.all([
@@ -99,31 +127,39 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
   return { instanceId: input.instanceId, ec2InstanceId: report.status.ec2InstanceId, phase: 'terminated', reason: request.reason };
 }
 
-/** Capacity shortages are retried here, slowly, and reported to the group while they last. */
+/**
+ * Shortages (no instance capacity, or no subnet of the pool with addresses left) are retried here,
+ * slowly, and reported to the group while they last; past the last retry the instance fails and the
+ * group's own (longer) creation backoff takes over.
+ */
 const CAPACITY_RETRIES = 5;
 const CAPACITY_BACKOFF_MS = 5_000;
+const SHORTAGES = ['InsufficientCapacity', 'SubnetPoolExhausted'];
 
 async function provision(input: InstanceWorkflowInput, report: InstanceReporter): Promise<LaunchedInstance> {
   const imageIds = input.imageIds ?? (await lookupImagesNow(input));
   const full: string[] = [];
   let shortages = 0;
   for (;;) {
-    const subnetId = await ec2Activities.selectSubnet(input.launch.subnetPool, input.launch.subnetIds, full);
+    let subnetId: string | undefined;
     try {
+      subnetId = await ec2Activities.selectSubnet(input.launch.subnetPool, input.launch.subnetIds, full);
       const launched = await launchActivities.launchInstance(input, imageIds, subnetId);
       if (shortages > 0) report.set({ error: undefined });
       return launched;
     } catch (err) {
       const type = failureType(err);
       // A full subnet is not the end: the pool's next subnet may have room.
-      if (type === 'SubnetFull') {
+      if (type === 'SubnetFull' && subnetId !== undefined) {
         full.push(subnetId);
         continue;
       }
-      if (type === 'InsufficientCapacity' && ++shortages <= CAPACITY_RETRIES) {
+      if (type !== undefined && SHORTAGES.includes(type) && ++shortages <= CAPACITY_RETRIES) {
         report.set({ error: errorMessage(err) });
         await report.notify();
         await sleep(CAPACITY_BACKOFF_MS * 2 ** (shortages - 1));
+        // Addresses come back as instances terminate: after the wait every subnet of the pool is worth a try again.
+        full.length = 0;
         continue;
       }
       throw err;
@@ -147,7 +183,7 @@ async function terminate(report: InstanceReporter): Promise<void> {
   await report.transition('terminating', {}, { tellGroup: false });
   const ec2InstanceId = report.status.ec2InstanceId;
   if (!ec2InstanceId) return;
-  await waitActivities.terminateInstance(ec2InstanceId);
+  await terminateActivities.terminateInstance(ec2InstanceId);
 }
 
 /** The instance cannot serve: terminate whatever was launched, audit, tell the group (which replaces it). */

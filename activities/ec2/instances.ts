@@ -28,7 +28,10 @@ export interface InstanceIdentity {
 }
 
 export interface RunRequest extends InstanceIdentity {
-  /** Same token on every attempt: AWS returns the first launch instead of a second one. */
+  /**
+   * Same token on every attempt of one launch: AWS returns the first launch instead of a second one,
+   * provided every other field is identical too (else IdempotentParameterMismatch).
+   */
   clientToken: string;
   imageId: string;
   instanceType: string;
@@ -93,15 +96,20 @@ export function buildRunInstancesInput(req: RunRequest): RunInstancesCommandInpu
   };
 }
 
-/** Config tags are kept, but never allowed to overwrite the nstance:* tags we find instances by. */
-function mergeTagSpecifications(fromConfig: TagSpecification[], ours: TagSpecification[]): TagSpecification[] {
+/**
+ * Config tags are kept, but never allowed to overwrite the nstance:* tags we find
+ * instances by. `Name` is only a default: a Name the config sets wins.
+ */
+export function mergeTagSpecifications(fromConfig: TagSpecification[], ours: TagSpecification[]): TagSpecification[] {
   const byType = new Map<string, Tag[]>();
   for (const spec of fromConfig) byType.set(spec.ResourceType ?? 'instance', [...(spec.Tags ?? [])]);
   for (const spec of ours) {
     const type = spec.ResourceType ?? 'instance';
-    const keys = new Set((spec.Tags ?? []).map((t) => t.Key));
-    const kept = (byType.get(type) ?? []).filter((t) => !keys.has(t.Key));
-    byType.set(type, [...kept, ...(spec.Tags ?? [])]);
+    const configured = byType.get(type) ?? [];
+    const named = configured.some((t) => t.Key === 'Name');
+    const added = (spec.Tags ?? []).filter((t) => !(t.Key === 'Name' && named));
+    const keys = new Set(added.map((t) => t.Key));
+    byType.set(type, [...configured.filter((t) => !keys.has(t.Key)), ...added]);
   }
   return [...byType.entries()].map(([ResourceType, Tags]) => ({ ResourceType: ResourceType as TagSpecification['ResourceType'], Tags }));
 }

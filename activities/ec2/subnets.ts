@@ -29,10 +29,15 @@ export async function selectSubnet(
   const free = new Map((out.Subnets ?? []).map((s) => [s.SubnetId, s.AvailableIpAddressCount ?? 0]));
   const chosen = subnetIds.find((id) => !exclude.includes(id) && (free.get(id) ?? 0) > MIN_FREE_ADDRESSES);
   if (chosen) return chosen;
-  const summary = subnetIds.map((id) => `${id}=${free.get(id) ?? 'missing'}`).join(', ');
-  // Retryable: addresses come back as instances terminate.
+  const summary = subnetIds
+    .map((id) => (exclude.includes(id) ? `${id}: full at launch (InsufficientFreeAddressesInSubnet)` : `${id}: ${free.get(id) ?? 'missing'} free`))
+    .join(', ');
+  // Non-retryable here: every retry of this activity would see the same pool. Addresses come back only as
+  // instances terminate, so the workflow waits with a long, durable backoff and reports why to the group.
   throw ApplicationFailure.create({
     type: 'SubnetPoolExhausted',
-    message: `subnet pool "${pool}" has no subnet with more than ${MIN_FREE_ADDRESSES} free addresses (${summary})`,
+    nonRetryable: true,
+    message: `subnet pool "${pool}" has no subnet left with more than ${MIN_FREE_ADDRESSES} free addresses (${summary})`,
+    details: [pool],
   });
 }

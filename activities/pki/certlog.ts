@@ -23,6 +23,8 @@ export interface CertLogEntry {
   reportedIp?: string;
   hostname?: string;
   issuer: string;
+  /** Leadership epoch of the agent API that issued it: tells which leader signed what across a handoff. */
+  leaderEpoch?: number;
 }
 
 /** yyyyMMddHHmmssSSS in UTC. */

@@ -5,12 +5,12 @@
 import { shardSettings } from '../../common/config';
 import type { InstanceWorkflowInput } from '../../common/types';
 import type { AwsClients } from '../aws/clients';
-import type { RegistrationMaterial } from '../deps';
+import type { LaunchAttempt, RegistrationMaterial } from '../deps';
 import { ShardConfigStore } from '../s3/config-store';
 import { ObjectStore } from '../s3/objects';
 import { SecretStore } from '../secrets/store';
 import { PkiCache } from './cluster-ca';
-import { mintNonce } from './nonce';
+import { mintLaunchNonce } from './nonce';
 import { certificateFingerprint } from './x509';
 
 export interface NonceIssuerDeps {
@@ -18,24 +18,23 @@ export interface NonceIssuerDeps {
   bucket: string;
   /** Shared with the agent API so one worker initialises the PKI once. */
   pki?: PkiCache;
-  now?: () => number;
 }
 
-export function createNonceIssuer(deps: NonceIssuerDeps): (input: InstanceWorkflowInput) => Promise<RegistrationMaterial> {
+export function createNonceIssuer(deps: NonceIssuerDeps): (input: InstanceWorkflowInput, launch: LaunchAttempt) => Promise<RegistrationMaterial> {
   const objects = new ObjectStore({ s3: deps.aws.s3, bucket: deps.bucket });
   const pki = deps.pki ?? new PkiCache({ secrets: new SecretStore(deps.aws.secrets), objects });
-  return async (input) => {
+  return async (input, launch) => {
     const stored = await new ShardConfigStore(objects, input.shard).readConfig();
     if (!stored) throw new Error(`no config for shard "${input.shard}": cannot mint a registration nonce`);
     const { config } = stored;
     const { clusterId, registrationKey, registrationKid, caCertPem } = await pki.get({ clusterId: config.cluster.id, secretsPrefix: config.cluster.secrets.prefix });
-    const ttl = shardSettings(config).gc.registrationTimeoutMs;
-    const { token } = mintNonce(
+    // The workflow input's timeout first: it is fixed for this launch (a config edited between two attempts must not
+    // change the nonce) and it is the one the workflow's own registration timer uses.
+    const ttl = input.lifecycle?.registrationTimeoutMs ?? shardSettings(config).gc.registrationTimeoutMs;
+    const { token } = mintLaunchNonce(
       registrationKey,
       { cluster: clusterId, shard: input.shard, tenant: input.tenant, group: input.group, instanceId: input.instanceId, caFingerprint: certificateFingerprint(caCertPem) },
-      ttl,
-      deps.now?.() ?? Date.now(),
-      registrationKid,
+      { workflowId: launch.workflowId, issuedAtMs: launch.issuedAtMs, ttlMs: ttl, kid: registrationKid },
     );
     return { nonce: token, caCertificate: caCertPem };
   };

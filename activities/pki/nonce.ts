@@ -3,7 +3,7 @@
  * its userdata at launch. Minting and claim checks are pure so they are unit-tested
  * without AWS; single use is enforced by the agent API (a create-only S3 object).
  */
-import { randomUUID, type KeyObject } from 'node:crypto';
+import { createHash, randomUUID, type KeyObject } from 'node:crypto';
 import { JwsError, signJws, verifyJws } from './jws';
 
 export const NONCE_ISSUER = 'nstance';
@@ -62,7 +62,18 @@ export class NonceError extends Error {
 /** How much clock difference between workers we tolerate on `iat`. */
 const CLOCK_SKEW_S = 60;
 
-export function mintNonce(key: KeyObject, subject: NonceSubject, ttlMs: number, now = Date.now(), kid?: string): { token: string; claims: NonceClaims } {
+/**
+ * Mints a nonce. `jti` defaults to a random id; a launch passes launchNonceId() instead
+ * (see mintLaunchNonce), so that every retry of it signs the same claims.
+ */
+export function mintNonce(
+  key: KeyObject,
+  subject: NonceSubject,
+  ttlMs: number,
+  now = Date.now(),
+  kid?: string,
+  jti: string = randomUUID(),
+): { token: string; claims: NonceClaims } {
   const iat = Math.floor(now / 1000);
   const claims: NonceClaims = {
     iss: NONCE_ISSUER,
@@ -72,12 +83,45 @@ export function mintNonce(key: KeyObject, subject: NonceSubject, ttlMs: number, 
     tenant: subject.tenant,
     group: subject.group,
     sub: subject.instanceId,
-    jti: randomUUID(),
+    jti,
     iat,
     exp: iat + Math.max(1, Math.ceil(ttlMs / 1000)),
     ...(subject.caFingerprint ? { cafp: subject.caFingerprint } : {}),
   };
   return { token: signJws(claims, key, kid), claims };
+}
+
+/**
+ * The jti of the nonce an instance workflow puts in its userdata: a UUID (version 8,
+ * "custom", RFC 9562) built from SHA-256 of the workflow id. Deterministic so that
+ * every attempt of one launch renders the same UserData; unique per instance because
+ * the workflow id is (it names the instance), so single use still holds.
+ */
+export function launchNonceId(workflowId: string): string {
+  const b = createHash('sha256').update(`nstance registration nonce\0${workflowId}`).digest().subarray(0, 16);
+  b[6] = (b[6] & 0x0f) | 0x80;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const hex = b.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+export interface LaunchNonceOptions {
+  /** The instance workflow's id: the jti is derived from it. */
+  workflowId: string;
+  /** When the launch was first scheduled: fixed across its retries, so `iat` and `exp` are too. */
+  issuedAtMs: number;
+  ttlMs: number;
+  kid?: string;
+}
+
+/**
+ * The nonce of one launch. Every input is fixed across the launch's retries and Ed25519
+ * signatures are deterministic, so each attempt gets the very same token: a retried
+ * RunInstances then carries the same parameters as the first one, which its ClientToken
+ * requires (otherwise EC2 answers IdempotentParameterMismatch).
+ */
+export function mintLaunchNonce(key: KeyObject, subject: NonceSubject, options: LaunchNonceOptions): { token: string; claims: NonceClaims } {
+  return mintNonce(key, subject, options.ttlMs, options.issuedAtMs, options.kid, launchNonceId(options.workflowId));
 }
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;

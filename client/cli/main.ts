@@ -13,7 +13,7 @@ import { leaderCommand } from '../ops/leader-cli';
 import { parseGroupRef } from '../ops/groups-signal';
 import { commandInstance } from '../ops/instance';
 import { scaleGroup } from '../ops/scale';
-import { groupRow, groupStatuses, instanceRows, waitForConvergence } from '../ops/status';
+import { groupRow, groupStatuses, instancePhases, instanceRows, waitForConvergence } from '../ops/status';
 import { json, table } from './output';
 
 function actor(): string {
@@ -126,13 +126,13 @@ export function buildProgram(): Command {
       const shard = shardFrom(options);
       const only = options.group ? parseGroupRef(options.group, shard) : undefined;
       const rows = await withClients(async (client) => {
-        const statuses = await groupStatuses(client, shard);
+        const [statuses, phases] = await Promise.all([groupStatuses(client, shard), instancePhases(client, shard)]);
         const selected = statuses.filter((s) => !only || (s.tenant === only.tenant && s.group === only.group));
         if (only && selected.length === 0) {
           const known = statuses.map((s) => `${s.tenant}/${s.group}`).sort();
           throw new Error(`--group ${only.tenant}/${only.group}: no such group in shard ${shard} (groups: ${known.join(', ') || 'none'})`);
         }
-        return instanceRows(selected);
+        return instanceRows(selected, phases);
       });
       if (options.json) return void process.stdout.write(`${json(rows)}\n`);
       process.stdout.write(

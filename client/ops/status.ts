@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
-import { groupWorkflowId } from '../../common/names';
-import type { GroupRef, GroupStatus, Member } from '../../common/types';
+import { groupWorkflowId, instanceWorkflowId } from '../../common/names';
+import { SA } from '../../common/search-attributes';
+import { PHASES, type GroupRef, type GroupStatus, type Member, type Phase } from '../../common/types';
 import { groupStatusQuery } from '../../workflows/definitions';
 
 /** One row of `nstance groups --json` (stable: fields are only ever added). */
@@ -48,16 +49,39 @@ export function groupRow(s: GroupStatus): GroupRow {
   return row;
 }
 
-export function instanceRows(statuses: GroupStatus[]): InstanceRow[] {
+/**
+ * Each running instance workflow's NstancePhase, by workflow id. The group hears of
+ * the transitions that matter to its decisions only (not `registered` or
+ * `terminating`); the search attribute has every one.
+ */
+export async function instancePhases(client: Client, shard: string): Promise<Map<string, Phase>> {
+  const query = `WorkflowType = 'instanceWorkflow' AND ExecutionStatus = 'Running' AND NstanceShard = '${escapeQuery(shard)}'`;
+  const phases = new Map<string, Phase>();
+  for await (const execution of client.workflow.list({ query })) {
+    const phase = execution.typedSearchAttributes.get(SA.NstancePhase);
+    if (phase && (PHASES as readonly string[]).includes(phase)) phases.set(execution.workflowId, phase as Phase);
+  }
+  return phases;
+}
+
+/** The later of two views of a phase: the group's and visibility's each may lag the other. */
+function laterPhase(a: Phase, b: Phase | undefined): Phase {
+  return b !== undefined && PHASES.indexOf(b) > PHASES.indexOf(a) ? b : a;
+}
+
+export function instanceRows(statuses: GroupStatus[], phases: ReadonlyMap<string, Phase> = new Map()): InstanceRow[] {
   return statuses.flatMap((s) =>
-    s.members.map((m: Member) => ({
-      id: m.instanceId,
-      ec2InstanceId: m.ec2InstanceId ?? null,
-      group: `${s.tenant}/${s.group}`,
-      phase: m.leaving && m.phase !== 'terminating' ? 'draining' : m.phase,
-      privateIp: m.privateIp ?? null,
-      launchedAt: m.launchedAt ?? null,
-    })),
+    s.members.map((m: Member) => {
+      const told: Phase = m.leaving && m.phase !== 'terminating' ? 'draining' : m.phase;
+      return {
+        id: m.instanceId,
+        ec2InstanceId: m.ec2InstanceId ?? null,
+        group: `${s.tenant}/${s.group}`,
+        phase: laterPhase(told, phases.get(instanceWorkflowId(s.shard, m.instanceId))),
+        privateIp: m.privateIp ?? null,
+        launchedAt: m.launchedAt ?? null,
+      };
+    }),
   );
 }
 

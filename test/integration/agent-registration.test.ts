@@ -6,12 +6,12 @@
 import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeInstanceAttributeCommand } from '@aws-sdk/client-ec2';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { NativeConnection } from '@temporalio/worker';
 import { Agent, AgentRequestError } from '../../client/agent/agent';
 import { SimulatedFleet } from '../../client/agent/fleet';
@@ -20,6 +20,7 @@ import { parseAgentArgs } from '../../client/agent/userdata';
 import { applyConfig } from '../../client/ops/apply';
 import { groupStatus } from '../../client/ops/status';
 import { instanceWorkflowId, s3Keys } from '../../common/names';
+import { instanceHealthSignal, instanceStatusQuery, type AgentRegistration, type HealthTransition } from '../../workflows/definitions';
 import type { AuditEntry } from '../../common/types';
 import type { CertLogEntry } from '../../activities/pki/certlog';
 import { mintNonce, peekClaims } from '../../activities/pki/nonce';
@@ -31,6 +32,7 @@ import type { SeedResult } from '../../scripts/seed-emulator';
 import { eventually, listKeys, readJson, shardInstances } from '../support/emulator';
 import { configText, seedShard, terminateShardWorkflows, testConfig } from '../support/fixtures';
 import { createHarness, workflowBundle, type Harness } from '../support/harness';
+import { postToAgentApi, type AgentApiResponse } from '../support/agent-api-call';
 import { runCli } from '../support/cli';
 import { stackEnv } from '../support/stack-env';
 
@@ -115,21 +117,18 @@ async function audits(action: string): Promise<AuditEntry[]> {
   return entries.filter((e) => e.action === action);
 }
 
+/** The arguments of the `name` signals in an instance workflow's history, oldest first. */
+async function signalArgs<T>(instanceId: string, name: string): Promise<T[]> {
+  const history = await h.client.workflow.getHandle(instanceWorkflowId(shard, instanceId)).fetchHistory();
+  return (history.events ?? [])
+    .map((e) => e.workflowExecutionSignaledEventAttributes)
+    .filter((a) => a?.signalName === name && a.input?.payloads?.[0])
+    .map((a) => defaultPayloadConverter.fromPayload<T>(a?.input?.payloads?.[0] as Parameters<typeof defaultPayloadConverter.fromPayload>[0]));
+}
+
 /** A raw request, for what the real agent would never send. */
-function call(path: string, body: unknown, tls: { key?: string; cert?: string } = {}): Promise<{ status: number; body: { error?: string; message?: string } }> {
-  const payload = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: '127.0.0.1', port: api.address?.port, method: 'POST', path, ca: caPem, ...tls, minVersion: 'TLSv1.3', agent: false, headers: { 'content-type': 'application/json' } },
-      (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as { error?: string } }));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
+function call(path: string, body: unknown, tls: { key?: string; cert?: string } = {}): Promise<AgentApiResponse> {
+  return postToAgentApi({ port: api.address?.port, ca: caPem, ...tls }, path, JSON.stringify(body));
 }
 
 function publicKeyPem(): string {
@@ -161,9 +160,11 @@ test('register and serve: both agents get a CA-signed certificate, logged with i
     expect(entry?.serialNumber).toBe(cert.serialNumber);
     expect(logKeys).toContainEqual(expect.stringMatching(new RegExp(`^shard/${shard}/certlog/default\\.\\d{17}\\.${member.instanceId}\\.json$`)));
 
-    const history = await h.client.workflow.getHandle(instanceWorkflowId(shard, member.instanceId)).fetchHistory();
-    const signals = (history.events ?? []).map((e) => e.workflowExecutionSignaledEventAttributes?.signalName).filter(Boolean);
-    expect(signals).toContain('agentRegistered');
+    // Stamped with the epoch of the leader that issued it (the gate's: 1).
+    expect(await signalArgs<AgentRegistration>(member.instanceId, 'agentRegistered')).toEqual([
+      expect.objectContaining({ certificateSerial: cert.serialNumber, leaderEpoch: 1 }),
+    ]);
+    expect(entry?.leaderEpoch).toBe(1);
   }
   // The server certificate is logged too, under the _server pseudo-tenant.
   expect((await listKeys(h.aws.s3, h.bucket, `shard/${shard}/certlog/_server.`)).length).toBeGreaterThanOrEqual(1);
@@ -190,7 +191,11 @@ test('a replayed nonce is rejected, with an audit entry', async () => {
   const args = parseAgentArgs(Buffer.from(UserData?.Value ?? '', 'base64').toString('utf8'));
   expect(args?.register).toBe(`${seed.leaderIp}:8443`);
   // The nonce pins the CA in ca.crt: that is how the agents found it without a CA file.
-  expect(peekClaims(args?.nonce ?? '')?.cafp).toBe(certificateFingerprint(caPem));
+  const claims = peekClaims(args?.nonce ?? '');
+  expect(claims?.cafp).toBe(certificateFingerprint(caPem));
+  // It names this instance of default/web, and lives for garbage_collection.registration_timeout (5m).
+  expect(claims).toMatchObject({ cluster: 'test', shard, tenant: 'default', group: 'web', sub: member.instanceId });
+  expect((claims?.exp ?? 0) - (claims?.iat ?? 0)).toBe(5 * 60);
   const res = await call('/v1/register', { nonce: args?.nonce, publicKey: publicKeyPem() });
   expect(res.status).toBe(409);
   expect(res.body).toMatchObject({ error: 'nonce-replayed', message: expect.stringMatching(/already used/) });
@@ -345,6 +350,60 @@ test('an agent that stops reporting is signalled unhealthy once, after 3 missed 
     const running = (await shardInstances(h.aws.ec2, shard)).map((i) => i.InstanceId).sort();
     return JSON.stringify(running) === JSON.stringify(after.members.map((m) => m.ec2InstanceId).sort()) ? true : undefined;
   });
+});
+
+/** Two members in service that nothing is replacing (earlier tests may still be replacing one). */
+async function twoSettledMembers(): Promise<[string, string]> {
+  return eventually('two settled members in service', async () => {
+    const s = await groupStatus(h.client, { shard, tenant: 'default', group: 'web' });
+    const settled = s.members.filter((m) => m.phase === 'in-service' && !m.leaving && !m.replacing && (m.health ?? 'healthy') === 'healthy');
+    return settled.length >= 2 ? ([settled[0].instanceId, settled[1].instanceId] as [string, string]) : undefined;
+  }, 90_000);
+}
+const instanceStatus = (id: string) => h.client.workflow.getHandle(instanceWorkflowId(shard, id)).query(instanceStatusQuery);
+const groupMember = async (id: string) => (await groupStatus(h.client, { shard, tenant: 'default', group: 'web' })).members.find((m) => m.instanceId === id);
+
+test('a health signal from a deposed leader (an older epoch) does not change the instance workflow', async () => {
+  const [id] = await twoSettledMembers();
+  const handle = h.client.workflow.getHandle(instanceWorkflowId(shard, id));
+  const deposed = gate.state.epoch ?? 0;
+  gate.set({ leader: true, epoch: deposed + 1 });
+  const at = () => new Date().toISOString();
+  // What the new leader says (epoch N+1), then what the deposed one still had in flight (epoch N).
+  await handle.signal(instanceHealthSignal, { instanceId: id, status: 'healthy', reason: 'new leader', at: at(), leaderEpoch: deposed + 1 });
+  await handle.signal(instanceHealthSignal, { instanceId: id, status: 'unhealthy', reason: 'stale view of a deposed leader', at: at(), leaderEpoch: deposed });
+  // A signal that lands while a workflow task runs is buffered: wait until both are in history and handled.
+  await eventually('both signals handled', async () => {
+    const events = (await handle.fetchHistory()).events ?? [];
+    const lastSignal = events.map((e) => e.workflowExecutionSignaledEventAttributes?.signalName).lastIndexOf('instanceHealth');
+    const handled = events.slice(lastSignal).some((e) => e.workflowTaskCompletedEventAttributes);
+    return handled && (await signalArgs<HealthTransition>(id, 'instanceHealth')).some((t) => t.leaderEpoch === deposed) ? true : undefined;
+  }, 15_000, 200);
+  expect((await signalArgs<HealthTransition>(id, 'instanceHealth')).slice(-2)).toEqual([
+    expect.objectContaining({ status: 'healthy', leaderEpoch: deposed + 1 }),
+    expect.objectContaining({ status: 'unhealthy', leaderEpoch: deposed }),
+  ]);
+  // The stale one changed nothing, and the group was not told of it.
+  expect((await instanceStatus(id)).health).toBe('healthy');
+  await new Promise((r) => setTimeout(r, 500));
+  expect(await groupMember(id)).toMatchObject({ health: 'healthy', phase: 'in-service' });
+  expect((await groupMember(id))?.replacing).toBeUndefined();
+});
+
+test('a new leader watches agents it never heard from: one silent across the leader change is signalled unhealthy after 3 intervals', async () => {
+  const [, id] = await twoSettledMembers();
+  fleet.silence(id);
+  // A new leader (epoch + 1): its tracker starts empty, and the silent agent never reports to it.
+  const epoch = (gate.state.epoch ?? 0) + 1;
+  gate.set({ leader: true, epoch });
+  const changedAt = Date.now();
+  await api.seeding;
+  expect(api.tracker.state(id)?.state).toBe('healthy');
+  // health_check_interval is 3s: unhealthy after 3 of them (checked twice per interval), with slack for a busy box.
+  await eventually('the unhealthy transition, read back from the workflow', async () => ((await instanceStatus(id)).health === 'unhealthy' ? true : undefined), 30_000, 250);
+  expect(Date.now() - changedAt).toBeGreaterThanOrEqual(2 * 3000);
+  expect((await signalArgs<HealthTransition>(id, 'instanceHealth')).filter((t) => t.leaderEpoch === epoch)).toEqual([expect.objectContaining({ status: 'unhealthy', leaderEpoch: epoch, reason: expect.stringMatching(/3 missed intervals/) })]);
+  await eventually('the group sees it unhealthy', async () => ((await groupMember(id))?.health === 'unhealthy' || (await groupMember(id))?.leaving ? true : undefined), 15_000);
 });
 
 test('userdata carries the CA certificate, the registration address and a nonce', async () => {

@@ -1,7 +1,8 @@
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
-import { groupStatus, waitForConvergence } from '../../client/ops/status';
+import { groupStatus, groupStatuses, waitForConvergence, type GroupRow } from '../../client/ops/status';
+import { groupWorkflowId, TAG } from '../../common/names';
 import { runCli } from '../support/cli';
-import { eventually, shardInstances } from '../support/emulator';
+import { eventually, shardInstances, tagOf } from '../support/emulator';
 import { awsError } from '../support/faults';
 import { useShard } from '../support/shard-fixture';
 
@@ -70,4 +71,50 @@ test('images: a failed look-up keeps the last good id; with nothing cached the c
   expect((await byGroup('other/api')).map((i) => i.ImageId)).toEqual([fallback]);
   expect(fx.faults.callsOf('DescribeImages').some((c) => c.outcome === 'injected')).toBe(true);
   fx.faults.clear();
+});
+
+test('no subnet of the pool left: reported in `nstance groups` and the current details, no tight loop; converges once addresses return', async () => {
+  const subnets = fx.seed.subnetIds;
+  fx.faults.failBefore(
+    (command, input) => command === 'RunInstances' && subnets.includes(String(input.SubnetId)),
+    () => awsError('InsufficientFreeAddressesInSubnet', 'There are not enough free addresses in the subnet to satisfy the requested number of instances.'),
+    10_000,
+  );
+  const mark = fx.faults.callsOf('RunInstances').length;
+  const desired = (await groupStatus(fx.client, ref)).desired + 1;
+  await fx.scale(desired);
+
+  const reported = await eventually('pool exhaustion reported', async () => {
+    const result = await runCli('groups', '--json', '--shard', shard);
+    const row = (JSON.parse(result.stdout) as GroupRow[]).find((r) => r.tenant === 'default' && r.group === 'web');
+    return row?.lastError?.includes('subnet pool "private"') ? row : undefined;
+  }, 30_000);
+  expect(reported.lastError).toMatch(/subnet pool "private" has no subnet left/);
+  // The Web UI's "current details" of the group workflow say the same.
+  const handle = fx.client.workflow.getHandle(groupWorkflowId(shard, 'default', 'web'));
+  const details = await eventually('current details', async () => {
+    const meta = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+    return meta.currentDetails?.includes('subnet pool "private"') ? meta.currentDetails : undefined;
+  }, 15_000);
+  expect(details).toMatch(/last error:.*subnet pool "private" has no subnet left/);
+
+  // A durable backoff (5 s, then 10 s, ...), not the activity's tight retries: over 8 s at most two
+  // rounds of one attempt per subnet (and one DescribeSubnets per attempt plus the final one).
+  const before = { runs: fx.faults.callsOf('RunInstances').length, describes: fx.faults.callsOf('DescribeSubnets').length };
+  await new Promise((r) => setTimeout(r, 8000));
+  expect(fx.faults.callsOf('RunInstances').length - before.runs).toBeLessThanOrEqual(2 * subnets.length);
+  expect(fx.faults.callsOf('DescribeSubnets').length - before.describes).toBeLessThanOrEqual(2 * (subnets.length + 1));
+  expect(before.runs - mark).toBeLessThanOrEqual(2 * subnets.length);
+  // None of them reached EC2 (each was refused for addresses): nothing was launched meanwhile.
+  expect(fx.faults.callsOf('RunInstances').slice(mark).filter((c) => c.outcome !== 'injected')).toEqual([]);
+  expect((await handle.describe()).status.name).toBe('RUNNING');
+
+  fx.faults.clear();
+  await waitForConvergence(fx.client, ref, { timeoutMs: 120_000, size: desired, pollMs: 500 });
+  expect((await groupStatus(fx.client, ref)).lastError).toBeUndefined();
+  // The emulator holds exactly the shard's group members (any state but terminated): no leak, no duplicate.
+  const members = (await groupStatuses(fx.client, shard)).flatMap((g) => g.members);
+  const held = await shardInstances(fx.aws.ec2, shard, ['pending', 'running', 'stopping', 'stopped', 'shutting-down']);
+  expect(held.map((i) => i.InstanceId).sort()).toEqual(members.map((m) => m.ec2InstanceId).sort());
+  expect(held.map((i) => tagOf(i, TAG.instanceId)).sort()).toEqual(members.map((m) => m.instanceId).sort());
 });

@@ -1,12 +1,24 @@
-import { TAG } from '../../common/names';
+import { DescribeInstanceAttributeCommand } from '@aws-sdk/client-ec2';
+import { instanceWorkflowId, TAG } from '../../common/names';
 import { waitForConvergence } from '../../client/ops/status';
+import { parseAgentArgs } from '../../client/agent/userdata';
+import { createNonceIssuer } from '../../activities/pki/issuer';
+import { launchNonceId, peekClaims } from '../../activities/pki/nonce';
 import type { AuditEntry } from '../../common/types';
 import { awsError } from '../support/faults';
 import { eventually, listKeys, readJson, shardInstances, tagOf } from '../support/emulator';
 import { useShard } from '../support/shard-fixture';
 
-const fx = useShard('crash', { worker: true });
+const fx = useShard('crash');
 const { shard, ref } = fx;
+
+/** As a real fleet's userdata: the agent is handed a registration nonce, so every launch renders one. */
+const USERDATA = '#!/bin/bash\n/opt/nstance/agent --register {{ .Server.RegistrationAddr }} --nonce {{ .Nonce }}\n';
+
+beforeAll(async () => {
+  // Registration nonces on, as a worker serving the agent API has them (workers/agent-api/wiring.ts).
+  await fx.h.startWorker({ issueRegistrationNonce: createNonceIssuer({ aws: fx.aws, bucket: fx.bucket }) });
+});
 
 const isAudit = (command: string, input: Record<string, unknown>) =>
   command === 'PutObject' && String(input.Key).includes('/audit/') && String(input.Key).includes('.instance.create.');
@@ -14,14 +26,17 @@ const isAudit = (command: string, input: Record<string, unknown>) =>
 test('a launch that crashes right after RunInstances succeeded is retried without a second instance, and audit retries do not duplicate', async () => {
   // Attempt 1 of every launch "crashes" after AWS accepted it; EC2 then hides the new
   // instance from Describe for a while, so the retry's tag look-up misses it and only
-  // the ClientToken (AWS's idempotency, emulated by the fault layer) prevents a duplicate.
+  // the ClientToken (AWS's idempotency, emulated by the fault layer, parameters compared)
+  // prevents a duplicate. The hiding outlasts the activity's first retry (1 s) by far.
   fx.faults
     .emulateClientTokens()
-    .hideNewInstances(1500)
+    .hideNewInstances(4000)
     .failAfter('RunInstances', () => awsError('InternalError', 'injected: worker crashed after RunInstances', 'server'), 2)
     .failAfter(isAudit, () => awsError('InternalError', 'injected: crash after the audit write', 'server'), 2);
 
-  await fx.apply({ size: 3 });
+  const config = fx.config({ size: 3 }) as { templates: { web: { userdata: { content: string } } } };
+  config.templates.web.userdata.content = USERDATA;
+  await fx.apply(config);
   const status = await waitForConvergence(fx.client, ref, { timeoutMs: 90_000, size: 3, pollMs: 300 });
 
   const running = await eventually('3 instances', async () => {
@@ -31,10 +46,28 @@ test('a launch that crashes right after RunInstances succeeded is retried withou
   // Exactly three launched in the emulator, ever: no terminated duplicate either.
   expect(await shardInstances(fx.aws.ec2, shard, ['pending', 'running', 'stopped', 'stopping', 'shutting-down', 'terminated'])).toHaveLength(3);
   expect(running.map((i) => tagOf(i, TAG.instanceId)).sort()).toEqual(status.members.map((m) => m.instanceId).sort());
-  // The injected failures really happened: two launches were attempted more than once.
-  const injected = fx.faults.callsOf('RunInstances').filter((c) => c.outcome === 'injected');
-  expect(injected).toHaveLength(2);
-  expect(fx.faults.callsOf('RunInstances').length).toBeGreaterThan(3);
+  // The injected failures really happened, and the retries reached RunInstances with the first attempt's token.
+  const runs = fx.faults.callsOf('RunInstances');
+  expect(runs.filter((c) => c.outcome === 'injected')).toHaveLength(2);
+  expect(runs.length).toBeGreaterThan(3);
+
+  // What real EC2 requires of a retried token: the very same request. A nonce minted afresh per
+  // attempt (new jti, new iat) would differ here, and EC2 would answer IdempotentParameterMismatch.
+  expect(runs.filter((c) => c.error === 'IdempotentParameterMismatch')).toEqual([]);
+  const byToken = new Map<string, Record<string, unknown>[]>();
+  for (const c of runs) byToken.set(String(c.input.ClientToken), [...(byToken.get(String(c.input.ClientToken)) ?? []), c.input]);
+  expect([...byToken.values()].filter((inputs) => inputs.length > 1).length).toBeGreaterThanOrEqual(1);
+  for (const inputs of byToken.values()) for (const input of inputs) expect(input).toEqual(inputs[0]);
+
+  // Each instance boots with its own nonce: jti derived from its workflow, exp = iat + registration_timeout (5m).
+  for (const instance of running) {
+    const { UserData } = await fx.aws.ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: instance.InstanceId, Attribute: 'userData' }));
+    const nonce = parseAgentArgs(Buffer.from(UserData?.Value ?? '', 'base64').toString('utf8'))?.nonce ?? '';
+    const id = tagOf(instance, TAG.instanceId) as string;
+    const claims = peekClaims(nonce);
+    expect(claims).toMatchObject({ sub: id, shard, jti: launchNonceId(instanceWorkflowId(shard, id)) });
+    expect((claims?.exp ?? 0) - (claims?.iat ?? 0)).toBe(300);
+  }
 
   const keys = await listKeys(fx.aws.s3, fx.bucket, `shard/${shard}/audit/`);
   const creates = (await Promise.all(keys.map((k) => readJson<AuditEntry>(fx.aws.s3, fx.bucket, k)))).filter((e) => e.action === 'instance.create');

@@ -131,8 +131,40 @@ test('`nstance instance replace` and `instance drain` keep the group at size', a
   expect(callIndex('DeregisterTargets', drainedId, mark)).toBeLessThan(callIndex('TerminateInstances', drainedId, mark));
 });
 
-/** README, "History budget": one normal life (provision → in service → drain → terminated) measured 86 events. */
+test('a drain waits while the NLB still reports the target draining, up to drain_timeout, then terminates', async () => {
+  const before = await inService(3);
+  const victim = before.members[0];
+  const ec2Id = victim.ec2InstanceId as string;
+  const mark = fx.faults.calls.length;
+  fx.faults.keepDraining(ec2Id);
+  try {
+    const drained = await runCli('instance', 'drain', victim.instanceId, '--shard', shard);
+    expect(drained.code).toBe(0);
+    await eventually('shown as draining', async () => {
+      const rows = JSON.parse((await runCli('instances', '--json', '--shard', shard)).stdout) as { id: string; phase: string }[];
+      return rows.some((r) => r.id === victim.instanceId && r.phase === 'draining') ? true : undefined;
+    });
+    await terminatedInEmulator(ec2Id);
+  } finally {
+    fx.faults.stopDraining(ec2Id);
+  }
+  const deregisteredAt = fx.faults.calls[callIndex('DeregisterTargets', ec2Id, mark)].at;
+  const terminatedAt = fx.faults.calls[callIndex('TerminateInstances', ec2Id, mark)].at;
+  // This file's config sets drain_timeout 20s; the NLB never stopped reporting the target.
+  expect(terminatedAt - deregisteredAt).toBeGreaterThanOrEqual(19_000);
+  const audit = await Promise.all((await listKeys(fx.aws.s3, fx.bucket, `shard/${shard}/audit/`)).map((k) => readJson<AuditEntry>(fx.aws.s3, fx.bucket, k)));
+  const entry = audit.find((e) => e.action === 'instance.terminate' && e.instanceIds?.includes(victim.instanceId));
+  expect(entry?.details).toMatchObject({ reason: 'drain-requested', drained: true });
+  await inService(3);
+});
+
+/**
+ * README, "History budget": one normal life (provision → in service → drain → terminated)
+ * costs 44 events of work and one workflow task (3 events) per wake-up: 86–89 events.
+ */
 const INSTANCE_HISTORY_BUDGET = 90;
+const INSTANCE_WORK_EVENTS_BUDGET = 44;
+const WORKFLOW_TASK_EVENTS = new Set(['5', '6', '7', 'EVENT_TYPE_WORKFLOW_TASK_SCHEDULED', 'EVENT_TYPE_WORKFLOW_TASK_STARTED', 'EVENT_TYPE_WORKFLOW_TASK_COMPLETED']);
 
 test('one normal instance life stays within its history budget', async () => {
   const before = await inService(3);
@@ -153,6 +185,8 @@ test('one normal instance life stays within its history budget', async () => {
   process.stdout.write(`instance ${finished.instanceId}: ${events.length} history events for one life ${JSON.stringify(counts)}\n`);
   expect(events.length).toBeGreaterThan(20);
   expect(events.length).toBeLessThanOrEqual(INSTANCE_HISTORY_BUDGET);
+  // The work itself (activities, timers, signals, search attributes) does not depend on timing.
+  expect(events.filter((e) => !WORKFLOW_TASK_EVENTS.has(String(e.eventType))).length).toBeLessThanOrEqual(INSTANCE_WORK_EVENTS_BUDGET);
   await inService(2);
 });
 

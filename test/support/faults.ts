@@ -7,6 +7,7 @@
  * It sits at the `initialize` step, outside the SDK's own retry loop, so an
  * injected failure reaches the activity exactly as a crash would.
  */
+import { createHash } from 'node:crypto';
 import type { InitializeHandler, InitializeHandlerArguments, InitializeHandlerOutput, HandlerExecutionContext } from '@smithy/types';
 
 /** Any SDK v3 client: each has its own input/output types, which this layer does not need. */
@@ -21,6 +22,8 @@ export interface CallRecord {
   input: Record<string, unknown>;
   at: number;
   outcome: 'ok' | 'error' | 'injected';
+  /** The error's code (its name, as the SDK sets it) when the call failed. */
+  error?: string;
 }
 
 type Match = (command: string, input: Record<string, unknown>) => boolean;
@@ -56,11 +59,26 @@ interface DescribeTargetHealthOutput {
   TargetHealthDescriptions?: { Target?: { Id?: string; Port?: number }; TargetHealth?: { State?: string } }[];
 }
 
+/** A RunInstances request's parameters, minus its ClientToken, in a canonical form (key order does not matter). */
+function runParameters(input: Record<string, unknown>): string {
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canonical)
+      : v && typeof v === 'object'
+        ? Object.fromEntries(Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).sort(([a], [b]) => a.localeCompare(b)).map(([k, x]) => [k, canonical(x)]))
+        : v;
+  const { ClientToken: _token, ...rest } = input;
+  return createHash('sha256').update(JSON.stringify(canonical(rest))).digest('hex');
+}
+
 export class FaultLayer {
   readonly calls: CallRecord[] = [];
   private rules: Rule[] = [];
-  /** AWS's RunInstances idempotency, which moto lacks: same ClientToken, same result. */
-  private clientTokens: Map<string, unknown> | undefined;
+  /**
+   * AWS's RunInstances idempotency, which moto lacks: same ClientToken and same parameters, same
+   * result; same ClientToken with other parameters, IdempotentParameterMismatch.
+   */
+  private clientTokens: Map<string, { parameters: string; out: unknown }> | undefined;
   /** EC2's eventual consistency: instances invisible to Describe for a while after launch. */
   private hideNewForMs = 0;
   private launchedAt = new Map<string, number>();
@@ -76,16 +94,23 @@ export class FaultLayer {
           this.calls.push(record);
           await this.apply('before', command, input, record);
           const token = command === 'RunInstances' ? (input.ClientToken as string | undefined) : undefined;
-          if (token && this.clientTokens?.has(token)) return this.clientTokens.get(token) as InitializeHandlerOutput<object>;
+          const earlier = token ? this.clientTokens?.get(token) : undefined;
+          if (earlier) {
+            if (earlier.parameters === runParameters(input)) return earlier.out as InitializeHandlerOutput<object>;
+            record.outcome = 'error';
+            record.error = 'IdempotentParameterMismatch';
+            throw awsError('IdempotentParameterMismatch', 'Arguments on this idempotent request are inconsistent with arguments used in previous request(s).');
+          }
           try {
             const out = await next(args);
-            if (command === 'RunInstances') this.remember(token, out);
+            if (command === 'RunInstances') this.remember(token, input, out);
             if (command === 'DescribeInstances') this.hide(input, out.output as DescribeInstancesOutput);
             if (command === 'DescribeTargetHealth') this.addDraining(out.output as DescribeTargetHealthOutput);
             await this.apply('after', command, input, record);
             return out;
           } catch (err) {
             if (record.outcome === 'ok') record.outcome = 'error';
+            record.error ??= err instanceof Error ? err.name : String(err);
             throw err;
           }
         };
@@ -109,6 +134,10 @@ export class FaultLayer {
     return this.add(command, 'before', times, { run: hook });
   }
 
+  /**
+   * RunInstances honours ClientToken as AWS does: a repeat of a launch that succeeded returns that launch
+   * when its parameters are the same, and fails with IdempotentParameterMismatch when they differ.
+   */
   emulateClientTokens(): this {
     this.clientTokens ??= new Map();
     return this;
@@ -120,9 +149,10 @@ export class FaultLayer {
     return this;
   }
 
-  private remember(token: string | undefined, out: { output: unknown }): void {
+  private remember(token: string | undefined, input: Record<string, unknown>, out: { output: unknown }): void {
     for (const i of (out.output as RunInstancesOutput).Instances ?? []) if (i.InstanceId) this.launchedAt.set(i.InstanceId, Date.now());
-    if (token && this.clientTokens) this.clientTokens.set(token, out);
+    // Only a launch that succeeded binds its token, as at AWS: a rejected request may be retried with other parameters.
+    if (token && this.clientTokens) this.clientTokens.set(token, { parameters: runParameters(input), out });
   }
 
   private hide(input: Record<string, unknown>, output: DescribeInstancesOutput): void {
@@ -137,6 +167,12 @@ export class FaultLayer {
   /** Keep reporting this instance as a draining target of every target group, as a slow NLB drain would. */
   keepDraining(ec2InstanceId: string): this {
     this.draining.add(ec2InstanceId);
+    return this;
+  }
+
+  /** The slow drain is over: the NLB stops reporting the target. */
+  stopDraining(ec2InstanceId: string): this {
+    this.draining.delete(ec2InstanceId);
     return this;
   }
 
@@ -167,6 +203,8 @@ export class FaultLayer {
     rule.remaining--;
     if ('run' in rule.action) return rule.action.run();
     record.outcome = 'injected';
-    throw rule.action.fail();
+    const err = rule.action.fail();
+    record.error = err.name;
+    throw err;
   }
 }

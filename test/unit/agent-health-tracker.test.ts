@@ -87,6 +87,19 @@ describe('health tracker', () => {
     expect(tracker.size).toBe(0);
   });
 
+  test('seeded instances are expected to report from the seed time; instances already tracked keep their record', () => {
+    const { tracker, sent, advance } = setup();
+    tracker.registered('i-1');
+    advance(2 * INTERVAL);
+    expect(tracker.seed(['i-1', 'i-2'])).toBe(1);
+    advance(INTERVAL);
+    // i-1 was last seen 3 intervals ago (the seed did not refresh it); i-2 was seeded 1 interval ago.
+    expect(tracker.check().map((t) => t.instanceId)).toEqual(['i-1']);
+    advance(2 * INTERVAL);
+    expect(tracker.check().map((t) => t.instanceId)).toEqual(['i-2']);
+    expect(sent.map((t) => t.status)).toEqual(['unhealthy', 'unhealthy']);
+  });
+
   test('reset forgets everything (a new leader must not judge by reports it never saw)', () => {
     const { tracker, sent, advance } = setup();
     tracker.registered('i-1');

@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { signJws, verifyJws } from '../../activities/pki/jws';
-import { mintNonce, NonceError, parseClaims, peekClaims, validateClaims, verifyNonce, type NonceClaims } from '../../activities/pki/nonce';
+import { launchNonceId, mintLaunchNonce, mintNonce, NonceError, parseClaims, peekClaims, validateClaims, verifyNonce, type NonceClaims } from '../../activities/pki/nonce';
 
 const key = generateKeyPairSync('ed25519');
 const other = generateKeyPairSync('ed25519');
@@ -78,5 +78,37 @@ describe('registration nonce', () => {
   test('JWS helper refuses non-Ed25519 keys', () => {
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     expect(() => signJws({}, ec.privateKey)).toThrow(/Ed25519/);
+  });
+});
+
+describe('the nonce of a launch (identical on every attempt)', () => {
+  const launch = { workflowId: 'nstance:s1:instance:web-0abc', issuedAtMs: NOW + 1234, ttlMs: 5 * 60_000, kid: 'kid1' };
+
+  test('the same launch gives the very same token, so retried UserData is identical', () => {
+    const a = mintLaunchNonce(key.privateKey, subject, launch);
+    const b = mintLaunchNonce(key.privateKey, subject, { ...launch });
+    expect(b.token).toBe(a.token);
+    expect(a.claims).toMatchObject({ sub: 'web-0abc', jti: launchNonceId(launch.workflowId), iat: Math.floor((NOW + 1234) / 1000) });
+    expect(a.claims.exp - a.claims.iat).toBe(300);
+    // Still a valid nonce, with the signing key's kid.
+    expect(verifyNonce(a.token, key.publicKey, expected, NOW + 2000).jti).toBe(a.claims.jti);
+    expect(verifyJws(a.token, key.publicKey).header.kid).toBe('kid1');
+  });
+
+  test('another instance workflow gets another jti; another launch time another iat', () => {
+    const a = mintLaunchNonce(key.privateKey, subject, launch);
+    const other = mintLaunchNonce(key.privateKey, subject, { ...launch, workflowId: 'nstance:s1:instance:web-0abd' });
+    expect(other.claims.jti).not.toBe(a.claims.jti);
+    const later = mintLaunchNonce(key.privateKey, subject, { ...launch, issuedAtMs: launch.issuedAtMs + 60_000 });
+    expect(later.claims.jti).toBe(a.claims.jti);
+    expect(later.claims.iat).toBe(a.claims.iat + 60);
+    expect(later.token).not.toBe(a.token);
+  });
+
+  test('the jti is a version-8 UUID, safe as an S3 key and accepted by the claims check', () => {
+    const jti = launchNonceId('nstance:s1:instance:web-0abc');
+    expect(jti).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(launchNonceId('nstance:s1:instance:web-0abc')).toBe(jti);
+    expect(code(() => parseClaims(mintLaunchNonce(key.privateKey, subject, launch).claims))).toBe('accepted');
   });
 });

@@ -52,6 +52,22 @@ export class HealthTracker {
     this.instances.set(instanceId, { lastSeenMs: this.now(), state: 'healthy' });
   }
 
+  /**
+   * Expects reports from instances this process never heard from, as if each had
+   * just reported at `lastSeenMs`: a new leader learns from Temporal which agents
+   * should be reporting, so one that stays silent is still found after `missedLimit`
+   * intervals. Instances already tracked keep what was recorded (it is fresher).
+   */
+  seed(instanceIds: Iterable<string>, lastSeenMs = this.now()): number {
+    let added = 0;
+    for (const id of instanceIds) {
+      if (this.instances.has(id)) continue;
+      this.instances.set(id, { lastSeenMs, state: 'healthy' });
+      added++;
+    }
+    return added;
+  }
+
   /** Records a report; returns (and notifies) the transitions it caused. */
   report(instanceId: string, report: HealthReport): HealthTransition[] {
     const at = this.now();
@@ -120,7 +136,7 @@ export class HealthTracker {
     this.instances.delete(instanceId);
   }
 
-  /** Forgets everything: a worker that (re)gains leadership must not judge agents by reports it never saw. */
+  /** Forgets everything: a worker that (re)gains leadership must not judge agents by reports it never saw (it seeds afresh). */
   reset(): void {
     this.instances.clear();
   }

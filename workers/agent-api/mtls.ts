@@ -7,6 +7,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { AgentApiContext } from './context';
+import type { LeaderFence } from './fence';
 import type { HealthReport } from './health-tracker';
 import { HttpError, optionalString, requiredString } from './http';
 
@@ -49,7 +50,7 @@ export async function authenticate(ctx: AgentApiContext, req: IncomingMessage, e
 }
 
 /** POST /v1/health: the report stays in memory; only transitions become signals (see HealthTracker). */
-export async function health(ctx: AgentApiContext, who: AgentIdentity, body: Record<string, unknown>): Promise<{ ok: true; nextReportInMs: number }> {
+export async function health(ctx: AgentApiContext, fence: LeaderFence, who: AgentIdentity, body: Record<string, unknown>): Promise<{ ok: true; nextReportInMs: number }> {
   const instanceId = requiredString(body, 'instanceId', 128);
   if (instanceId !== who.instanceId) {
     await ctx.audit('agent.health.rejected', {
@@ -70,6 +71,8 @@ export async function health(ctx: AgentApiContext, who: AgentIdentity, body: Rec
     }
     report.terminationNotice = { deadline: new Date(notice.deadline).toISOString(), reason: typeof notice.reason === 'string' ? notice.reason.slice(0, 256) : undefined };
   }
+  // The report may signal a transition (stamped with the current epoch): only while still leading at the request's.
+  fence.check();
   ctx.tracker.report(who.instanceId, report);
   return { ok: true, nextReportInMs: ctx.healthIntervalMs };
 }

@@ -3,7 +3,8 @@
  * certificate (CN = instance id) signed by the cluster CA. Order matters: every
  * check that only reads comes first; the nonce is then spent (create-only S3
  * object, so a replay fails on any worker); only then is a certificate issued,
- * logged, and the instance workflow signalled.
+ * logged, and the instance workflow signalled. Every write re-checks the
+ * leadership the request started under (LeaderFence) and carries its epoch.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { WorkflowNotFoundError } from '@temporalio/client';
@@ -13,7 +14,9 @@ import { writeCertLog } from '../../activities/pki/certlog';
 import { NonceError, verifyNonce, type NonceClaims } from '../../activities/pki/nonce';
 import { issueCertificate, publicKeyFingerprint } from '../../activities/pki/x509';
 import { WriteConflictError } from '../../activities/s3/objects';
-import type { AgentApiContext } from './context';
+import type { ClusterPki } from '../../activities/pki/cluster-ca';
+import type { AgentApiContext, ShardView } from './context';
+import type { LeaderFence } from './fence';
 import { HttpError, optionalString, requiredString } from './http';
 
 export interface RegisterResponse {
@@ -57,20 +60,37 @@ const NONCE_STATUS: Record<NonceError['code'], number> = {
   replayed: 409,
 };
 
-export async function register(ctx: AgentApiContext, body: Record<string, unknown>, remote: string): Promise<RegisterResponse> {
-  const nonce = requiredString(body, 'nonce');
-  const publicKey = parsePublicKey(requiredString(body, 'publicKey'));
-  const ip = optionalString(body, 'ip', 64);
-  const hostname = optionalString(body, 'hostname');
-  const { view, pki } = await ctx.pki();
-  const now = ctx.deps.now();
+interface RegisterRequest {
+  nonce: string;
+  publicKey: KeyObject;
+  ip?: string;
+  hostname?: string;
+}
 
+function parseRegisterRequest(body: Record<string, unknown>): RegisterRequest {
+  return {
+    nonce: requiredString(body, 'nonce'),
+    publicKey: parsePublicKey(requiredString(body, 'publicKey')),
+    ip: optionalString(body, 'ip', 64),
+    hostname: optionalString(body, 'hostname'),
+  };
+}
+
+/**
+ * `readBody` is called inside the audited part, so a request that is not even
+ * well-formed (bad JSON, no nonce, a bad key) is audited like any other rejection.
+ * `fence` is checked before each write: a worker deposed mid-request stops there.
+ */
+export async function register(ctx: AgentApiContext, fence: LeaderFence, readBody: () => Promise<Record<string, unknown>>, remote: string): Promise<RegisterResponse> {
+  let request: RegisterRequest | undefined;
   let claims: NonceClaims | undefined;
   let retry = false;
+  const { view, pki } = await ctx.pki();
   try {
-    claims = verifyNonce(nonce, pki.registrationPublicKey, { cluster: view.clusterId, shard: ctx.shard }, now);
+    request = parseRegisterRequest(await readBody());
+    claims = verifyNonce(request.nonce, pki.registrationPublicKey, { cluster: view.clusterId, shard: ctx.shard }, ctx.deps.now());
     await ensureInstanceLive(ctx, claims);
-    ({ retry } = await spendNonce(ctx, claims, publicKey, now));
+    ({ retry } = await spendNonce(ctx, fence, claims, request.publicKey));
   } catch (err) {
     const rejection =
       err instanceof NonceError ? new HttpError(NONCE_STATUS[err.code], `nonce-${err.code}`, err.message) : err instanceof HttpError ? err : undefined;
@@ -80,11 +100,23 @@ export async function register(ctx: AgentApiContext, body: Record<string, unknow
       tenant: claims?.tenant,
       group: claims?.group,
       // The nonce itself is a bearer credential: audit its id only.
-      details: { reason: rejection.code, message: rejection.message, remote, nonceId: claims?.jti, reportedIp: ip, hostname },
+      details: { reason: rejection.code, message: rejection.message, remote, nonceId: claims?.jti, reportedIp: request?.ip, hostname: request?.hostname },
     });
     throw rejection;
   }
+  return issue(ctx, fence, { view, pki, request, claims, retry, remote });
+}
 
+/** The nonce is spent: sign, log, audit, tell the workflow; each step only while still leading at the request's epoch. */
+async function issue(
+  ctx: AgentApiContext,
+  fence: LeaderFence,
+  r: { view: ShardView; pki: ClusterPki; request: RegisterRequest; claims: NonceClaims; retry: boolean; remote: string },
+): Promise<RegisterResponse> {
+  const { view, pki, claims, retry, remote } = r;
+  const { publicKey, ip, hostname } = r.request;
+  const now = ctx.deps.now();
+  fence.check();
   const issued = await issueCertificate({
     caCertPem: pki.caCertPem,
     caKey: pki.caKey,
@@ -98,6 +130,7 @@ export async function register(ctx: AgentApiContext, body: Record<string, unknow
     now,
   });
   const issuedAt = new Date(now).toISOString();
+  fence.check();
   const certlogKey = await writeCertLog(ctx.objects, {
     kind: 'agent-client',
     cluster: view.clusterId,
@@ -115,16 +148,19 @@ export async function register(ctx: AgentApiContext, body: Record<string, unknow
     reportedIp: ip,
     hostname,
     issuer: `agent-api:${ctx.deps.workerId}`,
+    leaderEpoch: fence.epoch,
   });
+  fence.check();
   await ctx.audit('agent.register', {
     tenant: claims.tenant,
     group: claims.group,
     instanceIds: [claims.sub],
     workflowId: instanceWorkflowId(ctx.shard, claims.sub),
-    details: { serialNumber: issued.serialNumber, certlog: certlogKey, nonceId: claims.jti, reportedIp: ip, hostname, remote, ...(retry ? { retryOfSpentNonce: true } : {}) },
+    details: { serialNumber: issued.serialNumber, certlog: certlogKey, nonceId: claims.jti, reportedIp: ip, hostname, remote, leaderEpoch: fence.epoch, ...(retry ? { retryOfSpentNonce: true } : {}) },
   });
+  fence.check();
   ctx.tracker.registered(claims.sub);
-  await signalRegistered(ctx, claims.sub, { instanceId: claims.sub, certificateSerial: issued.serialNumber, reportedIp: ip, hostname, at: issuedAt });
+  await signalRegistered(ctx, fence, { instanceId: claims.sub, certificateSerial: issued.serialNumber, reportedIp: ip, hostname, at: issuedAt, leaderEpoch: fence.epoch });
   return {
     instanceId: claims.sub,
     certificate: issued.pem,
@@ -156,10 +192,12 @@ async function ensureInstanceLive(ctx: AgentApiContext, claims: NonceClaims): Pr
  * anyone else, so this keeps single use where it matters without stranding an
  * agent whose first answer never arrived.
  */
-async function spendNonce(ctx: AgentApiContext, claims: NonceClaims, publicKey: KeyObject, now: number): Promise<{ retry: boolean }> {
+async function spendNonce(ctx: AgentApiContext, fence: LeaderFence, claims: NonceClaims, publicKey: KeyObject): Promise<{ retry: boolean }> {
   const fingerprint = publicKeyFingerprint(publicKey);
-  const record = { instanceId: claims.sub, spentAt: new Date(now).toISOString(), publicKeySha256: fingerprint, by: ctx.deps.workerId };
+  const spentAt = new Date(ctx.deps.now()).toISOString();
+  const record = { instanceId: claims.sub, spentAt, publicKeySha256: fingerprint, by: ctx.deps.workerId, leaderEpoch: fence.epoch };
   const key = nonceKey(ctx.shard, claims.jti);
+  fence.check();
   try {
     await ctx.objects.write(key, `${JSON.stringify(record)}\n`, { absent: true });
     return { retry: false };
@@ -172,9 +210,11 @@ async function spendNonce(ctx: AgentApiContext, claims: NonceClaims, publicKey: 
   throw new NonceError('replayed', `nonce ${claims.jti} for instance ${claims.sub} was already used${previous?.spentAt ? ` at ${previous.spentAt}` : ''}: registration nonces are single-use`);
 }
 
-async function signalRegistered(ctx: AgentApiContext, instanceId: string, registration: AgentRegistration): Promise<void> {
-  const handle = ctx.deps.client.workflow.getHandle(instanceWorkflowId(ctx.shard, instanceId));
+async function signalRegistered(ctx: AgentApiContext, fence: LeaderFence, registration: AgentRegistration): Promise<void> {
+  const handle = ctx.deps.client.workflow.getHandle(instanceWorkflowId(ctx.shard, registration.instanceId));
   for (let attempt = 1; ; attempt++) {
+    // Checked before every attempt: a retry must not outlive this worker's leadership.
+    fence.check();
     try {
       await handle.signal(agentRegisteredSignal, registration);
       return;

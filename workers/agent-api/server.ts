@@ -2,7 +2,8 @@
  * The agent API: HTTPS (TLS 1.3 only) on the shard leader. Its server certificate
  * is issued by the cluster CA for the leader network IP and this host's names,
  * so agents verify it with the CA from their userdata. Every request consults
- * the LeadershipGate: a worker that is not (or no longer) the leader answers 503.
+ * the LeadershipGate: a worker that is not (or no longer) the leader answers 503,
+ * and one deposed while serving a request stops before its next write (LeaderFence).
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
@@ -18,8 +19,9 @@ import type { AwsClients } from '../../activities/aws/clients';
 import type { PkiCache } from '../../activities/pki/cluster-ca';
 import { writeCertLog } from '../../activities/pki/certlog';
 import { issueCertificate, publicKeyFingerprint } from '../../activities/pki/x509';
-import { NotLeaderError, type LeadershipGate } from '../leadership/gate';
+import { NotLeaderError, type LeadershipGate, type LeadershipState } from '../leadership/gate';
 import { AgentApiContext } from './context';
+import { leaderFence } from './fence';
 import { HealthTracker } from './health-tracker';
 import { HttpError, readJsonBody, sendJson } from './http';
 import { authenticate, files, health } from './mtls';
@@ -57,6 +59,10 @@ export class AgentApi {
   private closed = false;
   private unsubscribe: (() => void) | undefined;
   private rotation: NodeJS.Timeout | undefined;
+  /** The leadership the tracker's memory belongs to. */
+  private leadership: { epoch: number | undefined } | undefined;
+  /** The latest seeding of the tracker (tests await it). */
+  seeding: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: AgentApiOptions) {
     const log = options.log ?? (() => undefined);
@@ -99,10 +105,8 @@ export class AgentApi {
       throw new Error('agent API closed before it started');
     }
     this.server = server;
-    // A worker that (re)gains leadership starts from fresh memory: it never saw the reports before.
-    this.unsubscribe = this.options.gate.onChange((state) => {
-      if (state.leader) this.tracker.reset();
-    });
+    this.unsubscribe = this.options.gate.onChange((state) => this.followLeadership(state));
+    this.followLeadership(this.options.gate.state);
     this.tracker.start();
     this.scheduleRotation();
     const address = this.address as { host: string; port: number };
@@ -124,6 +128,53 @@ export class AgentApi {
     if (!server) return;
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /**
+   * A worker that gains leadership starts from fresh memory (it never saw the reports
+   * the old leader got), then seeds it with the instances that should be reporting,
+   * so an agent that stays silent towards the new leader is still found.
+   */
+  private followLeadership(state: LeadershipState): void {
+    if (!state.leader || this.closed) return;
+    // The same leadership again (the leader workflow continued as new and restarted its activity): keep the memory.
+    if (this.leadership && this.leadership.epoch === state.epoch) return;
+    const lease = { epoch: state.epoch };
+    this.leadership = lease;
+    this.tracker.reset();
+    this.seeding = this.seedTracker(lease);
+  }
+
+  /**
+   * Lists the shard's running instance workflows whose agent registered (phase
+   * registered or in-service) and expects a report from each from now on: one that
+   * never reports to this leader is unhealthy after the missed-interval limit.
+   * Retried until it works or the leadership it was started for is over.
+   */
+  private async seedTracker(lease: { epoch: number | undefined }): Promise<void> {
+    const { log, now } = this.context.deps;
+    const since = now();
+    const shard = this.options.shard;
+    const prefix = instanceWorkflowId(shard, '');
+    const query =
+      `WorkflowType = 'instanceWorkflow' AND ExecutionStatus = 'Running' AND NstanceShard = '${shard.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'` +
+      ` AND NstancePhase IN ('registered', 'in-service')`;
+    const current = () => !this.closed && this.leadership === lease && this.options.gate.state.leader;
+    for (let attempt = 1; current(); attempt++) {
+      try {
+        const ids: string[] = [];
+        for await (const execution of this.options.client.workflow.list({ query })) {
+          if (execution.workflowId.startsWith(prefix)) ids.push(execution.workflowId.slice(prefix.length));
+        }
+        if (!current()) return;
+        const added = this.tracker.seed(ids, since);
+        log(`agent API: leading at epoch ${lease.epoch ?? '-'}: expecting health reports from ${ids.length} registered instance(s), ${added} not yet heard from`);
+        return;
+      } catch (err) {
+        log(`agent API: could not list the shard's registered instances to watch their health (retrying): ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, Math.min(30_000, 1000 * 2 ** Math.min(attempt - 1, 5))).unref());
+      }
+    }
   }
 
   private scheduleRotation(): void {
@@ -176,14 +227,15 @@ export class AgentApi {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     try {
-      this.options.gate.assertLeader();
+      // The leadership this request is served under: every write it makes re-checks it.
+      const fence = leaderFence(this.options.gate);
       const route = `${req.method} ${(req.url ?? '').split('?')[0]}`;
       switch (route) {
         case 'POST /v1/register':
-          return sendJson(res, 200, await register(this.context, await readJsonBody(req), remote));
+          return sendJson(res, 200, await register(this.context, fence, () => readJsonBody(req), remote));
         case 'POST /v1/health': {
           const who = await authenticate(this.context, req, '/v1/health');
-          return sendJson(res, 200, await health(this.context, who, await readJsonBody(req)));
+          return sendJson(res, 200, await health(this.context, fence, who, await readJsonBody(req)));
         }
         case 'GET /v1/files': {
           const who = await authenticate(this.context, req, '/v1/files');
@@ -202,9 +254,12 @@ export class AgentApi {
 
   private async signalHealth(t: HealthTransition): Promise<'ok' | 'gone'> {
     // Only the leader speaks for agents; a deposed worker's stale view must not reach workflows.
-    if (!this.options.gate.state.leader) return 'ok';
+    const { leader, epoch } = this.options.gate.state;
+    if (!leader) return 'ok';
     try {
-      await this.options.client.workflow.getHandle(instanceWorkflowId(this.options.shard, t.instanceId)).signal(instanceHealthSignal, t);
+      // Stamped, so a workflow that already heard from a newer leader ignores it should this worker be deposed meanwhile.
+      const stamped: HealthTransition = { ...t, leaderEpoch: epoch };
+      await this.options.client.workflow.getHandle(instanceWorkflowId(this.options.shard, t.instanceId)).signal(instanceHealthSignal, stamped);
       return 'ok';
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return 'gone';

@@ -1,0 +1,251 @@
+/**
+ * The agent API in one process, with S3 and Temporal faked in memory: fencing of
+ * every write on the leadership a request started under, epochs stamped on what it
+ * writes and signals, rejections of malformed requests audited, TLS 1.3 only, and
+ * the health tracker seeded when leadership is gained.
+ */
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { connect } from 'node:tls';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import type { Client } from '@temporalio/client';
+import type { AwsClients } from '../../activities/aws/clients';
+import type { CertLogEntry } from '../../activities/pki/certlog';
+import type { ClusterPki, PkiCache } from '../../activities/pki/cluster-ca';
+import { mintNonce } from '../../activities/pki/nonce';
+import * as x509 from '../../activities/pki/x509';
+import type { AuditEntry } from '../../common/types';
+import { instanceWorkflowId } from '../../common/names';
+import { AgentApi } from '../../workers/agent-api/server';
+import { MutableLeadershipGate } from '../../workers/leadership/gate';
+import { postToAgentApi, type AgentApiResponse } from '../support/agent-api-call';
+import type { AgentRegistration, HealthTransition } from '../../workflows/definitions';
+
+const SHARD = 'fence';
+const VIEW = { clusterId: 'test', secretsPrefix: 'nstance/test/', healthCheckIntervalMs: 60_000 };
+
+/** S3 with create-only writes (If-None-Match), as the ObjectStore uses it; `onPut` runs after a write landed. */
+class MemoryS3 {
+  readonly objects = new Map<string, string>();
+  onPut: (key: string) => void = () => undefined;
+
+  async send(command: unknown): Promise<unknown> {
+    if (command instanceof PutObjectCommand) {
+      const { Key, Body, IfNoneMatch } = command.input;
+      if (IfNoneMatch && this.objects.has(Key as string)) throw Object.assign(new Error('exists'), { name: 'PreconditionFailed' });
+      this.objects.set(Key as string, String(Body));
+      this.onPut(Key as string);
+      return { ETag: '"1"' };
+    }
+    if (command instanceof GetObjectCommand) {
+      const text = this.objects.get(command.input.Key as string);
+      if (text === undefined) throw Object.assign(new Error('missing'), { name: 'NoSuchKey' });
+      return { Body: { transformToString: async () => text }, ETag: '"1"' };
+    }
+    throw new Error(`unexpected S3 call ${(command as object).constructor.name}`);
+  }
+
+  keys(prefix: string): string[] {
+    return [...this.objects.keys()].filter((k) => k.startsWith(prefix));
+  }
+
+  json<T>(prefix: string): T[] {
+    return this.keys(prefix).map((k) => JSON.parse(this.objects.get(k) as string) as T);
+  }
+}
+
+interface Sent {
+  workflowId: string;
+  signal: string;
+  arg: AgentRegistration | HealthTransition;
+}
+
+/** The few Temporal client calls the agent API makes. */
+function fakeClient(hooks: { onDescribe: () => void; running: () => string[]; sent: Sent[] }): Client {
+  return {
+    workflow: {
+      getHandle: (workflowId: string) => ({
+        describe: async () => {
+          hooks.onDescribe();
+          return { status: { name: 'RUNNING' } };
+        },
+        signal: async (def: { name: string }, arg: AgentRegistration | HealthTransition) => {
+          hooks.sent.push({ workflowId, signal: def.name, arg });
+        },
+      }),
+      list: async function* () {
+        for (const id of hooks.running()) yield { workflowId: instanceWorkflowId(SHARD, id) };
+      },
+    },
+  } as unknown as Client;
+}
+
+async function clusterPki(): Promise<ClusterPki> {
+  const caKey = generateKeyPairSync('ed25519').privateKey;
+  const registration = generateKeyPairSync('ed25519');
+  return {
+    clusterId: VIEW.clusterId,
+    caCertPem: await x509.createCaCertificate(caKey, VIEW.clusterId),
+    caKey,
+    registrationKey: registration.privateKey,
+    registrationPublicKey: registration.publicKey,
+    registrationKid: 'kid',
+    created: { caKey: false, registrationKey: false, caCert: false },
+  };
+}
+
+let s3: MemoryS3;
+let gate: MutableLeadershipGate;
+let api: AgentApi;
+let pki: ClusterPki;
+let clock: number;
+let sent: Sent[];
+let onDescribe: () => void;
+let running: string[];
+
+beforeEach(async () => {
+  s3 = new MemoryS3();
+  gate = new MutableLeadershipGate();
+  gate.set({ leader: true, epoch: 1 });
+  pki = await clusterPki();
+  clock = Date.now();
+  sent = [];
+  onDescribe = () => undefined;
+  running = [];
+  api = new AgentApi({
+    port: 0,
+    host: '127.0.0.1',
+    client: fakeClient({ onDescribe: () => onDescribe(), running: () => running, sent }),
+    aws: { s3 } as unknown as AwsClients,
+    bucket: 'b',
+    shard: SHARD,
+    workerId: 'w1',
+    gate,
+    pki: { get: async () => pki } as unknown as PkiCache,
+    now: () => clock,
+  });
+  // The shard's config is not under test: its view is given.
+  api.context.view = async () => VIEW;
+  await api.start();
+});
+
+afterEach(async () => {
+  await api.close();
+  jest.restoreAllMocks();
+});
+
+function post(path: string, body: string): Promise<AgentApiResponse> {
+  return postToAgentApi({ port: api.address?.port, ca: pki.caCertPem, servername: 'localhost' }, path, body);
+}
+
+function registration(instanceId = 'i-1', key: KeyObject = pki.registrationKey): string {
+  const nonce = mintNonce(key, { cluster: VIEW.clusterId, shard: SHARD, tenant: 'default', group: 'web', instanceId }, 60_000, clock).token;
+  const publicKey = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' });
+  return JSON.stringify({ nonce, publicKey });
+}
+
+const clientCertificates = (spy: jest.SpyInstance) => spy.mock.calls.filter(([req]) => (req as x509.IssueRequest).usage === 'client').length;
+const flush = () => new Promise((r) => setImmediate(r));
+
+describe('fencing: a worker deposed in the middle of a registration stops there', () => {
+  test.each([
+    ['steps down', () => gate.set({ leader: false, epoch: 1 })],
+    ['sees another epoch', () => gate.set({ leader: true, epoch: 2 })],
+  ])('leadership that %s while the instance workflow is looked up: 503, no nonce spent, no certificate, nothing logged or signalled', async (_what, flip) => {
+    const issue = jest.spyOn(x509, 'issueCertificate');
+    onDescribe = flip;
+    const res = await post('/v1/register', registration());
+    expect(res).toMatchObject({ status: 503, body: { error: 'not-leader' } });
+    expect(s3.keys(`shard/${SHARD}/nonce/`)).toEqual([]);
+    expect(s3.keys(`shard/${SHARD}/certlog/default.`)).toEqual([]);
+    expect(clientCertificates(issue)).toBe(0);
+    expect(sent).toEqual([]);
+    expect(s3.json<AuditEntry>(`shard/${SHARD}/audit/`).map((e) => e.action)).toEqual([]);
+  });
+
+  test('deposed once the nonce is spent: no certificate is issued, logged or signalled', async () => {
+    const issue = jest.spyOn(x509, 'issueCertificate');
+    s3.onPut = (key) => {
+      if (key.includes('/nonce/')) gate.set({ leader: false, epoch: 1 });
+    };
+    const res = await post('/v1/register', registration());
+    expect(res).toMatchObject({ status: 503, body: { error: 'not-leader' } });
+    // The nonce stays spent (with the same key, the agent's retry at the new leader is let through).
+    expect(s3.json<{ leaderEpoch?: number }>(`shard/${SHARD}/nonce/`)).toEqual([expect.objectContaining({ instanceId: 'i-1', leaderEpoch: 1 })]);
+    expect(s3.keys(`shard/${SHARD}/certlog/default.`)).toEqual([]);
+    expect(clientCertificates(issue)).toBe(0);
+    expect(sent).toEqual([]);
+  });
+
+  test('a registration at the current epoch stamps it on the nonce record, the certificate log and the signal', async () => {
+    gate.set({ leader: true, epoch: 7 });
+    const res = await post('/v1/register', registration());
+    expect(res.status).toBe(200);
+    expect(s3.json<{ leaderEpoch?: number }>(`shard/${SHARD}/nonce/`)).toEqual([expect.objectContaining({ leaderEpoch: 7 })]);
+    expect(s3.json<CertLogEntry>(`shard/${SHARD}/certlog/default.`)).toEqual([expect.objectContaining({ serialNumber: res.body.serialNumber, leaderEpoch: 7 })]);
+    expect(sent).toEqual([{ workflowId: instanceWorkflowId(SHARD, 'i-1'), signal: 'agentRegistered', arg: expect.objectContaining({ leaderEpoch: 7 }) }]);
+    expect(api.tracker.state('i-1')?.state).toBe('healthy');
+  });
+
+  test('health transitions carry the epoch; a worker no longer leading signals none', async () => {
+    gate.set({ leader: true, epoch: 4 });
+    api.tracker.registered('i-1');
+    api.tracker.report('i-1', { status: 'unhealthy', reason: 'disk full' });
+    await flush();
+    expect(sent.map((s) => s.arg)).toEqual([expect.objectContaining({ status: 'unhealthy', leaderEpoch: 4 })]);
+    gate.set({ leader: false, epoch: 4 });
+    api.tracker.report('i-1', { status: 'healthy' });
+    await flush();
+    expect(sent).toHaveLength(1);
+  });
+});
+
+test('malformed registrations (bad JSON, no nonce, a bad public key) are rejected with 400 and audited', async () => {
+  const nonce = JSON.parse(registration()).nonce as string;
+  const cases = [
+    { body: '{not json', error: 'bad-json' },
+    { body: JSON.stringify({ publicKey: 'x' }), error: 'bad-request' },
+    { body: JSON.stringify({ nonce, publicKey: 'not a key' }), error: 'bad-public-key' },
+  ];
+  for (const c of cases) expect(await post('/v1/register', c.body)).toMatchObject({ status: 400, body: { error: c.error } });
+  const rejected = s3.json<AuditEntry>(`shard/${SHARD}/audit/`).filter((e) => e.action === 'agent.register.rejected');
+  expect(rejected.map((e) => e.details?.reason).sort()).toEqual(cases.map((c) => c.error).sort());
+  expect(s3.keys(`shard/${SHARD}/nonce/`)).toEqual([]);
+});
+
+test('a TLS 1.2 client is refused at the handshake', async () => {
+  const outcome = await new Promise<string>((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port: api.address?.port, ca: pki.caCertPem, servername: 'localhost', maxVersion: 'TLSv1.2' });
+    socket.once('secureConnect', () => {
+      resolve(`connected with ${socket.getProtocol()}`);
+      socket.destroy();
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+  expect(outcome).toMatch(/PROTOCOL_VERSION/);
+});
+
+describe('health tracking across leadership changes', () => {
+  test('gaining leadership seeds the tracker with the registered instances; a silent one is unhealthy after 3 intervals', async () => {
+    running = ['i-1', 'i-2'];
+    gate.set({ leader: true, epoch: 2 });
+    await api.seeding;
+    expect(api.tracker.size).toBe(2);
+    clock += 60_000;
+    api.tracker.report('i-1', { status: 'healthy' });
+    clock += 2 * 60_000;
+    expect(api.tracker.check().map((t) => t.instanceId)).toEqual(['i-2']);
+    await flush();
+    expect(sent.map((s) => [s.workflowId, (s.arg as HealthTransition).status, s.arg.leaderEpoch])).toEqual([[instanceWorkflowId(SHARD, 'i-2'), 'unhealthy', 2]]);
+  });
+
+  test('the same epoch again (the leader workflow continued as new) keeps what the tracker knew', async () => {
+    api.tracker.report('i-1', { status: 'healthy' });
+    gate.set({ leader: false, epoch: 1 });
+    gate.set({ leader: true, epoch: 1 });
+    await api.seeding;
+    expect(api.tracker.state('i-1')).toBeDefined();
+    gate.set({ leader: true, epoch: 3 });
+    await api.seeding;
+    expect(api.tracker.state('i-1')).toBeUndefined();
+  });
+});
