@@ -1,8 +1,8 @@
 import { DescribeImagesCommand } from '@aws-sdk/client-ec2';
-import { groupStatus, groupStatuses, waitForConvergence, type GroupRow } from '../../client/ops/status';
-import { groupWorkflowId, TAG } from '../../common/names';
+import { groupStatus, waitForConvergence, type GroupRow } from '../../client/ops/status';
+import { groupWorkflowId } from '../../common/names';
 import { runCli } from '../support/cli';
-import { eventually, shardInstances, tagOf } from '../support/emulator';
+import { eventually, shardInstances } from '../support/emulator';
 import { awsError } from '../support/faults';
 import { useShard } from '../support/shard-fixture';
 
@@ -23,6 +23,7 @@ test('a subnet out of addresses moves the launch to the next subnet of the pool'
   expect(running.map((i) => i.SubnetId)).toEqual([second, second]);
   expect(fx.faults.callsOf('RunInstances').filter((c) => c.outcome === 'injected' && c.input.SubnetId === first)).toHaveLength(2);
   fx.faults.clear();
+  await fx.expectEmulatorMatchesGroups();
 });
 
 test('no capacity: retried with backoff, reported in `nstance groups`, no tight loop; converges once capacity returns', async () => {
@@ -47,6 +48,7 @@ test('no capacity: retried with backoff, reported in `nstance groups`, no tight 
   await waitForConvergence(fx.client, ref, { timeoutMs: 120_000, size: 3, pollMs: 500 });
   expect(await shardInstances(fx.aws.ec2, shard)).toHaveLength(3);
   expect((await groupStatus(fx.client, ref)).lastError).toBeUndefined();
+  await fx.expectEmulatorMatchesGroups();
 });
 
 test('images: a failed look-up keeps the last good id; with nothing cached the configured fallback is used', async () => {
@@ -71,6 +73,7 @@ test('images: a failed look-up keeps the last good id; with nothing cached the c
   expect((await byGroup('other/api')).map((i) => i.ImageId)).toEqual([fallback]);
   expect(fx.faults.callsOf('DescribeImages').some((c) => c.outcome === 'injected')).toBe(true);
   fx.faults.clear();
+  await fx.expectEmulatorMatchesGroups();
 });
 
 test('no subnet of the pool left: reported in `nstance groups` and the current details, no tight loop; converges once addresses return', async () => {
@@ -112,9 +115,5 @@ test('no subnet of the pool left: reported in `nstance groups` and the current d
   fx.faults.clear();
   await waitForConvergence(fx.client, ref, { timeoutMs: 120_000, size: desired, pollMs: 500 });
   expect((await groupStatus(fx.client, ref)).lastError).toBeUndefined();
-  // The emulator holds exactly the shard's group members (any state but terminated): no leak, no duplicate.
-  const members = (await groupStatuses(fx.client, shard)).flatMap((g) => g.members);
-  const held = await shardInstances(fx.aws.ec2, shard, ['pending', 'running', 'stopping', 'stopped', 'shutting-down']);
-  expect(held.map((i) => i.InstanceId).sort()).toEqual(members.map((m) => m.ec2InstanceId).sort());
-  expect(held.map((i) => tagOf(i, TAG.instanceId)).sort()).toEqual(members.map((m) => m.instanceId).sort());
+  await fx.expectEmulatorMatchesGroups();
 });

@@ -9,7 +9,7 @@ import { runCli } from '../support/cli';
 import { s3Keys, TAG } from '../../common/names';
 import { groupStatus, waitForConvergence } from '../../client/ops/status';
 import type { AuditEntry } from '../../common/types';
-import { eventually, listKeys, readJson, shardInstances, tagOf } from '../support/emulator';
+import { ALIVE_STATES, eventually, listKeys, readJson, shardInstances, tagOf } from '../support/emulator';
 import { configText } from '../support/fixtures';
 import { useShard } from '../support/shard-fixture';
 
@@ -24,7 +24,7 @@ async function apply(size: number) {
 async function converged(size: number) {
   const status = await waitForConvergence(fx.client, ref, { timeoutMs: 90_000, size, pollMs: 300 });
   const running = await eventually(`${size} instances in the emulator`, async () => {
-    const found = await shardInstances(fx.aws.ec2, shard);
+    const found = await shardInstances(fx.aws.ec2, shard, ALIVE_STATES);
     return found.length === size ? found : undefined;
   });
   const ids = running.map((i) => tagOf(i, TAG.instanceId)).sort();

@@ -4,7 +4,7 @@ import { targetsOf } from '../../activities/elbv2/targets';
 import { groupStatus } from '../../client/ops/status';
 import type { AuditEntry, GroupStatus } from '../../common/types';
 import { runCli } from '../support/cli';
-import { eventually, listKeys, readJson, shardInstances } from '../support/emulator';
+import { ALIVE_STATES, eventually, listKeys, readJson, shardInstances } from '../support/emulator';
 import { recordHistory } from '../support/record-histories';
 import { useShard } from '../support/shard-fixture';
 
@@ -30,7 +30,7 @@ async function inService(size: number): Promise<GroupStatus> {
   }, 90_000);
   const ids = status.members.map((m) => m.ec2InstanceId).sort();
   await eventually('emulator holds exactly the group', async () => {
-    const running = (await shardInstances(fx.aws.ec2, shard)).map((i) => i.InstanceId).sort();
+    const running = (await shardInstances(fx.aws.ec2, shard, ALIVE_STATES)).map((i) => i.InstanceId).sort();
     return JSON.stringify(running) === JSON.stringify(ids) ? true : undefined;
   });
   await eventually('targets registered', async () => {

@@ -2,6 +2,9 @@ import { DescribeInstancesCommand, type EC2Client, type Instance } from '@aws-sd
 import { ListObjectsV2Command, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { TAG } from '../../common/names';
 
+/** States of an instance that still exists: a stopped one left behind is a leak too. */
+export const ALIVE_STATES = ['pending', 'running', 'stopping', 'stopped'];
+
 /** Instances the emulator holds for a shard, read back from EC2 (not from what our code believes). */
 export async function shardInstances(ec2: EC2Client, shard: string, states = ['pending', 'running']): Promise<Instance[]> {
   const out = await ec2.send(

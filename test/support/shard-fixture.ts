@@ -1,5 +1,8 @@
 import { applyConfig, type ApplyResult } from '../../client/ops/apply';
 import { scaleGroup, type ScaleResult } from '../../client/ops/scale';
+import { groupStatuses } from '../../client/ops/status';
+import { TAG } from '../../common/names';
+import { ALIVE_STATES, eventually, shardInstances, tagOf } from './emulator';
 import type { GroupRef } from '../../common/types';
 import type { SeedResult } from '../../scripts/seed-emulator';
 import { configText, seedShard, terminateShardWorkflows, testConfig, type TestConfigOptions } from './fixtures';
@@ -39,6 +42,11 @@ export interface ShardFixture {
   apply(config: ShardConfigOptions | Record<string, unknown>): Promise<ApplyResult>;
   /** Scales default/web as `nstance group scale` would. */
   scale(size: number): Promise<ScaleResult>;
+  /**
+   * Waits until the emulator holds exactly the members of the shard's groups, in any
+   * state but terminated (a stopped leftover is a leak): no leak, no duplicate.
+   */
+  expectEmulatorMatchesGroups(): Promise<void>;
 }
 
 /** Declares a shard fixture for the calling test file (registers its beforeAll/afterAll). */
@@ -87,6 +95,21 @@ export function useShard(prefix: string, options: ShardFixtureOptions = {}): Sha
     },
     scale(size) {
       return scaleGroup({ client: fixture.client, s3: fixture.aws.s3, bucket: fixture.bucket, group: ref, size, actor: 'test' });
+    },
+    async expectEmulatorMatchesGroups() {
+      const view = async () => {
+        const members = (await groupStatuses(fixture.client, shard)).flatMap((g) => g.members);
+        const held = await shardInstances(fixture.aws.ec2, shard, ALIVE_STATES);
+        return {
+          group: members.map((m) => `${m.instanceId}=${m.ec2InstanceId}`).sort(),
+          emulator: held.map((i) => `${tagOf(i, TAG.instanceId)}=${i.InstanceId}`).sort(),
+        };
+      };
+      const matched = await eventually('the emulator holds exactly the groups\' members', async () => {
+        const v = await view();
+        return JSON.stringify(v.group) === JSON.stringify(v.emulator) ? v : undefined;
+      }, 30_000).catch(async () => view());
+      expect(matched.emulator).toEqual(matched.group);
     },
   };
 
