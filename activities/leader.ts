@@ -8,7 +8,7 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ConfigValidationError } from '../common/config';
 import { isStaleEpoch } from '../workflows/decisions/leader';
-import { moveLeaderNetwork, type MoveRequest, type MoveResult } from './ec2/network-interfaces';
+import { describeInterface, moveLeaderNetwork, type MoveRequest, type MoveResult } from './ec2/network-interfaces';
 import { ShardConfigStore } from './s3/config-store';
 import { ObjectStore, WriteConflictError } from './s3/objects';
 
@@ -67,6 +67,15 @@ export async function readLeaderRecord(store: ObjectStore, shard: string): Promi
   return current ? (JSON.parse(current.text) as LeaderRecord) : undefined;
 }
 
+/** The newest epoch earlier leader-workflow runs left behind, per place it is kept. */
+export interface SeenEpochs {
+  /** `epoch` of shard/<shard>/leader.json. */
+  record?: number;
+  /** `nstance:leader-epoch` tag of the leader ENI, when the shard has one. */
+  interfaceTag?: number;
+  interfaceId?: string;
+}
+
 export interface LeaderActivityDeps {
   ec2: EC2Client;
   objects: ObjectStore;
@@ -74,17 +83,44 @@ export interface LeaderActivityDeps {
 }
 
 export function createLeaderActivities(deps: LeaderActivityDeps) {
+  /** shard.leader_network from the stored config; empty when there is none (election still works). */
+  async function loadLeaderNetwork(shard: string): Promise<LeaderNetwork> {
+    try {
+      const stored = await new ShardConfigStore(deps.objects, shard).readConfig();
+      const net = stored?.config.shard.leader_network;
+      return net ? { interfaceId: net.interface_id, ip: net.ip } : {};
+    } catch (err) {
+      if (err instanceof ConfigValidationError) throw ApplicationFailure.create({ type: 'ConfigInvalid', nonRetryable: true, message: err.message });
+      throw err;
+    }
+  }
+
   return {
-    /** shard.leader_network from the stored config; empty when there is none (election still works). */
-    async loadLeaderNetwork(shard: string): Promise<LeaderNetwork> {
+    loadLeaderNetwork,
+
+    /**
+     * For a fresh leader-workflow run: the epochs left on the two fenced writes. A shard
+     * without a leader network, or with a broken config, has only the record to go by;
+     * S3 or EC2 being unreachable fails (and is retried), because guessing low would
+     * elect at an epoch the fence refuses.
+     */
+    async readLeaderEpoch(shard: string): Promise<SeenEpochs> {
+      const seen: SeenEpochs = { record: (await readLeaderRecord(deps.objects, shard))?.epoch };
+      let interfaceId: string | undefined;
       try {
-        const stored = await new ShardConfigStore(deps.objects, shard).readConfig();
-        const net = stored?.config.shard.leader_network;
-        return net ? { interfaceId: net.interface_id, ip: net.ip } : {};
+        interfaceId = (await loadLeaderNetwork(shard)).interfaceId;
       } catch (err) {
-        if (err instanceof ConfigValidationError) throw ApplicationFailure.create({ type: 'ConfigInvalid', nonRetryable: true, message: err.message });
-        throw err;
+        if (!(err instanceof ApplicationFailure && err.type === 'ConfigInvalid')) throw err;
       }
+      if (!interfaceId) return seen;
+      try {
+        seen.interfaceTag = (await describeInterface(deps.ec2, interfaceId)).epoch;
+        seen.interfaceId = interfaceId;
+      } catch (err) {
+        // The ENI does not exist (or is refused): the handoff reports that; the record still counts.
+        if (!(err instanceof ApplicationFailure && err.nonRetryable)) throw err;
+      }
+      return seen;
     },
 
     async moveLeaderNetwork(req: MoveRequest): Promise<MoveResult> {

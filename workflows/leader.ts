@@ -8,6 +8,7 @@ import {
   condition,
   continueAsNew,
   log,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -15,6 +16,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { LeaderActivities } from '../activities/leader';
+import type { MoveResult } from '../activities/ec2/network-interfaces';
 import type { LeaderServeActivities } from '../activities/leader-serve';
 import type { Activities } from '../activities';
 import { workerTaskQueue } from '../common/names';
@@ -22,13 +24,16 @@ import { searchAttributeUpdates } from '../common/search-attributes';
 import {
   chooseNextLeader,
   eligible,
+  nextRepair,
   reasonForEnd,
   shouldContinueAsNew,
+  startingEpoch,
   stillAliveAfter,
   type Candidate,
   type HandoffReason,
   type LeaderInfo,
   type LeaderStatus,
+  type NetworkRepair,
   type ServeEnd,
   type HandoffSummary,
 } from './decisions/leader';
@@ -42,6 +47,18 @@ export interface LeaderState {
   handoffs: number;
   lastHandoff?: HandoffSummary;
   lastError?: string;
+  /** The leader's network is not in place yet; retried while that epoch leads. */
+  networkRepair?: NetworkRepair;
+  /** A leadership that ended and has no successor yet (kept across continue-as-new). */
+  lost?: LostLeadership;
+  /** A handoff asked for and not yet acted on (kept across continue-as-new). */
+  request?: LeaderHandoffRequest;
+}
+
+export interface LostLeadership {
+  previous: LeaderInfo;
+  reason: HandoffReason;
+  at: string;
 }
 
 export interface LeaderWorkflowInput {
@@ -50,6 +67,8 @@ export interface LeaderWorkflowInput {
   heartbeatTimeoutMs?: number;
   /** Continue-as-new after this many handoffs (history grows only with handoffs). */
   maxHandoffsPerRun?: number;
+  /** Continue-as-new at this many history events (tests lower it). */
+  maxHistoryLength?: number;
   state?: LeaderState;
 }
 
@@ -63,6 +82,12 @@ const leaderActivities = proxyActivities<LeaderActivities>({
   // Short: a worker killed while moving the ENI must not hold up the failover.
   heartbeatTimeout: '3s',
   retry: { initialInterval: '300ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 8, nonRetryableErrorTypes: ['StaleEpoch', 'AwsRequestRejected', 'ConfigInvalid'] },
+});
+// Reading the newest epoch before a fresh run elects anyone: retried until S3/EC2 answer,
+// because electing at a lower epoch would only produce handoffs the fence refuses.
+const epochActivities = proxyActivities<LeaderActivities>({
+  startToCloseTimeout: '1m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
 });
 const auditActivities = proxyActivities<Activities>({ startToCloseTimeout: '30s', retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 } });
 
@@ -86,9 +111,11 @@ export async function leaderWorkflow(input: LeaderWorkflowInput): Promise<void> 
   const shard = input.shard;
   const heartbeatTimeoutMs = input.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
   const maxHandoffsPerRun = input.maxHandoffsPerRun ?? DEFAULT_MAX_HANDOFFS_PER_RUN;
+  const maxHistoryLength = input.maxHistoryLength ?? MAX_HISTORY_LENGTH;
   const s: LeaderState = input.state ?? { epoch: 0, candidates: {}, nextSeq: 1, handoffs: 0 };
+  // A run without carried state starts over: its first election is 'initial' whatever epoch it resumes from.
+  const freshRun = input.state === undefined;
   let interfaceId: string | undefined;
-  let request: LeaderHandoffRequest | undefined;
   let changed = true;
   let handoffsThisRun = 0;
   let serve: Held | undefined;
@@ -114,11 +141,11 @@ export async function leaderWorkflow(input: LeaderWorkflowInput): Promise<void> 
   setHandler(leaderResignSignal, (r) => {
     const c = s.candidates[r.workerId];
     if (c && r.leaving) c.leaving = true;
-    if (s.leader?.workerId === r.workerId) request = { reason: r.leaving ? 'worker-shutdown' : 'resigned', actor: `worker ${r.workerId}` };
+    if (s.leader?.workerId === r.workerId) s.request = { reason: r.leaving ? 'worker-shutdown' : 'resigned', actor: `worker ${r.workerId}` };
     changed = true;
   });
   setHandler(leaderHandoffSignal, (r) => {
-    request = r;
+    s.request = r;
     s.lastError = undefined;
     changed = true;
   });
@@ -132,6 +159,7 @@ export async function leaderWorkflow(input: LeaderWorkflowInput): Promise<void> 
     handoffs: s.handoffs,
     lastHandoff: s.lastHandoff,
     lastError: s.lastError,
+    networkRepair: s.networkRepair,
   }));
 
   function hold(kind: 'serve' | 'standBy', c: Candidate, epoch: number): Held {
@@ -177,27 +205,72 @@ export async function leaderWorkflow(input: LeaderWorkflowInput): Promise<void> 
     }
   }
 
+  /**
+   * Puts leader `l`'s network in place: the ENI moved to its instance, then the leader
+   * record. Raced against `held` (l's serve activity) ending, and for a repair against a
+   * handoff request: either makes the move pointless, so it is cancelled and the loop
+   * deals with the new situation at once instead of after minutes of move retries.
+   */
+  async function placeNetwork(l: LeaderInfo, held: Held | undefined, abandonOnRequest: boolean): Promise<Placement> {
+    const work = new CancellationScope();
+    const placing = work.run(async (): Promise<Placement> => {
+      interfaceId = (await leaderActivities.loadLeaderNetwork(shard)).interfaceId;
+      let moved: MoveResult | undefined;
+      let note: string | undefined;
+      if (interfaceId && l.ec2InstanceId) {
+        moved = await leaderActivities.moveLeaderNetwork({ interfaceId, instanceId: l.ec2InstanceId, epoch: l.epoch, workerId: l.workerId, timeoutMs: MOVE_TIMEOUT_MS });
+      } else if (interfaceId) {
+        note = `worker ${l.workerId} announced no EC2 instance id: leader network not moved`;
+      }
+      await leaderActivities.writeLeaderRecord({ shard, epoch: l.epoch, workerId: l.workerId, ec2InstanceId: l.ec2InstanceId, agentAddress: l.agentAddress, since: l.since });
+      return { kind: 'placed', moved, note };
+    });
+    const watch = new CancellationScope();
+    const abandoned = watch
+      .run(() => condition(() => held?.ended !== undefined || (abandonOnRequest && s.request !== undefined)))
+      .then(
+        () => true as const,
+        // Cancelled below once the placement settled: nothing to report.
+        () => false as const,
+      );
+    let first: Placement | boolean;
+    try {
+      first = await Promise.race([placing, abandoned]);
+    } catch (err) {
+      watch.cancel();
+      return { kind: 'failed', error: errorMessage(err) };
+    }
+    watch.cancel();
+    if (typeof first !== 'boolean') return first;
+    // TRY_CANCEL: the move stops at its next heartbeat; a later move at a newer epoch is fenced against it anyway.
+    work.cancel();
+    await placing.catch(() => undefined);
+    const why = held?.ended ? `leader ${l.workerId} ended (${reasonForEnd(held.ended)}) before its network was in place` : 'superseded by a handoff request';
+    return { kind: 'abandoned', why };
+  }
+
   async function handOff(previous: LeaderInfo | undefined, next: Candidate, reason: HandoffReason, detectedAt: string, actor: string): Promise<void> {
     s.epoch += 1;
     const epoch = s.epoch;
-    s.leader = { workerId: next.workerId, ec2InstanceId: next.ec2InstanceId, agentAddress: next.agentAddress, epoch, since: new Date().toISOString() };
+    const leader: LeaderInfo = { workerId: next.workerId, ec2InstanceId: next.ec2InstanceId, agentAddress: next.agentAddress, epoch, since: new Date().toISOString() };
+    s.leader = leader;
+    s.networkRepair = undefined;
     serve = hold('serve', next, epoch);
     syncStandbys();
     const summary: HandoffSummary = { from: previous?.workerId, to: next.workerId, epoch, reason, detectedAt };
-    try {
-      interfaceId = (await leaderActivities.loadLeaderNetwork(shard)).interfaceId;
-      if (interfaceId && next.ec2InstanceId) {
-        const moved = await leaderActivities.moveLeaderNetwork({ interfaceId, instanceId: next.ec2InstanceId, epoch, workerId: next.workerId, timeoutMs: MOVE_TIMEOUT_MS });
-        summary.attachedAt = moved.attachedAt;
-        summary.inUseRetries = moved.inUseRetries;
-        summary.durationMs = Date.parse(moved.attachedAt) - Date.parse(detectedAt);
-      } else if (interfaceId) {
-        summary.error = `worker ${next.workerId} announced no EC2 instance id: leader network not moved`;
+    const placed = await placeNetwork(leader, serve, false);
+    if (placed.kind === 'placed') {
+      if (placed.moved) {
+        summary.attachedAt = placed.moved.attachedAt;
+        summary.inUseRetries = placed.moved.inUseRetries;
+        summary.durationMs = Date.parse(placed.moved.attachedAt) - Date.parse(detectedAt);
       }
-      await leaderActivities.writeLeaderRecord({ shard, epoch, workerId: next.workerId, ec2InstanceId: next.ec2InstanceId, agentAddress: next.agentAddress, since: s.leader.since });
-    } catch (err) {
-      summary.error = errorMessage(err);
-      log.warn('leader handoff incomplete', { shard, epoch, error: summary.error });
+      summary.error = placed.note;
+    } else {
+      summary.error = placed.kind === 'failed' ? placed.error : placed.why;
+      // A leader without its network is no leader for agents: keep trying while it leads.
+      if (placed.kind === 'failed') s.networkRepair = nextRepair(epoch, 1, placed.error, Date.now());
+      log.warn('leader handoff incomplete', { shard, epoch, error: summary.error, retrying: placed.kind === 'failed' });
     }
     s.lastError = summary.error;
     s.lastHandoff = summary;
@@ -213,6 +286,39 @@ export async function leaderWorkflow(input: LeaderWorkflowInput): Promise<void> 
     });
   }
 
+  /** Another try at the current leader's network, at the same epoch (so the fence still holds). */
+  async function repairNetwork(l: LeaderInfo, r: NetworkRepair): Promise<void> {
+    const placed = await placeNetwork(l, serve, true);
+    // The loop now hands over (leader ended) or acts on the request; the next leader gets its own move.
+    if (placed.kind === 'abandoned') return;
+    if (placed.kind === 'failed') {
+      s.networkRepair = nextRepair(l.epoch, r.attempts + 1, placed.error, Date.now());
+      s.lastError = placed.error;
+      log.warn('leader network still not in place', { shard, epoch: l.epoch, attempts: r.attempts + 1, error: placed.error });
+      return;
+    }
+    s.networkRepair = undefined;
+    s.lastError = placed.note;
+    const h = s.lastHandoff;
+    if (h?.epoch === l.epoch) {
+      s.lastHandoff = {
+        ...h,
+        attachedAt: placed.moved?.attachedAt,
+        inUseRetries: placed.moved?.inUseRetries,
+        durationMs: placed.moved ? Date.parse(placed.moved.attachedAt) - Date.parse(h.detectedAt) : undefined,
+        error: placed.note,
+      };
+    }
+    await auditActivities.writeAudit({
+      shard,
+      action: 'leader-network-repaired',
+      actor: 'leader-workflow',
+      at: new Date().toISOString(),
+      workflowId: workflowInfo().workflowId,
+      details: { leader: l.workerId, epoch: l.epoch, instance: l.ec2InstanceId ?? null, interfaceId: interfaceId ?? null, attempts: r.attempts + 1, previousError: r.error, attachedAt: placed.moved?.attachedAt ?? null, inUseRetries: placed.moved?.inUseRetries ?? null },
+    });
+  }
+
   // A continued run: the leader keeps its epoch; its serve activity is restarted, and the
   // worker's gate passes from the old activity to the new one without a gap.
   if (s.leader) {
@@ -220,29 +326,45 @@ export async function leaderWorkflow(input: LeaderWorkflowInput): Promise<void> 
     if (c) serve = hold('serve', c, s.leader.epoch);
     else s.leader = undefined;
   }
-  let excluded: string[] = [];
-  let lost: { previous: LeaderInfo; reason: HandoffReason; at: string } | undefined;
+  // A fresh run (after a terminate, a failed run, or a start once the run closed) resumes
+  // from the newest epoch earlier runs left on the fenced writes; from 0 every move would
+  // be refused StaleEpoch. `patched`: runs started before this read replay without it.
+  if (freshRun && patched('leader-epoch-from-store')) {
+    const seen = await epochActivities.readLeaderEpoch(shard);
+    s.epoch = Math.max(s.epoch, startingEpoch(seen));
+    if (s.epoch > 0) log.info('leader workflow resumes from an earlier epoch', { shard, epoch: s.epoch, record: seen.record, interfaceTag: seen.interfaceTag });
+  }
 
   for (;;) {
     if (!s.leader) {
-      const wanted = request?.to;
-      const next = chooseNextLeader({ candidates: Object.values(s.candidates), exclude: excluded, preferred: wanted });
-      if (!next) {
+      const lost = s.lost;
+      const next = chooseNextLeader({ candidates: Object.values(s.candidates), exclude: lost ? [lost.previous.workerId] : [], preferred: s.request?.to });
+      if (next) {
+        const why = lost?.reason ?? (freshRun && handoffsThisRun === 0 ? 'initial' : 'requested');
+        const actor = s.request?.actor ?? 'leader-workflow';
+        s.request = undefined;
+        s.lost = undefined;
+        await handOff(lost?.previous, next, why, lost?.at ?? new Date().toISOString(), actor);
+      } else {
+        // Nobody can lead: wait for an announcement. No `continue`: announcements grow
+        // history, so this pass too must reach the continue-as-new check below.
         changed = false;
         await condition(() => changed);
-        continue;
       }
-      const why = lost?.reason ?? (s.epoch === 0 ? 'initial' : 'requested');
-      const actor = request?.actor ?? 'leader-workflow';
-      request = undefined;
-      await handOff(lost?.previous, next, why, lost?.at ?? new Date().toISOString(), actor);
-      lost = undefined;
-      excluded = [];
     } else {
       syncStandbys();
       changed = false;
-      await condition(() => changed || request !== undefined || serve?.ended !== undefined || [...standbys.values()].some((h) => h.ended));
       const current = s.leader;
+      const repair = s.networkRepair?.epoch === current.epoch ? s.networkRepair : undefined;
+      const wake = () => changed || s.request !== undefined || serve?.ended !== undefined || [...standbys.values()].some((h) => h.ended);
+      let repairDue = false;
+      if (repair && !wake()) {
+        // A durable timer: the retry survives worker restarts; any other event is handled first.
+        const waitMs = repair.nextAttemptAt - Date.now();
+        repairDue = waitMs <= 0 || !(await condition(wake, waitMs));
+      } else {
+        await condition(wake);
+      }
       if (serve?.ended) {
         const end = serve.ended;
         const c = s.candidates[current.workerId];
@@ -252,38 +374,47 @@ export async function leaderWorkflow(input: LeaderWorkflowInput): Promise<void> 
         }
         if (c && end.failureType === 'WorkerShutdown') c.leaving = true;
         log.info('leader lost', { shard, worker: current.workerId, epoch: current.epoch, end });
-        lost = { previous: current, reason: reasonForEnd(end), at: new Date().toISOString() };
-        excluded = [current.workerId];
+        s.lost = { previous: current, reason: reasonForEnd(end), at: new Date().toISOString() };
         s.leader = undefined;
+        s.networkRepair = undefined;
         serve = undefined;
-      } else if (request) {
+      } else if (s.request) {
+        const request = s.request;
         const target = request.to ? s.candidates[request.to] : chooseNextLeader({ candidates: Object.values(s.candidates), exclude: [current.workerId] });
-        if (!target || !eligible(target) || target.workerId === current.workerId) {
-          s.lastError = `handoff: no other live candidate${request.to ? ` named ${request.to}` : ''}`;
-          // A leader that is shutting down steps down anyway; anything else keeps the current leader.
-          if (request.reason !== 'worker-shutdown') {
-            request = undefined;
-            continue;
-          }
+        const refused = !target || !eligible(target) || target.workerId === current.workerId;
+        if (refused) s.lastError = `handoff: no other live candidate${request.to ? ` named ${request.to}` : ''}`;
+        // A leader that is shutting down steps down anyway; anything else keeps the current leader.
+        if (refused && request.reason !== 'worker-shutdown') {
+          s.request = undefined;
+        } else {
+          const detectedAt = new Date().toISOString();
+          // Fencing on a graceful handoff: the old leader must stop serving before anything moves.
+          serve?.scope.cancel();
+          await serve?.done;
+          serve = undefined;
+          s.lost = { previous: current, reason: request.reason === 'worker-shutdown' ? 'worker-shutdown' : request.reason === 'resigned' ? 'resigned' : 'requested', at: detectedAt };
+          s.leader = undefined;
+          s.networkRepair = undefined;
+          // `s.request` stays set: the leaderless pass reads its `to` and actor.
         }
-        const detectedAt = new Date().toISOString();
-        // Fencing on a graceful handoff: the old leader must stop serving before anything moves.
-        serve?.scope.cancel();
-        await serve?.done;
-        serve = undefined;
-        lost = { previous: current, reason: request.reason === 'worker-shutdown' ? 'worker-shutdown' : request.reason === 'resigned' ? 'resigned' : 'requested', at: detectedAt };
-        excluded = [current.workerId];
-        s.leader = undefined;
-        // `request` stays set: the top of the loop reads its `to` and actor.
+      } else if (repair && repairDue) {
+        await repairNetwork(current, repair);
       }
     }
-    if (shouldContinueAsNew({ handoffsThisRun, maxHandoffsPerRun, historyLength: workflowInfo().historyLength, maxHistoryLength: MAX_HISTORY_LENGTH, suggested: workflowInfo().continueAsNewSuggested }) && s.leader && !request) {
+    // Every pass gets here, leaderless or not. Lost leaderships, requests and a pending
+    // network repair are in `s`, so a run may continue as new at any pass.
+    if (shouldContinueAsNew({ handoffsThisRun, maxHandoffsPerRun, historyLength: workflowInfo().historyLength, maxHistoryLength, suggested: workflowInfo().continueAsNewSuggested })) {
       await condition(allHandlersFinished);
       // Pending activities are left running: the next run restarts them at the same epoch.
-      await continueAsNew<typeof leaderWorkflow>({ shard, heartbeatTimeoutMs, maxHandoffsPerRun, state: s });
+      await continueAsNew<typeof leaderWorkflow>({ shard, heartbeatTimeoutMs, maxHandoffsPerRun, maxHistoryLength: input.maxHistoryLength, state: s });
     }
   }
 }
+
+type Placement =
+  | { kind: 'placed'; moved?: MoveResult; note?: string }
+  | { kind: 'failed'; error: string }
+  | { kind: 'abandoned'; why: string };
 
 function serveEnd(err: unknown): ServeEnd {
   const cause = err instanceof ActivityFailure ? err.cause : err;

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { json, table } from '../cli/output';
 import { clientEnv, connectClient } from '../connection';
-import { leaderView, requestHandoff } from './leader';
+import { incompleteHandoff, leaderView, requestHandoff } from './leader';
 
 export interface LeaderCliDeps {
   actor: () => string;
@@ -36,6 +36,10 @@ export function leaderCommand(deps: LeaderCliDeps): Command {
         process.stdout.write(`last handoff: ${h.from ?? '-'} -> ${h.to} (epoch ${h.epoch}, ${h.reason}${h.durationMs !== undefined ? `, ENI attached ${h.durationMs} ms after detection` : ''})\n`);
       }
       if (view.lastError) process.stdout.write(`last error: ${view.lastError}\n`);
+      if (view.networkRepair) {
+        const r = view.networkRepair;
+        process.stdout.write(`leader network not in place for epoch ${r.epoch}: ${r.attempts} attempts, next at ${new Date(r.nextAttemptAt).toISOString()}\n`);
+      }
       process.stdout.write(
         `${table(['worker', 'ec2 instance', 'agent address', 'role', 'last seen'], view.candidates.map((c) => [c.workerId, c.ec2InstanceId, c.agentAddress, c.role, c.lastSeen]))}\n`,
       );
@@ -52,9 +56,12 @@ export function leaderCommand(deps: LeaderCliDeps): Command {
       const options = cmd.optsWithGlobals<{ to?: string; shard?: string; timeout: string; json?: boolean }>();
       const shard = deps.shardFrom(options);
       const result = await withClient((client) => requestHandoff(client, shard, { to: options.to, actor: deps.actor(), timeoutMs: Number(options.timeout) }));
-      if (options.json) return void process.stdout.write(`${json(result)}\n`);
-      process.stdout.write(`shard ${shard}: leader ${result.from ?? '-'} -> ${result.to} at epoch ${result.epoch}\n`);
-      if (result.summary?.error) process.stdout.write(`warning: ${result.summary.error}\n`);
+      if (options.json) process.stdout.write(`${json(result)}\n`);
+      else process.stdout.write(`shard ${shard}: leader ${result.from ?? '-'} -> ${result.to} at epoch ${result.epoch}\n`);
+      // Leadership moved but the handoff did not finish (ENI not moved, record not written):
+      // scripts must see that, so it fails (main prints it and exits 1) although a new epoch leads.
+      const incomplete = incompleteHandoff(result);
+      if (incomplete) throw new Error(incomplete);
     });
   return leader;
 }

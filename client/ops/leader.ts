@@ -6,7 +6,7 @@
 import type { Client } from '@temporalio/client';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
 import { leaderWorkflowId } from '../../common/names';
-import type { HandoffSummary, LeaderInfo, LeaderStatus } from '../../workflows/decisions/leader';
+import type { HandoffSummary, LeaderInfo, LeaderStatus, NetworkRepair } from '../../workflows/decisions/leader';
 import { leaderHandoffSignal, leaderStatusQuery } from '../../workflows/definitions';
 
 /** One candidate row of `nstance leader --json` (stable: fields are only ever added). */
@@ -29,6 +29,8 @@ export interface LeaderView {
   handoffs: number;
   lastHandoff: HandoffSummary | null;
   lastError: string | null;
+  /** Set while the leader's ENI is not in place and the workflow keeps retrying the move. */
+  networkRepair: NetworkRepair | null;
   candidates: CandidateRow[];
 }
 
@@ -66,6 +68,7 @@ export async function leaderView(client: Client, shard: string): Promise<LeaderV
     handoffs: status.handoffs,
     lastHandoff: status.lastHandoff ?? null,
     lastError: status.lastError ?? null,
+    networkRepair: status.networkRepair ?? null,
     candidates: status.candidates.map((c) => ({
       workerId: c.workerId,
       ec2InstanceId: c.ec2InstanceId ?? null,
@@ -85,7 +88,23 @@ export interface HandoffOptions {
 }
 
 /** Asks for a graceful handoff and waits until a new epoch leads (the ENI moved, or the attempt recorded an error). */
-export async function requestHandoff(client: Client, shard: string, options: HandoffOptions): Promise<{ from?: string; to: string; epoch: number; summary?: HandoffSummary }> {
+export interface HandoffResult {
+  from?: string;
+  to: string;
+  epoch: number;
+  summary?: HandoffSummary;
+  /** The workflow is still retrying the ENI move of the new epoch (summary.error says why it failed). */
+  networkRepair?: NetworkRepair;
+}
+
+/** Why a handoff that elected a new epoch is still a failure for the caller (exit non-zero), if it is. */
+export function incompleteHandoff(result: HandoffResult): string | undefined {
+  const error = result.summary?.error;
+  if (!error) return undefined;
+  return `handoff incomplete: ${error}${result.networkRepair ? ' (the leader workflow keeps retrying the leader network move)' : ''}`;
+}
+
+export async function requestHandoff(client: Client, shard: string, options: HandoffOptions): Promise<HandoffResult> {
   const before = await leaderStatus(client, shard);
   if (options.to && !before.candidates.some((c) => c.workerId === options.to)) {
     throw new Error(`no candidate "${options.to}" in shard ${shard}; candidates: ${before.candidates.map((c) => c.workerId).join(', ') || 'none'}`);
@@ -95,7 +114,7 @@ export async function requestHandoff(client: Client, shard: string, options: Han
   for (;;) {
     const now = await leaderStatus(client, shard);
     const done = now.lastHandoff && now.lastHandoff.epoch > before.epoch && now.leader?.epoch === now.lastHandoff.epoch;
-    if (done && now.leader) return { from: before.leader?.workerId, to: now.leader.workerId, epoch: now.epoch, summary: now.lastHandoff };
+    if (done && now.leader) return { from: before.leader?.workerId, to: now.leader.workerId, epoch: now.epoch, summary: now.lastHandoff, networkRepair: now.networkRepair };
     if (now.epoch === before.epoch && now.lastError?.startsWith('handoff:')) throw new Error(now.lastError);
     if (Date.now() > deadline) throw new Error(`handoff did not complete within ${options.timeoutMs ?? 60_000} ms (epoch still ${now.epoch}, leader ${now.leader?.workerId ?? 'none'})`);
     await new Promise((r) => setTimeout(r, options.pollMs ?? 250));

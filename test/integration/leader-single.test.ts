@@ -5,6 +5,9 @@
  * losing leadership (cut off from Temporal long enough to be timed out) it must
  * lead again once it can reach Temporal: a one-worker shard never stays leaderless.
  */
+import { leaderWorkflowId, shardTaskQueue } from '../../common/names';
+import type { leaderWorkflow } from '../../workflows/leader';
+import { leaderResignSignal, leaderStatusQuery } from '../../workflows/definitions';
 import { eventually } from '../support/emulator';
 import { LeaderStack, type LeaderWorker } from '../support/leader-stack';
 import { leaderStatusOf } from '../support/processes';
@@ -66,4 +69,34 @@ test('after being cut off long enough to be counted lost, the only worker leads 
   }, 30_000, 500);
   expect(view.leader?.epoch).toBe(epoch);
   expect((await stack.eni()).epoch).toBe(epoch);
+});
+
+test('a leaderless run (nobody can lead) still continues as new once its history grows', async () => {
+  // Its own leader workflow for a shard no worker serves, on the running worker's queue: no
+  // candidate ever leads, and only signals grow its history.
+  const lonely = `${shard}-nobody`;
+  const handle = await stack.h.client.workflow.start<typeof leaderWorkflow>('leaderWorkflow', {
+    workflowId: leaderWorkflowId(lonely),
+    taskQueue: shardTaskQueue(shard),
+    args: [{ shard: lonely, heartbeatTimeoutMs: 2_000, maxHistoryLength: 30 }],
+  });
+  try {
+    for (let i = 0; i < 20; i++) {
+      await handle.signal(leaderResignSignal, { workerId: `ghost-${i}`, leaving: false, reason: 'test' });
+      // Apart, so that each signal is a workflow task of its own (a pass of the leaderless loop).
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const runs = await eventually('a continued run', async () => {
+      const ids: string[] = [];
+      for await (const e of stack.h.client.workflow.list({ query: `WorkflowId = '${leaderWorkflowId(lonely)}'` })) ids.push(e.runId);
+      return ids.length >= 2 ? ids : undefined;
+    }, 30_000, 500);
+    expect(runs.length).toBeGreaterThanOrEqual(2);
+    const current = await stack.h.client.workflow.getHandle(leaderWorkflowId(lonely)).describe();
+    expect(current.status.name).toBe('RUNNING');
+    expect(current.historyLength).toBeLessThan(60);
+    expect(await handle.query(leaderStatusQuery)).toMatchObject({ shard: lonely, epoch: 0, candidates: [] });
+  } finally {
+    await stack.h.client.workflow.getHandle(leaderWorkflowId(lonely)).terminate('test finished').catch(() => undefined);
+  }
 });

@@ -8,7 +8,10 @@
  * - attach shows "attaching" and detach shows "detaching" for a while before
  *   EC2 settles on attached / available (moto switches at once);
  * - injectAttachInUse(n): the next n attaches fail "in use" even when the ENI
- *   is free (the transient error a real handoff must retry through).
+ *   is free (the transient error a real handoff must retry through);
+ * - injectAttachRejected(n): the next n attaches are refused UnauthorizedOperation
+ *   (a request AWS will not retry into success, e.g. a missing IAM permission that
+ *   an operator then fixes: the leader workflow must try the move again later).
  *
  * EC2 is a form-encoded Query API (Action=…) answering XML; every other request
  * (S3, ELBv2, the moto API) passes through untouched.
@@ -20,7 +23,7 @@ export interface ProxyCall {
   action: string;
   interfaceId?: string;
   instanceId?: string;
-  outcome: 'forwarded' | 'in-use' | 'injected-in-use' | 'deferred';
+  outcome: 'forwarded' | 'in-use' | 'injected-in-use' | 'injected-rejected' | 'deferred';
   at: number;
 }
 
@@ -74,6 +77,7 @@ export class Ec2FaultProxy {
   private server?: Server;
   private transitions = new Map<string, Transition>();
   private injectedInUse = 0;
+  private injectedRejected = 0;
   private readonly target: URL;
   private readonly attachDelayMs: number;
   private readonly detachDelayMs: number;
@@ -106,6 +110,11 @@ export class Ec2FaultProxy {
     this.injectedInUse += n;
   }
 
+  /** The next `n` attaches are refused as unauthorized (non-retryable for the activity). */
+  injectAttachRejected(n = 1): void {
+    this.injectedRejected += n;
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req);
     const form = req.method === 'POST' && /x-www-form-urlencoded/.test(req.headers['content-type'] ?? '') ? new URLSearchParams(body.toString('utf8')) : undefined;
@@ -124,6 +133,11 @@ export class Ec2FaultProxy {
     const instanceId = form.get('InstanceId') ?? '';
     const call = { action: 'AttachNetworkInterface', interfaceId, instanceId, at: Date.now() };
     const inUse = () => this.reply(res, { status: 400, headers: { 'content-type': 'text/xml' }, body: Buffer.from(errorXml('InvalidParameterValue', `Interface: [${interfaceId}] in use.`)) });
+    if (this.injectedRejected > 0) {
+      this.injectedRejected--;
+      this.calls.push({ ...call, outcome: 'injected-rejected' });
+      return this.reply(res, { status: 403, headers: { 'content-type': 'text/xml' }, body: Buffer.from(errorXml('UnauthorizedOperation', 'You are not authorized to perform this operation.')) });
+    }
     if (this.injectedInUse > 0) {
       this.injectedInUse--;
       this.calls.push({ ...call, outcome: 'injected-in-use' });

@@ -10,16 +10,19 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { describeInterface, type InterfaceState } from '../../activities/ec2/network-interfaces';
+import { readLeaderRecord, type LeaderRecord } from '../../activities/leader';
 import { ShardConfigStore } from '../../activities/s3/config-store';
 import { ObjectStore } from '../../activities/s3/objects';
 import { leaderWorkflowId, s3Keys } from '../../common/names';
 import type { AuditEntry } from '../../common/types';
+import type { LeaderStatus } from '../../workflows/decisions/leader';
+import { leaderStatusQuery } from '../../workflows/definitions';
 import type { SeedResult } from '../../scripts/seed-emulator';
 import { eventually, listKeys, readJson } from './emulator';
 import { Ec2FaultProxy } from './fault-proxy';
 import { configText, seedShard, testConfig } from './fixtures';
 import { createHarness, workflowBundle, type Harness } from './harness';
-import { answering, CLI, leaderStatusOf, requireBuiltCli, spawnWorker, stopAll, type WorkerProcess } from './processes';
+import { answering, answeringNow, CLI, leaderStatusOf, requireBuiltCli, spawnWorker, stopAll, type Answer, type WorkerProcess } from './processes';
 import { stackEnv } from './stack-env';
 import { PartitionableTcpProxy } from './tcp-proxy';
 
@@ -141,8 +144,38 @@ export class LeaderStack {
     );
   }
 
+  /**
+   * Who answers (status endpoint and real agent API) once only `workerId` does, at `epoch`,
+   * on both; after `timeoutMs`, whoever answers then, for the caller's assertion to show.
+   * Waits only because a just-started worker's agent API listens a moment after it joins.
+   */
+  async settledAnswering(workerId: string, epoch: number, timeoutMs = 20_000): Promise<{ workerId: string; epoch?: number; agentApi: boolean }[]> {
+    const want = JSON.stringify([{ workerId, epoch, agentApi: true }]);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const now = await answeringNow(this.live());
+      if (JSON.stringify(now) === want || Date.now() > deadline) return now;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  /** shard/<shard>/leader.json as S3 has it. */
+  async leaderRecord(): Promise<LeaderRecord | undefined> {
+    return readLeaderRecord(new ObjectStore({ s3: this.h.aws.s3, bucket: this.h.bucket }), this.shard);
+  }
+
+  /** The leader workflow's own state (query), generations included. */
+  async status(): Promise<LeaderStatus> {
+    return this.h.client.workflow.getHandle(leaderWorkflowId(this.shard)).query(leaderStatusQuery);
+  }
+
   async handoffAudits(): Promise<AuditEntry[]> {
-    const keys = (await listKeys(this.h.aws.s3, this.h.bucket, s3Keys.auditPrefix(this.shard))).filter((k) => k.includes('.leader-handoff.'));
+    return this.audits('leader-handoff');
+  }
+
+  /** The shard's audit entries of one action, by epoch. */
+  async audits(action: string): Promise<AuditEntry[]> {
+    const keys = (await listKeys(this.h.aws.s3, this.h.bucket, s3Keys.auditPrefix(this.shard))).filter((k) => k.includes(`.${action}.`));
     const entries = await Promise.all(keys.map((k) => readJson<AuditEntry>(this.h.aws.s3, this.h.bucket, k)));
     return entries.sort((a, b) => Number(a.details?.epoch) - Number(b.details?.epoch));
   }
@@ -170,25 +203,62 @@ export class LeaderStack {
   }
 }
 
-/** Polls every status endpoint until `done` resolves; records the most answering at once and every moment with none. */
-export function watchAnswering(stack: LeaderStack, everyMs = 100): { stop: () => Promise<{ maxAnswering: number; samples: number; zeroSamples: number; answeredBy: Set<string> }> } {
+export interface AnsweringSeen {
+  /** Most workers answering as leader in one sample. */
+  maxAnswering: number;
+  samples: number;
+  zeroSamples: number;
+  answeredBy: Set<string>;
+  /** Per worker, when its first and its last answer as leader arrived (ms since epoch). */
+  firstAnswerAt: Map<string, number>;
+  lastAnswerAt: Map<string, number>;
+  /**
+   * Longest time nobody answered, as an upper bound: from the last sample with an answer
+   * before a run of empty samples to the first sample with one after it (or the stop).
+   */
+  longestZeroMs: number;
+  /** Samples in which more than one worker answered (for the failure message). */
+  overlaps: Answer[][];
+}
+
+/**
+ * Polls every worker's status endpoint and agent API until stopped; records the most
+ * answering at once, when each worker answered, and the longest stretch with none.
+ */
+export function watchAnswering(stack: LeaderStack, everyMs = 100): { stop: () => Promise<AnsweringSeen> } {
   let running = true;
-  const result = { maxAnswering: 0, samples: 0, zeroSamples: 0, answeredBy: new Set<string>() };
+  const seen: AnsweringSeen = { maxAnswering: 0, samples: 0, zeroSamples: 0, answeredBy: new Set(), firstAnswerAt: new Map(), lastAnswerAt: new Map(), longestZeroMs: 0, overlaps: [] };
+  let lastAnswered = Date.now();
+  let inZero = false;
   const loop = (async () => {
     while (running) {
       const now = await answering(stack.live());
-      result.samples++;
-      result.maxAnswering = Math.max(result.maxAnswering, now.length);
-      if (now.length === 0) result.zeroSamples++;
-      for (const a of now) result.answeredBy.add(a.workerId);
+      const at = Math.max(Date.now(), ...now.map((a) => a.at));
+      seen.samples++;
+      seen.maxAnswering = Math.max(seen.maxAnswering, now.length);
+      if (now.length > 1) seen.overlaps.push(now);
+      if (now.length === 0) {
+        seen.zeroSamples++;
+        inZero = true;
+      } else {
+        if (inZero) seen.longestZeroMs = Math.max(seen.longestZeroMs, at - lastAnswered);
+        inZero = false;
+        lastAnswered = at;
+      }
+      for (const a of now) {
+        seen.answeredBy.add(a.workerId);
+        if (!seen.firstAnswerAt.has(a.workerId)) seen.firstAnswerAt.set(a.workerId, a.at);
+        seen.lastAnswerAt.set(a.workerId, a.at);
+      }
       await new Promise((r) => setTimeout(r, everyMs));
     }
+    if (inZero) seen.longestZeroMs = Math.max(seen.longestZeroMs, Date.now() - lastAnswered);
   })();
   return {
     stop: async () => {
       running = false;
       await loop;
-      return result;
+      return seen;
     },
   };
 }

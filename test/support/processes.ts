@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
@@ -46,8 +47,12 @@ export interface WorkerProcess {
   spec: WorkerSpec;
   child: ChildProcess;
   statusUrl: string;
+  /** The worker's real agent API (HTTPS): answers 503 unless it leads. */
+  agentUrl: string;
   logFile: string;
   exited: Promise<number | null>;
+  /** When the process exited (ms since epoch); undefined while it runs. */
+  exitedAt(): number | undefined;
   alive(): boolean;
   kill(signal: NodeJS.Signals): void;
   log(): string;
@@ -86,13 +91,21 @@ export async function spawnWorker(spec: WorkerSpec): Promise<WorkerProcess> {
   });
   fs.closeSync(out);
   let exitCode: number | null | undefined;
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve((exitCode = code))));
+  let exitedAt: number | undefined;
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      exitedAt = Date.now();
+      resolve((exitCode = code));
+    }),
+  );
   return {
     spec,
     child,
     statusUrl: `http://127.0.0.1:${statusPort}/v1/leader`,
+    agentUrl: `https://127.0.0.1:${agentPort}/v1/leader-probe`,
     logFile,
     exited,
+    exitedAt: () => exitedAt,
     alive: () => exitCode === undefined,
     kill: (signal) => {
       if (exitCode === undefined) child.kill(signal);
@@ -118,10 +131,53 @@ export async function leaderStatusOf(w: WorkerProcess, timeoutMs = 1_000): Promi
   }
 }
 
-/** Workers whose status endpoint answers 200 right now. */
-export async function answering(workers: readonly WorkerProcess[]): Promise<{ workerId: string; epoch?: number }[]> {
-  const answers = await Promise.all(workers.filter((w) => w.alive()).map(async (w) => ({ w, a: await leaderStatusOf(w) })));
-  return answers.filter(({ a }) => a.code === 200).map(({ w, a }) => ({ workerId: w.spec.workerId, epoch: a.epoch }));
+/**
+ * The HTTP status of the worker's real agent API for any request (0: no answer, e.g. not
+ * listening yet). It checks the leadership gate before routing, so a leader answers 404
+ * for this unknown route and anyone else 503.
+ */
+export function agentApiStatusOf(w: WorkerProcess, timeoutMs = 1_000): Promise<number> {
+  return new Promise((resolve) => {
+    // Self-signed by the cluster CA, and no client certificate: only the leadership gate is under test.
+    const req = httpsRequest(w.agentUrl, { method: 'GET', rejectUnauthorized: false, timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+    req.end();
+  });
+}
+
+export interface Answer {
+  workerId: string;
+  /** From the status endpoint; undefined when only the agent API answered. */
+  epoch?: number;
+  /** The real agent API answered (anything but 503). */
+  agentApi: boolean;
+  /** When the answers arrived (ms since epoch). */
+  at: number;
+}
+
+/**
+ * Workers answering as leader right now: the status endpoint says 200, or the real
+ * agent API answers anything but 503. Either counts, so "never two at once" covers both.
+ */
+export async function answering(workers: readonly WorkerProcess[]): Promise<Answer[]> {
+  const answers = await Promise.all(
+    workers.filter((w) => w.alive()).map(async (w) => {
+      const [status, agent] = await Promise.all([leaderStatusOf(w), agentApiStatusOf(w)]);
+      return { w, status, agentApi: agent !== 0 && agent !== 503, at: Date.now() };
+    }),
+  );
+  return answers
+    .filter(({ status, agentApi }) => status.code === 200 || agentApi)
+    .map(({ w, status, agentApi, at }) => ({ workerId: w.spec.workerId, epoch: status.code === 200 ? status.epoch : undefined, agentApi, at }));
+}
+
+/** `answering` without the timing: what to compare in a settled state. */
+export async function answeringNow(workers: readonly WorkerProcess[]): Promise<{ workerId: string; epoch?: number; agentApi: boolean }[]> {
+  return (await answering(workers)).map(({ workerId, epoch, agentApi }) => ({ workerId, epoch, agentApi }));
 }
 
 export async function stopAll(workers: readonly WorkerProcess[]): Promise<void> {

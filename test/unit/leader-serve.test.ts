@@ -3,19 +3,21 @@
  * local heartbeat timer never cancels a healthy leader) and tells the reasons for
  * a cancellation apart, stepping down for every one of them.
  */
-import type { Client } from '@temporalio/client';
+import { ActivityNotFoundError, type Client } from '@temporalio/client';
 import { ActivityCancellationDetails, ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { createLeaderServeActivities, type LostReason } from '../../activities/leader-serve';
+import { createLeaderServeActivities, leaseTiming, type LostReason } from '../../activities/leader-serve';
 import { MutableLeadershipGate } from '../../workers/leadership/gate';
 
-function setup() {
+/** The direct-RPC heartbeat: accepted by default; a test can make it hang or be rejected. */
+type DirectHeartbeat = () => Promise<void>;
+
+function setup(heartbeat: DirectHeartbeat = async () => undefined) {
   const gate = new MutableLeadershipGate();
   const dropped: LostReason[] = [];
   let active = 0;
-  // Only the direct-RPC heartbeat is used; it is always accepted here.
-  const client = { activity: { heartbeat: async () => undefined } } as unknown as Client;
+  const client = { activity: { heartbeat: () => heartbeat() } } as unknown as Client;
   const acts = createLeaderServeActivities({
     gate,
     client,
@@ -73,4 +75,32 @@ test('worker shutdown: steps down and fails WorkerShutdown without re-announcing
   expect((err as ApplicationFailure).type).toBe('WorkerShutdown');
   expect(t.gate.state.leader).toBe(false);
   expect(t.dropped).toEqual([]);
+});
+
+test('partitioned (heartbeat RPCs hang): steps down within the lease, before the heartbeat timeout', async () => {
+  let hang = false;
+  const t = setup(() => (hang ? new Promise<void>(() => undefined) : Promise.resolve()));
+  await until(() => t.gate.state.leader && t.sdkHeartbeats.length >= 1);
+  const cutAt = Date.now();
+  hang = true;
+  await until(() => !t.gate.state.leader, 2_000);
+  const { leaseMs } = leaseTiming(2_000);
+  // Counted from the last accepted heartbeat's send, so at most the lease after the cut (plus timer slack).
+  expect(Date.now() - cutAt).toBeLessThan(2_000);
+  expect(Date.now() - cutAt).toBeLessThanOrEqual(leaseMs + 250);
+  await expect(t.run).rejects.toMatchObject({ type: 'LeaseLost' });
+  expect(t.dropped).toEqual(['lease-lost']);
+});
+
+test('heartbeat rejected "not found" (timed out by the server): steps down at once', async () => {
+  let reject = false;
+  const t = setup(() => (reject ? Promise.reject(new ActivityNotFoundError('not found')) : Promise.resolve()));
+  await until(() => t.gate.state.leader && t.sdkHeartbeats.length >= 1);
+  reject = true;
+  const rejectedAt = Date.now();
+  await expect(t.run).rejects.toMatchObject({ type: 'LeaseLost' });
+  // One renew interval, not the lease.
+  expect(Date.now() - rejectedAt).toBeLessThan(leaseTiming(2_000).leaseMs);
+  expect(t.gate.state.leader).toBe(false);
+  expect(t.dropped).toEqual(['not-found']);
 });

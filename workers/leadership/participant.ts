@@ -7,10 +7,11 @@
  */
 import type { Client } from '@temporalio/client';
 import { Runtime, Worker, type NativeConnection } from '@temporalio/worker';
-import { createLeaderServeActivities } from '../../activities/leader-serve';
+import { createLeaderServeActivities, type LostReason } from '../../activities/leader-serve';
 import { parseDuration } from '../../common/duration';
 import { leaderWorkflowId, shardTaskQueue, workerTaskQueue } from '../../common/names';
-import { leaderCandidateSignal, leaderResignSignal, type CandidateAnnouncement } from '../../workflows/definitions';
+import { handoverOutcome, type HandoverOutcome } from '../../workflows/decisions/leader';
+import { leaderCandidateSignal, leaderResignSignal, leaderStatusQuery, type CandidateAnnouncement } from '../../workflows/definitions';
 import type { leaderWorkflow } from '../../workflows/leader';
 import { MutableLeadershipGate } from './gate';
 import { startStatusServer, type StatusServer } from './status-server';
@@ -89,10 +90,7 @@ export class LeadershipParticipant {
         client: init.client,
         workerId: init.workerId,
         log: this.log,
-        onDropped: (why) => {
-          this.log(`leadership: ${why}: announcing again`);
-          void this.announce();
-        },
+        onDropped: (why) => this.dropped(why),
         onActivity: () => {
           this.activities++;
           let done = false;
@@ -144,6 +142,38 @@ export class LeadershipParticipant {
     this.watchdog.unref();
   }
 
+  /**
+   * Temporal no longer knows one of this worker's activities. Usually the workflow timed
+   * it out, and the worker must announce itself again to be a candidate. But "not found"
+   * also comes after a continue-as-new (the old run's activities are gone while the new
+   * run has already restarted them here) and after a terminate. A needless re-announce is
+   * not harmless: it bumps the candidate's generation, and the workflow ignores a timeout
+   * of an activity started for an older generation (that is what keeps a stale timeout from
+   * marking a re-announced worker dead), so the next real death of this worker would go
+   * unnoticed for another schedule-to-start timeout (2 × heartbeat timeout) and it could be
+   * chosen as leader meanwhile. So, for the "not found" reasons, wait one heartbeat timeout
+   * (the new run's activity arrives within it) and re-announce only if none arrived.
+   *
+   * Why here and not in the workflow (not bumping the generation of a live candidate):
+   * only the worker knows whether it still has a live activity; the workflow cannot tell a
+   * restarted process of the same worker id (whose old activities will time out later and
+   * must not count) from a spurious re-announce. The watchdog still backs this up.
+   */
+  private dropped(why: LostReason): void {
+    if (why !== 'stand-by-dropped' && why !== 'not-found') {
+      this.log(`leadership: ${why}: announcing again`);
+      void this.announce();
+      return;
+    }
+    const timer = setTimeout(() => {
+      if (this.stopping) return;
+      if (this.activities > 0) return this.log(`leadership: ${why}, but a newer serve or stand-by activity runs here: not announcing again`);
+      this.log(`leadership: ${why}: announcing again`);
+      void this.announce();
+    }, this.init.options.heartbeatTimeoutMs);
+    timer.unref();
+  }
+
   /** signalWithStart, retried until it lands: a partitioned worker re-announces once it can. */
   announce(): Promise<void> {
     this.announcing ??= (async () => {
@@ -169,32 +199,43 @@ export class LeadershipParticipant {
   }
 
   /**
-   * Graceful exit: tell the workflow this worker is leaving; if it leads, wait
-   * until the workflow has cancelled its serve activity (it stops serving) and
-   * moved leadership elsewhere, bounded by resignTimeoutMs.
+   * Graceful exit: tell the workflow this worker is leaving; if it leads, wait until the
+   * workflow reports the handover finished (another worker leads at a newer epoch and
+   * that handoff's ENI move is done or failed, see `handoverOutcome`), bounded by
+   * resignTimeoutMs. Waiting only for this worker to stop serving would let the process
+   * exit while the ENI is still on its way, with no server answering agents.
    */
   async resign(reason = 'shutdown'): Promise<void> {
     this.stopping = true;
     const { init } = this;
-    const stepped = new Promise<void>((resolve) => {
-      if (!this.gate.state.leader) return resolve();
-      const off = this.gate.onChange((s) => {
-        if (!s.leader) {
-          off();
-          resolve();
-        }
-      });
-    });
+    const led = this.gate.state;
     try {
       await init.client.workflow.getHandle(leaderWorkflowId(init.shard)).signal(leaderResignSignal, { workerId: init.workerId, leaving: true, reason });
     } catch (err) {
       this.log(`leadership: could not resign (${(err as Error).message})`);
     }
+    if (!led.leader) return this.log('leadership: resigned (not leading)');
     const timeoutMs = init.options.resignTimeoutMs ?? init.options.heartbeatTimeoutMs * 4;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([stepped, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
-    clearTimeout(timer);
-    this.log(`leadership: resigned (${this.gate.state.leader ? 'handoff did not finish in time' : 'not leading'})`);
+    const outcome = await this.waitForHandover(led.epoch ?? 0, Date.now() + timeoutMs);
+    if (!outcome.done) return this.log(`leadership: resigned, but the handoff did not finish within ${timeoutMs} ms (${this.gate.state.leader ? 'still serving' : 'stopped serving'})`);
+    if (!outcome.to) return this.log(`leadership: resigned with nobody to hand over to (${outcome.error ?? ''})`);
+    this.log(`leadership: resigned: ${outcome.to} leads at epoch ${outcome.epoch}${outcome.error ? `, but its handoff failed: ${outcome.error}` : ''}`);
+  }
+
+  private async waitForHandover(ownEpoch: number, deadline: number): Promise<HandoverOutcome> {
+    const handle = this.init.client.workflow.getHandle(leaderWorkflowId(this.init.shard));
+    while (Date.now() < deadline) {
+      try {
+        // Bounded per query too: a query waits for a workflow task, which must not outlast the resign timeout.
+        const status = await this.init.client.withDeadline(Math.min(deadline, Date.now() + 2_000), () => handle.query(leaderStatusQuery));
+        const outcome = handoverOutcome(status, this.init.workerId, ownEpoch);
+        if (outcome.done) return outcome;
+      } catch {
+        // A query can fail while the workflow continues as new or its task is in flight: ask again.
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return { done: false };
   }
 
   async shutdown(): Promise<void> {

@@ -131,6 +131,57 @@ export interface HandoffSummary {
   error?: string;
 }
 
+/**
+ * The epoch a fresh run of the leader workflow (no carried state: after a terminate,
+ * a failed run, or a start after the run closed) starts from: the newest epoch any
+ * earlier run left on the leader-only writes. Starting lower would make every fenced
+ * write of the new run (ENI epoch tag, leader record) fail with StaleEpoch.
+ */
+export function startingEpoch(seen: { record?: number; interfaceTag?: number }): number {
+  return Math.max(0, seen.record ?? 0, seen.interfaceTag ?? 0);
+}
+
+/**
+ * The leader's network is not (known to be) in place: the move (or the leader record
+ * write after it) failed after the activity's own retries. The workflow tries again at
+ * the same epoch, with a durable-timer backoff, for as long as that epoch leads.
+ */
+export interface NetworkRepair {
+  epoch: number;
+  /** Attempts so far, the handoff's own included. */
+  attempts: number;
+  /** Workflow time (ms) of the next attempt. */
+  nextAttemptAt: number;
+  error: string;
+}
+
+/** Backoff between repair attempts: 5 s, 10 s, 20 s, ... capped at 5 minutes (each attempt is itself retried by the activity). */
+export function networkRetryDelayMs(attempts: number): number {
+  return Math.min(300_000, 5_000 * 2 ** Math.max(0, Math.min(attempts - 1, 16)));
+}
+
+/** The repair to schedule after an attempt that failed with `error` (`attempts` counts it). */
+export function nextRepair(epoch: number, attempts: number, error: string, now: number): NetworkRepair {
+  return { epoch, attempts, error, nextAttemptAt: now + networkRetryDelayMs(attempts) };
+}
+
+export type HandoverOutcome = { done: true; to?: string; epoch?: number; error?: string } | { done: false };
+
+/**
+ * Whether a resigning leader (`self`, which led at `ownEpoch`) has handed over, as the
+ * workflow reports it: another worker leads at a newer epoch and that handoff finished
+ * (its summary is recorded: ENI attached, or an error saying why not); or the workflow
+ * stepped this worker down with nobody to hand over to.
+ */
+export function handoverOutcome(status: Pick<LeaderStatus, 'leader' | 'lastHandoff' | 'lastError'>, self: string, ownEpoch: number): HandoverOutcome {
+  const { leader, lastHandoff } = status;
+  if (leader && leader.workerId !== self && leader.epoch > ownEpoch && lastHandoff?.epoch === leader.epoch) {
+    return { done: true, to: leader.workerId, epoch: leader.epoch, error: lastHandoff.error };
+  }
+  if (!leader && status.lastError?.startsWith('handoff: no other live candidate')) return { done: true, error: status.lastError };
+  return { done: false };
+}
+
 /** What `nstance leader` shows; read with the leaderStatus query. */
 export interface LeaderStatus {
   shard: string;
@@ -142,4 +193,6 @@ export interface LeaderStatus {
   handoffs: number;
   lastHandoff?: HandoffSummary;
   lastError?: string;
+  /** Set while the leader's network is not in place and the workflow keeps retrying. */
+  networkRepair?: NetworkRepair;
 }
