@@ -5,6 +5,7 @@
  */
 import { AttachNetworkInterfaceCommand } from '@aws-sdk/client-ec2';
 import { leaderWorkflowId } from '../../common/names';
+import { recordHistory } from '../support/record-histories';
 import { eventually } from '../support/emulator';
 import { LeaderStack, watchAnswering, type LeaderWorker } from '../support/leader-stack';
 
@@ -111,6 +112,8 @@ test('a leader that receives SIGTERM hands over before it exits', async () => {
   expect(Date.parse(String(audit?.details?.attachedAt))).toBeLessThan(exitedAt);
   expect(w1.log()).toMatch(/resigned: w2 leads at epoch 4/);
   await onlyLeader('w2', 4);
+  // A replay fixture with elections, a graceful handoff, an in-use retry and a SIGTERM handover.
+  recordHistory(leaderWorkflowId(shard), 'leader-handoffs');
 });
 
 test('the leader workflow history stays bounded across many handoffs (continue-as-new)', async () => {
