@@ -84,9 +84,13 @@ export async function runWorker(env: WorkerEnv, log: (line: string) => void = co
   const clientConnection = await Connection.connect({ address: env.temporalAddress });
   try {
     const client = new Client({ connection: clientConnection, namespace: env.namespace });
-    const participant = leadership ? new LeadershipParticipant({ connection, client, namespace: env.namespace, shard: env.shard, workerId: env.workerId, options: leadership, log }) : undefined;
+    const apiPort = Number(process.env.NSTANCE_AGENT_API_PORT || 8443);
+    const apiHost = process.env.NSTANCE_AGENT_API_HOST || '0.0.0.0';
+    // Candidates announce where agents reach them: the agent API, on this host's name when it listens on every interface.
+    const options = leadership ? { ...leadership, agentAddress: leadership.agentAddress ?? `${apiHost === '0.0.0.0' ? hostname() : apiHost}:${apiPort}` } : undefined;
+    const participant = options ? new LeadershipParticipant({ connection, client, namespace: env.namespace, shard: env.shard, workerId: env.workerId, options, log }) : undefined;
     await participant?.start();
-    const agentApi = { port: Number(process.env.NSTANCE_AGENT_API_PORT || 8443), host: process.env.NSTANCE_AGENT_API_HOST || '0.0.0.0', log, gate: participant?.gate };
+    const agentApi = { port: apiPort, host: apiHost, log, gate: participant?.gate };
     // A short sticky timeout: a killed leader usually holds the leader workflow in its cache, and its next
     // task (the failover itself) would otherwise wait out the default 10 s before another worker may take it.
     const tuning = participant ? { stickyQueueScheduleToStartTimeout: '500ms' as const } : undefined;

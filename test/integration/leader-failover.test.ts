@@ -38,7 +38,7 @@ afterEach(() => {
 interface View {
   shard: string;
   leader: { workerId: string; ec2InstanceId: string; epoch: number; since: string } | null;
-  candidates: { workerId: string; role: string; lastSeen: string | null }[];
+  candidates: { workerId: string; role: string; lastSeen: string | null; agentAddress: string | null }[];
 }
 const view = async (): Promise<View> => JSON.parse(await stack.cli(['leader', '--json'])) as View;
 
@@ -67,6 +67,8 @@ test('the first worker to start becomes leader and holds the ENI; later workers 
   expect(since).toBeGreaterThanOrEqual(startedAt);
   expect(since).toBeLessThanOrEqual(Date.now());
   expect(first.candidates.map((c) => [c.workerId, c.role])).toEqual([['w1', 'leader'], ['w2', 'standby'], ['w3', 'standby']]);
+  // Each candidate announced where its agent API listens (what agents must reach).
+  for (const w of [w1, w2, w3]) expect(first.candidates.find((c) => c.workerId === w.spec.workerId)?.agentAddress).toBe(new URL(w.agentUrl).host);
   // Last seen is Temporal's time of each live candidate's latest heartbeat: recent, and moving on.
   const seenAt = (v: View, id: string) => Date.parse(v.candidates.find((c) => c.workerId === id)?.lastSeen ?? '');
   for (const id of ['w1', 'w2', 'w3']) expect(Date.now() - seenAt(first, id)).toBeLessThan(HEARTBEAT_TIMEOUT_MS * 3);
