@@ -24,7 +24,7 @@ let w3: LeaderWorker;
 interface View {
   epoch: number;
   leader: { workerId: string; epoch: number } | null;
-  lastHandoff: { reason: string; inUseRetries?: number; to: string; epoch: number } | null;
+  lastHandoff: { reason: string; inUseRetries?: number; to: string; epoch: number; error?: string } | null;
 }
 const view = async (): Promise<View> => JSON.parse(await stack.cli(['leader', '--json'])) as View;
 
@@ -151,4 +151,22 @@ test('the leader workflow history stays bounded across many handoffs (continue-a
   const lost = await eventually('w3 counted lost', async () => (await stack.status()).candidates.find((c) => c.workerId === 'w3' && !c.alive), 30_000, 250);
   expect(Date.parse(lost.lostAt ?? '') - killedAt).toBeLessThan(HEARTBEAT_TIMEOUT_MS * 3);
   await onlyLeader('w2', start + rounds);
+});
+
+test('an attach applied by EC2 whose answer is lost is not attached twice: the retry meets "in use", re-reads, and finds it done', async () => {
+  const w4 = await stack.startWorker('w4');
+  await eventually('w4 standing by', async () => ((await stack.cli(['leader'])).match(/standby/g)?.length === 1 ? true : undefined), 60_000, 500);
+  const before = stack.proxy.calls.length;
+  stack.proxy.injectAttachResponseLost(1);
+  await stack.cli(['leader', 'handoff', '--to', 'w4']);
+  const { epoch, eni } = await stack.waitForLeader(w4);
+  expect(eni.attachment?.instanceId).toBe(w4.ec2InstanceId);
+  const attaches = stack.proxy.calls.slice(before).filter((c) => c.action === 'AttachNetworkInterface');
+  // One attach reached EC2; every later one was refused as "in use" rather than applied again.
+  expect(attaches[0]?.outcome).toBe('response-lost');
+  expect(attaches.filter((c) => c.outcome === 'forwarded' || c.outcome === 'response-lost')).toHaveLength(1);
+  expect(attaches.slice(1).every((c) => c.outcome === 'in-use')).toBe(true);
+  expect((await view()).lastHandoff).toMatchObject({ to: 'w4', epoch });
+  expect((await view()).lastHandoff?.error).toBeUndefined();
+  await onlyLeader('w4', epoch);
 });

@@ -9,6 +9,8 @@
  *   EC2 settles on attached / available (moto switches at once);
  * - injectAttachInUse(n): the next n attaches fail "in use" even when the ENI
  *   is free (the transient error a real handoff must retry through);
+ * - injectAttachResponseLost(n): the next n attaches are applied, but the caller gets a
+ *   500 instead of the answer (AWS attach is not idempotent: the retry meets "in use");
  * - injectAttachRejected(n): the next n attaches are refused UnauthorizedOperation
  *   (a request AWS will not retry into success, e.g. a missing IAM permission that
  *   an operator then fixes: the leader workflow must try the move again later).
@@ -23,7 +25,7 @@ export interface ProxyCall {
   action: string;
   interfaceId?: string;
   instanceId?: string;
-  outcome: 'forwarded' | 'in-use' | 'injected-in-use' | 'injected-rejected' | 'deferred';
+  outcome: 'forwarded' | 'in-use' | 'injected-in-use' | 'injected-rejected' | 'response-lost' | 'deferred';
   at: number;
 }
 
@@ -78,6 +80,7 @@ export class Ec2FaultProxy {
   private transitions = new Map<string, Transition>();
   private injectedInUse = 0;
   private injectedRejected = 0;
+  private injectedResponseLost = 0;
   private readonly target: URL;
   private readonly attachDelayMs: number;
   private readonly detachDelayMs: number;
@@ -108,6 +111,11 @@ export class Ec2FaultProxy {
   /** The next `n` attaches fail "in use" whatever the ENI's state. */
   injectAttachInUse(n = 1): void {
     this.injectedInUse += n;
+  }
+
+  /** The next `n` attaches that EC2 accepts lose their answer: applied, but the caller sees a 500. */
+  injectAttachResponseLost(n = 1): void {
+    this.injectedResponseLost += n;
   }
 
   /** The next `n` attaches are refused as unauthorized (non-retryable for the activity). */
@@ -150,6 +158,11 @@ export class Ec2FaultProxy {
     }
     const up = await this.forward('POST', req.url ?? '/', req.headers, body);
     if (up.status === 200) this.transitions.set(interfaceId, { state: 'attaching', until: Date.now() + this.attachDelayMs });
+    if (up.status === 200 && this.injectedResponseLost > 0) {
+      this.injectedResponseLost--;
+      this.calls.push({ ...call, outcome: 'response-lost' });
+      return this.reply(res, { status: 500, headers: { 'content-type': 'text/xml' }, body: Buffer.from(errorXml('InternalError', 'fault proxy: the attach was applied, its answer lost')) });
+    }
     this.calls.push({ ...call, outcome: 'forwarded' });
     return this.reply(res, up);
   }
