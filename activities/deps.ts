@@ -34,4 +34,9 @@ export interface ActivityDeps {
   issueRegistrationNonce?: (input: InstanceWorkflowInput, launch: LaunchAttempt) => Promise<RegistrationMaterial>;
   /** How often polling activities (instance state, target draining) look again. */
   pollIntervalMs?: number;
+  /**
+   * Instances per DescribeInstances page when garbage collection lists the shard (default 1000, EC2's
+   * maximum; EC2 accepts 5 to 1000). Tests set a small one to make a listing span several pages.
+   */
+  gcDescribePageSize?: number;
 }

@@ -1,6 +1,5 @@
-import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, type Instance } from '@aws-sdk/client-ec2';
 import { Context } from '@temporalio/activity';
-import { WorkflowNotFoundError } from '@temporalio/client';
 import { instanceWorkflowId, TAG } from '../common/names';
 import type { ActivityDeps } from './deps';
 import { withAwsErrors } from './aws/errors';
@@ -8,11 +7,15 @@ import { defaultEc2RateLimits } from './aws/token-bucket';
 import { terminateInstance } from './ec2/instances';
 import { writeAudit } from './s3/audit';
 import { ObjectStore } from './s3/objects';
+import { latestRunStatus } from './temporal/workflow-status';
 
 export interface GcRequest {
   shard: string;
   clusterId: string;
-  /** An instance younger than this is never collected: its workflow may not be visible yet. */
+  /**
+   * An instance younger than this is never collected, owned or not: a margin for a just-launched
+   * instance on top of the ownership check (garbage_collection.registration_timeout).
+   */
   graceMs: number;
   at: string;
 }
@@ -24,25 +27,34 @@ export interface Orphan {
   why: string;
 }
 
+/** EC2's largest DescribeInstances page (it accepts 5 to 1000). */
+export const GC_DESCRIBE_PAGE_SIZE = 1000;
+
 /** The garbage collector's one activity: find tagged instances no live workflow owns, and terminate them. */
 export function createGcActivities(deps: ActivityDeps) {
   const limits = deps.ec2Limits ?? defaultEc2RateLimits();
   const objects = new ObjectStore({ s3: deps.aws.s3, bucket: deps.bucket });
+  const pageSize = deps.gcDescribePageSize ?? GC_DESCRIBE_PAGE_SIZE;
 
+  /**
+   * Owned means: the instance's workflow (found by its nstance:instance-id tag) is running. It is
+   * started before RunInstances and describe reads it consistently, so this holds from the instant
+   * the instance exists, even while the workflow has not yet recorded the EC2 id.
+   */
   async function owned(shard: string, instanceId: string | undefined): Promise<boolean> {
     if (!instanceId) return false;
-    try {
-      const description = await deps.temporal.workflow.getHandle(instanceWorkflowId(shard, instanceId)).describe();
-      return description.status.name === 'RUNNING';
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return false;
-      throw err;
-    }
+    return (await latestRunStatus(deps.temporal, instanceWorkflowId(shard, instanceId))) === 'RUNNING';
   }
 
-  return {
-    async collectGarbage(request: GcRequest): Promise<Orphan[]> {
-      const ctx = Context.current();
+  /**
+   * Every live instance tagged for the shard, all pages. The listing is finished before anything is
+   * terminated: terminating changes the filtered result set that the next page's token points into.
+   */
+  async function taggedInstances(request: GcRequest, heartbeat: (details: string) => void): Promise<Instance[]> {
+    const found: Instance[] = [];
+    let token: string | undefined;
+    do {
+      // Each page is a request of its own against EC2's Describe bucket.
       await limits.describe.take();
       const out = await withAwsErrors('DescribeInstances for garbage collection', () =>
         deps.aws.ec2.send(
@@ -53,12 +65,25 @@ export function createGcActivities(deps: ActivityDeps) {
               { Name: `tag:${TAG.managed}`, Values: ['true'] },
               { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
             ],
+            MaxResults: pageSize,
+            NextToken: token,
           }),
         ),
       );
+      found.push(...(out.Reservations ?? []).flatMap((r) => r.Instances ?? []));
+      token = out.NextToken || undefined;
+      heartbeat(`listed ${found.length} instances`);
+    } while (token);
+    return found;
+  }
+
+  return {
+    async collectGarbage(request: GcRequest): Promise<Orphan[]> {
+      const ctx = Context.current();
+      const instances = await taggedInstances(request, (d) => ctx.heartbeat(d));
       const now = Date.now();
       const collected: Orphan[] = [];
-      for (const instance of (out.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
+      for (const instance of instances) {
         const ec2InstanceId = instance.InstanceId;
         if (!ec2InstanceId) continue;
         const launched = instance.LaunchTime?.getTime() ?? now;

@@ -104,6 +104,11 @@ export interface InstanceUpdate {
   error?: string;
   /** From agent health transitions (absent until the agent reported). */
   health?: Health;
+  /**
+   * When the host is reclaimed (ISO time), from a termination notice (spot interruption).
+   * Kept once heard, whatever health says later: the group times the drain by it.
+   */
+  noticeDeadline?: string;
   /** Set by the instance's own age timers. */
   expiry?: Expiry;
 }

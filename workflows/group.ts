@@ -64,6 +64,8 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
   // The periodic checks (config reload, EC2 and NLB observation) fall due by the clock,
   // however the loop was woken: a steady stream of signals must not starve them.
   let checksDueAt = Date.now();
+  // Set by a pass that is waiting on a replacement for an instance with a termination notice.
+  let recheckAt: number | undefined;
   for (;;) {
     // Cleared before the work, so a signal that lands while we reconcile wakes the next pass at once.
     wake = false;
@@ -81,7 +83,7 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
       await observe(state);
       checksDueAt = Date.now() + (state.spec?.reconcileIntervalMs ?? DEFAULT_INTERVAL_MS);
     }
-    await reconcileOnce(ref, state, imageIds);
+    recheckAt = await reconcileOnce(ref, state, imageIds);
     setCurrentDetails(currentDetails(statusOf(ref, state, Date.now())));
 
     if (state.removed && Object.keys(state.members).length === 0) {
@@ -89,9 +91,16 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
       return;
     }
 
-    const untilChecks = Math.max(1, checksDueAt - Date.now());
-    const untilBackoff = state.backoffUntil !== undefined ? Math.max(1, state.backoffUntil - Date.now()) : untilChecks;
-    await condition(() => wake, Math.min(untilChecks, untilBackoff));
+    // One timer per pass whatever the reason to wake: the periodic checks, the end of a creation backoff,
+    // or a noticed instance's last moment to start draining. A backoff already over is no reason to wake:
+    // it stays recorded until a launch succeeds, and waking for it would spin the loop.
+    const now = Date.now();
+    const wakeAt = Math.min(
+      checksDueAt,
+      state.backoffUntil !== undefined && state.backoffUntil > now ? state.backoffUntil : Infinity,
+      recheckAt ?? Infinity,
+    );
+    await condition(() => wake, Math.max(1, wakeAt - now));
 
     if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
@@ -168,7 +177,8 @@ async function observe(state: GroupState): Promise<void> {
   }
 }
 
-async function reconcileOnce(ref: GroupRef, state: GroupState, imageIds: Record<string, string> | undefined): Promise<void> {
+/** One decision, carried out; returns when the group must decide again even if nothing happens (see ReconcileDecision.recheckAt). */
+async function reconcileOnce(ref: GroupRef, state: GroupState, imageIds: Record<string, string> | undefined): Promise<number | undefined> {
   const spec = state.spec;
   const decision = decideReconcile({
     desired: desiredSize(state),
@@ -176,6 +186,7 @@ async function reconcileOnce(ref: GroupRef, state: GroupState, imageIds: Record<
     now: Date.now(),
     backoffUntil: state.backoffUntil,
     nextSeq: state.nextSeq,
+    drainTimeoutMs: spec?.lifecycle.drainTimeoutMs,
   });
   for (const f of decision.flag) {
     const member = state.members[f.instanceId];
@@ -201,6 +212,7 @@ async function reconcileOnce(ref: GroupRef, state: GroupState, imageIds: Record<
     }
     await temporalActivities.startInstanceWorkflows(inputs, spec.createRateLimitMs);
   }
+  return decision.recheckAt;
 }
 
 async function remove(ref: GroupRef, state: GroupState, removal: Removal, actor: string): Promise<void> {

@@ -3,6 +3,7 @@ import type { InstanceUpdate, InstanceWorkflowInput, LaunchedInstance, Lifecycle
 import { auditActivities, drainActivities, ec2Activities, launchActivities, loadBalancerActivities, terminateActivities, waitActivities } from './activity-options';
 import { agentRegisteredSignal, instanceHealthSignal, instanceStatusQuery, terminateSignal, type AgentRegistration, type TerminateRequest } from './definitions';
 import { nextExpiry } from './decisions/expiry';
+import { drainBudgetMs } from './decisions/notice';
 import { errorMessage } from './group-state';
 import { InstanceReporter } from './instance-reporter';
 
@@ -49,6 +50,12 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
   });
   setHandler(instanceHealthSignal, (h) => {
     if (!fromCurrentLeader('instanceHealth', h.leaderEpoch)) return;
+    // A notice's deadline is news even without a change of status (the agent API signals once per deadline):
+    // the group times the drain by it.
+    if (h.status === 'termination-notice' && h.deadline !== undefined && h.deadline !== report.status.noticeDeadline) {
+      report.status.noticeDeadline = h.deadline;
+      healthChanged = true;
+    }
     if (report.status.health === h.status) return;
     report.status.health = h.status;
     healthChanged = true;
@@ -110,8 +117,9 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
   const request = leave as TerminateRequest;
   if (inService && request.drain !== false && life.targetGroups.length > 0) {
     await report.transition('draining');
+    const drainMs = drainBudgetMs(life.drainTimeoutMs, report.status.noticeDeadline, Date.now());
     try {
-      const drained = await drainActivities(life.drainTimeoutMs).drainTargets(life.targetGroups, launched.ec2InstanceId, life.drainTimeoutMs);
+      const drained = await drainActivities(drainMs).drainTargets(life.targetGroups, launched.ec2InstanceId, drainMs);
       if (!drained) log.warn('drain timed out; terminating anyway', { instanceId: input.instanceId });
     } catch (err) {
       if (isCancellation(err)) throw err;

@@ -11,13 +11,14 @@ import { dirname, join, normalize } from 'node:path';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { peekClaims } from '../../activities/pki/nonce';
 import { discoverPinnedCa } from './discover';
+import type { NoticeSource, TerminationNotice } from './imds';
 import { loadOrCreateKey, loadState, saveState, type AgentState } from './state';
 import { splitAddress } from './userdata';
 
 export interface HealthReportBody {
   status: 'healthy' | 'unhealthy';
   reason?: string;
-  terminationNotice?: { deadline: string; reason?: string };
+  terminationNotice?: TerminationNotice;
 }
 
 export interface DeliveredFile {
@@ -46,6 +47,14 @@ export interface AgentOptions {
   filesRoot?: string;
   /** What to report; the fleet uses it to simulate failures and termination notices. */
   probe?: () => HealthReportBody;
+  /**
+   * Where termination notices come from (`nstance agent`: IMDS). Polled on its own timer,
+   * much shorter than the health interval, because a spot notice gives two minutes; a new
+   * notice is reported at once, and then in every report.
+   */
+  notices?: NoticeSource;
+  /** How often to poll `notices` (AWS suggests every 5 s). */
+  noticePollMs?: number;
   log?: (line: string) => void;
 }
 
@@ -68,6 +77,8 @@ export class AgentRequestError extends Error {
 export class Agent {
   private state: AgentState | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private noticeTimer: NodeJS.Timeout | undefined;
+  private notice: TerminationNotice | undefined;
   private stopped = false;
   private reports = 0;
   private caPem: string | undefined;
@@ -122,7 +133,25 @@ export class Agent {
     return (this.state = state);
   }
 
-  async reportHealth(report: HealthReportBody = this.options.probe?.() ?? { status: 'healthy' }): Promise<void> {
+  /** What the next report says: the probe's verdict, with the termination notice seen (if the probe has none of its own). */
+  healthReport(): HealthReportBody {
+    const report = this.options.probe?.() ?? { status: 'healthy' };
+    return report.terminationNotice || !this.notice ? report : { ...report, terminationNotice: this.notice };
+  }
+
+  /**
+   * Asks the notice source once; returns the notice if it is new (another deadline than the
+   * one seen). A notice is kept once seen: EC2 does not take a spot interruption back.
+   */
+  async checkNotice(): Promise<TerminationNotice | undefined> {
+    const found = await this.options.notices?.poll();
+    if (!found || found.deadline === this.notice?.deadline) return undefined;
+    this.notice = found;
+    this.log(`termination notice: ${found.reason ?? 'no reason given'}, host reclaimed at ${found.deadline}`);
+    return found;
+  }
+
+  async reportHealth(report: HealthReportBody = this.healthReport()): Promise<void> {
     const state = await this.register();
     await this.call('POST', '/v1/health', { instanceId: state.identity.instanceId, ...report }, state);
   }
@@ -164,11 +193,34 @@ export class Agent {
       this.timer.unref();
     };
     void tick();
+    if (this.options.notices) this.watchNotices();
   }
 
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.noticeTimer) clearTimeout(this.noticeTimer);
+  }
+
+  /** Polls for termination notices; a new one is reported now rather than at the next health interval. */
+  private watchNotices(): void {
+    const poll = async (): Promise<void> => {
+      if (this.stopped) return;
+      // A source that breaks its promise never to throw must not end the loop (nor health reporting).
+      const fresh = await this.checkNotice().catch(() => undefined);
+      // Not registered yet: the first report (right after registration) carries it.
+      if (fresh && this.state && !this.stopped) {
+        await this.reportHealth().catch((err: Error) => {
+          // The regular reports carry the notice too: the next one retries it.
+          this.lastError = err;
+          this.log(`agent ${this.instanceId}: reporting the termination notice: ${err.message}`);
+        });
+      }
+      if (this.stopped) return;
+      this.noticeTimer = setTimeout(() => void poll(), this.options.noticePollMs ?? 5000);
+      this.noticeTimer.unref();
+    };
+    void poll();
   }
 
   get running(): boolean {

@@ -6,11 +6,12 @@ import { readFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { awsClientOptionsFromEnv, createAwsClients, destroyAwsClients } from '../../activities/aws/clients';
 import { parseDuration } from '../../common/duration';
 import { Agent } from './agent';
 import { startFleet } from './fleet-start';
+import { DEFAULT_IMDS_URL, IMDS_URL_ENV, ImdsNotices } from './imds';
 import { loadState } from './state';
 
 function untilSignal(): Promise<string> {
@@ -43,8 +44,10 @@ export function agentCommand(): Command {
     .option('--ip <ip>', 'IP address to report')
     .option('--hostname <name>', 'hostname to report', hostname())
     .option('--interval <duration>', 'health report interval (default: what the agent API says)')
+    .addOption(new Option('--imds-url <url>', 'instance metadata service polled (IMDSv2) for spot termination notices').env(IMDS_URL_ENV).default(DEFAULT_IMDS_URL))
+    .option('--notice-interval <duration>', 'how often to poll IMDS for a termination notice', '5s')
     .option('--once', 'register, fetch files, report health once, and exit')
-    .action(async (o: { register: string; nonce?: string; caFile?: string; stateDir: string; connect?: string; ip?: string; hostname: string; interval?: string; once?: boolean }) => {
+    .action(async (o: { register: string; nonce?: string; caFile?: string; stateDir: string; connect?: string; ip?: string; hostname: string; interval?: string; imdsUrl: string; noticeInterval: string; once?: boolean }) => {
       // Without --ca-file (or a saved registration) the agent discovers the CA pinned by its nonce.
       const caPem = o.caFile ? readFileSync(o.caFile, 'utf8') : (await loadState(o.stateDir))?.caPem;
       const log = (line: string) => process.stderr.write(`nstance agent: ${line}\n`);
@@ -57,13 +60,18 @@ export function agentCommand(): Command {
         ip: o.ip,
         hostname: o.hostname,
         healthIntervalMs: durationMs(o.interval),
+        // A spot interruption is read from IMDS and reported with its deadline; off EC2 IMDS never answers (no notice).
+        notices: new ImdsNotices({ baseUrl: o.imdsUrl, log }),
+        noticePollMs: parseDuration(o.noticeInterval),
         log,
       });
       if (o.once) {
         const state = await agent.register();
         const files = await agent.fetchFiles();
+        const notice = await agent.checkNotice();
         await agent.reportHealth();
-        process.stdout.write(`${state.identity.instanceId}: registered (certificate ${state.identity.serialNumber}), ${files.length} files, health reported\n`);
+        const noticed = notice ? `, termination notice (reclaimed at ${notice.deadline})` : '';
+        process.stdout.write(`${state.identity.instanceId}: registered (certificate ${state.identity.serialNumber}), ${files.length} files, health reported${noticed}\n`);
         return;
       }
       agent.start();

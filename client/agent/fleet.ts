@@ -9,6 +9,7 @@ import { DescribeInstanceAttributeCommand, DescribeInstancesCommand, type EC2Cli
 import { join } from 'node:path';
 import { TAG } from '../../common/names';
 import { Agent, type HealthReportBody } from './agent';
+import { ImdsNotices } from './imds';
 import { parseAgentArgs } from './userdata';
 
 export interface FleetOptions {
@@ -23,6 +24,13 @@ export interface FleetOptions {
   pollMs?: number;
   /** Overrides the interval the agent API hands out. */
   healthIntervalMs?: number;
+  /**
+   * The IMDS an instance's agent polls for termination notices, as `nstance agent` does
+   * (tests point it at a fake). Unset, or undefined for an instance: that agent does not
+   * poll; setHealth() can still make it report a notice.
+   */
+  imdsUrl?: (ec2InstanceId: string) => string | undefined;
+  noticePollMs?: number;
   log?: (line: string) => void;
 }
 
@@ -96,6 +104,8 @@ export class SimulatedFleet {
         this.skipped.add(ec2Id);
         continue;
       }
+      const imdsUrl = this.options.imdsUrl?.(ec2Id);
+      const log = this.options.log && ((line: string) => this.options.log?.(`[${instanceId}] ${line}`));
       const agent = new Agent({
         registerAddress: args.register,
         connectAddress: this.options.resolveAddress(args.register),
@@ -106,7 +116,9 @@ export class SimulatedFleet {
         hostname: `ip-${ec2Id}`,
         healthIntervalMs: this.options.healthIntervalMs,
         probe: () => this.health.get(instanceId) ?? { status: 'healthy' },
-        log: this.options.log && ((line) => this.options.log?.(`[${instanceId}] ${line}`)),
+        notices: imdsUrl === undefined ? undefined : new ImdsNotices({ baseUrl: imdsUrl, log }),
+        noticePollMs: this.options.noticePollMs,
+        log,
       });
       this.members.set(ec2Id, { ec2InstanceId: ec2Id, instanceId, agent });
       agent.start();

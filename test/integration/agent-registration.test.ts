@@ -11,8 +11,6 @@ import { join } from 'node:path';
 import { DescribeInstanceAttributeCommand } from '@aws-sdk/client-ec2';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import { defaultPayloadConverter } from '@temporalio/common';
-import { NativeConnection } from '@temporalio/worker';
 import { Agent, AgentRequestError } from '../../client/agent/agent';
 import { SimulatedFleet } from '../../client/agent/fleet';
 import { saveState } from '../../client/agent/state';
@@ -27,14 +25,14 @@ import { mintNonce, peekClaims } from '../../activities/pki/nonce';
 import { certificateFingerprint, createCaCertificate, issueCertificate } from '../../activities/pki/x509';
 import { MutableLeadershipGate } from '../../workers/leadership/gate';
 import type { AgentApi } from '../../workers/agent-api/server';
-import { createShardWorker } from '../../workers/worker';
 import type { SeedResult } from '../../scripts/seed-emulator';
 import { eventually, listKeys, readJson, shardInstances } from '../support/emulator';
 import { configText, seedShard, terminateShardWorkflows, testConfig } from '../support/fixtures';
-import { createHarness, workflowBundle, type Harness } from '../support/harness';
+import { createHarness, type Harness } from '../support/harness';
+import { startAgentApiWorker } from '../support/agent-api-worker';
+import { signalsIn } from '../support/history';
 import { postToAgentApi, type AgentApiResponse } from '../support/agent-api-call';
 import { runCli } from '../support/cli';
-import { stackEnv } from '../support/stack-env';
 
 const shard = `agt-${Date.now().toString(36)}`;
 const prefix = `nstance/${shard}/`;
@@ -47,7 +45,6 @@ let fleet: SimulatedFleet;
 let caPem: string;
 let address: string;
 const gate = new MutableLeadershipGate();
-const stops: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
   h = await createHarness({ shard, bucket: `nstance-${shard}` });
@@ -59,41 +56,7 @@ beforeAll(async () => {
   await applyConfig({ client: h.client, s3: h.aws.s3, text: configText(config), file: 'config.jsonc', actor: 'test' });
 
   gate.set({ leader: true, epoch: 1 });
-  const connection = await NativeConnection.connect({ address: stackEnv().temporalAddress });
-  let failed: (err: Error) => void = () => undefined;
-  let onReady: (api: AgentApi) => void = () => undefined;
-  const ready = new Promise<AgentApi>((resolve, reject) => {
-    failed = reject;
-    onReady = resolve;
-  });
-  const worker = await createShardWorker({
-    connection,
-    client: h.client,
-    namespace: 'default',
-    shard,
-    bucket: h.bucket,
-    aws: h.aws,
-    workerId: `agent-test-${process.pid}`,
-    workflowBundle: await workflowBundle(),
-    activityOverrides: { pollIntervalMs: 250 },
-    tuning: { shutdownGraceTime: '2s' },
-    agentApi: {
-      port: 0,
-      host: '127.0.0.1',
-      gate,
-      onReady: (a) => onReady(a),
-      log: (line) => line.startsWith('agent API failed to start') && failed(new Error(line)),
-    },
-  });
-  const done = worker.run();
-  done.catch((err: Error) => failed(err));
-  stops.push(async () => {
-    if (worker.getState() === 'RUNNING') worker.shutdown();
-    await done;
-    await connection.close();
-  });
-  api = await ready;
-  address = `127.0.0.1:${api.address?.port}`;
+  ({ api, address } = await startAgentApiWorker(h, gate));
   caPem = await readText(s3Keys.caCert());
   // No caPem: the agents trust only what their userdata holds (the nonce pins the CA).
   fleet = new SimulatedFleet({ ec2: h.aws.ec2, shard, resolveAddress: () => address, stateRoot: mkdtempSync(join(tmpdir(), 'nstance-fleet-')), pollMs: 300 }).start();
@@ -102,7 +65,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await fleet?.stop();
   await terminateShardWorkflows(h.client, shard);
-  for (const stop of stops) await stop();
   await h.close();
 });
 
@@ -119,11 +81,7 @@ async function audits(action: string): Promise<AuditEntry[]> {
 
 /** The arguments of the `name` signals in an instance workflow's history, oldest first. */
 async function signalArgs<T>(instanceId: string, name: string): Promise<T[]> {
-  const history = await h.client.workflow.getHandle(instanceWorkflowId(shard, instanceId)).fetchHistory();
-  return (history.events ?? [])
-    .map((e) => e.workflowExecutionSignaledEventAttributes)
-    .filter((a) => a?.signalName === name && a.input?.payloads?.[0])
-    .map((a) => defaultPayloadConverter.fromPayload<T>(a?.input?.payloads?.[0] as Parameters<typeof defaultPayloadConverter.fromPayload>[0]));
+  return (await signalsIn<T>(h.client, instanceWorkflowId(shard, instanceId), name)).map((s) => s.arg);
 }
 
 /** A raw request, for what the real agent would never send. */
@@ -331,6 +289,7 @@ test('an agent that stops reporting is signalled unhealthy once, after 3 missed 
   const unhealthy = async () =>
     ((await handle.fetchHistory()).events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'instanceHealth').length;
   expect(await unhealthy()).toBe(0);
+  const stateDir = fleet.member(id)?.agent.options.stateDir as string;
   fleet.silence(id);
   const silencedAt = Date.now();
   await eventually('the unhealthy signal', async () => ((await unhealthy()) >= 1 ? true : undefined), 60_000);
@@ -346,6 +305,12 @@ test('an agent that stops reporting is signalled unhealthy once, after 3 missed 
     return serving.length === 2 && s.members.length === 2 && !s.members.some((m) => m.instanceId === id) ? s : undefined;
   }, 90_000);
   expect((await handle.describe()).status.name).toBe('COMPLETED');
+  // Its certificate is valid for 90 days, but its instance is gone: no more files (secrets) for it. The
+  // agent API trusts a "still running" answer for 30 s, so the refusal may take that long to start.
+  const gone = new Agent({ registerAddress: `${seed.leaderIp}:8443`, connectAddress: address, stateDir });
+  const refused = await eventually('files refused to the terminated instance', async () => gone.fetchFiles().then(() => undefined, (err: unknown) => err), 45_000, 1000);
+  expect(refused).toMatchObject({ status: 403, code: 'instance-not-running' });
+  expect((await audits('agent.files.rejected')).some((e) => e.instanceIds?.[0] === id && e.details?.workflowStatus === 'COMPLETED')).toBe(true);
   await eventually('the emulator runs exactly the group', async () => {
     const running = (await shardInstances(h.aws.ec2, shard)).map((i) => i.InstanceId).sort();
     return JSON.stringify(running) === JSON.stringify(after.members.map((m) => m.ec2InstanceId).sort()) ? true : undefined;

@@ -82,6 +82,8 @@ export class FaultLayer {
   /** EC2's eventual consistency: instances invisible to Describe for a while after launch. */
   private hideNewForMs = 0;
   private launchedAt = new Map<string, number>();
+  /** Instances Describe does not show, whatever their age (eventual consistency for one known instance). */
+  private hiddenIds = new Set<string>();
   /** Targets an NLB keeps "draining" (moto drops a deregistered target at once). */
   private draining = new Set<string>();
 
@@ -149,6 +151,13 @@ export class FaultLayer {
     return this;
   }
 
+  /** Make one instance invisible to DescribeInstances, whatever its age, until called again with `hidden` false. */
+  setInstanceHidden(ec2InstanceId: string, hidden: boolean): this {
+    if (hidden) this.hiddenIds.add(ec2InstanceId);
+    else this.hiddenIds.delete(ec2InstanceId);
+    return this;
+  }
+
   private remember(token: string | undefined, input: Record<string, unknown>, out: { output: unknown }): void {
     for (const i of (out.output as RunInstancesOutput).Instances ?? []) if (i.InstanceId) this.launchedAt.set(i.InstanceId, Date.now());
     // Only a launch that succeeded binds its token, as at AWS: a rejected request may be retried with other parameters.
@@ -156,8 +165,9 @@ export class FaultLayer {
   }
 
   private hide(input: Record<string, unknown>, output: DescribeInstancesOutput): void {
-    if (this.hideNewForMs <= 0) return;
-    const hidden = (id?: string) => id !== undefined && Date.now() - (this.launchedAt.get(id) ?? 0) < this.hideNewForMs;
+    if (this.hideNewForMs <= 0 && this.hiddenIds.size === 0) return;
+    const hidden = (id?: string) =>
+      id !== undefined && (this.hiddenIds.has(id) || Date.now() - (this.launchedAt.get(id) ?? 0) < this.hideNewForMs);
     const asked = (input.InstanceIds as string[] | undefined) ?? [];
     if (asked.some((id) => hidden(id))) throw awsError('InvalidInstanceID.NotFound', `The instance IDs '${asked.join(', ')}' do not exist`);
     for (const r of output.Reservations ?? []) r.Instances = (r.Instances ?? []).filter((i) => !hidden(i.InstanceId));

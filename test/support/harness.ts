@@ -7,7 +7,7 @@ import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
 import { createAwsClients, destroyAwsClients, type AwsClients } from '../../activities/aws/clients';
 import type { ActivityDeps } from '../../activities';
-import { createShardWorker } from '../../workers/worker';
+import { createShardWorker, type ShardWorkerOptions } from '../../workers/worker';
 import { FaultLayer } from './faults';
 import { stackEnv } from './stack-env';
 
@@ -32,8 +32,11 @@ export interface Harness {
   faults: FaultLayer;
   bucket: string;
   shard: string;
-  /** Starts a worker; stop it with the returned function (graceful shutdown). */
-  startWorker(overrides?: Partial<ActivityDeps>): Promise<{ worker: Worker; stop: () => Promise<void> }>;
+  /**
+   * Starts a worker; stop it with the returned function (graceful shutdown). `done` is its run,
+   * which rejects if the worker fails. `options.agentApi` serves the agent API from it.
+   */
+  startWorker(overrides?: Partial<ActivityDeps>, options?: Pick<ShardWorkerOptions, 'agentApi'>): Promise<{ worker: Worker; done: Promise<void>; stop: () => Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -55,7 +58,7 @@ export async function createHarness(options: { shard: string; bucket: string }):
     faults,
     bucket: options.bucket,
     shard: options.shard,
-    async startWorker(overrides = {}) {
+    async startWorker(overrides = {}, workerOptions = {}) {
       const nativeConnection = await NativeConnection.connect({ address: env.temporalAddress });
       const worker = await createShardWorker({
         connection: nativeConnection,
@@ -68,10 +71,12 @@ export async function createHarness(options: { shard: string; bucket: string }):
         workflowBundle: await workflowBundle(),
         activityOverrides: { pollIntervalMs: 250, ...overrides },
         tuning: { shutdownGraceTime: '2s' },
+        ...workerOptions,
       });
       const done = worker.run();
       const handle = {
         worker,
+        done,
         stop: async () => {
           if (worker.getState() === 'RUNNING') worker.shutdown();
           await done;

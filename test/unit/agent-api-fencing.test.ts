@@ -1,13 +1,15 @@
 /**
- * The agent API in one process, with S3 and Temporal faked in memory: fencing of
- * every write on the leadership a request started under, epochs stamped on what it
- * writes and signals, rejections of malformed requests audited, TLS 1.3 only, and
- * the health tracker seeded when leadership is gained.
+ * The agent API in one process, with S3, Secrets Manager and Temporal faked in memory:
+ * fencing of every write on the leadership a request started under, epochs stamped on
+ * what it writes and signals, rejections of malformed requests audited, TLS 1.3 only,
+ * the health tracker seeded when leadership is gained, and files served only to
+ * instances whose workflow still runs.
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { connect } from 'node:tls';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import type { Client } from '@temporalio/client';
+import { GetSecretValueCommand, ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AwsClients } from '../../activities/aws/clients';
 import type { CertLogEntry } from '../../activities/pki/certlog';
 import type { ClusterPki, PkiCache } from '../../activities/pki/cluster-ca';
@@ -15,9 +17,10 @@ import { mintNonce } from '../../activities/pki/nonce';
 import * as x509 from '../../activities/pki/x509';
 import type { AuditEntry } from '../../common/types';
 import { instanceWorkflowId } from '../../common/names';
+import { agentUri } from '../../workers/agent-api/register';
 import { AgentApi } from '../../workers/agent-api/server';
 import { MutableLeadershipGate } from '../../workers/leadership/gate';
-import { postToAgentApi, type AgentApiResponse } from '../support/agent-api-call';
+import { callAgentApi, postToAgentApi, type AgentApiResponse } from '../support/agent-api-call';
 import type { AgentRegistration, HealthTransition } from '../../workflows/definitions';
 
 const SHARD = 'fence';
@@ -53,20 +56,40 @@ class MemoryS3 {
   }
 }
 
+/** Secrets Manager's list and read; `reads` counts GetSecretValue calls. */
+class MemorySecrets {
+  readonly values = new Map<string, string>();
+  reads = 0;
+
+  async send(command: unknown): Promise<unknown> {
+    if (command instanceof ListSecretsCommand) return { SecretList: [...this.values.keys()].map((Name) => ({ Name })) };
+    if (command instanceof GetSecretValueCommand) {
+      this.reads++;
+      const value = this.values.get(command.input.SecretId as string);
+      if (value === undefined) throw Object.assign(new Error('missing'), { name: 'ResourceNotFoundException' });
+      return { SecretString: value };
+    }
+    throw new Error(`unexpected Secrets Manager call ${(command as object).constructor.name}`);
+  }
+}
+
 interface Sent {
   workflowId: string;
   signal: string;
   arg: AgentRegistration | HealthTransition;
 }
 
-/** The few Temporal client calls the agent API makes. */
-function fakeClient(hooks: { onDescribe: () => void; running: () => string[]; sent: Sent[] }): Client {
+/** The few Temporal client calls the agent API makes. A workflow is RUNNING unless `statuses` says otherwise. */
+function fakeClient(hooks: { onDescribe: () => void; statuses: Map<string, string>; described: string[]; running: () => string[]; sent: Sent[] }): Client {
   return {
     workflow: {
       getHandle: (workflowId: string) => ({
         describe: async () => {
           hooks.onDescribe();
-          return { status: { name: 'RUNNING' } };
+          hooks.described.push(workflowId);
+          const name = hooks.statuses.get(workflowId) ?? 'RUNNING';
+          if (name === 'NOT_FOUND') throw new WorkflowNotFoundError(`no workflow ${workflowId}`, workflowId, undefined);
+          return { status: { name } };
         },
         signal: async (def: { name: string }, arg: AgentRegistration | HealthTransition) => {
           hooks.sent.push({ workflowId, signal: def.name, arg });
@@ -94,6 +117,9 @@ async function clusterPki(): Promise<ClusterPki> {
 }
 
 let s3: MemoryS3;
+let secrets: MemorySecrets;
+let statuses: Map<string, string>;
+let described: string[];
 let gate: MutableLeadershipGate;
 let api: AgentApi;
 let pki: ClusterPki;
@@ -104,6 +130,9 @@ let running: string[];
 
 beforeEach(async () => {
   s3 = new MemoryS3();
+  secrets = new MemorySecrets();
+  statuses = new Map();
+  described = [];
   gate = new MutableLeadershipGate();
   gate.set({ leader: true, epoch: 1 });
   pki = await clusterPki();
@@ -114,8 +143,8 @@ beforeEach(async () => {
   api = new AgentApi({
     port: 0,
     host: '127.0.0.1',
-    client: fakeClient({ onDescribe: () => onDescribe(), running: () => running, sent }),
-    aws: { s3 } as unknown as AwsClients,
+    client: fakeClient({ onDescribe: () => onDescribe(), statuses, described, running: () => running, sent }),
+    aws: { s3, secrets } as unknown as AwsClients,
     bucket: 'b',
     shard: SHARD,
     workerId: 'w1',
@@ -247,5 +276,79 @@ describe('health tracking across leadership changes', () => {
     gate.set({ leader: true, epoch: 3 });
     await api.seeding;
     expect(api.tracker.state('i-1')).toBeUndefined();
+  });
+});
+
+describe('/v1/files: only to an instance whose workflow still runs', () => {
+  const TOKEN = `${VIEW.secretsPrefix}files/default/web/etc/app/token`;
+
+  /** The key and certificate an agent of `instanceId` holds after registering. */
+  async function agentTls(instanceId: string): Promise<{ key: string; cert: string; serialNumber: string }> {
+    const key = generateKeyPairSync('ed25519');
+    const issued = await x509.issueCertificate({
+      caCertPem: pki.caCertPem,
+      caKey: pki.caKey,
+      publicKey: key.publicKey,
+      commonName: instanceId,
+      organization: VIEW.clusterId,
+      organizationalUnit: SHARD,
+      usage: 'client',
+      uris: [agentUri({ cluster: VIEW.clusterId, shard: SHARD, tenant: 'default', group: 'web', instanceId })],
+      validityDays: 90,
+      now: clock,
+    });
+    return { key: key.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, cert: issued.pem, serialNumber: issued.serialNumber };
+  }
+
+  const getFiles = (tls: { key: string; cert: string }) => callAgentApi({ port: api.address?.port, ca: pki.caCertPem, servername: 'localhost', ...tls }, 'GET', '/v1/files');
+  const rejections = () => s3.json<AuditEntry>(`shard/${SHARD}/audit/`).filter((e) => e.action === 'agent.files.rejected');
+
+  beforeEach(() => secrets.values.set(TOKEN, 't0k3n'));
+
+  test('a running instance gets the CA bundle and its secrets; Temporal is asked once per 30 s', async () => {
+    const tls = await agentTls('i-1');
+    const first = await getFiles(tls);
+    expect(first.status).toBe(200);
+    expect(first.body.files?.map((f) => [f.path, f.source])).toEqual([
+      ['/etc/nstance/ca.crt', 'cluster-ca'],
+      ['/etc/app/token', TOKEN],
+    ]);
+    expect((await getFiles(tls)).status).toBe(200);
+    expect(described).toEqual([instanceWorkflowId(SHARD, 'i-1')]);
+    clock += 30_000;
+    expect((await getFiles(tls)).status).toBe(200);
+    expect(described).toHaveLength(2);
+  });
+
+  test("a terminated instance's certificate gets 403 and an audit entry once the cached answer expires, and no secret is read", async () => {
+    const tls = await agentTls('i-1');
+    expect((await getFiles(tls)).status).toBe(200);
+    statuses.set(instanceWorkflowId(SHARD, 'i-1'), 'COMPLETED');
+    // The cache is the bound on staleness: within it the answer stands.
+    clock += 29_999;
+    expect((await getFiles(tls)).status).toBe(200);
+    clock += 1;
+    const readsBefore = secrets.reads;
+    const res = await getFiles(tls);
+    expect(res).toMatchObject({ status: 403, body: { error: 'instance-not-running', message: expect.stringMatching(/i-1.*COMPLETED/) } });
+    expect(res.body.files).toBeUndefined();
+    expect(secrets.reads).toBe(readsBefore);
+    expect(rejections()).toEqual([
+      expect.objectContaining({
+        tenant: 'default',
+        group: 'web',
+        instanceIds: ['i-1'],
+        details: expect.objectContaining({ reason: 'instance-not-running', workflowStatus: 'COMPLETED', serialNumber: tls.serialNumber }),
+      }),
+    ]);
+    // A refusal is not cached as success: every later request is refused too.
+    expect((await getFiles(tls)).status).toBe(403);
+  });
+
+  test('a certificate for an instance this shard has no workflow for is refused the same way', async () => {
+    statuses.set(instanceWorkflowId(SHARD, 'i-9'), 'NOT_FOUND');
+    const res = await getFiles(await agentTls('i-9'));
+    expect(res).toMatchObject({ status: 403, body: { error: 'instance-not-running', message: expect.stringMatching(/no workflow/) } });
+    expect(rejections().map((e) => e.details?.workflowStatus)).toEqual(['NOT_FOUND']);
   });
 });

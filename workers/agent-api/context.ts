@@ -4,8 +4,9 @@
  * tracker and the leadership gate.
  */
 import { randomUUID } from 'node:crypto';
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowExecutionStatusName } from '@temporalio/client';
 import { shardSettings } from '../../common/config';
+import { instanceWorkflowId } from '../../common/names';
 import type { AuditEntry } from '../../common/types';
 import type { AwsClients } from '../../activities/aws/clients';
 import { PkiCache, type ClusterPki } from '../../activities/pki/cluster-ca';
@@ -13,6 +14,7 @@ import { writeAudit } from '../../activities/s3/audit';
 import { ShardConfigStore } from '../../activities/s3/config-store';
 import { ObjectStore } from '../../activities/s3/objects';
 import { SecretStore } from '../../activities/secrets/store';
+import { latestRunStatus } from '../../activities/temporal/workflow-status';
 import type { LeadershipGate } from '../leadership/gate';
 import type { HealthTracker } from './health-tracker';
 
@@ -24,12 +26,20 @@ export interface ShardView {
 }
 
 const CONFIG_TTL_MS = 10_000;
+/**
+ * How long "this instance's workflow is running" is believed without asking Temporal again.
+ * It bounds how long a terminated instance's certificate can still fetch files.
+ */
+export const INSTANCE_CHECK_TTL_MS = 30_000;
 
 export class AgentApiContext {
   readonly objects: ObjectStore;
   readonly secrets: SecretStore;
   readonly pkiCache: PkiCache;
   private cached: { view: ShardView; at: number } | undefined;
+  /** Instance id → until when its workflow is taken to be running (positive answers only). */
+  private readonly runningUntil = new Map<string, number>();
+  private sweptAt = 0;
   tracker!: HealthTracker;
 
   constructor(
@@ -43,6 +53,8 @@ export class AgentApiContext {
       pki?: PkiCache;
       log: (line: string) => void;
       now: () => number;
+      /** Defaults to INSTANCE_CHECK_TTL_MS. */
+      instanceCheckTtlMs?: number;
     },
   ) {
     this.objects = new ObjectStore({ s3: deps.aws.s3, bucket: deps.bucket });
@@ -80,6 +92,26 @@ export class AgentApiContext {
     const view = await this.view();
     if (!view) throw new Error(`no config for shard "${this.deps.shard}" yet`);
     return { view, pki: await this.pkiCache.get({ clusterId: view.clusterId, secretsPrefix: view.secretsPrefix }) };
+  }
+
+  /**
+   * The status of the instance's workflow. A RUNNING answer is cached for instanceCheckTtlMs, so
+   * agents fetching files cost one describe per instance per TTL. Any other answer is not cached:
+   * an instance id is never reused, so it is final, and only a gone instance's agent asks again.
+   */
+  async instanceStatus(instanceId: string): Promise<WorkflowExecutionStatusName | 'NOT_FOUND'> {
+    const now = this.deps.now();
+    const ttl = this.deps.instanceCheckTtlMs ?? INSTANCE_CHECK_TTL_MS;
+    if ((this.runningUntil.get(instanceId) ?? 0) > now) return 'RUNNING';
+    const status = await latestRunStatus(this.deps.client, instanceWorkflowId(this.deps.shard, instanceId));
+    // Expired entries are dropped once per TTL, so the map holds about one TTL's worth of agents.
+    if (now - this.sweptAt >= ttl) {
+      for (const [id, until] of this.runningUntil) if (until <= now) this.runningUntil.delete(id);
+      this.sweptAt = now;
+    }
+    if (status === 'RUNNING') this.runningUntil.set(instanceId, now + ttl);
+    else this.runningUntil.delete(instanceId);
+    return status;
   }
 
   /** One audit object per call (a fresh dedupe key: each request is its own event). Never throws. */

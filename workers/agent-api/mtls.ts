@@ -96,8 +96,31 @@ export function filesPrefix(secretsPrefix: string, tenant: string, group: string
   return `${secretsPrefix}files/${tenant}/${group}/`;
 }
 
-/** GET /v1/files: the CA bundle plus the group's secret files. */
+/**
+ * A client certificate is valid for 90 days, far longer than most instances live, and nothing
+ * revokes it. The group's secrets therefore go only to an instance whose workflow still runs
+ * (checked through a short cache, see AgentApiContext.instanceStatus); a terminated instance's
+ * certificate gets 403 and an audit entry.
+ */
+async function ensureInstanceRunning(ctx: AgentApiContext, who: AgentIdentity): Promise<void> {
+  const status = await ctx.instanceStatus(who.instanceId);
+  if (status === 'RUNNING') return;
+  const message =
+    status === 'NOT_FOUND'
+      ? `certificate of ${who.instanceId}: this shard has no workflow for that instance; /v1/files serves only running instances`
+      : `certificate of ${who.instanceId}: its instance workflow is ${status} (the instance is gone); /v1/files serves only running instances`;
+  await ctx.audit('agent.files.rejected', {
+    tenant: who.tenant,
+    group: who.group,
+    instanceIds: [who.instanceId],
+    details: { reason: 'instance-not-running', message, workflowStatus: status, serialNumber: who.serialNumber },
+  });
+  throw new HttpError(403, 'instance-not-running', message);
+}
+
+/** GET /v1/files: the CA bundle plus the group's secret files, to an instance that is still running. */
 export async function files(ctx: AgentApiContext, who: AgentIdentity): Promise<{ files: DeliveredFile[] }> {
+  await ensureInstanceRunning(ctx, who);
   const { view, pki } = await ctx.pki();
   const out: DeliveredFile[] = [{ path: CA_BUNDLE_PATH, mode: '0644', content: pki.caCertPem, source: 'cluster-ca' }];
   const prefix = filesPrefix(view.secretsPrefix, who.tenant, who.group);

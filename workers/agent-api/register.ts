@@ -14,6 +14,7 @@ import { writeCertLog } from '../../activities/pki/certlog';
 import { NonceError, verifyNonce, type NonceClaims } from '../../activities/pki/nonce';
 import { issueCertificate, publicKeyFingerprint } from '../../activities/pki/x509';
 import { WriteConflictError } from '../../activities/s3/objects';
+import { latestRunStatus } from '../../activities/temporal/workflow-status';
 import type { ClusterPki } from '../../activities/pki/cluster-ca';
 import type { AgentApiContext, ShardView } from './context';
 import type { LeaderFence } from './fence';
@@ -174,14 +175,10 @@ async function issue(
 /** A nonce whose instance workflow is gone (replaced, terminated) must not get a certificate. */
 async function ensureInstanceLive(ctx: AgentApiContext, claims: NonceClaims): Promise<void> {
   const id = instanceWorkflowId(ctx.shard, claims.sub);
-  try {
-    const description = await ctx.deps.client.workflow.getHandle(id).describe();
-    if (description.status.name !== 'RUNNING') {
-      throw new HttpError(409, 'instance-not-running', `instance ${claims.sub}'s workflow ${id} is ${description.status.name}: it is no longer expecting an agent`);
-    }
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new HttpError(404, 'unknown-instance', `no workflow ${id}: this shard did not launch instance ${claims.sub}`);
-    throw err;
+  const status = await latestRunStatus(ctx.deps.client, id);
+  if (status === 'NOT_FOUND') throw new HttpError(404, 'unknown-instance', `no workflow ${id}: this shard did not launch instance ${claims.sub}`);
+  if (status !== 'RUNNING') {
+    throw new HttpError(409, 'instance-not-running', `instance ${claims.sub}'s workflow ${id} is ${status}: it is no longer expecting an agent`);
   }
 }
 

@@ -34,6 +34,11 @@ export interface AgentApiListenOptions {
   serverNames?: string[];
   /** Called once the server listens (tests use it to learn the port when `port` is 0). */
   onReady?: (api: AgentApi) => void;
+  /**
+   * How long a "still running" answer about an instance's workflow is cached (default 30 s): the
+   * longest a terminated instance's certificate can still fetch files.
+   */
+  instanceCheckTtlMs?: number;
 }
 
 export interface AgentApiOptions extends AgentApiListenOptions {

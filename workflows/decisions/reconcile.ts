@@ -3,6 +3,7 @@
  * own. The group workflow feeds them its state and carries out the result.
  */
 import type { Member, Phase, RemovalReason } from '../../common/types';
+import { mustDrainBy } from './notice';
 
 export interface ReconcileInput {
   desired: number;
@@ -13,6 +14,12 @@ export interface ReconcileInput {
   backoffUntil?: number;
   /** The sequence number the next created member will get. */
   nextSeq: number;
+  /**
+   * The group's drain timeout. A member whose termination notice falls due sooner is
+   * drained at once, replacement or not: a drain cut short by the host going away
+   * drops connections. Unset: only a deadline already reached counts as that close.
+   */
+  drainTimeoutMs?: number;
 }
 
 export type { RemovalReason };
@@ -42,6 +49,11 @@ export interface ReconcileDecision {
   remove: Removal[];
   /** True when creation was wanted but held back by the backoff. */
   heldBack: boolean;
+  /**
+   * Workflow time at which a termination notice, still far enough off to wait for the
+   * replacement today, must be drained regardless: the group decides again by then.
+   */
+  recheckAt?: number;
 }
 
 const GONE: ReadonlySet<Phase> = new Set(['terminated', 'failed']);
@@ -59,7 +71,8 @@ export function byAge(a: Member, b: Member): number {
 
 /** Why a member must be replaced (create-before-destroy), if it must. */
 export function replacementReason(m: Member): RemovalReason | undefined {
-  if (m.health === 'termination-notice') return 'termination-notice';
+  // The deadline outlives the health status (a later unhealthy/healthy transition does not cancel a spot interruption).
+  if (m.health === 'termination-notice' || m.noticeDeadline !== undefined) return 'termination-notice';
   if (m.health === 'unhealthy') return 'unhealthy';
   if (m.replaceRequested) return 'replace-requested';
   if (m.expiry === 'forced') return 'expired-forced';
@@ -118,24 +131,30 @@ export function decideReconcile(input: ReconcileInput): ReconcileDecision {
     }
   }
 
-  // A member being replaced goes when a replacement made for it serves, or when the group serves its size without it.
+  // A member being replaced goes when a replacement made for it serves, or when the group serves its size without it,
+  // or when its termination notice is too close to wait: draining before the host is reclaimed beats serving one more.
   let serving = live.filter(isReady).length;
   const used = new Set<string>();
+  let recheckAt: number | undefined;
   for (const m of live.filter((x) => replacing.has(x.instanceId))) {
     const why = replacing.get(m.instanceId) as Replacing;
     const replacement = healthy.find((h) => isReady(h) && h.seq >= why.sinceSeq && !used.has(h.instanceId));
     const servesWithout = serving - (isReady(m) ? 1 : 0) >= input.desired;
-    if (!isReady(m) || replacement || servesWithout) {
+    const drainBy = mustDrainBy(m.noticeDeadline, input.drainTimeoutMs ?? 0);
+    const urgent = drainBy !== undefined && input.now >= drainBy;
+    if (!isReady(m) || replacement || servesWithout || urgent) {
       if (replacement && !servesWithout) used.add(replacement.instanceId);
       if (isReady(m)) serving--;
-      remove.push({ instanceId: m.instanceId, reason: why.reason, drain: true });
+      remove.push({ instanceId: m.instanceId, reason: urgent ? 'termination-notice' : why.reason, drain: true });
+    } else if (drainBy !== undefined) {
+      recheckAt = Math.min(recheckAt ?? drainBy, drainBy);
     }
   }
   // Scale down: oldest first; the newest carry the newest image and config.
   const excess = healthy.length - input.desired;
   for (const m of healthy.slice(0, Math.max(0, excess))) remove.push({ instanceId: m.instanceId, reason: 'scale-down', drain: true });
 
-  return { create, remove, heldBack, flag };
+  return { create, remove, heldBack, flag, ...(recheckAt === undefined ? {} : { recheckAt }) };
 }
 
 export interface GroupCounts {

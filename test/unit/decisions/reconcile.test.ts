@@ -1,4 +1,5 @@
 import type { Member, Phase } from '../../../common/types';
+import { drainBudgetMs, mustDrainBy } from '../../../workflows/decisions/notice';
 import { countMembers, creationBackoffMs, decideReconcile, newInstanceId, type Removal } from '../../../workflows/decisions/reconcile';
 
 const member = (seq: number, phase: Phase = 'in-service', extra: Partial<Member> = {}): Member => ({
@@ -11,9 +12,9 @@ const member = (seq: number, phase: Phase = 'in-service', extra: Partial<Member>
 const ids = (removals: Removal[]) => removals.map((r) => r.instanceId);
 
 /** The decision, with nextSeq after the members' highest (as the group workflow passes it). */
-function decide(desired: number, members: Member[], extra: { now?: number; backoffUntil?: number } = {}) {
+function decide(desired: number, members: Member[], extra: { now?: number; backoffUntil?: number; drainTimeoutMs?: number } = {}) {
   const nextSeq = Math.max(0, ...members.map((m) => m.seq)) + 1;
-  return decideReconcile({ desired, members, now: extra.now ?? 0, backoffUntil: extra.backoffUntil, nextSeq });
+  return decideReconcile({ desired, members, now: extra.now ?? 0, backoffUntil: extra.backoffUntil, nextSeq, drainTimeoutMs: extra.drainTimeoutMs });
 }
 /** The decision without its flags, for tests about creation and removal only. */
 function act(desired: number, members: Member[], extra: { now?: number; backoffUntil?: number } = {}) {
@@ -150,6 +151,86 @@ describe('decideReconcile: flags and replacements', () => {
     const d = decide(2, members);
     expect(d.flag).toEqual([{ instanceId: 'web-1', replacing: { reason: 'expired-eligible', sinceSeq: 3 } }]);
     expect(d.create).toBe(1);
+  });
+});
+
+describe('decideReconcile: termination notice deadline', () => {
+  const MIN = 60_000;
+  const at = (ms: number) => new Date(ms).toISOString();
+  /** In service with a spot notice: the host is reclaimed at `deadlineMs`. */
+  const noticed = (seq: number, deadlineMs: number, extra: Partial<Member> = {}): Member =>
+    member(seq, 'in-service', { health: 'termination-notice', noticeDeadline: at(deadlineMs), ...extra });
+  const drain5m = { drainTimeoutMs: 5 * MIN };
+
+  test('deadline further off than the drain timeout: create-before-destroy, and a recheck when it stops being so', () => {
+    const now = 1_000 * MIN;
+    const spot = noticed(1, now + 20 * MIN);
+    const first = decide(2, [spot, member(2)], { now, ...drain5m });
+    expect(first).toMatchObject({ create: 1, remove: [], flag: [{ instanceId: 'web-1', replacing: { reason: 'termination-notice', sinceSeq: 3 } }] });
+    // Booting replacement: still waiting, and the group must look again when draining can no longer wait.
+    const booting = decide(2, [flagged(spot, 'termination-notice', 3), member(2), member(3, 'running')], { now: now + MIN, ...drain5m });
+    expect(booting).toMatchObject({ create: 0, remove: [], recheckAt: now + 15 * MIN });
+    // The replacement serves first: the usual release, nothing left to recheck.
+    const ready = decide(2, [flagged(spot, 'termination-notice', 3), member(2), member(3)], { now: now + 2 * MIN, ...drain5m });
+    expect(ready.remove).toEqual([{ instanceId: 'web-1', reason: 'termination-notice', drain: true }]);
+    expect(ready.recheckAt).toBeUndefined();
+  });
+
+  test('at the recheck the noticed member is drained even though its replacement does not serve yet', () => {
+    const now = 1_000 * MIN;
+    const spot = flagged(noticed(1, now + 5 * MIN), 'termination-notice', 3);
+    const d = decide(2, [spot, member(2), member(3, 'running')], { now, ...drain5m });
+    expect(d).toMatchObject({ create: 0, remove: [{ instanceId: 'web-1', reason: 'termination-notice', drain: true }] });
+    expect(d.recheckAt).toBeUndefined();
+  });
+
+  test('deadline closer than the drain timeout (a spot notice is 2 min): replacement created and the member drained in the same pass', () => {
+    const now = 1_000 * MIN;
+    const d = decide(1, [noticed(1, now + 2 * MIN)], { now, ...drain5m });
+    expect(d.create).toBe(1);
+    expect(d.remove).toEqual([{ instanceId: 'web-1', reason: 'termination-notice', drain: true }]);
+    // Next pass: the member drains (it holds the surge slot); nothing more is created.
+    expect(act(1, [{ ...noticed(1, now + 2 * MIN), leaving: true, phase: 'draining' }, member(2, 'provisioning')], { now, ...drain5m }).create).toBe(0);
+  });
+
+  test('a notice overtakes another reason for replacement, and is named as the reason it goes now', () => {
+    const now = 1_000 * MIN;
+    const sick = flagged(noticed(1, now + MIN, { health: 'unhealthy' }), 'unhealthy', 3);
+    expect(act(2, [sick, member(2), member(3, 'running')], { now, ...drain5m }).remove).toEqual([{ instanceId: 'web-1', reason: 'termination-notice', drain: true }]);
+  });
+
+  test('the deadline counts even once health moved on (unhealthy, healthy again)', () => {
+    const now = 1_000 * MIN;
+    const d = decide(2, [noticed(1, now + 20 * MIN, { health: 'healthy' }), member(2)], { now, ...drain5m });
+    expect(d.flag).toEqual([{ instanceId: 'web-1', replacing: { reason: 'termination-notice', sinceSeq: 3 } }]);
+  });
+
+  test('without a drain timeout only a deadline reached is that close; a notice without a deadline never forces the drain', () => {
+    const now = 1_000 * MIN;
+    const waiting = [flagged(noticed(1, now + MIN), 'termination-notice', 3), member(2), member(3, 'running')];
+    expect(decide(2, waiting, { now })).toMatchObject({ remove: [], recheckAt: now + MIN });
+    expect(decide(2, waiting, { now: now + MIN }).remove).toHaveLength(1);
+    const undated = [flagged(member(1, 'in-service', { health: 'termination-notice' }), 'termination-notice', 3), member(2), member(3, 'running')];
+    expect(decide(2, undated, { now, ...drain5m })).toMatchObject({ remove: [] });
+    expect(decide(2, undated, { now, ...drain5m }).recheckAt).toBeUndefined();
+  });
+});
+
+describe('termination notice timing', () => {
+  const deadline = '2030-01-01T00:10:00.000Z';
+  const t = Date.parse(deadline);
+
+  test('mustDrainBy: the deadline minus the drain timeout', () => {
+    expect(mustDrainBy(deadline, 300_000)).toBe(t - 300_000);
+    expect(mustDrainBy(undefined, 300_000)).toBeUndefined();
+    expect(mustDrainBy('not a time', 300_000)).toBeUndefined();
+  });
+
+  test('drainBudgetMs: the drain timeout, cut to what is left before the deadline, never negative', () => {
+    expect(drainBudgetMs(300_000, undefined, t)).toBe(300_000);
+    expect(drainBudgetMs(300_000, deadline, t - 600_000)).toBe(300_000);
+    expect(drainBudgetMs(300_000, deadline, t - 90_000)).toBe(90_000);
+    expect(drainBudgetMs(300_000, deadline, t + 5_000)).toBe(0);
   });
 });
 
