@@ -1,25 +1,5 @@
-import {
-  ActivityCancellationType,
-  ActivityFailure,
-  allHandlersFinished,
-  ApplicationFailure,
-  CancellationScope,
-  CancelledFailure,
-  condition,
-  continueAsNew,
-  log,
-  patched,
-  proxyActivities,
-  setHandler,
-  upsertSearchAttributes,
-  TimeoutFailure,
-  workflowInfo,
-} from '@temporalio/workflow';
-import type { LeaderActivities } from '../activities/leader';
+import { allHandlersFinished, CancellationScope, condition, continueAsNew, log, patched, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { MoveResult } from '../activities/ec2/network-interfaces';
-import type { LeaderServeActivities } from '../activities/leader-serve';
-import type { Activities } from '../activities';
-import { workerTaskQueue } from '../common/names';
 import { searchAttributeUpdates } from '../common/search-attributes';
 import {
   chooseNextLeader,
@@ -37,6 +17,7 @@ import {
   type ServeEnd,
   type HandoffSummary,
 } from './decisions/leader';
+import { auditActivities, epochActivities, errorMessage, holdActivity, leaderActivities, MOVE_TIMEOUT_MS, type Held, type HoldKind, type Placement } from './leader-holds';
 import { leaderCandidateSignal, leaderHandoffSignal, leaderResignSignal, leaderStatusQuery, type LeaderHandoffRequest } from './definitions';
 
 export interface LeaderState {
@@ -75,30 +56,6 @@ export interface LeaderWorkflowInput {
 const DEFAULT_HEARTBEAT_TIMEOUT_MS = 4_000;
 const DEFAULT_MAX_HANDOFFS_PER_RUN = 100;
 const MAX_HISTORY_LENGTH = 5_000;
-const MOVE_TIMEOUT_MS = 30_000;
-
-const leaderActivities = proxyActivities<LeaderActivities>({
-  startToCloseTimeout: '1m',
-  // Short: a worker killed while moving the ENI must not hold up the failover.
-  heartbeatTimeout: '3s',
-  retry: { initialInterval: '300ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 8, nonRetryableErrorTypes: ['StaleEpoch', 'AwsRequestRejected', 'ConfigInvalid'] },
-});
-// Reading the newest epoch before a fresh run elects anyone: retried until S3/EC2 answer,
-// because electing at a lower epoch would only produce handoffs the fence refuses.
-const epochActivities = proxyActivities<LeaderActivities>({
-  startToCloseTimeout: '1m',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
-});
-const auditActivities = proxyActivities<Activities>({ startToCloseTimeout: '30s', retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 } });
-
-interface Held {
-  workerId: string;
-  epoch: number;
-  generation: number;
-  scope: CancellationScope;
-  done: Promise<void>;
-  ended?: ServeEnd;
-}
 
 /**
  * The shard's leader, chosen among live workers. The leader is whoever runs the
@@ -162,28 +119,7 @@ export async function leaderWorkflow(input: LeaderWorkflowInput): Promise<void> 
     networkRepair: s.networkRepair,
   }));
 
-  function hold(kind: 'serve' | 'standBy', c: Candidate, epoch: number): Held {
-    const acts = proxyActivities<LeaderServeActivities>({
-      taskQueue: workerTaskQueue(shard, c.workerId),
-      // A candidate that never picks its task up is dead (or its queue is not polled).
-      scheduleToStartTimeout: heartbeatTimeoutMs * 2,
-      startToCloseTimeout: '3650d',
-      heartbeatTimeout: heartbeatTimeoutMs,
-      retry: { maximumAttempts: 1 },
-      // Graceful handoff waits until the old leader confirms it stopped serving.
-      cancellationType: kind === 'serve' ? ActivityCancellationType.WAIT_CANCELLATION_COMPLETED : ActivityCancellationType.TRY_CANCEL,
-    });
-    const scope = new CancellationScope();
-    const held: Held = { workerId: c.workerId, epoch, generation: c.generation, scope, done: Promise.resolve() };
-    const args = { shard, workerId: c.workerId, epoch, heartbeatTimeoutMs };
-    held.done = scope
-      .run(() => (kind === 'serve' ? acts.serveAsLeader(args) : acts.standBy(args)))
-      .then(
-        () => void (held.ended = { kind: 'completed' }),
-        (err: unknown) => void (held.ended = serveEnd(err)),
-      );
-    return held;
-  }
+  const hold = (kind: HoldKind, c: Candidate, epoch: number): Held => holdActivity({ shard, heartbeatTimeoutMs }, kind, c, epoch);
 
   /** A stand-by for every live candidate that does not lead; none for the leader or leavers. */
   function syncStandbys(): void {
@@ -409,22 +345,4 @@ export async function leaderWorkflow(input: LeaderWorkflowInput): Promise<void> 
       await continueAsNew<typeof leaderWorkflow>({ shard, heartbeatTimeoutMs, maxHandoffsPerRun, maxHistoryLength: input.maxHistoryLength, state: s });
     }
   }
-}
-
-type Placement =
-  | { kind: 'placed'; moved?: MoveResult; note?: string }
-  | { kind: 'failed'; error: string }
-  | { kind: 'abandoned'; why: string };
-
-function serveEnd(err: unknown): ServeEnd {
-  const cause = err instanceof ActivityFailure ? err.cause : err;
-  if (cause instanceof CancelledFailure) return { kind: 'cancelled' };
-  if (cause instanceof TimeoutFailure) return { kind: 'timeout', timeoutType: String(cause.timeoutType) };
-  if (cause instanceof ApplicationFailure) return { kind: 'failed', failureType: cause.type ?? undefined };
-  return { kind: 'failed' };
-}
-
-function errorMessage(err: unknown): string {
-  const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
-  return cause instanceof Error ? cause.message : String(cause);
 }
