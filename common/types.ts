@@ -40,6 +40,18 @@ export interface InstanceWorkflowInput extends GroupRef {
   /** Image ids the group resolved (cached, refreshed every image_refresh_interval). */
   imageIds?: Record<string, string>;
   lifecycle?: LifecycleSpec;
+  /** Set by continue-as-new: an instance already in service picks up where the last run left off. */
+  resume?: InServiceResume;
+}
+
+/** What an in-service instance workflow carries into its next run. */
+export interface InServiceResume {
+  launched: LaunchedInstance;
+  status: InstanceUpdate;
+  /** Workflow time it entered service: expiry counts from here. */
+  since: number;
+  /** Highest leadership epoch heard from the agent API. */
+  leaderEpoch: number;
 }
 
 export interface TargetGroupRef {

@@ -10,7 +10,8 @@ export class InstanceReporter {
   readonly status: InstanceUpdate;
 
   constructor(private readonly input: InstanceWorkflowInput) {
-    this.status = { instanceId: input.instanceId, phase: 'provisioning' };
+    // A continued run starts from where the last one left off.
+    this.status = input.resume ? { ...input.resume.status } : { instanceId: input.instanceId, phase: 'provisioning' };
   }
 
   set(change: Partial<InstanceUpdate>): void {

@@ -1,4 +1,4 @@
-import { ApplicationFailure, condition, isCancellation, log, setHandler, sleep } from '@temporalio/workflow';
+import { allHandlersFinished, ApplicationFailure, condition, continueAsNew, isCancellation, log, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import type { InstanceUpdate, InstanceWorkflowInput, LaunchedInstance, LifecycleSpec, Phase } from '../common/types';
 import { auditActivities, drainActivities, ec2Activities, launchActivities, loadBalancerActivities, terminateActivities, waitActivities } from './activity-options';
 import { agentRegisteredSignal, instanceHealthSignal, instanceStatusQuery, terminateSignal, type AgentRegistration, type TerminateRequest } from './definitions';
@@ -34,7 +34,7 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
   });
   // Highest leadership epoch heard from the agent API. Rebuilt from the signals on replay, so it
   // survives worker restarts; a signal stamped lower comes from a deposed leader and is dropped.
-  let leaderEpoch = 0;
+  let leaderEpoch = input.resume?.leaderEpoch ?? 0;
   const fromCurrentLeader = (signal: string, epoch: number | undefined): boolean => {
     // Unstamped: sent before epochs existed (recorded histories, an older worker). Nothing to judge by.
     if (epoch === undefined) return true;
@@ -62,46 +62,23 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
   });
 
   let launched: LaunchedInstance;
-  try {
-    launched = await provision(input, report);
-    report.set({ ec2InstanceId: launched.ec2InstanceId, launchedAt: launched.launchedAt, privateIp: launched.privateIp });
-    // Audit and the wait run side by side: one workflow task instead of two.
-    const audited = report.audit('instance.create', { subnetId: launched.subnetId, imageId: launched.imageId, adopted: launched.adopted });
-    const running = leave ? undefined : waitActivities.awaitInstanceState(launched.ec2InstanceId, 'running');
-    const [, seen] = await Promise.all([audited, running]);
-    if (!leave) await report.transition('running', { privateIp: seen?.privateIp ?? report.status.privateIp });
-  } catch (err) {
-    if (isCancellation(err)) throw err;
-    return fail(report, errorMessage(err), 'instance.failed');
-  }
-
-  if (!leave) {
-    const registered = await condition(() => registration !== undefined || leave !== undefined, life.registrationTimeoutMs);
-    if (!registered) {
-      return fail(report, `agent did not register within ${Math.round(life.registrationTimeoutMs / 1000)}s`, 'instance.registration-timeout');
-    }
-  }
   let inService = false;
-  if (registration && !leave) {
-    await report.transition('registered', {}, { tellGroup: false });
-    if (life.targetGroups.length > 0) {
-      try {
-        await loadBalancerActivities.registerTargets(life.targetGroups, launched.ec2InstanceId);
-      } catch (err) {
-        if (isCancellation(err)) throw err;
-        // Never in service: terminate it and let the group replace it, rather than fail silently.
-        return fail(report, `could not register in its target groups: ${errorMessage(err)}`, 'instance.failed');
-      }
-    }
-    await report.transition('in-service');
+  let since = 0;
+  if (input.resume) {
+    ({ launched, since } = input.resume);
     inService = true;
+  } else {
+    const entered = await enterService(input, life, report, () => leave, () => registration);
+    if ('outcome' in entered) return entered.outcome;
+    ({ launched, inService } = entered);
+    since = Date.now();
   }
 
   // In service: only health transitions and the instance's own age timers wake us.
-  const since = Date.now();
   while (!leave) {
     const due = nextExpiry(life.expiry, since, report.status.expiry);
-    const woken = () => leave !== undefined || healthChanged;
+    // Also woken when the server suggests continuing as new: signals that change nothing still add events.
+    const woken = () => leave !== undefined || healthChanged || workflowInfo().continueAsNewSuggested;
     if (due === undefined) await condition(woken);
     else await condition(woken, Math.max(1, due.at - Date.now()));
     if (due && !leave && Date.now() >= due.at) {
@@ -111,6 +88,15 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
     if (healthChanged) {
       healthChanged = false;
       await report.notify();
+    }
+    // Every signal costs events (a flapping agent, reports re-sent after leader changes): one
+    // history must not grow without bound over an instance's weeks in service. The next run
+    // resumes here, in service.
+    if (!leave && workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      if (!leave) {
+        await continueAsNew<typeof instanceWorkflow>({ ...input, resume: { launched, status: { ...report.status }, since, leaderEpoch } });
+      }
     }
   }
 
@@ -133,6 +119,53 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
     report.transition('terminated'),
   ]);
   return { instanceId: input.instanceId, ec2InstanceId: report.status.ec2InstanceId, phase: 'terminated', reason: request.reason };
+}
+
+/**
+ * Provisioning → running → registered → in service. Returns the launched instance and
+ * whether it went in service (not when it was told to leave on the way), or, when it
+ * cannot serve, the outcome of its failure.
+ */
+async function enterService(
+  input: InstanceWorkflowInput,
+  life: LifecycleSpec,
+  report: InstanceReporter,
+  leave: () => TerminateRequest | undefined,
+  registration: () => AgentRegistration | undefined,
+): Promise<{ launched: LaunchedInstance; inService: boolean } | { outcome: InstanceOutcome }> {
+  let launched: LaunchedInstance;
+  try {
+    launched = await provision(input, report);
+    report.set({ ec2InstanceId: launched.ec2InstanceId, launchedAt: launched.launchedAt, privateIp: launched.privateIp });
+    // Audit and the wait run side by side: one workflow task instead of two.
+    const audited = report.audit('instance.create', { subnetId: launched.subnetId, imageId: launched.imageId, adopted: launched.adopted });
+    const running = leave() ? undefined : waitActivities.awaitInstanceState(launched.ec2InstanceId, 'running');
+    const [, seen] = await Promise.all([audited, running]);
+    if (!leave()) await report.transition('running', { privateIp: seen?.privateIp ?? report.status.privateIp });
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    return { outcome: await fail(report, errorMessage(err), 'instance.failed') };
+  }
+
+  if (!leave()) {
+    const registered = await condition(() => registration() !== undefined || leave() !== undefined, life.registrationTimeoutMs);
+    if (!registered) {
+      return { outcome: await fail(report, `agent did not register within ${Math.round(life.registrationTimeoutMs / 1000)}s`, 'instance.registration-timeout') };
+    }
+  }
+  if (!registration() || leave()) return { launched, inService: false };
+  await report.transition('registered', {}, { tellGroup: false });
+  if (life.targetGroups.length > 0) {
+    try {
+      await loadBalancerActivities.registerTargets(life.targetGroups, launched.ec2InstanceId);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      // Never in service: terminate it and let the group replace it, rather than fail silently.
+      return { outcome: await fail(report, `could not register in its target groups: ${errorMessage(err)}`, 'instance.failed') };
+    }
+  }
+  await report.transition('in-service');
+  return { launched, inService: true };
 }
 
 /**

@@ -7,6 +7,7 @@ import { runCli } from '../support/cli';
 import { ALIVE_STATES, eventually, listKeys, readJson, shardInstances } from '../support/emulator';
 import { recordHistory } from '../support/record-histories';
 import { useShard } from '../support/shard-fixture';
+import { instanceHealthSignal, instanceStatusQuery } from '../../workflows/definitions';
 
 const fx = useShard('life', {
   worker: true,
@@ -110,8 +111,10 @@ test('an instance that never registers is terminated and replaced', async () => 
   await terminatedInEmulator(silent.ec2InstanceId as string);
   const after = await inService(3);
   expect(after.members.map((m) => m.instanceId)).not.toContain(silent.instanceId);
-  const audit = await Promise.all((await listKeys(fx.aws.s3, fx.bucket, `shard/${shard}/audit/`)).map((k) => readJson<AuditEntry>(fx.aws.s3, fx.bucket, k)));
-  expect(audit.some((e) => e.action === 'instance.registration-timeout' && e.instanceIds?.includes(silent.instanceId))).toBe(true);
+  await eventually('the registration timeout audited', async () => {
+    const audit = await Promise.all((await listKeys(fx.aws.s3, fx.bucket, `shard/${shard}/audit/`)).map((k) => readJson<AuditEntry>(fx.aws.s3, fx.bucket, k)));
+    return audit.some((e) => e.action === 'instance.registration-timeout' && e.instanceIds?.includes(silent.instanceId)) ? true : undefined;
+  });
 });
 
 test('`nstance instance replace` and `instance drain` keep the group at size', async () => {
@@ -152,9 +155,12 @@ test('a drain waits while the NLB still reports the target draining, up to drain
   const terminatedAt = fx.faults.calls[callIndex('TerminateInstances', ec2Id, mark)].at;
   // This file's config sets drain_timeout 20s; the NLB never stopped reporting the target.
   expect(terminatedAt - deregisteredAt).toBeGreaterThanOrEqual(19_000);
-  const audit = await Promise.all((await listKeys(fx.aws.s3, fx.bucket, `shard/${shard}/audit/`)).map((k) => readJson<AuditEntry>(fx.aws.s3, fx.bucket, k)));
-  const entry = audit.find((e) => e.action === 'instance.terminate' && e.instanceIds?.includes(victim.instanceId));
-  expect(entry?.details).toMatchObject({ reason: 'drain-requested', drained: true });
+  // EC2 shows it terminated a moment before the workflow writes its audit entry.
+  const entry = await eventually('the terminate audited', async () => {
+    const audit = await Promise.all((await listKeys(fx.aws.s3, fx.bucket, `shard/${shard}/audit/`)).map((k) => readJson<AuditEntry>(fx.aws.s3, fx.bucket, k)));
+    return audit.find((e) => e.action === 'instance.terminate' && e.instanceIds?.includes(victim.instanceId));
+  });
+  expect(entry.details).toMatchObject({ reason: 'drain-requested', drained: true });
   await inService(3);
 });
 
@@ -200,4 +206,44 @@ test('the group continued as new along the way (history stays bounded) and kept 
   recordHistory(`nstance:${shard}:group:default/web`, 'group-lifecycle');
   expect((current.events ?? []).length).toBeLessThan(400);
   await inService(2);
+});
+
+test('an instance in service whose history keeps growing continues as new, stays in service, and still leaves cleanly', async () => {
+  const before = await inService(2);
+  const oldest = [...before.members].sort((a, b) => a.seq - b.seq)[0];
+  const workflowId = `nstance:${shard}:instance:${oldest.instanceId}`;
+  const handle = fx.client.workflow.getHandle(workflowId);
+  const firstRun = (await handle.describe()).runId;
+  // Reports that change nothing still cost events (here: the same status, from ever newer leaders).
+  // global-setup has the server suggest continue-as-new at 150 events.
+  let epoch = 0;
+  await eventually('continued as new', async () => {
+    for (let i = 0; i < 5; i++) {
+      epoch++;
+      await handle.signal(instanceHealthSignal, { instanceId: oldest.instanceId, status: 'healthy', reason: 'repeated report', at: new Date().toISOString(), leaderEpoch: epoch });
+    }
+    return (await handle.describe()).runId !== firstRun ? true : undefined;
+  }, 60_000, 100);
+  expect(epoch).toBeGreaterThan(3);
+  const runs: string[] = [];
+  for await (const run of fx.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(run.status.name);
+  expect(runs).toContain('CONTINUED_AS_NEW');
+  // The new run picked up where the last left off: in service, same EC2 instance, still in the group.
+  const resumed = await handle.query(instanceStatusQuery);
+  expect(resumed).toMatchObject({ phase: 'in-service', ec2InstanceId: oldest.ec2InstanceId, health: 'healthy' });
+  const after = await inService(2);
+  expect(after.members.map((m) => m.instanceId)).toContain(oldest.instanceId);
+  // A deposed leader's report is still refused across the run boundary (the epoch was carried over).
+  await handle.signal(instanceHealthSignal, { instanceId: oldest.instanceId, status: 'unhealthy', reason: 'stale', at: new Date().toISOString(), leaderEpoch: epoch - 3 });
+  await new Promise((r) => setTimeout(r, 1000));
+  expect((await handle.query(instanceStatusQuery)).health).toBe('healthy');
+
+  // Scale-down takes the oldest: the resumed run drains and terminates it.
+  const mark = fx.faults.calls.length;
+  await fx.scale(1);
+  await terminatedInEmulator(oldest.ec2InstanceId as string);
+  expect(callIndex('DeregisterTargets', oldest.ec2InstanceId as string, mark)).toBeLessThan(callIndex('TerminateInstances', oldest.ec2InstanceId as string, mark));
+  await eventually('the resumed run completed', async () => ((await handle.describe()).status.name === 'COMPLETED' ? true : undefined));
+  recordHistory(workflowId, 'instance-resumed-life');
+  await inService(1);
 });
