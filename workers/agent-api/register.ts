@@ -3,7 +3,8 @@
  * certificate (CN = instance id) signed by the cluster CA. Order matters: every
  * check that only reads comes first; the nonce is then spent (create-only S3
  * object, so a replay fails on any worker); only then is a certificate issued,
- * logged, and the instance workflow signalled. Every write re-checks the
+ * logged, kept with the spent nonce (an agent asking again gets that one), and
+ * the instance workflow signalled. Every write re-checks the
  * leadership the request started under (LeaderFence) and carries its epoch.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
@@ -85,13 +86,13 @@ function parseRegisterRequest(body: Record<string, unknown>): RegisterRequest {
 export async function register(ctx: AgentApiContext, fence: LeaderFence, readBody: () => Promise<Record<string, unknown>>, remote: string): Promise<RegisterResponse> {
   let request: RegisterRequest | undefined;
   let claims: NonceClaims | undefined;
-  let retry = false;
+  let spent: SpentNonce | undefined;
   const { view, pki } = await ctx.pki();
   try {
     request = parseRegisterRequest(await readBody());
     claims = verifyNonce(request.nonce, pki.registrationPublicKey, { cluster: view.clusterId, shard: ctx.shard }, ctx.deps.now());
     await ensureInstanceLive(ctx, claims);
-    ({ retry } = await spendNonce(ctx, fence, claims, request.publicKey));
+    spent = await spendNonce(ctx, fence, claims, request.publicKey);
   } catch (err) {
     const rejection =
       err instanceof NonceError ? new HttpError(NONCE_STATUS[err.code], `nonce-${err.code}`, err.message) : err instanceof HttpError ? err : undefined;
@@ -105,16 +106,44 @@ export async function register(ctx: AgentApiContext, fence: LeaderFence, readBod
     });
     throw rejection;
   }
-  return issue(ctx, fence, { view, pki, request, claims, retry, remote });
+  if (spent.issued) return repeat(ctx, fence, { view, pki, request, claims, issued: spent.issued, remote });
+  return issue(ctx, fence, { view, pki, request, claims, spent, remote });
+}
+
+/**
+ * The same agent asking again (its first answer was lost): the certificate already
+ * issued for this nonce, not a second one. The workflow is told again in case the
+ * first signal never landed (it keeps the first registration it hears of).
+ */
+async function repeat(
+  ctx: AgentApiContext,
+  fence: LeaderFence,
+  r: { view: ShardView; pki: ClusterPki; request: RegisterRequest; claims: NonceClaims; issued: IssuedRecord; remote: string },
+): Promise<RegisterResponse> {
+  const { view, pki, claims, issued, remote } = r;
+  const { ip, hostname } = r.request;
+  fence.check();
+  await ctx.audit('agent.register', {
+    tenant: claims.tenant,
+    group: claims.group,
+    instanceIds: [claims.sub],
+    workflowId: instanceWorkflowId(ctx.shard, claims.sub),
+    details: { serialNumber: issued.serialNumber, nonceId: claims.jti, reportedIp: ip, hostname, remote, leaderEpoch: fence.epoch, repeatOfSpentNonce: true },
+  });
+  fence.check();
+  ctx.tracker.registered(claims.sub);
+  await signalRegistered(ctx, fence, { instanceId: claims.sub, certificateSerial: issued.serialNumber, reportedIp: ip, hostname, at: issued.issuedAt, leaderEpoch: fence.epoch });
+  return { instanceId: claims.sub, certificate: issued.certificate, caCertificate: pki.caCertPem, serialNumber: issued.serialNumber, notAfter: issued.notAfter, healthCheckIntervalMs: view.healthCheckIntervalMs };
 }
 
 /** The nonce is spent: sign, log, audit, tell the workflow; each step only while still leading at the request's epoch. */
 async function issue(
   ctx: AgentApiContext,
   fence: LeaderFence,
-  r: { view: ShardView; pki: ClusterPki; request: RegisterRequest; claims: NonceClaims; retry: boolean; remote: string },
+  r: { view: ShardView; pki: ClusterPki; request: RegisterRequest; claims: NonceClaims; spent: SpentNonce; remote: string },
 ): Promise<RegisterResponse> {
-  const { view, pki, claims, retry, remote } = r;
+  const { view, pki, claims, spent, remote } = r;
+  const retry = spent.retry;
   const { publicKey, ip, hostname } = r.request;
   const now = ctx.deps.now();
   fence.check();
@@ -151,6 +180,9 @@ async function issue(
     issuer: `agent-api:${ctx.deps.workerId}`,
     leaderEpoch: fence.epoch,
   });
+  // Kept with the spent nonce, so an agent asking again gets this certificate, not a second one.
+  fence.check();
+  await recordIssued(ctx, spent, { certificate: issued.pem, serialNumber: issued.serialNumber, notAfter: issued.notAfter, issuedAt });
   fence.check();
   await ctx.audit('agent.register', {
     tenant: claims.tenant,
@@ -182,29 +214,68 @@ async function ensureInstanceLive(ctx: AgentApiContext, claims: NonceClaims): Pr
   }
 }
 
+/** The certificate issued for a spent nonce, stored in its record. */
+interface IssuedRecord {
+  certificate: string;
+  serialNumber: string;
+  notAfter: string;
+  issuedAt: string;
+}
+
+interface NonceRecord {
+  instanceId: string;
+  spentAt: string;
+  publicKeySha256: string;
+  by: string;
+  leaderEpoch?: number;
+  issued?: IssuedRecord;
+}
+
+interface SpentNonce {
+  key: string;
+  record: NonceRecord;
+  etag: string;
+  /** The same key asked before: an earlier request spent it. */
+  retry: boolean;
+  /** What that earlier request issued, when it got that far. */
+  issued?: IssuedRecord;
+}
+
 /**
  * Spends the nonce (create-only object: one winner across all workers). The same
- * agent retrying with the same public key after a lost response is let through
- * (retry: true): a certificate for a key the caller does not hold is useless to
- * anyone else, so this keeps single use where it matters without stranding an
- * agent whose first answer never arrived.
+ * agent retrying with the same public key after a lost response is let through:
+ * it gets the certificate already issued (kept in the nonce record), or, if the
+ * first request stopped before issuing one, the certificate it never got. Any
+ * other key is refused: registration nonces are single-use.
  */
-async function spendNonce(ctx: AgentApiContext, fence: LeaderFence, claims: NonceClaims, publicKey: KeyObject): Promise<{ retry: boolean }> {
+async function spendNonce(ctx: AgentApiContext, fence: LeaderFence, claims: NonceClaims, publicKey: KeyObject): Promise<SpentNonce> {
   const fingerprint = publicKeyFingerprint(publicKey);
-  const spentAt = new Date(ctx.deps.now()).toISOString();
-  const record = { instanceId: claims.sub, spentAt, publicKeySha256: fingerprint, by: ctx.deps.workerId, leaderEpoch: fence.epoch };
+  const record: NonceRecord = { instanceId: claims.sub, spentAt: new Date(ctx.deps.now()).toISOString(), publicKeySha256: fingerprint, by: ctx.deps.workerId, leaderEpoch: fence.epoch };
   const key = nonceKey(ctx.shard, claims.jti);
   fence.check();
   try {
-    await ctx.objects.write(key, `${JSON.stringify(record)}\n`, { absent: true });
-    return { retry: false };
+    const etag = await ctx.objects.write(key, `${JSON.stringify(record)}\n`, { absent: true });
+    return { key, record, etag, retry: false };
   } catch (err) {
     if (!(err instanceof WriteConflictError)) throw err;
   }
   const spent = await ctx.objects.read(key);
-  const previous = spent ? (JSON.parse(spent.text) as { publicKeySha256?: string; spentAt?: string }) : undefined;
-  if (previous?.publicKeySha256 === fingerprint) return { retry: true };
+  const previous = spent ? (JSON.parse(spent.text) as NonceRecord) : undefined;
+  if (spent && previous?.publicKeySha256 === fingerprint) return { key, record: previous, etag: spent.etag, retry: true, issued: previous.issued };
   throw new NonceError('replayed', `nonce ${claims.jti} for instance ${claims.sub} was already used${previous?.spentAt ? ` at ${previous.spentAt}` : ''}: registration nonces are single-use`);
+}
+
+/**
+ * Adds the issued certificate to the nonce record (If-Match on the record as spent).
+ * Losing that race means a concurrent retry recorded its own certificate first; both
+ * are valid for the same key, and the next retry gets the recorded one.
+ */
+async function recordIssued(ctx: AgentApiContext, spent: SpentNonce, issued: IssuedRecord): Promise<void> {
+  try {
+    await ctx.objects.write(spent.key, `${JSON.stringify({ ...spent.record, issued })}\n`, { etag: spent.etag });
+  } catch (err) {
+    if (!(err instanceof WriteConflictError)) throw err;
+  }
 }
 
 async function signalRegistered(ctx: AgentApiContext, fence: LeaderFence, registration: AgentRegistration): Promise<void> {
