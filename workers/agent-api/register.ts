@@ -106,44 +106,20 @@ export async function register(ctx: AgentApiContext, fence: LeaderFence, readBod
     });
     throw rejection;
   }
-  if (spent.issued) return repeat(ctx, fence, { view, pki, request, claims, issued: spent.issued, remote });
-  return issue(ctx, fence, { view, pki, request, claims, spent, remote });
+  // The same agent asking again (its first answer was lost) gets the certificate already
+  // issued for this nonce, not a second one.
+  const issued = spent.issued ?? (await issue(ctx, fence, { view, pki, request, claims, spent }));
+  const details = spent.issued ? { repeatOfSpentNonce: true } : { certlog: issued.certlog, ...(spent.retry ? { retryOfSpentNonce: true } : {}) };
+  return complete(ctx, fence, { view, pki, request, claims, issued, remote, details });
 }
 
-/**
- * The same agent asking again (its first answer was lost): the certificate already
- * issued for this nonce, not a second one. The workflow is told again in case the
- * first signal never landed (it keeps the first registration it hears of).
- */
-async function repeat(
-  ctx: AgentApiContext,
-  fence: LeaderFence,
-  r: { view: ShardView; pki: ClusterPki; request: RegisterRequest; claims: NonceClaims; issued: IssuedRecord; remote: string },
-): Promise<RegisterResponse> {
-  const { view, pki, claims, issued, remote } = r;
-  const { ip, hostname } = r.request;
-  fence.check();
-  await ctx.audit('agent.register', {
-    tenant: claims.tenant,
-    group: claims.group,
-    instanceIds: [claims.sub],
-    workflowId: instanceWorkflowId(ctx.shard, claims.sub),
-    details: { serialNumber: issued.serialNumber, nonceId: claims.jti, reportedIp: ip, hostname, remote, leaderEpoch: fence.epoch, repeatOfSpentNonce: true },
-  });
-  fence.check();
-  ctx.tracker.registered(claims.sub);
-  await signalRegistered(ctx, fence, { instanceId: claims.sub, certificateSerial: issued.serialNumber, reportedIp: ip, hostname, at: issued.issuedAt, leaderEpoch: fence.epoch });
-  return { instanceId: claims.sub, certificate: issued.certificate, caCertificate: pki.caCertPem, serialNumber: issued.serialNumber, notAfter: issued.notAfter, healthCheckIntervalMs: view.healthCheckIntervalMs };
-}
-
-/** The nonce is spent: sign, log, audit, tell the workflow; each step only while still leading at the request's epoch. */
+/** The nonce is spent: sign, log, keep the certificate with the nonce; each step only while still leading at the request's epoch. */
 async function issue(
   ctx: AgentApiContext,
   fence: LeaderFence,
-  r: { view: ShardView; pki: ClusterPki; request: RegisterRequest; claims: NonceClaims; spent: SpentNonce; remote: string },
-): Promise<RegisterResponse> {
-  const { view, pki, claims, spent, remote } = r;
-  const retry = spent.retry;
+  r: { view: ShardView; pki: ClusterPki; request: RegisterRequest; claims: NonceClaims; spent: SpentNonce },
+): Promise<IssuedRecord> {
+  const { view, pki, claims, spent } = r;
   const { publicKey, ip, hostname } = r.request;
   const now = ctx.deps.now();
   fence.check();
@@ -161,7 +137,7 @@ async function issue(
   });
   const issuedAt = new Date(now).toISOString();
   fence.check();
-  const certlogKey = await writeCertLog(ctx.objects, {
+  const certlog = await writeCertLog(ctx.objects, {
     kind: 'agent-client',
     cluster: view.clusterId,
     shard: ctx.shard,
@@ -180,23 +156,37 @@ async function issue(
     issuer: `agent-api:${ctx.deps.workerId}`,
     leaderEpoch: fence.epoch,
   });
-  // Kept with the spent nonce, so an agent asking again gets this certificate, not a second one.
+  const record: IssuedRecord = { certificate: issued.pem, serialNumber: issued.serialNumber, notAfter: issued.notAfter, issuedAt, certlog };
   fence.check();
-  await recordIssued(ctx, spent, { certificate: issued.pem, serialNumber: issued.serialNumber, notAfter: issued.notAfter, issuedAt });
+  await recordIssued(ctx, spent, record);
+  return record;
+}
+
+/**
+ * Audit, health tracking, and the workflow told (again, for a repeat: in case the first
+ * signal never landed; it keeps the first registration it hears of); then the answer.
+ */
+async function complete(
+  ctx: AgentApiContext,
+  fence: LeaderFence,
+  r: { view: ShardView; pki: ClusterPki; request: RegisterRequest; claims: NonceClaims; issued: IssuedRecord; remote: string; details: Record<string, unknown> },
+): Promise<RegisterResponse> {
+  const { view, pki, claims, issued, remote } = r;
+  const { ip, hostname } = r.request;
   fence.check();
   await ctx.audit('agent.register', {
     tenant: claims.tenant,
     group: claims.group,
     instanceIds: [claims.sub],
     workflowId: instanceWorkflowId(ctx.shard, claims.sub),
-    details: { serialNumber: issued.serialNumber, certlog: certlogKey, nonceId: claims.jti, reportedIp: ip, hostname, remote, leaderEpoch: fence.epoch, ...(retry ? { retryOfSpentNonce: true } : {}) },
+    details: { serialNumber: issued.serialNumber, nonceId: claims.jti, reportedIp: ip, hostname, remote, leaderEpoch: fence.epoch, ...r.details },
   });
   fence.check();
   ctx.tracker.registered(claims.sub);
-  await signalRegistered(ctx, fence, { instanceId: claims.sub, certificateSerial: issued.serialNumber, reportedIp: ip, hostname, at: issuedAt, leaderEpoch: fence.epoch });
+  await signalRegistered(ctx, fence, { instanceId: claims.sub, certificateSerial: issued.serialNumber, reportedIp: ip, hostname, at: issued.issuedAt, leaderEpoch: fence.epoch });
   return {
     instanceId: claims.sub,
-    certificate: issued.pem,
+    certificate: issued.certificate,
     caCertificate: pki.caCertPem,
     serialNumber: issued.serialNumber,
     notAfter: issued.notAfter,
@@ -220,6 +210,8 @@ interface IssuedRecord {
   serialNumber: string;
   notAfter: string;
   issuedAt: string;
+  /** Its certificate-log object. */
+  certlog: string;
 }
 
 interface NonceRecord {
