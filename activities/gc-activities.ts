@@ -7,7 +7,7 @@ import { defaultEc2RateLimits } from './aws/token-bucket';
 import { terminateInstance } from './ec2/instances';
 import { writeAudit } from './s3/audit';
 import { ObjectStore } from './s3/objects';
-import { latestRunStatus } from './temporal/workflow-status';
+import { latestInstanceRun } from './temporal/workflow-status';
 
 export interface GcRequest {
   shard: string;
@@ -37,13 +37,18 @@ export function createGcActivities(deps: ActivityDeps) {
   const pageSize = deps.gcDescribePageSize ?? GC_DESCRIBE_PAGE_SIZE;
 
   /**
-   * Owned means: the instance's workflow (found by its nstance:instance-id tag) is running. It is
-   * started before RunInstances and describe reads it consistently, so this holds from the instant
-   * the instance exists, even while the workflow has not yet recorded the EC2 id.
+   * Owned means: the instance's workflow (found by its nstance:instance-id tag) is running, and runs
+   * this EC2 instance. The workflow is started before RunInstances and describe reads it
+   * consistently, so this holds from the instant the instance exists; until the workflow has
+   * recorded its EC2 id (NstanceInstanceId) any instance with its tag counts as its own. After
+   * that, another instance with the same tag is a duplicate (a launch that went through twice).
    */
-  async function owned(shard: string, instanceId: string | undefined): Promise<boolean> {
-    if (!instanceId) return false;
-    return (await latestRunStatus(deps.temporal, instanceWorkflowId(shard, instanceId))) === 'RUNNING';
+  async function whyNotOwned(shard: string, instanceId: string | undefined, ec2InstanceId: string): Promise<string | undefined> {
+    if (!instanceId) return `no ${TAG.instanceId} tag`;
+    const run = await latestInstanceRun(deps.temporal, instanceWorkflowId(shard, instanceId));
+    if (run.status !== 'RUNNING') return `no running workflow owns ${instanceId}`;
+    if (run.ec2InstanceId && run.ec2InstanceId !== ec2InstanceId) return `a duplicate: ${instanceId}'s workflow runs ${run.ec2InstanceId}`;
+    return undefined;
   }
 
   /**
@@ -89,14 +94,10 @@ export function createGcActivities(deps: ActivityDeps) {
         const launched = instance.LaunchTime?.getTime() ?? now;
         if (now - launched < request.graceMs) continue;
         const instanceId = instance.Tags?.find((t) => t.Key === TAG.instanceId)?.Value;
-        if (await owned(request.shard, instanceId)) continue;
+        const why = await whyNotOwned(request.shard, instanceId, ec2InstanceId);
+        if (!why) continue;
         ctx.heartbeat(ec2InstanceId);
-        const orphan: Orphan = {
-          ec2InstanceId,
-          instanceId,
-          launchedAt: instance.LaunchTime?.toISOString(),
-          why: instanceId ? `no running workflow owns ${instanceId}` : `no ${TAG.instanceId} tag`,
-        };
+        const orphan: Orphan = { ec2InstanceId, instanceId, launchedAt: instance.LaunchTime?.toISOString(), why };
         await terminateInstance({ ec2: deps.aws.ec2, limits }, ec2InstanceId);
         await writeAudit(
           objects,

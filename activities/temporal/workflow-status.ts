@@ -1,4 +1,5 @@
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionStatusName } from '@temporalio/client';
+import { SA } from '../../common/search-attributes';
 
 /**
  * The status of a workflow's latest run, or 'NOT_FOUND' when Temporal has no run
@@ -11,6 +12,23 @@ export async function latestRunStatus(client: Client, workflowId: string): Promi
     return (await client.workflow.getHandle(workflowId).describe()).status.name;
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return 'NOT_FOUND';
+    throw err;
+  }
+}
+
+export interface InstanceRun {
+  status: WorkflowExecutionStatusName | 'NOT_FOUND';
+  /** The EC2 instance the instance workflow runs (its NstanceInstanceId), once it has recorded one. */
+  ec2InstanceId?: string;
+}
+
+/** An instance workflow's latest run and the EC2 instance it runs, read consistently (describe, not visibility). */
+export async function latestInstanceRun(client: Client, workflowId: string): Promise<InstanceRun> {
+  try {
+    const description = await client.workflow.getHandle(workflowId).describe();
+    return { status: description.status.name, ec2InstanceId: description.typedSearchAttributes.get(SA.NstanceInstanceId) };
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return { status: 'NOT_FOUND' };
     throw err;
   }
 }

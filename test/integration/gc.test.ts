@@ -194,3 +194,19 @@ test('collectGarbage lists every page: an orphan on the second page is collected
     if (launched.length > 0) await fx.aws.ec2.send(new TerminateInstancesCommand({ InstanceIds: launched }));
   }
 });
+
+test("a duplicate (another instance carrying a live member's tag) is collected after the grace; the member's own instance is kept", async () => {
+  const member = await eventually('a member in service', async () => (await groupStatus(fx.client, ref)).members.find((m) => m.phase === 'in-service' && m.ec2InstanceId));
+  const duplicate = await launchTagged(member.instanceId);
+  await eventually('duplicate terminated', async () => {
+    const gone = await shardInstances(fx.aws.ec2, shard, ['shutting-down', 'terminated']);
+    return gone.some((i) => i.InstanceId === duplicate.ec2InstanceId) ? true : undefined;
+  }, 60_000);
+  expect(terminateCalls(duplicate.ec2InstanceId)[0].at - duplicate.launchedAt).toBeGreaterThanOrEqual(GRACE_MS);
+  const entry = await eventually('audited', async () => (await audits()).find((e) => e.action === 'gc.terminate' && e.ec2InstanceIds?.includes(duplicate.ec2InstanceId)));
+  expect(entry.details?.why).toBe(`a duplicate: ${member.instanceId}'s workflow runs ${member.ec2InstanceId}`);
+  // The member itself: untouched, still in service, its instance still running.
+  expect(terminateCalls(member.ec2InstanceId as string)).toEqual([]);
+  expect((await groupStatus(fx.client, ref)).members.find((m) => m.instanceId === member.instanceId)?.phase).toBe('in-service');
+  expect((await shardInstances(fx.aws.ec2, shard)).map((i) => i.InstanceId)).toContain(member.ec2InstanceId);
+});
