@@ -1,6 +1,6 @@
 /** Reading config files: JSONC (Nstance's native format) or YAML, then validation. */
 import { getNodeValue, Node, parseTree, ParseError, ParseErrorCode } from 'jsonc-parser';
-import { LineCounter, parseDocument } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { ConfigValidationError, friendlyErrorMap, IssueList, addZodIssues } from './issues';
 import { configSchema, NstanceConfig } from './schema';
 import { checkConfigReferences } from './validate';
@@ -69,14 +69,35 @@ function parseJsonc(text: string, list: IssueList): unknown {
   return getNodeValue(tree);
 }
 
+// The YAML twin of findDuplicateKeys: the parser's own check names a line, not the field.
+function findYamlDuplicateKeys(node: unknown, path: (string | number)[], lineCounter: LineCounter, list: IssueList): void {
+  if (isMap(node)) {
+    const seen = new Set<string>();
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      if (seen.has(key)) {
+        const at = isScalar(pair.key) && pair.key.range ? lineCounter.linePos(pair.key.range[0]) : undefined;
+        list.add([...path, key], `duplicate key${at ? ` at ${at.line}:${at.col}` : ''}: the later value would silently replace the earlier one`);
+      }
+      seen.add(key);
+      findYamlDuplicateKeys(pair.value, [...path, key], lineCounter, list);
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => findYamlDuplicateKeys(item, [...path, i], lineCounter, list));
+  }
+}
+
 function parseYaml(text: string, list: IssueList): unknown {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   for (const e of doc.errors) {
     const pos = lineCounter.linePos(e.pos[0]);
     list.add([], `syntax error at line ${pos.line}:${pos.col}: ${e.message.split('\n')[0]}`);
   }
   if (doc.errors.length > 0) return undefined;
+  const before = list.issues.length;
+  findYamlDuplicateKeys(doc.contents, [], lineCounter, list);
+  if (list.issues.length > before) return undefined;
   return doc.toJS();
 }
 

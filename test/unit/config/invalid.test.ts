@@ -73,7 +73,8 @@ const cases: Case[] = [
   { name: 'JSONC syntax error', text: '{\n  "cluster": {\n    "id": "demo"\n    "storage": {}\n  }\n}\n', path: '', says: 'syntax error at line 4:5' },
   { name: 'duplicate JSON key', text: exampleText.replace('"size": 3,', '"size": 3, "size": 4,'), path: 'groups.default.web.size', says: 'duplicate key' },
   { name: 'YAML syntax error', file: 'config.yaml', text: 'cluster:\n  id: demo\n\tstorage: x\n', path: '', says: 'syntax error at line 3:1: Tabs are not allowed' },
-  { name: 'YAML duplicate key', file: 'config.yml', text: 'cluster: {}\ncluster: {}\n', path: '', says: 'syntax error at line 2:1: Map keys must be unique' },
+  { name: 'YAML duplicate key', file: 'config.yml', text: 'cluster: {}\ncluster: {}\n', path: 'cluster', says: 'duplicate key at 2:1' },
+  { name: 'nested YAML duplicate key', file: 'config.yaml', text: 'cluster:\n  id: a\n  id: b\n', path: 'cluster.id', says: 'duplicate key at 3:3: the later value would silently replace the earlier one' },
   { name: 'empty file', text: '  // nothing here\n', path: '', says: 'the file is empty' },
   { name: 'top level is a list', text: '[]', path: '', says: 'expected an object, got a list' },
 ];
