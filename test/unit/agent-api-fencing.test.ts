@@ -80,7 +80,13 @@ interface Sent {
 }
 
 /** The few Temporal client calls the agent API makes. A workflow is RUNNING unless `statuses` says otherwise. */
-function fakeClient(hooks: { onDescribe: () => void; statuses: Map<string, string>; described: string[]; running: () => string[]; sent: Sent[] }): Client {
+/** What a new leader's seeding reads: instances visibility shows registered, and a group's members in service. */
+interface Seedable {
+  running: () => string[];
+  inService: () => string[];
+}
+
+function fakeClient(hooks: { onDescribe: () => void; statuses: Map<string, string>; described: string[]; sent: Sent[] } & Seedable): Client {
   return {
     workflow: {
       getHandle: (workflowId: string) => ({
@@ -94,9 +100,11 @@ function fakeClient(hooks: { onDescribe: () => void; statuses: Map<string, strin
         signal: async (def: { name: string }, arg: AgentRegistration | HealthTransition) => {
           hooks.sent.push({ workflowId, signal: def.name, arg });
         },
+        query: async () => ({ members: hooks.inService().map((instanceId) => ({ instanceId, phase: 'in-service' })) }),
       }),
-      list: async function* () {
-        for (const id of hooks.running()) yield { workflowId: instanceWorkflowId(SHARD, id) };
+      list: async function* ({ query }: { query: string }) {
+        if (query.includes("'groupWorkflow'")) yield { workflowId: `nstance:${SHARD}:group:default/web` };
+        else for (const id of hooks.running()) yield { workflowId: instanceWorkflowId(SHARD, id) };
       },
     },
   } as unknown as Client;
@@ -127,6 +135,7 @@ let clock: number;
 let sent: Sent[];
 let onDescribe: () => void;
 let running: string[];
+let inService: string[];
 
 beforeEach(async () => {
   s3 = new MemoryS3();
@@ -140,10 +149,11 @@ beforeEach(async () => {
   sent = [];
   onDescribe = () => undefined;
   running = [];
+  inService = [];
   api = new AgentApi({
     port: 0,
     host: '127.0.0.1',
-    client: fakeClient({ onDescribe: () => onDescribe(), statuses, described, running: () => running, sent }),
+    client: fakeClient({ onDescribe: () => onDescribe(), statuses, described, running: () => running, inService: () => inService, sent }),
     aws: { s3, secrets } as unknown as AwsClients,
     bucket: 'b',
     shard: SHARD,
@@ -265,6 +275,15 @@ describe('health tracking across leadership changes', () => {
     expect(api.tracker.check().map((t) => t.instanceId)).toEqual(['i-2']);
     await flush();
     expect(sent.map((s) => [s.workflowId, (s.arg as HealthTransition).status, s.arg.leaderEpoch])).toEqual([[instanceWorkflowId(SHARD, 'i-2'), 'unhealthy', 2]]);
+  });
+
+  test('an instance only its group shows in service yet (visibility lagging) is seeded too', async () => {
+    running = ['i-1'];
+    inService = ['i-1', 'i-3'];
+    gate.set({ leader: true, epoch: 2 });
+    await api.seeding;
+    expect(api.tracker.size).toBe(2);
+    expect(api.tracker.state('i-3')).toBeDefined();
   });
 
   test('the same epoch again (the leader workflow continued as new) keeps what the tracker knew', async () => {

@@ -26,6 +26,7 @@ import { HealthTracker } from './health-tracker';
 import { HttpError, readJsonBody, sendJson } from './http';
 import { authenticate, files, health } from './mtls';
 import { register } from './register';
+import { registeredInstances } from './registered-instances';
 
 export interface AgentApiListenOptions {
   port: number;
@@ -151,26 +152,17 @@ export class AgentApi {
   }
 
   /**
-   * Lists the shard's running instance workflows whose agent registered (phase
-   * registered or in-service) and expects a report from each from now on: one that
-   * never reports to this leader is unhealthy after the missed-interval limit.
+   * Expects a report from each of the shard's registered instances from now on: one
+   * that never reports to this leader is unhealthy after the missed-interval limit.
    * Retried until it works or the leadership it was started for is over.
    */
   private async seedTracker(lease: { epoch: number | undefined }): Promise<void> {
     const { log, now } = this.context.deps;
     const since = now();
-    const shard = this.options.shard;
-    const prefix = instanceWorkflowId(shard, '');
-    const query =
-      `WorkflowType = 'instanceWorkflow' AND ExecutionStatus = 'Running' AND NstanceShard = '${shard.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'` +
-      ` AND NstancePhase IN ('registered', 'in-service')`;
     const current = () => !this.closed && this.leadership === lease && this.options.gate.state.leader;
     for (let attempt = 1; current(); attempt++) {
       try {
-        const ids: string[] = [];
-        for await (const execution of this.options.client.workflow.list({ query })) {
-          if (execution.workflowId.startsWith(prefix)) ids.push(execution.workflowId.slice(prefix.length));
-        }
+        const ids = await registeredInstances(this.options.client, this.options.shard);
         if (!current()) return;
         const added = this.tracker.seed(ids, since);
         log(`agent API: leading at epoch ${lease.epoch ?? '-'}: expecting health reports from ${ids.length} registered instance(s), ${added} not yet heard from`);

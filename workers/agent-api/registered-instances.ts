@@ -1,0 +1,31 @@
+/**
+ * The shard's instances whose agents should be reporting health: what a new leader
+ * seeds its health tracker with. Two sources, because neither alone is complete:
+ * visibility (instance workflows in phase registered or in-service) lags a moment
+ * behind a registration, and the groups (queried directly, so consistent) only hear
+ * of an instance once it is in service.
+ */
+import type { Client } from '@temporalio/client';
+import { instanceWorkflowId } from '../../common/names';
+import { groupStatusQuery } from '../../workflows/definitions';
+
+function quoted(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+export async function registeredInstances(client: Client, shard: string): Promise<string[]> {
+  const ids = new Set<string>();
+  const prefix = instanceWorkflowId(shard, '');
+  const running = `ExecutionStatus = 'Running' AND NstanceShard = ${quoted(shard)}`;
+  for await (const execution of client.workflow.list({ query: `WorkflowType = 'instanceWorkflow' AND ${running} AND NstancePhase IN ('registered', 'in-service')` })) {
+    if (execution.workflowId.startsWith(prefix)) ids.add(execution.workflowId.slice(prefix.length));
+  }
+  // Group workflows live for ever, so visibility has long listed them.
+  const groups: string[] = [];
+  for await (const execution of client.workflow.list({ query: `WorkflowType = 'groupWorkflow' AND ${running}` })) groups.push(execution.workflowId);
+  const statuses = await Promise.all(groups.map((id) => client.workflow.getHandle(id).query(groupStatusQuery)));
+  for (const status of statuses) {
+    for (const m of status.members) if (m.phase === 'in-service' && !m.leaving) ids.add(m.instanceId);
+  }
+  return [...ids].sort();
+}
