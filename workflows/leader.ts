@@ -218,7 +218,8 @@ export async function leaderWorkflow(input: LeaderWorkflowInput): Promise<void> 
       actor,
       at: new Date().toISOString(),
       workflowId: workflowInfo().workflowId,
-      details: { oldLeader: previous?.workerId ?? null, oldEpoch: previous?.epoch ?? null, oldInstance: previous?.ec2InstanceId ?? null, newLeader: next.workerId, newInstance: next.ec2InstanceId ?? null, interfaceId: interfaceId ?? null, ...summary },
+      // durationMs runs from detection; a lost leader went silent up to one heartbeat timeout before that.
+      details: { oldLeader: previous?.workerId ?? null, oldEpoch: previous?.epoch ?? null, oldInstance: previous?.ec2InstanceId ?? null, newLeader: next.workerId, newInstance: next.ec2InstanceId ?? null, interfaceId: interfaceId ?? null, heartbeatTimeoutMs, ...summary },
     });
   }
 

@@ -97,7 +97,11 @@ test('kill -9 of the leader moves the ENI to another worker, and the audit log s
     expect.objectContaining({ oldLeader: null, newLeader: 'w1', epoch: 1, reason: 'initial', newInstance: w1.ec2InstanceId }),
     expect.objectContaining({ oldLeader: 'w1', oldEpoch: 1, newLeader: 'w2', epoch: 2, reason: 'heartbeat-timeout', newInstance: w2.ec2InstanceId }),
   ]);
-  expect(typeof audits[1]?.details?.durationMs).toBe('number');
+  // From detection to attach: positive, and well inside the move's own 30 s limit.
+  expect(audits[1]?.details?.durationMs).toEqual(expect.any(Number));
+  expect(Number(audits[1]?.details?.durationMs)).toBeGreaterThan(0);
+  expect(Number(audits[1]?.details?.durationMs)).toBeLessThan(30_000);
+  expect(audits[1]?.details?.heartbeatTimeoutMs).toBe(HEARTBEAT_TIMEOUT_MS);
   expect((await view()).candidates.find((c) => c.workerId === 'w1')?.role).toBe('lost');
 });
 
