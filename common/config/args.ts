@@ -118,7 +118,43 @@ function checkTags(tagSpecs: unknown, report: Report): void {
   });
 }
 
+/**
+ * The JSON shape of each RunInstances parameter (what the SDK would send), so a
+ * `"SecurityGroupIds": "sg-1"` is caught here rather than as a rejected launch.
+ * SecondaryInterfaces is new in the SDK and left unchecked.
+ */
+const PARAMETER_SHAPES: Readonly<Record<string, 'list' | 'object' | 'string' | 'boolean' | 'number'>> = {
+  BlockDeviceMappings: 'list', ElasticGpuSpecification: 'list', ElasticInferenceAccelerators: 'list', Ipv6Addresses: 'list',
+  LicenseSpecifications: 'list', NetworkInterfaces: 'list', SecurityGroupIds: 'list', SecurityGroups: 'list', TagSpecifications: 'list',
+  CapacityReservationSpecification: 'object', CpuOptions: 'object', CreditSpecification: 'object', EnclaveOptions: 'object',
+  HibernationOptions: 'object', IamInstanceProfile: 'object', InstanceMarketOptions: 'object', LaunchTemplate: 'object',
+  MaintenanceOptions: 'object', MetadataOptions: 'object', Monitoring: 'object', NetworkPerformanceOptions: 'object',
+  Operator: 'object', Placement: 'object', PrivateDnsNameOptions: 'object',
+  AdditionalInfo: 'string', ImageId: 'string', InstanceInitiatedShutdownBehavior: 'string', KernelId: 'string',
+  KeyName: 'string', PrivateIpAddress: 'string', RamdiskId: 'string',
+  DisableApiStop: 'boolean', DisableApiTermination: 'boolean', EbsOptimized: 'boolean', EnablePrimaryIpv6: 'boolean',
+  Ipv6AddressCount: 'number',
+};
+
+function shapeOf(value: unknown): string {
+  if (Array.isArray(value)) return 'list';
+  if (isPlainObject(value)) return 'object';
+  return typeof value;
+}
+
+const SHAPE_EXAMPLE: Readonly<Record<string, string>> = {
+  list: 'a list, e.g. ["…"]',
+  object: 'an object, e.g. { … }',
+  string: 'a string',
+  boolean: 'true or false',
+  number: 'a number',
+};
+
 export function checkArgs(args: Record<string, unknown>, report: Report): void {
+  for (const [key, value] of Object.entries(args)) {
+    const shape = PARAMETER_SHAPES[key];
+    if (shape && value !== null && shapeOf(value) !== shape) report([key], `${key} must be ${SHAPE_EXAMPLE[shape]}, got ${JSON.stringify(value)}`);
+  }
   for (const key of Object.keys(args)) {
     if (key in RESERVED_ARGS) {
       report([key], `${key} is controlled by nstance: ${RESERVED_ARGS[key]}`);

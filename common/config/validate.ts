@@ -75,6 +75,15 @@ export function checkGroupReferences(
   checkImageRefs(config, referencesIn(group.args ?? {}, [...path, 'args']), list);
   if (!template) return;
 
+  // Every launch needs an image, from some layer of the merged args.
+  const imageId = [group.args?.ImageId, template.args?.ImageId, config.defaults.args?.ImageId].find((v) => v !== undefined);
+  if (imageId === undefined) {
+    list.add(
+      [...path, 'args', 'ImageId'],
+      `group ${tenant}/${groupName} launches without an image: set args.ImageId in defaults.args, templates.${group.template}.args or the group's args (e.g. "{{ .Image.<name> }}" for an image of "images")`,
+    );
+  }
+
   // {{ .Vars.X }} is resolved per group, so a var may be set at any level but must be set somewhere.
   const vars = { ...config.defaults.vars, ...template.vars, ...group.vars };
   const where = [
