@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { classifyAwsError } from './aws/errors';
 import { defaultEc2RateLimits } from './aws/token-bucket';
 import type { ActivityDeps, LaunchAttempt } from './deps';
-import { lookupImage } from './ec2/images';
+import { describeImageId, lookupImage } from './ec2/images';
 import { describeInstance, describeInstancesById, launchInstance, terminateInstance, type InstanceDeps } from './ec2/instances';
 import { selectSubnet } from './ec2/subnets';
 import { EC2_ARCHITECTURE, launchTemplateData } from './launch';
@@ -37,6 +37,14 @@ export function createInstanceActivities(deps: ActivityDeps) {
   const ec2: InstanceDeps = { ec2: deps.aws.ec2, limits };
   const pollMs = deps.pollIntervalMs ?? 1000;
 
+  /** Why a fallback image cannot launch this template, or undefined (also when EC2 cannot be asked). */
+  async function fallbackMismatch(imageId: string, arch: 'amd64' | 'arm64'): Promise<string | undefined> {
+    const seen = await describeImageId({ ec2: deps.aws.ec2, describeLimit: limits.describe }, imageId);
+    if (seen && !seen.known) return `EC2 does not know ${imageId}`;
+    const want = EC2_ARCHITECTURE[arch];
+    return seen?.architecture && seen.architecture !== want ? `${imageId} is ${seen.architecture} but the template is ${arch} (${want})` : undefined;
+  }
+
   return {
     /** Looks every image up; a failure is reported per image (the group keeps its last good id). */
     async lookupImages(images: Record<string, ImageSpec>, arch: 'amd64' | 'arm64'): Promise<Record<string, ImageLookup>> {
@@ -52,6 +60,11 @@ export function createInstanceActivities(deps: ActivityDeps) {
           }
         } catch (err) {
           out[name] = { error: (err as Error).message };
+        }
+        const fallback = spec.fallback?.[0];
+        if (!out[name].imageId && fallback) {
+          const rejected = await fallbackMismatch(fallback, arch);
+          if (rejected) out[name].fallbackRejected = rejected;
         }
       }
       return out;

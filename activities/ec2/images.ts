@@ -1,6 +1,6 @@
 import { DescribeImagesCommand, type EC2Client, type Image } from '@aws-sdk/client-ec2';
 import type { ImageSpec } from '../../common/types';
-import { withAwsErrors } from '../aws/errors';
+import { isAwsErrorCode, withAwsErrors } from '../aws/errors';
 import type { TokenBucket } from '../aws/token-bucket';
 
 export interface ResolvedImage {
@@ -34,4 +34,21 @@ export function pickImage(images: Image[], spec: Pick<ImageSpec, 'sort' | 'order
   // Ties (same creation date) are broken by id so that every worker picks the same image.
   const sorted = [...images].sort((a, b) => key(a).localeCompare(key(b)) || (a.ImageId ?? '').localeCompare(b.ImageId ?? ''));
   return spec.order === 'desc' ? sorted[sorted.length - 1] : sorted[0];
+}
+
+/**
+ * What EC2 says of one image id: its architecture, `known: false` when EC2 does not know
+ * it, or undefined when EC2 could not be asked (throttled, unreachable): callers decide
+ * nothing from that.
+ */
+export async function describeImageId(deps: ImageDeps, imageId: string): Promise<{ known: boolean; architecture?: string } | undefined> {
+  try {
+    await deps.describeLimit.take();
+    const out = await deps.ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }));
+    const image = out.Images?.[0];
+    return image ? { known: true, architecture: image.Architecture } : { known: false };
+  } catch (err) {
+    if (isAwsErrorCode(err, 'InvalidAMIID.NotFound') || isAwsErrorCode(err, 'InvalidAMIID.Malformed')) return { known: false };
+    return undefined;
+  }
 }

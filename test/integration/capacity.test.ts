@@ -117,3 +117,30 @@ test('no subnet of the pool left: reported in `nstance groups` and the current d
   expect((await groupStatus(fx.client, ref)).lastError).toBeUndefined();
   await fx.expectEmulatorMatchesGroups();
 });
+
+test('a fallback image of another architecture is not launched: the group says why', async () => {
+  const { Images } = await fx.aws.ec2.send(new DescribeImagesCommand({ Owners: ['amazon'], Filters: [{ Name: 'architecture', Values: ['x86_64'] }] }));
+  const x86 = Images?.[0]?.ImageId as string;
+  expect(x86).toBeDefined();
+  const config = fx.config({ size: 3 }) as {
+    images: Record<string, unknown>;
+    templates: Record<string, Record<string, unknown>>;
+    groups: Record<string, Record<string, unknown>>;
+  };
+  config.images.nomatch = { owners: ['amazon'], filters: [{ name: 'name', values: ['no-such-image-*'] }], fallback: [x86] };
+  config.templates.bad = { ...config.templates.web, kind: 'bad', args: { ImageId: '{{ .Image.nomatch }}' } };
+  config.groups.other = { bad: { template: 'bad', size: 1 } };
+  const runsBefore = fx.faults.callsOf('RunInstances').length;
+  await fx.apply(config);
+  const bad = { shard, tenant: 'other', group: 'bad' };
+  const status = await eventually('the reason reported', async () => {
+    const s = await groupStatus(fx.client, bad).catch(() => undefined);
+    return s?.lastError?.includes('cannot be used') ? s : undefined;
+  }, 60_000);
+  expect(status.lastError).toContain(`images.nomatch: no image matches the filters, and the fallback ${x86} cannot be used: ${x86} is x86_64 but the template is arm64`);
+  expect(status.members).toEqual([]);
+  // Nothing was launched for it.
+  const launchedForBad = fx.faults.callsOf('RunInstances').slice(runsBefore).filter((c) => JSON.stringify(c.input).includes('other/bad'));
+  expect(launchedForBad).toEqual([]);
+  await fx.apply(fx.config({ size: 3 }));
+});

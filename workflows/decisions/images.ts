@@ -12,6 +12,8 @@ export interface CachedImage {
 export interface ImageLookup {
   imageId?: string;
   error?: string;
+  /** Why the configured fallback cannot be used (checked only when the look-up found nothing). */
+  fallbackRejected?: string;
 }
 
 export interface ImageChoice {
@@ -51,7 +53,9 @@ export function chooseImages(
       continue;
     }
     const fallback = spec.fallback?.[0];
-    if (fallback) {
+    if (fallback && lookup?.fallbackRejected) {
+      problems.push(`images.${name}: ${why ?? 'not resolved'}, and the fallback ${fallback} cannot be used: ${lookup.fallbackRejected}`);
+    } else if (fallback) {
       imageIds[name] = fallback;
       degraded.push(`images.${name}: ${why ?? 'not resolved'}; using the fallback ${fallback}`);
     } else {

@@ -28,3 +28,12 @@ test('staleImages: missing or older than the refresh interval', () => {
   const cache = { a: { imageId: 'x', resolvedAt: 0 }, b: { imageId: 'y', resolvedAt: 90 } };
   expect(staleImages({ a: spec(), b: spec(), c: spec() }, cache, 100, 50)).toEqual(['a', 'c']);
 });
+
+test('a fallback EC2 says cannot launch the template is not used: the group reports why instead', () => {
+  const rejected = chooseImages({ al: spec('ami-x86') }, {}, { al: { error: 'throttled', fallbackRejected: 'ami-x86 is x86_64 but the template is arm64 (arm64)' } }, 1);
+  expect(rejected.imageIds).toEqual({});
+  expect(rejected.problems).toEqual(['images.al: throttled, and the fallback ami-x86 cannot be used: ami-x86 is x86_64 but the template is arm64 (arm64)']);
+  // A last good id still wins over the fallback, checked or not.
+  const cached = chooseImages({ al: spec('ami-x86') }, { al: { imageId: 'ami-good', resolvedAt: 0 } }, { al: { error: 'throttled', fallbackRejected: 'x' } }, 1);
+  expect(cached.imageIds).toEqual({ al: 'ami-good' });
+});
