@@ -75,3 +75,24 @@ test('a launch that crashes right after RunInstances succeeded is retried withou
   expect(new Set(creates.flatMap((e) => e.instanceIds)).size).toBe(3);
   expect(fx.faults.calls.filter((c) => isAudit(c.command, c.input) && c.outcome === 'injected')).toHaveLength(2);
 });
+
+test('with Describe consistent, the retried launch finds its instance by tag and adopts it: RunInstances is not called again', async () => {
+  fx.faults.clear();
+  fx.faults.hideNewInstances(0).failAfter('RunInstances', () => awsError('InternalError', 'injected: worker crashed after RunInstances', 'server'), 1);
+  const before = fx.faults.callsOf('RunInstances').length;
+  await fx.scale(4);
+  const status = await waitForConvergence(fx.client, ref, { timeoutMs: 90_000, size: 4, pollMs: 300 });
+  // One RunInstances for the fourth instance, the injected crash; its retry adopted instead of launching.
+  const runs = fx.faults.callsOf('RunInstances').slice(before);
+  expect(runs.map((c) => c.outcome)).toEqual(['injected']);
+  const fourth = status.members.find((m) => JSON.stringify(runs[0].input).includes(m.instanceId));
+  expect(fourth).toBeDefined();
+  const entry = await eventually('its creation audited', async () => {
+    const keys = await listKeys(fx.aws.s3, fx.bucket, `shard/${shard}/audit/`);
+    const creates = (await Promise.all(keys.map((k) => readJson<AuditEntry>(fx.aws.s3, fx.bucket, k)))).filter((e) => e.action === 'instance.create');
+    return creates.find((e) => e.instanceIds?.includes(fourth!.instanceId));
+  });
+  expect(entry.details).toMatchObject({ adopted: true });
+  expect(await shardInstances(fx.aws.ec2, shard, ['pending', 'running', 'stopped', 'stopping', 'shutting-down', 'terminated'])).toHaveLength(4);
+  await fx.expectEmulatorMatchesGroups();
+});
