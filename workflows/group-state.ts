@@ -13,6 +13,19 @@ export interface GroupState {
   backoffUntil?: number;
   lastError?: string;
   images: Record<string, CachedImage>;
+  /**
+   * Members forgotten before their workflow said "terminated" (EC2 showed them gone, or their
+   * workflow had closed): a late update from one must not bring it back. The newest few only.
+   */
+  forgotten?: string[];
+}
+
+const FORGOTTEN_KEPT = 200;
+
+/** Drops a member the group will not hear "terminated" from, and remembers that it did. */
+export function forget(state: GroupState, instanceId: string): void {
+  delete state.members[instanceId];
+  state.forgotten = [...(state.forgotten ?? []), instanceId].slice(-FORGOTTEN_KEPT);
 }
 
 export function initialGroupState(): GroupState {
@@ -30,6 +43,8 @@ export function applyUpdate(state: GroupState, update: InstanceUpdate, now: numb
     }
     return;
   }
+  // A late report from a member already forgotten: it is gone, whatever the report says.
+  if (!known && state.forgotten?.includes(update.instanceId)) return;
   // A launch still trying (no capacity yet) reports why, so `nstance groups` can say it.
   if (update.phase === 'provisioning' && update.error) state.lastError = `instance ${update.instanceId}: ${update.error}`;
   if (update.phase === 'in-service' || (update.phase === 'running' && known?.phase === 'provisioning')) {

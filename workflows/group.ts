@@ -17,7 +17,7 @@ import { configActivities, ec2Activities, loadBalancerActivities, temporalActivi
 import { chooseImages, staleImages } from './decisions/images';
 import { decideReconcile, newInstanceId, type Removal } from './decisions/reconcile';
 import { groupStatusQuery, instanceCommandSignal, instanceUpdateSignal, reconcileSignal, terminateSignal } from './definitions';
-import { applyUpdate, currentDetails, desiredSize, errorMessage, initialGroupState, statusOf, type GroupState } from './group-state';
+import { applyUpdate, currentDetails, desiredSize, errorMessage, forget, initialGroupState, statusOf, type GroupState } from './group-state';
 
 export type { GroupState } from './group-state';
 
@@ -163,7 +163,7 @@ async function observe(state: GroupState): Promise<void> {
     if (m.leaving) {
       if (seen === 'terminated' || missing) {
         log.warn('leaving member already gone in EC2: forgetting it', { instanceId: m.instanceId, ec2InstanceId: m.ec2InstanceId, seen });
-        delete state.members[m.instanceId];
+        forget(state, m.instanceId);
       }
     } else if (['stopping', 'stopped', 'shutting-down', 'terminated'].includes(seen) || missing) {
       m.lost = true;
@@ -229,6 +229,6 @@ async function remove(ref: GroupRef, state: GroupState, removal: Removal, actor:
     if (isCancellation(err)) throw err;
     // Its workflow already closed: the instance is gone.
     log.warn('instance workflow not running; forgetting it', { instanceId: removal.instanceId, error: errorMessage(err) });
-    delete state.members[removal.instanceId];
+    forget(state, removal.instanceId);
   }
 }

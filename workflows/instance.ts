@@ -94,7 +94,8 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
     // resumes here, in service.
     if (!leave && workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      if (!leave) {
+      // A change that landed meanwhile is told to the group first (the next pass), not lost in the move.
+      if (!leave && !healthChanged) {
         await continueAsNew<typeof instanceWorkflow>({ ...input, resume: { launched, status: { ...report.status }, since, leaderEpoch } });
       }
     }
