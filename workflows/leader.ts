@@ -14,44 +14,13 @@ import {
   type LeaderInfo,
   type LeaderStatus,
   type NetworkRepair,
-  type ServeEnd,
   type HandoffSummary,
 } from './decisions/leader';
 import { auditActivities, epochActivities, errorMessage, holdActivity, leaderActivities, MOVE_TIMEOUT_MS, type Held, type HoldKind, type Placement } from './leader-holds';
-import { leaderCandidateSignal, leaderHandoffSignal, leaderResignSignal, leaderStatusQuery, type LeaderHandoffRequest } from './definitions';
+import type { LeaderState, LeaderWorkflowInput } from './leader-state';
+import { leaderCandidateSignal, leaderHandoffSignal, leaderResignSignal, leaderStatusQuery } from './definitions';
 
-export interface LeaderState {
-  epoch: number;
-  leader?: LeaderInfo;
-  candidates: Record<string, Candidate>;
-  nextSeq: number;
-  handoffs: number;
-  lastHandoff?: HandoffSummary;
-  lastError?: string;
-  /** The leader's network is not in place yet; retried while that epoch leads. */
-  networkRepair?: NetworkRepair;
-  /** A leadership that ended and has no successor yet (kept across continue-as-new). */
-  lost?: LostLeadership;
-  /** A handoff asked for and not yet acted on (kept across continue-as-new). */
-  request?: LeaderHandoffRequest;
-}
-
-export interface LostLeadership {
-  previous: LeaderInfo;
-  reason: HandoffReason;
-  at: string;
-}
-
-export interface LeaderWorkflowInput {
-  shard: string;
-  /** Heartbeat timeout of the serve and stand-by activities: how fast a dead leader is noticed. */
-  heartbeatTimeoutMs?: number;
-  /** Continue-as-new after this many handoffs (history grows only with handoffs). */
-  maxHandoffsPerRun?: number;
-  /** Continue-as-new at this many history events (tests lower it). */
-  maxHistoryLength?: number;
-  state?: LeaderState;
-}
+export type { LeaderState, LeaderWorkflowInput, LostLeadership } from './leader-state';
 
 const DEFAULT_HEARTBEAT_TIMEOUT_MS = 4_000;
 const DEFAULT_MAX_HANDOFFS_PER_RUN = 100;
