@@ -14,3 +14,13 @@ export function searchAttributeUpdates(values: Partial<Record<SearchAttributeNam
     .filter((e): e is [SearchAttributeName, string] => e[1] !== undefined)
     .map(([name, value]) => ({ key: SA[name], value }));
 }
+
+/** A value quoted for a visibility query (list filter): backslashes and quotes escaped. */
+export function queryLiteral(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+/** The visibility query for a shard's running workflows of one type. */
+export function runningInShard(workflowType: string, shard: string): string {
+  return `WorkflowType = ${queryLiteral(workflowType)} AND ExecutionStatus = 'Running' AND NstanceShard = ${queryLiteral(shard)}`;
+}

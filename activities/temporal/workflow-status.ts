@@ -1,5 +1,15 @@
-import { WorkflowNotFoundError, type Client, type WorkflowExecutionStatusName } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowExecutionStatusName } from '@temporalio/client';
 import { SA } from '../../common/search-attributes';
+
+/** The latest run of a workflow id, or undefined when Temporal has none (never started, or past retention). */
+async function describeLatest(client: Client, workflowId: string): Promise<WorkflowExecutionDescription | undefined> {
+  try {
+    return await client.workflow.getHandle(workflowId).describe();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    throw err;
+  }
+}
 
 /**
  * The status of a workflow's latest run, or 'NOT_FOUND' when Temporal has no run
@@ -8,12 +18,7 @@ import { SA } from '../../common/search-attributes';
  * once: callers may treat "not RUNNING" as final for ids that are never reused.
  */
 export async function latestRunStatus(client: Client, workflowId: string): Promise<WorkflowExecutionStatusName | 'NOT_FOUND'> {
-  try {
-    return (await client.workflow.getHandle(workflowId).describe()).status.name;
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return 'NOT_FOUND';
-    throw err;
-  }
+  return (await describeLatest(client, workflowId))?.status.name ?? 'NOT_FOUND';
 }
 
 export interface InstanceRun {
@@ -24,11 +29,7 @@ export interface InstanceRun {
 
 /** An instance workflow's latest run and the EC2 instance it runs, read consistently (describe, not visibility). */
 export async function latestInstanceRun(client: Client, workflowId: string): Promise<InstanceRun> {
-  try {
-    const description = await client.workflow.getHandle(workflowId).describe();
-    return { status: description.status.name, ec2InstanceId: description.typedSearchAttributes.get(SA.NstanceInstanceId) };
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return { status: 'NOT_FOUND' };
-    throw err;
-  }
+  const description = await describeLatest(client, workflowId);
+  if (!description) return { status: 'NOT_FOUND' };
+  return { status: description.status.name, ec2InstanceId: description.typedSearchAttributes.get(SA.NstanceInstanceId) };
 }

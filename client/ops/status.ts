@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { groupWorkflowId, instanceWorkflowId } from '../../common/names';
-import { SA } from '../../common/search-attributes';
+import { runningInShard, SA } from '../../common/search-attributes';
 import { PHASES, type GroupRef, type GroupStatus, type Member, type Phase } from '../../common/types';
 import { groupStatusQuery } from '../../workflows/definitions';
 
@@ -26,13 +26,9 @@ export interface InstanceRow {
   launchedAt: string | null;
 }
 
-function escapeQuery(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
-}
-
 /** Live group statuses of a shard, read from the group workflows themselves. */
 export async function groupStatuses(client: Client, shard: string): Promise<GroupStatus[]> {
-  const query = `WorkflowType = 'groupWorkflow' AND ExecutionStatus = 'Running' AND NstanceShard = '${escapeQuery(shard)}'`;
+  const query = runningInShard('groupWorkflow', shard);
   const ids: string[] = [];
   for await (const execution of client.workflow.list({ query })) ids.push(execution.workflowId);
   const statuses = await Promise.all(ids.sort().map((id) => client.workflow.getHandle(id).query(groupStatusQuery)));
@@ -55,7 +51,7 @@ export function groupRow(s: GroupStatus): GroupRow {
  * `terminating`); the search attribute has every one.
  */
 export async function instancePhases(client: Client, shard: string): Promise<Map<string, Phase>> {
-  const query = `WorkflowType = 'instanceWorkflow' AND ExecutionStatus = 'Running' AND NstanceShard = '${escapeQuery(shard)}'`;
+  const query = runningInShard('instanceWorkflow', shard);
   const phases = new Map<string, Phase>();
   for await (const execution of client.workflow.list({ query })) {
     const phase = execution.typedSearchAttributes.get(SA.NstancePhase);

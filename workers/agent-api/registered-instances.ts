@@ -7,22 +7,18 @@
  */
 import type { Client } from '@temporalio/client';
 import { instanceWorkflowId } from '../../common/names';
+import { runningInShard } from '../../common/search-attributes';
 import { groupStatusQuery } from '../../workflows/definitions';
-
-function quoted(value: string): string {
-  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-}
 
 export async function registeredInstances(client: Client, shard: string): Promise<string[]> {
   const ids = new Set<string>();
   const prefix = instanceWorkflowId(shard, '');
-  const running = `ExecutionStatus = 'Running' AND NstanceShard = ${quoted(shard)}`;
-  for await (const execution of client.workflow.list({ query: `WorkflowType = 'instanceWorkflow' AND ${running} AND NstancePhase IN ('registered', 'in-service')` })) {
+  for await (const execution of client.workflow.list({ query: `${runningInShard('instanceWorkflow', shard)} AND NstancePhase IN ('registered', 'in-service')` })) {
     if (execution.workflowId.startsWith(prefix)) ids.add(execution.workflowId.slice(prefix.length));
   }
   // Group workflows live for ever, so visibility has long listed them.
   const groups: string[] = [];
-  for await (const execution of client.workflow.list({ query: `WorkflowType = 'groupWorkflow' AND ${running}` })) groups.push(execution.workflowId);
+  for await (const execution of client.workflow.list({ query: runningInShard('groupWorkflow', shard) })) groups.push(execution.workflowId);
   const statuses = await Promise.all(groups.map((id) => client.workflow.getHandle(id).query(groupStatusQuery)));
   for (const status of statuses) {
     for (const m of status.members) if (m.phase === 'in-service' && !m.leaving) ids.add(m.instanceId);
