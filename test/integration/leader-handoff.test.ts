@@ -140,8 +140,8 @@ test('the leader workflow history stays bounded across many handoffs (continue-a
 
   // The old runs' activities end "not found"; the new run has restarted them, so the workers
   // must not announce themselves again (a new generation would hide their next death).
-  // Past the participant's wait (one heartbeat timeout) with slack:
-  await new Promise((r) => setTimeout(r, HEARTBEAT_TIMEOUT_MS * 2));
+  // Past the participant's wait (two heartbeat timeouts) with slack:
+  await new Promise((r) => setTimeout(r, HEARTBEAT_TIMEOUT_MS * 3));
   expect(await generations()).toEqual(generationsBefore);
   // So a stand-by killed now is counted lost on its first heartbeat timeout, not after a
   // further schedule-to-start timeout of a stand-by started for a new generation.

@@ -151,8 +151,10 @@ export class LeadershipParticipant {
    * of an activity started for an older generation (that is what keeps a stale timeout from
    * marking a re-announced worker dead), so the next real death of this worker would go
    * unnoticed for another schedule-to-start timeout (2 × heartbeat timeout) and it could be
-   * chosen as leader meanwhile. So, for the "not found" reasons, wait one heartbeat timeout
-   * (the new run's activity arrives within it) and re-announce only if none arrived.
+   * chosen as leader meanwhile. So, for the "not found" reasons, wait as long as the
+   * workflow gives an activity to be picked up (its schedule-to-start timeout, 2 × heartbeat
+   * timeout: a busy workflow may start the new run's activity well after the old one ended)
+   * and re-announce only if none arrived.
    *
    * Why here and not in the workflow (not bumping the generation of a live candidate):
    * only the worker knows whether it still has a live activity; the workflow cannot tell a
@@ -170,7 +172,7 @@ export class LeadershipParticipant {
       if (this.activities > 0) return this.log(`leadership: ${why}, but a newer serve or stand-by activity runs here: not announcing again`);
       this.log(`leadership: ${why}: announcing again`);
       void this.announce();
-    }, this.init.options.heartbeatTimeoutMs);
+    }, this.init.options.heartbeatTimeoutMs * 2);
     timer.unref();
   }
 
