@@ -2,16 +2,20 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ConfigValidationError, resolveGroup, shardSettings } from '../common/config';
 import type { AuditEntry, GroupRef, GroupSpecResult, InstanceWorkflowInput } from '../common/types';
+import { defaultEc2RateLimits } from './aws/token-bucket';
 import type { ActivityDeps } from './deps';
 import { buildGroupSpec } from './group-spec';
 import { writeAudit, type AuditResult } from './s3/audit';
 import { ShardConfigStore } from './s3/config-store';
 import { ObjectStore } from './s3/objects';
+import { signalInstances, startInstanceBatch, type DeliveredRemovals, type InstanceBatch, type RemovalBatch, type StartedBatch } from './temporal/instance-batch';
+import { rebuildGroupMembers, type RebuildRequest, type RebuiltMembers } from './temporal/rebuild';
 import { startInstanceWorkflows } from './temporal/start-instances';
 
 /** Config, audit and workflow-start activities of the group workflow. */
 export function createGroupActivities(deps: ActivityDeps) {
   const objects = new ObjectStore({ s3: deps.aws.s3, bucket: deps.bucket });
+  const limits = deps.ec2Limits ?? defaultEc2RateLimits();
 
   return {
     /** The group's current spec from S3; `found: false` when the group was removed from config. */
@@ -43,10 +47,31 @@ export function createGroupActivities(deps: ActivityDeps) {
       return { clusterId: stored.config.cluster.id, gcIntervalMs: settings.gc.intervalMs, gcGraceMs: settings.gc.registrationTimeoutMs };
     },
 
+    /** Kept for group runs from before fleet scale (one input per instance); newer runs use startInstanceBatch. */
     async startInstanceWorkflows(inputs: InstanceWorkflowInput[], paceMs: number): Promise<string[]> {
       const ctx = Context.current();
-      const resumeAt = typeof ctx.info.heartbeatDetails === 'number' ? ctx.info.heartbeatDetails : 0;
-      return startInstanceWorkflows(deps.temporal, inputs, paceMs, (count) => ctx.heartbeat(count), resumeAt);
+      return startInstanceWorkflows(deps.temporal, inputs, paceMs, (count) => ctx.heartbeat(count), resumedCount(ctx));
+    },
+
+    /** Starts one batch of a group's instance workflows; the launch spec comes once for all of them. */
+    async startInstanceBatch(batch: InstanceBatch): Promise<StartedBatch> {
+      const ctx = Context.current();
+      return startInstanceBatch(deps.temporal, batch, (count) => ctx.heartbeat(count), resumedCount(ctx));
+    },
+
+    /** Tells a batch of instance workflows to go (drain and terminate, or terminate at once). */
+    async signalInstances(batch: RemovalBatch): Promise<DeliveredRemovals> {
+      const ctx = Context.current();
+      return signalInstances(deps.temporal, batch, (done) => ctx.heartbeat(done));
+    },
+
+    /** A group's members as they exist (visibility and EC2 tags), for a run that starts without its state. */
+    async rebuildMembers(request: RebuildRequest): Promise<RebuiltMembers> {
+      const ctx = Context.current();
+      return rebuildGroupMembers(
+        { temporal: deps.temporal, ec2: deps.aws.ec2, heartbeat: (d) => ctx.heartbeat(d), beforeDescribe: () => limits.describe.take() },
+        request,
+      );
     },
 
     /** One object per entry; a retry reuses the same key (the activity's identity) and writes nothing new. */
@@ -57,4 +82,9 @@ export function createGroupActivities(deps: ActivityDeps) {
       return writeAudit(objects, entry, dedupeKey);
     },
   };
+}
+
+/** How many items a retried attempt's last heartbeat said were done. */
+function resumedCount(ctx: Context): number {
+  return typeof ctx.info.heartbeatDetails === 'number' ? ctx.info.heartbeatDetails : 0;
 }

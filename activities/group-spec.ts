@@ -29,6 +29,8 @@ export function buildGroupSpec(
       createRateLimitMs: settings.createRateLimitMs,
       drainTimeoutMs: resolved.drainTimeoutMs,
       imageRefreshMs: settings.imageRefreshIntervalMs,
+      ...(resolved.maxSurge ? { maxSurge: resolved.maxSurge } : {}),
+      ...(resolved.maxUnavailable ? { maxUnavailable: resolved.maxUnavailable } : {}),
       lifecycle: {
         registrationTimeoutMs: settings.gc.registrationTimeoutMs,
         drainTimeoutMs: resolved.drainTimeoutMs,

@@ -103,7 +103,9 @@ export type RemovalReason =
   | 'termination-notice'
   | 'replace-requested'
   | 'expired-eligible'
-  | 'expired-forced';
+  | 'expired-forced'
+  /** An instance workflow that reports to the group but is not one of its members (started by a run whose state was lost). */
+  | 'not-a-member';
 export type Expiry = 'eligible' | 'forced';
 
 /** A transition reported by an instance workflow to its group. */
@@ -129,7 +131,8 @@ export interface InstanceUpdate {
 export interface Member extends InstanceUpdate {
   /** Creation order within the group: scale-down removes the lowest first (oldest). */
   seq: number;
-  createdAt: string;
+  /** Set by group runs before fleet-scale state (kept so their carried members still type). */
+  createdAt?: string;
   /** Set once the group asked this instance to go away. */
   leaving?: boolean;
   /** EC2 shows it stopped or terminated although we did not ask: replace at once. */
@@ -145,10 +148,37 @@ export interface GroupStatus extends GroupRef {
   running: number;
   pending: number;
   draining: number;
+  /** Of `running`, those in service (registered with their target groups). */
+  inService: number;
+  /** Every member the group holds; `members` is one page of them (see StatusPage). */
+  total: number;
+  /** A page of members, oldest first. */
   members: Member[];
   configured: boolean;
   lastError?: string;
   backoffUntil?: string;
+  /** How the workflow itself is doing, for benchmarks and the curious. Absent from runs before fleet scale. */
+  diagnostics?: GroupDiagnostics;
+}
+
+export interface GroupDiagnostics {
+  /** Reconcile passes this run has made. */
+  passes: number;
+  /** Events in this run's history so far. */
+  historyLength: number;
+  /** Size of the JSON this run would carry across continue-as-new now. */
+  carriedStateBytes: number;
+  /** Whether the run is still rebuilding its members from visibility and EC2 (it decides nothing until done). */
+  rebuilding: boolean;
+}
+
+/** Which members a status query returns: a page (default the first 200), optionally filtered. */
+export interface StatusPage {
+  offset?: number;
+  /** 0 returns counts only. */
+  limit?: number;
+  instanceIds?: string[];
+  phases?: Phase[];
 }
 
 export interface AuditEntry {
@@ -176,7 +206,14 @@ export interface GroupSpec {
   drainTimeoutMs: number;
   imageRefreshMs: number;
   lifecycle: LifecycleSpec;
+  /** Instances over size EC2 may hold while members are replaced (default 1; absent in specs carried from before). */
+  maxSurge?: Amount;
+  /** Members that may be removed before their replacement serves (default 0). */
+  maxUnavailable?: Amount;
 }
+
+/** A count, or a percentage of the group's size (`max_surge: "10%"`). */
+export type Amount = { count: number } | { percent: number };
 
 export type GroupSpecResult =
   | { found: true; spec: GroupSpec }

@@ -3,7 +3,7 @@
  * workflows and the clients that talk to them.
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { GroupStatus, InstanceUpdate, Member } from '../common/types';
+import type { GroupStatus, InstanceUpdate, Member, StatusPage } from '../common/types';
 import type { LeaderStatus } from './decisions/leader';
 
 export interface ReconcileRequest {
@@ -30,7 +30,8 @@ export interface InstanceCommand {
 export const reconcileSignal = defineSignal<[ReconcileRequest]>('reconcile');
 /** An instance workflow reports a transition. */
 export const instanceUpdateSignal = defineSignal<[InstanceUpdate]>('instanceUpdate');
-export const groupStatusQuery = defineQuery<GroupStatus>('status');
+/** Counts, and a page of members (by default the oldest 200; `{ limit: 0 }` for counts only). */
+export const groupStatusQuery = defineQuery<GroupStatus, [StatusPage?]>('status');
 export const instanceCommandSignal = defineSignal<[InstanceCommand]>('instanceCommand');
 
 export const terminateSignal = defineSignal<[TerminateRequest]>('terminate');

@@ -2,73 +2,100 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  getExternalWorkflowHandle,
-  isCancellation,
   log,
+  patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { groupWorkflowId, instanceWorkflowId } from '../common/names';
 import { searchAttributeUpdates } from '../common/search-attributes';
-import type { GroupRef, InstanceWorkflowInput } from '../common/types';
-import { configActivities, ec2Activities, loadBalancerActivities, temporalActivities } from './activity-options';
+import type { GroupRef } from '../common/types';
+import { groupConfigActivities, groupEc2Activities } from './activity-options';
 import { chooseImages, staleImages } from './decisions/images';
-import { decideReconcile, newInstanceId, type Removal } from './decisions/reconcile';
-import { groupStatusQuery, instanceCommandSignal, instanceUpdateSignal, reconcileSignal, terminateSignal } from './definitions';
-import { applyUpdate, currentDetails, desiredSize, errorMessage, forget, initialGroupState, statusOf, type GroupState } from './group-state';
+import { groupStatusQuery, instanceCommandSignal, instanceUpdateSignal, reconcileSignal } from './definitions';
+import { reconcileOnce, queueRemoval } from './group-actions';
+import { rebuildMembers } from './group-rebuild';
+import { applyUpdate, carryGroupState, desiredSize, forget, restoreGroupState, type CarriedGroupState, type GroupState, type LegacyCarriedGroupState } from './group-state';
+import { currentDetails, statusOf, type GroupView } from './group-status';
+import { nextStepRetry, runStep, stepError } from './group-steps';
+import { legacyGroupWorkflow } from './legacy/group-v1';
 
 export type { GroupState } from './group-state';
 
 export interface GroupWorkflowInput extends GroupRef {
-  /** Carried across continue-as-new. */
-  state?: GroupState;
+  /** Carried across continue-as-new: packed (this code), or the object form of runs from before fleet scale. */
+  state?: CarriedGroupState | LegacyCarriedGroupState;
 }
+
+/**
+ * Runs started before fleet scale replay (and keep running) the frozen code in
+ * workflows/legacy/ until their next continue-as-new, which starts this code.
+ */
+export const FLEET_SCALE_PATCH = 'group-fleet-scale';
 
 const DEFAULT_INTERVAL_MS = 60_000;
 /** Describe may not show an instance right after launch: only this long after launch is "missing" evidence. */
 const MISSING_GRACE_MS = 5 * 60_000;
+const GONE_STATES = ['stopping', 'stopped', 'shutting-down', 'terminated'];
 
 /**
- * Keeps one group at its size, for ever. Instance workflows are started
- * independently (not as children) and report transitions back by signal;
- * this workflow only decides and records.
+ * Keeps one group at its size, for ever. Instance workflows are started independently
+ * (not as children), in batches, and report transitions back by signal; this workflow
+ * decides and records. No AWS or Temporal error ends it: a failed step is shown as the
+ * group's last error and tried again on a later pass. A run without carried state first
+ * rebuilds its members from what exists, and decides nothing until then.
  */
 export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
+  if (!patched(FLEET_SCALE_PATCH)) return legacyGroupWorkflow({ ...input, state: input.state as LegacyCarriedGroupState | undefined });
   const ref: GroupRef = { shard: input.shard, tenant: input.tenant, group: input.group };
-  const state: GroupState = { ...initialGroupState(), ...input.state };
+  const state = restoreGroupState(input.state);
   let wake = false;
   let reloadRequested = true;
   let observeRequested = true;
 
-  setHandler(groupStatusQuery, () => statusOf(ref, state, Date.now()));
+  const view = (): GroupView => ({
+    members: Object.values(state.members),
+    desired: desiredSize(state),
+    configured: state.spec !== undefined && !state.removed,
+    lastError: stepError(state.steps) ?? state.lastError,
+    backoffUntil: state.backoffUntil,
+    diagnostics: {
+      passes: state.passes,
+      historyLength: workflowInfo().historyLength,
+      carriedStateBytes: JSON.stringify(carryGroupState(state)).length,
+      rebuilding: state.rebuilding,
+    },
+  });
+  setHandler(groupStatusQuery, (page) => statusOf(ref, view(), Date.now(), page));
   setHandler(reconcileSignal, () => {
     reloadRequested = true;
+    // An explicit request (config applied, a scale) is worth trying now, whatever the config step's backoff.
+    if (state.steps.config) state.steps.config.retryAt = 0;
     wake = true;
   });
   setHandler(instanceUpdateSignal, (update) => {
     applyUpdate(state, update, Date.now());
     wake = true;
   });
-  setHandler(instanceCommandSignal, async (command) => {
+  setHandler(instanceCommandSignal, (command) => {
     const member = state.members[command.instanceId];
     if (!member || member.leaving) return;
     if (command.action === 'replace') member.replaceRequested = true;
-    else await remove(ref, state, { instanceId: command.instanceId, reason: 'drain-requested', drain: true }, `drain requested by ${command.actor}`);
+    else queueRemoval(state, { instanceId: command.instanceId, reason: 'drain-requested', drain: true });
     wake = true;
   });
 
   upsertSearchAttributes(searchAttributeUpdates({ NstanceShard: ref.shard, NstanceGroup: `${ref.tenant}/${ref.group}` }));
+  if (state.rebuilding) await rebuildMembers(ref, state, () => reloadSpec(ref, state), () => setCurrentDetails(currentDetails(statusOf(ref, view(), Date.now(), { limit: 0 }))));
 
   // The periodic checks (config reload, EC2 and NLB observation) fall due by the clock,
   // however the loop was woken: a steady stream of signals must not starve them.
   let checksDueAt = Date.now();
-  // Set by a pass that is waiting on a replacement for an instance with a termination notice.
-  let recheckAt: number | undefined;
   for (;;) {
     // Cleared before the work, so a signal that lands while we reconcile wakes the next pass at once.
     wake = false;
+    state.passes++;
     if (Date.now() >= checksDueAt) {
       reloadRequested = true;
       observeRequested = true;
@@ -83,47 +110,41 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
       await observe(state);
       checksDueAt = Date.now() + (state.spec?.reconcileIntervalMs ?? DEFAULT_INTERVAL_MS);
     }
-    recheckAt = await reconcileOnce(ref, state, imageIds);
-    setCurrentDetails(currentDetails(statusOf(ref, state, Date.now())));
+    const outcome = await reconcileOnce(ref, state, imageIds);
+    setCurrentDetails(currentDetails(statusOf(ref, view(), Date.now(), { limit: 0 })));
 
-    if (state.removed && Object.keys(state.members).length === 0) {
+    if (state.removed && Object.keys(state.members).length === 0 && state.strays.length === 0) {
       log.info('group removed from config and empty: finishing', { ...ref });
       return;
     }
 
-    // One timer per pass whatever the reason to wake: the periodic checks, the end of a creation backoff,
-    // or a noticed instance's last moment to start draining. A backoff already over is no reason to wake:
-    // it stays recorded until a launch succeeds, and waking for it would spin the loop.
+    // One timer per pass whatever the reason to wake: the periodic checks, the end of a creation or step
+    // backoff, or a noticed instance's last moment to start draining. A backoff already over is no reason
+    // to wake: it stays recorded until a launch succeeds, and waking for it would spin the loop.
     const now = Date.now();
-    const wakeAt = Math.min(
-      checksDueAt,
-      state.backoffUntil !== undefined && state.backoffUntil > now ? state.backoffUntil : Infinity,
-      recheckAt ?? Infinity,
-    );
+    const future = (t: number | undefined) => (t !== undefined && t > now ? t : Infinity);
+    const wakeAt = Math.min(checksDueAt, future(state.backoffUntil), future(outcome.recheckAt), future(nextStepRetry(state.steps)));
+    if (outcome.moreWork) wake = true;
     await condition(() => wake, Math.max(1, wakeAt - now));
 
     if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      await continueAsNew<typeof groupWorkflow>({ ...ref, state });
+      const carried = carryGroupState(state);
+      log.info('continuing as new', { ...ref, members: Object.keys(state.members).length, carriedStateBytes: JSON.stringify(carried).length });
+      await continueAsNew<typeof groupWorkflow>({ ...ref, state: carried });
     }
   }
 }
 
 async function reloadSpec(ref: GroupRef, state: GroupState): Promise<void> {
-  try {
-    const result = await configActivities.loadGroupSpec(ref);
-    if (result.found) {
-      state.spec = result.spec;
-      state.removed = false;
-    } else {
-      state.removed = true;
-    }
-    if (state.lastError?.startsWith('config:')) state.lastError = undefined;
-  } catch (err) {
-    if (isCancellation(err)) throw err;
-    // Keep the last good spec: a broken config must not tear the group down.
-    state.lastError = `config: ${errorMessage(err)}`;
-    log.warn('could not load group spec; keeping the last good one', { ...ref, error: state.lastError });
+  // On failure the last good spec is kept: a broken config must not tear the group down.
+  const result = await runStep(state.steps, 'config', () => groupConfigActivities.loadGroupSpec(ref), { ...ref });
+  if (!result) return;
+  if (result.found) {
+    state.spec = result.spec;
+    state.removed = false;
+  } else {
+    state.removed = true;
   }
 }
 
@@ -133,7 +154,8 @@ async function refreshImages(state: GroupState): Promise<Record<string, string> 
   if (!spec) return undefined;
   const images = spec.launch.images;
   const stale = staleImages(images, state.images, Date.now(), spec.imageRefreshMs);
-  const lookups = stale.length > 0 ? await ec2Activities.lookupImages(Object.fromEntries(stale.map((n) => [n, images[n]])), spec.launch.arch) : {};
+  const lookups =
+    stale.length > 0 ? ((await runStep(state.steps, 'images', () => groupEc2Activities.lookupImages(Object.fromEntries(stale.map((n) => [n, images[n]])), spec.launch.arch))) ?? {}) : {};
   const choice = chooseImages(images, state.images, lookups, Date.now());
   state.images = choice.cache;
   for (const line of choice.degraded) log.warn(line);
@@ -154,81 +176,27 @@ async function refreshImages(state: GroupState): Promise<Record<string, string> 
 async function observe(state: GroupState): Promise<void> {
   const watched = Object.values(state.members).filter((m) => m.ec2InstanceId && m.phase !== 'provisioning');
   if (watched.length === 0) return;
-  const states = await ec2Activities.observeInstances(watched.map((m) => m.ec2InstanceId as string));
-  const now = Date.now();
-  for (const m of watched) {
-    const seen = states[m.ec2InstanceId as string];
-    const launched = m.launchedAt ? Date.parse(m.launchedAt) : now;
-    const missing = seen === 'missing' && now - launched > MISSING_GRACE_MS;
-    if (m.leaving) {
-      if (seen === 'terminated' || missing) {
-        log.warn('leaving member already gone in EC2: forgetting it', { instanceId: m.instanceId, ec2InstanceId: m.ec2InstanceId, seen });
-        forget(state, m.instanceId);
+  const states = await runStep(state.steps, 'observe', () => groupEc2Activities.observeInstances(watched.map((m) => m.ec2InstanceId as string)));
+  if (states) {
+    const now = Date.now();
+    for (const m of watched) {
+      const seen = states[m.ec2InstanceId as string];
+      const launched = m.launchedAt ? Date.parse(m.launchedAt) : now;
+      const missing = seen === 'missing' && now - launched > MISSING_GRACE_MS;
+      if (m.leaving) {
+        if (seen === 'terminated' || missing) {
+          log.warn('leaving member already gone in EC2: forgetting it', { instanceId: m.instanceId, ec2InstanceId: m.ec2InstanceId, seen });
+          forget(state, m.instanceId);
+        }
+      } else if (GONE_STATES.includes(seen) || missing) {
+        m.lost = true;
       }
-    } else if (['stopping', 'stopped', 'shutting-down', 'terminated'].includes(seen) || missing) {
-      m.lost = true;
     }
   }
   const targetGroups = state.spec?.lifecycle.targetGroups ?? [];
   const serving = watched.filter((m) => m.phase === 'in-service' && !m.leaving && !m.lost).map((m) => m.ec2InstanceId as string);
   if (targetGroups.length > 0 && serving.length > 0) {
-    const repaired = await loadBalancerActivities.ensureTargets(targetGroups, serving);
-    if (repaired.length > 0) log.warn('re-registered targets someone removed', { repaired });
-  }
-}
-
-/** One decision, carried out; returns when the group must decide again even if nothing happens (see ReconcileDecision.recheckAt). */
-async function reconcileOnce(ref: GroupRef, state: GroupState, imageIds: Record<string, string> | undefined): Promise<number | undefined> {
-  const spec = state.spec;
-  const decision = decideReconcile({
-    desired: desiredSize(state),
-    members: Object.values(state.members),
-    now: Date.now(),
-    backoffUntil: state.backoffUntil,
-    nextSeq: state.nextSeq,
-    drainTimeoutMs: spec?.lifecycle.drainTimeoutMs,
-  });
-  for (const f of decision.flag) {
-    const member = state.members[f.instanceId];
-    if (member) member.replacing = f.replacing;
-  }
-
-  for (const removal of decision.remove) await remove(ref, state, removal, `group ${ref.tenant}/${ref.group}`);
-
-  if (decision.create > 0 && spec && imageIds) {
-    const inputs: InstanceWorkflowInput[] = [];
-    for (let i = 0; i < decision.create; i++) {
-      const instanceId = newInstanceId(spec.launch.kind, Math.random);
-      state.members[instanceId] = { instanceId, phase: 'provisioning', seq: state.nextSeq++, createdAt: new Date(Date.now()).toISOString() };
-      inputs.push({
-        ...ref,
-        clusterId: spec.clusterId,
-        instanceId,
-        groupWorkflowId: groupWorkflowId(ref.shard, ref.tenant, ref.group),
-        launch: spec.launch,
-        imageIds,
-        lifecycle: spec.lifecycle,
-      });
-    }
-    await temporalActivities.startInstanceWorkflows(inputs, spec.createRateLimitMs);
-  }
-  return decision.recheckAt;
-}
-
-async function remove(ref: GroupRef, state: GroupState, removal: Removal, actor: string): Promise<void> {
-  const member = state.members[removal.instanceId];
-  if (!member) return;
-  member.leaving = true;
-  try {
-    await getExternalWorkflowHandle(instanceWorkflowId(ref.shard, removal.instanceId)).signal(terminateSignal, {
-      reason: removal.reason,
-      actor,
-      drain: removal.drain,
-    });
-  } catch (err) {
-    if (isCancellation(err)) throw err;
-    // Its workflow already closed: the instance is gone.
-    log.warn('instance workflow not running; forgetting it', { instanceId: removal.instanceId, error: errorMessage(err) });
-    forget(state, removal.instanceId);
+    const repaired = await runStep(state.steps, 'targets', () => groupEc2Activities.ensureTargets(targetGroups, serving));
+    if (repaired && repaired.length > 0) log.warn('re-registered targets someone removed', { repaired });
   }
 }

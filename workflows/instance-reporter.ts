@@ -3,7 +3,7 @@ import { searchAttributeUpdates } from '../common/search-attributes';
 import type { InstanceUpdate, InstanceWorkflowInput, Phase } from '../common/types';
 import { auditActivities } from './activity-options';
 import { instanceUpdateSignal } from './definitions';
-import { errorMessage } from './group-state';
+import { errorMessage } from '../common/failures';
 
 /** An instance workflow's status, and the three places each change goes: search attributes, its group, the audit log. */
 export class InstanceReporter {

@@ -4,7 +4,7 @@ import { auditActivities, drainActivities, ec2Activities, launchActivities, load
 import { agentRegisteredSignal, instanceHealthSignal, instanceStatusQuery, terminateSignal, type AgentRegistration, type TerminateRequest } from './definitions';
 import { nextExpiry } from './decisions/expiry';
 import { drainBudgetMs } from './decisions/notice';
-import { errorMessage } from './group-state';
+import { errorMessage, failureType } from '../common/failures';
 import { InstanceReporter } from './instance-reporter';
 
 export interface InstanceOutcome {
@@ -235,15 +235,6 @@ async function fail(report: InstanceReporter, reason: string, action: string): P
   await report.audit(action, { reason });
   await report.transition('failed', { error: reason });
   return { instanceId: report.status.instanceId, ec2InstanceId: report.status.ec2InstanceId, phase: 'failed', reason };
-}
-
-function failureType(err: unknown): string | undefined {
-  let e: unknown = err;
-  while (e instanceof Error) {
-    if (e instanceof ApplicationFailure) return e.type ?? undefined;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return undefined;
 }
 
 export type { InstanceUpdate };

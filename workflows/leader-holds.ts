@@ -5,7 +5,6 @@
  */
 import {
   ActivityCancellationType,
-  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   CancelledFailure,
@@ -16,6 +15,7 @@ import type { LeaderActivities } from '../activities/leader';
 import type { MoveResult } from '../activities/ec2/network-interfaces';
 import type { LeaderServeActivities } from '../activities/leader-serve';
 import type { Activities } from '../activities';
+import { errorMessage, rootFailure } from '../common/failures';
 import { workerTaskQueue } from '../common/names';
 import type { Candidate, ServeEnd } from './decisions/leader';
 
@@ -80,14 +80,11 @@ export type Placement =
   | { kind: 'abandoned'; why: string };
 
 export function serveEnd(err: unknown): ServeEnd {
-  const cause = err instanceof ActivityFailure ? err.cause : err;
+  const cause = rootFailure(err);
   if (cause instanceof CancelledFailure) return { kind: 'cancelled' };
   if (cause instanceof TimeoutFailure) return { kind: 'timeout', timeoutType: String(cause.timeoutType) };
   if (cause instanceof ApplicationFailure) return { kind: 'failed', failureType: cause.type ?? undefined };
   return { kind: 'failed' };
 }
 
-export function errorMessage(err: unknown): string {
-  const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
-  return cause instanceof Error ? cause.message : String(cause);
-}
+export { errorMessage };

@@ -13,7 +13,7 @@ import { leaderCommand } from '../ops/leader-cli';
 import { parseGroupRef } from '../ops/groups-signal';
 import { commandInstance } from '../ops/instance';
 import { scaleGroup } from '../ops/scale';
-import { groupRow, groupStatuses, instancePhases, instanceRows, waitForConvergence } from '../ops/status';
+import { groupRow, groupStatuses, groupStatusWithMembers, instancePhases, instanceRows, waitForConvergence } from '../ops/status';
 import { json, table } from './output';
 
 function actor(): string {
@@ -105,14 +105,14 @@ export function buildProgram(): Command {
 
   program
     .command('groups')
-    .description('per group: shard, tenant, group, desired, running, pending, draining')
+    .description('per group: shard, tenant, group, desired, running, in service, pending, draining, last error')
     .option('--shard <shard>', 'shard (default NSTANCE_SHARD)')
     .option('--json', 'machine-readable output')
     .action(async (options: { shard?: string; json?: boolean }) => {
       const rows = await withClients(async (client) => (await groupStatuses(client, shardFrom(options))).map(groupRow));
       if (options.json) return void process.stdout.write(`${json(rows)}\n`);
       process.stdout.write(
-        `${table(['shard', 'tenant', 'group', 'desired', 'running', 'pending', 'draining', 'last error'], rows.map((r) => [r.shard, r.tenant, r.group, r.desired, r.running, r.pending, r.draining, r.lastError]))}\n`,
+        `${table(['shard', 'tenant', 'group', 'desired', 'running', 'in service', 'pending', 'draining', 'last error'], rows.map((r) => [r.shard, r.tenant, r.group, r.desired, r.running, r.inService, r.pending, r.draining, r.lastError]))}\n`,
       );
     });
 
@@ -132,7 +132,7 @@ export function buildProgram(): Command {
           const known = statuses.map((s) => `${s.tenant}/${s.group}`).sort();
           throw new Error(`--group ${only.tenant}/${only.group}: no such group in shard ${shard} (groups: ${known.join(', ') || 'none'})`);
         }
-        return instanceRows(selected, phases);
+        return instanceRows(await Promise.all(selected.map((s) => groupStatusWithMembers(client, s))), phases);
       });
       if (options.json) return void process.stdout.write(`${json(rows)}\n`);
       process.stdout.write(

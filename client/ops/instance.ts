@@ -1,14 +1,30 @@
 import type { Client } from '@temporalio/client';
-import { groupWorkflowId } from '../../common/names';
-import type { GroupStatus } from '../../common/types';
+import { groupWorkflowId, instanceWorkflowId } from '../../common/names';
+import { queryLiteral, runningInShard, SA } from '../../common/search-attributes';
+import type { GroupRef } from '../../common/types';
 import { instanceCommandSignal, type InstanceCommand } from '../../workflows/definitions';
-import { groupStatuses } from './status';
+import { groupStatus } from './status';
+import { parseGroupRef } from './groups-signal';
 
-/** Finds the group an instance belongs to (by nstance id or EC2 instance id). */
-export async function findInstanceGroup(client: Client, shard: string, id: string): Promise<{ group: GroupStatus; instanceId: string }> {
-  for (const group of await groupStatuses(client, shard)) {
-    const member = group.members.find((m) => m.instanceId === id || m.ec2InstanceId === id);
-    if (member) return { group, instanceId: member.instanceId };
+/**
+ * Finds the group an instance belongs to (by nstance id or EC2 instance id) through its
+ * instance workflow's search attributes, then asks that group whether it counts it: one
+ * look-up whatever the size of the shard, not a scan of every member.
+ */
+export async function findInstanceGroup(client: Client, shard: string, id: string): Promise<{ group: GroupRef; instanceId: string }> {
+  const prefix = instanceWorkflowId(shard, '');
+  const candidates: { instanceId: string; group?: string }[] = [];
+  const query = `${runningInShard('instanceWorkflow', shard)} AND (NstanceInstanceId = ${queryLiteral(id)} OR WorkflowId = ${queryLiteral(`${prefix}${id}`)})`;
+  for await (const execution of client.workflow.list({ query })) {
+    if (execution.workflowId.startsWith(prefix)) {
+      candidates.push({ instanceId: execution.workflowId.slice(prefix.length), group: execution.typedSearchAttributes.get(SA.NstanceGroup) });
+    }
+  }
+  for (const candidate of candidates) {
+    if (!candidate.group) continue;
+    const group = parseGroupRef(candidate.group, shard);
+    const status = await groupStatus(client, group, { instanceIds: [candidate.instanceId], limit: 1 }).catch(() => undefined);
+    if (status?.members.some((m) => m.instanceId === candidate.instanceId)) return { group, instanceId: candidate.instanceId };
   }
   throw new Error(`instance "${id}" is not a member of any group in shard "${shard}" (give its nstance id or EC2 instance id)`);
 }

@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { groupWorkflowId, instanceWorkflowId } from '../../common/names';
 import { runningInShard, SA } from '../../common/search-attributes';
-import { PHASES, type GroupRef, type GroupStatus, type Member, type Phase } from '../../common/types';
+import { PHASES, type GroupRef, type GroupStatus, type Member, type Phase, type StatusPage } from '../../common/types';
 import { groupStatusQuery } from '../../workflows/definitions';
 
 /** One row of `nstance groups --json` (stable: fields are only ever added). */
@@ -13,6 +13,8 @@ export interface GroupRow {
   running: number;
   pending: number;
   draining: number;
+  /** Of `running`, those in service. */
+  inService: number;
   lastError?: string;
 }
 
@@ -26,21 +28,49 @@ export interface InstanceRow {
   launchedAt: string | null;
 }
 
-/** Live group statuses of a shard, read from the group workflows themselves. */
-export async function groupStatuses(client: Client, shard: string): Promise<GroupStatus[]> {
+/** The members a page holds at most (the group workflow bounds pages too). */
+const PAGE = 500;
+
+/**
+ * Live group statuses of a shard, read from the group workflows themselves. By default
+ * counts only; `members: true` pages through every member of every group.
+ */
+export async function groupStatuses(client: Client, shard: string, options: { members?: boolean } = {}): Promise<GroupStatus[]> {
   const query = runningInShard('groupWorkflow', shard);
   const ids: string[] = [];
   for await (const execution of client.workflow.list({ query })) ids.push(execution.workflowId);
-  const statuses = await Promise.all(ids.sort().map((id) => client.workflow.getHandle(id).query(groupStatusQuery)));
-  return statuses;
+  return Promise.all(ids.sort().map((id) => (options.members ? statusWithMembers(client, id) : queryStatus(client, id, { limit: 0 }))));
 }
 
-export async function groupStatus(client: Client, ref: GroupRef): Promise<GroupStatus> {
-  return client.workflow.getHandle(groupWorkflowId(ref.shard, ref.tenant, ref.group)).query(groupStatusQuery);
+/** The group's counts and a page of its members (by default the oldest 200). */
+export async function groupStatus(client: Client, ref: GroupRef, page?: StatusPage): Promise<GroupStatus> {
+  return queryStatus(client, groupWorkflowId(ref.shard, ref.tenant, ref.group), page);
+}
+
+/** Counts, and every member (paged), optionally only those in some phases. */
+export async function groupStatusWithMembers(client: Client, ref: GroupRef, filter: Pick<StatusPage, 'phases' | 'instanceIds'> = {}): Promise<GroupStatus> {
+  return statusWithMembers(client, groupWorkflowId(ref.shard, ref.tenant, ref.group), filter);
+}
+
+function queryStatus(client: Client, workflowId: string, page?: StatusPage): Promise<GroupStatus> {
+  const handle = client.workflow.getHandle(workflowId);
+  return page === undefined ? handle.query(groupStatusQuery) : handle.query(groupStatusQuery, page);
+}
+
+async function statusWithMembers(client: Client, workflowId: string, filter: Pick<StatusPage, 'phases' | 'instanceIds'> = {}): Promise<GroupStatus> {
+  const first = await queryStatus(client, workflowId, { ...filter, limit: PAGE });
+  const members = [...first.members];
+  // A group run from before fleet scale ignores the page and returns everything at once.
+  while (first.members.length === PAGE && members.length < first.total) {
+    const next = await queryStatus(client, workflowId, { ...filter, offset: members.length, limit: PAGE });
+    if (next.members.length === 0) break;
+    members.push(...next.members);
+  }
+  return { ...first, members };
 }
 
 export function groupRow(s: GroupStatus): GroupRow {
-  const row: GroupRow = { shard: s.shard, tenant: s.tenant, group: s.group, desired: s.desired, running: s.running, pending: s.pending, draining: s.draining };
+  const row: GroupRow = { shard: s.shard, tenant: s.tenant, group: s.group, desired: s.desired, running: s.running, pending: s.pending, draining: s.draining, inService: s.inService };
   if (s.lastError) row.lastError = s.lastError;
   return row;
 }
@@ -83,7 +113,7 @@ export function instanceRows(statuses: GroupStatus[], phases: ReadonlyMap<string
 
 /** Converged: exactly `desired` instances, all running, none on the way in or out. */
 export function isConverged(s: GroupStatus): boolean {
-  return s.configured && s.running === s.desired && s.pending === 0 && s.draining === 0 && s.members.length === s.desired;
+  return s.configured && s.running === s.desired && s.pending === 0 && s.draining === 0 && s.total === s.desired;
 }
 
 export interface WaitOptions {
@@ -98,9 +128,9 @@ export async function waitForConvergence(client: Client, ref: GroupRef, options:
   const deadline = Date.now() + options.timeoutMs;
   let last: GroupStatus | undefined;
   for (;;) {
-    last = await groupStatus(client, ref);
+    last = await groupStatus(client, ref, { limit: 0 });
     options.onProgress?.(last);
-    if (isConverged(last) && (options.size === undefined || last.desired === options.size)) return last;
+    if (isConverged(last) && (options.size === undefined || last.desired === options.size)) return groupStatusWithMembers(client, ref);
     if (Date.now() >= deadline) {
       const detail = `desired ${last.desired}, running ${last.running}, pending ${last.pending}, draining ${last.draining}${last.lastError ? `; last error: ${last.lastError}` : ''}`;
       throw new Error(`group ${ref.tenant}/${ref.group} did not converge within ${Math.round(options.timeoutMs / 1000)}s (${detail})`);

@@ -2,7 +2,9 @@
  * Flattens a validated config (+ dynamic groups) into what a group workflow needs:
  * one ResolvedGroup per group with every default applied and every reference looked up.
  */
+import { parseAmount } from '../amount';
 import { parseDuration } from '../duration';
+import type { Amount } from '../types';
 import { DynamicGroups, isSizeOverride } from './dynamic';
 import { isPlainObject } from './fields';
 import type { GroupConfig, NstanceConfig } from './schema';
@@ -31,6 +33,9 @@ export interface ResolvedGroup {
   drainTimeoutMs: number;
   loadBalancers: { key: string; targetGroups: { arn: string; targetPort: number }[] }[];
   sizeSource: 'config' | 'dynamic';
+  /** Absent: the defaults (Nstance's one over size, none unavailable). */
+  maxSurge?: Amount;
+  maxUnavailable?: Amount;
 }
 
 export interface ShardSettings {
@@ -112,6 +117,10 @@ function resolveOne(
     sizeSource,
   };
   if (userdata !== undefined) resolved.userdata = userdata;
+  const maxSurge = group.max_surge === undefined ? undefined : parseAmount(group.max_surge);
+  const maxUnavailable = group.max_unavailable === undefined ? undefined : parseAmount(group.max_unavailable);
+  if (maxSurge) resolved.maxSurge = maxSurge;
+  if (maxUnavailable) resolved.maxUnavailable = maxUnavailable;
   return resolved;
 }
 

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from '../duration';
+import { parseAmount } from '../amount';
 import { argsSchema, templateTextProblems } from './args';
 import {
   duration,
@@ -19,7 +20,8 @@ import {
 } from './fields';
 import { describeValue } from './issues';
 
-export const MAX_GROUP_SIZE = 1000;
+/** Groups of 2,000 are the design point; 5,000 is a whole shard. */
+export const MAX_GROUP_SIZE = 5000;
 
 const pattern = (re: RegExp, what: string, expected: string) =>
   z.string().regex(re, { error: (iss) => `invalid ${what} ${describeValue(iss.input)}: expected ${expected}` });
@@ -147,15 +149,34 @@ export const templateSchema = strict({
   vars: varsSchema().optional(),
 });
 
+/** `max_surge` / `max_unavailable`: a count or a percentage of the group's size. */
+const amount = () =>
+  z.custom<number | string>((value) => parseAmount(value) !== undefined, {
+    error: (iss) => `must be a whole number (e.g. 2) or a percentage of the group's size from "0%" to "100%" (e.g. "10%"), got ${describeValue(iss.input)}`,
+  });
+
+const isZero = (value: number | string | undefined) => value !== undefined && parseAmount(value) !== undefined && Object.values(parseAmount(value) ?? {})[0] === 0;
+
 export const groupSchema = strict({
   template: nonEmpty(),
   size: sizeSchema(),
+  max_surge: amount().optional(),
+  max_unavailable: amount().optional(),
   instance_type: instanceType.optional(),
   subnet_pool: nonEmpty().optional(),
   vars: varsSchema().optional(),
   args: argsSchema().optional(),
   drain_timeout: duration().optional(),
   load_balancers: z.array(nonEmpty()).superRefine(uniqueStrings('load balancer')).optional(),
+}).superRefine((group, ctx) => {
+  // max_surge defaults to 1: only an explicit 0 together with max_unavailable 0 (or absent) leaves no way to replace.
+  if (isZero(group.max_surge) && (group.max_unavailable === undefined || isZero(group.max_unavailable))) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['max_surge'],
+      message: 'max_surge 0 with max_unavailable 0 leaves no way to replace a member: allow a surge (e.g. 1) or some unavailability (e.g. 1)',
+    });
+  }
 });
 
 export const groupNameSchema = <V extends z.ZodType>(value: V) =>

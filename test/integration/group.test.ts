@@ -122,7 +122,7 @@ test('the CLI reports groups and instances as JSON, and `group scale --wait` con
 
   const groups = await runCli('groups', '--json', '--shard', shard);
   expect(groups.code).toBe(0);
-  expect(JSON.parse(groups.stdout)).toEqual([{ shard, tenant: 'default', group: 'web', desired: 3, running: 3, pending: 0, draining: 0 }]);
+  expect(JSON.parse(groups.stdout)).toEqual([{ shard, tenant: 'default', group: 'web', desired: 3, running: 3, inService: 0, pending: 0, draining: 0 }]);
 
   const instances = await runCli('instances', '--group', 'default/web', '--json', '--shard', shard);
   const rows = JSON.parse(instances.stdout) as { id: string; ec2InstanceId: string; group: string; phase: string; privateIp: string; launchedAt: string }[];
@@ -138,7 +138,7 @@ test('the CLI reports groups and instances as JSON, and `group scale --wait` con
   expect(unknown.stderr).toContain('default/web');
 
   const table = await runCli('groups', '--shard', shard);
-  expect(table.stdout).toMatch(/default\s.*web\s.*3\s.*3\s.*0\s.*0/);
+  expect(table.stdout).toMatch(/default\s.*web\s.*3\s.*3\s.*0\s.*0\s.*0/);
 });
 
 test('`group scale --wait` exits non-zero with the reason when the group cannot converge in time', async () => {

@@ -7,8 +7,9 @@
  */
 import type { Client } from '@temporalio/client';
 import { instanceWorkflowId } from '../../common/names';
-import { runningInShard } from '../../common/search-attributes';
-import { groupStatusQuery } from '../../workflows/definitions';
+import { runningInShard, SA } from '../../common/search-attributes';
+import { groupStatusWithMembers } from '../../client/ops/status';
+import { parseGroupRef } from '../../client/ops/groups-signal';
 
 export async function registeredInstances(client: Client, shard: string): Promise<string[]> {
   const ids = new Set<string>();
@@ -16,12 +17,15 @@ export async function registeredInstances(client: Client, shard: string): Promis
   for await (const execution of client.workflow.list({ query: `${runningInShard('instanceWorkflow', shard)} AND NstancePhase IN ('registered', 'in-service')` })) {
     if (execution.workflowId.startsWith(prefix)) ids.add(execution.workflowId.slice(prefix.length));
   }
-  // Group workflows live for ever, so visibility has long listed them.
+  // Group workflows live for ever, so visibility has long listed them. Their members come by page, in service only.
   const groups: string[] = [];
-  for await (const execution of client.workflow.list({ query: runningInShard('groupWorkflow', shard) })) groups.push(execution.workflowId);
-  const statuses = await Promise.all(groups.map((id) => client.workflow.getHandle(id).query(groupStatusQuery)));
+  for await (const execution of client.workflow.list({ query: runningInShard('groupWorkflow', shard) })) {
+    const name = execution.typedSearchAttributes.get(SA.NstanceGroup);
+    if (name) groups.push(name);
+  }
+  const statuses = await Promise.all(groups.map((name) => groupStatusWithMembers(client, parseGroupRef(name, shard), { phases: ['in-service'] })));
   for (const status of statuses) {
-    for (const m of status.members) if (m.phase === 'in-service' && !m.leaving) ids.add(m.instanceId);
+    for (const m of status.members) if (!m.leaving) ids.add(m.instanceId);
   }
   return [...ids].sort();
 }

@@ -3,6 +3,7 @@
  * own. The group workflow feeds them its state and carries out the result.
  */
 import type { Member, Phase, RemovalReason } from '../../common/types';
+import type { ReplacementBudget } from './budget';
 import { mustDrainBy } from './notice';
 
 export interface ReconcileInput {
@@ -20,6 +21,9 @@ export interface ReconcileInput {
    * drops connections. Unset: only a deadline already reached counts as that close.
    */
   drainTimeoutMs?: number;
+  budget: ReplacementBudget;
+  /** At most this many creations per decision (one batch per pass keeps a pass's history the same size at any N). */
+  createLimit?: number;
 }
 
 export type { RemovalReason };
@@ -45,10 +49,14 @@ export interface Flag {
 export interface ReconcileDecision {
   /** Members that start being replaced now: the group records these. */
   flag: Flag[];
+  /** Members no longer to be replaced (unhealthy, then healthy again before they were removed). */
+  unflag: string[];
   create: number;
   remove: Removal[];
   /** True when creation was wanted but held back by the backoff. */
   heldBack: boolean;
+  /** True when more creations are wanted than createLimit allowed: the group decides again at once. */
+  moreToCreate: boolean;
   /**
    * Workflow time at which a termination notice, still far enough off to wait for the
    * replacement today, must be drained regardless: the group decides again by then.
@@ -84,96 +92,144 @@ function isReady(m: Member): boolean {
   return m.phase === 'in-service';
 }
 
+/** Replaced for health alone and healthy again: nothing to replace any more. */
+function recovered(m: Member): boolean {
+  return m.replacing?.reason === 'unhealthy' && replacementReason(m) === undefined;
+}
+
+/**
+ * Which members start (or stop) being replaced. Every reason but health is flagged at once:
+ * creation is bounded by the surge anyway. Health alone is capped (budget.healthLimit), so
+ * that agents all going quiet at once (the agent API unreachable) replaces a few, not the
+ * fleet. Eligible expiry is opportunistic and rolling: oldest first, at most a rolling batch
+ * in flight (being replaced or still leaving), and only while nothing else is being replaced
+ * and every other member serves.
+ */
+function chooseReplacements(live: Member[], leaving: Member[], input: ReconcileInput) {
+  const flag: Flag[] = [];
+  const unflag: string[] = [];
+  const replacing = new Map<string, Replacing>();
+  let unhealthyInFlight = 0;
+  for (const m of live) {
+    if (!m.replacing) continue;
+    if (recovered(m)) {
+      unflag.push(m.instanceId);
+      continue;
+    }
+    replacing.set(m.instanceId, m.replacing);
+    if (m.replacing.reason === 'unhealthy') unhealthyInFlight++;
+  }
+  const flagNow = (m: Member, reason: RemovalReason) => {
+    const f = { instanceId: m.instanceId, replacing: { reason, sinceSeq: input.nextSeq } };
+    flag.push(f);
+    replacing.set(m.instanceId, f.replacing);
+  };
+  for (const m of live) {
+    if (m.replacing) continue;
+    const reason = replacementReason(m);
+    if (!reason) continue;
+    if (reason === 'unhealthy') {
+      if (unhealthyInFlight >= input.budget.healthLimit) continue;
+      unhealthyInFlight++;
+    }
+    flagNow(m, reason);
+  }
+  const onlyRolling = [...replacing.values()].every((r) => r.reason === 'expired-eligible');
+  // Replacements still booting are not ready, but they are part of the roll, not a reason to stop it.
+  const unready = live.filter((m) => !replacing.has(m.instanceId) && !isReady(m)).length;
+  if (onlyRolling && unready <= replacing.size && live.length >= input.desired) {
+    const room = input.budget.rollingBatch - replacing.size - leaving.length;
+    for (const m of live.filter((x) => x.expiry === 'eligible' && !replacing.has(x.instanceId)).slice(0, Math.max(0, room))) flagNow(m, 'expired-eligible');
+  }
+  return { flag, unflag, replacing };
+}
+
 export function decideReconcile(input: ReconcileInput): ReconcileDecision {
   const alive = input.members.filter((m) => !GONE.has(m.phase));
   const leaving = alive.filter((m) => !isActive(m));
   const active = alive.filter(isActive).sort(byAge);
   const remove: Removal[] = [];
-  const flag: Flag[] = [];
 
   // Stopped or terminated behind our back: nothing to drain, replace at once.
   for (const m of active.filter((m) => m.lost)) remove.push({ instanceId: m.instanceId, reason: 'lost', drain: false });
   const live = active.filter((m) => !m.lost);
-
-  const replacing = new Map<string, Replacing>();
-  for (const m of live) {
-    if (m.replacing) replacing.set(m.instanceId, m.replacing);
-    else {
-      const reason = replacementReason(m);
-      if (reason) flag.push({ instanceId: m.instanceId, replacing: { reason, sinceSeq: input.nextSeq } });
-    }
-  }
-  for (const f of flag) replacing.set(f.instanceId, f.replacing);
-  // Eligible expiry is opportunistic: one at a time, oldest first, only in a calm group.
-  const calm = leaving.length === 0 && replacing.size === 0 && live.every(isReady);
-  const eligible = live.find((m) => m.expiry === 'eligible');
-  if (calm && eligible && live.length >= input.desired) {
-    const f = { instanceId: eligible.instanceId, replacing: { reason: 'expired-eligible' as const, sinceSeq: input.nextSeq } };
-    flag.push(f);
-    replacing.set(f.instanceId, f.replacing);
-  }
+  const { flag, unflag, replacing } = chooseReplacements(live, leaving, input);
 
   const healthy = live.filter((m) => !replacing.has(m.instanceId));
   const missing = input.desired - healthy.length;
   let create = 0;
   let heldBack = false;
+  let moreToCreate = false;
   if (missing > 0) {
-    // While replacing, one over size is allowed (create-before-destroy). Members still
-    // draining run in EC2 too, so they use up that one slot until they are gone; lost
-    // ones (stopped or terminated) do not.
-    const surge = replacing.size > 0;
-    const cap = input.desired + (surge ? 1 : 0);
-    const occupied = live.length + (surge ? leaving.filter((m) => !m.lost).length : 0);
-    create = Math.max(0, Math.min(missing, cap - occupied));
+    // EC2 never holds more than size + surge: members still draining run in EC2 too, lost ones do not.
+    const occupied = live.length + leaving.filter((m) => !m.lost).length;
+    create = Math.max(0, Math.min(missing, input.desired + input.budget.surge - occupied));
+    if (input.createLimit !== undefined && create > input.createLimit) {
+      create = input.createLimit;
+      moreToCreate = true;
+    }
     if (create > 0 && input.backoffUntil !== undefined && input.now < input.backoffUntil) {
       create = 0;
       heldBack = true;
+      moreToCreate = false;
     }
   }
 
-  // A member being replaced goes when a replacement made for it serves, or when the group serves its size without it,
-  // or when its termination notice is too close to wait: draining before the host is reclaimed beats serving one more.
+  // A member being replaced goes when a replacement made for it serves, or when the group serves enough without it
+  // (its size less max_unavailable), or when its termination notice is too close to wait: draining before the host
+  // is reclaimed beats serving one more.
   let serving = live.filter(isReady).length;
+  const mustServe = input.desired - input.budget.unavailable;
   const used = new Set<string>();
   let recheckAt: number | undefined;
   for (const m of live.filter((x) => replacing.has(x.instanceId))) {
     const why = replacing.get(m.instanceId) as Replacing;
     const replacement = healthy.find((h) => isReady(h) && h.seq >= why.sinceSeq && !used.has(h.instanceId));
-    const servesWithout = serving - (isReady(m) ? 1 : 0) >= input.desired;
+    const servesWithout = serving - (isReady(m) ? 1 : 0) >= mustServe;
     const drainBy = mustDrainBy(m.noticeDeadline, input.drainTimeoutMs ?? 0);
     const urgent = drainBy !== undefined && input.now >= drainBy;
     if (!isReady(m) || replacement || servesWithout || urgent) {
-      if (replacement && !servesWithout) used.add(replacement.instanceId);
+      // Each replacement takes over from one member only, whichever rule let that member go.
+      if (replacement) used.add(replacement.instanceId);
       if (isReady(m)) serving--;
       remove.push({ instanceId: m.instanceId, reason: urgent ? 'termination-notice' : why.reason, drain: true });
     } else if (drainBy !== undefined) {
       recheckAt = Math.min(recheckAt ?? drainBy, drainBy);
     }
   }
-  // Scale down: oldest first; the newest carry the newest image and config.
+  // Scale down: launches not serving yet go before members that serve (a spare replacement is cancelled rather than a
+  // recovered member drained); within each, the oldest first (the newest carry the newest image and config).
   const excess = healthy.length - input.desired;
-  for (const m of healthy.slice(0, Math.max(0, excess))) remove.push({ instanceId: m.instanceId, reason: 'scale-down', drain: true });
+  if (excess > 0) {
+    const order = [...healthy.filter((m) => !isReady(m)), ...healthy.filter(isReady)];
+    for (const m of order.slice(0, excess)) remove.push({ instanceId: m.instanceId, reason: 'scale-down', drain: true });
+  }
 
-  return { create, remove, heldBack, flag, ...(recheckAt === undefined ? {} : { recheckAt }) };
+  return { create, remove, heldBack, moreToCreate, flag, unflag, ...(recheckAt === undefined ? {} : { recheckAt }) };
 }
 
 export interface GroupCounts {
   running: number;
   pending: number;
   draining: number;
+  inService: number;
 }
 
-export function countMembers(members: Member[]): GroupCounts {
+export function countMembers(members: Iterable<Member>): GroupCounts {
   let running = 0;
   let pending = 0;
   let draining = 0;
+  let inService = 0;
   for (const m of members) {
     if (GONE.has(m.phase)) continue;
     if (m.leaving || LEAVING.has(m.phase)) draining++;
     else if (PENDING.has(m.phase)) pending++;
-    else running++;
+    else {
+      running++;
+      if (m.phase === 'in-service') inService++;
+    }
   }
-  return { running, pending, draining };
+  return { running, pending, draining, inService };
 }
 
 /** Delay before creating again after `failures` consecutive failed launches: 5 s doubling, capped at 5 min. */

@@ -1,5 +1,6 @@
 import type { Member, Phase } from '../../../common/types';
 import { drainBudgetMs, mustDrainBy } from '../../../workflows/decisions/notice';
+import { resolveBudget, type ReplacementBudget } from '../../../workflows/decisions/budget';
 import { countMembers, creationBackoffMs, decideReconcile, newInstanceId, type Removal } from '../../../workflows/decisions/reconcile';
 
 const member = (seq: number, phase: Phase = 'in-service', extra: Partial<Member> = {}): Member => ({
@@ -11,18 +12,29 @@ const member = (seq: number, phase: Phase = 'in-service', extra: Partial<Member>
 });
 const ids = (removals: Removal[]) => removals.map((r) => r.instanceId);
 
-/** The decision, with nextSeq after the members' highest (as the group workflow passes it). */
-function decide(desired: number, members: Member[], extra: { now?: number; backoffUntil?: number; drainTimeoutMs?: number } = {}) {
+interface Extra {
+  now?: number;
+  backoffUntil?: number;
+  drainTimeoutMs?: number;
+  budget?: Partial<ReplacementBudget>;
+  createLimit?: number;
+}
+/** The decision, with nextSeq after the members' highest (as the group workflow passes it) and the default budget. */
+function decide(desired: number, members: Member[], extra: Extra = {}) {
   const nextSeq = Math.max(0, ...members.map((m) => m.seq)) + 1;
-  return decideReconcile({ desired, members, now: extra.now ?? 0, backoffUntil: extra.backoffUntil, nextSeq, drainTimeoutMs: extra.drainTimeoutMs });
+  const budget = { ...resolveBudget(desired), ...extra.budget };
+  return decideReconcile({ desired, members, now: extra.now ?? 0, backoffUntil: extra.backoffUntil, nextSeq, drainTimeoutMs: extra.drainTimeoutMs, budget, createLimit: extra.createLimit });
 }
 /** The decision without its flags, for tests about creation and removal only. */
-function act(desired: number, members: Member[], extra: { now?: number; backoffUntil?: number } = {}) {
+function act(desired: number, members: Member[], extra: Extra = {}) {
   const { create, remove, heldBack } = decide(desired, members, extra);
   return { create, remove, heldBack };
 }
-/** A member that the group already flagged for replacement (as recorded from an earlier decision). */
-const flagged = (m: Member, reason: Removal['reason'], sinceSeq: number): Member => ({ ...m, replacing: { reason, sinceSeq } });
+/** A member that the group already flagged for replacement (as recorded from an earlier decision); unhealthy ones still are. */
+const flagged = (m: Member, reason: Removal['reason'], sinceSeq: number): Member => ({
+  ...(reason === 'unhealthy' && m.health === undefined ? { ...m, health: 'unhealthy' as const } : m),
+  replacing: { reason, sinceSeq },
+});
 
 describe('decideReconcile: size', () => {
   test('creates what is missing', () => {
@@ -42,11 +54,24 @@ describe('decideReconcile: size', () => {
   test('instances already leaving or gone do not count and are not chosen again', () => {
     const members = [member(1, 'running', { leaving: true }), member(2, 'terminating'), member(3, 'failed'), member(4)];
     expect(act(1, members)).toEqual({ create: 0, remove: [], heldBack: false });
-    expect(act(2, members).create).toBe(1);
+    // Members still leaving run in EC2: size + surge (1) is already held until one is gone.
+    expect(act(2, members).create).toBe(0);
+    expect(act(2, members.slice(1)).create).toBe(1);
+    expect(act(3, members, { budget: { surge: 2 } }).create).toBe(2);
   });
 
   test('scale to zero removes everything active', () => {
-    expect(ids(act(0, [member(1), member(2, 'provisioning')]).remove)).toEqual(['web-1', 'web-2']);
+    expect(ids(act(0, [member(1), member(2, 'provisioning')]).remove)).toEqual(['web-2', 'web-1']);
+  });
+
+  test('scale down: a launch that does not serve yet goes before a member that serves', () => {
+    expect(ids(act(2, [member(1), member(2), member(3, 'running'), member(4, 'provisioning')]).remove)).toEqual(['web-3', 'web-4']);
+    expect(ids(act(2, [member(1), member(2), member(3), member(4, 'registered')]).remove)).toEqual(['web-4', 'web-1']);
+  });
+
+  test('creations are limited to one batch per decision, and it says there is more', () => {
+    expect(decide(250, [], { createLimit: 100 })).toMatchObject({ create: 100, moreToCreate: true });
+    expect(decide(250, [], { createLimit: 300 })).toMatchObject({ create: 250, moreToCreate: false });
   });
 
   test('holds creation back during a failure backoff, but still scales down', () => {
@@ -237,7 +262,7 @@ describe('termination notice timing', () => {
 describe('countMembers', () => {
   test('splits running, pending and draining; ignores gone', () => {
     const members = [member(1, 'running'), member(2, 'provisioning'), member(3, 'running', { leaving: true }), member(4, 'terminating'), member(5, 'terminated'), member(6, 'in-service')];
-    expect(countMembers(members)).toEqual({ running: 2, pending: 1, draining: 2 });
+    expect(countMembers(members)).toEqual({ running: 2, pending: 1, draining: 2, inService: 1 });
   });
 });
 

@@ -1,0 +1,47 @@
+/**
+ * What the group's status query answers: counts always, members by page. A group of
+ * 5,000 must not answer `nstance groups` with 5,000 members (queries are payloads too).
+ */
+import type { GroupDiagnostics, GroupRef, GroupStatus, Member, StatusPage } from '../common/types';
+import { countMembers } from './decisions/reconcile';
+
+export const DEFAULT_PAGE_SIZE = 200;
+/** A page is bounded whatever the caller asks. */
+export const MAX_PAGE_SIZE = 1000;
+
+export interface GroupView {
+  members: Iterable<Member>;
+  desired: number;
+  configured: boolean;
+  lastError?: string;
+  backoffUntil?: number;
+  diagnostics?: GroupDiagnostics;
+}
+
+export function statusOf(ref: GroupRef, view: GroupView, now: number, page: StatusPage = {}): GroupStatus {
+  const all = [...view.members].sort((a, b) => a.seq - b.seq);
+  const ids = page.instanceIds && new Set(page.instanceIds);
+  const phases = page.phases && new Set(page.phases);
+  const selected = all.filter((m) => (!ids || ids.has(m.instanceId)) && (!phases || phases.has(m.phase)));
+  const offset = Math.max(0, Math.floor(page.offset ?? 0));
+  const limit = Math.min(MAX_PAGE_SIZE, Math.max(0, Math.floor(page.limit ?? DEFAULT_PAGE_SIZE)));
+  const status: GroupStatus = {
+    ...ref,
+    desired: view.desired,
+    ...countMembers(all),
+    total: all.length,
+    members: selected.slice(offset, offset + limit),
+    configured: view.configured,
+    lastError: view.lastError,
+    backoffUntil: view.backoffUntil !== undefined && view.backoffUntil > now ? new Date(view.backoffUntil).toISOString() : undefined,
+  };
+  if (view.diagnostics) status.diagnostics = view.diagnostics;
+  return status;
+}
+
+/** The Web UI's "current details" line: what the group is at, and why it is stuck if it is. */
+export function currentDetails(status: GroupStatus): string {
+  const line = `desired ${status.desired} · running ${status.running} (in service ${status.inService}) · pending ${status.pending} · draining ${status.draining}`;
+  const rebuilding = status.diagnostics?.rebuilding ? '\n\nrebuilding its members from visibility and EC2 before deciding anything' : '';
+  return `${line}${rebuilding}${status.lastError ? `\n\n**last error:** ${status.lastError}` : ''}`;
+}
