@@ -163,7 +163,9 @@ async function refreshImages(state: GroupState): Promise<Record<string, string> 
     state.lastError = `images: ${choice.problems.join('; ')}`;
     return undefined;
   }
-  if (state.lastError?.startsWith('images:')) state.lastError = undefined;
+  // Launching on the last good id or the fallback works, but is worth showing until a look-up succeeds again.
+  if (choice.degraded.length > 0) state.lastError = `images: ${choice.degraded.join('; ')}`;
+  else if (state.lastError?.startsWith('images:')) state.lastError = undefined;
   return choice.imageIds;
 }
 

@@ -98,7 +98,7 @@ export function useShard(prefix: string, options: ShardFixtureOptions = {}): Sha
     },
     async expectEmulatorMatchesGroups() {
       const view = async () => {
-        const members = (await groupStatuses(fixture.client, shard)).flatMap((g) => g.members);
+        const members = (await groupStatuses(fixture.client, shard, { members: true })).flatMap((g) => g.members);
         const held = await shardInstances(fixture.aws.ec2, shard, ALIVE_STATES);
         return {
           group: members.map((m) => `${m.instanceId}=${m.ec2InstanceId}`).sort(),
