@@ -52,7 +52,7 @@ interface RunInstancesOutput {
   Instances?: Ec2Instance[];
 }
 interface DescribeInstancesOutput {
-  Reservations?: { Instances?: Ec2Instance[] }[];
+  Reservations?: { Instances?: (Ec2Instance & { State?: { Code?: number; Name?: string } })[] }[];
 }
 
 interface DescribeTargetHealthOutput {
@@ -82,6 +82,8 @@ export class FaultLayer {
   /** EC2's eventual consistency: instances invisible to Describe for a while after launch. */
   private hideNewForMs = 0;
   private launchedAt = new Map<string, number>();
+  /** EC2's boot: instances show "pending" for this long after launch (moto has them running at once). */
+  private pendingForMs = 0;
   /** Instances Describe does not show, whatever their age (eventual consistency for one known instance). */
   private hiddenIds = new Set<string>();
   /** Targets an NLB keeps "draining" (moto drops a deregistered target at once). */
@@ -106,7 +108,10 @@ export class FaultLayer {
           try {
             const out = await next(args);
             if (command === 'RunInstances') this.remember(token, input, out);
-            if (command === 'DescribeInstances') this.hide(input, out.output as DescribeInstancesOutput);
+            if (command === 'DescribeInstances') {
+              this.hide(input, out.output as DescribeInstancesOutput);
+              this.keepPending(out.output as DescribeInstancesOutput);
+            }
             if (command === 'DescribeTargetHealth') this.addDraining(out.output as DescribeTargetHealthOutput);
             await this.apply('after', command, input, record);
             return out;
@@ -149,6 +154,22 @@ export class FaultLayer {
   hideNewInstances(ms: number): this {
     this.hideNewForMs = ms;
     return this;
+  }
+
+  /** Make instances show "pending" for `ms` after their launch, as EC2's do while they boot. */
+  holdPending(ms: number): this {
+    this.pendingForMs = ms;
+    return this;
+  }
+
+  private keepPending(output: DescribeInstancesOutput): void {
+    if (this.pendingForMs <= 0) return;
+    for (const r of output.Reservations ?? []) {
+      for (const i of r.Instances ?? []) {
+        const launched = i.InstanceId ? this.launchedAt.get(i.InstanceId) : undefined;
+        if (launched !== undefined && Date.now() - launched < this.pendingForMs && i.State?.Name === 'running') i.State = { Code: 0, Name: 'pending' };
+      }
+    }
   }
 
   /** Make one instance invisible to DescribeInstances, whatever its age, until called again with `hidden` false. */

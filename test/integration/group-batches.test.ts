@@ -1,0 +1,60 @@
+/**
+ * A 100-instance scale-up goes through the batched paths: instance workflows are started in
+ * batches that carry the launch spec once, and EC2 is observed by batched describes rather
+ * than one poll per instance (read back from the fault layer's log of every AWS call).
+ */
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { temporal } from '@temporalio/proto';
+import { groupStatus, waitForConvergence } from '../../client/ops/status';
+import { groupWorkflowId } from '../../common/names';
+import type { InstanceBatch } from '../../activities/temporal/instance-batch';
+import { CREATE_BATCH } from '../../workflows/group-actions';
+import { eventually } from '../support/emulator';
+import { useShard } from '../support/shard-fixture';
+
+const fx = useShard('bat', { worker: true, registrar: true });
+const { ref } = fx;
+const SIZE = 100;
+
+/** Every event of every run of the group workflow (it continues as new often in tests). */
+async function groupHistory(): Promise<temporal.api.history.v1.IHistoryEvent[]> {
+  const workflowId = groupWorkflowId(ref.shard, ref.tenant, ref.group);
+  const events: temporal.api.history.v1.IHistoryEvent[] = [];
+  for await (const run of fx.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+    events.push(...((await fx.client.workflow.getHandle(workflowId, run.runId).fetchHistory()).events ?? []));
+  }
+  return events;
+}
+
+test(`a ${SIZE}-instance scale-up starts instances in batches with one spec each and observes EC2 in batches`, async () => {
+  // Each instance boots for a while, as in EC2: one poll per instance per interval would add up.
+  fx.faults.holdPending(5000);
+  const mark = fx.faults.calls.length;
+  await fx.apply({ size: SIZE, reconcileInterval: '5s' });
+  await waitForConvergence(fx.client, ref, { timeoutMs: 600_000, size: SIZE, pollMs: 1000 });
+  await eventually('all in service', async () => ((await groupStatus(fx.client, ref, { limit: 0 })).inService === SIZE ? true : undefined), 120_000, 1000);
+  const calls = fx.faults.calls.slice(mark);
+  const launched = calls.filter((c) => c.command === 'RunInstances' && c.outcome === 'ok').length;
+  expect(launched).toBe(SIZE);
+
+  // EC2 is observed in batches: at most 3 DescribeInstances per instance launched (one poll each would be dozens).
+  const describes = calls.filter((c) => c.command === 'DescribeInstances').length;
+  expect(describes).toBeLessThanOrEqual(3 * launched);
+
+  // Starts went in batches: each activity carries the launch spec once and a list of instance ids.
+  const scheduled = (await groupHistory()).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes] : []));
+  const batches = scheduled.filter((a) => a.activityType?.name === 'startInstanceBatch').map((a) => defaultPayloadConverter.fromPayload<InstanceBatch>(a.input?.payloads?.[0] ?? {}));
+  expect(scheduled.filter((a) => a.activityType?.name === 'startInstanceWorkflows')).toEqual([]);
+  expect(batches.length).toBeGreaterThanOrEqual(Math.ceil(SIZE / CREATE_BATCH));
+  const started = new Set(batches.flatMap((b) => b.instanceIds));
+  expect(started.size).toBe(SIZE);
+  for (const b of batches) {
+    expect(b.instanceIds.length).toBeLessThanOrEqual(CREATE_BATCH);
+    expect(b.common.launch.kind).toBe('web');
+    // The spec is in the batch once, not once per instance.
+    expect(JSON.stringify(b).split('"subnetPool"').length - 1).toBe(1);
+  }
+  const status = await groupStatus(fx.client, ref, { limit: 0 });
+  expect(status.diagnostics?.carriedStateBytes).toBeLessThan(30_000);
+  await fx.expectEmulatorMatchesGroups();
+});
