@@ -54,7 +54,8 @@ export async function reconcileOnce(ref: GroupRef, state: GroupState, imageIds: 
   for (const removal of decision.remove) queueRemoval(state, removal);
   await deliverRemovals(ref, state);
 
-  if (decision.create > 0 && spec && imageIds) {
+  const canStart = spec !== undefined && imageIds !== undefined;
+  if (decision.create > 0 && spec && canStart) {
     for (let i = 0; i < decision.create; i++) {
       const instanceId = newInstanceId(spec.launch.kind, Math.random);
       state.members[instanceId] = { instanceId, phase: 'provisioning', seq: state.nextSeq++ };
@@ -62,8 +63,11 @@ export async function reconcileOnce(ref: GroupRef, state: GroupState, imageIds: 
     }
   }
   await startUnstarted(ref, state, imageIds);
-  const waiting = (state.unstarted.length > 0 && stepDue(state.steps, 'start', Date.now())) || (state.pendingRemovals.length > 0 && stepDue(state.steps, 'remove', Date.now()));
-  return { recheckAt: decision.recheckAt, moreWork: decision.moreToCreate || waiting };
+  // Only work that the next pass can do now is a reason to skip the wait (a step backing off, or no image, is not).
+  const now = Date.now();
+  const moreToStart = canStart && (decision.moreToCreate || state.unstarted.length > 0) && stepDue(state.steps, 'start', now);
+  const moreToRemove = state.pendingRemovals.length + state.strays.length > 0 && stepDue(state.steps, 'remove', now);
+  return { recheckAt: decision.recheckAt, moreWork: moreToStart || moreToRemove };
 }
 
 /**

@@ -3,6 +3,7 @@ import type { GroupSpec, InstanceUpdate, Member } from '../common/types';
 import type { CachedImage } from './decisions/images';
 import { creationBackoffMs, type Removal } from './decisions/reconcile';
 import { packMembers, unpackMembers, type PackedMember } from './group-carry';
+import type { GroupState as LegacyCarriedGroupState } from './legacy/group-state-v1';
 import type { StepHealth, StepName } from './group-steps';
 
 export interface GroupState {
@@ -34,34 +35,13 @@ export interface GroupState {
 }
 
 /** What crosses continue-as-new: members packed, nothing that belongs to one run only. */
-export interface CarriedGroupState {
-  version: 2;
-  members: PackedMember[];
-  nextSeq: number;
-  spec?: GroupSpec;
-  removed: boolean;
-  failures: number;
-  backoffUntil?: number;
-  lastError?: string;
-  images: Record<string, CachedImage>;
-  steps: Partial<Record<StepName, StepHealth>>;
-  unstarted: string[];
-  pendingRemovals: Removal[];
-  strays: string[];
-}
+export type CarriedGroupState = { version: 2; members: PackedMember[] } & Pick<
+  GroupState,
+  'nextSeq' | 'spec' | 'removed' | 'failures' | 'backoffUntil' | 'lastError' | 'images' | 'steps' | 'unstarted' | 'pendingRemovals' | 'strays'
+>;
 
 /** The state carried by a group run from before fleet scale (members as objects). */
-export interface LegacyCarriedGroupState {
-  members: Record<string, Member>;
-  nextSeq: number;
-  spec?: GroupSpec;
-  removed: boolean;
-  failures: number;
-  backoffUntil?: number;
-  lastError?: string;
-  images: Record<string, CachedImage>;
-  forgotten?: string[];
-}
+export type { GroupState as LegacyCarriedGroupState } from './legacy/group-state-v1';
 
 /** Strays are kept only until told; a flood of them must not grow the state without bound. */
 const STRAYS_KEPT = 1000;

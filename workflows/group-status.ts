@@ -19,12 +19,13 @@ export interface GroupView {
 }
 
 export function statusOf(ref: GroupRef, view: GroupView, now: number, page: StatusPage = {}): GroupStatus {
-  const all = [...view.members].sort((a, b) => a.seq - b.seq);
-  const ids = page.instanceIds && new Set(page.instanceIds);
-  const phases = page.phases && new Set(page.phases);
-  const selected = all.filter((m) => (!ids || ids.has(m.instanceId)) && (!phases || phases.has(m.phase)));
+  const all = [...view.members];
   const offset = Math.max(0, Math.floor(page.offset ?? 0));
   const limit = Math.min(MAX_PAGE_SIZE, Math.max(0, Math.floor(page.limit ?? DEFAULT_PAGE_SIZE)));
+  const ids = page.instanceIds && new Set(page.instanceIds);
+  const phases = page.phases && new Set(page.phases);
+  // Counts only (every pass's current details, `nstance groups`): no need to order thousands of members.
+  const selected = limit === 0 ? [] : all.filter((m) => (!ids || ids.has(m.instanceId)) && (!phases || phases.has(m.phase))).sort((a, b) => a.seq - b.seq);
   const status: GroupStatus = {
     ...ref,
     desired: view.desired,
@@ -40,8 +41,8 @@ export function statusOf(ref: GroupRef, view: GroupView, now: number, page: Stat
 }
 
 /** The Web UI's "current details" line: what the group is at, and why it is stuck if it is. */
-export function currentDetails(status: GroupStatus): string {
+export function currentDetails(status: GroupStatus, rebuilding = status.diagnostics?.rebuilding ?? false): string {
   const line = `desired ${status.desired} · running ${status.running} (in service ${status.inService}) · pending ${status.pending} · draining ${status.draining}`;
-  const rebuilding = status.diagnostics?.rebuilding ? '\n\nrebuilding its members from visibility and EC2 before deciding anything' : '';
-  return `${line}${rebuilding}${status.lastError ? `\n\n**last error:** ${status.lastError}` : ''}`;
+  const waiting = rebuilding ? '\n\nrebuilding its members from visibility and EC2 before deciding anything' : '';
+  return `${line}${waiting}${status.lastError ? `\n\n**last error:** ${status.lastError}` : ''}`;
 }

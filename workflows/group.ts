@@ -54,20 +54,19 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
   let reloadRequested = true;
   let observeRequested = true;
 
-  const view = (): GroupView => ({
+  // Diagnostics cost a pass over the state (the carried size): only the query pays for them, not every pass.
+  const view = (withDiagnostics: boolean): GroupView => ({
     members: Object.values(state.members),
     desired: desiredSize(state),
     configured: state.spec !== undefined && !state.removed,
     lastError: stepError(state.steps) ?? state.lastError,
     backoffUntil: state.backoffUntil,
-    diagnostics: {
-      passes: state.passes,
-      historyLength: workflowInfo().historyLength,
-      carriedStateBytes: JSON.stringify(carryGroupState(state)).length,
-      rebuilding: state.rebuilding,
-    },
+    diagnostics: withDiagnostics
+      ? { passes: state.passes, historyLength: workflowInfo().historyLength, carriedStateBytes: JSON.stringify(carryGroupState(state)).length, rebuilding: state.rebuilding }
+      : undefined,
   });
-  setHandler(groupStatusQuery, (page) => statusOf(ref, view(), Date.now(), page));
+  const showDetails = () => setCurrentDetails(currentDetails(statusOf(ref, view(false), Date.now(), { limit: 0 }), state.rebuilding));
+  setHandler(groupStatusQuery, (page) => statusOf(ref, view(true), Date.now(), page));
   setHandler(reconcileSignal, () => {
     reloadRequested = true;
     // An explicit request (config applied, a scale) is worth trying now, whatever the config step's backoff.
@@ -87,7 +86,7 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
   });
 
   upsertSearchAttributes(searchAttributeUpdates({ NstanceShard: ref.shard, NstanceGroup: `${ref.tenant}/${ref.group}` }));
-  if (state.rebuilding) await rebuildMembers(ref, state, () => reloadSpec(ref, state), () => setCurrentDetails(currentDetails(statusOf(ref, view(), Date.now(), { limit: 0 }))));
+  if (state.rebuilding) await rebuildMembers(ref, state, () => reloadSpec(ref, state), showDetails);
 
   // The periodic checks (config reload, EC2 and NLB observation) fall due by the clock,
   // however the loop was woken: a steady stream of signals must not starve them.
@@ -111,7 +110,7 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
       checksDueAt = Date.now() + (state.spec?.reconcileIntervalMs ?? DEFAULT_INTERVAL_MS);
     }
     const outcome = await reconcileOnce(ref, state, imageIds);
-    setCurrentDetails(currentDetails(statusOf(ref, view(), Date.now(), { limit: 0 })));
+    showDetails();
 
     if (state.removed && Object.keys(state.members).length === 0 && state.strays.length === 0) {
       log.info('group removed from config and empty: finishing', { ...ref });
