@@ -21,6 +21,27 @@ export async function targetsOf(elbv2: ElasticLoadBalancingV2Client, tg: TargetG
   return targets;
 }
 
+/**
+ * The health state of each of these instances in the target group, asked about them alone (Targets),
+ * not the whole group. A target that is not registered is absent: ELBv2 answers an explicitly asked
+ * one as "unused" with reason Target.NotRegistered (a finished drain), or leaves it out.
+ */
+export async function targetStates(elbv2: Pick<ElasticLoadBalancingV2Client, 'send'>, tg: TargetGroupRef, ec2InstanceIds: string[]): Promise<Map<string, string>> {
+  const states = new Map<string, string>();
+  if (ec2InstanceIds.length === 0) return states;
+  const out = await withAwsErrors(`DescribeTargetHealth ${ec2InstanceIds.length === 1 ? ec2InstanceIds[0] : `(${ec2InstanceIds.length} targets)`}:${tg.port} in ${tg.arn}`, () =>
+    elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg.arn, Targets: ec2InstanceIds.map((Id) => ({ Id, Port: tg.port })) })),
+  );
+  for (const d of out.TargetHealthDescriptions ?? []) {
+    const id = d.Target?.Id;
+    if (!id || (d.Target?.Port !== undefined && d.Target.Port !== tg.port)) continue;
+    if (d.TargetHealth?.State === 'unused' && d.TargetHealth.Reason === 'Target.NotRegistered') continue;
+    // Several answers for one target: the one that says it is still there wins.
+    if (!states.has(id) || states.get(id) === 'unused') states.set(id, d.TargetHealth?.State ?? 'unknown');
+  }
+  return states;
+}
+
 export async function registerTarget(elbv2: ElasticLoadBalancingV2Client, tg: TargetGroupRef, ec2InstanceId: string): Promise<void> {
   await withAwsErrors(`RegisterTargets ${ec2InstanceId}:${tg.port} in ${tg.arn}`, () =>
     elbv2.send(new RegisterTargetsCommand({ TargetGroupArn: tg.arn, Targets: [{ Id: ec2InstanceId, Port: tg.port }] })),

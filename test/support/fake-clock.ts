@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import type { Clock, ClockTimer } from '../../activities/aws/clock';
 
 interface Timer {
@@ -26,7 +27,8 @@ export class FakeClock implements Clock {
   }
 
   setTimeout(callback: () => void, ms: number): ClockTimer {
-    const timer: Timer = { at: this.time + Math.max(0, ms), seq: this.seq++, callback };
+    // As a real timer does, the callback runs in the async context that set it (an activity's, say).
+    const timer: Timer = { at: this.time + Math.max(0, ms), seq: this.seq++, callback: AsyncResource.bind(callback) };
     this.timers.push(timer);
     return timer;
   }
