@@ -1,5 +1,6 @@
 import { DescribeSubnetsCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { ApplicationFailure } from '@temporalio/common';
+import { outsideActivity } from '../aws/cancellation';
 import { systemClock, type Clock } from '../aws/clock';
 import { withAwsErrors } from '../aws/errors';
 import type { RateLimiter } from '../aws/token-bucket';
@@ -87,7 +88,8 @@ export class SubnetAddressCache {
     const key = [...subnetIds].sort().join(',');
     const running = this.inFlight.get(key);
     if (running) return running;
-    const call = this.describe(pool, subnetIds).finally(() => this.inFlight.delete(key));
+    // Shared by every caller: no one caller's cancellation may abort it.
+    const call = outsideActivity(() => this.describe(pool, subnetIds)).finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, call);
     return call;
   }

@@ -6,6 +6,7 @@ import { DescribeSubnetsCommand, RunInstancesCommand, type EC2Client } from '@aw
 import type { Client } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { AwsClients } from '../../activities/aws/clients';
+import { activitySignal } from '../../activities/aws/cancellation';
 import { MIN_FREE_ADDRESSES, selectSubnet, SubnetAddressCache } from '../../activities/ec2/subnets';
 import { createInstanceActivities } from '../../activities/instance-activities';
 import type { InstanceWorkflowInput } from '../../common/types';
@@ -115,4 +116,27 @@ test('through the activities: a launch refused for addresses marks its subnet fu
   // Another instance's selection (it has no exclude list of its own) no longer picks subnet-a.
   expect(await env.run(acts.selectSubnet, 'private', POOL, [])).toBe('subnet-b');
   expect(describes).toBe(1);
+});
+
+test('the shared DescribeSubnets runs outside the activity that started it: its cancellation does not fail the others', async () => {
+  const signals: Array<AbortSignal | undefined> = [];
+  let release!: () => void;
+  const answered = new Promise<void>((r) => (release = r));
+  const ec2 = {
+    send: async () => {
+      signals.push(activitySignal());
+      await answered;
+      return { Subnets: POOL.map((SubnetId) => ({ SubnetId, AvailableIpAddressCount: 200 })) };
+    },
+  } as unknown as Pick<EC2Client, 'send'>;
+  const addresses = new SubnetAddressCache({ ec2, describeLimit: unlimited });
+  const deps = { ec2, describeLimit: unlimited, addresses };
+  const first = new MockActivityEnvironment();
+  const starter = first.run(() => selectSubnet(deps, 'private', POOL));
+  const other = new MockActivityEnvironment().run(() => selectSubnet(deps, 'private', POOL));
+  first.cancel();
+  release();
+  await expect(other).resolves.toBe('subnet-a');
+  await starter.catch(() => undefined);
+  expect(signals).toEqual([undefined]);
 });
