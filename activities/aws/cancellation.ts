@@ -1,5 +1,30 @@
 import { asyncLocalStorage } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import type { AwsClients } from './clients';
+import { classifyAwsError } from './errors';
+
+/**
+ * How long a request shared by many activities (a batched look) may take before it is given up and
+ * tried again at the next poll: well inside the waiters' 30 s heartbeat timeout, so one hung request
+ * never makes every waiting activity of the worker time out.
+ */
+export const SHARED_REQUEST_TIMEOUT_MS = 15_000;
+
+/**
+ * Makes a request shared by many activities: with its own deadline (and no activity's cancellation),
+ * classified as withAwsErrors does; a request past its deadline fails as retryable Aws.RequestTimeout.
+ */
+export async function sharedRequest<T>(doing: string, call: (options: { abortSignal: AbortSignal }) => Promise<T>, timeoutMs = SHARED_REQUEST_TIMEOUT_MS): Promise<T> {
+  const abortSignal = AbortSignal.timeout(timeoutMs);
+  try {
+    return await call({ abortSignal });
+  } catch (err) {
+    if (abortSignal.aborted) {
+      throw ApplicationFailure.create({ type: 'Aws.RequestTimeout', nonRetryable: false, message: `${doing}: no answer within ${timeoutMs} ms`, cause: err instanceof Error ? err : undefined });
+    }
+    throw classifyAwsError(err, doing);
+  }
+}
 
 /** The cancellation signal of the activity this code runs in, if it runs in one. */
 export function activitySignal(): AbortSignal | undefined {

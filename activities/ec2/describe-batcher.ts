@@ -1,7 +1,6 @@
 import { DescribeInstancesCommand, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
-import { outsideActivity } from '../aws/cancellation';
+import { outsideActivity, sharedRequest } from '../aws/cancellation';
 import { systemClock, type Clock, type ClockTimer } from '../aws/clock';
-import { withAwsErrors } from '../aws/errors';
 import type { RateLimiter } from '../aws/token-bucket';
 
 /**
@@ -27,6 +26,8 @@ export interface DescribeBatcherOptions {
   pageSize?: number;
   /** Chunks described at the same time. */
   concurrency?: number;
+  /** A call that takes longer is given up (default SHARED_REQUEST_TIMEOUT_MS): one hung request must not stall every waiter. */
+  requestTimeoutMs?: number;
   clock?: Clock;
 }
 
@@ -116,10 +117,11 @@ export class InstanceDescribeBatcher {
     do {
       await this.options.describeLimit.take();
       this.stats.calls++;
-      const out = await withAwsErrors(`DescribeInstances (batched: ${total} instances)`, () =>
-        this.options.ec2.send(
-          new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: chunk }], MaxResults: this.pageSize, NextToken: token }),
-        ),
+      const out = await sharedRequest(
+        `DescribeInstances (batched: ${total} instances)`,
+        (options) =>
+          this.options.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: chunk }], MaxResults: this.pageSize, NextToken: token }), options),
+        this.options.requestTimeoutMs,
       );
       instances.push(...(out.Reservations ?? []).flatMap((r) => r.Instances ?? []));
       token = out.NextToken || undefined;

@@ -11,6 +11,7 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import { TAG } from '../../common/names';
 import type { LaunchedInstance } from '../../common/types';
+import { activitySignal } from '../aws/cancellation';
 import { awsErrorCode, CAPACITY_SHORTAGES, classifyAwsError, isAwsErrorCode, withAwsErrors } from '../aws/errors';
 import type { Ec2RateLimits } from '../aws/token-bucket';
 
@@ -57,7 +58,7 @@ const ALIVE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-dow
 
 /** Our instance with this nstance id, if EC2 shows one that is not terminated. */
 export async function findInstance(deps: InstanceDeps, id: InstanceIdentity): Promise<LaunchedInstance | undefined> {
-  await deps.limits.describe.take();
+  await deps.limits.describe.take(1, activitySignal());
   const out = await withAwsErrors(`DescribeInstances by tag for ${id.instanceId}`, () =>
     deps.ec2.send(
       new DescribeInstancesCommand({
@@ -125,7 +126,7 @@ export async function launchInstance(deps: InstanceDeps, req: RunRequest, option
     const existing = await findInstance(deps, req);
     if (existing) return existing;
   }
-  await deps.limits.runInstances.take();
+  await deps.limits.runInstances.take(1, activitySignal());
   try {
     const out = await deps.ec2.send(new RunInstancesCommand(buildRunInstancesInput(req)));
     const instance = out.Instances?.[0];
@@ -155,7 +156,7 @@ export async function launchInstance(deps: InstanceDeps, req: RunRequest, option
 
 /** Idempotent: an instance that is already gone counts as terminated. */
 export async function terminateInstance(deps: InstanceDeps, ec2InstanceId: string): Promise<void> {
-  await deps.limits.terminate.take();
+  await deps.limits.terminate.take(1, activitySignal());
   try {
     await deps.ec2.send(new TerminateInstancesCommand({ InstanceIds: [ec2InstanceId] }));
   } catch (err) {

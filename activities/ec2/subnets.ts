@@ -1,8 +1,7 @@
 import { DescribeSubnetsCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { ApplicationFailure } from '@temporalio/common';
-import { outsideActivity } from '../aws/cancellation';
+import { outsideActivity, sharedRequest } from '../aws/cancellation';
 import { systemClock, type Clock } from '../aws/clock';
-import { withAwsErrors } from '../aws/errors';
 import type { RateLimiter } from '../aws/token-bucket';
 
 /** A subnet needs headroom: AWS reserves 5 addresses and other launches race us for the rest. */
@@ -98,7 +97,7 @@ export class SubnetAddressCache {
     await this.deps.describeLimit.take();
     const askedAt = this.clock.now();
     this.describes++;
-    const out = await withAwsErrors(`DescribeSubnets for subnet pool "${pool}"`, () => this.deps.ec2.send(new DescribeSubnetsCommand({ SubnetIds: subnetIds })));
+    const out = await sharedRequest(`DescribeSubnets for subnet pool "${pool}"`, (options) => this.deps.ec2.send(new DescribeSubnetsCommand({ SubnetIds: subnetIds }), options));
     const shown = new Map((out.Subnets ?? []).map((s) => [s.SubnetId, s.AvailableIpAddressCount ?? 0]));
     for (const id of subnetIds) {
       const before = this.entries.get(id);

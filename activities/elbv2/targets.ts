@@ -5,6 +5,7 @@ import {
   type ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { TargetGroupRef } from '../../common/types';
+import { sharedRequest } from '../aws/cancellation';
 import { isAwsErrorCode, withAwsErrors } from '../aws/errors';
 
 /** Instance ids registered in a target group (any health state, draining included). */
@@ -29,8 +30,10 @@ export async function targetsOf(elbv2: ElasticLoadBalancingV2Client, tg: TargetG
 export async function targetStates(elbv2: Pick<ElasticLoadBalancingV2Client, 'send'>, tg: TargetGroupRef, ec2InstanceIds: string[]): Promise<Map<string, string>> {
   const states = new Map<string, string>();
   if (ec2InstanceIds.length === 0) return states;
-  const out = await withAwsErrors(`DescribeTargetHealth ${ec2InstanceIds.length === 1 ? ec2InstanceIds[0] : `(${ec2InstanceIds.length} targets)`}:${tg.port} in ${tg.arn}`, () =>
-    elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg.arn, Targets: ec2InstanceIds.map((Id) => ({ Id, Port: tg.port })) })),
+  const asked = ec2InstanceIds.length === 1 ? ec2InstanceIds[0] : `(${ec2InstanceIds.length} targets)`;
+  // Shared by every drain of the worker: a deadline of its own, no one drain's cancellation.
+  const out = await sharedRequest(`DescribeTargetHealth ${asked}:${tg.port} in ${tg.arn}`, (options) =>
+    elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg.arn, Targets: ec2InstanceIds.map((Id) => ({ Id, Port: tg.port })) }), options),
   );
   for (const d of out.TargetHealthDescriptions ?? []) {
     const id = d.Target?.Id;

@@ -13,6 +13,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { cancellableInActivities } from '../../activities/aws/cancellation';
 import type { AwsClients } from '../../activities/aws/clients';
 import { classifyAwsError } from '../../activities/aws/errors';
+import { InstanceObserver } from '../../activities/ec2/instance-observer';
 import { createInstanceActivities } from '../../activities/instance-activities';
 import type { InstanceWorkflowInput } from '../../common/types';
 import { awsError } from '../support/faults';
@@ -132,6 +133,16 @@ describe('AWS requests are cancelled with their activity', () => {
     expect(wrapped.middlewareStack).toBe(raw.middlewareStack);
     expect(wrapped).toBeInstanceOf(EC2Client);
     raw.destroy();
+  });
+
+  test('a batched look that hangs is given up at its deadline, and the waiters are told', async () => {
+    const ec2 = client();
+    const observer = new InstanceObserver({ ec2, describeLimit: { take: async () => undefined }, pollMs: 1000, batching: { requestTimeoutMs: 200 } });
+    const started = Date.now();
+    const look = observer.observe(['i-1']).catch((e: unknown) => e);
+    expect(await look).toMatchObject({ type: 'Aws.RequestTimeout', message: 'DescribeInstances (batched: 1 instances): no answer within 200 ms' });
+    expect(Date.now() - started).toBeLessThan(3_000);
+    ec2.destroy();
   });
 
   test('a signal already aborted fails at once', async () => {
