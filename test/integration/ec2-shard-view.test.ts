@@ -4,6 +4,7 @@
  * batched paths (DescribeInstances per instance launched, DescribeSubnets per launch).
  */
 import { ShardEc2Limits } from '../../activities/aws/shard-limits';
+import { targetStates } from '../../activities/elbv2/targets';
 import { waitForConvergence } from '../../client/ops/status';
 import { eventually } from '../support/emulator';
 import { useShard } from '../support/shard-fixture';
@@ -50,3 +51,10 @@ test('100 instances up and down: at most 3 DescribeInstances per instance launch
   expect(up.subnets).toBeLessThanOrEqual(launched / 4);
   await fx.expectEmulatorMatchesGroups();
 }, 900_000);
+
+test('a target group that does not exist is a rejected request (non-retryable), as the SDK reports it', async () => {
+  const missing = fx.seed.targetGroupArn.replace(/\/[0-9a-f]+$/, '/0000000000000000');
+  const err = await targetStates(fx.aws.elbv2, { arn: missing, port: 443 }, ['i-0123456789abcdef0']).catch((e: unknown) => e);
+  expect(err).toMatchObject({ type: 'AwsRequestRejected', nonRetryable: true });
+  expect((err as Error).message).toMatch(/TargetGroupNotFound/);
+});
