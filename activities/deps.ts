@@ -2,6 +2,9 @@ import type { Client } from '@temporalio/client';
 import type { InstanceWorkflowInput } from '../common/types';
 import type { AwsClients } from './aws/clients';
 import type { Ec2RateLimits } from './aws/token-bucket';
+import type { InstanceObserver } from './ec2/instance-observer';
+import type { SubnetAddressCache } from './ec2/subnets';
+import type { TargetDrainWatch } from './elbv2/drain-watch';
 
 /** What userdata needs to register: `{{ .Nonce }}` and `{{ .Server.CACert }}`. */
 export interface RegistrationMaterial {
@@ -25,7 +28,17 @@ export interface ActivityDeps {
   aws: AwsClients;
   bucket: string;
   temporal: Client;
+  /**
+   * EC2's token buckets as this process may spend them. A shard worker passes its share of the
+   * shard's buckets (ShardEc2Limits); unset, the process holds whole buckets of its own.
+   */
   ec2Limits?: Ec2RateLimits;
+  /** The worker's batched view of EC2 instances (one is made per createActivities when unset). */
+  instanceObserver?: InstanceObserver;
+  /** The worker's free-address counts per subnet (one is made per createActivities when unset). */
+  subnetAddresses?: SubnetAddressCache;
+  /** The worker's batched poll of draining targets (one is made per createActivities when unset). */
+  drainWatch?: TargetDrainWatch;
   /**
    * Seam for agent registration: mints the single-use nonce put in userdata, with the CA certificate agents trust.
    * It must return the same material for the same `launch`, since every attempt of one launch must render

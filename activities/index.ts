@@ -1,3 +1,4 @@
+import { defaultEc2RateLimits } from './aws/token-bucket';
 import type { ActivityDeps } from './deps';
 import { createGcActivities } from './gc-activities';
 import { createGroupActivities } from './group-activities';
@@ -9,7 +10,9 @@ export type { ActivityDeps } from './deps';
 export { clientTokenFor, type InstanceTarget } from './instance-activities';
 
 /** Activities are closures over injected clients, so tests point them at the emulator. */
-export function createActivities(deps: ActivityDeps) {
+export function createActivities(options: ActivityDeps) {
+  // One set of EC2 buckets for every activity of the process (instances and garbage collection alike).
+  const deps: ActivityDeps = { ...options, ec2Limits: options.ec2Limits ?? defaultEc2RateLimits() };
   return {
     ...createGroupActivities(deps),
     ...createInstanceActivities(deps),

@@ -1,3 +1,4 @@
+import type { Instance } from '@aws-sdk/client-ec2';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { instanceWorkflowId } from '../common/names';
@@ -5,12 +6,12 @@ import { renderDeep, renderTemplate } from '../common/template';
 import type { ImageSpec, InstanceWorkflowInput, LaunchedInstance } from '../common/types';
 import type { ImageLookup } from '../workflows/decisions/images';
 import { createHash } from 'node:crypto';
-import { classifyAwsError } from './aws/errors';
 import { defaultEc2RateLimits } from './aws/token-bucket';
 import type { ActivityDeps, LaunchAttempt } from './deps';
 import { describeImageId, lookupImage } from './ec2/images';
-import { describeInstance, describeInstancesById, launchInstance, terminateInstance, type InstanceDeps } from './ec2/instances';
-import { selectSubnet } from './ec2/subnets';
+import { InstanceObserver } from './ec2/instance-observer';
+import { launchedFrom, launchInstance, terminateInstance, type InstanceDeps } from './ec2/instances';
+import { selectSubnet, SubnetAddressCache } from './ec2/subnets';
 import { EC2_ARCHITECTURE, launchTemplateData } from './launch';
 
 export type InstanceTarget = 'running' | 'terminated';
@@ -24,18 +25,33 @@ export type InstanceTarget = 'running' | 'terminated';
  * Still no duplicates: all attempts of one scheduled launch activity (the crash-and-retry window the token
  * exists for) share the token. The workflow schedules a new launch, with a new token, only after EC2
  * rejected the previous one (InsufficientFreeAddressesInSubnet, InsufficientInstanceCapacity), which launches
- * nothing; and every attempt first looks the instance up by its nstance:instance-id tag and adopts it.
+ * nothing; and every retried attempt first looks the instance up by its nstance:instance-id tag and adopts it.
  * A SHA-256 hex digest is 64 characters, RunInstances' limit.
  */
 export function clientTokenFor(launch: LaunchAttempt, subnetId: string): string {
   return createHash('sha256').update(`${launch.workflowId}\0${subnetId}\0${launch.issuedAtMs}`).digest('hex');
 }
 
+const GONE_BEFORE_RUNNING = ['stopping', 'stopped', 'shutting-down', 'terminated'];
+
+/** Whether what EC2 shows of an instance is the state waited for: `{ instance }` when it is, undefined to keep waiting. */
+function reachedTarget(ec2InstanceId: string, target: InstanceTarget, seen: Instance | undefined): { instance?: LaunchedInstance } | undefined {
+  const state = seen?.State?.Name;
+  if (target === 'terminated') return !seen || state === 'terminated' ? { instance: seen && launchedFrom(seen, true) } : undefined;
+  if (seen && state === 'running') return { instance: launchedFrom(seen, true) };
+  if (state !== undefined && GONE_BEFORE_RUNNING.includes(state)) {
+    throw ApplicationFailure.create({ type: 'InstanceLost', nonRetryable: true, message: `instance ${ec2InstanceId} went ${state} before it was running` });
+  }
+  return undefined;
+}
+
 /** EC2 activities of an instance's life (and the group's view of its instances). */
 export function createInstanceActivities(deps: ActivityDeps) {
   const limits = deps.ec2Limits ?? defaultEc2RateLimits();
   const ec2: InstanceDeps = { ec2: deps.aws.ec2, limits };
-  const pollMs = deps.pollIntervalMs ?? 1000;
+  // One of each per worker: every activity of the process shares the batched view and the subnet counts.
+  const observer = deps.instanceObserver ?? new InstanceObserver({ ec2: deps.aws.ec2, describeLimit: limits.describe, pollMs: deps.pollIntervalMs ?? 1000 });
+  const subnets = deps.subnetAddresses ?? new SubnetAddressCache({ ec2: deps.aws.ec2, describeLimit: limits.describe });
 
   /** Why a fallback image cannot launch this template, or undefined (also when EC2 cannot be asked). */
   async function fallbackMismatch(imageId: string, arch: 'amd64' | 'arm64'): Promise<string | undefined> {
@@ -71,7 +87,7 @@ export function createInstanceActivities(deps: ActivityDeps) {
     },
 
     async selectSubnet(pool: string, subnetIds: string[], exclude: string[]): Promise<string> {
-      return selectSubnet({ ec2: deps.aws.ec2, describeLimit: limits.describe }, pool, subnetIds, exclude);
+      return selectSubnet({ ec2: deps.aws.ec2, describeLimit: limits.describe, addresses: subnets }, pool, subnetIds, exclude);
     },
 
     /**
@@ -80,7 +96,8 @@ export function createInstanceActivities(deps: ActivityDeps) {
      */
     async launchInstance(input: InstanceWorkflowInput, imageIds: Record<string, string>, subnetId: string): Promise<LaunchedInstance> {
       // scheduledTimestampMs is the first attempt's: the same for every retry of this launch.
-      const launch: LaunchAttempt = { workflowId: instanceWorkflowId(input.shard, input.instanceId), issuedAtMs: Context.current().info.scheduledTimestampMs };
+      const { info } = Context.current();
+      const launch: LaunchAttempt = { workflowId: instanceWorkflowId(input.shard, input.instanceId), issuedAtMs: info.scheduledTimestampMs };
       const registration = deps.issueRegistrationNonce ? await deps.issueRegistrationNonce(input, launch) : { nonce: '', caCertificate: '' };
       const data = launchTemplateData(input, imageIds, registration);
       const where = `group ${input.tenant}/${input.group}`;
@@ -93,7 +110,7 @@ export function createInstanceActivities(deps: ActivityDeps) {
           message: `${where}: no ImageId: set args.ImageId (for example "{{ .Image.<name> }}")`,
         });
       }
-      return launchInstance(ec2, {
+      const request = {
         clusterId: input.clusterId,
         shard: input.shard,
         tenant: input.tenant,
@@ -105,54 +122,44 @@ export function createInstanceActivities(deps: ActivityDeps) {
         subnetId,
         args,
         userData: input.launch.userdata === undefined ? undefined : renderTemplate(input.launch.userdata, data, `${where} userdata`),
-      });
+      };
+      try {
+        // Only a retried attempt can find its instance by tag: the first attempt of a launch made none yet.
+        return await launchInstance(ec2, request, { findExisting: info.attempt > 1 });
+      } catch (err) {
+        if (err instanceof ApplicationFailure && err.type === 'SubnetFull') subnets.markFull(subnetId);
+        throw err;
+      }
     },
 
-    /** Polls EC2 until the instance reaches `target`, heartbeating so a dead worker is noticed. */
+    /**
+     * Waits until EC2 shows the instance in `target`, heartbeating on every look so a dead worker is
+     * noticed. The wait is one of the worker's waiters: one batched DescribeInstances per poll interval
+     * serves them all. An instance Describe does not show yet is waited for (eventual consistency).
+     */
     async awaitInstanceState(ec2InstanceId: string, target: InstanceTarget): Promise<LaunchedInstance | undefined> {
       const ctx = Context.current();
-      for (;;) {
-        const seen = await describeInstance(ec2, ec2InstanceId).catch((err: unknown) => {
-          throw classifyAwsError(err, `DescribeInstances ${ec2InstanceId}`);
-        });
-        ctx.heartbeat(seen?.state ?? 'not-visible-yet');
-        if (target === 'terminated' && (!seen || seen.state === 'terminated')) return seen;
-        if (target === 'running' && seen?.state === 'running') return seen;
-        if (target === 'running' && seen && ['stopping', 'stopped', 'shutting-down', 'terminated'].includes(seen.state)) {
-          throw ApplicationFailure.create({
-            type: 'InstanceLost',
-            nonRetryable: true,
-            message: `instance ${ec2InstanceId} went ${seen.state} before it was running`,
-          });
-        }
-        await ctx.sleep(pollMs);
-      }
+      const reached = await observer.waitFor(ec2InstanceId, (seen) => reachedTarget(ec2InstanceId, target, seen), {
+        signal: ctx.cancellationSignal,
+        onLook: (seen, error) => ctx.heartbeat(error ? `look failed: ${error.message}` : (seen?.State?.Name ?? 'not-visible-yet')),
+      });
+      return reached.instance;
     },
 
     /** EC2 state of each instance; 'missing' when Describe does not show it (which may be eventual consistency). */
     async observeInstances(ec2InstanceIds: string[]): Promise<Record<string, string>> {
-      const states: Record<string, string> = Object.fromEntries(ec2InstanceIds.map((id) => [id, 'missing']));
-      // An instance-id filter, unlike InstanceIds, does not fail the whole call on one unknown id.
-      for (let i = 0; i < ec2InstanceIds.length; i += 200) {
-        await limits.describe.take();
-        const seen = await describeInstancesById(deps.aws.ec2, ec2InstanceIds.slice(i, i + 200));
-        for (const [id, state] of seen) states[id] = state;
-      }
-      return states;
+      const seen = await observer.observe(ec2InstanceIds);
+      return Object.fromEntries(ec2InstanceIds.map((id) => [id, seen.get(id)?.State?.Name ?? 'missing']));
     },
 
-    /** Terminates (idempotently) and waits until EC2 shows it terminated. */
+    /** Terminates (idempotently) and waits until EC2 shows it terminated (or no longer shows it). */
     async terminateInstance(ec2InstanceId: string): Promise<void> {
       const ctx = Context.current();
       await terminateInstance(ec2, ec2InstanceId);
-      for (;;) {
-        const seen = await describeInstance(ec2, ec2InstanceId).catch((err: unknown) => {
-          throw classifyAwsError(err, `DescribeInstances ${ec2InstanceId}`);
-        });
-        ctx.heartbeat(seen?.state ?? 'gone');
-        if (!seen || seen.state === 'terminated') return;
-        await ctx.sleep(pollMs);
-      }
+      await observer.waitFor(ec2InstanceId, (seen) => (!seen || seen.State?.Name === 'terminated' ? true : undefined), {
+        signal: ctx.cancellationSignal,
+        onLook: (seen, error) => ctx.heartbeat(error ? `look failed: ${error.message}` : (seen?.State?.Name ?? 'gone')),
+      });
     },
   };
 }

@@ -1,12 +1,17 @@
 import { Context } from '@temporalio/activity';
 import type { TargetGroupRef } from '../common/types';
 import type { ActivityDeps } from './deps';
+import { TargetDrainWatch } from './elbv2/drain-watch';
 import { deregisterTarget, registerTarget, targetsOf } from './elbv2/targets';
+
+/** The drain's own deadline passed (as opposed to the activity being cancelled). */
+class DrainDeadline extends Error {}
 
 /** NLB target membership: register when in service, deregister and wait on drain, repair on reconcile. */
 export function createLoadBalancerActivities(deps: ActivityDeps) {
   const elbv2 = deps.aws.elbv2;
-  const pollMs = deps.pollIntervalMs ?? 1000;
+  // One per worker: every drain of the process is polled in one DescribeTargetHealth per target group.
+  const drains = deps.drainWatch ?? new TargetDrainWatch({ elbv2, pollMs: deps.pollIntervalMs ?? 1000 });
 
   return {
     async registerTargets(targetGroups: TargetGroupRef[], ec2InstanceId: string): Promise<void> {
@@ -21,18 +26,40 @@ export function createLoadBalancerActivities(deps: ActivityDeps) {
     async drainTargets(targetGroups: TargetGroupRef[], ec2InstanceId: string, timeoutMs: number): Promise<boolean> {
       const ctx = Context.current();
       for (const tg of targetGroups) await deregisterTarget(elbv2, tg, ec2InstanceId);
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const still: string[] = [];
-        for (const tg of targetGroups) if ((await targetsOf(elbv2, tg)).has(ec2InstanceId)) still.push(tg.arn);
-        ctx.heartbeat(still);
-        if (still.length === 0) return true;
-        if (Date.now() >= deadline) return false;
-        await ctx.sleep(Math.min(pollMs, Math.max(0, deadline - Date.now())));
+      const still = new Set(targetGroups.map((tg) => tg.arn));
+      const stop = new AbortController();
+      const deadline = setTimeout(() => stop.abort(new DrainDeadline()), Math.max(0, timeoutMs));
+      const cancelled = () => stop.abort(ctx.cancellationSignal.reason);
+      ctx.cancellationSignal.addEventListener('abort', cancelled, { once: true });
+      try {
+        await Promise.all(
+          targetGroups.map((tg) =>
+            drains.drained(tg, ec2InstanceId, {
+              signal: stop.signal,
+              onLook: (state) => {
+                if (state === undefined) still.delete(tg.arn);
+                ctx.heartbeat([...still]);
+              },
+            }),
+          ),
+        );
+        return true;
+      } catch (err) {
+        if (stop.signal.reason instanceof DrainDeadline) return false;
+        throw err;
+      } finally {
+        clearTimeout(deadline);
+        ctx.cancellationSignal.removeEventListener('abort', cancelled);
+        // A failed look ends the drain: its waits on the other target groups end with it.
+        if (!stop.signal.aborted) stop.abort();
       }
     },
 
-    /** Re-registers in-service instances missing from their target groups (someone removed them by hand). */
+    /**
+     * Re-registers in-service instances missing from their target groups (someone removed them by hand).
+     * Here the group's whole membership is what matters, so each target group is asked once, whole: one
+     * call per pass whatever the group's size (asking about each member would take one call per chunk).
+     */
     async ensureTargets(targetGroups: TargetGroupRef[], ec2InstanceIds: string[]): Promise<string[]> {
       const repaired: string[] = [];
       for (const tg of targetGroups) {

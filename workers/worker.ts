@@ -2,10 +2,16 @@ import { hostname } from 'node:os';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
-import { awsClientOptionsFromEnv, createAwsClients, destroyAwsClients, type AwsClients } from '../activities/aws/clients';
+import { cancellableClients } from '../activities/aws/cancellation';
+import { ACTIVITY_SDK_ATTEMPTS, awsClientOptionsFromEnv, createAwsClients, destroyAwsClients, type AwsClients } from '../activities/aws/clients';
+import { followShardWorkers, ShardEc2Limits } from '../activities/aws/shard-limits';
 import { shardTaskQueue } from '../common/names';
 import { agentServices, type AgentApiWorkerOptions } from './agent-api/wiring';
 import { installRuntimeWithoutSignalHandlers, LeadershipParticipant, leadershipFromEnv, runWithLeadership, workflowBundleFromEnv } from './leadership/participant';
+import { shardWorkerCounter } from './shard-workers';
+
+/** How often a worker counts its shard's workers to size its share of EC2's buckets. */
+export const SHARD_WORKERS_REFRESH_MS = 15_000;
 
 export interface ShardWorkerOptions {
   connection: NativeConnection;
@@ -14,8 +20,26 @@ export interface ShardWorkerOptions {
   namespace: string;
   shard: string;
   bucket: string;
+  /**
+   * The clients activities use. Give them one SDK attempt (ACTIVITY_SDK_ATTEMPTS): activity retry
+   * policies own retrying, so SDK and activity retries never multiply. The worker makes every request
+   * of an activity cancellable with it.
+   */
   aws: AwsClients;
+  /**
+   * The clients of the agent API, which is not an activity: nothing retries its requests but the SDK,
+   * so they keep the SDK's retries. Defaults to `aws`.
+   */
+  agentAws?: AwsClients;
   workerId: string;
+  /**
+   * This worker's share of the shard's EC2 buckets, kept current by counting the shard's workers
+   * (default: a new ShardEc2Limits). `activityOverrides.ec2Limits` replaces it altogether.
+   */
+  ec2Limits?: ShardEc2Limits;
+  /** How often the shard's workers are counted (default SHARD_WORKERS_REFRESH_MS). */
+  shardWorkersRefreshMs?: number;
+  log?: (line: string) => void;
   /** Pre-built bundle (tests share one); otherwise workflows are bundled from source. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   activityOverrides?: Partial<ActivityDeps>;
@@ -28,24 +52,45 @@ export interface ShardWorkerOptions {
 }
 
 export async function createShardWorker(options: ShardWorkerOptions): Promise<Worker> {
-  const agents = agentServices(options);
+  const agents = agentServices({ ...options, aws: options.agentAws ?? options.aws });
+  const identity = `nstance-worker/${options.workerId}`;
+  const taskQueue = shardTaskQueue(options.shard);
+  const refreshMs = options.shardWorkersRefreshMs ?? SHARD_WORKERS_REFRESH_MS;
+  const overridden = options.activityOverrides?.ec2Limits !== undefined;
+  // A joining worker waits until every peer has counted it (one refresh) before it spends anything.
+  const limits = overridden ? undefined : (options.ec2Limits ?? new ShardEc2Limits({ joinGraceMs: refreshMs + 2_000 }));
+  const countWorkers = shardWorkerCounter(options.client, options.namespace, taskQueue, identity);
   const activities = createActivities({
-    aws: options.aws,
+    aws: cancellableClients(options.aws),
     bucket: options.bucket,
     temporal: options.client,
+    ec2Limits: limits,
     ...agents.activityDeps,
     ...options.activityOverrides,
   });
   const worker = await Worker.create({
     connection: options.connection,
     namespace: options.namespace,
-    taskQueue: shardTaskQueue(options.shard),
-    identity: `nstance-worker/${options.workerId}`,
+    taskQueue,
+    identity,
     activities,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
     shutdownGraceTime: '10s',
     ...options.tuning,
   });
+  if (limits) {
+    const run = worker.run.bind(worker);
+    // Counted before the worker polls: a poller under this identity then can only be a predecessor.
+    worker.run = async () => {
+      const follower = followShardWorkers(limits, { count: countWorkers, intervalMs: refreshMs, log: options.log });
+      await follower.ready;
+      try {
+        return await run();
+      } finally {
+        follower.stop();
+      }
+    };
+  }
   return agents.attach(worker);
 }
 
@@ -79,7 +124,10 @@ export async function runWorker(env: WorkerEnv, log: (line: string) => void = co
   // Leader election (opt-out with NSTANCE_LEADERSHIP=off); the in-process test harness never enables it.
   const leadership = leadershipFromEnv();
   if (leadership) installRuntimeWithoutSignalHandlers();
-  const aws = createAwsClients(awsClientOptionsFromEnv());
+  const awsOptions = awsClientOptionsFromEnv();
+  // Activities: one SDK attempt, the activity retry policies retry. The agent API keeps the SDK's retries.
+  const aws = createAwsClients({ ...awsOptions, maxAttempts: ACTIVITY_SDK_ATTEMPTS });
+  const agentAws = createAwsClients(awsOptions);
   const connection = await NativeConnection.connect({ address: env.temporalAddress });
   const clientConnection = await Connection.connect({ address: env.temporalAddress });
   try {
@@ -94,7 +142,7 @@ export async function runWorker(env: WorkerEnv, log: (line: string) => void = co
     // A short sticky timeout: a killed leader usually holds the leader workflow in its cache, and its next
     // task (the failover itself) would otherwise wait out the default 10 s before another worker may take it.
     const tuning = participant ? { stickyQueueScheduleToStartTimeout: '500ms' as const } : undefined;
-    const worker = await createShardWorker({ connection, client, aws, ...env, agentApi, workflowBundle: workflowBundleFromEnv(), tuning });
+    const worker = await createShardWorker({ connection, client, aws, agentAws, ...env, agentApi, workflowBundle: workflowBundleFromEnv(), tuning, log });
     log(`nstance worker ${env.workerId}: shard ${env.shard}, task queue ${shardTaskQueue(env.shard)}, Temporal ${env.temporalAddress}/${env.namespace}, bucket ${env.bucket}`);
     await (participant ? runWithLeadership(worker, participant, log) : worker.run());
     log('nstance worker stopped');
@@ -102,5 +150,6 @@ export async function runWorker(env: WorkerEnv, log: (line: string) => void = co
     await connection.close();
     await clientConnection.close();
     destroyAwsClients(aws);
+    destroyAwsClients(agentAws);
   }
 }

@@ -19,9 +19,15 @@ export interface AwsClientOptions {
   region: string;
   /** Custom endpoint (the emulator). Unset means the real AWS endpoints. */
   endpoint?: string;
-  /** SDK-level attempts per call; activities add their own retries on top. */
+  /**
+   * SDK-level attempts per call (default 3). Activity clients use 1 (ACTIVITY_SDK_ATTEMPTS): the
+   * activity's retry policy owns retrying, so the two never multiply.
+   */
   maxAttempts?: number;
 }
+
+/** One SDK attempt per request made by an activity: Temporal's retry policy retries the activity. */
+export const ACTIVITY_SDK_ATTEMPTS = 1;
 
 export function awsClientOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): AwsClientOptions {
   const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION;

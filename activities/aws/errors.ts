@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 
 /**
  * AWS error codes that mean the request itself is wrong: retrying cannot help,
@@ -24,7 +24,20 @@ const REJECTED = new Set([
   'ValidationError',
   'NoSuchBucket',
   'Unsupported',
+  // A retry of the same request can only meet the same answer.
+  'IdempotentParameterMismatch',
+  'InvalidSubnetID.NotFound',
+  'InvalidGroup.NotFound',
+  'TargetGroupNotFound',
+  'TargetGroupNotFoundException',
 ]);
+
+/**
+ * EC2 has no room for the launch right now: no capacity for the type in the zone, or the account's
+ * instance or vCPU limit. The instance workflow retries these slowly (durable backoff) and reports them,
+ * so they fail the activity at once as 'InsufficientCapacity' instead of spending its quick retries.
+ */
+export const CAPACITY_SHORTAGES = ['InsufficientInstanceCapacity', 'InsufficientCapacity', 'InstanceLimitExceeded', 'VcpuLimitExceeded'];
 
 /** Failure types the workflows treat as "do not retry". */
 export const NON_RETRYABLE_TYPES = ['AwsRequestRejected', 'ConfigInvalid', 'ConfigMissing'];
@@ -48,7 +61,8 @@ export function isAwsErrorCode(err: unknown, ...codes: string[]): boolean {
  * consistency, network) stays retryable and is retried by the activity policy.
  */
 export function classifyAwsError(err: unknown, doing: string): Error {
-  if (err instanceof ApplicationFailure) return err;
+  // Already classified, or the activity's own cancellation (a request aborted with it): never rewrapped.
+  if (err instanceof ApplicationFailure || err instanceof CancelledFailure) return err;
   const code = awsErrorCode(err) ?? 'UnknownError';
   const message = `${doing}: ${code}: ${err instanceof Error ? err.message : String(err)}`;
   const cause = err instanceof Error ? err : undefined;

@@ -1,7 +1,7 @@
 import { DescribeImagesCommand, type EC2Client, type Image } from '@aws-sdk/client-ec2';
 import type { ImageSpec } from '../../common/types';
 import { isAwsErrorCode, withAwsErrors } from '../aws/errors';
-import type { TokenBucket } from '../aws/token-bucket';
+import type { RateLimiter } from '../aws/token-bucket';
 
 export interface ResolvedImage {
   name: string;
@@ -11,7 +11,7 @@ export interface ResolvedImage {
 
 export interface ImageDeps {
   ec2: EC2Client;
-  describeLimit: TokenBucket;
+  describeLimit: RateLimiter;
 }
 
 /** Newest (or oldest) image matching the config's filters and owners, or nothing when none matches. */

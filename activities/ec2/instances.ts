@@ -11,7 +11,8 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import { TAG } from '../../common/names';
 import type { LaunchedInstance } from '../../common/types';
-import { classifyAwsError, isAwsErrorCode, withAwsErrors } from '../aws/errors';
+import { activitySignal } from '../aws/cancellation';
+import { awsErrorCode, CAPACITY_SHORTAGES, classifyAwsError, isAwsErrorCode, withAwsErrors } from '../aws/errors';
 import type { Ec2RateLimits } from '../aws/token-bucket';
 
 export interface InstanceDeps {
@@ -57,7 +58,7 @@ const ALIVE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-dow
 
 /** Our instance with this nstance id, if EC2 shows one that is not terminated. */
 export async function findInstance(deps: InstanceDeps, id: InstanceIdentity): Promise<LaunchedInstance | undefined> {
-  await deps.limits.describe.take();
+  await deps.limits.describe.take(1, activitySignal());
   const out = await withAwsErrors(`DescribeInstances by tag for ${id.instanceId}`, () =>
     deps.ec2.send(
       new DescribeInstancesCommand({
@@ -72,7 +73,7 @@ export async function findInstance(deps: InstanceDeps, id: InstanceIdentity): Pr
   const found = (out.Reservations ?? []).flatMap((r) => r.Instances ?? []);
   // Oldest first, so that two launches racing each other agree on the survivor.
   found.sort((a, b) => (a.LaunchTime?.getTime() ?? 0) - (b.LaunchTime?.getTime() ?? 0));
-  return found[0] ? toLaunched(found[0], true) : undefined;
+  return found[0] ? launchedFrom(found[0], true) : undefined;
 }
 
 export function buildRunInstancesInput(req: RunRequest): RunInstancesCommandInput {
@@ -115,19 +116,22 @@ export function mergeTagSpecifications(fromConfig: TagSpecification[], ours: Tag
 }
 
 /**
- * Launches one instance unless a previous attempt already did. The look-up by
- * tag covers a retry after a crash; the ClientToken covers the window in which
- * EC2's eventual consistency still hides the first launch from Describe.
+ * Launches one instance unless a previous attempt already did. The look-up by tag covers a retry
+ * after a crash (`findExisting`: a retried attempt; the first attempt of a launch has nothing to
+ * find); the ClientToken covers the window in which EC2's eventual consistency still hides the first
+ * launch from Describe.
  */
-export async function launchInstance(deps: InstanceDeps, req: RunRequest): Promise<LaunchedInstance> {
-  const existing = await findInstance(deps, req);
-  if (existing) return existing;
-  await deps.limits.runInstances.take();
+export async function launchInstance(deps: InstanceDeps, req: RunRequest, options: { findExisting: boolean } = { findExisting: true }): Promise<LaunchedInstance> {
+  if (options.findExisting) {
+    const existing = await findInstance(deps, req);
+    if (existing) return existing;
+  }
+  await deps.limits.runInstances.take(1, activitySignal());
   try {
     const out = await deps.ec2.send(new RunInstancesCommand(buildRunInstancesInput(req)));
     const instance = out.Instances?.[0];
     if (!instance?.InstanceId) throw new Error('RunInstances returned no instance');
-    return toLaunched(instance, false);
+    return launchedFrom(instance, false);
   } catch (err) {
     if (isAwsErrorCode(err, 'InsufficientFreeAddressesInSubnet')) {
       throw ApplicationFailure.create({
@@ -137,46 +141,22 @@ export async function launchInstance(deps: InstanceDeps, req: RunRequest): Promi
         details: [req.subnetId],
       });
     }
-    if (isAwsErrorCode(err, 'InsufficientInstanceCapacity', 'InsufficientCapacity')) {
+    const code = awsErrorCode(err);
+    if (code !== undefined && CAPACITY_SHORTAGES.includes(code)) {
       // The workflow owns this retry (with a long backoff, and reporting it), not the activity's tight policy.
       throw ApplicationFailure.create({
         type: 'InsufficientCapacity',
         nonRetryable: true,
-        message: `InsufficientInstanceCapacity: no ${req.instanceType} capacity for ${req.instanceId} in ${req.subnetId}: ${(err as Error).message}`,
+        message: `${code}: no ${req.instanceType} capacity for ${req.instanceId} in ${req.subnetId}: ${(err as Error).message}`,
       });
     }
     throw classifyAwsError(err, `RunInstances for ${req.instanceId} in ${req.subnetId}`);
   }
 }
 
-export async function describeInstance(deps: InstanceDeps, ec2InstanceId: string): Promise<LaunchedInstance | undefined> {
-  await deps.limits.describe.take();
-  try {
-    const out = await deps.ec2.send(new DescribeInstancesCommand({ InstanceIds: [ec2InstanceId] }));
-    const instance = out.Reservations?.[0]?.Instances?.[0];
-    return instance ? toLaunched(instance, true) : undefined;
-  } catch (err) {
-    // Right after RunInstances EC2 may not know the id yet: absence is not proof.
-    if (isAwsErrorCode(err, 'InvalidInstanceID.NotFound')) return undefined;
-    throw err;
-  }
-}
-
-/** States of the given instances; ids EC2 does not show are simply absent. */
-export async function describeInstancesById(ec2: EC2Client, ids: string[]): Promise<Map<string, string>> {
-  const out = await withAwsErrors(`DescribeInstances (${ids.length} ids)`, () =>
-    ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: ids }] })),
-  );
-  const states = new Map<string, string>();
-  for (const i of (out.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
-    if (i.InstanceId) states.set(i.InstanceId, i.State?.Name ?? 'unknown');
-  }
-  return states;
-}
-
 /** Idempotent: an instance that is already gone counts as terminated. */
 export async function terminateInstance(deps: InstanceDeps, ec2InstanceId: string): Promise<void> {
-  await deps.limits.terminate.take();
+  await deps.limits.terminate.take(1, activitySignal());
   try {
     await deps.ec2.send(new TerminateInstancesCommand({ InstanceIds: [ec2InstanceId] }));
   } catch (err) {
@@ -185,7 +165,8 @@ export async function terminateInstance(deps: InstanceDeps, ec2InstanceId: strin
   }
 }
 
-function toLaunched(i: Instance, adopted: boolean): LaunchedInstance {
+/** What the workflows keep of an EC2 instance; `adopted`: found by tag (a retried launch), not launched now. */
+export function launchedFrom(i: Instance, adopted: boolean): LaunchedInstance {
   return {
     ec2InstanceId: i.InstanceId ?? '',
     privateIp: i.PrivateIpAddress,

@@ -5,6 +5,7 @@ import {
   type ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { TargetGroupRef } from '../../common/types';
+import { sharedRequest } from '../aws/cancellation';
 import { isAwsErrorCode, withAwsErrors } from '../aws/errors';
 
 /** Instance ids registered in a target group (any health state, draining included). */
@@ -19,6 +20,29 @@ export async function targetsOf(elbv2: ElasticLoadBalancingV2Client, tg: TargetG
     }
   }
   return targets;
+}
+
+/**
+ * The health state of each of these instances in the target group, asked about them alone (Targets),
+ * not the whole group. A target that is not registered is absent: ELBv2 answers an explicitly asked
+ * one as "unused" with reason Target.NotRegistered (a finished drain), or leaves it out.
+ */
+export async function targetStates(elbv2: Pick<ElasticLoadBalancingV2Client, 'send'>, tg: TargetGroupRef, ec2InstanceIds: string[]): Promise<Map<string, string>> {
+  const states = new Map<string, string>();
+  if (ec2InstanceIds.length === 0) return states;
+  const asked = ec2InstanceIds.length === 1 ? ec2InstanceIds[0] : `(${ec2InstanceIds.length} targets)`;
+  // Shared by every drain of the worker: a deadline of its own, no one drain's cancellation.
+  const out = await sharedRequest(`DescribeTargetHealth ${asked}:${tg.port} in ${tg.arn}`, (options) =>
+    elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg.arn, Targets: ec2InstanceIds.map((Id) => ({ Id, Port: tg.port })) }), options),
+  );
+  for (const d of out.TargetHealthDescriptions ?? []) {
+    const id = d.Target?.Id;
+    if (!id || (d.Target?.Port !== undefined && d.Target.Port !== tg.port)) continue;
+    if (d.TargetHealth?.State === 'unused' && d.TargetHealth.Reason === 'Target.NotRegistered') continue;
+    // Several answers for one target: the one that says it is still there wins.
+    if (!states.has(id) || states.get(id) === 'unused') states.set(id, d.TargetHealth?.State ?? 'unknown');
+  }
+  return states;
 }
 
 export async function registerTarget(elbv2: ElasticLoadBalancingV2Client, tg: TargetGroupRef, ec2InstanceId: string): Promise<void> {

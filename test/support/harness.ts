@@ -5,7 +5,8 @@
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
-import { createAwsClients, destroyAwsClients, type AwsClients } from '../../activities/aws/clients';
+import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { ACTIVITY_SDK_ATTEMPTS, createAwsClients, destroyAwsClients, type AwsClients } from '../../activities/aws/clients';
 import type { ActivityDeps } from '../../activities';
 import { createShardWorker, type ShardWorkerOptions } from '../../workers/worker';
 import { FaultLayer } from './faults';
@@ -26,9 +27,32 @@ export function workflowBundle(): Promise<{ code: string }> {
   return bundle;
 }
 
+/**
+ * moto, like ELBv2, answers a DescribeTargetHealth that names a deregistered target with that target,
+ * "unused" for reason Target.NotRegistered; the fault layer's keepDraining only adds a draining target
+ * that an answer lacks. Below the fault layer, such entries are dropped, so keepDraining also holds for
+ * drains that ask about their own target. The activities read both forms alike (not registered = absent;
+ * test/unit/targets.test.ts covers the "unused" form).
+ */
+function dropUnregisteredTargets(elbv2: ElasticLoadBalancingV2Client): void {
+  type Described = { output: { TargetHealthDescriptions?: { TargetHealth?: { State?: string; Reason?: string } }[] } };
+  const middleware = (next: (args: object) => Promise<Described>, context: { commandName?: string }) => async (args: object) => {
+    const out = await next(args);
+    const list = out.output.TargetHealthDescriptions;
+    if (context.commandName === 'DescribeTargetHealthCommand' && list) {
+      out.output.TargetHealthDescriptions = list.filter((d) => !(d.TargetHealth?.State === 'unused' && d.TargetHealth.Reason === 'Target.NotRegistered'));
+    }
+    return out;
+  };
+  elbv2.middlewareStack.add(middleware as never, { step: 'initialize', name: 'harnessDropUnregisteredTargets', override: true });
+}
+
 export interface Harness {
   client: Client;
+  /** Clients for the test itself and the agent API (SDK retries on). */
   aws: AwsClients;
+  /** The clients the workers' activities use: one SDK attempt, as in production. Same fault layer. */
+  activityAws: AwsClients;
   faults: FaultLayer;
   bucket: string;
   shard: string;
@@ -36,7 +60,10 @@ export interface Harness {
    * Starts a worker; stop it with the returned function (graceful shutdown). `done` is its run,
    * which rejects if the worker fails. `options.agentApi` serves the agent API from it.
    */
-  startWorker(overrides?: Partial<ActivityDeps>, options?: Pick<ShardWorkerOptions, 'agentApi'>): Promise<{ worker: Worker; done: Promise<void>; stop: () => Promise<void> }>;
+  startWorker(
+    overrides?: Partial<ActivityDeps>,
+    options?: Pick<ShardWorkerOptions, 'agentApi' | 'ec2Limits' | 'shardWorkersRefreshMs'>,
+  ): Promise<{ worker: Worker; done: Promise<void>; stop: () => Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -44,7 +71,10 @@ export async function createHarness(options: { shard: string; bucket: string }):
   installQuietLogger();
   const env = stackEnv();
   const aws = createAwsClients({ region: env.region, endpoint: env.awsEndpoint, maxAttempts: 2 });
-  const faults = new FaultLayer().attach(aws.ec2, aws.s3, aws.elbv2, aws.secrets);
+  const activityAws = createAwsClients({ region: env.region, endpoint: env.awsEndpoint, maxAttempts: ACTIVITY_SDK_ATTEMPTS });
+  const faults = new FaultLayer().attach(aws.ec2, aws.s3, aws.elbv2, aws.secrets, activityAws.ec2, activityAws.s3, activityAws.elbv2, activityAws.secrets);
+  dropUnregisteredTargets(aws.elbv2);
+  dropUnregisteredTargets(activityAws.elbv2);
   await aws.s3.send(new CreateBucketCommand({ Bucket: options.bucket })).catch((err: Error) => {
     if (!/BucketAlreadyOwnedByYou|BucketAlreadyExists/.test(err.name)) throw err;
   });
@@ -55,6 +85,7 @@ export async function createHarness(options: { shard: string; bucket: string }):
   return {
     client,
     aws,
+    activityAws,
     faults,
     bucket: options.bucket,
     shard: options.shard,
@@ -66,7 +97,8 @@ export async function createHarness(options: { shard: string; bucket: string }):
         namespace: 'default',
         shard: options.shard,
         bucket: options.bucket,
-        aws,
+        aws: activityAws,
+        agentAws: aws,
         workerId: `test-${process.pid}-${running.length}`,
         workflowBundle: await workflowBundle(),
         activityOverrides: { pollIntervalMs: 250, ...overrides },
@@ -90,6 +122,7 @@ export async function createHarness(options: { shard: string; bucket: string }):
       for (const r of running) await r.stop().catch(() => undefined);
       await connection.close();
       destroyAwsClients(aws);
+      destroyAwsClients(activityAws);
     },
   };
 }
