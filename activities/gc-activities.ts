@@ -157,7 +157,9 @@ export function createGcActivities(deps: ActivityDeps) {
       if (progress.phase === 'confirming') await confirm(request, progress, reporter, ctx);
       if (progress.phase === 'terminating') await terminate(request, progress, reporter, ctx);
       reporter.report(progress, true);
-      ctx.log.info('garbage collection pass', { shard: request.shard, resumed: resumed !== undefined, ...progress.counts });
+      // A quiet pass (the usual one) logs at debug level only: every interval, for every shard.
+      const eventful = resumed !== undefined || progress.orphans.length > 0;
+      (eventful ? ctx.log.info : ctx.log.debug).call(ctx.log, 'garbage collection pass', { shard: request.shard, resumed: resumed !== undefined, ...progress.counts });
       const refused = new Set(progress.refused);
       return progress.orphans.filter((o) => !refused.has(o.ec2InstanceId));
     },
