@@ -147,6 +147,9 @@ test('a pass over many owned instances describes only the suspects, collects the
   heartbeats.length = 0;
   const from = fx.faults.calls.length;
   const collected = await run(0);
+  // Never an owned instance, the lagging owners' included.
+  const states = new Map((await shardInstances(fx.aws.ec2, shard, EVERY_STATE)).map((i) => [i.InstanceId, i.State?.Name]));
+  for (const id of [...ownedEc2, keptTwinEc2]) expect([id, states.get(id)]).toEqual([id, 'running']);
   expect(temporal.count('describeWorkflowExecution')).toBe(8);
   expect(temporal.count('listWorkflowExecutions')).toBe(1);
   const why = new Map(collected.map((o) => [o.ec2InstanceId, o.why]));
@@ -166,8 +169,6 @@ test('a pass over many owned instances describes only the suspects, collects the
   expect(terminateCalls).toHaveLength(1);
   expect([...terminatedBy(terminateCalls)].sort()).toEqual([...why.keys()].sort());
   expect(terminate.taken()).toBe(7);
-  const states = new Map((await shardInstances(fx.aws.ec2, shard, EVERY_STATE)).map((i) => [i.InstanceId, i.State?.Name]));
-  for (const id of [...ownedEc2, keptTwinEc2]) expect(states.get(id)).toBe('running');
   for (const id of why.keys()) expect(['shutting-down', 'terminated']).toContain(states.get(id));
   // Every EC2 page read: 7 reservations at 5 a page.
   const listings = since('DescribeInstances', from).filter((c) => c.input.MaxResults === 5);
