@@ -3,6 +3,7 @@ import { instanceWorkflowId } from '../common/names';
 import type { ActivityDeps } from './deps';
 import { defaultEc2RateLimits } from './aws/token-bucket';
 import { terminateInstanceBatch, TERMINATE_BATCH_SIZE } from './ec2/terminate-batch';
+import { inParallel } from './gc/parallel';
 import { resumableProgress, ProgressReporter, startProgress, type GcProgress, type Orphan } from './gc/progress';
 import { sortTagged, whyNotOwned, type Suspect } from './gc/suspects';
 import { GC_DESCRIBE_PAGE_SIZE, taggedInstances } from './gc/tagged-instances';
@@ -27,20 +28,6 @@ export interface GcRequest {
 /** Describes in flight at once while confirming suspects, and audit objects written at once. */
 const DESCRIBE_CONCURRENCY = 16;
 const AUDIT_CONCURRENCY = 16;
-
-/** Runs `work` over `items` with at most `concurrency` at once; results in the items' order. */
-async function inParallel<T, R>(items: readonly T[], concurrency: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
-  return results;
-}
 
 /**
  * The garbage collector's one activity: find tagged instances no live workflow owns, and terminate

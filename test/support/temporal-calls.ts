@@ -12,6 +12,8 @@ type ListResponse = Awaited<ReturnType<WorkflowService['listWorkflowExecutions']
 
 export class TemporalCallLayer {
   readonly client: Client;
+  /** Every call made through the layer's client, in order, with when it was made (ms since epoch). */
+  readonly calls: { method: string; at: number }[] = [];
   private readonly counts = new Map<string, number>();
   private hidden: (workflowId: string) => boolean = () => false;
 
@@ -23,6 +25,7 @@ export class TemporalCallLayer {
         if (typeof prop !== 'string' || typeof value !== 'function') return value;
         return async (...args: unknown[]) => {
           this.counts.set(prop, (this.counts.get(prop) ?? 0) + 1);
+          this.calls.push({ method: prop, at: Date.now() });
           const response: unknown = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
           if (prop === 'listWorkflowExecutions') this.hide(response as ListResponse);
           return response;
@@ -52,6 +55,7 @@ export class TemporalCallLayer {
 
   reset(): void {
     this.counts.clear();
+    this.calls.length = 0;
     this.hidden = () => false;
   }
 
