@@ -27,6 +27,7 @@ import { createAwsClients, destroyAwsClients } from '../activities/aws/clients';
 import { createGcActivities, GC_DESCRIBE_PAGE_SIZE, type GcCounts, type Orphan } from '../activities/gc-activities';
 import { defaultEc2RateLimits } from '../activities/aws/token-bucket';
 import { TERMINATE_BATCH_SIZE } from '../activities/ec2/terminate-batch';
+import { startProgress } from '../activities/gc/progress';
 import { taggedInstances } from '../activities/gc/tagged-instances';
 import { OWNERS_PAGE_SIZE } from '../activities/temporal/workflow-status';
 import { runningInShard } from '../common/search-attributes';
@@ -48,6 +49,13 @@ const MOTO_PAGE_RESERVATIONS = 5;
 const MIN_YOUNG_GAP_MS = 90_000;
 const CLUSTER_ID = 'bench';
 
+/** The pass's counts from its log entry, without the SDK's activity fields. */
+function countsOf(meta: Record<string, unknown> | undefined): GcCounts {
+  const counts = startProgress().counts;
+  for (const key of Object.keys(counts) as (keyof GcCounts)[]) counts[key] = Number(meta?.[key] ?? NaN);
+  return counts;
+}
+
 const log = (message: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${message}`);
 
 async function main(): Promise<void> {
@@ -62,7 +70,7 @@ async function main(): Promise<void> {
   const passLogs: GcCounts[] = [];
   Runtime.install({
     logger: new DefaultLogger('DEBUG', (entry: LogEntry) => {
-      if (entry.message === 'garbage collection pass') passLogs.push(entry.meta as unknown as GcCounts);
+      if (entry.message === 'garbage collection pass') passLogs.push(countsOf(entry.meta));
       else if (entry.level === 'WARN' || entry.level === 'ERROR') console.error(`${entry.level} ${entry.message}`, entry.meta ?? '');
     }),
   });
@@ -172,7 +180,8 @@ async function main(): Promise<void> {
       passes,
       describesBefore: `the previous collector described one workflow per tagged instance past the grace: ${old.length} DescribeWorkflowExecution calls for this shard's pass`,
       verified,
-      machine: { cpus: os.cpus().length, node: process.version, platform: `${os.platform()} ${os.arch()}` },
+      // The machine is shared: moto's answers, which most of a pass waits on, slow down with its load.
+      machine: { cpus: os.cpus().length, node: process.version, platform: `${os.platform()} ${os.arch()}`, loadAverage1m: Number(os.loadavg()[0]?.toFixed(2)) },
     };
     const out = path.join(REPO_ROOT, 'bench', 'results', 'gc.json');
     fs.mkdirSync(path.dirname(out), { recursive: true });
