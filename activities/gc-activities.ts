@@ -31,8 +31,8 @@ const AUDIT_CONCURRENCY = 16;
 
 /**
  * The garbage collector's one activity: find tagged instances no live workflow owns, and terminate
- * them. A pass lists the shard's tagged instances (EC2, paginated) and its running instance
- * workflows (visibility, paginated), describes only the suspects (past the grace, and not owned as
+ * them. A pass lists the shard's tagged instances (EC2, paginated) and, at the same time, its running
+ * instance workflows (visibility, paginated), describes only the suspects (past the grace, and not owned as
  * visibility shows it) to confirm them consistently, then terminates the orphans in batches, one
  * audit object each. It heartbeats its progress throughout, and a retried attempt goes on from it.
  */
@@ -41,9 +41,13 @@ export function createGcActivities(deps: ActivityDeps) {
   const objects = new ObjectStore({ s3: deps.aws.s3, bucket: deps.bucket });
   const pageSize = deps.gcDescribePageSize ?? GC_DESCRIBE_PAGE_SIZE;
 
-  async function list(request: GcRequest, progress: GcProgress, reporter: ProgressReporter, ctx: Context): Promise<void> {
+  /**
+   * Both listings at once: EC2's is most of a pass, and their order does not matter, since nothing
+   * is collected on a listing's word alone (a suspect is confirmed by describe).
+   */
+  async function list(request: GcRequest, progress: GcProgress, reporter: ProgressReporter): Promise<void> {
     const { counts } = progress;
-    const instances = await taggedInstances({
+    const listingInstances = taggedInstances({
       ec2: deps.aws.ec2,
       limits,
       clusterId: request.clusterId,
@@ -54,11 +58,11 @@ export function createGcActivities(deps: ActivityDeps) {
         reporter.report(progress, true);
       },
     });
-    ctx.cancellationSignal.throwIfAborted();
-    const owners = await runningInstanceOwners(deps.temporal, request.shard, (pages, found) => {
+    const listingOwners = runningInstanceOwners(deps.temporal, request.shard, (pages, found) => {
       Object.assign(counts, { ownerPages: pages, owners: found });
       reporter.report(progress, true);
     });
+    const [instances, owners] = await Promise.all([listingInstances, listingOwners]);
     const sorted = sortTagged(instances, owners, Date.now(), request.graceMs);
     Object.assign(counts, { young: sorted.young, owned: sorted.owned, suspects: sorted.suspects.length });
     progress.phase = 'confirming';
@@ -140,7 +144,8 @@ export function createGcActivities(deps: ActivityDeps) {
       const reporter = new ProgressReporter((details) => ctx.heartbeat(details));
       const resumed = resumableProgress(ctx.info.heartbeatDetails);
       const progress = resumed ?? startProgress();
-      if (!resumed) await list(request, progress, reporter, ctx);
+      if (!resumed) await list(request, progress, reporter);
+      ctx.cancellationSignal.throwIfAborted();
       if (progress.phase === 'confirming') await confirm(request, progress, reporter, ctx);
       if (progress.phase === 'terminating') await terminate(request, progress, reporter, ctx);
       reporter.report(progress, true);

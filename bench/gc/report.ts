@@ -13,8 +13,12 @@ export interface PassReport {
   /** The collectGarbage activity, started to completed (from the pass workflow's history). */
   activityMs: number;
   fractionOfInterval: string;
-  /** Consecutive phases of the activity, from the calls' times. */
-  phasesMs: { listInstances: number; listOwners: number; confirmSuspects: number; terminateAndAudit: number };
+  /**
+   * Consecutive phases of the activity, from the calls' times: both listings (EC2's and visibility's,
+   * made at once), confirming the suspects, terminating and auditing the orphans. `listOwnersMs` is
+   * visibility's part of the first phase on its own (first request to last answer).
+   */
+  phasesMs: { listBoth: number; confirmSuspects: number; terminateAndAudit: number; listOwnersMs: number };
   calls: { DescribeInstancesPages: number; ListWorkflowExecutions: number; DescribeWorkflowExecution: number; TerminateInstances: number };
   /** The activity's own counts, as it logged them. */
   counts?: GcCounts;
@@ -47,8 +51,10 @@ export async function passReport(input: PassInput): Promise<PassReport> {
   const listings = input.ec2Calls.filter((c) => c.command === 'DescribeInstances' && c.input.Filters !== undefined && c.input.MaxResults !== undefined);
   const terminations = input.ec2Calls.filter((c) => c.command === 'TerminateInstances');
   const firstOf = (method: string) => input.temporal.calls.find((c) => c.method === method)?.at;
+  const ownerPages = input.temporal.calls.filter((c) => c.method === 'listWorkflowExecutions');
+  const listOwnersMs = ownerPages.length > 0 ? (ownerPages.at(-1)?.answeredAt ?? NaN) - (ownerPages[0]?.at ?? NaN) : 0;
   // Each phase ends where the next begins; a phase with no call of its own takes no time.
-  const marks = [activityStart, listings[0]?.at, firstOf('listWorkflowExecutions'), firstOf('describeWorkflowExecution'), terminations[0]?.at, activityEnd];
+  const marks = [activityStart, firstOf('describeWorkflowExecution'), terminations[0]?.at, activityEnd];
   for (let i = marks.length - 2; i >= 0; i--) marks[i] ??= marks[i + 1];
   const span = (i: number) => Math.max(0, (marks[i + 1] as number) - (marks[i] as number));
 
@@ -59,7 +65,7 @@ export async function passReport(input: PassInput): Promise<PassReport> {
     durationMs: input.durationMs,
     activityMs: activityEnd - activityStart,
     fractionOfInterval: (input.durationMs / input.intervalMs).toFixed(3),
-    phasesMs: { listInstances: span(0) + span(1), listOwners: span(2), confirmSuspects: span(3), terminateAndAudit: span(4) },
+    phasesMs: { listBoth: span(0), confirmSuspects: span(1), terminateAndAudit: span(2), listOwnersMs },
     calls: {
       DescribeInstancesPages: listings.length,
       ListWorkflowExecutions: input.temporal.count('listWorkflowExecutions'),

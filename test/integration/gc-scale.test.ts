@@ -180,11 +180,10 @@ test('a pass over many owned instances describes only the suspects, collects the
 
   // It heartbeat through every phase, with its progress in the details.
   expect([...new Set(heartbeats.map((h) => h.phase))]).toEqual(['listing', 'confirming', 'terminating', 'done']);
-  expect(heartbeats.filter((h) => h.phase === 'listing').map((h) => [h.counts.ec2Pages, h.counts.ownerPages])).toEqual([
-    [1, 0],
-    [2, 0],
-    [2, 1],
-  ]);
+  // One heartbeat per page of either listing (they run at once, so in either order).
+  const listing = heartbeats.filter((h) => h.phase === 'listing').map((h) => h.counts.ec2Pages + h.counts.ownerPages);
+  expect(listing).toEqual([1, 2, 3]);
+  expect(heartbeats.filter((h) => h.phase === 'listing').at(-1)?.counts).toMatchObject({ ec2Pages: 2, ownerPages: 1 });
   expect(heartbeats.at(-1)?.counts).toMatchObject({ tagged: OWNED + 8, owners: OWNED - 2, owned: OWNED - 2 + 1, suspects: 9, described: 8, orphans: 7, terminated: 7, terminateCalls: 1 });
 
   // Once visibility has caught up, a pass over the same shard describes nothing at all.

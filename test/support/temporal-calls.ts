@@ -12,8 +12,8 @@ type ListResponse = Awaited<ReturnType<WorkflowService['listWorkflowExecutions']
 
 export class TemporalCallLayer {
   readonly client: Client;
-  /** Every call made through the layer's client, in order, with when it was made (ms since epoch). */
-  readonly calls: { method: string; at: number }[] = [];
+  /** Every call made through the layer's client, in order, with when it was made and answered (ms since epoch). */
+  readonly calls: { method: string; at: number; answeredAt?: number }[] = [];
   private readonly counts = new Map<string, number>();
   private hidden: (workflowId: string) => boolean = () => false;
 
@@ -25,8 +25,10 @@ export class TemporalCallLayer {
         if (typeof prop !== 'string' || typeof value !== 'function') return value;
         return async (...args: unknown[]) => {
           this.counts.set(prop, (this.counts.get(prop) ?? 0) + 1);
-          this.calls.push({ method: prop, at: Date.now() });
+          const call: TemporalCallLayer['calls'][number] = { method: prop, at: Date.now() };
+          this.calls.push(call);
           const response: unknown = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          call.answeredAt = Date.now();
           if (prop === 'listWorkflowExecutions') this.hide(response as ListResponse);
           return response;
         };
