@@ -1,13 +1,18 @@
-import { DescribeInstancesCommand, type Instance } from '@aws-sdk/client-ec2';
 import { Context } from '@temporalio/activity';
-import { instanceWorkflowId, TAG } from '../common/names';
+import { instanceWorkflowId } from '../common/names';
 import type { ActivityDeps } from './deps';
-import { withAwsErrors } from './aws/errors';
 import { defaultEc2RateLimits } from './aws/token-bucket';
-import { terminateInstance } from './ec2/instances';
+import { terminateInstanceBatch, TERMINATE_BATCH_SIZE } from './ec2/terminate-batch';
+import { inParallel } from './gc/parallel';
+import { resumableProgress, ProgressReporter, startProgress, type GcProgress, type Orphan } from './gc/progress';
+import { sortTagged, whyNotOwned, type Suspect } from './gc/suspects';
+import { GC_DESCRIBE_PAGE_SIZE, taggedInstances } from './gc/tagged-instances';
 import { writeAudit } from './s3/audit';
 import { ObjectStore } from './s3/objects';
-import { latestInstanceRun } from './temporal/workflow-status';
+import { latestInstanceRun, runningInstanceOwners, type InstanceRun } from './temporal/workflow-status';
+
+export { GC_DESCRIBE_PAGE_SIZE };
+export type { GcCounts, GcProgress, Orphan } from './gc/progress';
 
 export interface GcRequest {
   shard: string;
@@ -20,101 +25,135 @@ export interface GcRequest {
   at: string;
 }
 
-export interface Orphan {
-  ec2InstanceId: string;
-  instanceId?: string;
-  launchedAt?: string;
-  why: string;
-}
+/** Describes in flight at once while confirming suspects, and audit objects written at once. */
+const DESCRIBE_CONCURRENCY = 16;
+const AUDIT_CONCURRENCY = 16;
 
-/** EC2's largest DescribeInstances page (it accepts 5 to 1000). */
-export const GC_DESCRIBE_PAGE_SIZE = 1000;
-
-/** The garbage collector's one activity: find tagged instances no live workflow owns, and terminate them. */
+/**
+ * The garbage collector's one activity: find tagged instances no live workflow owns, and terminate
+ * them. A pass lists the shard's tagged instances (EC2, paginated) and, at the same time, its running
+ * instance workflows (visibility, paginated), describes only the suspects (past the grace, and not owned as
+ * visibility shows it) to confirm them consistently, then terminates the orphans in batches, one
+ * audit object each. It heartbeats its progress throughout, and a retried attempt goes on from it.
+ */
 export function createGcActivities(deps: ActivityDeps) {
   const limits = deps.ec2Limits ?? defaultEc2RateLimits();
   const objects = new ObjectStore({ s3: deps.aws.s3, bucket: deps.bucket });
   const pageSize = deps.gcDescribePageSize ?? GC_DESCRIBE_PAGE_SIZE;
 
   /**
-   * Owned means: the instance's workflow (found by its nstance:instance-id tag) is running, and runs
-   * this EC2 instance. The workflow is started before RunInstances and describe reads it
-   * consistently, so this holds from the instant the instance exists; until the workflow has
-   * recorded its EC2 id (NstanceInstanceId) any instance with its tag counts as its own. After
-   * that, another instance with the same tag is a duplicate (a launch that went through twice).
+   * Both listings at once: EC2's is most of a pass, and their order does not matter, since nothing
+   * is collected on a listing's word alone (a suspect is confirmed by describe).
    */
-  async function whyNotOwned(shard: string, instanceId: string | undefined, ec2InstanceId: string): Promise<string | undefined> {
-    if (!instanceId) return `no ${TAG.instanceId} tag`;
-    const run = await latestInstanceRun(deps.temporal, instanceWorkflowId(shard, instanceId));
-    if (run.status !== 'RUNNING') return `no running workflow owns ${instanceId}`;
-    if (run.ec2InstanceId && run.ec2InstanceId !== ec2InstanceId) return `a duplicate: ${instanceId}'s workflow runs ${run.ec2InstanceId}`;
-    return undefined;
+  async function list(request: GcRequest, progress: GcProgress, reporter: ProgressReporter): Promise<void> {
+    const { counts } = progress;
+    const listingInstances = taggedInstances({
+      ec2: deps.aws.ec2,
+      limits,
+      clusterId: request.clusterId,
+      shard: request.shard,
+      pageSize,
+      onPage: (pages, found) => {
+        Object.assign(counts, { ec2Pages: pages, tagged: found });
+        reporter.report(progress, true);
+      },
+    });
+    const listingOwners = runningInstanceOwners(deps.temporal, request.shard, (pages, found) => {
+      Object.assign(counts, { ownerPages: pages, owners: found });
+      reporter.report(progress, true);
+    });
+    const [instances, owners] = await Promise.all([listingInstances, listingOwners]);
+    const sorted = sortTagged(instances, owners, Date.now(), request.graceMs);
+    Object.assign(counts, { young: sorted.young, owned: sorted.owned, suspects: sorted.suspects.length });
+    progress.phase = 'confirming';
+    progress.pending = sorted.suspects;
+    reporter.report(progress, true);
   }
 
-  /**
-   * Every live instance tagged for the shard, all pages. The listing is finished before anything is
-   * terminated: terminating changes the filtered result set that the next page's token points into.
-   */
-  async function taggedInstances(request: GcRequest, heartbeat: (details: string) => void): Promise<Instance[]> {
-    const found: Instance[] = [];
-    let token: string | undefined;
-    do {
-      // Each page is a request of its own against EC2's Describe bucket.
-      await limits.describe.take();
-      const out = await withAwsErrors('DescribeInstances for garbage collection', () =>
-        deps.aws.ec2.send(
-          new DescribeInstancesCommand({
-            Filters: [
-              { Name: `tag:${TAG.clusterId}`, Values: [request.clusterId] },
-              { Name: `tag:${TAG.shard}`, Values: [request.shard] },
-              { Name: `tag:${TAG.managed}`, Values: ['true'] },
-              { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
-            ],
-            MaxResults: pageSize,
-            NextToken: token,
-          }),
-        ),
-      );
-      found.push(...(out.Reservations ?? []).flatMap((r) => r.Instances ?? []));
-      token = out.NextToken || undefined;
-      heartbeat(`listed ${found.length} instances`);
-    } while (token);
-    return found;
+  /** Describes each pending suspect's workflow (once per instance id) and keeps those it confirms. */
+  async function confirm(request: GcRequest, progress: GcProgress, reporter: ProgressReporter, ctx: Context): Promise<void> {
+    const runs = new Map<string, Promise<InstanceRun>>();
+    const runOf = (instanceId: string): Promise<InstanceRun> => {
+      let run = runs.get(instanceId);
+      if (!run) {
+        progress.counts.described += 1;
+        run = latestInstanceRun(deps.temporal, instanceWorkflowId(request.shard, instanceId));
+        runs.set(instanceId, run);
+      }
+      return run;
+    };
+    while (progress.pending.length > 0) {
+      ctx.cancellationSignal.throwIfAborted();
+      const chunk = progress.pending.slice(0, DESCRIBE_CONCURRENCY * 4);
+      const decided = await inParallel(chunk, DESCRIBE_CONCURRENCY, async (suspect: Suspect) => ({
+        suspect,
+        why: whyNotOwned(suspect, suspect.instanceId ? await runOf(suspect.instanceId) : undefined),
+      }));
+      for (const { suspect, why } of decided) if (why) progress.orphans.push({ ...suspect, why });
+      progress.pending = progress.pending.slice(chunk.length);
+      progress.counts.orphans = progress.orphans.length;
+      reporter.report(progress);
+    }
+    progress.phase = 'terminating';
+    reporter.report(progress, true);
+  }
+
+  async function audit(request: GcRequest, orphan: Orphan): Promise<void> {
+    await writeAudit(
+      objects,
+      {
+        shard: request.shard,
+        action: 'gc.terminate',
+        actor: 'garbage-collector',
+        at: request.at,
+        instanceIds: orphan.instanceId ? [orphan.instanceId] : [],
+        ec2InstanceIds: [orphan.ec2InstanceId],
+        details: { why: orphan.why, launchedAt: orphan.launchedAt },
+      },
+      `gc/${request.shard}/${orphan.ec2InstanceId}`,
+    );
+  }
+
+  /** Terminates the orphans not yet handled, a batch at a time, and audits each one terminated. */
+  async function terminate(request: GcRequest, progress: GcProgress, reporter: ProgressReporter, ctx: Context): Promise<void> {
+    const { counts } = progress;
+    while (counts.handled < progress.orphans.length) {
+      ctx.cancellationSignal.throwIfAborted();
+      const batch = progress.orphans.slice(counts.handled, counts.handled + TERMINATE_BATCH_SIZE);
+      const outcome = await terminateInstanceBatch({ ec2: deps.aws.ec2, limits }, batch.map((o) => o.ec2InstanceId));
+      const terminated = new Set(outcome.terminated);
+      await inParallel(batch.filter((o) => terminated.has(o.ec2InstanceId)), AUDIT_CONCURRENCY, (orphan) => audit(request, orphan));
+      for (const { ec2InstanceId, error } of outcome.refused) {
+        progress.refused.push(ec2InstanceId);
+        ctx.log.warn('garbage collection: EC2 refused to terminate an orphan; the next pass tries again', { ec2InstanceId, error });
+      }
+      Object.assign(counts, {
+        handled: counts.handled + batch.length,
+        terminated: counts.terminated + outcome.terminated.length,
+        refused: counts.refused + outcome.refused.length,
+        terminateCalls: counts.terminateCalls + outcome.calls,
+      });
+      reporter.report(progress, true);
+    }
+    progress.phase = 'done';
   }
 
   return {
     async collectGarbage(request: GcRequest): Promise<Orphan[]> {
       const ctx = Context.current();
-      const instances = await taggedInstances(request, (d) => ctx.heartbeat(d));
-      const now = Date.now();
-      const collected: Orphan[] = [];
-      for (const instance of instances) {
-        const ec2InstanceId = instance.InstanceId;
-        if (!ec2InstanceId) continue;
-        const launched = instance.LaunchTime?.getTime() ?? now;
-        if (now - launched < request.graceMs) continue;
-        const instanceId = instance.Tags?.find((t) => t.Key === TAG.instanceId)?.Value;
-        const why = await whyNotOwned(request.shard, instanceId, ec2InstanceId);
-        if (!why) continue;
-        ctx.heartbeat(ec2InstanceId);
-        const orphan: Orphan = { ec2InstanceId, instanceId, launchedAt: instance.LaunchTime?.toISOString(), why };
-        await terminateInstance({ ec2: deps.aws.ec2, limits }, ec2InstanceId);
-        await writeAudit(
-          objects,
-          {
-            shard: request.shard,
-            action: 'gc.terminate',
-            actor: 'garbage-collector',
-            at: request.at,
-            instanceIds: instanceId ? [instanceId] : [],
-            ec2InstanceIds: [ec2InstanceId],
-            details: { why: orphan.why, launchedAt: orphan.launchedAt },
-          },
-          `gc/${request.shard}/${ec2InstanceId}`,
-        );
-        collected.push(orphan);
-      }
-      return collected;
+      const reporter = new ProgressReporter((details) => ctx.heartbeat(details));
+      const resumed = resumableProgress(ctx.info.heartbeatDetails);
+      const progress = resumed ?? startProgress();
+      if (!resumed) await list(request, progress, reporter);
+      ctx.cancellationSignal.throwIfAborted();
+      if (progress.phase === 'confirming') await confirm(request, progress, reporter, ctx);
+      if (progress.phase === 'terminating') await terminate(request, progress, reporter, ctx);
+      reporter.report(progress, true);
+      // A quiet pass (the usual one) logs at debug level only: every interval, for every shard.
+      const eventful = resumed !== undefined || progress.orphans.length > 0;
+      (eventful ? ctx.log.info : ctx.log.debug).call(ctx.log, 'garbage collection pass', { shard: request.shard, resumed: resumed !== undefined, ...progress.counts });
+      const refused = new Set(progress.refused);
+      return progress.orphans.filter((o) => !refused.has(o.ec2InstanceId));
     },
   };
 }

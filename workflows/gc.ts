@@ -1,13 +1,16 @@
-import { continueAsNew, log, proxyActivities, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { continueAsNew, log, proxyActivities, sleep, upsertSearchAttributes, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import { searchAttributeUpdates } from '../common/search-attributes';
 import type { Activities } from '../activities';
 import { configActivities } from './activity-options';
 
-const gc = proxyActivities<Activities>({
+/** A pass's activity options (part of its commands: change them only behind patched()). The GC benchmark runs passes with them too. */
+export const collectGarbageOptions: ActivityOptions = {
   startToCloseTimeout: '10m',
   heartbeatTimeout: '1m',
   retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '2m', maximumAttempts: 3 },
-});
+};
+
+const gc = proxyActivities<Activities>(collectGarbageOptions);
 
 export interface GcWorkflowInput {
   shard: string;
