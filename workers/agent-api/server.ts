@@ -20,10 +20,12 @@ import type { PkiCache } from '../../activities/pki/cluster-ca';
 import { writeCertLog } from '../../activities/pki/certlog';
 import { issueCertificate, publicKeyFingerprint } from '../../activities/pki/x509';
 import { NotLeaderError, type LeadershipGate, type LeadershipState } from '../leadership/gate';
+import type { ShardConfigCaches } from '../../activities/s3/config-cache';
 import { AgentApiContext } from './context';
 import { leaderFence } from './fence';
 import { HealthTracker } from './health-tracker';
 import { HttpError, readJsonBody, sendJson } from './http';
+import { ConcurrencyLimit, OverloadedError, RejectionLimiter, type ConcurrencyLimits, type RejectionLimits } from './limits';
 import { authenticate, files, health } from './mtls';
 import { register } from './register';
 import { registeredInstances } from './registered-instances';
@@ -40,6 +42,16 @@ export interface AgentApiListenOptions {
    * longest a terminated instance's certificate can still fetch files.
    */
   instanceCheckTtlMs?: number;
+  /** How long a group's secret files are served from memory (default 30 s; Nstance's cache_ttl will set it). */
+  secretFilesTtlMs?: number;
+  /** Per remote address: how many rejected requests before it is answered 429 outright. */
+  rejectionLimits?: RejectionLimits;
+  /** Requests in flight and queued at most; past it, 503 with Retry-After. */
+  concurrency?: ConcurrencyLimits;
+  /** Rejections are audited as one summary per (action, reason) per window of this length (default 60 s). */
+  rejectionWindowMs?: number;
+  /** Summary objects per window at most (default 20). */
+  maxRejectionObjectsPerWindow?: number;
 }
 
 export interface AgentApiOptions extends AgentApiListenOptions {
@@ -50,6 +62,8 @@ export interface AgentApiOptions extends AgentApiListenOptions {
   workerId: string;
   gate: LeadershipGate;
   pki?: PkiCache;
+  /** The worker's config caches, shared with the nonce issuer. */
+  configs?: ShardConfigCaches;
   log?: (line: string) => void;
   now?: () => number;
 }
@@ -61,6 +75,8 @@ const SERVER_CERT_ROTATE_MS = 7 * 24 * 3600 * 1000;
 export class AgentApi {
   readonly context: AgentApiContext;
   readonly tracker: HealthTracker;
+  readonly limiter: RejectionLimiter;
+  readonly concurrency: ConcurrencyLimit;
   private server: Server | undefined;
   private closed = false;
   private unsubscribe: (() => void) | undefined;
@@ -80,6 +96,8 @@ export class AgentApi {
       onError: (err, t) => log(`agent API: could not signal ${t.status} for ${t.instanceId} (will retry): ${(err as Error).message}`),
     });
     this.context.tracker = this.tracker;
+    this.limiter = new RejectionLimiter(options.rejectionLimits, options.now);
+    this.concurrency = new ConcurrencyLimit(options.concurrency);
   }
 
   /** Where it listens; undefined before start() resolves. */
@@ -114,6 +132,7 @@ export class AgentApi {
     this.unsubscribe = this.options.gate.onChange((state) => this.followLeadership(state));
     this.followLeadership(this.options.gate.state);
     this.tracker.start();
+    this.context.rejections.start();
     this.scheduleRotation();
     const address = this.address as { host: string; port: number };
     log(`agent API listening on https://${address.host}:${address.port} (TLS 1.3, client certificates from the cluster CA)`);
@@ -131,9 +150,12 @@ export class AgentApi {
     this.unsubscribe?.();
     if (this.rotation) clearTimeout(this.rotation);
     const server = this.server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (server) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    // What was refused since the last summary is still written.
+    await this.context.rejections.close();
   }
 
   /**
@@ -221,8 +243,25 @@ export class AgentApi {
     return { key: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, cert: `${issued.pem.trim()}\n${pki.caCertPem.trim()}\n`, ca: pki.caCertPem };
   }
 
+  /**
+   * Order: a remote that keeps being refused is answered 429 before anything else; then a
+   * slot (or a place in the bounded queue) is taken; then the leadership and the route.
+   */
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const remote = `${address}:${req.socket.remotePort}`;
+    const blockedMs = this.limiter.blockedFor(address);
+    if (blockedMs !== undefined) {
+      this.context.reject({ action: 'agent.rate-limited', reason: 'too-many-rejections', remote });
+      return sendJson(res, 429, { error: 'too-many-rejections', message: `too many refused requests from ${address}: try again later` }, retryAfter(blockedMs));
+    }
+    let release: (() => void) | undefined;
+    try {
+      release = await this.concurrency.acquire();
+    } catch (err) {
+      if (!(err instanceof OverloadedError)) throw err;
+      return sendJson(res, 503, { error: 'busy', message: `${err.message}: retry later` }, retryAfter(err.retryAfterMs));
+    }
     try {
       // The leadership this request is served under: every write it makes re-checks it.
       const fence = leaderFence(this.options.gate);
@@ -231,21 +270,27 @@ export class AgentApi {
         case 'POST /v1/register':
           return sendJson(res, 200, await register(this.context, fence, () => readJsonBody(req), remote));
         case 'POST /v1/health': {
-          const who = await authenticate(this.context, req, '/v1/health');
-          return sendJson(res, 200, await health(this.context, fence, who, await readJsonBody(req)));
+          const who = authenticate(this.context, req, '/v1/health');
+          return sendJson(res, 200, health(this.context, fence, who, await readJsonBody(req), remote));
         }
         case 'GET /v1/files': {
-          const who = await authenticate(this.context, req, '/v1/files');
-          return sendJson(res, 200, await files(this.context, who));
+          const who = authenticate(this.context, req, '/v1/files');
+          return sendJson(res, 200, await files(this.context, who, remote));
         }
         default:
           throw new HttpError(404, 'not-found', `no route ${route}`);
       }
     } catch (err) {
       if (err instanceof NotLeaderError) return sendJson(res, 503, { error: 'not-leader', message: `${err.message}: retry against the leader network address` });
-      if (err instanceof HttpError) return sendJson(res, err.status, { error: err.code, message: err.message });
+      if (err instanceof HttpError) {
+        // Refusals spend the remote's budget; a 5xx is our failure, not the peer's.
+        if (err.status >= 400 && err.status < 500) this.limiter.rejected(address);
+        return sendJson(res, err.status, { error: err.code, message: err.message });
+      }
       this.context.deps.log(`agent API: ${req.method} ${req.url} from ${remote} failed: ${(err as Error).message}`);
       return sendJson(res, 500, { error: 'internal', message: 'internal error; retry' });
+    } finally {
+      release();
     }
   }
 
@@ -263,4 +308,8 @@ export class AgentApi {
       throw err;
     }
   }
+}
+
+function retryAfter(ms: number): Record<string, string> {
+  return { 'retry-after': String(Math.max(1, Math.ceil(ms / 1000))) };
 }
