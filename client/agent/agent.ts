@@ -6,7 +6,7 @@
  */
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
+import { Agent as HttpsAgent, request } from 'node:https';
 import { dirname, join, normalize } from 'node:path';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { peekClaims } from '../../activities/pki/nonce';
@@ -63,15 +63,45 @@ export class AgentRequestError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The server's Retry-After (429, 503), in ms. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'AgentRequestError';
   }
 
-  /** 503 (not the leader yet) and 5xx are worth retrying; any other 4xx is final. */
+  /** 503 (not the leader yet, busy), 429 (refused too often) and 5xx are worth retrying; any other 4xx is final. */
   get retryable(): boolean {
     return this.status === 0 || this.status >= 500 || this.status === 429;
   }
+}
+
+export const RETRY_BASE_MS = 1000;
+export const RETRY_MAX_MS = 30_000;
+
+/**
+ * How long to wait before retry `attempt` (1, 2, ...): what the server asked for (Retry-After)
+ * plus an exponential backoff with jitter, so a fleet turned away at once does not come back
+ * at once. The backoff's lower half is fixed, its upper half random.
+ */
+export function retryDelayMs(attempt: number, err: unknown, random: () => number = Math.random): number {
+  const backoff = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.max(0, attempt - 1));
+  const asked = err instanceof AgentRequestError ? (err.retryAfterMs ?? 0) : 0;
+  return Math.round(asked + backoff / 2 + random() * (backoff / 2));
+}
+
+/** Reports are spread by ±10% of the interval, so agents started together drift apart instead of reporting in one burst. */
+export function jitteredIntervalMs(intervalMs: number, random: () => number = Math.random): number {
+  return Math.round(intervalMs * (0.9 + 0.2 * random()));
+}
+
+function parseRetryAfter(value: string | string[] | undefined): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (!text) return undefined;
+  const seconds = Number(text);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
 export class Agent {
@@ -82,6 +112,14 @@ export class Agent {
   private stopped = false;
   private reports = 0;
   private caPem: string | undefined;
+  /** Failed attempts in a row (for the backoff). */
+  private failures = 0;
+  /**
+   * Connections are kept alive between the requests that follow each other (register, files,
+   * health; a retry): each new one costs both sides a TLS handshake. Node closes an idle one
+   * just before the server's keep-alive hint runs out, so a 60 s interval reconnects.
+   */
+  private readonly connections = new HttpsAgent({ keepAlive: true, maxSockets: 2 });
   lastError: Error | undefined;
 
   constructor(readonly options: AgentOptions) {
@@ -179,8 +217,10 @@ export class Agent {
         this.reports++;
         await this.reportHealth();
         this.lastError = undefined;
+        this.failures = 0;
       } catch (err) {
         this.lastError = err as Error;
+        this.failures++;
         this.log(`agent ${this.instanceId ?? this.options.stateDir}: ${(err as Error).message}`);
         // A rejected registration (bad nonce) cannot get better by retrying.
         if (!this.state && err instanceof AgentRequestError && !err.retryable) {
@@ -189,7 +229,10 @@ export class Agent {
         }
       }
       if (this.stopped) return;
-      this.timer = setTimeout(() => void tick(), this.state ? this.intervalMs : 1000);
+      // After a failure, back off (never longer than an interval once registered); otherwise report on the interval.
+      const interval = jitteredIntervalMs(this.intervalMs);
+      const backoff = this.failures === 0 ? interval : retryDelayMs(this.failures, this.lastError);
+      this.timer = setTimeout(() => void tick(), this.state ? Math.min(backoff, interval) : backoff);
       this.timer.unref();
     };
     void tick();
@@ -200,6 +243,7 @@ export class Agent {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.noticeTimer) clearTimeout(this.noticeTimer);
+    this.connections.destroy();
   }
 
   /** Polls for termination notices; a new one is reported now rather than at the next health interval. */
@@ -250,7 +294,7 @@ export class Agent {
           ca: this.state?.caPem ?? this.caPem,
           ...(identity ? { key: identity.keyPem, cert: identity.certPem } : {}),
           minVersion: 'TLSv1.3',
-          agent: false,
+          agent: this.connections,
           timeout: 15_000,
           checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(expectedHost, cert),
           headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
@@ -268,7 +312,7 @@ export class Agent {
             }
             const status = res.statusCode ?? 0;
             if (status >= 200 && status < 300) resolve(parsed);
-            else reject(new AgentRequestError(status, parsed.error ?? 'http-error', `${method} ${path}: ${status} ${parsed.message ?? text.slice(0, 200)}`));
+            else reject(new AgentRequestError(status, parsed.error ?? 'http-error', `${method} ${path}: ${status} ${parsed.message ?? text.slice(0, 200)}`, parseRetryAfter(res.headers['retry-after'])));
           });
         },
       );
