@@ -6,9 +6,9 @@
  */
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { Agent as HttpsAgent, request } from 'node:https';
+import { Agent as HttpsAgent, request, type RequestOptions } from 'node:https';
 import { dirname, join, normalize } from 'node:path';
-import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import { checkServerIdentity, createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
 import { peekClaims } from '../../activities/pki/nonce';
 import { discoverPinnedCa } from './discover';
 import type { NoticeSource, TerminationNotice } from './imds';
@@ -56,6 +56,8 @@ export interface AgentOptions {
   /** How often to poll `notices` (AWS suggests every 5 s). */
   noticePollMs?: number;
   log?: (line: string) => void;
+  /** Told of every finished request (status 0: no answer), for a benchmark's figures. */
+  observe?: (done: { method: string; path: string; status: number; ms: number }) => void;
 }
 
 export class AgentRequestError extends Error {
@@ -120,6 +122,8 @@ export class Agent {
    * just before the server's keep-alive hint runs out, so a 60 s interval reconnects.
    */
   private readonly connections = new HttpsAgent({ keepAlive: true, maxSockets: 2 });
+  /** Building a TLS context parses the key and certificates: done once per identity, not per connection. */
+  private context: { id: string; context: SecureContext } | undefined;
   lastError: Error | undefined;
 
   constructor(readonly options: AgentOptions) {
@@ -279,26 +283,40 @@ export class Agent {
     return ca;
   }
 
+  private secureContext(ca: string | undefined, identity: AgentState | undefined): SecureContext {
+    const id = `${ca ?? ''}\u0000${identity?.certPem ?? ''}`;
+    if (this.context?.id !== id) {
+      this.context = { id, context: createSecureContext({ ca, minVersion: 'TLSv1.3', ...(identity ? { key: identity.keyPem, cert: identity.certPem } : {}) }) };
+    }
+    return this.context.context;
+  }
+
   /** One JSON request over TLS 1.3, pinning the cluster CA and checking the server names the registration host. */
   private call(method: string, path: string, body: unknown, identity?: AgentState): Promise<unknown> {
     const { host, port } = splitAddress(this.options.connectAddress ?? this.options.registerAddress);
     const expectedHost = splitAddress(this.options.registerAddress).host;
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise((resolve, reject) => {
+    const began = performance.now();
+    const observe = this.options.observe;
+    const answered = new Promise<unknown>((resolve, reject) => {
+      // tls.connect takes secureContext; the https request options type does not list it.
+      const options: RequestOptions & { secureContext: SecureContext } = {
+        host,
+        port,
+        method,
+        path,
+        // ca/key/cert also name the connection pool, so a connection without the client certificate is never reused with it.
+        ca: this.state?.caPem ?? this.caPem,
+        ...(identity ? { key: identity.keyPem, cert: identity.certPem } : {}),
+        secureContext: this.secureContext(this.state?.caPem ?? this.caPem, identity),
+        minVersion: 'TLSv1.3',
+        agent: this.connections,
+        timeout: 15_000,
+        checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(expectedHost, cert),
+        headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+      };
       const req = request(
-        {
-          host,
-          port,
-          method,
-          path,
-          ca: this.state?.caPem ?? this.caPem,
-          ...(identity ? { key: identity.keyPem, cert: identity.certPem } : {}),
-          minVersion: 'TLSv1.3',
-          agent: this.connections,
-          timeout: 15_000,
-          checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(expectedHost, cert),
-          headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
-        },
+        options,
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -320,5 +338,14 @@ export class Agent {
       req.on('error', (err) => reject(err instanceof AgentRequestError ? err : new AgentRequestError(0, 'network', `${method} ${path}: ${err.message}`)));
       req.end(payload);
     });
+    if (!observe) return answered;
+    const report = (status: number) => observe({ method, path, status, ms: performance.now() - began });
+    return answered.then(
+      (out) => (report(200), out),
+      (err: unknown) => {
+        report(err instanceof AgentRequestError ? err.status : 0);
+        throw err;
+      },
+    );
   }
 }

@@ -14,6 +14,7 @@ import type { AwsClients } from '../../activities/aws/clients';
 import type { CertLogEntry } from '../../activities/pki/certlog';
 import type { ClusterPki, PkiCache } from '../../activities/pki/cluster-ca';
 import { mintNonce } from '../../activities/pki/nonce';
+import * as clientCert from '../../activities/pki/client-cert';
 import * as x509 from '../../activities/pki/x509';
 import type { AuditEntry } from '../../common/types';
 import { instanceWorkflowId } from '../../common/names';
@@ -192,7 +193,7 @@ function registration(instanceId = 'i-1', key: KeyObject = pki.registrationKey):
   return JSON.stringify({ nonce, publicKey });
 }
 
-const clientCertificates = (spy: jest.SpyInstance) => spy.mock.calls.filter(([req]) => (req as x509.IssueRequest).usage === 'client').length;
+const clientCertificates = (spy: jest.SpyInstance) => spy.mock.calls.length;
 const flush = () => new Promise((r) => setImmediate(r));
 
 describe('fencing: a worker deposed in the middle of a registration stops there', () => {
@@ -200,7 +201,7 @@ describe('fencing: a worker deposed in the middle of a registration stops there'
     ['steps down', () => gate.set({ leader: false, epoch: 1 })],
     ['sees another epoch', () => gate.set({ leader: true, epoch: 2 })],
   ])('leadership that %s while the instance workflow is looked up: 503, no nonce spent, no certificate, nothing logged or signalled', async (_what, flip) => {
-    const issue = jest.spyOn(x509, 'issueCertificate');
+    const issue = jest.spyOn(clientCert, 'issueClientCertificate');
     onDescribe = flip;
     const res = await post('/v1/register', registration());
     expect(res).toMatchObject({ status: 503, body: { error: 'not-leader' } });
@@ -212,7 +213,7 @@ describe('fencing: a worker deposed in the middle of a registration stops there'
   });
 
   test('deposed once the nonce is spent: the certificate is neither handed out, logged, audited nor signalled; the retry at the new leader gets that one', async () => {
-    const issue = jest.spyOn(x509, 'issueCertificate');
+    const issue = jest.spyOn(clientCert, 'issueClientCertificate');
     s3.onPut = (key) => {
       if (key.includes('/nonce/')) gate.set({ leader: false, epoch: 1 });
     };
@@ -311,21 +312,23 @@ describe('limits', () => {
     ]);
   });
 
-  test('past the requests in flight and queued, the API answers 503 with Retry-After; the queued ones are served', async () => {
+  test('past the registrations in flight and queued, the API answers 503 with Retry-After; the queued ones are served, and other requests are not held up', async () => {
     await api.close();
-    api = await startApi({ concurrency: { maxInFlight: 2, maxQueued: 1 } });
+    api = await startApi({ registrationConcurrency: { maxInFlight: 2, maxQueued: 1 } });
     let open: () => void = () => undefined;
     const blocked = new Promise<void>((r) => (open = r));
     onDescribe = () => blocked;
     const pending = ['i-1', 'i-2', 'i-3'].map((id) => post('/v1/register', registration(id)));
     await new Promise((r) => setTimeout(r, 200));
-    expect([api.concurrency.inFlight, api.concurrency.queued]).toEqual([2, 1]);
+    expect([api.registrations.inFlight, api.registrations.queued]).toEqual([2, 1]);
     const shed = await post('/v1/register', registration('i-4'));
     expect(shed).toMatchObject({ status: 503, body: { error: 'busy' } });
     expect(Number(shed.headers?.['retry-after'])).toBeGreaterThanOrEqual(1);
+    // Registrations have their own bound: other requests are still answered at once.
+    expect((await post('/v1/health', '{}')).status).toBe(401);
     open();
     expect((await Promise.all(pending)).map((r) => r.status)).toEqual([200, 200, 200]);
-    expect([api.concurrency.inFlight, api.concurrency.queued]).toEqual([0, 0]);
+    expect([api.registrations.inFlight, api.registrations.queued]).toEqual([0, 0]);
   });
 });
 

@@ -4,7 +4,7 @@
  * check that only reads comes first; the certificate is then signed in memory and
  * the nonce spent with it inside one create-only S3 object (so a replay fails on any
  * worker, and an agent asking again gets that very certificate); only then is it
- * logged and audited (side by side) and the instance workflow signalled. Three S3
+ * logged, audited and the instance workflow signalled (side by side). Three S3
  * writes per registration, no read. Every side effect re-checks the leadership the
  * request started under (LeaderFence) and carries its epoch.
  */
@@ -14,7 +14,8 @@ import { instanceWorkflowId } from '../../common/names';
 import { agentRegisteredSignal, type AgentRegistration } from '../../workflows/definitions';
 import { certLogKey, writeCertLog, type CertLogEntry } from '../../activities/pki/certlog';
 import { NonceError, verifyNonce, type NonceClaims } from '../../activities/pki/nonce';
-import { issueCertificate, publicKeyFingerprint } from '../../activities/pki/x509';
+import { issueClientCertificate } from '../../activities/pki/client-cert';
+import { publicKeyFingerprint } from '../../activities/pki/x509';
 import { WriteConflictError } from '../../activities/s3/objects';
 import { latestRunStatus } from '../../activities/temporal/workflow-status';
 import type { ClusterPki } from '../../activities/pki/cluster-ca';
@@ -148,19 +149,18 @@ interface SpentNonce {
 type Registration = { view: ShardView; pki: ClusterPki; request: RegisterRequest; claims: NonceClaims };
 
 /** Signs the agent's certificate in memory: nothing is handed out or logged until the nonce is spent with it. */
-async function sign(ctx: AgentApiContext, fence: LeaderFence, r: Registration): Promise<{ issued: IssuedRecord; certlogEntry: CertLogEntry }> {
+function sign(ctx: AgentApiContext, fence: LeaderFence, r: Registration): { issued: IssuedRecord; certlogEntry: CertLogEntry } {
   const { view, pki, claims } = r;
   const { publicKey, ip, hostname } = r.request;
   const now = ctx.deps.now();
   fence.check();
-  const cert = await issueCertificate({
+  const cert = issueClientCertificate({
     caCertPem: pki.caCertPem,
     caKey: pki.caKey,
     publicKey,
     commonName: claims.sub,
     organization: view.clusterId,
     organizationalUnit: ctx.shard,
-    usage: 'client',
     uris: [agentUri({ cluster: view.clusterId, shard: ctx.shard, tenant: claims.tenant, group: claims.group, instanceId: claims.sub })],
     validityDays: CLIENT_CERT_VALIDITY_DAYS,
     now,
@@ -197,7 +197,7 @@ async function sign(ctx: AgentApiContext, fence: LeaderFence, r: Registration): 
  */
 async function spendNonce(ctx: AgentApiContext, fence: LeaderFence, r: Registration): Promise<SpentNonce> {
   const { claims } = r;
-  const signed = await sign(ctx, fence, r);
+  const signed = sign(ctx, fence, r);
   const fingerprint = signed.certlogEntry.publicKeySha256;
   const record: NonceRecord = {
     instanceId: claims.sub,
@@ -227,7 +227,7 @@ async function spendNonce(ctx: AgentApiContext, fence: LeaderFence, r: Registrat
 }
 
 /**
- * Certificate log and audit (side by side), health tracking, and the workflow told (again,
+ * Certificate log, audit and the workflow told (side by side; again,
  * for a repeat: in case the first signal never landed; it keeps the first registration it
  * hears of); then the answer.
  */
@@ -247,11 +247,13 @@ async function complete(ctx: AgentApiContext, fence: LeaderFence, r: Registratio
     workflowId: instanceWorkflowId(ctx.shard, claims.sub),
     details: { serialNumber: issued.serialNumber, nonceId: claims.jti, reportedIp: ip, hostname, remote, leaderEpoch: fence.epoch, ...details },
   });
-  await Promise.all([logged, audited]);
-  if (spent.oldRecord) await completeOldRecord(ctx, fence, spent.oldRecord, issued);
   fence.check();
   ctx.tracker.registered(claims.sub);
-  await signalRegistered(ctx, fence, { instanceId: claims.sub, certificateSerial: issued.serialNumber, reportedIp: ip, hostname, at: issued.issuedAt, leaderEpoch: fence.epoch });
+  // The workflow is told alongside: the agent gets its certificate only once all three are done, so a
+  // failure of any makes it ask again (a repeat), which writes what is missing and signals again.
+  const signalled = signalRegistered(ctx, fence, { instanceId: claims.sub, certificateSerial: issued.serialNumber, reportedIp: ip, hostname, at: issued.issuedAt, leaderEpoch: fence.epoch });
+  await Promise.all([logged, audited, signalled]);
+  if (spent.oldRecord) await completeOldRecord(ctx, fence, spent.oldRecord, issued);
   return {
     instanceId: claims.sub,
     certificate: issued.certificate,

@@ -46,8 +46,13 @@ export interface AgentApiListenOptions {
   secretFilesTtlMs?: number;
   /** Per remote address: how many rejected requests before it is answered 429 outright. */
   rejectionLimits?: RejectionLimits;
-  /** Requests in flight and queued at most; past it, 503 with Retry-After. */
+  /** Health and files requests in flight and queued at most; past it, 503 with Retry-After. */
   concurrency?: ConcurrencyLimits;
+  /**
+   * Registrations, which wait on S3 and Temporal, have their own (smaller) bound, so a burst of
+   * them queues without delaying the health reports of the agents already registered.
+   */
+  registrationConcurrency?: ConcurrencyLimits;
   /** Rejections are audited as one summary per (action, reason) per window of this length (default 60 s). */
   rejectionWindowMs?: number;
   /** Summary objects per window at most (default 20). */
@@ -77,6 +82,7 @@ export class AgentApi {
   readonly tracker: HealthTracker;
   readonly limiter: RejectionLimiter;
   readonly concurrency: ConcurrencyLimit;
+  readonly registrations: ConcurrencyLimit;
   private server: Server | undefined;
   private closed = false;
   private unsubscribe: (() => void) | undefined;
@@ -97,7 +103,8 @@ export class AgentApi {
     });
     this.context.tracker = this.tracker;
     this.limiter = new RejectionLimiter(options.rejectionLimits, options.now);
-    this.concurrency = new ConcurrencyLimit(options.concurrency);
+    this.concurrency = new ConcurrencyLimit({ maxInFlight: 256, maxQueued: 4096, maxQueueWaitMs: 5000, ...options.concurrency });
+    this.registrations = new ConcurrencyLimit({ maxInFlight: 32, maxQueued: 1024, maxQueueWaitMs: 8000, ...options.registrationConcurrency });
   }
 
   /** Where it listens; undefined before start() resolves. */
@@ -255,9 +262,10 @@ export class AgentApi {
       this.context.reject({ action: 'agent.rate-limited', reason: 'too-many-rejections', remote });
       return sendJson(res, 429, { error: 'too-many-rejections', message: `too many refused requests from ${address}: try again later` }, retryAfter(blockedMs));
     }
+    const route = `${req.method} ${(req.url ?? '').split('?')[0]}`;
     let release: (() => void) | undefined;
     try {
-      release = await this.concurrency.acquire();
+      release = await (route === 'POST /v1/register' ? this.registrations : this.concurrency).acquire();
     } catch (err) {
       if (!(err instanceof OverloadedError)) throw err;
       return sendJson(res, 503, { error: 'busy', message: `${err.message}: retry later` }, retryAfter(err.retryAfterMs));
@@ -265,7 +273,6 @@ export class AgentApi {
     try {
       // The leadership this request is served under: every write it makes re-checks it.
       const fence = leaderFence(this.options.gate);
-      const route = `${req.method} ${(req.url ?? '').split('?')[0]}`;
       switch (route) {
         case 'POST /v1/register':
           return sendJson(res, 200, await register(this.context, fence, () => readJsonBody(req), remote));
