@@ -14,7 +14,8 @@
  *
  * Env: BENCH_AGENTS (default 5000: the fleet reporting health), BENCH_REGISTER (default 2000:
  * how many register at once first), BENCH_HEALTH_SECONDS (default 120: how long health is
- * measured, after every agent registered), BENCH_HEALTH_INTERVAL (default 60s).
+ * measured, after every agent registered), BENCH_HEALTH_INTERVAL (default 60s), BENCH_REGISTER_IN_FLIGHT
+ * (the API's registrations in flight; default: the API's own default).
  * Results: printed, and written to bench/results/agent-api.json.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -105,7 +106,9 @@ async function main(): Promise<void> {
   let stand: Stand | undefined;
   let driver: Driver | undefined;
   try {
-    stand = await startStand({ client, temporalAddress: env.temporalAddress, aws, bucket, shard, healthInterval, log: (line) => console.log(line) });
+    const inFlight = process.env.BENCH_REGISTER_IN_FLIGHT ? { registrationConcurrency: { maxInFlight: Number(process.env.BENCH_REGISTER_IN_FLIGHT) } } : {};
+    const loadBefore = os.loadavg();
+    stand = await startStand({ client, temporalAddress: env.temporalAddress, aws, bucket, shard, healthInterval, api: inFlight, log: (line) => console.log(line) });
     const idleRssBytes = process.memoryUsage().rss;
     const ids = Array.from({ length: total }, (_, i) => `web-${String(i).padStart(12, '0')}`);
     let t = Date.now();
@@ -163,7 +166,8 @@ async function main(): Promise<void> {
     const summary = {
       measured: 'one agent API (agentServices, as a shard worker wires it) against moto and a Temporal dev server; real Agent instances in a separate process',
       at: new Date().toISOString(),
-      machine: { cpus: os.cpus().length, node: process.version, platform: `${os.platform()} ${os.arch()}` },
+      // The load average (1, 5, 15 min) when it started and ended: moto, the dev server and anything else on the box share its cores.
+      machine: { cpus: os.cpus().length, node: process.version, platform: `${os.platform()} ${os.arch()}`, loadAverageAtStart: loadBefore.map((n) => Math.round(n * 10) / 10), loadAverageAtEnd: os.loadavg().map((n) => Math.round(n * 10) / 10) },
       config: { agents: total, registerAtOnce: burst, healthInterval, healthMeasuredSeconds: healthSeconds, concurrency: { other: { maxInFlight: stand.api.concurrency.maxInFlight, maxQueued: stand.api.concurrency.maxQueued }, registrations: { maxInFlight: stand.api.registrations.maxInFlight, maxQueued: stand.api.registrations.maxQueued } } },
       setup: { standInWorkflowsStartedMs: standInsMs, noncesMintedMs: mintMs },
       registration: {
