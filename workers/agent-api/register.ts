@@ -12,16 +12,17 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { instanceWorkflowId } from '../../common/names';
 import { agentRegisteredSignal, type AgentRegistration } from '../../workflows/definitions';
-import { certLogKey, writeCertLog, type CertLogEntry } from '../../activities/pki/certlog';
+import { writeCertLog, type CertLogEntry } from '../../activities/pki/certlog';
 import { NonceError, verifyNonce, type NonceClaims } from '../../activities/pki/nonce';
-import { issueClientCertificate } from '../../activities/pki/client-cert';
-import { publicKeyFingerprint } from '../../activities/pki/x509';
 import { WriteConflictError } from '../../activities/s3/objects';
 import { latestRunStatus } from '../../activities/temporal/workflow-status';
 import type { ClusterPki } from '../../activities/pki/cluster-ca';
 import type { AgentApiContext, ShardView } from './context';
 import type { LeaderFence } from './fence';
+import { signAgentCertificate, type IssuedRecord } from './agent-certificate';
 import { HttpError, optionalString, requiredString } from './http';
+
+export { agentUri, CLIENT_CERT_VALIDITY_DAYS } from './agent-certificate';
 
 export interface RegisterResponse {
   instanceId: string;
@@ -32,15 +33,8 @@ export interface RegisterResponse {
   healthCheckIntervalMs: number;
 }
 
-export const CLIENT_CERT_VALIDITY_DAYS = 90;
-
 export function nonceKey(shard: string, jti: string): string {
   return `shard/${shard}/nonce/${jti}.json`;
-}
-
-/** The SAN URI carried by agent certificates: lets mTLS handlers know the tenant/group without a lookup. */
-export function agentUri(c: { cluster: string; shard: string; tenant: string; group: string; instanceId: string }): string {
-  return `nstance://${c.cluster}/${c.shard}/${c.tenant}/${c.group}/${c.instanceId}`;
 }
 
 function parsePublicKey(pem: string): KeyObject {
@@ -114,16 +108,6 @@ export async function register(ctx: AgentApiContext, fence: LeaderFence, readBod
   return complete(ctx, fence, { view, pki, request, claims, spent, remote });
 }
 
-/** The certificate kept in a spent nonce's record: what a repeat of the same request gets. */
-interface IssuedRecord {
-  certificate: string;
-  serialNumber: string;
-  notAfter: string;
-  issuedAt: string;
-  /** Its certificate-log object. */
-  certlog: string;
-}
-
 interface NonceRecord {
   instanceId: string;
   spentAt: string;
@@ -148,47 +132,6 @@ interface SpentNonce {
 
 type Registration = { view: ShardView; pki: ClusterPki; request: RegisterRequest; claims: NonceClaims };
 
-/** Signs the agent's certificate in memory: nothing is handed out or logged until the nonce is spent with it. */
-function sign(ctx: AgentApiContext, fence: LeaderFence, r: Registration): { issued: IssuedRecord; certlogEntry: CertLogEntry } {
-  const { view, pki, claims } = r;
-  const { publicKey, ip, hostname } = r.request;
-  const now = ctx.deps.now();
-  fence.check();
-  const cert = issueClientCertificate({
-    caCertPem: pki.caCertPem,
-    caKey: pki.caKey,
-    publicKey,
-    commonName: claims.sub,
-    organization: view.clusterId,
-    organizationalUnit: ctx.shard,
-    uris: [agentUri({ cluster: view.clusterId, shard: ctx.shard, tenant: claims.tenant, group: claims.group, instanceId: claims.sub })],
-    validityDays: CLIENT_CERT_VALIDITY_DAYS,
-    now,
-  });
-  const issuedAt = new Date(now).toISOString();
-  const certlogEntry: CertLogEntry = {
-    kind: 'agent-client',
-    cluster: view.clusterId,
-    shard: ctx.shard,
-    tenant: claims.tenant,
-    group: claims.group,
-    id: claims.sub,
-    serialNumber: cert.serialNumber,
-    subject: `CN=${claims.sub}, OU=${ctx.shard}, O=${view.clusterId}`,
-    notBefore: cert.notBefore,
-    notAfter: cert.notAfter,
-    publicKeySha256: publicKeyFingerprint(publicKey),
-    issuedAt,
-    nonceId: claims.jti,
-    reportedIp: ip,
-    hostname,
-    issuer: `agent-api:${ctx.deps.workerId}`,
-    leaderEpoch: fence.epoch,
-  };
-  const issued: IssuedRecord = { certificate: cert.pem, serialNumber: cert.serialNumber, notAfter: cert.notAfter, issuedAt, certlog: certLogKey(ctx.shard, claims.tenant, new Date(issuedAt), claims.sub) };
-  return { issued, certlogEntry };
-}
-
 /**
  * Spends the nonce with a freshly signed certificate in one create-only object (one winner
  * across all workers). The same agent asking again with the same public key after a lost
@@ -197,7 +140,8 @@ function sign(ctx: AgentApiContext, fence: LeaderFence, r: Registration): { issu
  */
 async function spendNonce(ctx: AgentApiContext, fence: LeaderFence, r: Registration): Promise<SpentNonce> {
   const { claims } = r;
-  const signed = sign(ctx, fence, r);
+  fence.check();
+  const signed = signAgentCertificate(ctx, fence, { view: r.view, pki: r.pki, claims, ...r.request });
   const fingerprint = signed.certlogEntry.publicKeySha256;
   const record: NonceRecord = {
     instanceId: claims.sub,

@@ -5,20 +5,15 @@
  * the LeadershipGate: a worker that is not (or no longer) the leader answers 503,
  * and one deposed while serving a request stops before its next write (LeaderFence).
  */
-import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { hostname as osHostname } from 'node:os';
-import { isIP } from 'node:net';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { instanceWorkflowId } from '../../common/names';
 import { instanceHealthSignal, type HealthTransition } from '../../workflows/definitions';
 import type { AwsClients } from '../../activities/aws/clients';
 import type { PkiCache } from '../../activities/pki/cluster-ca';
-import { writeCertLog } from '../../activities/pki/certlog';
-import { issueCertificate, publicKeyFingerprint } from '../../activities/pki/x509';
 import { NotLeaderError, type LeadershipGate, type LeadershipState } from '../leadership/gate';
 import type { ShardConfigCaches } from '../../activities/s3/config-cache';
 import { AgentApiContext } from './context';
@@ -29,6 +24,7 @@ import { ConcurrencyLimit, OverloadedError, RejectionLimiter, type ConcurrencyLi
 import { authenticate, files, health } from './mtls';
 import { register } from './register';
 import { registeredInstances } from './registered-instances';
+import { serverCertificate, type ServerTls } from './server-cert';
 
 export interface AgentApiListenOptions {
   port: number;
@@ -215,39 +211,8 @@ export class AgentApi {
     this.rotation.unref();
   }
 
-  private async serverCertificate(): Promise<{ key: string; cert: string; ca: string }> {
-    const { view, pki } = await this.context.pki();
-    const names = new Set(['localhost', osHostname(), '127.0.0.1', '::1', ...(view.leaderIp ? [view.leaderIp] : []), ...(this.options.serverNames ?? [])]);
-    if (this.options.host !== '0.0.0.0' && this.options.host !== '::') names.add(this.options.host);
-    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-    const issued = await issueCertificate({
-      caCertPem: pki.caCertPem,
-      caKey: pki.caKey,
-      publicKey,
-      commonName: `nstance agent API ${this.options.shard}`,
-      organization: view.clusterId,
-      organizationalUnit: this.options.shard,
-      usage: 'server',
-      dnsNames: [...names].filter((n) => !isIP(n)),
-      ips: [...names].filter((n) => isIP(n)),
-      validityDays: SERVER_CERT_DAYS,
-    });
-    await writeCertLog(this.context.objects, {
-      kind: 'agent-api-server',
-      cluster: view.clusterId,
-      shard: this.options.shard,
-      tenant: '_server',
-      id: this.options.workerId.replace(/[^A-Za-z0-9_-]/g, '-'),
-      serialNumber: issued.serialNumber,
-      subject: `CN=nstance agent API ${this.options.shard}`,
-      notBefore: issued.notBefore,
-      notAfter: issued.notAfter,
-      publicKeySha256: publicKeyFingerprint(publicKey),
-      issuedAt: new Date().toISOString(),
-      issuer: `agent-api:${this.options.workerId}`,
-    });
-    // The chain includes the CA so an agent holding only its nonce's CA pin can discover and check it.
-    return { key: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, cert: `${issued.pem.trim()}\n${pki.caCertPem.trim()}\n`, ca: pki.caCertPem };
+  private serverCertificate(): Promise<ServerTls> {
+    return serverCertificate(this.context, { shard: this.options.shard, workerId: this.options.workerId, host: this.options.host, serverNames: this.options.serverNames, validityDays: SERVER_CERT_DAYS });
   }
 
   /**
