@@ -5,6 +5,7 @@
  * the driver only counts what they see. It is told what to do over IPC:
  *   init  {address, caPem, stateRoot, healthIntervalMs}
  *   start {batch, agents: [{instanceId, nonce}]}    → 'registered' once the batch is in
+ *   adopt {agents: [{instanceId, keyPem, certPem}]} → 'adopted' (agents that hold a certificate already)
  *   stats {id, reset}                                → 'stats' (latencies by path)
  *   stop                                             → exits
  */
@@ -12,6 +13,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Agent } from '../../client/agent/agent';
+import { saveState } from '../../client/agent/state';
 import type { DriverMessage, DriverReply, PathStats } from './protocol';
 
 let address = '';
@@ -88,6 +90,22 @@ function startBatch(batch: string, list: { instanceId: string; nonce: string }[]
   }, 100);
 }
 
+async function adopt(list: Extract<DriverMessage, { type: 'adopt' }>['agents']): Promise<void> {
+  for (const a of list) {
+    const stateDir = join(stateRoot, a.instanceId);
+    await saveState(stateDir, {
+      keyPem: a.keyPem,
+      certPem: a.certPem,
+      caPem,
+      identity: { instanceId: a.instanceId, serialNumber: a.serialNumber, registeredAt: new Date().toISOString(), healthCheckIntervalMs: healthIntervalMs },
+    });
+    const agent = new Agent({ registerAddress: address, caPem, stateDir, healthIntervalMs, observe: record });
+    agents.push(agent);
+    agent.start();
+  }
+  reply({ type: 'adopted', count: list.length });
+}
+
 process.on('message', (message: DriverMessage) => {
   switch (message.type) {
     case 'init':
@@ -95,6 +113,9 @@ process.on('message', (message: DriverMessage) => {
       return;
     case 'start':
       return startBatch(message.batch, message.agents);
+    case 'adopt':
+      void adopt(message.agents);
+      return;
     case 'stats': {
       const out = stats();
       const lag = { p99: Math.round(loopDelay.percentile(99) / 1e6), max: Math.round(loopDelay.max / 1e6) };

@@ -14,12 +14,15 @@ export interface PathStats {
 export type DriverMessage =
   | { type: 'init'; address: string; caPem: string; stateRoot: string; healthIntervalMs: number }
   | { type: 'start'; batch: string; agents: { instanceId: string; nonce: string }[] }
+  /** Agents that hold a certificate already (saved in their state directory): they start reporting at once. */
+  | { type: 'adopt'; agents: { instanceId: string; keyPem: string; certPem: string; serialNumber: string }[] }
   | { type: 'stats'; id: number; reset?: boolean }
   | { type: 'stop' };
 
 export type DriverReply =
   | { type: 'ready' }
   | { type: 'registered'; batch: string; registeredMs: number[]; failed: number }
+  | { type: 'adopted'; count: number }
   | {
       type: 'stats';
       id: number;
