@@ -6,6 +6,7 @@
  * instances whose workflow still runs.
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { request } from 'node:https';
 import { connect } from 'node:tls';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
@@ -330,6 +331,29 @@ describe('limits', () => {
     expect((await Promise.all(pending)).map((r) => r.status)).toEqual([200, 200, 200]);
     expect([api.registrations.inFlight, api.registrations.queued]).toEqual([0, 0]);
   });
+});
+
+test('a registration whose agent hung up while it was queued does nothing when its turn comes (its body is read only then): no lookup, nothing written', async () => {
+  await api.close();
+  api = await startApi({ registrationConcurrency: { maxInFlight: 1, maxQueued: 5 } });
+  let open: () => void = () => undefined;
+  const blocked = new Promise<void>((r) => (open = r));
+  onDescribe = () => blocked;
+  const first = post('/v1/register', registration('i-1'));
+  await new Promise((r) => setTimeout(r, 100));
+  const gaveUp = request({ host: '127.0.0.1', port: api.address?.port, method: 'POST', path: '/v1/register', ca: pki.caCertPem, servername: 'localhost', minVersion: 'TLSv1.3', agent: false });
+  gaveUp.on('error', () => undefined);
+  gaveUp.end(registration('i-2'));
+  await new Promise((r) => setTimeout(r, 200));
+  expect(api.registrations.queued).toBe(1);
+  gaveUp.destroy();
+  await new Promise((r) => setTimeout(r, 100));
+  open();
+  expect((await first).status).toBe(200);
+  await new Promise((r) => setTimeout(r, 100));
+  expect(described).toEqual([instanceWorkflowId(SHARD, 'i-1')]);
+  expect(s3.keys(`shard/${SHARD}/nonce/`)).toHaveLength(1);
+  expect([api.registrations.inFlight, api.registrations.queued]).toEqual([0, 0]);
 });
 
 test('a TLS 1.2 client is refused at the handshake', async () => {

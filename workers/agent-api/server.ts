@@ -100,7 +100,8 @@ export class AgentApi {
     this.context.tracker = this.tracker;
     this.limiter = new RejectionLimiter(options.rejectionLimits, options.now);
     this.concurrency = new ConcurrencyLimit({ maxInFlight: 256, maxQueued: 4096, maxQueueWaitMs: 5000, ...options.concurrency });
-    this.registrations = new ConcurrencyLimit({ maxInFlight: 32, maxQueued: 1024, maxQueueWaitMs: 8000, ...options.registrationConcurrency });
+    // A queued registration is shed well before the agent's 15 s timeout, so the agent hears 503 and backs off instead of timing out.
+    this.registrations = new ConcurrencyLimit({ maxInFlight: 32, maxQueued: 1024, maxQueueWaitMs: 5000, ...options.registrationConcurrency });
   }
 
   /** Where it listens; undefined before start() resolves. */
@@ -217,7 +218,9 @@ export class AgentApi {
 
   /**
    * Order: a remote that keeps being refused is answered 429 before anything else; then a
-   * slot (or a place in the bounded queue) is taken; then the leadership and the route.
+   * slot (or a place in the bounded queue) is taken; then the leadership and the route. The
+   * body is read only once the request has its slot, so one whose agent hung up while it
+   * waited fails there, before any lookup or write.
    */
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const address = req.socket.remoteAddress ?? 'unknown';
