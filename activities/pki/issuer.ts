@@ -1,12 +1,13 @@
 /**
  * ActivityDeps.issueRegistrationNonce: mints the nonce rendered as {{ .Nonce }}
  * (and hands over the CA certificate, {{ .Server.CACert }}) into userdata inside the launch activity, so it never enters workflow history.
+ * Config and PKI come from the worker's in-memory caches: a launch reads nothing from S3 or Secrets Manager.
  */
 import { shardSettings } from '../../common/config';
 import type { InstanceWorkflowInput } from '../../common/types';
 import type { AwsClients } from '../aws/clients';
 import type { LaunchAttempt, RegistrationMaterial } from '../deps';
-import { ShardConfigStore } from '../s3/config-store';
+import { FRESH, ShardConfigCaches } from '../s3/config-cache';
 import { ObjectStore } from '../s3/objects';
 import { SecretStore } from '../secrets/store';
 import { PkiCache } from './cluster-ca';
@@ -18,13 +19,18 @@ export interface NonceIssuerDeps {
   bucket: string;
   /** Shared with the agent API so one worker initialises the PKI once. */
   pki?: PkiCache;
+  /** Shared with the agent API (and the group activities) so one worker reads each config version once. */
+  configs?: ShardConfigCaches;
 }
 
 export function createNonceIssuer(deps: NonceIssuerDeps): (input: InstanceWorkflowInput, launch: LaunchAttempt) => Promise<RegistrationMaterial> {
   const objects = new ObjectStore({ s3: deps.aws.s3, bucket: deps.bucket });
   const pki = deps.pki ?? new PkiCache({ secrets: new SecretStore(deps.aws.secrets), objects });
+  const configs = deps.configs ?? new ShardConfigCaches(objects);
   return async (input, launch) => {
-    const stored = await new ShardConfigStore(objects, input.shard).readConfig();
+    const cache = configs.for(input.shard);
+    // A cached "no config yet" is not trusted: a launch only happens once a config was applied.
+    const stored = (await cache.config()) ?? (await cache.config(FRESH));
     if (!stored) throw new Error(`no config for shard "${input.shard}": cannot mint a registration nonce`);
     const { config } = stored;
     const { clusterId, registrationKey, registrationKid, caCertPem } = await pki.get({ clusterId: config.cluster.id, secretsPrefix: config.cluster.secrets.prefix });

@@ -47,6 +47,22 @@ export class ObjectStore {
     }
   }
 
+  /**
+   * A conditional GET (If-None-Match): `'unchanged'` when the object still has `etag` (S3 answers
+   * 304 and sends no body), the object when it changed, undefined when it is gone.
+   */
+  async readIfChanged(key: string, etag: string): Promise<StoredObject | 'unchanged' | undefined> {
+    try {
+      const out = await this.options.s3.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: key, IfNoneMatch: etag }));
+      return { text: (await out.Body?.transformToString('utf8')) ?? '', etag: out.ETag ?? '' };
+    } catch (err) {
+      // The SDK has no modelled error for 304: it surfaces as an unknown error carrying the status.
+      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 304 || awsErrorCode(err) === 'NotModified') return 'unchanged';
+      if (awsErrorCode(err) === 'NoSuchKey' || awsErrorCode(err) === 'NotFound') return undefined;
+      throw classifyAwsError(err, `reading s3://${this.options.bucket}/${key}`);
+    }
+  }
+
   /** Writes `text` if `condition` still holds; returns the new ETag or throws WriteConflictError. */
   async write(key: string, text: string, condition: WriteCondition, contentType = 'application/json'): Promise<string> {
     try {

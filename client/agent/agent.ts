@@ -6,14 +6,17 @@
  */
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
+import { Agent as HttpsAgent, request, type RequestOptions } from 'node:https';
 import { dirname, join, normalize } from 'node:path';
-import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import { checkServerIdentity, createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
 import { peekClaims } from '../../activities/pki/nonce';
 import { discoverPinnedCa } from './discover';
 import type { NoticeSource, TerminationNotice } from './imds';
 import { loadOrCreateKey, loadState, saveState, type AgentState } from './state';
+import { AgentRequestError, jitteredIntervalMs, parseRetryAfter, retryDelayMs } from './retry';
 import { splitAddress } from './userdata';
+
+export { AgentRequestError, jitteredIntervalMs, retryDelayMs, RETRY_BASE_MS, RETRY_MAX_MS } from './retry';
 
 export interface HealthReportBody {
   status: 'healthy' | 'unhealthy';
@@ -56,22 +59,8 @@ export interface AgentOptions {
   /** How often to poll `notices` (AWS suggests every 5 s). */
   noticePollMs?: number;
   log?: (line: string) => void;
-}
-
-export class AgentRequestError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'AgentRequestError';
-  }
-
-  /** 503 (not the leader yet) and 5xx are worth retrying; any other 4xx is final. */
-  get retryable(): boolean {
-    return this.status === 0 || this.status >= 500 || this.status === 429;
-  }
+  /** Told of every finished request (status 0: no answer), for a benchmark's figures. */
+  observe?: (done: { method: string; path: string; status: number; ms: number }) => void;
 }
 
 export class Agent {
@@ -82,6 +71,16 @@ export class Agent {
   private stopped = false;
   private reports = 0;
   private caPem: string | undefined;
+  /** Failed attempts in a row (for the backoff). */
+  private failures = 0;
+  /**
+   * Connections are kept alive between the requests that follow each other (register, files,
+   * health; a retry): each new one costs both sides a TLS handshake. Node closes an idle one
+   * just before the server's keep-alive hint runs out, so a 60 s interval reconnects.
+   */
+  private readonly connections = new HttpsAgent({ keepAlive: true, maxSockets: 2 });
+  /** Building a TLS context parses the key and certificates: done once per identity, not per connection. */
+  private context: { id: string; context: SecureContext } | undefined;
   lastError: Error | undefined;
 
   constructor(readonly options: AgentOptions) {
@@ -179,8 +178,10 @@ export class Agent {
         this.reports++;
         await this.reportHealth();
         this.lastError = undefined;
+        this.failures = 0;
       } catch (err) {
         this.lastError = err as Error;
+        this.failures++;
         this.log(`agent ${this.instanceId ?? this.options.stateDir}: ${(err as Error).message}`);
         // A rejected registration (bad nonce) cannot get better by retrying.
         if (!this.state && err instanceof AgentRequestError && !err.retryable) {
@@ -189,7 +190,10 @@ export class Agent {
         }
       }
       if (this.stopped) return;
-      this.timer = setTimeout(() => void tick(), this.state ? this.intervalMs : 1000);
+      // After a failure, back off (never longer than an interval once registered); otherwise report on the interval.
+      const interval = jitteredIntervalMs(this.intervalMs);
+      const backoff = this.failures === 0 ? interval : retryDelayMs(this.failures, this.lastError);
+      this.timer = setTimeout(() => void tick(), this.state ? Math.min(backoff, interval) : backoff);
       this.timer.unref();
     };
     void tick();
@@ -200,6 +204,7 @@ export class Agent {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.noticeTimer) clearTimeout(this.noticeTimer);
+    this.connections.destroy();
   }
 
   /** Polls for termination notices; a new one is reported now rather than at the next health interval. */
@@ -235,26 +240,40 @@ export class Agent {
     return ca;
   }
 
+  private secureContext(ca: string | undefined, identity: AgentState | undefined): SecureContext {
+    const id = `${ca ?? ''}\u0000${identity?.certPem ?? ''}`;
+    if (this.context?.id !== id) {
+      this.context = { id, context: createSecureContext({ ca, minVersion: 'TLSv1.3', ...(identity ? { key: identity.keyPem, cert: identity.certPem } : {}) }) };
+    }
+    return this.context.context;
+  }
+
   /** One JSON request over TLS 1.3, pinning the cluster CA and checking the server names the registration host. */
   private call(method: string, path: string, body: unknown, identity?: AgentState): Promise<unknown> {
     const { host, port } = splitAddress(this.options.connectAddress ?? this.options.registerAddress);
     const expectedHost = splitAddress(this.options.registerAddress).host;
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise((resolve, reject) => {
+    const began = performance.now();
+    const observe = this.options.observe;
+    const answered = new Promise<unknown>((resolve, reject) => {
+      // tls.connect takes secureContext; the https request options type does not list it.
+      const options: RequestOptions & { secureContext: SecureContext } = {
+        host,
+        port,
+        method,
+        path,
+        // ca/key/cert also name the connection pool, so a connection without the client certificate is never reused with it.
+        ca: this.state?.caPem ?? this.caPem,
+        ...(identity ? { key: identity.keyPem, cert: identity.certPem } : {}),
+        secureContext: this.secureContext(this.state?.caPem ?? this.caPem, identity),
+        minVersion: 'TLSv1.3',
+        agent: this.connections,
+        timeout: 15_000,
+        checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(expectedHost, cert),
+        headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+      };
       const req = request(
-        {
-          host,
-          port,
-          method,
-          path,
-          ca: this.state?.caPem ?? this.caPem,
-          ...(identity ? { key: identity.keyPem, cert: identity.certPem } : {}),
-          minVersion: 'TLSv1.3',
-          agent: false,
-          timeout: 15_000,
-          checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(expectedHost, cert),
-          headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
-        },
+        options,
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -268,7 +287,7 @@ export class Agent {
             }
             const status = res.statusCode ?? 0;
             if (status >= 200 && status < 300) resolve(parsed);
-            else reject(new AgentRequestError(status, parsed.error ?? 'http-error', `${method} ${path}: ${status} ${parsed.message ?? text.slice(0, 200)}`));
+            else reject(new AgentRequestError(status, parsed.error ?? 'http-error', `${method} ${path}: ${status} ${parsed.message ?? text.slice(0, 200)}`, parseRetryAfter(res.headers['retry-after'])));
           });
         },
       );
@@ -276,5 +295,14 @@ export class Agent {
       req.on('error', (err) => reject(err instanceof AgentRequestError ? err : new AgentRequestError(0, 'network', `${method} ${path}: ${err.message}`)));
       req.end(payload);
     });
+    if (!observe) return answered;
+    const report = (status: number) => observe({ method, path, status, ms: performance.now() - began });
+    return answered.then(
+      (out) => (report(200), out),
+      (err: unknown) => {
+        report(err instanceof AgentRequestError ? err.status : 0);
+        throw err;
+      },
+    );
   }
 }

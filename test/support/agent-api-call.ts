@@ -3,6 +3,7 @@ import { request } from 'node:https';
 
 export interface AgentApiResponse {
   status: number;
+  headers?: Record<string, string | string[] | undefined>;
   body: { error?: string; message?: string; serialNumber?: string; files?: { path: string; source: string }[] };
 }
 
@@ -22,7 +23,7 @@ export function callAgentApi(target: AgentApiTarget, method: 'GET' | 'POST', pat
       (res) => {
         let text = '';
         res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as AgentApiResponse['body'] }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text) as AgentApiResponse['body'] }));
       },
     );
     req.on('error', reject);

@@ -6,6 +6,7 @@
  * instances whose workflow still runs.
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { request } from 'node:https';
 import { connect } from 'node:tls';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
@@ -14,6 +15,7 @@ import type { AwsClients } from '../../activities/aws/clients';
 import type { CertLogEntry } from '../../activities/pki/certlog';
 import type { ClusterPki, PkiCache } from '../../activities/pki/cluster-ca';
 import { mintNonce } from '../../activities/pki/nonce';
+import * as clientCert from '../../activities/pki/client-cert';
 import * as x509 from '../../activities/pki/x509';
 import type { AuditEntry } from '../../common/types';
 import { instanceWorkflowId } from '../../common/names';
@@ -60,9 +62,13 @@ class MemoryS3 {
 class MemorySecrets {
   readonly values = new Map<string, string>();
   reads = 0;
+  lists = 0;
 
   async send(command: unknown): Promise<unknown> {
-    if (command instanceof ListSecretsCommand) return { SecretList: [...this.values.keys()].map((Name) => ({ Name })) };
+    if (command instanceof ListSecretsCommand) {
+      this.lists++;
+      return { SecretList: [...this.values.keys()].map((Name) => ({ Name })) };
+    }
     if (command instanceof GetSecretValueCommand) {
       this.reads++;
       const value = this.values.get(command.input.SecretId as string);
@@ -86,12 +92,12 @@ interface Seedable {
   inService: () => string[];
 }
 
-function fakeClient(hooks: { onDescribe: () => void; statuses: Map<string, string>; described: string[]; sent: Sent[] } & Seedable): Client {
+function fakeClient(hooks: { onDescribe: () => void | Promise<void>; statuses: Map<string, string>; described: string[]; sent: Sent[] } & Seedable): Client {
   return {
     workflow: {
       getHandle: (workflowId: string) => ({
         describe: async () => {
-          hooks.onDescribe();
+          await hooks.onDescribe();
           hooks.described.push(workflowId);
           const name = hooks.statuses.get(workflowId) ?? 'RUNNING';
           if (name === 'NOT_FOUND') throw new WorkflowNotFoundError(`no workflow ${workflowId}`, workflowId, undefined);
@@ -133,7 +139,7 @@ let api: AgentApi;
 let pki: ClusterPki;
 let clock: number;
 let sent: Sent[];
-let onDescribe: () => void;
+let onDescribe: () => void | Promise<void>;
 let running: string[];
 let inService: string[];
 
@@ -150,7 +156,11 @@ beforeEach(async () => {
   onDescribe = () => undefined;
   running = [];
   inService = [];
-  api = new AgentApi({
+  api = await startApi();
+});
+
+async function startApi(extra: Partial<ConstructorParameters<typeof AgentApi>[0]> = {}): Promise<AgentApi> {
+  const started = new AgentApi({
     port: 0,
     host: '127.0.0.1',
     client: fakeClient({ onDescribe: () => onDescribe(), statuses, described, running: () => running, inService: () => inService, sent }),
@@ -161,11 +171,13 @@ beforeEach(async () => {
     gate,
     pki: { get: async () => pki } as unknown as PkiCache,
     now: () => clock,
+    ...extra,
   });
   // The shard's config is not under test: its view is given.
-  api.context.view = async () => VIEW;
-  await api.start();
-});
+  started.context.view = async () => VIEW;
+  await started.start();
+  return started;
+}
 
 afterEach(async () => {
   await api.close();
@@ -182,7 +194,7 @@ function registration(instanceId = 'i-1', key: KeyObject = pki.registrationKey):
   return JSON.stringify({ nonce, publicKey });
 }
 
-const clientCertificates = (spy: jest.SpyInstance) => spy.mock.calls.filter(([req]) => (req as x509.IssueRequest).usage === 'client').length;
+const clientCertificates = (spy: jest.SpyInstance) => spy.mock.calls.length;
 const flush = () => new Promise((r) => setImmediate(r));
 
 describe('fencing: a worker deposed in the middle of a registration stops there', () => {
@@ -190,7 +202,7 @@ describe('fencing: a worker deposed in the middle of a registration stops there'
     ['steps down', () => gate.set({ leader: false, epoch: 1 })],
     ['sees another epoch', () => gate.set({ leader: true, epoch: 2 })],
   ])('leadership that %s while the instance workflow is looked up: 503, no nonce spent, no certificate, nothing logged or signalled', async (_what, flip) => {
-    const issue = jest.spyOn(x509, 'issueCertificate');
+    const issue = jest.spyOn(clientCert, 'issueClientCertificate');
     onDescribe = flip;
     const res = await post('/v1/register', registration());
     expect(res).toMatchObject({ status: 503, body: { error: 'not-leader' } });
@@ -201,18 +213,42 @@ describe('fencing: a worker deposed in the middle of a registration stops there'
     expect(s3.json<AuditEntry>(`shard/${SHARD}/audit/`).map((e) => e.action)).toEqual([]);
   });
 
-  test('deposed once the nonce is spent: no certificate is issued, logged or signalled', async () => {
-    const issue = jest.spyOn(x509, 'issueCertificate');
+  test('deposed once the nonce is spent: the certificate is neither handed out, logged, audited nor signalled; the retry at the new leader gets that one', async () => {
+    const issue = jest.spyOn(clientCert, 'issueClientCertificate');
     s3.onPut = (key) => {
       if (key.includes('/nonce/')) gate.set({ leader: false, epoch: 1 });
     };
-    const res = await post('/v1/register', registration());
+    const body = registration();
+    const res = await post('/v1/register', body);
     expect(res).toMatchObject({ status: 503, body: { error: 'not-leader' } });
-    // The nonce stays spent (with the same key, the agent's retry at the new leader is let through).
-    expect(s3.json<{ leaderEpoch?: number }>(`shard/${SHARD}/nonce/`)).toEqual([expect.objectContaining({ instanceId: 'i-1', leaderEpoch: 1 })]);
+    expect(res.body.serialNumber).toBeUndefined();
+    // The nonce stays spent, with the certificate signed for it (signed in memory before the spend, never sent).
+    const [record] = s3.json<{ instanceId: string; leaderEpoch?: number; issued?: { serialNumber: string } }>(`shard/${SHARD}/nonce/`);
+    expect(record).toMatchObject({ instanceId: 'i-1', leaderEpoch: 1, issued: { serialNumber: expect.any(String) } });
+    expect(clientCertificates(issue)).toBe(1);
     expect(s3.keys(`shard/${SHARD}/certlog/default.`)).toEqual([]);
-    expect(clientCertificates(issue)).toBe(0);
+    expect(s3.json<AuditEntry>(`shard/${SHARD}/audit/`).map((e) => e.action)).toEqual([]);
     expect(sent).toEqual([]);
+
+    // The agent retries (same nonce, same key) at the new leader: it gets the recorded certificate, logged now, signalled at the new epoch.
+    s3.onPut = () => undefined;
+    gate.set({ leader: true, epoch: 2 });
+    const retried = await post('/v1/register', body);
+    expect(retried).toMatchObject({ status: 200, body: { serialNumber: record.issued?.serialNumber } });
+    expect(clientCertificates(issue)).toBe(2);
+    expect(s3.json<CertLogEntry>(`shard/${SHARD}/certlog/default.`)).toEqual([expect.objectContaining({ serialNumber: record.issued?.serialNumber, leaderEpoch: 1 })]);
+    expect(sent).toEqual([expect.objectContaining({ signal: 'agentRegistered', arg: expect.objectContaining({ certificateSerial: record.issued?.serialNumber, leaderEpoch: 2 }) })]);
+    expect(s3.json<AuditEntry>(`shard/${SHARD}/audit/`)).toEqual([expect.objectContaining({ action: 'agent.register', details: expect.objectContaining({ repeatOfSpentNonce: true }) })]);
+  });
+
+  test('a registration writes three S3 objects (the spent nonce holding the certificate, the certificate log, the audit entry) and reads none', async () => {
+    const puts: string[] = [];
+    s3.onPut = (key) => puts.push(key.split('/')[2] as string);
+    const gets = jest.spyOn(s3, 'send');
+    expect((await post('/v1/register', registration())).status).toBe(200);
+    await flush();
+    expect(puts.sort()).toEqual(['audit', 'certlog', 'nonce']);
+    expect(gets.mock.calls.filter(([c]) => c instanceof GetObjectCommand)).toEqual([]);
   });
 
   test('a registration at the current epoch stamps it on the nonce record, the certificate log and the signal', async () => {
@@ -246,9 +282,78 @@ test('malformed registrations (bad JSON, no nonce, a bad public key) are rejecte
     { body: JSON.stringify({ nonce, publicKey: 'not a key' }), error: 'bad-public-key' },
   ];
   for (const c of cases) expect(await post('/v1/register', c.body)).toMatchObject({ status: 400, body: { error: c.error } });
+  // Nothing is written per rejection: the window's summaries are, one per reason.
+  expect(s3.keys(`shard/${SHARD}/audit/`)).toEqual([]);
+  await api.context.rejections.flush();
   const rejected = s3.json<AuditEntry>(`shard/${SHARD}/audit/`).filter((e) => e.action === 'agent.register.rejected');
   expect(rejected.map((e) => e.details?.reason).sort()).toEqual(cases.map((c) => c.error).sort());
   expect(s3.keys(`shard/${SHARD}/nonce/`)).toEqual([]);
+});
+
+describe('limits', () => {
+  test('a remote past its budget of rejections is answered 429 at once, with Retry-After, reading and writing nothing; it earns requests back over time', async () => {
+    await api.close();
+    api = await startApi({ rejectionLimits: { burst: 3, refillPerSecond: 0.5 } });
+    for (let i = 0; i < 3; i++) expect((await post('/v1/register', '{bad')).status).toBe(400);
+    const sends = jest.spyOn(s3, 'send');
+    const limited = await post('/v1/register', registration());
+    expect(limited).toMatchObject({ status: 429, body: { error: 'too-many-rejections' } });
+    expect(limited.headers?.['retry-after']).toBe('2');
+    // Not even the instance lookup: the request is refused before anything.
+    expect([sends.mock.calls.length, described.length]).toEqual([0, 0]);
+    clock += 2_000;
+    expect((await post('/v1/register', registration())).status).toBe(200);
+    // Accepted requests spend nothing: more of them still pass.
+    expect((await post('/v1/register', registration('i-2'))).status).toBe(200);
+    await api.context.rejections.flush();
+    const summaries = s3.json<AuditEntry>(`shard/${SHARD}/audit/`).filter((e) => e.details?.summary);
+    expect(summaries.map((e) => [e.action, e.details?.reason, e.details?.count]).sort()).toEqual([
+      ['agent.rate-limited', 'too-many-rejections', 1],
+      ['agent.register.rejected', 'bad-json', 3],
+    ]);
+  });
+
+  test('past the registrations in flight and queued, the API answers 503 with Retry-After; the queued ones are served, and other requests are not held up', async () => {
+    await api.close();
+    api = await startApi({ registrationConcurrency: { maxInFlight: 2, maxQueued: 1 } });
+    let open: () => void = () => undefined;
+    const blocked = new Promise<void>((r) => (open = r));
+    onDescribe = () => blocked;
+    const pending = ['i-1', 'i-2', 'i-3'].map((id) => post('/v1/register', registration(id)));
+    await new Promise((r) => setTimeout(r, 200));
+    expect([api.registrations.inFlight, api.registrations.queued]).toEqual([2, 1]);
+    const shed = await post('/v1/register', registration('i-4'));
+    expect(shed).toMatchObject({ status: 503, body: { error: 'busy' } });
+    expect(Number(shed.headers?.['retry-after'])).toBeGreaterThanOrEqual(1);
+    // Registrations have their own bound: other requests are still answered at once.
+    expect((await post('/v1/health', '{}')).status).toBe(401);
+    open();
+    expect((await Promise.all(pending)).map((r) => r.status)).toEqual([200, 200, 200]);
+    expect([api.registrations.inFlight, api.registrations.queued]).toEqual([0, 0]);
+  });
+});
+
+test('a registration whose agent hung up while it was queued does nothing when its turn comes (its body is read only then): no lookup, nothing written', async () => {
+  await api.close();
+  api = await startApi({ registrationConcurrency: { maxInFlight: 1, maxQueued: 5 } });
+  let open: () => void = () => undefined;
+  const blocked = new Promise<void>((r) => (open = r));
+  onDescribe = () => blocked;
+  const first = post('/v1/register', registration('i-1'));
+  await new Promise((r) => setTimeout(r, 100));
+  const gaveUp = request({ host: '127.0.0.1', port: api.address?.port, method: 'POST', path: '/v1/register', ca: pki.caCertPem, servername: 'localhost', minVersion: 'TLSv1.3', agent: false });
+  gaveUp.on('error', () => undefined);
+  gaveUp.end(registration('i-2'));
+  await new Promise((r) => setTimeout(r, 200));
+  expect(api.registrations.queued).toBe(1);
+  gaveUp.destroy();
+  await new Promise((r) => setTimeout(r, 100));
+  open();
+  expect((await first).status).toBe(200);
+  await new Promise((r) => setTimeout(r, 100));
+  expect(described).toEqual([instanceWorkflowId(SHARD, 'i-1')]);
+  expect(s3.keys(`shard/${SHARD}/nonce/`)).toHaveLength(1);
+  expect([api.registrations.inFlight, api.registrations.queued]).toEqual([0, 0]);
 });
 
 test('a TLS 1.2 client is refused at the handshake', async () => {
@@ -320,7 +425,10 @@ describe('/v1/files: only to an instance whose workflow still runs', () => {
   }
 
   const getFiles = (tls: { key: string; cert: string }) => callAgentApi({ port: api.address?.port, ca: pki.caCertPem, servername: 'localhost', ...tls }, 'GET', '/v1/files');
-  const rejections = () => s3.json<AuditEntry>(`shard/${SHARD}/audit/`).filter((e) => e.action === 'agent.files.rejected');
+  const rejections = async () => {
+    await api.context.rejections.flush();
+    return s3.json<AuditEntry>(`shard/${SHARD}/audit/`).filter((e) => e.action === 'agent.files.rejected');
+  };
 
   beforeEach(() => secrets.values.set(TOKEN, 't0k3n'));
 
@@ -339,6 +447,22 @@ describe('/v1/files: only to an instance whose workflow still runs', () => {
     expect(described).toHaveLength(2);
   });
 
+  test("a group's secret files are listed and read once per TTL, however many agents fetch them at once", async () => {
+    const agents = await Promise.all(['i-1', 'i-2', 'i-3', 'i-4'].map((id) => agentTls(id)));
+    const answers = await Promise.all([...agents, ...agents].map((tls) => getFiles(tls)));
+    expect(answers.map((a) => a.status)).toEqual(Array(8).fill(200));
+    expect(answers.every((a) => a.body.files?.some((f) => f.source === TOKEN))).toBe(true);
+    expect([secrets.lists, secrets.reads]).toEqual([1, 1]);
+    // A rotated value is served once the TTL (30 s by default) has passed.
+    secrets.values.set(TOKEN, 'r0tated');
+    clock += 29_000;
+    expect((await getFiles(agents[0])).status).toBe(200);
+    expect(secrets.lists).toBe(1);
+    clock += 1_000;
+    await getFiles(agents[0]);
+    expect([secrets.lists, secrets.reads]).toEqual([2, 2]);
+  });
+
   test("a terminated instance's certificate gets 403 and an audit entry once the cached answer expires, and no secret is read", async () => {
     const tls = await agentTls('i-1');
     expect((await getFiles(tls)).status).toBe(200);
@@ -352,12 +476,12 @@ describe('/v1/files: only to an instance whose workflow still runs', () => {
     expect(res).toMatchObject({ status: 403, body: { error: 'instance-not-running', message: expect.stringMatching(/i-1.*COMPLETED/) } });
     expect(res.body.files).toBeUndefined();
     expect(secrets.reads).toBe(readsBefore);
-    expect(rejections()).toEqual([
+    expect(await rejections()).toEqual([
       expect.objectContaining({
         tenant: 'default',
         group: 'web',
         instanceIds: ['i-1'],
-        details: expect.objectContaining({ reason: 'instance-not-running', workflowStatus: 'COMPLETED', serialNumber: tls.serialNumber }),
+        details: expect.objectContaining({ reason: 'instance-not-running', count: 1, samples: [expect.objectContaining({ workflowStatus: 'COMPLETED', serialNumber: tls.serialNumber })] }),
       }),
     ]);
     // A refusal is not cached as success: every later request is refused too.
@@ -368,6 +492,6 @@ describe('/v1/files: only to an instance whose workflow still runs', () => {
     statuses.set(instanceWorkflowId(SHARD, 'i-9'), 'NOT_FOUND');
     const res = await getFiles(await agentTls('i-9'));
     expect(res).toMatchObject({ status: 403, body: { error: 'instance-not-running', message: expect.stringMatching(/no workflow/) } });
-    expect(rejections().map((e) => e.details?.workflowStatus)).toEqual(['NOT_FOUND']);
+    expect((await rejections()).map((e) => (e.details?.samples as { workflowStatus?: string }[])[0]?.workflowStatus)).toEqual(['NOT_FOUND']);
   });
 });

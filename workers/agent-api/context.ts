@@ -1,22 +1,25 @@
 /**
- * What every agent API handler needs: the shard's settings (read from S3 config
- * and cached briefly), the cluster PKI, stores, the Temporal client, the health
- * tracker and the leadership gate.
+ * What every agent API handler needs: the shard's settings (from the worker's config
+ * cache: no S3 read per request), the cluster PKI (memoised), the group's secret files
+ * (cached briefly), stores, the Temporal client, the health tracker, the leadership gate
+ * and the rejection aggregator.
  */
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowExecutionStatusName } from '@temporalio/client';
-import { shardSettings } from '../../common/config';
+import { shardSettings, type NstanceConfig } from '../../common/config';
 import { instanceWorkflowId } from '../../common/names';
 import type { AuditEntry } from '../../common/types';
 import type { AwsClients } from '../../activities/aws/clients';
 import { PkiCache, type ClusterPki } from '../../activities/pki/cluster-ca';
 import { writeAudit } from '../../activities/s3/audit';
-import { ShardConfigStore } from '../../activities/s3/config-store';
+import { ShardConfigCaches, type ShardConfigCache } from '../../activities/s3/config-cache';
 import { ObjectStore } from '../../activities/s3/objects';
 import { SecretStore } from '../../activities/secrets/store';
 import { latestRunStatus } from '../../activities/temporal/workflow-status';
 import type { LeadershipGate } from '../leadership/gate';
 import type { HealthTracker } from './health-tracker';
+import { RejectionAggregator, type Rejection } from './rejections';
+import { SecretFiles } from './secret-files';
 
 export interface ShardView {
   clusterId: string;
@@ -25,7 +28,6 @@ export interface ShardView {
   leaderIp?: string;
 }
 
-const CONFIG_TTL_MS = 10_000;
 /**
  * How long "this instance's workflow is running" is believed without asking Temporal again.
  * It bounds how long a terminated instance's certificate can still fetch files.
@@ -36,7 +38,11 @@ export class AgentApiContext {
   readonly objects: ObjectStore;
   readonly secrets: SecretStore;
   readonly pkiCache: PkiCache;
-  private cached: { view: ShardView; at: number } | undefined;
+  readonly config: ShardConfigCache;
+  readonly secretFiles: SecretFiles;
+  readonly rejections: RejectionAggregator;
+  /** The view derived from the config version last seen (derived once per version). */
+  private derived: { from: NstanceConfig; view: ShardView } | undefined;
   /** Instance id → until when its workflow is taken to be running (positive answers only). */
   private readonly runningUntil = new Map<string, number>();
   private sweptAt = 0;
@@ -51,41 +57,62 @@ export class AgentApiContext {
       workerId: string;
       gate: LeadershipGate;
       pki?: PkiCache;
+      /** The worker's config caches (shared with the nonce issuer); one is made when absent. */
+      configs?: ShardConfigCaches;
       log: (line: string) => void;
       now: () => number;
       /** Defaults to INSTANCE_CHECK_TTL_MS. */
       instanceCheckTtlMs?: number;
+      /** How long a group's secret files are served from memory (DEFAULT_SECRET_FILES_TTL_MS). */
+      secretFilesTtlMs?: number;
+      /** Rejections are summarised per window of this length (default 60 s). */
+      rejectionWindowMs?: number;
+      /** Rejection summaries per window at most. */
+      maxRejectionObjectsPerWindow?: number;
     },
   ) {
     this.objects = new ObjectStore({ s3: deps.aws.s3, bucket: deps.bucket });
     this.secrets = new SecretStore(deps.aws.secrets);
     this.pkiCache = deps.pki ?? new PkiCache({ secrets: this.secrets, objects: this.objects });
+    const configs = deps.configs ?? new ShardConfigCaches(this.objects, { now: deps.now, onError: (err, key) => deps.log(`agent API: revalidating ${key} failed (serving the cached copy): ${(err as Error).message}`) });
+    this.config = configs.for(deps.shard);
+    this.secretFiles = new SecretFiles(this.secrets, { ttlMs: deps.secretFilesTtlMs, now: deps.now });
+    this.rejections = new RejectionAggregator({
+      shard: deps.shard,
+      actor: `agent-api:${deps.workerId}`,
+      write: async (entry, dedupeKey) => {
+        await writeAudit(this.objects, entry, dedupeKey);
+      },
+      windowMs: deps.rejectionWindowMs,
+      maxObjectsPerWindow: deps.maxRejectionObjectsPerWindow,
+      now: deps.now,
+      log: deps.log,
+    });
   }
 
   get shard(): string {
     return this.deps.shard;
   }
 
-  /** The shard's settings; undefined while no config has been applied. */
+  /** The shard's settings; undefined while no config has been applied. From memory: see ShardConfigCache. */
   async view(): Promise<ShardView | undefined> {
-    const now = this.deps.now();
-    if (this.cached && now - this.cached.at < CONFIG_TTL_MS) return this.cached.view;
-    const stored = await new ShardConfigStore(this.objects, this.deps.shard).readConfig();
+    const stored = await this.config.config();
     if (!stored) return undefined;
     const { config } = stored;
+    if (this.derived?.from === config) return this.derived.view;
     const view: ShardView = {
       clusterId: config.cluster.id,
       secretsPrefix: config.cluster.secrets.prefix,
       healthCheckIntervalMs: shardSettings(config).healthCheckIntervalMs,
       leaderIp: config.shard.leader_network?.ip,
     };
-    this.cached = { view, at: now };
+    this.derived = { from: config, view };
     return view;
   }
 
   /** Last known health interval, for the tracker's timer (which cannot await). */
   get healthIntervalMs(): number {
-    return this.cached?.view.healthCheckIntervalMs ?? 60_000;
+    return this.derived?.view.healthCheckIntervalMs ?? 60_000;
   }
 
   async pki(): Promise<{ view: ShardView; pki: ClusterPki }> {
@@ -114,7 +141,7 @@ export class AgentApiContext {
     return status;
   }
 
-  /** One audit object per call (a fresh dedupe key: each request is its own event). Never throws. */
+  /** One audit object per call (a fresh dedupe key: each request is its own event), for what was accepted. Never throws. */
   async audit(action: string, fields: Omit<AuditEntry, 'shard' | 'action' | 'actor' | 'at'> & { actor?: string }): Promise<void> {
     const entry: AuditEntry = {
       shard: this.deps.shard,
@@ -128,5 +155,10 @@ export class AgentApiContext {
     } catch (err) {
       this.deps.log(`agent API: audit ${action} failed: ${(err as Error).message}`);
     }
+  }
+
+  /** A refused request: counted in memory and audited in the window's summary (see RejectionAggregator), never one object each. */
+  reject(rejection: Rejection): void {
+    this.rejections.record(rejection);
   }
 }

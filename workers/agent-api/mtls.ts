@@ -23,14 +23,17 @@ export interface AgentIdentity {
 const URI = /^nstance:\/\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)$/;
 
 /** The identity in a verified peer certificate, or a 401/403 (audited) saying why not. */
-export async function authenticate(ctx: AgentApiContext, req: IncomingMessage, endpoint: string): Promise<AgentIdentity> {
+export function authenticate(ctx: AgentApiContext, req: IncomingMessage, endpoint: string): AgentIdentity {
   const socket = req.socket as TLSSocket;
   const remote = `${socket.remoteAddress}:${socket.remotePort}`;
   const cert = socket.getPeerCertificate?.();
-  const reject = async (status: number, code: string, message: string): Promise<never> => {
-    await ctx.audit('agent.auth.rejected', {
+  const reject = (status: number, code: string, message: string): never => {
+    ctx.reject({
+      action: 'agent.auth.rejected',
+      reason: code,
+      remote,
       instanceIds: cert?.subject?.CN ? [String(cert.subject.CN)] : undefined,
-      details: { endpoint, reason: code, message, remote, serialNumber: cert?.serialNumber },
+      details: { endpoint, message, serialNumber: cert?.serialNumber },
     });
     throw new HttpError(status, code, message);
   };
@@ -50,14 +53,17 @@ export async function authenticate(ctx: AgentApiContext, req: IncomingMessage, e
 }
 
 /** POST /v1/health: the report stays in memory; only transitions become signals (see HealthTracker). */
-export async function health(ctx: AgentApiContext, fence: LeaderFence, who: AgentIdentity, body: Record<string, unknown>): Promise<{ ok: true; nextReportInMs: number }> {
+export function health(ctx: AgentApiContext, fence: LeaderFence, who: AgentIdentity, body: Record<string, unknown>, remote?: string): { ok: true; nextReportInMs: number } {
   const instanceId = requiredString(body, 'instanceId', 128);
   if (instanceId !== who.instanceId) {
-    await ctx.audit('agent.health.rejected', {
+    ctx.reject({
+      action: 'agent.health.rejected',
+      reason: 'instance-mismatch',
+      remote,
       tenant: who.tenant,
       group: who.group,
       instanceIds: [who.instanceId, instanceId],
-      details: { reason: 'instance-mismatch', serialNumber: who.serialNumber },
+      details: { serialNumber: who.serialNumber },
     });
     throw new HttpError(403, 'instance-mismatch', `certificate is for instance ${who.instanceId}; it cannot report health for ${instanceId}`);
   }
@@ -88,48 +94,39 @@ export interface DeliveredFile {
 export const CA_BUNDLE_PATH = '/etc/nstance/ca.crt';
 
 /**
- * Secrets Manager names under `<prefix>files/<tenant>/<group>/` map to files:
- * `.../files/default/web/etc/app/token` is delivered as /etc/app/token. Values
- * are read at request time, so a rotated secret reaches agents on their next fetch.
- */
-export function filesPrefix(secretsPrefix: string, tenant: string, group: string): string {
-  return `${secretsPrefix}files/${tenant}/${group}/`;
-}
-
-/**
  * A client certificate is valid for 90 days, far longer than most instances live, and nothing
  * revokes it. The group's secrets therefore go only to an instance whose workflow still runs
  * (checked through a short cache, see AgentApiContext.instanceStatus); a terminated instance's
  * certificate gets 403 and an audit entry.
  */
-async function ensureInstanceRunning(ctx: AgentApiContext, who: AgentIdentity): Promise<void> {
+async function ensureInstanceRunning(ctx: AgentApiContext, who: AgentIdentity, remote?: string): Promise<void> {
   const status = await ctx.instanceStatus(who.instanceId);
   if (status === 'RUNNING') return;
   const message =
     status === 'NOT_FOUND'
       ? `certificate of ${who.instanceId}: this shard has no workflow for that instance; /v1/files serves only running instances`
       : `certificate of ${who.instanceId}: its instance workflow is ${status} (the instance is gone); /v1/files serves only running instances`;
-  await ctx.audit('agent.files.rejected', {
+  ctx.reject({
+    action: 'agent.files.rejected',
+    reason: 'instance-not-running',
+    remote,
     tenant: who.tenant,
     group: who.group,
     instanceIds: [who.instanceId],
-    details: { reason: 'instance-not-running', message, workflowStatus: status, serialNumber: who.serialNumber },
+    details: { message, workflowStatus: status, serialNumber: who.serialNumber },
   });
   throw new HttpError(403, 'instance-not-running', message);
 }
 
-/** GET /v1/files: the CA bundle plus the group's secret files, to an instance that is still running. */
-export async function files(ctx: AgentApiContext, who: AgentIdentity): Promise<{ files: DeliveredFile[] }> {
-  await ensureInstanceRunning(ctx, who);
+/** GET /v1/files: the CA bundle plus the group's secret files (cached briefly, see SecretFiles), to an instance that is still running. */
+export async function files(ctx: AgentApiContext, who: AgentIdentity, remote?: string): Promise<{ files: DeliveredFile[] }> {
+  await ensureInstanceRunning(ctx, who, remote);
   const { view, pki } = await ctx.pki();
-  const out: DeliveredFile[] = [{ path: CA_BUNDLE_PATH, mode: '0644', content: pki.caCertPem, source: 'cluster-ca' }];
-  const prefix = filesPrefix(view.secretsPrefix, who.tenant, who.group);
-  for (const name of await ctx.secrets.listNames(prefix)) {
-    const path = `/${name.slice(prefix.length)}`;
-    // A secret name is a path: refuse anything that would climb out of the root.
-    if (path.split('/').some((part) => part === '..' || part === '.')) continue;
-    const content = await ctx.secrets.read(name);
-    if (content !== undefined) out.push({ path, mode: '0600', content, source: name });
-  }
-  return { files: out };
+  const secretFiles = await ctx.secretFiles.forGroup(view.secretsPrefix, who.tenant, who.group);
+  return {
+    files: [
+      { path: CA_BUNDLE_PATH, mode: '0644', content: pki.caCertPem, source: 'cluster-ca' },
+      ...secretFiles.map((f) => ({ path: f.path, mode: '0600', content: f.content, source: f.source })),
+    ],
+  };
 }

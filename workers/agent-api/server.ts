@@ -5,28 +5,26 @@
  * the LeadershipGate: a worker that is not (or no longer) the leader answers 503,
  * and one deposed while serving a request stops before its next write (LeaderFence).
  */
-import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { hostname as osHostname } from 'node:os';
-import { isIP } from 'node:net';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { instanceWorkflowId } from '../../common/names';
 import { instanceHealthSignal, type HealthTransition } from '../../workflows/definitions';
 import type { AwsClients } from '../../activities/aws/clients';
 import type { PkiCache } from '../../activities/pki/cluster-ca';
-import { writeCertLog } from '../../activities/pki/certlog';
-import { issueCertificate, publicKeyFingerprint } from '../../activities/pki/x509';
 import { NotLeaderError, type LeadershipGate, type LeadershipState } from '../leadership/gate';
+import type { ShardConfigCaches } from '../../activities/s3/config-cache';
 import { AgentApiContext } from './context';
 import { leaderFence } from './fence';
 import { HealthTracker } from './health-tracker';
 import { HttpError, readJsonBody, sendJson } from './http';
+import { ConcurrencyLimit, OverloadedError, RejectionLimiter, type ConcurrencyLimits, type RejectionLimits } from './limits';
 import { authenticate, files, health } from './mtls';
 import { register } from './register';
 import { registeredInstances } from './registered-instances';
+import { serverCertificate, type ServerTls } from './server-cert';
 
 export interface AgentApiListenOptions {
   port: number;
@@ -40,6 +38,21 @@ export interface AgentApiListenOptions {
    * longest a terminated instance's certificate can still fetch files.
    */
   instanceCheckTtlMs?: number;
+  /** How long a group's secret files are served from memory (default 30 s; Nstance's cache_ttl will set it). */
+  secretFilesTtlMs?: number;
+  /** Per remote address: how many rejected requests before it is answered 429 outright. */
+  rejectionLimits?: RejectionLimits;
+  /** Health and files requests in flight and queued at most; past it, 503 with Retry-After. */
+  concurrency?: ConcurrencyLimits;
+  /**
+   * Registrations, which wait on S3 and Temporal, have their own (smaller) bound, so a burst of
+   * them queues without delaying the health reports of the agents already registered.
+   */
+  registrationConcurrency?: ConcurrencyLimits;
+  /** Rejections are audited as one summary per (action, reason) per window of this length (default 60 s). */
+  rejectionWindowMs?: number;
+  /** Summary objects per window at most (default 20). */
+  maxRejectionObjectsPerWindow?: number;
 }
 
 export interface AgentApiOptions extends AgentApiListenOptions {
@@ -50,6 +63,8 @@ export interface AgentApiOptions extends AgentApiListenOptions {
   workerId: string;
   gate: LeadershipGate;
   pki?: PkiCache;
+  /** The worker's config caches, shared with the nonce issuer. */
+  configs?: ShardConfigCaches;
   log?: (line: string) => void;
   now?: () => number;
 }
@@ -61,6 +76,9 @@ const SERVER_CERT_ROTATE_MS = 7 * 24 * 3600 * 1000;
 export class AgentApi {
   readonly context: AgentApiContext;
   readonly tracker: HealthTracker;
+  readonly limiter: RejectionLimiter;
+  readonly concurrency: ConcurrencyLimit;
+  readonly registrations: ConcurrencyLimit;
   private server: Server | undefined;
   private closed = false;
   private unsubscribe: (() => void) | undefined;
@@ -80,6 +98,10 @@ export class AgentApi {
       onError: (err, t) => log(`agent API: could not signal ${t.status} for ${t.instanceId} (will retry): ${(err as Error).message}`),
     });
     this.context.tracker = this.tracker;
+    this.limiter = new RejectionLimiter(options.rejectionLimits, options.now);
+    this.concurrency = new ConcurrencyLimit({ maxInFlight: 256, maxQueued: 4096, maxQueueWaitMs: 5000, ...options.concurrency });
+    // A queued registration is shed well before the agent's 15 s timeout, so the agent hears 503 and backs off instead of timing out.
+    this.registrations = new ConcurrencyLimit({ maxInFlight: 32, maxQueued: 1024, maxQueueWaitMs: 5000, ...options.registrationConcurrency });
   }
 
   /** Where it listens; undefined before start() resolves. */
@@ -114,6 +136,7 @@ export class AgentApi {
     this.unsubscribe = this.options.gate.onChange((state) => this.followLeadership(state));
     this.followLeadership(this.options.gate.state);
     this.tracker.start();
+    this.context.rejections.start();
     this.scheduleRotation();
     const address = this.address as { host: string; port: number };
     log(`agent API listening on https://${address.host}:${address.port} (TLS 1.3, client certificates from the cluster CA)`);
@@ -131,9 +154,12 @@ export class AgentApi {
     this.unsubscribe?.();
     if (this.rotation) clearTimeout(this.rotation);
     const server = this.server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (server) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    // What was refused since the last summary is still written.
+    await this.context.rejections.close();
   }
 
   /**
@@ -186,66 +212,60 @@ export class AgentApi {
     this.rotation.unref();
   }
 
-  private async serverCertificate(): Promise<{ key: string; cert: string; ca: string }> {
-    const { view, pki } = await this.context.pki();
-    const names = new Set(['localhost', osHostname(), '127.0.0.1', '::1', ...(view.leaderIp ? [view.leaderIp] : []), ...(this.options.serverNames ?? [])]);
-    if (this.options.host !== '0.0.0.0' && this.options.host !== '::') names.add(this.options.host);
-    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-    const issued = await issueCertificate({
-      caCertPem: pki.caCertPem,
-      caKey: pki.caKey,
-      publicKey,
-      commonName: `nstance agent API ${this.options.shard}`,
-      organization: view.clusterId,
-      organizationalUnit: this.options.shard,
-      usage: 'server',
-      dnsNames: [...names].filter((n) => !isIP(n)),
-      ips: [...names].filter((n) => isIP(n)),
-      validityDays: SERVER_CERT_DAYS,
-    });
-    await writeCertLog(this.context.objects, {
-      kind: 'agent-api-server',
-      cluster: view.clusterId,
-      shard: this.options.shard,
-      tenant: '_server',
-      id: this.options.workerId.replace(/[^A-Za-z0-9_-]/g, '-'),
-      serialNumber: issued.serialNumber,
-      subject: `CN=nstance agent API ${this.options.shard}`,
-      notBefore: issued.notBefore,
-      notAfter: issued.notAfter,
-      publicKeySha256: publicKeyFingerprint(publicKey),
-      issuedAt: new Date().toISOString(),
-      issuer: `agent-api:${this.options.workerId}`,
-    });
-    // The chain includes the CA so an agent holding only its nonce's CA pin can discover and check it.
-    return { key: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, cert: `${issued.pem.trim()}\n${pki.caCertPem.trim()}\n`, ca: pki.caCertPem };
+  private serverCertificate(): Promise<ServerTls> {
+    return serverCertificate(this.context, { shard: this.options.shard, workerId: this.options.workerId, host: this.options.host, serverNames: this.options.serverNames, validityDays: SERVER_CERT_DAYS });
   }
 
+  /**
+   * Order: a remote that keeps being refused is answered 429 before anything else; then a
+   * slot (or a place in the bounded queue) is taken; then the leadership and the route. The
+   * body is read only once the request has its slot, so one whose agent hung up while it
+   * waited fails there, before any lookup or write.
+   */
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const remote = `${address}:${req.socket.remotePort}`;
+    const blockedMs = this.limiter.blockedFor(address);
+    if (blockedMs !== undefined) {
+      this.context.reject({ action: 'agent.rate-limited', reason: 'too-many-rejections', remote });
+      return sendJson(res, 429, { error: 'too-many-rejections', message: `too many refused requests from ${address}: try again later` }, retryAfter(blockedMs));
+    }
+    const route = `${req.method} ${(req.url ?? '').split('?')[0]}`;
+    let release: (() => void) | undefined;
+    try {
+      release = await (route === 'POST /v1/register' ? this.registrations : this.concurrency).acquire();
+    } catch (err) {
+      if (!(err instanceof OverloadedError)) throw err;
+      return sendJson(res, 503, { error: 'busy', message: `${err.message}: retry later` }, retryAfter(err.retryAfterMs));
+    }
     try {
       // The leadership this request is served under: every write it makes re-checks it.
       const fence = leaderFence(this.options.gate);
-      const route = `${req.method} ${(req.url ?? '').split('?')[0]}`;
       switch (route) {
         case 'POST /v1/register':
           return sendJson(res, 200, await register(this.context, fence, () => readJsonBody(req), remote));
         case 'POST /v1/health': {
-          const who = await authenticate(this.context, req, '/v1/health');
-          return sendJson(res, 200, await health(this.context, fence, who, await readJsonBody(req)));
+          const who = authenticate(this.context, req, '/v1/health');
+          return sendJson(res, 200, health(this.context, fence, who, await readJsonBody(req), remote));
         }
         case 'GET /v1/files': {
-          const who = await authenticate(this.context, req, '/v1/files');
-          return sendJson(res, 200, await files(this.context, who));
+          const who = authenticate(this.context, req, '/v1/files');
+          return sendJson(res, 200, await files(this.context, who, remote));
         }
         default:
           throw new HttpError(404, 'not-found', `no route ${route}`);
       }
     } catch (err) {
       if (err instanceof NotLeaderError) return sendJson(res, 503, { error: 'not-leader', message: `${err.message}: retry against the leader network address` });
-      if (err instanceof HttpError) return sendJson(res, err.status, { error: err.code, message: err.message });
+      if (err instanceof HttpError) {
+        // Refusals spend the remote's budget; a 5xx is our failure, not the peer's.
+        if (err.status >= 400 && err.status < 500) this.limiter.rejected(address);
+        return sendJson(res, err.status, { error: err.code, message: err.message });
+      }
       this.context.deps.log(`agent API: ${req.method} ${req.url} from ${remote} failed: ${(err as Error).message}`);
       return sendJson(res, 500, { error: 'internal', message: 'internal error; retry' });
+    } finally {
+      release();
     }
   }
 
@@ -263,4 +283,8 @@ export class AgentApi {
       throw err;
     }
   }
+}
+
+function retryAfter(ms: number): Record<string, string> {
+  return { 'retry-after': String(Math.max(1, Math.ceil(ms / 1000))) };
 }

@@ -9,6 +9,7 @@ import type { ActivityDeps } from '../../activities/deps';
 import type { AwsClients } from '../../activities/aws/clients';
 import { PkiCache } from '../../activities/pki/cluster-ca';
 import { createNonceIssuer } from '../../activities/pki/issuer';
+import { ShardConfigCaches } from '../../activities/s3/config-cache';
 import { ObjectStore } from '../../activities/s3/objects';
 import { SecretStore } from '../../activities/secrets/store';
 import { alwaysLeader, type LeadershipGate } from '../leadership/gate';
@@ -22,6 +23,11 @@ export interface AgentApiWorkerOptions extends AgentApiListenOptions {
 
 export interface AgentServices {
   activityDeps: Pick<ActivityDeps, 'issueRegistrationNonce'>;
+  /**
+   * The worker's config caches, which the nonce issuer and the agent API read: hand them to any
+   * other reader in the process (the group activities) so it shares the one copy of the config.
+   */
+  configs: ShardConfigCaches;
   /** Ties the agent API to the worker's run: it starts with run() and closes when run() ends. */
   attach(worker: Worker): Worker;
 }
@@ -38,18 +44,20 @@ export function agentServices(options: {
   const objects = new ObjectStore({ s3: options.aws.s3, bucket: options.bucket });
   // One cache for both, so a worker creates (or reads) the cluster PKI once.
   const pki = new PkiCache({ secrets: new SecretStore(options.aws.secrets), objects });
+  const log = options.agentApi?.log ?? ((line: string) => console.log(line));
+  const configs = new ShardConfigCaches(objects, { onError: (err, key) => log(`config cache: revalidating ${key} failed (serving the cached copy): ${(err as Error).message}`) });
   const nonces = options.registrationNonces || options.agentApi !== undefined;
-  const activityDeps = nonces ? { issueRegistrationNonce: createNonceIssuer({ aws: options.aws, bucket: options.bucket, pki }) } : {};
+  const activityDeps = nonces ? { issueRegistrationNonce: createNonceIssuer({ aws: options.aws, bucket: options.bucket, pki, configs }) } : {};
   const listen = options.agentApi;
-  if (!listen) return { activityDeps, attach: (worker) => worker };
+  if (!listen) return { activityDeps, configs, attach: (worker) => worker };
   return {
     activityDeps,
+    configs,
     attach(worker) {
       const run = worker.run.bind(worker);
       // Worker has no start/stop hooks, so run() is wrapped: the API lives exactly as long as the worker runs.
       worker.run = async () => {
-        const log = listen.log ?? ((line: string) => console.log(line));
-        const api = new AgentApi({ ...options, ...listen, gate: listen.gate ?? alwaysLeader(), pki, log });
+        const api = new AgentApi({ ...options, ...listen, gate: listen.gate ?? alwaysLeader(), pki, configs, log });
         // Started in the background: it waits for the shard's config, which may be applied after the worker
         // starts, and retries a failed start (AWS throttling while creating the CA, port still in use).
         void (async () => {

@@ -1,0 +1,73 @@
+/**
+ * The agent's client certificate and its certificate-log entry, built together so the spent
+ * nonce's record can hold both (a repeat of the registration then returns the certificate and
+ * writes the log entry should the first request have stopped before it did).
+ */
+import type { KeyObject } from 'node:crypto';
+import { certLogKey, type CertLogEntry } from '../../activities/pki/certlog';
+import { issueClientCertificate } from '../../activities/pki/client-cert';
+import type { ClusterPki } from '../../activities/pki/cluster-ca';
+import type { NonceClaims } from '../../activities/pki/nonce';
+import { publicKeyFingerprint } from '../../activities/pki/x509';
+import type { AgentApiContext, ShardView } from './context';
+import type { LeaderFence } from './fence';
+
+export const CLIENT_CERT_VALIDITY_DAYS = 90;
+
+/** The SAN URI carried by agent certificates: lets mTLS handlers know the tenant/group without a lookup. */
+export function agentUri(c: { cluster: string; shard: string; tenant: string; group: string; instanceId: string }): string {
+  return `nstance://${c.cluster}/${c.shard}/${c.tenant}/${c.group}/${c.instanceId}`;
+}
+
+/** The certificate kept in a spent nonce's record: what a repeat of the same request gets. */
+export interface IssuedRecord {
+  certificate: string;
+  serialNumber: string;
+  notAfter: string;
+  issuedAt: string;
+  /** Its certificate-log object. */
+  certlog: string;
+}
+
+/** Signs the agent's certificate in memory: nothing is handed out or logged until the nonce is spent with it. */
+export function signAgentCertificate(
+  ctx: AgentApiContext,
+  fence: LeaderFence,
+  r: { view: ShardView; pki: ClusterPki; claims: NonceClaims; publicKey: KeyObject; ip?: string; hostname?: string },
+): { issued: IssuedRecord; certlogEntry: CertLogEntry } {
+  const { view, pki, claims, publicKey, ip, hostname } = r;
+  const now = ctx.deps.now();
+  const cert = issueClientCertificate({
+    caCertPem: pki.caCertPem,
+    caKey: pki.caKey,
+    publicKey,
+    commonName: claims.sub,
+    organization: view.clusterId,
+    organizationalUnit: ctx.shard,
+    uris: [agentUri({ cluster: view.clusterId, shard: ctx.shard, tenant: claims.tenant, group: claims.group, instanceId: claims.sub })],
+    validityDays: CLIENT_CERT_VALIDITY_DAYS,
+    now,
+  });
+  const issuedAt = new Date(now).toISOString();
+  const certlogEntry: CertLogEntry = {
+    kind: 'agent-client',
+    cluster: view.clusterId,
+    shard: ctx.shard,
+    tenant: claims.tenant,
+    group: claims.group,
+    id: claims.sub,
+    serialNumber: cert.serialNumber,
+    subject: `CN=${claims.sub}, OU=${ctx.shard}, O=${view.clusterId}`,
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+    publicKeySha256: publicKeyFingerprint(publicKey),
+    issuedAt,
+    nonceId: claims.jti,
+    reportedIp: ip,
+    hostname,
+    issuer: `agent-api:${ctx.deps.workerId}`,
+    leaderEpoch: fence.epoch,
+  };
+  const issued: IssuedRecord = { certificate: cert.pem, serialNumber: cert.serialNumber, notAfter: cert.notAfter, issuedAt, certlog: certLogKey(ctx.shard, claims.tenant, new Date(issuedAt), claims.sub) };
+  return { issued, certlogEntry };
+}
