@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { InstanceWorkflowInput } from '../common/types';
 import type { AwsClients } from './aws/clients';
+import type { ShardConfigCaches } from './s3/config-cache';
 import type { Ec2RateLimits } from './aws/token-bucket';
 import type { InstanceObserver } from './ec2/instance-observer';
 import type { SubnetAddressCache } from './ec2/subnets';
@@ -28,6 +29,11 @@ export interface ActivityDeps {
   aws: AwsClients;
   bucket: string;
   temporal: Client;
+  /**
+   * The worker's in-memory copies of the shard config (shared with the nonce issuer and the agent
+   * API). Without it the group activities keep their own.
+   */
+  configs?: ShardConfigCaches;
   /**
    * EC2's token buckets as this process may spend them. A shard worker passes its share of the
    * shard's buckets (ShardEc2Limits); unset, the process holds whole buckets of its own.

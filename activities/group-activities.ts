@@ -6,7 +6,7 @@ import { defaultEc2RateLimits } from './aws/token-bucket';
 import type { ActivityDeps } from './deps';
 import { buildGroupSpec } from './group-spec';
 import { writeAudit, type AuditResult } from './s3/audit';
-import { ShardConfigStore } from './s3/config-store';
+import { FRESH, ShardConfigCaches } from './s3/config-cache';
 import { ObjectStore } from './s3/objects';
 import { signalInstances, startInstanceBatch, type DeliveredRemovals, type InstanceBatch, type RemovalBatch, type StartedBatch } from './temporal/instance-batch';
 import { rebuildGroupMembers, type RebuildRequest, type RebuiltMembers } from './temporal/rebuild';
@@ -15,13 +15,18 @@ import { startInstanceWorkflows } from './temporal/start-instances';
 /** Config, audit and workflow-start activities of the group workflow. */
 export function createGroupActivities(deps: ActivityDeps) {
   const objects = new ObjectStore({ s3: deps.aws.s3, bucket: deps.bucket });
+  const configs = deps.configs ?? new ShardConfigCaches(objects);
   const limits = deps.ec2Limits ?? defaultEc2RateLimits();
 
   return {
-    /** The group's current spec from S3; `found: false` when the group was removed from config. */
-    async loadGroupSpec(ref: GroupRef): Promise<GroupSpecResult> {
+    /**
+     * The group's current spec; `found: false` when the group was removed from config. From the worker's
+     * cached copy, revalidated (a 304 costs no download) after its TTL; `fresh` reads what was just written
+     * (the group asks for it after `config apply` or `group scale` signalled it).
+     */
+    async loadGroupSpec(ref: GroupRef, options: { fresh?: boolean } = {}): Promise<GroupSpecResult> {
       try {
-        const snapshot = await new ShardConfigStore(objects, ref.shard).load();
+        const snapshot = await configs.for(ref.shard).snapshot(options.fresh ? FRESH : undefined);
         if (!snapshot) {
           throw ApplicationFailure.create({
             type: 'ConfigMissing',
@@ -41,7 +46,7 @@ export function createGroupActivities(deps: ActivityDeps) {
 
     /** What the garbage collector needs from config: cluster id, interval and grace. */
     async loadShardSettings(shard: string): Promise<{ clusterId: string; gcIntervalMs: number; gcGraceMs: number }> {
-      const stored = await new ShardConfigStore(objects, shard).readConfig();
+      const stored = await configs.for(shard).config();
       if (!stored) throw ApplicationFailure.create({ type: 'ConfigMissing', message: `no config for shard "${shard}"` });
       const settings = shardSettings(stored.config);
       return { clusterId: stored.config.cluster.id, gcIntervalMs: settings.gc.intervalMs, gcGraceMs: settings.gc.registrationTimeoutMs };

@@ -66,6 +66,7 @@ export async function createShardWorker(options: ShardWorkerOptions): Promise<Wo
     temporal: options.client,
     ec2Limits: limits,
     ...agents.activityDeps,
+    configs: agents.configs,
     ...options.activityOverrides,
   });
   const worker = await Worker.create({

@@ -52,6 +52,8 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
   const state = restoreGroupState(input.state);
   let wake = false;
   let reloadRequested = true;
+  /** Asked to reload by a signal (config applied, a scale): read what was just written, not the worker's cached copy. */
+  let freshRequested = true;
   let observeRequested = true;
 
   // Diagnostics cost a pass over the state (the carried size): only the query pays for them, not every pass.
@@ -69,6 +71,7 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
   setHandler(groupStatusQuery, (page) => statusOf(ref, view(true), Date.now(), page));
   setHandler(reconcileSignal, () => {
     reloadRequested = true;
+    freshRequested = true;
     // An explicit request (config applied, a scale) is worth trying now, whatever the config step's backoff.
     if (state.steps.config) state.steps.config.retryAt = 0;
     wake = true;
@@ -86,7 +89,7 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
   });
 
   upsertSearchAttributes(searchAttributeUpdates({ NstanceShard: ref.shard, NstanceGroup: `${ref.tenant}/${ref.group}` }));
-  if (state.rebuilding) await rebuildMembers(ref, state, () => reloadSpec(ref, state), showDetails);
+  if (state.rebuilding) await rebuildMembers(ref, state, async () => void (await reloadSpec(ref, state, true)), showDetails);
 
   // The periodic checks (config reload, EC2 and NLB observation) fall due by the clock,
   // however the loop was woken: a steady stream of signals must not starve them.
@@ -100,8 +103,15 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
       observeRequested = true;
     }
     if (reloadRequested || !state.spec) {
+      const fresh: boolean = freshRequested;
+      // Cleared first, so a signal that lands meanwhile asks again; a failed read is asked again too (a fresh
+      // one stays fresh) and is retried once its step's backoff is over.
       reloadRequested = false;
-      await reloadSpec(ref, state);
+      freshRequested = false;
+      if (!(await reloadSpec(ref, state, fresh))) {
+        reloadRequested = true;
+        freshRequested ||= fresh;
+      }
     }
     const imageIds = await refreshImages(state);
     if (observeRequested) {
@@ -135,16 +145,18 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
   }
 }
 
-async function reloadSpec(ref: GroupRef, state: GroupState): Promise<void> {
+/** Whether the spec was read (false: the step failed or is backing off; the last good spec is kept). */
+async function reloadSpec(ref: GroupRef, state: GroupState, fresh: boolean): Promise<boolean> {
   // On failure the last good spec is kept: a broken config must not tear the group down.
-  const result = await runStep(state.steps, 'config', () => groupConfigActivities.loadGroupSpec(ref), { ...ref });
-  if (!result) return;
+  const result = await runStep(state.steps, 'config', () => groupConfigActivities.loadGroupSpec(ref, { fresh }), { ...ref });
+  if (!result) return false;
   if (result.found) {
     state.spec = result.spec;
     state.removed = false;
   } else {
     state.removed = true;
   }
+  return true;
 }
 
 /** Image ids for new launches: cached, looked up again every image_refresh_interval. */
