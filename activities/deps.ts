@@ -1,11 +1,11 @@
 import type { Client } from '@temporalio/client';
 import type { InstanceWorkflowInput } from '../common/types';
-import type { AwsClients } from './aws/clients';
-import type { ShardConfigCaches } from './s3/config-cache';
-import type { Ec2RateLimits } from './aws/token-bucket';
-import type { InstanceObserver } from './ec2/instance-observer';
-import type { SubnetAddressCache } from './ec2/subnets';
-import type { TargetDrainWatch } from './elbv2/drain-watch';
+import type { AwsClients } from '../adapters/aws/clients';
+import type { ShardConfigCaches } from '../adapters/s3/config-cache';
+import type { Ec2RateLimits } from '../adapters/aws/token-bucket';
+import type { InstanceObserver } from '../adapters/ec2/instance-observer';
+import type { SubnetAddressCache } from '../adapters/ec2/subnets';
+import type { TargetDrainWatch } from '../adapters/elbv2/drain-watch';
 
 /** What userdata needs to register: `{{ .Nonce }}` and `{{ .Server.CACert }}`. */
 export interface RegistrationMaterial {

@@ -1,15 +1,15 @@
 import { Context } from '@temporalio/activity';
 import { instanceWorkflowId } from '../common/names';
 import type { ActivityDeps } from './deps';
-import { defaultEc2RateLimits } from './aws/token-bucket';
-import { terminateInstanceBatch, TERMINATE_BATCH_SIZE } from './ec2/terminate-batch';
+import { defaultEc2RateLimits } from '../adapters/aws/token-bucket';
+import { terminateInstanceBatch, TERMINATE_BATCH_SIZE } from '../adapters/ec2/terminate-batch';
 import { inParallel } from './gc/parallel';
 import { resumableProgress, ProgressReporter, startProgress, type GcProgress, type Orphan } from './gc/progress';
 import { sortTagged, whyNotOwned, type Suspect } from './gc/suspects';
 import { GC_DESCRIBE_PAGE_SIZE, taggedInstances } from './gc/tagged-instances';
-import { writeAudit } from './s3/audit';
-import { ObjectStore } from './s3/objects';
-import { latestInstanceRun, runningInstanceOwners, type InstanceRun } from './temporal/workflow-status';
+import { writeAudit } from '../adapters/s3/audit';
+import { ObjectStore } from '../adapters/s3/objects';
+import { latestInstanceRun, runningInstanceOwners, type InstanceRun } from '../adapters/temporal/workflow-status';
 
 export { GC_DESCRIBE_PAGE_SIZE };
 export type { GcCounts, GcProgress, Orphan } from './gc/progress';

@@ -2,15 +2,15 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ConfigValidationError, resolveGroup, shardSettings } from '../common/config';
 import type { AuditEntry, GroupRef, GroupSpecResult, InstanceWorkflowInput } from '../common/types';
-import { defaultEc2RateLimits } from './aws/token-bucket';
+import { defaultEc2RateLimits } from '../adapters/aws/token-bucket';
 import type { ActivityDeps } from './deps';
 import { buildGroupSpec } from './group-spec';
-import { writeAudit, type AuditResult } from './s3/audit';
-import { FRESH, ShardConfigCaches } from './s3/config-cache';
-import { ObjectStore } from './s3/objects';
-import { signalInstances, startInstanceBatch, type DeliveredRemovals, type InstanceBatch, type RemovalBatch, type StartedBatch } from './temporal/instance-batch';
-import { rebuildGroupMembers, type RebuildRequest, type RebuiltMembers } from './temporal/rebuild';
-import { startInstanceWorkflows } from './temporal/start-instances';
+import { writeAudit, type AuditResult } from '../adapters/s3/audit';
+import { FRESH, ShardConfigCaches } from '../adapters/s3/config-cache';
+import { ObjectStore } from '../adapters/s3/objects';
+import { signalInstances, startInstanceBatch, type DeliveredRemovals, type InstanceBatch, type RemovalBatch, type StartedBatch } from '../adapters/temporal/instance-batch';
+import { rebuildGroupMembers, type RebuildRequest, type RebuiltMembers } from '../adapters/temporal/rebuild';
+import { startInstanceWorkflows } from '../adapters/temporal/start-instances';
 
 /** Config, audit and workflow-start activities of the group workflow. */
 export function createGroupActivities(deps: ActivityDeps) {

@@ -1,4 +1,4 @@
-import { defaultEc2RateLimits } from './aws/token-bucket';
+import { defaultEc2RateLimits } from '../adapters/aws/token-bucket';
 import type { ActivityDeps } from './deps';
 import { createGcActivities } from './gc-activities';
 import { createGroupActivities } from './group-activities';

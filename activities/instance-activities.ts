@@ -6,12 +6,12 @@ import { renderDeep, renderTemplate } from '../common/template';
 import type { ImageSpec, InstanceWorkflowInput, LaunchedInstance } from '../common/types';
 import type { ImageLookup } from '../workflows/decisions/images';
 import { createHash } from 'node:crypto';
-import { defaultEc2RateLimits } from './aws/token-bucket';
+import { defaultEc2RateLimits } from '../adapters/aws/token-bucket';
 import type { ActivityDeps, LaunchAttempt } from './deps';
-import { describeImageId, lookupImage } from './ec2/images';
-import { InstanceObserver } from './ec2/instance-observer';
-import { launchedFrom, launchInstance, terminateInstance, type InstanceDeps } from './ec2/instances';
-import { selectSubnet, SubnetAddressCache } from './ec2/subnets';
+import { describeImageId, lookupImage } from '../adapters/ec2/images';
+import { InstanceObserver } from '../adapters/ec2/instance-observer';
+import { launchedFrom, launchInstance, terminateInstance, type InstanceDeps } from '../adapters/ec2/instances';
+import { selectSubnet, SubnetAddressCache } from '../adapters/ec2/subnets';
 import { EC2_ARCHITECTURE, launchTemplateData } from './launch';
 
 export type InstanceTarget = 'running' | 'terminated';

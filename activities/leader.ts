@@ -8,9 +8,9 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ConfigValidationError } from '../common/config';
 import { isStaleEpoch } from '../workflows/decisions/leader';
-import { describeInterface, moveLeaderNetwork, type MoveRequest, type MoveResult } from './ec2/network-interfaces';
-import { ShardConfigStore } from './s3/config-store';
-import { ObjectStore, WriteConflictError } from './s3/objects';
+import { describeInterface, moveLeaderNetwork, type MoveRequest, type MoveResult } from '../adapters/ec2/network-interfaces';
+import { ShardConfigStore } from '../adapters/s3/config-store';
+import { ObjectStore, WriteConflictError } from '../adapters/s3/objects';
 
 export interface LeaderNetwork {
   interfaceId?: string;

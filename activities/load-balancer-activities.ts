@@ -1,8 +1,8 @@
 import { Context } from '@temporalio/activity';
 import type { TargetGroupRef } from '../common/types';
 import type { ActivityDeps } from './deps';
-import { TargetDrainWatch } from './elbv2/drain-watch';
-import { deregisterTarget, registerTarget, targetsOf } from './elbv2/targets';
+import { TargetDrainWatch } from '../adapters/elbv2/drain-watch';
+import { deregisterTarget, registerTarget, targetsOf } from '../adapters/elbv2/targets';
 
 /** The drain's own deadline passed (as opposed to the activity being cancelled). */
 class DrainDeadline extends Error {}

@@ -17,7 +17,7 @@ import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-
 import { IAMClient } from '@aws-sdk/client-iam';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { createAwsClients, destroyAwsClients } from '../activities/aws/clients';
+import { createAwsClients, destroyAwsClients } from '../adapters/aws/clients';
 import { SEED_DEFAULTS } from './seed/defaults';
 import { ensureLeaderInterface, ensureSecurityGroup, ensureServerInstance, ensureSubnet, ensureVpc, findImage } from './seed/ec2';
 import { renderSeededConfig } from './seed/render-config';

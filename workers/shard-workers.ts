@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
-import { shardWorkersView, type ShardWorkersView, type TaskQueuePoller } from '../activities/aws/shard-limits';
+import { shardWorkersView, type ShardWorkersView, type TaskQueuePoller } from '../adapters/aws/shard-limits';
 
 /** A count that takes longer than this is given up (and tried again at the next refresh). */
 const DESCRIBE_DEADLINE_MS = 10_000;

@@ -10,7 +10,7 @@ export const collectGarbageOptions: ActivityOptions = {
   retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '2m', maximumAttempts: 3 },
 };
 
-const gc = proxyActivities<Activities>(collectGarbageOptions);
+const gc = proxyActivities<Pick<Activities, 'collectGarbage'>>(collectGarbageOptions);
 
 export interface GcWorkflowInput {
   shard: string;

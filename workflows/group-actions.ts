@@ -5,7 +5,7 @@
  */
 import { groupWorkflowId } from '../common/names';
 import type { GroupRef } from '../common/types';
-import type { InstanceBatch } from '../activities/temporal/instance-batch';
+import type { InstanceBatch } from '../adapters/temporal/instance-batch';
 import { groupBatchActivities } from './activity-options';
 import { resolveBudget } from './decisions/budget';
 import { decideReconcile, newInstanceId, type Removal } from './decisions/reconcile';

@@ -12,7 +12,7 @@ import {
   TimeoutFailure,
 } from '@temporalio/workflow';
 import type { LeaderActivities } from '../activities/leader';
-import type { MoveResult } from '../activities/ec2/network-interfaces';
+import type { MoveResult } from '../adapters/ec2/network-interfaces';
 import type { LeaderServeActivities } from '../activities/leader-serve';
 import type { Activities } from '../activities';
 import { errorMessage, rootFailure } from '../common/failures';
@@ -33,7 +33,7 @@ export const epochActivities = proxyActivities<LeaderActivities>({
   startToCloseTimeout: '1m',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
 });
-export const auditActivities = proxyActivities<Activities>({ startToCloseTimeout: '30s', retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 } });
+export const auditActivities = proxyActivities<Pick<Activities, 'writeAudit'>>({ startToCloseTimeout: '30s', retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 } });
 
 export interface Held {
   workerId: string;

@@ -1,5 +1,5 @@
 import { allHandlersFinished, CancellationScope, condition, continueAsNew, log, patched, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { MoveResult } from '../activities/ec2/network-interfaces';
+import type { MoveResult } from '../adapters/ec2/network-interfaces';
 import { searchAttributeUpdates } from '../common/search-attributes';
 import {
   chooseNextLeader,

@@ -1,5 +1,5 @@
 import { TAG } from '../../common/names';
-import type { InstanceRun } from '../temporal/workflow-status';
+import type { InstanceRun } from '../../adapters/temporal/workflow-status';
 import type { TaggedInstance } from './tagged-instances';
 
 /** A tagged instance past the grace that visibility does not show as owned: to be confirmed by a consistent describe. */

@@ -1,7 +1,7 @@
 import { DescribeInstancesCommand, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
 import { TAG } from '../../common/names';
-import { withAwsErrors } from '../aws/errors';
-import type { Ec2RateLimits } from '../aws/token-bucket';
+import { withAwsErrors } from '../../adapters/aws/errors';
+import type { Ec2RateLimits } from '../../adapters/aws/token-bucket';
 
 /** EC2's largest DescribeInstances page (it accepts 5 to 1000). */
 export const GC_DESCRIBE_PAGE_SIZE = 1000;

@@ -10,10 +10,10 @@
  */
 import type { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import type { AwsClients } from '../../activities/aws/clients';
+import type { AwsClients } from '../../adapters/aws/clients';
 import type { LaunchAttempt, RegistrationMaterial } from '../../activities/deps';
-import { ShardConfigStore } from '../../activities/s3/config-store';
-import { ObjectStore } from '../../activities/s3/objects';
+import { ShardConfigStore } from '../../adapters/s3/config-store';
+import { ObjectStore } from '../../adapters/s3/objects';
 import { instanceWorkflowId } from '../../common/names';
 import type { InstanceWorkflowInput } from '../../common/types';
 import type { SeedResult } from '../../scripts/seed-emulator';

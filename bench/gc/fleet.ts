@@ -4,7 +4,7 @@
 import { CreateSubnetCommand, CreateTagsCommand, CreateVpcCommand, RunInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import type { Client } from '@temporalio/client';
 import { inParallel } from '../../activities/gc/parallel';
-import { nstanceTags } from '../../activities/ec2/instances';
+import { nstanceTags } from '../../adapters/ec2/instances';
 import { instanceWorkflowId } from '../../common/names';
 import { searchAttributeUpdates } from '../../common/search-attributes';
 
@@ -86,7 +86,7 @@ export interface LaunchSpec {
 }
 
 /**
- * Launches the planned instances tagged as ours (activities/ec2/instances.ts nstanceTags): the tags
+ * Launches the planned instances tagged as ours (adapters/ec2/instances.ts nstanceTags): the tags
  * all of a reservation share at launch, then each instance's own id (nstance:instance-id and Name).
  */
 export async function launchFleet(spec: LaunchSpec, planned: readonly Planned[], onProgress: (done: number) => void): Promise<Launched[]> {

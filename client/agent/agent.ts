@@ -9,7 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { Agent as HttpsAgent, request, type RequestOptions } from 'node:https';
 import { dirname, join, normalize } from 'node:path';
 import { checkServerIdentity, createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
-import { peekClaims } from '../../activities/pki/nonce';
+import { peekClaims } from '../../adapters/pki/nonce';
 import { discoverPinnedCa } from './discover';
 import type { NoticeSource, TerminationNotice } from './imds';
 import { loadOrCreateKey, loadState, saveState, type AgentState } from './state';

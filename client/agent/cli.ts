@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { awsClientOptionsFromEnv, createAwsClients, destroyAwsClients } from '../../activities/aws/clients';
+import { awsClientOptionsFromEnv, createAwsClients, destroyAwsClients } from '../../adapters/aws/clients';
 import { parseDuration } from '../../common/duration';
 import { Agent } from './agent';
 import { startFleet } from './fleet-start';

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
-import { awsClientOptionsFromEnv, createAwsClients, destroyAwsClients } from '../../activities/aws/clients';
+import { awsClientOptionsFromEnv, createAwsClients, destroyAwsClients } from '../../adapters/aws/clients';
 import { ConfigValidationError, parseConfigText } from '../../common/config';
 import { parseDuration } from '../../common/duration';
 import { runWorker, workerEnv } from '../../workers/worker';

@@ -12,9 +12,9 @@ import {
 } from '../../common/config';
 import { s3Keys } from '../../common/names';
 import type { GroupRef } from '../../common/types';
-import { writeAudit } from '../../activities/s3/audit';
-import { conditionFor, ShardConfigStore } from '../../activities/s3/config-store';
-import { ObjectStore } from '../../activities/s3/objects';
+import { writeAudit } from '../../adapters/s3/audit';
+import { conditionFor, ShardConfigStore } from '../../adapters/s3/config-store';
+import { ObjectStore } from '../../adapters/s3/objects';
 import { ensureGarbageCollector, signalGroup, signalGroupIfRunning } from './groups-signal';
 
 export interface ApplyOptions {

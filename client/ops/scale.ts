@@ -3,9 +3,9 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { isSizeOverride, MAX_GROUP_SIZE, resolveGroups, validateDynamicGroups, type DynamicGroups } from '../../common/config';
 import { s3Keys } from '../../common/names';
 import type { GroupRef } from '../../common/types';
-import { writeAudit } from '../../activities/s3/audit';
-import { conditionFor, ShardConfigStore } from '../../activities/s3/config-store';
-import { ObjectStore, WriteConflictError } from '../../activities/s3/objects';
+import { writeAudit } from '../../adapters/s3/audit';
+import { conditionFor, ShardConfigStore } from '../../adapters/s3/config-store';
+import { ObjectStore, WriteConflictError } from '../../adapters/s3/objects';
 import { signalGroup } from './groups-signal';
 
 export interface ScaleOptions {

@@ -1,7 +1,7 @@
 import { parseConfigText, parseDynamicGroupsText } from '../../common/config';
 import { s3Keys } from '../../common/names';
-import { ObjectStore, WriteConflictError } from '../../activities/s3/objects';
-import { ShardConfigStore } from '../../activities/s3/config-store';
+import { ObjectStore, WriteConflictError } from '../../adapters/s3/objects';
+import { ShardConfigStore } from '../../adapters/s3/config-store';
 import { scaleGroup } from '../../client/ops/scale';
 import { useShard } from '../support/shard-fixture';
 

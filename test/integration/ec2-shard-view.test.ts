@@ -3,8 +3,8 @@
  * shard split EC2's buckets between them, and a 100-instance scale-up and scale-down go through the
  * batched paths (DescribeInstances per instance launched, DescribeSubnets per launch).
  */
-import { ShardEc2Limits } from '../../activities/aws/shard-limits';
-import { targetStates } from '../../activities/elbv2/targets';
+import { ShardEc2Limits } from '../../adapters/aws/shard-limits';
+import { targetStates } from '../../adapters/elbv2/targets';
 import { waitForConvergence } from '../../client/ops/status';
 import { eventually } from '../support/emulator';
 import { useShard } from '../support/shard-fixture';

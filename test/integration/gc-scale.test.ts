@@ -1,8 +1,8 @@
 import { CreateTagsCommand, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createGcActivities, type GcProgress, type GcRequest, type Orphan } from '../../activities/gc-activities';
-import { defaultEc2RateLimits, TokenBucket } from '../../activities/aws/token-bucket';
-import { TERMINATE_BATCH_SIZE } from '../../activities/ec2/terminate-batch';
+import { defaultEc2RateLimits, TokenBucket } from '../../adapters/aws/token-bucket';
+import { TERMINATE_BATCH_SIZE } from '../../adapters/ec2/terminate-batch';
 import { instanceWorkflowId, TAG } from '../../common/names';
 import { runningInShard, searchAttributeUpdates } from '../../common/search-attributes';
 import type { AuditEntry } from '../../common/types';

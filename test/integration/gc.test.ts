@@ -4,7 +4,7 @@ import { instanceWorkflowId, TAG } from '../../common/names';
 import { groupStatus } from '../../client/ops/status';
 import type { AuditEntry } from '../../common/types';
 import { createGcActivities, type Orphan } from '../../activities/gc-activities';
-import { latestRunStatus } from '../../activities/temporal/workflow-status';
+import { latestRunStatus } from '../../adapters/temporal/workflow-status';
 import { awsError, type CallRecord } from '../support/faults';
 import { eventually, listKeys, readJson, shardInstances, tagOf } from '../support/emulator';
 import { useShard } from '../support/shard-fixture';

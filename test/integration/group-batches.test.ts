@@ -7,7 +7,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 import { groupStatus, waitForConvergence } from '../../client/ops/status';
 import { groupWorkflowId } from '../../common/names';
-import type { InstanceBatch } from '../../activities/temporal/instance-batch';
+import type { InstanceBatch } from '../../adapters/temporal/instance-batch';
 import { CREATE_BATCH } from '../../workflows/group-actions';
 import { eventually } from '../support/emulator';
 import { useShard } from '../support/shard-fixture';

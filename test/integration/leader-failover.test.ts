@@ -5,9 +5,9 @@
  * Workers are real processes (dist CLI); EC2 is moto behind the ENI fault proxy.
  */
 import { createLeaderActivities } from '../../activities/leader';
-import { LEADER_TAG } from '../../activities/ec2/network-interfaces';
-import { ObjectStore } from '../../activities/s3/objects';
-import { moveLeaderNetwork } from '../../activities/ec2/network-interfaces';
+import { LEADER_TAG } from '../../adapters/ec2/network-interfaces';
+import { ObjectStore } from '../../adapters/s3/objects';
+import { moveLeaderNetwork } from '../../adapters/ec2/network-interfaces';
 import { leaderWorkflowId } from '../../common/names';
 import { eventually } from '../support/emulator';
 import { LeaderStack, watchAnswering, type LeaderWorker } from '../support/leader-stack';

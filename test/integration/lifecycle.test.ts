@@ -1,6 +1,6 @@
 import { DeregisterTargetsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { StopInstancesCommand } from '@aws-sdk/client-ec2';
-import { targetsOf } from '../../activities/elbv2/targets';
+import { targetsOf } from '../../adapters/elbv2/targets';
 import { groupStatus } from '../../client/ops/status';
 import type { AuditEntry, GroupStatus } from '../../common/types';
 import { runCli } from '../support/cli';

@@ -4,10 +4,10 @@
  * checked against the winning key.
  */
 import { X509Certificate } from 'node:crypto';
-import { createAwsClients, destroyAwsClients, type AwsClients } from '../../activities/aws/clients';
-import { ensureClusterPki } from '../../activities/pki/cluster-ca';
-import { ObjectStore } from '../../activities/s3/objects';
-import { SecretStore } from '../../activities/secrets/store';
+import { createAwsClients, destroyAwsClients, type AwsClients } from '../../adapters/aws/clients';
+import { ensureClusterPki } from '../../adapters/pki/cluster-ca';
+import { ObjectStore } from '../../adapters/s3/objects';
+import { SecretStore } from '../../adapters/secrets/store';
 import { s3Keys } from '../../common/names';
 import { listKeys } from '../support/emulator';
 import { createHarness, type Harness } from '../support/harness';

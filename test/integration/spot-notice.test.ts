@@ -12,7 +12,7 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import { mintNonce } from '../../activities/pki/nonce';
+import { mintNonce } from '../../adapters/pki/nonce';
 import { SimulatedFleet } from '../../client/agent/fleet';
 import { readClusterCa } from '../../client/agent/fleet-start';
 import { groupStatus } from '../../client/ops/status';

@@ -1,5 +1,5 @@
 import { AsyncResource } from 'node:async_hooks';
-import type { Clock, ClockTimer } from '../../activities/aws/clock';
+import type { Clock, ClockTimer } from '../../adapters/aws/clock';
 
 interface Timer {
   at: number;

@@ -6,7 +6,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
 import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { ACTIVITY_SDK_ATTEMPTS, createAwsClients, destroyAwsClients, type AwsClients } from '../../activities/aws/clients';
+import { ACTIVITY_SDK_ATTEMPTS, createAwsClients, destroyAwsClients, type AwsClients } from '../../adapters/aws/clients';
 import type { ActivityDeps } from '../../activities';
 import { createShardWorker, type ShardWorkerOptions } from '../../workers/worker';
 import { FaultLayer } from './faults';

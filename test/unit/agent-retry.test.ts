@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, AgentRequestError, jitteredIntervalMs, retryDelayMs, RETRY_MAX_MS } from '../../client/agent/agent';
-import { createCaCertificate, issueCertificate } from '../../activities/pki/x509';
+import { createCaCertificate, issueCertificate } from '../../adapters/pki/x509';
 
 describe('retryDelayMs', () => {
   test('grows exponentially up to a cap, with its upper half random', () => {

@@ -6,8 +6,8 @@
  */
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { CachedObject, FRESH, ShardConfigCache } from '../../activities/s3/config-cache';
-import { ObjectStore } from '../../activities/s3/objects';
+import { CachedObject, FRESH, ShardConfigCache } from '../../adapters/s3/config-cache';
+import { ObjectStore } from '../../adapters/s3/objects';
 
 interface Get {
   key: string;

@@ -1,6 +1,6 @@
 import type { EC2Client } from '@aws-sdk/client-ec2';
-import { defaultEc2RateLimits, TokenBucket } from '../../activities/aws/token-bucket';
-import { terminateInstanceBatch } from '../../activities/ec2/terminate-batch';
+import { defaultEc2RateLimits, TokenBucket } from '../../adapters/aws/token-bucket';
+import { terminateInstanceBatch } from '../../adapters/ec2/terminate-batch';
 import { ProgressReporter, resumableProgress, startProgress, type GcProgress } from '../../activities/gc/progress';
 import { sortTagged, whyNotOwned } from '../../activities/gc/suspects';
 import { awsError } from '../support/faults';

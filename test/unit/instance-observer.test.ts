@@ -7,10 +7,10 @@ import { DescribeInstancesCommand, type DescribeInstancesCommandInput, type EC2C
 import type { Client } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { activitySignal } from '../../activities/aws/cancellation';
-import type { AwsClients } from '../../activities/aws/clients';
-import { classifyAwsError } from '../../activities/aws/errors';
-import { InstanceObserver } from '../../activities/ec2/instance-observer';
+import { activitySignal } from '../../adapters/aws/cancellation';
+import type { AwsClients } from '../../adapters/aws/clients';
+import { classifyAwsError } from '../../adapters/aws/errors';
+import { InstanceObserver } from '../../adapters/ec2/instance-observer';
 import { createInstanceActivities } from '../../activities/instance-activities';
 import { awsError } from '../support/faults';
 import { FakeClock } from '../support/fake-clock';

@@ -10,12 +10,12 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { ActivityDeps, LaunchAttempt } from '../../activities/deps';
-import { mergeTagSpecifications } from '../../activities/ec2/instances';
-import type { AwsClients } from '../../activities/aws/clients';
-import { TokenBucket } from '../../activities/aws/token-bucket';
-import { selectSubnet } from '../../activities/ec2/subnets';
+import { mergeTagSpecifications } from '../../adapters/ec2/instances';
+import type { AwsClients } from '../../adapters/aws/clients';
+import { TokenBucket } from '../../adapters/aws/token-bucket';
+import { selectSubnet } from '../../adapters/ec2/subnets';
 import { clientTokenFor, createInstanceActivities } from '../../activities/instance-activities';
-import { mintLaunchNonce } from '../../activities/pki/nonce';
+import { mintLaunchNonce } from '../../adapters/pki/nonce';
 import type { InstanceWorkflowInput } from '../../common/types';
 import { awsError, FaultLayer } from '../support/faults';
 

@@ -1,5 +1,5 @@
 import { leaseTiming } from '../../activities/leader-serve';
-import { isInUseError } from '../../activities/ec2/network-interfaces';
+import { isInUseError } from '../../adapters/ec2/network-interfaces';
 import { MutableLeadershipGate, NotLeaderError } from '../../workers/leadership/gate';
 import { interfaceItems } from '../support/fault-proxy';
 

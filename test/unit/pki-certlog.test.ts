@@ -1,6 +1,6 @@
 import { createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { certLogKey, certLogStamp } from '../../activities/pki/certlog';
-import { certificateMatchesKey, createCaCertificate, issueCertificate } from '../../activities/pki/x509';
+import { certLogKey, certLogStamp } from '../../adapters/pki/certlog';
+import { certificateMatchesKey, createCaCertificate, issueCertificate } from '../../adapters/pki/x509';
 
 describe('certificate log keys', () => {
   test('shard/<shard>/certlog/<tenant>.<yyyyMMddHHmmssSSS>.<id>.json in UTC', () => {

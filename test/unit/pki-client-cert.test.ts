@@ -4,8 +4,8 @@
  * (Ed25519 signatures are deterministic), and one that verifies against the CA.
  */
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { issueClientCertificate } from '../../activities/pki/client-cert';
-import { createCaCertificate, issueCertificate } from '../../activities/pki/x509';
+import { issueClientCertificate } from '../../adapters/pki/client-cert';
+import { createCaCertificate, issueCertificate } from '../../adapters/pki/x509';
 
 const now = Date.parse('2031-05-06T07:08:09.123Z');
 

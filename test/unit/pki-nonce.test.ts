@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { signJws, verifyJws } from '../../activities/pki/jws';
-import { launchNonceId, mintLaunchNonce, mintNonce, NonceError, parseClaims, peekClaims, validateClaims, verifyNonce, type NonceClaims } from '../../activities/pki/nonce';
+import { signJws, verifyJws } from '../../adapters/pki/jws';
+import { launchNonceId, mintLaunchNonce, mintNonce, NonceError, parseClaims, peekClaims, validateClaims, verifyNonce, type NonceClaims } from '../../adapters/pki/nonce';
 
 const key = generateKeyPairSync('ed25519');
 const other = generateKeyPairSync('ed25519');

@@ -3,8 +3,8 @@
  * must fit in one bucket. Simulated on a fake clock: greedy workers joining and leaving, every take
  * recorded, then replayed against the account's bucket (EC2's side), which must never be overdrawn.
  */
-import { followShardWorkers, ShardEc2Limits, shardWorkersView, UNKNOWN_SHARD_VIEW, type ShardWorkersView } from '../../activities/aws/shard-limits';
-import { defaultEc2RateLimits, EC2_ACCOUNT_LIMITS, TokenBucket, type BucketLimit, type Ec2RateLimits, type RateLimiter } from '../../activities/aws/token-bucket';
+import { followShardWorkers, ShardEc2Limits, shardWorkersView, UNKNOWN_SHARD_VIEW, type ShardWorkersView } from '../../adapters/aws/shard-limits';
+import { defaultEc2RateLimits, EC2_ACCOUNT_LIMITS, TokenBucket, type BucketLimit, type Ec2RateLimits, type RateLimiter } from '../../adapters/aws/token-bucket';
 import { FakeClock, settle } from '../support/fake-clock';
 
 interface Take {

@@ -5,9 +5,9 @@
 import { DescribeSubnetsCommand, RunInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import type { Client } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import type { AwsClients } from '../../activities/aws/clients';
-import { activitySignal } from '../../activities/aws/cancellation';
-import { MIN_FREE_ADDRESSES, selectSubnet, SubnetAddressCache } from '../../activities/ec2/subnets';
+import type { AwsClients } from '../../adapters/aws/clients';
+import { activitySignal } from '../../adapters/aws/cancellation';
+import { MIN_FREE_ADDRESSES, selectSubnet, SubnetAddressCache } from '../../adapters/ec2/subnets';
 import { createInstanceActivities } from '../../activities/instance-activities';
 import type { InstanceWorkflowInput } from '../../common/types';
 import { awsError } from '../support/faults';

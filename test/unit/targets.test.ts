@@ -11,9 +11,9 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { Client } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import type { AwsClients } from '../../activities/aws/clients';
-import { TargetDrainWatch } from '../../activities/elbv2/drain-watch';
-import { targetStates } from '../../activities/elbv2/targets';
+import type { AwsClients } from '../../adapters/aws/clients';
+import { TargetDrainWatch } from '../../adapters/elbv2/drain-watch';
+import { targetStates } from '../../adapters/elbv2/targets';
 import { createLoadBalancerActivities } from '../../activities/load-balancer-activities';
 import { FakeClock } from '../support/fake-clock';
 

@@ -4,11 +4,11 @@
  * writes the log entry should the first request have stopped before it did).
  */
 import type { KeyObject } from 'node:crypto';
-import { certLogKey, type CertLogEntry } from '../../activities/pki/certlog';
-import { issueClientCertificate } from '../../activities/pki/client-cert';
-import type { ClusterPki } from '../../activities/pki/cluster-ca';
-import type { NonceClaims } from '../../activities/pki/nonce';
-import { publicKeyFingerprint } from '../../activities/pki/x509';
+import { certLogKey, type CertLogEntry } from '../../adapters/pki/certlog';
+import { issueClientCertificate } from '../../adapters/pki/client-cert';
+import type { ClusterPki } from '../../adapters/pki/cluster-ca';
+import type { NonceClaims } from '../../adapters/pki/nonce';
+import { publicKeyFingerprint } from '../../adapters/pki/x509';
 import type { AgentApiContext, ShardView } from './context';
 import type { LeaderFence } from './fence';
 

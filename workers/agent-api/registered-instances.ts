@@ -6,8 +6,8 @@
  * of an instance once it is in service.
  */
 import type { Client } from '@temporalio/client';
-import { instanceWorkflowId } from '../../common/names';
-import { runningInShard, SA } from '../../common/search-attributes';
+import { groupWorkflowId, instanceWorkflowId } from '../../common/names';
+import { runningInShard } from '../../common/search-attributes';
 import { groupStatusWithMembers } from '../../client/ops/status';
 import { parseGroupRef } from '../../client/ops/groups-signal';
 
@@ -19,9 +19,9 @@ export async function registeredInstances(client: Client, shard: string): Promis
   }
   // Group workflows live for ever, so visibility has long listed them. Their members come by page, in service only.
   const groups: string[] = [];
+  const groupPrefix = groupWorkflowId(shard, '', '').slice(0, -1);
   for await (const execution of client.workflow.list({ query: runningInShard('groupWorkflow', shard) })) {
-    const name = execution.typedSearchAttributes.get(SA.NstanceGroup);
-    if (name) groups.push(name);
+    if (execution.workflowId.startsWith(groupPrefix)) groups.push(execution.workflowId.slice(groupPrefix.length));
   }
   const statuses = await Promise.all(groups.map((name) => groupStatusWithMembers(client, parseGroupRef(name, shard), { phases: ['in-service'] })));
   for (const status of statuses) {

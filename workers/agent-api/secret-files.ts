@@ -5,7 +5,7 @@
  * TTL and loaded once however many agents ask together. A rotated secret reaches agents
  * at most one TTL later. (Nstance's `cluster.secrets.cache_ttl` will set the TTL.)
  */
-import type { SecretStore } from '../../activities/secrets/store';
+import type { SecretStore } from '../../adapters/secrets/store';
 import { TtlCache } from './ttl-cache';
 
 export const DEFAULT_SECRET_FILES_TTL_MS = 30_000;

@@ -6,8 +6,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { isIP } from 'node:net';
 import { hostname as osHostname } from 'node:os';
-import { writeCertLog } from '../../activities/pki/certlog';
-import { issueCertificate, publicKeyFingerprint } from '../../activities/pki/x509';
+import { writeCertLog } from '../../adapters/pki/certlog';
+import { issueCertificate, publicKeyFingerprint } from '../../adapters/pki/x509';
 import type { AgentApiContext } from './context';
 
 export interface ServerTls {

@@ -6,12 +6,12 @@
 import type { Client } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import type { ActivityDeps } from '../../activities/deps';
-import type { AwsClients } from '../../activities/aws/clients';
-import { PkiCache } from '../../activities/pki/cluster-ca';
-import { createNonceIssuer } from '../../activities/pki/issuer';
-import { ShardConfigCaches } from '../../activities/s3/config-cache';
-import { ObjectStore } from '../../activities/s3/objects';
-import { SecretStore } from '../../activities/secrets/store';
+import type { AwsClients } from '../../adapters/aws/clients';
+import { PkiCache } from '../../adapters/pki/cluster-ca';
+import { createNonceIssuer } from '../../adapters/pki/issuer';
+import { ShardConfigCaches } from '../../adapters/s3/config-cache';
+import { ObjectStore } from '../../adapters/s3/objects';
+import { SecretStore } from '../../adapters/secrets/store';
 import { alwaysLeader, type LeadershipGate } from '../leadership/gate';
 import { AgentApi, type AgentApiListenOptions } from './server';
 

@@ -113,11 +113,11 @@ describe('dynamic groups', () => {
 
   it('rejects other fields on a size-only entry and bad sizes, reporting all entries', () => {
     const lines = problems(() =>
-      parseDynamicGroupsText('{ "groups": { "default": { "web": { "size": 2, "instance_type": "m7g.large" }, "api": { "size": 1001 } } } }', FILE),
+      parseDynamicGroupsText('{ "groups": { "default": { "web": { "size": 2, "instance_type": "m7g.large" }, "api": { "size": 5001 } } } }', FILE),
     );
     expect(lines).toEqual([
       expect.stringMatching(/^shard\/use1-az1\/groups\.jsonc: groups\.default\.web\.instance_type: unknown field "instance_type"; .*add "template"/),
-      `${FILE}: groups.default.api.size: size must be an integer from 0 to 1000, got 1001`,
+      `${FILE}: groups.default.api.size: size must be an integer from 0 to 5000, got 5001`,
     ]);
   });
 
@@ -134,7 +134,7 @@ describe('dynamic groups', () => {
   it('validateDynamicGroups re-checks values built in code', () => {
     const built: DynamicGroups = { groups: { default: { web: { size: -3 } } } };
     expect(problems(() => validateDynamicGroups(config, built, FILE))).toEqual([
-      `${FILE}: groups.default.web.size: size must be an integer from 0 to 1000, got -3`,
+      `${FILE}: groups.default.web.size: size must be an integer from 0 to 5000, got -3`,
     ]);
   });
 

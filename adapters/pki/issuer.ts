@@ -6,7 +6,7 @@
 import { shardSettings } from '../../common/config';
 import type { InstanceWorkflowInput } from '../../common/types';
 import type { AwsClients } from '../aws/clients';
-import type { LaunchAttempt, RegistrationMaterial } from '../deps';
+import type { LaunchAttempt, RegistrationMaterial } from '../../activities/deps';
 import { FRESH, ShardConfigCaches } from '../s3/config-cache';
 import { ObjectStore } from '../s3/objects';
 import { SecretStore } from '../secrets/store';
