@@ -4,6 +4,11 @@
  * nonce an agent uses is exactly the one the launch activity rendered. The
  * registration address in userdata is the leader network IP, which does not
  * exist on a laptop: `resolveAddress` maps it to where the agent API listens.
+ *
+ * It stays cheap at fleet size, so that a benchmark measures the orchestrator and not
+ * the simulator: one paginated DescribeInstances per poll for the whole shard, userdata
+ * read once per new instance (a few at a time), and agents that only talk when theirs
+ * would (register, fetch files, report health at the interval the agent API hands out).
  */
 import { DescribeInstanceAttributeCommand, DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { join } from 'node:path';
@@ -21,7 +26,10 @@ export interface FleetOptions {
   resolveAddress: (registrationAddress: string) => string;
   /** Each agent gets <stateRoot>/<ec2 instance id>. */
   stateRoot: string;
+  /** How often to look for new instances (default 500 ms; a benchmark's fleet looks every few seconds). */
   pollMs?: number;
+  /** Userdata reads in flight at once when many instances appear together (default 8). */
+  userdataConcurrency?: number;
   /** Overrides the interval the agent API hands out. */
   healthIntervalMs?: number;
   /**
@@ -41,6 +49,23 @@ export interface FleetMember {
   agent: Agent;
 }
 
+/** What the fleet is doing, for a benchmark's progress and report. */
+export interface FleetStats {
+  /** Agents started (one per running instance seen, ever). */
+  agents: number;
+  /** Agents holding a certificate. */
+  registered: number;
+  /** Agents that gave up (e.g. a rejected nonce) or whose instance went away before they registered. */
+  stoppedUnregistered: number;
+  /** Agents whose last attempt failed (they retry). */
+  failing: number;
+  /** Instances without an agent command line in their userdata. */
+  skipped: number;
+  polls: number;
+  /** Duration of the last look at EC2 (describe and userdata reads), ms. */
+  lastPollMs: number;
+}
+
 export class SimulatedFleet {
   readonly members = new Map<string, FleetMember>();
   /** Instances whose userdata had no agent command line (nothing to run). */
@@ -49,6 +74,8 @@ export class SimulatedFleet {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private polling: Promise<void> = Promise.resolve();
+  private polls = 0;
+  private lastPollMs = 0;
 
   constructor(private readonly options: FleetOptions) {}
 
@@ -74,6 +101,18 @@ export class SimulatedFleet {
     for (const m of this.members.values()) m.agent.stop();
   }
 
+  stats(): FleetStats {
+    let registered = 0;
+    let stoppedUnregistered = 0;
+    let failing = 0;
+    for (const m of this.members.values()) {
+      if (m.agent.serialNumber) registered++;
+      else if (!m.agent.running) stoppedUnregistered++;
+      if (m.agent.lastError && m.agent.running) failing++;
+    }
+    return { agents: this.members.size, registered, stoppedUnregistered, failing, skipped: this.skipped.size, polls: this.polls, lastPollMs: this.lastPollMs };
+  }
+
   /** Nstance ids of the agents that hold a certificate. */
   registered(): string[] {
     return [...this.members.values()].filter((m) => m.agent.serialNumber).map((m) => m.instanceId).sort();
@@ -95,35 +134,44 @@ export class SimulatedFleet {
 
   /** One pass: start agents for new running instances, stop those whose instance is gone. */
   async poll(): Promise<void> {
+    const started = Date.now();
     const running = await this.runningInstances();
-    for (const [ec2Id, instanceId] of running) {
-      if (this.members.has(ec2Id) || this.skipped.has(ec2Id) || this.stopped) continue;
+    const fresh = [...running].filter(([ec2Id]) => !this.members.has(ec2Id) && !this.skipped.has(ec2Id));
+    await eachLimited(fresh, this.options.userdataConcurrency ?? 8, async ([ec2Id, instanceId]) => {
+      if (this.stopped) return;
       const userdata = await this.userdata(ec2Id);
-      const args = userdata === undefined ? undefined : parseAgentArgs(userdata);
-      if (!args) {
-        this.skipped.add(ec2Id);
-        continue;
-      }
-      const imdsUrl = this.options.imdsUrl?.(ec2Id);
-      const log = this.options.log && ((line: string) => this.options.log?.(`[${instanceId}] ${line}`));
-      const agent = new Agent({
-        registerAddress: args.register,
-        connectAddress: this.options.resolveAddress(args.register),
-        nonce: args.nonce,
-        caPem: this.options.caPem,
-        stateDir: join(this.options.stateRoot, ec2Id),
-        ip: undefined,
-        hostname: `ip-${ec2Id}`,
-        healthIntervalMs: this.options.healthIntervalMs,
-        probe: () => this.health.get(instanceId) ?? { status: 'healthy' },
-        notices: imdsUrl === undefined ? undefined : new ImdsNotices({ baseUrl: imdsUrl, log }),
-        noticePollMs: this.options.noticePollMs,
-        log,
-      });
-      this.members.set(ec2Id, { ec2InstanceId: ec2Id, instanceId, agent });
-      agent.start();
+      if (this.stopped || this.members.has(ec2Id)) return;
+      this.startAgent(ec2Id, instanceId, userdata);
+    });
+    for (const [ec2Id, m] of this.members) if (!running.has(ec2Id) && m.agent.running) m.agent.stop();
+    this.polls++;
+    this.lastPollMs = Date.now() - started;
+  }
+
+  private startAgent(ec2Id: string, instanceId: string, userdata: string | undefined): void {
+    const args = userdata === undefined ? undefined : parseAgentArgs(userdata);
+    if (!args) {
+      this.skipped.add(ec2Id);
+      return;
     }
-    for (const [ec2Id, m] of this.members) if (!running.has(ec2Id)) m.agent.stop();
+    const imdsUrl = this.options.imdsUrl?.(ec2Id);
+    const log = this.options.log && ((line: string) => this.options.log?.(`[${instanceId}] ${line}`));
+    const agent = new Agent({
+      registerAddress: args.register,
+      connectAddress: this.options.resolveAddress(args.register),
+      nonce: args.nonce,
+      caPem: this.options.caPem,
+      stateDir: join(this.options.stateRoot, ec2Id),
+      ip: undefined,
+      hostname: `ip-${ec2Id}`,
+      healthIntervalMs: this.options.healthIntervalMs,
+      probe: () => this.health.get(instanceId) ?? { status: 'healthy' },
+      notices: imdsUrl === undefined ? undefined : new ImdsNotices({ baseUrl: imdsUrl, log }),
+      noticePollMs: this.options.noticePollMs,
+      log,
+    });
+    this.members.set(ec2Id, { ec2InstanceId: ec2Id, instanceId, agent });
+    agent.start();
   }
 
   private async runningInstances(): Promise<Map<string, string>> {
@@ -136,6 +184,7 @@ export class SimulatedFleet {
             { Name: `tag:${TAG.shard}`, Values: [this.options.shard] },
             { Name: 'instance-state-name', Values: ['running'] },
           ],
+          MaxResults: 1000,
           NextToken: token,
         }),
       );
@@ -153,4 +202,18 @@ export class SimulatedFleet {
     const value = out.UserData?.Value;
     return value ? Buffer.from(value, 'base64').toString('utf8') : undefined;
   }
+}
+
+/** Runs `work` over `items`, at most `limit` at a time; one item's failure does not stop the others. */
+async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const errors: Error[] = [];
+  const lane = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await work(item).catch((err: Error) => errors.push(err));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  if (errors.length > 0) throw new Error(`${errors.length} of ${items.length} new instances: ${errors[0]?.message}`);
 }

@@ -1,0 +1,103 @@
+/**
+ * An expiry replacement: a cohort of N instances launched with a short forced_age (the
+ * shard's expiry while they are created), so that all of them expire within one
+ * scale-up's spread; instances created after that (their replacements) get the example's
+ * long expiry again. Timed from the first sign of replacement (EC2 holds more than N, or
+ * an original is gone) until no original is left and N are in service, while recording
+ * the most instances EC2 held at once: it must stay within N + max_surge.
+ */
+import { censusDiff } from '../../test/support/call-census';
+import { readHistories, type HistoryFindings } from './histories';
+import { surgeCount } from './options';
+import { callFigures, type CallFigures } from './scale-up';
+import type { Session } from './session';
+import { inServiceOf } from './stack';
+import { thin, type Sample } from './watch';
+
+export interface ReplacementResult {
+  size: number;
+  /** The group's max_surge, or null when this build's config does not know the field (replacement at its built-in surge of 1). */
+  maxSurge: string | null;
+  /** Most instances EC2 may hold: size + surge. */
+  allowedHeld: number;
+  maxHeld: number;
+  withinSurge: boolean;
+  /** The cohort's forced_age (and eligible_age). */
+  expiry: string;
+  cohortInServiceMs: number;
+  /** Cohort in service → the first sign of replacement. */
+  firstReplacementAfterMs: number;
+  /** First sign of replacement → no original left and N in service. */
+  replaceAllMs: number;
+  throttles: { injected: number; surfaced: number };
+  calls: CallFigures;
+  histories: HistoryFindings;
+  worker: { maxRssMb: number };
+  cpuSeconds: Record<string, number>;
+  samples: Sample[];
+}
+
+/** forced_age for the cohort: longer than the cohort takes to be in service, so none is replaced before all are up. */
+export function cohortExpiryMs(size: number, knownInServiceMs?: number, override?: number): number {
+  if (override !== undefined) return override;
+  return Math.max(120_000, knownInServiceMs !== undefined ? Math.ceil(1.5 * knownInServiceMs) : 600 * size);
+}
+
+export async function runReplacement(session: Session, size: number, knownInServiceMs?: number): Promise<ReplacementResult> {
+  const { stack } = session;
+  const timeout = stack.options.phaseTimeoutMs;
+  const surgeKnown = await stack.accepts({ maxSurge: stack.options.maxSurge });
+  const maxSurge = surgeKnown ? stack.options.maxSurge : undefined;
+  const allowedHeld = size + (maxSurge ? surgeCount(maxSurge, size) : 1);
+  const expirySeconds = Math.ceil(cohortExpiryMs(size, knownInServiceMs, stack.options.replaceExpiryMs) / 1000);
+  const expiry = `${expirySeconds}s`;
+  await stack.applyConfig({ expiry: { eligible_age: expiry, forced_age: expiry }, maxSurge });
+
+  stack.proxy.limits?.refillAll();
+  const before = stack.proxy.census.snapshot();
+  const cpuBefore = session.cpu();
+  const startedAt = Date.now();
+  const watch = session.watch(startedAt, `replace ${size}`);
+  const everSeen = new Set<string>();
+  try {
+    await session.scale(size);
+    await watch.until(`the group to have created its ${size} instances`, (v) => !!v.group && v.group.running + v.group.pending + v.group.draining >= size, timeout);
+    // Only the cohort expires soon: what the group creates from now on (the replacements) has the usual expiry.
+    await stack.applyConfig({ maxSurge });
+    await watch.until(`EC2 to show the cohort's ${size} running`, (v) => {
+      for (const id of v.ec2.heldIds) everSeen.add(id);
+      return v.ec2.running >= size;
+    }, timeout);
+    const cohort = new Set(watch.last?.ec2.heldIds ?? []);
+    if (everSeen.size > size) throw new Error(`replacement began before the cohort was up (${everSeen.size} instances seen for ${size}): set BENCH_REPLACE_EXPIRY above the time ${size} instances take to be in service`);
+    const cohortInServiceMs = await watch.until(`the cohort of ${size} in service`, (v) => !!v.group && inServiceOf(v.group) >= size, timeout);
+    const originalsLeft = (held: Set<string>) => [...cohort].filter((id) => held.has(id)).length;
+    const firstMs = await watch.until('replacement to begin', (v) => v.ec2.held > size || originalsLeft(v.ec2.heldIds) < size, expirySeconds * 1000 + timeout);
+    const doneMs = await watch.until(`every one of the ${size} originals replaced`, (v) => originalsLeft(v.ec2.heldIds) === 0 && !!v.group && inServiceOf(v.group) >= size, timeout);
+    const calls = callFigures(censusDiff(stack.proxy.census.snapshot(), before), size);
+    const cpuSeconds = session.cpuSince(cpuBefore);
+    const doneAt = Date.now();
+    await watch.stop();
+    await session.drainToZero();
+    const histories = await readHistories(stack.client, stack.shard, { from: startedAt, to: doneAt });
+    return {
+      size,
+      maxSurge: maxSurge ?? null,
+      allowedHeld,
+      maxHeld: watch.maxHeld,
+      withinSurge: watch.maxHeld <= allowedHeld,
+      expiry,
+      cohortInServiceMs,
+      firstReplacementAfterMs: firstMs - cohortInServiceMs,
+      replaceAllMs: doneMs - firstMs,
+      throttles: { injected: Object.values(calls.throttled).reduce((a, b) => a + b, 0), surfaced: histories.throttlesSurfaced },
+      calls,
+      histories,
+      worker: { maxRssMb: Math.round((watch.maxWorkerRssBytes / 2 ** 20) * 10) / 10 },
+      cpuSeconds,
+      samples: thin(watch.samples),
+    };
+  } finally {
+    await watch.stop();
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * The project, 0 → N: `nstance group scale default/web N` against a warmed-up worker
+ * process and the simulated fleet, timed until EC2 shows N running and until the group
+ * has N in service; then held for a while in steady state, and scaled back to 0.
+ */
+import { censusDiff, type CensusSnapshot } from '../../test/support/call-census';
+import { groupWorkflowId } from '../../common/names';
+import { readHistories, signalRecordedAt, type HistoryFindings } from './histories';
+import type { FleetReport } from './fleet-process';
+import { memoryOf } from './proc';
+import { registrationsIn, type Registrations } from './registrations';
+import type { Session } from './session';
+import { inServiceOf } from './stack';
+import { thin, type Sample } from './watch';
+
+export interface CallFigures {
+  /** Calls per instance, by service:action. */
+  perInstance: Record<string, number>;
+  totalPerInstance: number;
+  /** RequestLimitExceeded answers the proxy gave, by action. */
+  throttled: Record<string, number>;
+  raw: CensusSnapshot;
+}
+
+export interface PassFigures {
+  /** From the status query's diagnostics, when the build has them. */
+  passes?: number;
+  eventsPerPass?: number;
+  maxEventsPerPass?: number;
+  carriedStateBytesMax?: number;
+  /** From the histories: group events recorded per instance launched. */
+  groupEventsPerInstance: number;
+}
+
+export interface ScaleUpResult {
+  size: number;
+  /** `nstance group scale` started → it returned (mostly the CLI process starting). */
+  scaleCommandMs: number;
+  /** `nstance group scale` started → the server recorded its signal to the group (the command reached the orchestrator). */
+  signalledMs: number;
+  /** Signal recorded → EC2 shows N running (the floor is timed from its first call likewise). */
+  allRunningMs: number;
+  /** Signal recorded → the group has N in service. */
+  allInServiceMs: number;
+  inServiceAfterRunningMs: number;
+  /** The same two, from the moment the command was started (what a user at the terminal waits). */
+  fromCommandStart: { allRunningMs: number; allInServiceMs: number };
+  calls: CallFigures;
+  throttles: { injected: number; surfaced: number };
+  passes: PassFigures;
+  histories: HistoryFindings;
+  worker: { maxRssMb: number; peakRssMb?: number; rssAtEndOfHoldMb?: number };
+  registrations: Registrations;
+  fleet: FleetReport;
+  cpuSeconds: Record<string, number>;
+  hold: { ms: number; minInService: number; runInstances: number; terminateInstances: number; eventsPerPass?: number };
+  scaleDown: { ms: number; calls: CallFigures };
+  lastError?: string;
+  samples: Sample[];
+}
+
+const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+export function callFigures(raw: CensusSnapshot, instances: number): CallFigures {
+  const perInstance: Record<string, number> = {};
+  let total = 0;
+  const throttled: Record<string, number> = {};
+  for (const [action, c] of Object.entries(raw.actions).sort(([a], [b]) => a.localeCompare(b))) {
+    perInstance[action] = round(c.calls / Math.max(1, instances), 3);
+    total += c.calls;
+    if (c.outcomes.throttled) throttled[action] = c.outcomes.throttled;
+  }
+  return { perInstance, totalPerInstance: round(total / Math.max(1, instances)), throttled, raw };
+}
+
+/** Group history events per reconcile pass, from the status query's diagnostics (skipping continue-as-new, where the length restarts). */
+export function passFigures(samples: readonly Sample[]): Omit<PassFigures, 'groupEventsPerInstance'> {
+  let passes = 0;
+  let events = 0;
+  let max: number | undefined;
+  let carried: number | undefined;
+  for (let i = 1; i < samples.length; i++) {
+    const a = samples[i - 1]?.group;
+    const b = samples[i]?.group;
+    if (b?.carriedStateBytes !== undefined) carried = Math.max(carried ?? 0, b.carriedStateBytes);
+    if (a?.passes === undefined || b?.passes === undefined || a.historyLength === undefined || b.historyLength === undefined) continue;
+    const dp = b.passes - a.passes;
+    const dh = b.historyLength - a.historyLength;
+    if (dp <= 0 || dh < 0) continue;
+    passes += dp;
+    events += dh;
+    max = Math.max(max ?? 0, dh / dp);
+  }
+  return passes > 0 ? { passes, eventsPerPass: round(events / passes, 1), maxEventsPerPass: round(max ?? 0, 1), carriedStateBytesMax: carried } : { carriedStateBytesMax: carried };
+}
+
+export async function runScaleUp(session: Session, size: number): Promise<ScaleUpResult> {
+  const { stack } = session;
+  const timeout = stack.options.phaseTimeoutMs;
+  // Each side is measured as if alone in the account: the floor's launches do not count against the project.
+  stack.proxy.limits?.refillAll();
+  const before = stack.proxy.census.snapshot();
+  const cpuBefore = session.cpu();
+  const startedAt = Date.now();
+  const watch = session.watch(startedAt, `0 → ${size}`);
+  try {
+    await session.scale(size);
+    const scaleCommandMs = Date.now() - startedAt;
+    const running = watch.until(`EC2 to show ${size} running`, (v) => v.ec2.running >= size, timeout);
+    const inService = watch.until(`${size} in service`, (v) => !!v.group && v.group.desired === size && inServiceOf(v.group) >= size, timeout);
+    // Awaited below; until then a timeout must not count as an unhandled rejection.
+    for (const p of [running, inService]) p.catch(() => undefined);
+    const signalledAt = await signalRecordedAt(stack.client, groupWorkflowId(stack.shard, 'default', 'web'), 'reconcile', startedAt).catch(() => undefined);
+    const signalledMs = (signalledAt ?? startedAt + scaleCommandMs) - startedAt;
+    const fromCommandStart = { allRunningMs: await running, allInServiceMs: await inService };
+    const allRunningMs = fromCommandStart.allRunningMs - signalledMs;
+    const allInServiceMs = fromCommandStart.allInServiceMs - signalledMs;
+    const atSize = stack.proxy.census.snapshot();
+    const registeredBy = Date.now();
+
+    const holdFrom = watch.samples.length;
+    const holdStart = stack.proxy.census.snapshot();
+    await new Promise((r) => setTimeout(r, stack.options.holdMs));
+    const holdCalls = censusDiff(stack.proxy.census.snapshot(), holdStart).actions;
+    const holdSamples = watch.samples.slice(holdFrom);
+    const cpuSeconds = session.cpuSince(cpuBefore);
+    const fleet = session.fleet.report();
+    const scaledUpAt = Date.now();
+    const lastError = watch.last?.group?.lastError;
+    await watch.stop();
+
+    const downStart = stack.proxy.census.snapshot();
+    const scaleDownMs = await session.drainToZero();
+    const scaleDownCalls = censusDiff(stack.proxy.census.snapshot(), downStart);
+
+    const window = { from: startedAt, to: Date.now() };
+    const histories = await readHistories(stack.client, stack.shard, { from: startedAt, to: scaledUpAt });
+    const surfacedInScaleDown = (await readHistories(stack.client, stack.shard, { from: scaledUpAt + 1, to: window.to })).throttlesSurfaced;
+    const calls = callFigures(censusDiff(atSize, before), size);
+    const memory = session.worker.child.pid ? memoryOf(session.worker.child.pid) : undefined;
+    return {
+      size,
+      scaleCommandMs,
+      signalledMs,
+      allRunningMs,
+      allInServiceMs,
+      inServiceAfterRunningMs: allInServiceMs - allRunningMs,
+      fromCommandStart,
+      calls,
+      throttles: {
+        injected: Object.values(censusDiff(stack.proxy.census.snapshot(), before).actions).reduce((n, c) => n + (c.outcomes.throttled ?? 0), 0),
+        surfaced: histories.throttlesSurfaced + surfacedInScaleDown,
+      },
+      passes: { ...passFigures(watch.samples), groupEventsPerInstance: round(histories.group.events / size, 1) },
+      histories,
+      worker: {
+        maxRssMb: round(watch.maxWorkerRssBytes / 2 ** 20, 1),
+        peakRssMb: memory ? round(memory.peakRssBytes / 2 ** 20, 1) : undefined,
+        rssAtEndOfHoldMb: holdSamples[holdSamples.length - 1]?.workerRssMb,
+      },
+      registrations: await registrationsIn(stack, { from: startedAt, to: registeredBy }, startedAt),
+      fleet,
+      cpuSeconds,
+      hold: {
+        ms: stack.options.holdMs,
+        minInService: Math.min(...holdSamples.map((s) => s.group?.inService ?? size)),
+        runInstances: holdCalls['ec2:RunInstances']?.calls ?? 0,
+        terminateInstances: holdCalls['ec2:TerminateInstances']?.calls ?? 0,
+        eventsPerPass: passFigures(holdSamples).eventsPerPass,
+      },
+      scaleDown: { ms: scaleDownMs, calls: callFigures(scaleDownCalls, size) },
+      ...(lastError ? { lastError } : {}),
+      samples: thin(watch.samples),
+    };
+  } finally {
+    await watch.stop();
+  }
+}
