@@ -21,7 +21,7 @@
 #     BENCH_FLEET_POLL               how often the simulated fleet looks for new instances (default 3s)
 #     BENCH_FLEET_HEALTH_INTERVAL    agents' health interval (default: what the agent API hands out)
 #     BENCH_FLEET_USERDATA_CONCURRENCY  userdata reads in flight in the fleet (default 8)
-#     BENCH_SAMPLE                   sampling interval of EC2, the group and RSS (default 500ms; stretched
+#     BENCH_SAMPLE                   sampling interval of EC2, the group and RSS (default 1s; stretched
 #                                    while describing EC2 is slow)
 #     BENCH_CREATE_RATE_LIMIT        overrides shard.create_rate_limit (default: the example config's)
 #     BENCH_CONFIG                   config to start from (default: Nstance's example config)

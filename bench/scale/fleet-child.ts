@@ -84,7 +84,9 @@ async function main(): Promise<void> {
   process.once('disconnect', () => process.exit(0));
 }
 
-main().catch((err: Error) => {
-  process.send?.({ type: 'failed', error: err.stack ?? err.message } satisfies FleetMessage);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((err: Error) => {
+    process.send?.({ type: 'failed', error: err.stack ?? err.message } satisfies FleetMessage);
+    process.exit(1);
+  });
+}

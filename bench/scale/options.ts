@@ -74,7 +74,7 @@ export function scaleOptions(env: NodeJS.ProcessEnv, defaultOut: string): ScaleO
     fleetPollMs: duration(env, 'BENCH_FLEET_POLL') ?? 3_000,
     fleetHealthIntervalMs: duration(env, 'BENCH_FLEET_HEALTH_INTERVAL'),
     fleetUserdataConcurrency: Math.max(1, int(env, 'BENCH_FLEET_USERDATA_CONCURRENCY', 8)),
-    sampleMs: duration(env, 'BENCH_SAMPLE') ?? 500,
+    sampleMs: duration(env, 'BENCH_SAMPLE') ?? 1_000,
     createRateLimit: env.BENCH_CREATE_RATE_LIMIT || undefined,
     configPath: env.BENCH_CONFIG || undefined,
     suggestContinueAsNewAt: int(env, 'BENCH_SUGGEST_CONTINUE_AS_NEW_AT', 4096),

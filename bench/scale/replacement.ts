@@ -9,7 +9,7 @@
 import { censusDiff } from '../../test/support/call-census';
 import { readHistories, type HistoryFindings } from './histories';
 import { surgeCount } from './options';
-import { callFigures, type CallFigures } from './scale-up';
+import { callFigures, type CallFigures } from './figures';
 import type { Session } from './session';
 import { inServiceOf } from './stack';
 import { thin, type Sample } from './watch';
@@ -22,6 +22,8 @@ export interface ReplacementResult {
   allowedHeld: number;
   maxHeld: number;
   withinSurge: boolean;
+  /** Fewest members in service while the cohort was being replaced (what max_unavailable bounds). */
+  minInService: number;
   /** The cohort's forced_age (and eligible_age). */
   expiry: string;
   cohortInServiceMs: number;
@@ -34,6 +36,8 @@ export interface ReplacementResult {
   histories: HistoryFindings;
   worker: { maxRssMb: number };
   cpuSeconds: Record<string, number>;
+  /** The benchmark's own EC2 reads during the phase. */
+  benchReads: { describes: number; seconds: number };
   samples: Sample[];
 }
 
@@ -73,7 +77,11 @@ export async function runReplacement(session: Session, size: number, knownInServ
     const cohortInServiceMs = await watch.until(`the cohort of ${size} in service`, (v) => !!v.group && inServiceOf(v.group) >= size, timeout);
     const originalsLeft = (held: Set<string>) => [...cohort].filter((id) => held.has(id)).length;
     const firstMs = await watch.until('replacement to begin', (v) => v.ec2.held > size || originalsLeft(v.ec2.heldIds) < size, expirySeconds * 1000 + timeout);
-    const doneMs = await watch.until(`every one of the ${size} originals replaced`, (v) => originalsLeft(v.ec2.heldIds) === 0 && !!v.group && inServiceOf(v.group) >= size, timeout);
+    let minInService = size;
+    const doneMs = await watch.until(`every one of the ${size} originals replaced`, (v) => {
+      if (v.group) minInService = Math.min(minInService, inServiceOf(v.group));
+      return originalsLeft(v.ec2.heldIds) === 0 && !!v.group && inServiceOf(v.group) >= size;
+    }, timeout);
     const calls = callFigures(censusDiff(stack.proxy.census.snapshot(), before), size);
     const cpuSeconds = session.cpuSince(cpuBefore);
     const doneAt = Date.now();
@@ -86,6 +94,7 @@ export async function runReplacement(session: Session, size: number, knownInServ
       allowedHeld,
       maxHeld: watch.maxHeld,
       withinSurge: watch.maxHeld <= allowedHeld,
+      minInService,
       expiry,
       cohortInServiceMs,
       firstReplacementAfterMs: firstMs - cohortInServiceMs,
@@ -95,6 +104,7 @@ export async function runReplacement(session: Session, size: number, knownInServ
       histories,
       worker: { maxRssMb: Math.round((watch.maxWorkerRssBytes / 2 ** 20) * 10) / 10 },
       cpuSeconds,
+      benchReads: { ...watch.reads },
       samples: thin(watch.samples),
     };
   } finally {

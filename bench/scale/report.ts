@@ -118,14 +118,14 @@ export function summary(report: ScaleReport): string {
     if (s3.length > 0) lines.push(`N=${r.size} S3: ${s3.map(([k, v]) => `${k} ${v}`).join(', ')}`);
     const failures = Object.entries(r.project.histories.activityFailures).sort(([, a], [, b]) => b - a).slice(0, 5);
     if (failures.length > 0) lines.push(`N=${r.size} failures reaching workflows: ${failures.map(([k, v]) => `${v} x ${k}`).join('; ')}`);
-    lines.push(`N=${r.size} CPU seconds: ${Object.entries(r.project.cpuSeconds).map(([k, v]) => `${k} ${v}`).join(', ')}; hold ${s(r.project.hold.ms)}: min in service ${r.project.hold.minInService}, RunInstances ${r.project.hold.runInstances}`);
+    lines.push(`N=${r.size} CPU seconds: ${Object.entries(r.project.cpuSeconds).map(([k, v]) => `${k} ${v}`).join(', ')} (the benchmark's own EC2 reads: ${r.project.benchReads.describes} describes, ${r.project.benchReads.seconds} s); hold ${s(r.project.hold.ms)}: min in service ${r.project.hold.minInService}, RunInstances ${r.project.hold.runInstances}`);
   }
   const rep = report.replacement;
   if (rep && 'skipped' in rep) lines.push(`replacement: skipped (${rep.skipped})`);
   else if (rep) {
     lines.push(
       `replacement of ${rep.size} (expiry ${rep.expiry}, max_surge ${rep.maxSurge ?? 'unsupported by this build: surge 1'}): all replaced in ${s(rep.replaceAllMs)}; ` +
-        `EC2 held at most ${rep.maxHeld} (allowed ${rep.allowedHeld}: ${rep.withinSurge ? 'ok' : 'EXCEEDED'}); throttles injected/surfaced ${rep.throttles.injected}/${rep.throttles.surfaced}; worker RSS max ${rep.worker.maxRssMb} MB`,
+        `EC2 held at most ${rep.maxHeld} (allowed ${rep.allowedHeld}: ${rep.withinSurge ? 'ok' : 'EXCEEDED'}); fewest in service ${rep.minInService}; throttles injected/surfaced ${rep.throttles.injected}/${rep.throttles.surfaced}; worker RSS max ${rep.worker.maxRssMb} MB`,
     );
   }
   if (report.error) lines.push(`FAILED: ${report.error}`);

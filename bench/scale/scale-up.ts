@@ -3,7 +3,8 @@
  * process and the simulated fleet, timed until EC2 shows N running and until the group
  * has N in service; then held for a while in steady state, and scaled back to 0.
  */
-import { censusDiff, type CensusSnapshot } from '../../test/support/call-census';
+import { censusDiff } from '../../test/support/call-census';
+import { callFigures, passFigures, type CallFigures, type PassFigures } from './figures';
 import { groupWorkflowId } from '../../common/names';
 import { readHistories, signalRecordedAt, type HistoryFindings } from './histories';
 import type { FleetReport } from './fleet-process';
@@ -13,24 +14,7 @@ import type { Session } from './session';
 import { inServiceOf } from './stack';
 import { thin, type Sample } from './watch';
 
-export interface CallFigures {
-  /** Calls per instance, by service:action. */
-  perInstance: Record<string, number>;
-  totalPerInstance: number;
-  /** RequestLimitExceeded answers the proxy gave, by action. */
-  throttled: Record<string, number>;
-  raw: CensusSnapshot;
-}
-
-export interface PassFigures {
-  /** From the status query's diagnostics, when the build has them. */
-  passes?: number;
-  eventsPerPass?: number;
-  maxEventsPerPass?: number;
-  carriedStateBytesMax?: number;
-  /** From the histories: group events recorded per instance launched. */
-  groupEventsPerInstance: number;
-}
+export type { CallFigures, PassFigures };
 
 export interface ScaleUpResult {
   size: number;
@@ -53,6 +37,8 @@ export interface ScaleUpResult {
   registrations: Registrations;
   fleet: FleetReport;
   cpuSeconds: Record<string, number>;
+  /** The benchmark's own EC2 reads during the scale-up and hold (they load moto too). */
+  benchReads: { describes: number; seconds: number };
   hold: { ms: number; minInService: number; runInstances: number; terminateInstances: number; eventsPerPass?: number };
   scaleDown: { ms: number; calls: CallFigures };
   lastError?: string;
@@ -60,39 +46,6 @@ export interface ScaleUpResult {
 }
 
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
-
-export function callFigures(raw: CensusSnapshot, instances: number): CallFigures {
-  const perInstance: Record<string, number> = {};
-  let total = 0;
-  const throttled: Record<string, number> = {};
-  for (const [action, c] of Object.entries(raw.actions).sort(([a], [b]) => a.localeCompare(b))) {
-    perInstance[action] = round(c.calls / Math.max(1, instances), 3);
-    total += c.calls;
-    if (c.outcomes.throttled) throttled[action] = c.outcomes.throttled;
-  }
-  return { perInstance, totalPerInstance: round(total / Math.max(1, instances)), throttled, raw };
-}
-
-/** Group history events per reconcile pass, from the status query's diagnostics (skipping continue-as-new, where the length restarts). */
-export function passFigures(samples: readonly Sample[]): Omit<PassFigures, 'groupEventsPerInstance'> {
-  let passes = 0;
-  let events = 0;
-  let max: number | undefined;
-  let carried: number | undefined;
-  for (let i = 1; i < samples.length; i++) {
-    const a = samples[i - 1]?.group;
-    const b = samples[i]?.group;
-    if (b?.carriedStateBytes !== undefined) carried = Math.max(carried ?? 0, b.carriedStateBytes);
-    if (a?.passes === undefined || b?.passes === undefined || a.historyLength === undefined || b.historyLength === undefined) continue;
-    const dp = b.passes - a.passes;
-    const dh = b.historyLength - a.historyLength;
-    if (dp <= 0 || dh < 0) continue;
-    passes += dp;
-    events += dh;
-    max = Math.max(max ?? 0, dh / dp);
-  }
-  return passes > 0 ? { passes, eventsPerPass: round(events / passes, 1), maxEventsPerPass: round(max ?? 0, 1), carriedStateBytesMax: carried } : { carriedStateBytesMax: carried };
-}
 
 export async function runScaleUp(session: Session, size: number): Promise<ScaleUpResult> {
   const { stack } = session;
@@ -128,6 +81,7 @@ export async function runScaleUp(session: Session, size: number): Promise<ScaleU
     const scaledUpAt = Date.now();
     const lastError = watch.last?.group?.lastError;
     await watch.stop();
+    const benchReads = { ...watch.reads };
 
     const downStart = stack.proxy.census.snapshot();
     const scaleDownMs = await session.drainToZero();
@@ -161,6 +115,7 @@ export async function runScaleUp(session: Session, size: number): Promise<ScaleU
       registrations: await registrationsIn(stack, { from: startedAt, to: registeredBy }, startedAt),
       fleet,
       cpuSeconds,
+      benchReads,
       hold: {
         ms: stack.options.holdMs,
         minInService: Math.min(...holdSamples.map((s) => s.group?.inService ?? size)),
