@@ -12,6 +12,7 @@ import { DescribeInstanceAttributeCommand, DescribeInstancesCommand, EC2Client, 
 import { TokenBucket } from '../../activities/aws/token-bucket';
 import { censusDiff, type CensusSnapshot } from '../../test/support/call-census';
 import { EC2_BUCKETS } from '../../test/support/ec2-limits';
+import { heldCurve } from './ledger';
 import type { ScaleStack } from './stack';
 import { PhaseWatch, thin, type Sample } from './watch';
 
@@ -69,8 +70,10 @@ export interface FloorResult {
   concurrency: number;
   /** Launch start → the last RunInstances answered. */
   allLaunchedMs: number;
-  /** Launch start → EC2 shows all N running. */
+  /** Launch start → EC2 holds all N (the proxy's ledger: the answer to the launch that made N), running on moto. */
   allRunningMs: number;
+  /** Launch start → a describe of EC2 confirmed all N running (seconds coarser). */
+  confirmedRunningMs: number;
   /** RequestLimitExceeded answers the caller saw after the SDK's retries (it then retried itself). */
   throttlesSeenByCaller: number;
   calls: CensusSnapshot;
@@ -127,13 +130,16 @@ export async function runFloor(stack: ScaleStack, template: LaunchTemplate, size
       }),
     );
     const allLaunchedMs = Date.now() - startedAt;
-    const allRunningMs = await watch.until(`EC2 to show the floor's ${size} instances running`, (v) => v.ec2.running >= size, stack.options.phaseTimeoutMs);
+    const heldAt = heldCurve(stack.proxy.instanceEvents, startedAt).reachedAt[size - 1];
+    watch.refreshEc2();
+    const confirmedRunningMs = await watch.until(`EC2 to show the floor's ${size} instances running`, (v) => v.ec2.running >= size, stack.options.phaseTimeoutMs);
+    const allRunningMs = heldAt !== undefined ? heldAt - startedAt : confirmedRunningMs;
     const calls = censusDiff(stack.proxy.census.snapshot(), before);
     await watch.stop();
     const ids = [...(watch.last?.ec2.heldIds ?? [])];
     // Cleared straight at moto: the floor's clean-up is not part of what either side is timed on.
     for (let i = 0; i < ids.length; i += 500) await stack.aws.ec2.send(new TerminateInstancesCommand({ InstanceIds: ids.slice(i, i + 500) }));
-    return { size, concurrency, allLaunchedMs, allRunningMs, throttlesSeenByCaller: throttles, calls, samples: thin(watch.samples) };
+    return { size, concurrency, allLaunchedMs, allRunningMs, confirmedRunningMs, throttlesSeenByCaller: throttles, calls, samples: thin(watch.samples) };
   } finally {
     await watch.stop();
     ec2.destroy();

@@ -8,6 +8,8 @@
  */
 import { censusDiff } from '../../test/support/call-census';
 import { readHistories, type HistoryFindings } from './histories';
+import { heldCurve } from './ledger';
+import type { ReplayFindings } from './replay';
 import { surgeCount } from './options';
 import { callFigures, type CallFigures } from './figures';
 import type { Session } from './session';
@@ -20,7 +22,10 @@ export interface ReplacementResult {
   maxSurge: string | null;
   /** Most instances EC2 may hold: size + surge. */
   allowedHeld: number;
+  /** Most instances EC2 held at once (the proxy's ledger, exact). */
   maxHeld: number;
+  /** The same, as seen by sampling EC2 every few seconds (a cross-check). */
+  maxHeldSampled: number;
   withinSurge: boolean;
   /** Fewest members in service while the cohort was being replaced (what max_unavailable bounds). */
   minInService: number;
@@ -34,8 +39,11 @@ export interface ReplacementResult {
   throttles: { injected: number; surfaced: number };
   calls: CallFigures;
   histories: HistoryFindings;
+  replay: ReplayFindings;
   worker: { maxRssMb: number };
   cpuSeconds: Record<string, number>;
+  /** Leadership epochs that began during the phase (lost leases or new leaders). */
+  leaderChanges?: number;
   /** The benchmark's own EC2 reads during the phase. */
   benchReads: { describes: number; seconds: number };
   samples: Sample[];
@@ -60,40 +68,49 @@ export async function runReplacement(session: Session, size: number, knownInServ
   stack.proxy.limits?.refillAll();
   const before = stack.proxy.census.snapshot();
   const cpuBefore = session.cpu();
+  const epochBefore = await stack.leaderEpoch();
   const startedAt = Date.now();
   const watch = session.watch(startedAt, `replace ${size}`);
-  const everSeen = new Set<string>();
   try {
     await session.scale(size);
     await watch.until(`the group to have created its ${size} instances`, (v) => !!v.group && v.group.running + v.group.pending + v.group.draining >= size, timeout);
     // Only the cohort expires soon: what the group creates from now on (the replacements) has the usual expiry.
     await stack.applyConfig({ maxSurge });
-    await watch.until(`EC2 to show the cohort's ${size} running`, (v) => {
-      for (const id of v.ec2.heldIds) everSeen.add(id);
-      return v.ec2.running >= size;
-    }, timeout);
-    const cohort = new Set(watch.last?.ec2.heldIds ?? []);
-    if (everSeen.size > size) throw new Error(`replacement began before the cohort was up (${everSeen.size} instances seen for ${size}): set BENCH_REPLACE_EXPIRY above the time ${size} instances take to be in service`);
+    const ledger = () => heldCurve(stack.proxy.instanceEvents, startedAt);
+    await watch.until(`EC2 to hold the cohort's ${size}`, () => ledger().held.size >= size, timeout);
+    const atCohort = ledger();
+    const cohort = new Set(atCohort.held);
+    if (atCohort.launched > size) throw new Error(`replacement began before the cohort was up (${atCohort.launched} instances launched for ${size}): set BENCH_REPLACE_EXPIRY above the time ${size} instances take to be in service`);
     const cohortInServiceMs = await watch.until(`the cohort of ${size} in service`, (v) => !!v.group && inServiceOf(v.group) >= size, timeout);
-    const originalsLeft = (held: Set<string>) => [...cohort].filter((id) => held.has(id)).length;
-    const firstMs = await watch.until('replacement to begin', (v) => v.ec2.held > size || originalsLeft(v.ec2.heldIds) < size, expirySeconds * 1000 + timeout);
+    const originalsLeft = () => {
+      const held = ledger().held;
+      return { held: held.size, originals: [...cohort].filter((id) => held.has(id)).length };
+    };
+    const firstMs = await watch.until('replacement to begin', () => {
+      const now = originalsLeft();
+      return now.held > size || now.originals < size;
+    }, expirySeconds * 1000 + timeout);
     let minInService = size;
     const doneMs = await watch.until(`every one of the ${size} originals replaced`, (v) => {
       if (v.group) minInService = Math.min(minInService, inServiceOf(v.group));
-      return originalsLeft(v.ec2.heldIds) === 0 && !!v.group && inServiceOf(v.group) >= size;
+      return originalsLeft().originals === 0 && !!v.group && inServiceOf(v.group) >= size;
     }, timeout);
     const calls = callFigures(censusDiff(stack.proxy.census.snapshot(), before), size);
     const cpuSeconds = session.cpuSince(cpuBefore);
     const doneAt = Date.now();
+    const maxHeld = heldCurve(stack.proxy.instanceEvents, startedAt, doneAt).maxHeld;
+    const epochAfter = await stack.leaderEpoch();
     await watch.stop();
     await session.drainToZero();
     const histories = await readHistories(stack.client, stack.shard, { from: startedAt, to: doneAt });
+    const replay = await stack.replayGroup({ from: startedAt, to: Date.now() });
     return {
       size,
       maxSurge: maxSurge ?? null,
       allowedHeld,
-      maxHeld: watch.maxHeld,
-      withinSurge: watch.maxHeld <= allowedHeld,
+      maxHeld,
+      maxHeldSampled: watch.maxHeld,
+      withinSurge: maxHeld <= allowedHeld,
       minInService,
       expiry,
       cohortInServiceMs,
@@ -102,8 +119,10 @@ export async function runReplacement(session: Session, size: number, knownInServ
       throttles: { injected: Object.values(calls.throttled).reduce((a, b) => a + b, 0), surfaced: histories.throttlesSurfaced },
       calls,
       histories,
+      replay,
       worker: { maxRssMb: Math.round((watch.maxWorkerRssBytes / 2 ** 20) * 10) / 10 },
       cpuSeconds,
+      ...(epochBefore !== undefined && epochAfter !== undefined ? { leaderChanges: epochAfter - epochBefore } : {}),
       benchReads: { ...watch.reads },
       samples: thin(watch.samples),
     };

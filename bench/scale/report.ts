@@ -116,16 +116,18 @@ export function summary(report: ScaleReport): string {
     lines.push(`N=${r.size} AWS calls per instance: ${top.map(([k, v]) => `${k} ${v}`).join(', ')}`);
     const s3 = Object.entries(r.project.calls.raw.s3).sort(([, a], [, b]) => b - a).slice(0, 6);
     if (s3.length > 0) lines.push(`N=${r.size} S3: ${s3.map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    const replay = r.project.replay;
+    lines.push(`N=${r.size} group workflow replay: ${replay.runs} runs, ${replay.failed} failed${replay.failed ? ` (${replay.errors[0]}; saved: ${replay.saved.join(', ')})` : ''}`);
     const failures = Object.entries(r.project.histories.activityFailures).sort(([, a], [, b]) => b - a).slice(0, 5);
     if (failures.length > 0) lines.push(`N=${r.size} failures reaching workflows: ${failures.map(([k, v]) => `${v} x ${k}`).join('; ')}`);
-    lines.push(`N=${r.size} CPU seconds: ${Object.entries(r.project.cpuSeconds).map(([k, v]) => `${k} ${v}`).join(', ')} (the benchmark's own EC2 reads: ${r.project.benchReads.describes} describes, ${r.project.benchReads.seconds} s); hold ${s(r.project.hold.ms)}: min in service ${r.project.hold.minInService}, RunInstances ${r.project.hold.runInstances}`);
+    lines.push(`N=${r.size} CPU seconds: ${Object.entries(r.project.cpuSeconds).map(([k, v]) => `${k} ${v}`).join(', ')} (the benchmark's own EC2 reads: ${r.project.benchReads.describes} describes, ${r.project.benchReads.seconds} s); leader changes ${r.project.leaderChanges ?? '-'}; hold ${s(r.project.hold.ms)}: min in service ${r.project.hold.minInService}, RunInstances ${r.project.hold.runInstances}`);
   }
   const rep = report.replacement;
   if (rep && 'skipped' in rep) lines.push(`replacement: skipped (${rep.skipped})`);
   else if (rep) {
     lines.push(
       `replacement of ${rep.size} (expiry ${rep.expiry}, max_surge ${rep.maxSurge ?? 'unsupported by this build: surge 1'}): all replaced in ${s(rep.replaceAllMs)}; ` +
-        `EC2 held at most ${rep.maxHeld} (allowed ${rep.allowedHeld}: ${rep.withinSurge ? 'ok' : 'EXCEEDED'}); fewest in service ${rep.minInService}; throttles injected/surfaced ${rep.throttles.injected}/${rep.throttles.surfaced}; worker RSS max ${rep.worker.maxRssMb} MB`,
+        `EC2 held at most ${rep.maxHeld} (sampled ${rep.maxHeldSampled}; allowed ${rep.allowedHeld}: ${rep.withinSurge ? 'ok' : 'EXCEEDED'}); fewest in service ${rep.minInService}; leader changes ${rep.leaderChanges ?? '-'}; throttles injected/surfaced ${rep.throttles.injected}/${rep.throttles.surfaced}; worker RSS max ${rep.worker.maxRssMb} MB; group replay ${rep.replay.runs} runs, ${rep.replay.failed} failed${rep.replay.failed ? ` (${rep.replay.errors[0]}; saved: ${rep.replay.saved.join(', ')})` : ''}`,
     );
   }
   if (report.error) lines.push(`FAILED: ${report.error}`);

@@ -8,7 +8,9 @@ import { callFigures, passFigures, type CallFigures, type PassFigures } from './
 import { groupWorkflowId } from '../../common/names';
 import { readHistories, signalRecordedAt, type HistoryFindings } from './histories';
 import type { FleetReport } from './fleet-process';
+import { heldCurve } from './ledger';
 import { memoryOf } from './proc';
+import type { ReplayFindings } from './replay';
 import { registrationsIn, type Registrations } from './registrations';
 import type { Session } from './session';
 import { inServiceOf } from './stack';
@@ -22,8 +24,10 @@ export interface ScaleUpResult {
   scaleCommandMs: number;
   /** `nstance group scale` started → the server recorded its signal to the group (the command reached the orchestrator). */
   signalledMs: number;
-  /** Signal recorded → EC2 shows N running (the floor is timed from its first call likewise). */
+  /** Signal recorded → EC2 holds N (the proxy's ledger; running on moto). The floor is timed from its first call likewise. */
   allRunningMs: number;
+  /** Signal recorded → a describe of EC2 confirmed N running (seconds coarser). */
+  confirmedRunningMs: number;
   /** Signal recorded → the group has N in service. */
   allInServiceMs: number;
   inServiceAfterRunningMs: number;
@@ -33,10 +37,14 @@ export interface ScaleUpResult {
   throttles: { injected: number; surfaced: number };
   passes: PassFigures;
   histories: HistoryFindings;
+  /** The group workflow's runs of the phase, replayed against the workers' bundle. */
+  replay: ReplayFindings;
   worker: { maxRssMb: number; peakRssMb?: number; rssAtEndOfHoldMb?: number };
   registrations: Registrations;
   fleet: FleetReport;
   cpuSeconds: Record<string, number>;
+  /** Leadership epochs that began during scale-up and hold: each is a lost lease or a new leader (the agent API answers 503 meanwhile). */
+  leaderChanges?: number;
   /** The benchmark's own EC2 reads during the scale-up and hold (they load moto too). */
   benchReads: { describes: number; seconds: number };
   hold: { ms: number; minInService: number; runInstances: number; terminateInstances: number; eventsPerPass?: number };
@@ -54,19 +62,26 @@ export async function runScaleUp(session: Session, size: number): Promise<ScaleU
   stack.proxy.limits?.refillAll();
   const before = stack.proxy.census.snapshot();
   const cpuBefore = session.cpu();
+  const epochBefore = await stack.leaderEpoch();
   const startedAt = Date.now();
   const watch = session.watch(startedAt, `0 → ${size}`);
   try {
     await session.scale(size);
     const scaleCommandMs = Date.now() - startedAt;
-    const running = watch.until(`EC2 to show ${size} running`, (v) => v.ec2.running >= size, timeout);
+    const launched = () => heldCurve(stack.proxy.instanceEvents, startedAt).reachedAt[size - 1];
+    const running = watch.until(`EC2 to hold ${size} (proxy ledger)`, () => launched() !== undefined, timeout).then(() => {
+      watch.refreshEc2();
+      return watch.until(`EC2 to show ${size} running`, (v) => v.ec2.running >= size, timeout);
+    });
     const inService = watch.until(`${size} in service`, (v) => !!v.group && v.group.desired === size && inServiceOf(v.group) >= size, timeout);
     // Awaited below; until then a timeout must not count as an unhandled rejection.
     for (const p of [running, inService]) p.catch(() => undefined);
     const signalledAt = await signalRecordedAt(stack.client, groupWorkflowId(stack.shard, 'default', 'web'), 'reconcile', startedAt).catch(() => undefined);
     const signalledMs = (signalledAt ?? startedAt + scaleCommandMs) - startedAt;
-    const fromCommandStart = { allRunningMs: await running, allInServiceMs: await inService };
+    const confirmedAtMs = await running;
+    const fromCommandStart = { allRunningMs: (launched() ?? startedAt + confirmedAtMs) - startedAt, allInServiceMs: await inService };
     const allRunningMs = fromCommandStart.allRunningMs - signalledMs;
+    const confirmedRunningMs = confirmedAtMs - signalledMs;
     const allInServiceMs = fromCommandStart.allInServiceMs - signalledMs;
     const atSize = stack.proxy.census.snapshot();
     const registeredBy = Date.now();
@@ -82,6 +97,7 @@ export async function runScaleUp(session: Session, size: number): Promise<ScaleU
     const lastError = watch.last?.group?.lastError;
     await watch.stop();
     const benchReads = { ...watch.reads };
+    const epochAfter = await stack.leaderEpoch();
 
     const downStart = stack.proxy.census.snapshot();
     const scaleDownMs = await session.drainToZero();
@@ -90,6 +106,7 @@ export async function runScaleUp(session: Session, size: number): Promise<ScaleU
     const window = { from: startedAt, to: Date.now() };
     const histories = await readHistories(stack.client, stack.shard, { from: startedAt, to: scaledUpAt });
     const surfacedInScaleDown = (await readHistories(stack.client, stack.shard, { from: scaledUpAt + 1, to: window.to })).throttlesSurfaced;
+    const replay = await stack.replayGroup(window);
     const calls = callFigures(censusDiff(atSize, before), size);
     const memory = session.worker.child.pid ? memoryOf(session.worker.child.pid) : undefined;
     return {
@@ -97,6 +114,7 @@ export async function runScaleUp(session: Session, size: number): Promise<ScaleU
       scaleCommandMs,
       signalledMs,
       allRunningMs,
+      confirmedRunningMs,
       allInServiceMs,
       inServiceAfterRunningMs: allInServiceMs - allRunningMs,
       fromCommandStart,
@@ -107,6 +125,7 @@ export async function runScaleUp(session: Session, size: number): Promise<ScaleU
       },
       passes: { ...passFigures(watch.samples), groupEventsPerInstance: round(histories.group.events / size, 1) },
       histories,
+      replay,
       worker: {
         maxRssMb: round(watch.maxWorkerRssBytes / 2 ** 20, 1),
         peakRssMb: memory ? round(memory.peakRssBytes / 2 ** 20, 1) : undefined,
@@ -115,6 +134,7 @@ export async function runScaleUp(session: Session, size: number): Promise<ScaleU
       registrations: await registrationsIn(stack, { from: startedAt, to: registeredBy }, startedAt),
       fleet,
       cpuSeconds,
+      ...(epochBefore !== undefined && epochAfter !== undefined ? { leaderChanges: epochAfter - epochBefore } : {}),
       benchReads,
       hold: {
         ms: stack.options.holdMs,

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { Client, Connection } from '@temporalio/client';
 import { createAwsClients, destroyAwsClients, type AwsClients } from '../../activities/aws/clients';
-import { groupWorkflowId } from '../../common/names';
+import { groupWorkflowId, leaderWorkflowId } from '../../common/names';
 import type { GroupStatus } from '../../common/types';
 import { ensureSubnet } from '../../scripts/seed/ec2';
 import { seedEmulator, type SeedResult } from '../../scripts/seed-emulator';
@@ -23,9 +23,10 @@ import { stackProcessGroups } from '../../test/support/global-setup';
 import { workflowBundle } from '../../test/support/harness';
 import { CLI, leaderStatusOf, REPO_ROOT, requireBuiltCli, spawnWorker, type WorkerProcess } from '../../test/support/processes';
 import { stackEnv, type StackEnv } from '../../test/support/stack-env';
-import { groupStatusQuery } from '../../workflows/definitions';
+import { groupStatusQuery, leaderStatusQuery } from '../../workflows/definitions';
 import { benchConfigText, type ConfigVariant } from './config';
 import { FleetProcess } from './fleet-process';
+import { replayGroupRuns, type ReplayFindings } from './replay';
 import type { ScaleOptions } from './options';
 
 /**
@@ -43,6 +44,8 @@ const BENCH_SUBNET_CIDRS = ['10.0.64.0/18', '10.0.128.0/18'] as const;
 export class ScaleStack {
   private workers = 0;
   private configs = 0;
+  /** Set when something worth reading was saved in the log directory (a history that does not replay). */
+  keepLogDir = false;
 
   private constructor(
     readonly env: StackEnv,
@@ -56,7 +59,7 @@ export class ScaleStack {
     readonly client: Client,
     private readonly connection: Connection,
     readonly logDir: string,
-    private readonly bundlePath: string,
+    readonly bundlePath: string,
     readonly options: ScaleOptions,
   ) {}
 
@@ -180,11 +183,27 @@ export class ScaleStack {
     return this.client.workflow.getHandle(groupWorkflowId(this.shard, 'default', 'web')).query(groupStatusQuery) as Promise<BenchGroupStatus>;
   }
 
+  /** Replays the group workflow's runs of a window (see replay.ts); failing histories are kept in the log directory. */
+  async replayGroup(window: { from: number; to: number }): Promise<ReplayFindings> {
+    const findings = await replayGroupRuns(this.client, this.shard, window, this.bundlePath, path.join(this.logDir, 'replay-failures'));
+    if (findings.failed > 0) this.keepLogDir = true;
+    return findings;
+  }
+
+  /** The shard's leadership epoch (each new leader, or a leader that lost its lease and took it again, bumps it). */
+  leaderEpoch(): Promise<number | undefined> {
+    return this.client.workflow
+      .getHandle(leaderWorkflowId(this.shard))
+      .query(leaderStatusQuery)
+      .then((s) => s.epoch)
+      .catch(() => undefined);
+  }
+
   async close(): Promise<void> {
     await this.proxy.close();
     await this.connection.close();
     destroyAwsClients(this.aws);
-    if (!this.options.keepLogs) fs.rmSync(this.logDir, { recursive: true, force: true });
+    if (!this.options.keepLogs && !this.keepLogDir) fs.rmSync(this.logDir, { recursive: true, force: true });
   }
 }
 

@@ -1,9 +1,10 @@
 /**
- * Samples a phase in the background: what EC2 holds (moto, directly), the group's status
- * query, the worker's memory and the fleet's progress. Waiters get the time (from the
- * phase start) of the first sample at which their condition held. The sampling interval
- * stretches when describing EC2 gets slow, so the benchmark's own reads stay a small
- * share of moto's time.
+ * Samples a phase in the background: the group's status query, the worker's memory and
+ * the fleet's progress every BENCH_SAMPLE, and what EC2 holds (moto, directly) less often:
+ * describing thousands of instances costs moto seconds, which the orchestrator would then
+ * wait for. (Exact launch and termination times come from the fault proxy's ledger, see
+ * ledger.ts; EC2 reads here confirm them and give progress.) Waiters get the time (from
+ * the phase start) of the first sample at which their condition held.
  */
 import type { WorkerProcess } from '../../test/support/processes';
 import { ec2View, type Ec2View } from './ec2-view';
@@ -14,7 +15,8 @@ import { inServiceOf, type BenchGroupStatus, type ScaleStack } from './stack';
 export interface Sample {
   /** ms since the phase started. */
   t: number;
-  ec2: { running: number; held: number; describeMs: number };
+  /** The latest EC2 reading (taken `ec2.age` ms before this sample). */
+  ec2: { running: number; held: number; describeMs: number; ageMs: number };
   group?: {
     desired: number;
     running: number;
@@ -31,9 +33,15 @@ export interface Sample {
 }
 
 export interface View {
+  /** When this sample was taken (ms since epoch). */
+  at: number;
+  /** The latest EC2 reading, possibly a few seconds older than the sample. */
   ec2: Ec2View;
   group?: BenchGroupStatus;
 }
+
+/** EC2 is read at most this often, and not more often than every 3 reads' worth of time. */
+const EC2_EVERY_MS = 5_000;
 
 interface Waiter {
   what: string;
@@ -102,23 +110,39 @@ export class PhaseWatch {
         process.stderr.write(`bench: sample failed: ${(err as Error).message}\n`);
       }
       this.expire();
-      // Describing thousands of instances takes moto a while: sample less often then, so the benchmark's own reads stay a small share.
-      const wait = Math.max(this.stack.options.sampleMs, 3 * (this.last?.ec2.tookMs ?? 0)) - (Date.now() - started);
+      const wait = this.stack.options.sampleMs - (Date.now() - started);
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     }
   }
 
-  private async sample(): Promise<View> {
-    const [ec2, group] = await Promise.all([
-      ec2View(this.stack.aws.ec2, this.options.tag),
-      this.options.group ? this.stack.groupStatus().catch(() => undefined) : Promise.resolve(undefined),
-    ]);
-    const view: View = { ec2, group };
-    this.last = view;
+  /** Forces the next sample to read EC2 (a waiter wants a fresh reading to confirm what the ledger says). */
+  refreshEc2(): void {
+    this.ec2DueAt = 0;
+  }
+
+  private ec2DueAt = 0;
+  private ec2?: Ec2View;
+
+  private async readEc2(): Promise<Ec2View> {
+    if (this.ec2 && Date.now() < this.ec2DueAt) return this.ec2;
+    const ec2 = await ec2View(this.stack.aws.ec2, this.options.tag);
+    this.ec2 = ec2;
+    this.ec2DueAt = Date.now() + Math.max(EC2_EVERY_MS, 3 * ec2.tookMs);
     this.reads.describes++;
     this.reads.seconds = Math.round((this.reads.seconds + ec2.tookMs / 1000) * 10) / 10;
     this.maxHeld = Math.max(this.maxHeld, ec2.held);
-    const sample: Sample = { t: ec2.at - this.options.startedAt, ec2: { running: ec2.running, held: ec2.held, describeMs: ec2.tookMs } };
+    return ec2;
+  }
+
+  private async sample(): Promise<View> {
+    const at = Date.now();
+    const [ec2, group] = await Promise.all([
+      this.readEc2(),
+      this.options.group ? this.stack.groupStatus().catch(() => undefined) : Promise.resolve(undefined),
+    ]);
+    const view: View = { at, ec2, group };
+    this.last = view;
+    const sample: Sample = { t: at - this.options.startedAt, ec2: { running: ec2.running, held: ec2.held, describeMs: ec2.tookMs, ageMs: Math.max(0, at - ec2.at) } };
     if (group) {
       const d = group.diagnostics;
       sample.group = {
@@ -158,7 +182,7 @@ export class PhaseWatch {
   }
 
   private settle(view: View): void {
-    const t = view.ec2.at - this.options.startedAt;
+    const t = view.at - this.options.startedAt;
     this.waiters = this.waiters.filter((w) => {
       if (!w.holds(view)) return true;
       w.resolve(t);

@@ -64,6 +64,13 @@ export interface FaultProxyOptions {
   now?: () => number;
 }
 
+/** Instances EC2 launched or terminated, as the proxy saw EC2 answer (a replayed ClientToken launches nothing). */
+export interface InstanceEvent {
+  at: number;
+  kind: 'launched' | 'terminated';
+  ids: string[];
+}
+
 /** A proxy answer, and how the census should count it when it is not simply the upstream's. */
 interface Answer extends Upstream {
   outcome?: CallOutcome;
@@ -97,6 +104,8 @@ export class Ec2FaultProxy {
   readonly calls: ProxyCall[] = [];
   /** Every call through the proxy, counted by action and outcome. */
   readonly census = new CallCensus();
+  /** Every launch and termination EC2 accepted through the proxy, in order: what EC2 held when, to the millisecond. */
+  readonly instanceEvents: InstanceEvent[] = [];
   /** Set when the options ask for EC2's token buckets. */
   readonly limits?: Ec2RequestLimits;
   private readonly tokens?: ClientTokens<Upstream>;
@@ -155,8 +164,15 @@ export class Ec2FaultProxy {
     const call = classifyRequest(req.method ?? 'GET', req.url ?? '/', req.headers, form);
     const answer = form && call.service === 'ec2' ? await this.ec2(req, form, body, call.action) : await this.forward(req.method ?? 'GET', req.url ?? '/', req.headers, body);
     const instances = form && (call.action === 'RunInstances' || call.action === 'TerminateInstances') ? ec2CostOf(call.action, form) : 0;
-    this.census.record(call, (answer as Answer).outcome ?? outcomeOf(answer), instances);
+    const outcome = (answer as Answer).outcome ?? outcomeOf(answer);
+    this.census.record(call, outcome, instances);
+    if (instances > 0 && outcome === 'ok') this.recordInstances(call.action === 'RunInstances' ? 'launched' : 'terminated', answer.body);
     return this.reply(res, answer);
+  }
+
+  private recordInstances(kind: InstanceEvent['kind'], body: Buffer): void {
+    const ids = new Set([...body.toString('utf8').matchAll(/<instanceId>([^<]+)<\/instanceId>/g)].map((m) => m[1] as string));
+    if (ids.size > 0) this.instanceEvents.push({ at: Date.now(), kind, ids: [...ids] });
   }
 
   private async ec2(req: IncomingMessage, form: URLSearchParams, body: Buffer, action: string): Promise<Answer> {

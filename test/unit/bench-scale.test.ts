@@ -7,10 +7,11 @@ import { certLogTime, throughput } from '../../bench/scale/registrations';
 import { callFigures, passFigures } from '../../bench/scale/figures';
 import type { Sample } from '../../bench/scale/watch';
 import { certLogKey } from '../../activities/pki/certlog';
+import { heldCurve } from '../../bench/scale/ledger';
 
 const sample = (t: number, passes?: number, historyLength?: number, carriedStateBytes?: number): Sample => ({
   t,
-  ec2: { running: 0, held: 0, describeMs: 0 },
+  ec2: { running: 0, held: 0, describeMs: 0, ageMs: 0 },
   group: { desired: 0, running: 0, pending: 0, draining: 0, inService: 0, passes, historyLength, carriedStateBytes },
 });
 
@@ -82,5 +83,21 @@ describe('scale benchmark figures', () => {
     expect(scaleOptions({ BENCH_SIZES: '50,200' }, '').replaceSize).toBe(200);
     expect(() => scaleOptions({ BENCH_SIZES: '50,x' }, '')).toThrow(/BENCH_SIZES="50,x"/);
     expect(() => scaleOptions({ BENCH_MAX_SURGE: 'lots' }, '')).toThrow(/BENCH_MAX_SURGE/);
+  });
+});
+
+describe('held curve from the proxy ledger', () => {
+  it('finds when N were first held and the most held at once', () => {
+    const events = [
+      { at: 5, kind: 'launched' as const, ids: ['old'] },
+      { at: 10, kind: 'launched' as const, ids: ['a', 'b'] },
+      { at: 20, kind: 'launched' as const, ids: ['c'] },
+      { at: 30, kind: 'terminated' as const, ids: ['a', 'x'] },
+      { at: 40, kind: 'launched' as const, ids: ['d', 'e'] },
+      { at: 50, kind: 'terminated' as const, ids: ['b', 'c', 'd'] },
+    ];
+    const curve = heldCurve(events, 10);
+    expect(curve).toEqual({ launched: 5, terminated: 4, maxHeld: 4, maxHeldAt: 40, reachedAt: [10, 10, 20, 40], held: new Set(['e']) });
+    expect(heldCurve(events, 10, 25, ['z']).maxHeld).toBe(4);
   });
 });

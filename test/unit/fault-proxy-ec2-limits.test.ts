@@ -160,7 +160,9 @@ async function fakeEc2(): Promise<{ url: string; seen: string[]; close: () => Pr
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const action = new URLSearchParams(Buffer.concat(chunks).toString('utf8')).get('Action') ?? `${req.method} ${req.url}`;
+      const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+      const action = form.get('Action') ?? `${req.method} ${req.url}`;
+      const terminated = [...form.entries()].filter(([k]) => k.startsWith('InstanceId.')).map(([, id]) => `<item><instanceId>${id}</instanceId></item>`).join('');
       seen.push(action);
       const body =
         action === 'RunInstances'
@@ -168,7 +170,7 @@ async function fakeEc2(): Promise<{ url: string; seen: string[]; close: () => Pr
           : action === 'DescribeInstances'
             ? `<DescribeInstancesResponse ${ns}><requestId>r</requestId><reservationSet/></DescribeInstancesResponse>`
             : action === 'TerminateInstances'
-              ? `<TerminateInstancesResponse ${ns}><requestId>r</requestId><instancesSet/></TerminateInstancesResponse>`
+              ? `<TerminateInstancesResponse ${ns}><requestId>r</requestId><instancesSet>${terminated}</instancesSet></TerminateInstancesResponse>`
               : '';
       res.writeHead(200, { 'content-type': 'text/xml' });
       res.end(body);
@@ -239,6 +241,17 @@ describe('Ec2FaultProxy with EC2 limits and ClientTokens', () => {
     expect(other.Instances?.[0]?.InstanceId).not.toBe(first.Instances?.[0]?.InstanceId);
     expect(upstream.seen.filter((a) => a === 'RunInstances')).toHaveLength(2);
     expect(proxy.census.snapshot().actions['ec2:RunInstances']?.outcomes).toEqual({ ok: 2, replayed: 1, mismatch: 1 });
+  });
+
+  it('keeps a ledger of the instances EC2 launched and terminated (a replayed launch is not a new instance)', async () => {
+    await launch('tok-a');
+    await launch('tok-a');
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: ['i-00000001'] }));
+    expect(await errorOf(ec2.send(new TerminateInstancesCommand({ InstanceIds: Array.from({ length: 1000 }, (_, i) => `i-x${i}`) })))).toMatchObject({ name: 'RequestLimitExceeded' });
+    expect(proxy.instanceEvents.map((e) => [e.kind, e.ids])).toEqual([
+      ['launched', ['i-00000001']],
+      ['terminated', ['i-00000001']],
+    ]);
   });
 
   it('launches once for concurrent requests with one token', async () => {
