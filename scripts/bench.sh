@@ -18,7 +18,10 @@
 #     BENCH_FLOOR_CONCURRENCY        concurrent RunInstances calls of the floor (default 20)
 #     BENCH_HOLD                     steady state watched after all are in service (default 60s)
 #     BENCH_PHASE_TIMEOUT            a phase that takes longer fails the run (default 45m)
-#     BENCH_FLEET_POLL               how often the simulated fleet looks for new instances (default 3s)
+#     BENCH_FLEET_DISCOVERY          told (default): the bench tells the simulated fleet which instances EC2
+#                                    launched (the proxy's ledger), as instances boot their own agents;
+#                                    poll: the fleet describes the shard's running instances every poll
+#     BENCH_FLEET_POLL               how often the simulated fleet looks (default 1s)
 #     BENCH_FLEET_HEALTH_INTERVAL    agents' health interval (default: what the agent API hands out)
 #     BENCH_FLEET_USERDATA_CONCURRENCY  userdata reads in flight in the fleet (default 8)
 #     BENCH_SAMPLE                   sampling interval of EC2, the group and RSS (default 1s; stretched

@@ -7,6 +7,8 @@
  *   node dist/bench/scale/fleet-child.js '<FleetChildConfig as JSON>'
  *
  * Reports `FleetMessage`s over IPC: stats every `statsMs`, and the last ones when told to stop.
+ * With `discovery: 'told'` the benchmark tells it which instances EC2 launched and terminated
+ * (from the fault proxy's ledger), as a real instance starts its own agent at boot.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,10 +26,14 @@ export interface FleetChildConfig {
   /** Where the worker's agent API listens (userdata names the leader network IP). */
   connect: string;
   pollMs: number;
+  discovery: 'poll' | 'told';
   healthIntervalMs?: number;
   userdataConcurrency: number;
   statsMs: number;
 }
+
+/** What the benchmark tells the fleet: instances EC2 launched or terminated, and when to stop. */
+export type FleetCommand = { type: 'launched' | 'terminated'; ids: string[] } | { type: 'stop' };
 
 export type FleetMessage =
   | { type: 'ready' }
@@ -64,6 +70,7 @@ async function main(): Promise<void> {
     resolveAddress: () => config.connect,
     stateRoot: mkdtempSync(join(tmpdir(), 'nstance-bench-fleet-')),
     pollMs: config.pollMs,
+    discovery: config.discovery,
     healthIntervalMs: config.healthIntervalMs,
     userdataConcurrency: config.userdataConcurrency,
     log,
@@ -78,7 +85,11 @@ async function main(): Promise<void> {
     process.disconnect?.();
     process.exit(0);
   };
-  process.on('message', (m: { type?: string }) => void (m.type === 'stop' && stop()));
+  process.on('message', (m: FleetCommand) => {
+    if (m.type === 'launched') fleet.launched(m.ids);
+    else if (m.type === 'terminated') fleet.terminated(m.ids);
+    else if (m.type === 'stop') void stop();
+  });
   process.once('SIGTERM', () => void stop());
   // The parent is gone (killed): nothing is left to report to.
   process.once('disconnect', () => process.exit(0));

@@ -3,7 +3,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FleetStats } from '../../client/agent/fleet';
-import type { FleetChildConfig, FleetMessage } from './fleet-child';
+import type { FleetChildConfig, FleetCommand, FleetMessage } from './fleet-child';
 
 export interface FleetReport {
   stats?: FleetStats;
@@ -45,13 +45,17 @@ export class FleetProcess {
     return this.child.pid ?? 0;
   }
 
+  tell(command: FleetCommand): void {
+    if (this.child.exitCode === null && this.child.connected) this.child.send(command);
+  }
+
   report(): FleetReport {
     return this.last;
   }
 
   /** Asks it to stop its agents and report once more; kills it if it takes too long. */
   async stop(timeoutMs = 20_000): Promise<FleetReport> {
-    if (this.child.exitCode === null && this.child.connected) this.child.send({ type: 'stop' });
+    this.tell({ type: 'stop' });
     const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
     await this.exited;
     clearTimeout(timer);

@@ -18,6 +18,8 @@ export interface ScaleOptions {
   holdMs: number;
   /** How often the simulated fleet looks for new instances. */
   fleetPollMs: number;
+  /** `told`: the benchmark tells the fleet what EC2 launched (from the proxy's ledger); `poll`: it describes the shard. */
+  fleetDiscovery: 'poll' | 'told';
   /** Overrides the health interval the agent API hands out (unset: the config's health_check_interval). */
   fleetHealthIntervalMs?: number;
   fleetUserdataConcurrency: number;
@@ -58,6 +60,12 @@ function duration(env: NodeJS.ProcessEnv, name: string): number | undefined {
   }
 }
 
+function fleetDiscovery(text: string | undefined): 'poll' | 'told' {
+  if (text === undefined || text === '' || text === 'told') return 'told';
+  if (text === 'poll') return 'poll';
+  throw new Error(`BENCH_FLEET_DISCOVERY="${text}": expected "told" or "poll"`);
+}
+
 export function scaleOptions(env: NodeJS.ProcessEnv, defaultOut: string): ScaleOptions {
   const sizes = positiveInts(env.BENCH_SIZES ?? '500,2000', 'BENCH_SIZES');
   const replace = env.BENCH_REPLACE_SIZE;
@@ -71,7 +79,8 @@ export function scaleOptions(env: NodeJS.ProcessEnv, defaultOut: string): ScaleO
     floorConcurrency: Math.max(1, int(env, 'BENCH_FLOOR_CONCURRENCY', 20)),
     phaseTimeoutMs: duration(env, 'BENCH_PHASE_TIMEOUT') ?? 45 * 60_000,
     holdMs: duration(env, 'BENCH_HOLD') ?? 60_000,
-    fleetPollMs: duration(env, 'BENCH_FLEET_POLL') ?? 3_000,
+    fleetPollMs: duration(env, 'BENCH_FLEET_POLL') ?? 1_000,
+    fleetDiscovery: fleetDiscovery(env.BENCH_FLEET_DISCOVERY),
     fleetHealthIntervalMs: duration(env, 'BENCH_FLEET_HEALTH_INTERVAL'),
     fleetUserdataConcurrency: Math.max(1, int(env, 'BENCH_FLEET_USERDATA_CONCURRENCY', 8)),
     sampleMs: duration(env, 'BENCH_SAMPLE') ?? 1_000,

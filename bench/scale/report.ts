@@ -120,7 +120,7 @@ export function summary(report: ScaleReport): string {
     lines.push(`N=${r.size} group workflow replay: ${replay.runs} runs, ${replay.failed} failed${replay.failed ? ` (${replay.errors[0]}; saved: ${replay.saved.join(', ')})` : ''}`);
     const failures = Object.entries(r.project.histories.activityFailures).sort(([, a], [, b]) => b - a).slice(0, 5);
     if (failures.length > 0) lines.push(`N=${r.size} failures reaching workflows: ${failures.map(([k, v]) => `${v} x ${k}`).join('; ')}`);
-    lines.push(`N=${r.size} CPU seconds: ${Object.entries(r.project.cpuSeconds).map(([k, v]) => `${k} ${v}`).join(', ')} (the benchmark's own EC2 reads: ${r.project.benchReads.describes} describes, ${r.project.benchReads.seconds} s); leader changes ${r.project.leaderChanges ?? '-'}; hold ${s(r.project.hold.ms)}: min in service ${r.project.hold.minInService}, RunInstances ${r.project.hold.runInstances}`);
+    lines.push(`N=${r.size} CPU seconds: ${Object.entries(r.project.cpuSeconds).map(([k, v]) => `${k} ${v}`).join(', ')} (the benchmark's own EC2 reads: ${r.project.benchReads.describes} describes, ${r.project.benchReads.seconds} s; load average ${r.project.loadAverage.start} -> ${r.project.loadAverage.end}); leader changes ${r.project.leaderChanges ?? '-'}; hold ${s(r.project.hold.ms)}: min in service ${r.project.hold.minInService}, RunInstances ${r.project.hold.runInstances}`);
   }
   const rep = report.replacement;
   if (rep && 'skipped' in rep) lines.push(`replacement: skipped (${rep.skipped})`);

@@ -5,6 +5,7 @@
  */
 import { censusDiff } from '../../test/support/call-census';
 import { callFigures, passFigures, type CallFigures, type PassFigures } from './figures';
+import * as os from 'node:os';
 import { groupWorkflowId } from '../../common/names';
 import { readHistories, signalRecordedAt, type HistoryFindings } from './histories';
 import type { FleetReport } from './fleet-process';
@@ -45,6 +46,8 @@ export interface ScaleUpResult {
   cpuSeconds: Record<string, number>;
   /** Leadership epochs that began during scale-up and hold: each is a lost lease or a new leader (the agent API answers 503 meanwhile). */
   leaderChanges?: number;
+  /** The machine's 1-minute load average when the phase started and when it was scaled up (others may share the cores). */
+  loadAverage: { start: number; end: number };
   /** The benchmark's own EC2 reads during the scale-up and hold (they load moto too). */
   benchReads: { describes: number; seconds: number };
   hold: { ms: number; minInService: number; runInstances: number; terminateInstances: number; eventsPerPass?: number };
@@ -63,6 +66,7 @@ export async function runScaleUp(session: Session, size: number): Promise<ScaleU
   const before = stack.proxy.census.snapshot();
   const cpuBefore = session.cpu();
   const epochBefore = await stack.leaderEpoch();
+  const loadAtStart = os.loadavg()[0] ?? 0;
   const startedAt = Date.now();
   const watch = session.watch(startedAt, `0 → ${size}`);
   try {
@@ -97,6 +101,7 @@ export async function runScaleUp(session: Session, size: number): Promise<ScaleU
     const lastError = watch.last?.group?.lastError;
     await watch.stop();
     const benchReads = { ...watch.reads };
+    const loadAverage = { start: round(loadAtStart), end: round(os.loadavg()[0] ?? 0) };
     const epochAfter = await stack.leaderEpoch();
 
     const downStart = stack.proxy.census.snapshot();
@@ -134,6 +139,7 @@ export async function runScaleUp(session: Session, size: number): Promise<ScaleU
       registrations: await registrationsIn(stack, { from: startedAt, to: registeredBy }, startedAt),
       fleet,
       cpuSeconds,
+      loadAverage,
       ...(epochBefore !== undefined && epochAfter !== undefined ? { leaderChanges: epochAfter - epochBefore } : {}),
       benchReads,
       hold: {

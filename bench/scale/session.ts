@@ -14,11 +14,27 @@ import { inServiceOf, type ScaleStack } from './stack';
 import { PhaseWatch } from './watch';
 
 export class Session {
+  private told: NodeJS.Timeout | undefined;
+
   private constructor(
     readonly stack: ScaleStack,
     readonly worker: WorkerProcess,
     readonly fleet: FleetProcess,
-  ) {}
+  ) {
+    if (stack.options.fleetDiscovery === 'told') this.tellFleet();
+  }
+
+  /** Forwards what EC2 launched and terminated from now on (the proxy's ledger) to the fleet, as instances boot their agents. */
+  private tellFleet(): void {
+    let next = this.stack.proxy.instanceEvents.length;
+    this.told = setInterval(() => {
+      const events = this.stack.proxy.instanceEvents;
+      for (; next < events.length; next++) {
+        const e = events[next];
+        if (e) this.fleet.tell({ type: e.kind, ids: e.ids });
+      }
+    }, 250);
+  }
 
   static async start(stack: ScaleStack, name: string): Promise<Session> {
     const worker = await stack.startWorker();
@@ -77,6 +93,7 @@ export class Session {
   }
 
   async stop(): Promise<void> {
+    if (this.told) clearInterval(this.told);
     await this.fleet.stop().catch(() => undefined);
     await this.stack.stopWorker(this.worker);
   }

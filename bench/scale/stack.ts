@@ -170,6 +170,7 @@ export class ScaleStack {
         region: this.env.region,
         connect,
         pollMs: this.options.fleetPollMs,
+        discovery: this.options.fleetDiscovery,
         healthIntervalMs: this.options.fleetHealthIntervalMs,
         userdataConcurrency: this.options.fleetUserdataConcurrency,
         statsMs: Math.max(1_000, this.options.sampleMs),

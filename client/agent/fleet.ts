@@ -6,9 +6,14 @@
  * exist on a laptop: `resolveAddress` maps it to where the agent API listens.
  *
  * It stays cheap at fleet size, so that a benchmark measures the orchestrator and not
- * the simulator: one paginated DescribeInstances per poll for the whole shard, userdata
- * read once per new instance (a few at a time), and agents that only talk when theirs
- * would (register, fetch files, report health at the interval the agent API hands out).
+ * the simulator: userdata read once per new instance (a few at a time), agents that only
+ * talk when theirs would (register, fetch files, report health at the interval the agent
+ * API hands out), and a choice of how instances are found:
+ * - `poll` (default): one paginated DescribeInstances of the shard's running instances per poll;
+ * - `told`: whoever launches instances tells the fleet (launched()/terminated()), as a real
+ *   instance boots its agent by itself; the fleet describes only the ids it was told of
+ *   and has not seen running yet. Describing every running instance every few seconds is
+ *   what a simulator at 2,000 instances must not do to a shared emulator.
  */
 import { DescribeInstanceAttributeCommand, DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { join } from 'node:path';
@@ -28,6 +33,8 @@ export interface FleetOptions {
   stateRoot: string;
   /** How often to look for new instances (default 500 ms; a benchmark's fleet looks every few seconds). */
   pollMs?: number;
+  /** How instances are found (see above); default `poll`. */
+  discovery?: 'poll' | 'told';
   /** Userdata reads in flight at once when many instances appear together (default 8). */
   userdataConcurrency?: number;
   /** Overrides the interval the agent API hands out. */
@@ -76,6 +83,8 @@ export class SimulatedFleet {
   private polling: Promise<void> = Promise.resolve();
   private polls = 0;
   private lastPollMs = 0;
+  /** `told` discovery: launched ids not yet seen running in the shard. */
+  private readonly told = new Set<string>();
 
   constructor(private readonly options: FleetOptions) {}
 
@@ -132,8 +141,23 @@ export class SimulatedFleet {
     this.member(instanceId)?.agent.stop();
   }
 
+  /** `told` discovery: these instances were launched (their agents start once EC2 shows them running). */
+  launched(ec2InstanceIds: readonly string[]): void {
+    for (const id of ec2InstanceIds) if (!this.members.has(id) && !this.skipped.has(id)) this.told.add(id);
+  }
+
+  /** `told` discovery: these instances were terminated (their agents stop). */
+  terminated(ec2InstanceIds: readonly string[]): void {
+    for (const id of ec2InstanceIds) {
+      this.told.delete(id);
+      const m = this.members.get(id);
+      if (m?.agent.running) m.agent.stop();
+    }
+  }
+
   /** One pass: start agents for new running instances, stop those whose instance is gone. */
   async poll(): Promise<void> {
+    if (this.options.discovery === 'told') return this.pollTold();
     const started = Date.now();
     const running = await this.runningInstances();
     const fresh = [...running].filter(([ec2Id]) => !this.members.has(ec2Id) && !this.skipped.has(ec2Id));
@@ -144,6 +168,37 @@ export class SimulatedFleet {
       this.startAgent(ec2Id, instanceId, userdata);
     });
     for (const [ec2Id, m] of this.members) if (!running.has(ec2Id) && m.agent.running) m.agent.stop();
+    this.polls++;
+    this.lastPollMs = Date.now() - started;
+  }
+
+  /** `told` discovery: describes only the launched ids not yet running (in chunks EC2 accepts), starts their agents. */
+  private async pollTold(): Promise<void> {
+    if (this.told.size === 0) return;
+    const started = Date.now();
+    const ids = [...this.told];
+    const running = new Map<string, string>();
+    for (let i = 0; i < ids.length; i += 200) {
+      const chunk = ids.slice(i, i + 200);
+      // By filter, not InstanceIds: an id EC2 does not show yet (eventual consistency) must not fail the others.
+      const out = await this.options.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: chunk }] }));
+      for (const inst of (out.Reservations ?? []).flatMap((r) => r.Instances ?? [])) {
+        if (!inst.InstanceId) continue;
+        const state = inst.State?.Name;
+        const shard = inst.Tags?.find((t) => t.Key === TAG.shard)?.Value;
+        const id = inst.Tags?.find((t) => t.Key === TAG.instanceId)?.Value;
+        if (state === 'running' && shard === this.options.shard && id) running.set(inst.InstanceId, id);
+        // Not ours, or already going: nothing will ever run there.
+        else if (state !== 'pending' || shard !== this.options.shard) this.told.delete(inst.InstanceId);
+      }
+    }
+    await eachLimited([...running], this.options.userdataConcurrency ?? 8, async ([ec2Id, instanceId]) => {
+      if (this.stopped) return;
+      const userdata = await this.userdata(ec2Id);
+      this.told.delete(ec2Id);
+      if (this.stopped || this.members.has(ec2Id)) return;
+      this.startAgent(ec2Id, instanceId, userdata);
+    });
     this.polls++;
     this.lastPollMs = Date.now() - started;
   }
