@@ -40,6 +40,19 @@ async function main(): Promise<void> {
   console.log(`scale benchmark: sizes ${options.sizes.join(', ')}; replacement ${options.replaceSize || 'off'}; floor concurrency ${options.floorConcurrency}; results ${options.out}`);
   await globalSetup();
   let stack: ScaleStack | undefined;
+  let session: Session | undefined;
+  // Ctrl-C or a kill: record what was measured, stop the worker and fleet processes and the servers.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      report.error ??= `interrupted by ${signal}`;
+      save();
+      console.log(`\n${summary(report)}\nwritten to ${options.out}`);
+      void (session?.kill() ?? Promise.resolve())
+        .then(() => stack?.close())
+        .catch(() => undefined)
+        .finally(() => void globalTeardown().finally(() => process.exit(130)));
+    });
+  }
   try {
     stack = await ScaleStack.create(options);
     console.log(`shard ${stack.shard}; logs in ${stack.logDir}${options.keepLogs ? '' : ' (removed at the end; BENCH_KEEP_LOGS=1 keeps them)'}`);
@@ -49,7 +62,7 @@ async function main(): Promise<void> {
 
     for (const size of options.sizes) {
       console.log(`\n== N=${size}`);
-      const session = await Session.start(stack, `n${size}`);
+      session = await Session.start(stack, `n${size}`);
       try {
         template = await session.warmUp();
         const status = await stack.groupStatus();
@@ -75,7 +88,7 @@ async function main(): Promise<void> {
       const size = options.replaceSize;
       const known = report.sizes.find((r) => r.size === size)?.project.allInServiceMs;
       console.log(`\n== replacement of ${size} (cohort expiry ${secs(cohortExpiryMs(size, known, options.replaceExpiryMs))}, max_surge ${options.maxSurge})`);
-      const session = await Session.start(stack, `replace${size}`);
+      session = await Session.start(stack, `replace${size}`);
       try {
         await session.warmUp();
         const replacement = await runReplacement(session, size, known);

@@ -92,6 +92,13 @@ export class Session {
     return template;
   }
 
+  /** At once, without a graceful shutdown (an interrupted benchmark). */
+  async kill(): Promise<void> {
+    if (this.told) clearInterval(this.told);
+    this.worker.kill('SIGKILL');
+    await Promise.all([this.worker.exited, this.fleet.stop(2_000)]);
+  }
+
   async stop(): Promise<void> {
     if (this.told) clearInterval(this.told);
     await this.fleet.stop().catch(() => undefined);
