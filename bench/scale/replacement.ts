@@ -80,7 +80,7 @@ export async function runReplacement(session: Session, size: number, knownInServ
     await watch.until(`EC2 to hold the cohort's ${size}`, () => ledger().held.size >= size, timeout);
     const atCohort = ledger();
     const cohort = new Set(atCohort.held);
-    if (atCohort.launched > size) throw new Error(`replacement began before the cohort was up (${atCohort.launched} instances launched for ${size}): set BENCH_REPLACE_EXPIRY above the time ${size} instances take to be in service`);
+    if (atCohort.launched > size) throw new Error(`instances were replaced before the cohort was up (${atCohort.launched} launched for ${size}): an early expiry (set BENCH_REPLACE_EXPIRY above the time ${size} take to be in service) or failed launches or registrations`);
     const cohortInServiceMs = await watch.until(`the cohort of ${size} in service`, (v) => !!v.group && inServiceOf(v.group) >= size, timeout);
     const originalsLeft = () => {
       const held = ledger().held;
