@@ -15,11 +15,28 @@
  *   (a request AWS will not retry into success, e.g. a missing IAM permission that
  *   an operator then fixes: the leader workflow must try the move again later).
  *
+ * For benchmarks of separate worker processes it can also enforce EC2's account-wide
+ * rules (ec2-limits.ts), each off unless asked for:
+ *
+ * - `ec2Limits`: EC2's token buckets (RunInstances 1,000 instances burst / 2 per s;
+ *   Describe* 100 / 20 per s; TerminateInstances 1,000 instances / 20 per s; other
+ *   mutating calls 200 / 10 per s); a call that finds its bucket empty is answered
+ *   RequestLimitExceeded (HTTP 503) and never reaches moto;
+ * - `clientTokens`: RunInstances ClientToken idempotency (same token and parameters:
+ *   the first answer, no new instance; other parameters: IdempotentParameterMismatch).
+ *
+ * Every call, of every service, is counted by action and outcome (`census`; throttles
+ * the proxy gave are the outcome "throttled").
+ *
  * EC2 is a form-encoded Query API (Action=…) answering XML; every other request
- * (S3, ELBv2, the moto API) passes through untouched.
+ * (S3, ELBv2, Secrets Manager, the moto API) passes through untouched.
  */
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { classifyRequest } from './aws-requests';
+import { CallCensus, type CallOutcome } from './call-census';
+import { ClientTokens, Ec2RequestLimits, ec2CostOf, runParameters, type BucketSpec, type Ec2BucketName } from './ec2-limits';
+import { errorAnswer, outcomeOf, readBody, type Upstream } from './proxy-http';
 
 export interface ProxyCall {
   action: string;
@@ -34,17 +51,29 @@ interface Transition {
   until: number;
 }
 
-interface Upstream {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-}
-
 export interface FaultProxyOptions {
   /** moto's URL, e.g. http://127.0.0.1:41234 */
   target: string;
   attachDelayMs?: number;
   detachDelayMs?: number;
+  /** Enforce EC2's token buckets: true for EC2's defaults, or bucket sizes of one's own. */
+  ec2Limits?: boolean | Partial<Record<Ec2BucketName, BucketSpec>>;
+  /** Honour RunInstances ClientTokens as EC2 does. */
+  clientTokens?: boolean;
+  /** The buckets' clock (unit tests). */
+  now?: () => number;
+}
+
+/** Instances EC2 launched or terminated, as the proxy saw EC2 answer (a replayed ClientToken launches nothing). */
+export interface InstanceEvent {
+  at: number;
+  kind: 'launched' | 'terminated';
+  ids: string[];
+}
+
+/** A proxy answer, and how the census should count it when it is not simply the upstream's. */
+interface Answer extends Upstream {
+  outcome?: CallOutcome;
 }
 
 /** Top-level <item>s of a DescribeNetworkInterfaces answer, with their ENI ids. */
@@ -70,12 +99,16 @@ export function interfaceItems(xml: string): { start: number; end: number; inter
   return items;
 }
 
-function errorXml(code: string, message: string): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${code}</Code><Message>${message}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>`;
-}
-
 export class Ec2FaultProxy {
+  /** ENI attach/detach calls and what the proxy did with them. */
   readonly calls: ProxyCall[] = [];
+  /** Every call through the proxy, counted by action and outcome. */
+  readonly census = new CallCensus();
+  /** Every launch and termination EC2 accepted through the proxy, in order: what EC2 held when, to the millisecond. */
+  readonly instanceEvents: InstanceEvent[] = [];
+  /** Set when the options ask for EC2's token buckets. */
+  readonly limits?: Ec2RequestLimits;
+  private readonly tokens?: ClientTokens<Upstream>;
   private server?: Server;
   private transitions = new Map<string, Transition>();
   private injectedInUse = 0;
@@ -89,6 +122,8 @@ export class Ec2FaultProxy {
     this.target = new URL(options.target);
     this.attachDelayMs = options.attachDelayMs ?? 600;
     this.detachDelayMs = options.detachDelayMs ?? 600;
+    if (options.ec2Limits) this.limits = new Ec2RequestLimits(options.ec2Limits === true ? {} : options.ec2Limits, options.now);
+    if (options.clientTokens) this.tokens = new ClientTokens<Upstream>((a) => a.status === 200);
   }
 
   url = '';
@@ -126,25 +161,51 @@ export class Ec2FaultProxy {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req);
     const form = req.method === 'POST' && /x-www-form-urlencoded/.test(req.headers['content-type'] ?? '') ? new URLSearchParams(body.toString('utf8')) : undefined;
-    const action = form?.get('Action');
-    if (!form || !action) return this.reply(res, await this.forward(req.method ?? 'GET', req.url ?? '/', req.headers, body));
-
-    if (action === 'AttachNetworkInterface') return this.attach(req, res, form, body);
-    if (action === 'DetachNetworkInterface') return this.detach(req, res, form, body);
-    const up = await this.forward('POST', req.url ?? '/', req.headers, body);
-    if (action === 'DescribeNetworkInterfaces' && up.status === 200) up.body = Buffer.from(this.rewriteDescribe(up.body.toString('utf8')));
-    return this.reply(res, up);
+    const call = classifyRequest(req.method ?? 'GET', req.url ?? '/', req.headers, form);
+    const answer = form && call.service === 'ec2' ? await this.ec2(req, form, body, call.action) : await this.forward(req.method ?? 'GET', req.url ?? '/', req.headers, body);
+    const instances = form && (call.action === 'RunInstances' || call.action === 'TerminateInstances') ? ec2CostOf(call.action, form) : 0;
+    const outcome = (answer as Answer).outcome ?? outcomeOf(answer);
+    this.census.record(call, outcome, instances);
+    if (instances > 0 && outcome === 'ok') this.recordInstances(call.action === 'RunInstances' ? 'launched' : 'terminated', answer.body);
+    return this.reply(res, answer);
   }
 
-  private async attach(req: IncomingMessage, res: ServerResponse, form: URLSearchParams, body: Buffer): Promise<void> {
+  private recordInstances(kind: InstanceEvent['kind'], body: Buffer): void {
+    const ids = new Set([...body.toString('utf8').matchAll(/<instanceId>([^<]+)<\/instanceId>/g)].map((m) => m[1] as string));
+    if (ids.size > 0) this.instanceEvents.push({ at: Date.now(), kind, ids: [...ids] });
+  }
+
+  private async ec2(req: IncomingMessage, form: URLSearchParams, body: Buffer, action: string): Promise<Answer> {
+    const token = action === 'RunInstances' ? form.get('ClientToken') : null;
+    if (this.tokens && token) {
+      const run = await this.tokens.run(token, runParameters(form), () => this.admitted(req, form, body, action));
+      if (run.outcome === 'mismatch') {
+        return { ...errorAnswer(400, 'IdempotentParameterMismatch', 'Arguments on this idempotent request are inconsistent with arguments used in previous request(s).'), outcome: 'mismatch' };
+      }
+      return run.outcome === 'replayed' ? { ...run.answer, outcome: 'replayed' } : run.answer;
+    }
+    return this.admitted(req, form, body, action);
+  }
+
+  /** The call, once its token bucket admits it (else EC2's RequestLimitExceeded). */
+  private async admitted(req: IncomingMessage, form: URLSearchParams, body: Buffer, action: string): Promise<Answer> {
+    if (this.limits && !this.limits.admit(action, form).admitted) return { ...errorAnswer(503, 'RequestLimitExceeded', 'Request limit exceeded.'), outcome: 'throttled' };
+    if (action === 'AttachNetworkInterface') return this.attach(req, form, body);
+    if (action === 'DetachNetworkInterface') return this.detach(req, form, body);
+    const up = await this.forward('POST', req.url ?? '/', req.headers, body);
+    if (action === 'DescribeNetworkInterfaces' && up.status === 200) up.body = Buffer.from(this.rewriteDescribe(up.body.toString('utf8')));
+    return up;
+  }
+
+  private async attach(req: IncomingMessage, form: URLSearchParams, body: Buffer): Promise<Upstream> {
     const interfaceId = form.get('NetworkInterfaceId') ?? '';
     const instanceId = form.get('InstanceId') ?? '';
     const call = { action: 'AttachNetworkInterface', interfaceId, instanceId, at: Date.now() };
-    const inUse = () => this.reply(res, { status: 400, headers: { 'content-type': 'text/xml' }, body: Buffer.from(errorXml('InvalidParameterValue', `Interface: [${interfaceId}] in use.`)) });
+    const inUse = () => errorAnswer(400, 'InvalidParameterValue', `Interface: [${interfaceId}] in use.`);
     if (this.injectedRejected > 0) {
       this.injectedRejected--;
       this.calls.push({ ...call, outcome: 'injected-rejected' });
-      return this.reply(res, { status: 403, headers: { 'content-type': 'text/xml' }, body: Buffer.from(errorXml('UnauthorizedOperation', 'You are not authorized to perform this operation.')) });
+      return errorAnswer(403, 'UnauthorizedOperation', 'You are not authorized to perform this operation.');
     }
     if (this.injectedInUse > 0) {
       this.injectedInUse--;
@@ -161,18 +222,18 @@ export class Ec2FaultProxy {
     if (up.status === 200 && this.injectedResponseLost > 0) {
       this.injectedResponseLost--;
       this.calls.push({ ...call, outcome: 'response-lost' });
-      return this.reply(res, { status: 500, headers: { 'content-type': 'text/xml' }, body: Buffer.from(errorXml('InternalError', 'fault proxy: the attach was applied, its answer lost')) });
+      return errorAnswer(500, 'InternalError', 'fault proxy: the attach was applied, its answer lost');
     }
     this.calls.push({ ...call, outcome: 'forwarded' });
-    return this.reply(res, up);
+    return up;
   }
 
   /** Answers at once and applies the detach to moto only after the delay, so EC2 shows "detaching" meanwhile. */
-  private async detach(req: IncomingMessage, res: ServerResponse, form: URLSearchParams, body: Buffer): Promise<void> {
+  private async detach(req: IncomingMessage, form: URLSearchParams, body: Buffer): Promise<Upstream> {
     const attachmentId = form.get('AttachmentId') ?? '';
     const xml = (await this.describe(req.headers)).body.toString('utf8');
     const item = interfaceItems(xml).find((i) => i.text.includes(`<attachmentId>${attachmentId}</attachmentId>`));
-    if (!item) return this.reply(res, { status: 400, headers: { 'content-type': 'text/xml' }, body: Buffer.from(errorXml('InvalidAttachmentID.NotFound', `The attachment ID '${attachmentId}' does not exist`)) });
+    if (!item) return errorAnswer(400, 'InvalidAttachmentID.NotFound', `The attachment ID '${attachmentId}' does not exist`);
     const interfaceId = item.interfaceId;
     if (this.transitionOf(interfaceId)?.state !== 'detaching') {
       this.transitions.set(interfaceId, { state: 'detaching', until: Date.now() + this.detachDelayMs });
@@ -184,11 +245,11 @@ export class Ec2FaultProxy {
       }, this.detachDelayMs);
     }
     this.calls.push({ action: 'DetachNetworkInterface', interfaceId, outcome: 'deferred', at: Date.now() });
-    return this.reply(res, {
+    return {
       status: 200,
       headers: { 'content-type': 'text/xml' },
       body: Buffer.from('<?xml version="1.0" encoding="UTF-8"?>\n<DetachNetworkInterfaceResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>fault-proxy</requestId><return>true</return></DetachNetworkInterfaceResponse>'),
-    });
+    };
   }
 
   private transitionOf(interfaceId: string): Transition | undefined {
@@ -241,13 +302,4 @@ export class Ec2FaultProxy {
     res.writeHead(up.status, headers);
     res.end(up.body);
   }
-}
-
-function readBody(stream: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
-  });
 }
