@@ -13,7 +13,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createAwsClients, destroyAwsClients } from '../../activities/aws/clients';
+import { createAwsClients, destroyAwsClients } from '../../adapters/aws/clients';
 import { startFleet } from '../../client/agent/fleet-start';
 import type { FleetStats } from '../../client/agent/fleet';
 

@@ -9,7 +9,7 @@
  * fleet or garbage collector of the shard ever sees them.
  */
 import { DescribeInstanceAttributeCommand, DescribeInstancesCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand, type RunInstancesCommandInput, type Tag } from '@aws-sdk/client-ec2';
-import { TokenBucket } from '../../activities/aws/token-bucket';
+import { TokenBucket } from '../../adapters/aws/token-bucket';
 import { censusDiff, type CensusSnapshot } from '../../test/support/call-census';
 import { EC2_BUCKETS } from '../../test/support/ec2-limits';
 import { heldCurve } from './ledger';

@@ -3,7 +3,7 @@
  * issues is logged at shard/<shard>/certlog/<tenant>.<yyyyMMddHHmmssSSS>.<id>.json, so the
  * log's keys say when each registration was served, whatever the simulated fleet saw.
  */
-import { certLogPrefix } from '../../activities/pki/certlog';
+import { certLogPrefix } from '../../adapters/pki/certlog';
 import { listKeys } from '../../test/support/emulator';
 import type { ScaleStack } from './stack';
 import type { Window } from './histories';

@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { Client, Connection } from '@temporalio/client';
-import { createAwsClients, destroyAwsClients, type AwsClients } from '../../activities/aws/clients';
+import { createAwsClients, destroyAwsClients, type AwsClients } from '../../adapters/aws/clients';
 import { groupWorkflowId, leaderWorkflowId } from '../../common/names';
 import type { GroupStatus } from '../../common/types';
 import { ensureSubnet } from '../../scripts/seed/ec2';
@@ -29,14 +29,8 @@ import { FleetProcess } from './fleet-process';
 import { replayGroupRuns, type ReplayFindings } from './replay';
 import type { ScaleOptions } from './options';
 
-/**
- * The group status query's result, with the fields the lead is adding (issue 8) typed as
- * optional: the benchmark uses them when the build has them and falls back otherwise.
- */
-export interface BenchGroupStatus extends GroupStatus {
-  inService?: number;
-  diagnostics?: { passes?: number; historyLength?: number; carriedStateBytes?: number };
-}
+/** The group status query's result, as the benchmark reads it (counts, a page of members, diagnostics). */
+export type BenchGroupStatus = GroupStatus;
 
 /** Two /18s (16k addresses each): moto never frees a terminated instance's address, and a run launches thousands. */
 const BENCH_SUBNET_CIDRS = ['10.0.64.0/18', '10.0.128.0/18'] as const;
@@ -208,7 +202,7 @@ export class ScaleStack {
   }
 }
 
-/** In-service members: the status query's count when the build has it, else counted from the members' phases. */
+/** In-service members, as the status query counts them. */
 export function inServiceOf(s: BenchGroupStatus): number {
-  return s.inService ?? s.members.filter((m) => m.phase === 'in-service' && !m.leaving).length;
+  return s.inService;
 }

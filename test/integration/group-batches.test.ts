@@ -10,20 +10,22 @@ import { groupWorkflowId } from '../../common/names';
 import type { InstanceBatch } from '../../adapters/temporal/instance-batch';
 import { CREATE_BATCH } from '../../workflows/group-actions';
 import { eventually } from '../support/emulator';
+import { Worker } from '@temporalio/worker';
+import { workflowBundle } from '../support/harness';
 import { useShard } from '../support/shard-fixture';
 
 const fx = useShard('bat', { worker: true, registrar: true });
 const { ref } = fx;
 const SIZE = 100;
 
-/** Every event of every run of the group workflow (it continues as new often in tests). */
-async function groupHistory(): Promise<temporal.api.history.v1.IHistoryEvent[]> {
+/** Every run of the group workflow (it continues as new often in tests), with its history. */
+async function groupRuns(): Promise<{ workflowId: string; runId: string; history: temporal.api.history.v1.IHistory }[]> {
   const workflowId = groupWorkflowId(ref.shard, ref.tenant, ref.group);
-  const events: temporal.api.history.v1.IHistoryEvent[] = [];
+  const runs: { workflowId: string; runId: string; history: temporal.api.history.v1.IHistory }[] = [];
   for await (const run of fx.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
-    events.push(...((await fx.client.workflow.getHandle(workflowId, run.runId).fetchHistory()).events ?? []));
+    runs.push({ workflowId, runId: run.runId, history: await fx.client.workflow.getHandle(workflowId, run.runId).fetchHistory() });
   }
-  return events;
+  return runs;
 }
 
 test(`a ${SIZE}-instance scale-up starts instances in batches with one spec each and observes EC2 in batches`, async () => {
@@ -42,7 +44,8 @@ test(`a ${SIZE}-instance scale-up starts instances in batches with one spec each
   expect(describes).toBeLessThanOrEqual(3 * launched);
 
   // Starts went in batches: each activity carries the launch spec once and a list of instance ids.
-  const scheduled = (await groupHistory()).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes] : []));
+  const runs = await groupRuns();
+  const scheduled = runs.flatMap((r) => r.history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes] : []));
   const batches = scheduled.filter((a) => a.activityType?.name === 'startInstanceBatch').map((a) => defaultPayloadConverter.fromPayload<InstanceBatch>(a.input?.payloads?.[0] ?? {}));
   expect(scheduled.filter((a) => a.activityType?.name === 'startInstanceWorkflows')).toEqual([]);
   expect(batches.length).toBeGreaterThanOrEqual(Math.ceil(SIZE / CREATE_BATCH));
@@ -57,4 +60,11 @@ test(`a ${SIZE}-instance scale-up starts instances in batches with one spec each
   const status = await groupStatus(fx.client, ref, { limit: 0 });
   expect(status.diagnostics?.carriedStateBytes).toBeLessThan(30_000);
   await fx.expectEmulatorMatchesGroups();
+
+  // Every run of a busy group (hundreds of signals, queries all along) replays on another worker: no nondeterminism.
+  const failures: string[] = [];
+  for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle(), replayName: 'group-batches' }, runs)) {
+    if (result.error) failures.push(`${result.runId}: ${result.error.message}`);
+  }
+  expect(failures).toEqual([]);
 });

@@ -6,7 +6,7 @@ import { cohortExpiryMs } from '../../bench/scale/replacement';
 import { certLogTime, throughput } from '../../bench/scale/registrations';
 import { callFigures, passFigures } from '../../bench/scale/figures';
 import type { Sample } from '../../bench/scale/watch';
-import { certLogKey } from '../../activities/pki/certlog';
+import { certLogKey } from '../../adapters/pki/certlog';
 import { heldCurve } from '../../bench/scale/ledger';
 
 const sample = (t: number, passes?: number, historyLength?: number, carriedStateBytes?: number): Sample => ({
