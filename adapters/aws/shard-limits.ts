@@ -121,7 +121,8 @@ export class ShardEc2Limits implements Ec2RateLimits {
 
 export interface ShardWorkerFollowerOptions {
   /** This worker's view of its shard (a Temporal DescribeTaskQueue, in a worker). */
-  count: () => Promise<ShardWorkersView>;
+  /** Counts the shard's workers; the signal aborts a count still in flight when the follower stops. */
+  count: (signal: AbortSignal) => Promise<ShardWorkersView>;
   /** How often the workers are counted again. */
   intervalMs: number;
   log?: (line: string) => void;
@@ -138,11 +139,13 @@ export interface ShardWorkerFollower {
 export function followShardWorkers(limits: ShardEc2Limits, options: ShardWorkerFollowerOptions): ShardWorkerFollower {
   let stopped = false;
   let timer: ClockTimer | undefined;
+  // A count left in flight (or in its retry backoff) past stop would outlive the connection it uses.
+  const abort = new AbortController();
   const clock = options.clock ?? systemClock;
   const log = options.log ?? (() => undefined);
   const once = async () => {
     try {
-      const view = await options.count();
+      const view = await options.count(abort.signal);
       if (stopped) return;
       const before = limits.workers;
       limits.update(view);
@@ -165,6 +168,7 @@ export function followShardWorkers(limits: ShardEc2Limits, options: ShardWorkerF
     ready,
     stop() {
       stopped = true;
+      abort.abort();
       if (timer !== undefined) clock.clearTimeout(timer);
     },
   };

@@ -45,7 +45,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  registrar?.stop();
+  await registrar?.stop();
   worker?.shutdown();
   await running;
   await env?.teardown();

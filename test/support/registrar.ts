@@ -15,6 +15,7 @@ export class Registrar {
   private readonly registered = new Set<string>();
   private timer?: NodeJS.Timeout;
   private busy = false;
+  private ticking: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly client: Client,
@@ -22,12 +23,16 @@ export class Registrar {
   ) {}
 
   start(everyMs = 300): this {
-    this.timer = setInterval(() => void this.tick(), everyMs);
+    this.timer = setInterval(() => {
+      if (!this.busy) this.ticking = this.tick();
+    }, everyMs);
     return this;
   }
 
-  stop(): void {
+  /** Stops, and waits for a tick still talking to Temporal (a call left retrying would outlive the connection). */
+  async stop(): Promise<void> {
     clearInterval(this.timer);
+    await this.ticking;
   }
 
   async health(instanceId: string, status: HealthTransition['status'], reason = 'test'): Promise<void> {

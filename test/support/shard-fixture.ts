@@ -122,7 +122,7 @@ export function useShard(prefix: string, options: ShardFixtureOptions = {}): Sha
   });
 
   afterAll(async () => {
-    registrar?.stop();
+    await registrar?.stop();
     if (!harness) return;
     await terminateShardWorkflows(harness.client, shard);
     await harness.close();
