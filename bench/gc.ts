@@ -34,6 +34,7 @@ import { runningInShard } from '../common/search-attributes';
 import { findImage } from '../scripts/seed/ec2';
 import { eventually } from '../test/support/emulator';
 import { FaultLayer } from '../test/support/faults';
+import { useIndexedMotoTags } from './moto/indexed-tags';
 import globalSetup from '../test/support/global-setup';
 import globalTeardown from '../test/support/global-teardown';
 import { REPO_ROOT } from '../test/support/processes';
@@ -61,11 +62,7 @@ const log = (message: string) => console.log(`[${new Date().toISOString().slice(
 async function main(): Promise<void> {
   const total = Number(process.env.BENCH_GC_INSTANCES ?? 5000);
   const reservation = Number(process.env.BENCH_GC_RESERVATION ?? 200);
-  const indexedTags = process.env.BENCH_GC_MOTO_INDEXED_TAGS !== '0';
-  if (indexedTags) {
-    process.env.NSTANCE_BENCH_MOTO_INDEXED_TAGS = '1';
-    process.env.PYTHONPATH = [path.join(REPO_ROOT, 'bench', 'moto'), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter);
-  }
+  const indexedTags = useIndexedMotoTags(process.env, 'BENCH_GC_MOTO_INDEXED_TAGS');
   // The activity logs each pass's counts; everything else only when it is a warning or worse.
   const passLogs: GcCounts[] = [];
   Runtime.install({
