@@ -117,6 +117,9 @@ export function workerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
   };
 }
 
+/** Workflows kept in a worker's sticky cache unless NSTANCE_MAX_CACHED_WORKFLOWS says otherwise. */
+const DEFAULT_MAX_CACHED_WORKFLOWS = 300;
+
 /**
  * The `nstance worker` process: runs until SIGINT/SIGTERM, then lets in-flight
  * tasks finish (the SDK's graceful shutdown) and closes its connections.
@@ -142,7 +145,10 @@ export async function runWorker(env: WorkerEnv, log: (line: string) => void = co
     const agentApi = { port: apiPort, host: apiHost, log, gate: participant?.gate };
     // A short sticky timeout: a killed leader usually holds the leader workflow in its cache, and its next
     // task (the failover itself) would otherwise wait out the default 10 s before another worker may take it.
-    const tuning = participant ? { stickyQueueScheduleToStartTimeout: '500ms' as const } : undefined;
+    const tuning = {
+      ...(participant ? { stickyQueueScheduleToStartTimeout: '500ms' as const } : {}),
+      maxCachedWorkflows: maxCachedWorkflowsFromEnv(),
+    };
     const worker = await createShardWorker({ connection, client, aws, agentAws, ...env, agentApi, workflowBundle: workflowBundleFromEnv(), tuning, log });
     log(`nstance worker ${env.workerId}: shard ${env.shard}, task queue ${shardTaskQueue(env.shard)}, Temporal ${env.temporalAddress}/${env.namespace}, bucket ${env.bucket}`);
     await (participant ? runWithLeadership(worker, participant, log) : worker.run());
@@ -153,4 +159,18 @@ export async function runWorker(env: WorkerEnv, log: (line: string) => void = co
     destroyAwsClients(aws);
     destroyAwsClients(agentAws);
   }
+}
+
+/**
+ * Each cached workflow holds its isolate state (about 0.8 MB measured for a busy instance
+ * workflow), so the SDK's default (sized from the heap) lets a worker of a 2,000-instance group
+ * grow past a gigabyte. An evicted workflow is replayed on its next task: cheap for instance
+ * workflows, whose histories are short and continue as new.
+ */
+function maxCachedWorkflowsFromEnv(): number {
+  const raw = process.env.NSTANCE_MAX_CACHED_WORKFLOWS;
+  if (raw === undefined || raw === '') return DEFAULT_MAX_CACHED_WORKFLOWS;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`NSTANCE_MAX_CACHED_WORKFLOWS must be a positive integer, got "${raw}"`);
+  return value;
 }

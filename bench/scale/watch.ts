@@ -40,8 +40,12 @@ export interface View {
   group?: BenchGroupStatus;
 }
 
-/** EC2 is read at most this often, and not more often than every 3 reads' worth of time. */
-const EC2_EVERY_MS = 5_000;
+/**
+ * EC2 is read at most this often, and not more often than every 10 reads' worth of time: the proxy's
+ * ledger gives the exact counts; a describe of thousands of instances costs moto, shared with the code
+ * under test, seconds of its one thread.
+ */
+const EC2_EVERY_MS = 30_000;
 
 interface Waiter {
   what: string;
@@ -127,7 +131,7 @@ export class PhaseWatch {
     if (this.ec2 && Date.now() < this.ec2DueAt) return this.ec2;
     const ec2 = await ec2View(this.stack.aws.ec2, this.options.tag);
     this.ec2 = ec2;
-    this.ec2DueAt = Date.now() + Math.max(EC2_EVERY_MS, 3 * ec2.tookMs);
+    this.ec2DueAt = Date.now() + Math.max(EC2_EVERY_MS, 10 * ec2.tookMs);
     this.reads.describes++;
     this.reads.seconds = Math.round((this.reads.seconds + ec2.tookMs / 1000) * 10) / 10;
     this.maxHeld = Math.max(this.maxHeld, ec2.held);

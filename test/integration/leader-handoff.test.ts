@@ -40,6 +40,10 @@ afterAll(async () => {
   await stack?.close();
 });
 
+afterEach(() => {
+  if (process.env.NSTANCE_LEADER_TEST_LOGS) for (const w of stack.workers) console.log(`--- ${w.spec.workerId}\n${w.log()}`);
+});
+
 /** Settled: exactly `workerId` answers, on its status endpoint (at `epoch`) and on its real agent API. */
 const onlyLeader = async (workerId: string, epoch: number) => expect(await stack.settledAnswering(workerId, epoch)).toEqual([{ workerId, epoch, agentApi: true }]);
 
@@ -142,7 +146,12 @@ test('the leader workflow history stays bounded across many handoffs (continue-a
   // must not announce themselves again (a new generation would hide their next death).
   // Past the participant's wait (two heartbeat timeouts) with slack:
   await new Promise((r) => setTimeout(r, HEARTBEAT_TIMEOUT_MS * 3));
-  expect(await generations()).toEqual(generationsBefore);
+  const generationsAfter = await generations();
+  if (JSON.stringify(generationsAfter) !== JSON.stringify(generationsBefore)) {
+    // Which worker announced again, and why, in its own words.
+    for (const w of stack.workers) console.log(`--- ${w.spec.workerId}: ${w.log().split('\n').filter((l) => l.startsWith('leadership:')).join('\n')}`);
+  }
+  expect(generationsAfter).toEqual(generationsBefore);
   // So a stand-by killed now is counted lost on its first heartbeat timeout, not after a
   // further schedule-to-start timeout of a stand-by started for a new generation.
   const killedAt = Date.now();

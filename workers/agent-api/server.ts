@@ -217,12 +217,15 @@ export class AgentApi {
   }
 
   /**
-   * Order: a remote that keeps being refused is answered 429 before anything else; then a
-   * slot (or a place in the bounded queue) is taken; then the leadership and the route. The
+   * Order: a worker that does not lead answers 503 before anything else, so an agent always
+   * learns to move to the leader (never a 429 Retry-After from a server that cannot serve it);
+   * then a remote that keeps being refused is answered 429; then a slot (or a place in the
+   * bounded queue) is taken; then the leadership again (fenced) and the route. The
    * body is read only once the request has its slot, so one whose agent hung up while it
    * waited fails there, before any lookup or write.
    */
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!this.options.gate.state.leader) return sendJson(res, 503, { error: 'not-leader', message: `${this.options.workerId} is not the leader: retry against the leader network address` });
     const address = req.socket.remoteAddress ?? 'unknown';
     const remote = `${address}:${req.socket.remotePort}`;
     const blockedMs = this.limiter.blockedFor(address);
