@@ -138,7 +138,9 @@ export function createLeaderServeActivities(deps: ServeDeps) {
           }
           // Timed out or dropped by Core (notFound/timedOut), paused or reset: the process lives on.
           log(`leader: activity cancelled by the SDK at epoch ${input.epoch} (${JSON.stringify(why ?? {})}): stopped serving`);
-          if (released) deps.onDropped?.('cancelled-by-sdk');
+          // Not found is what the old run's activity meets after a continue-as-new, while the new run
+          // restarts serving here: the participant waits for that before announcing again.
+          if (released) deps.onDropped?.(why?.notFound && !why.timedOut ? 'not-found' : 'cancelled-by-sdk');
           throw ApplicationFailure.create({ type: 'LeaseLost', nonRetryable: true, message: `epoch ${input.epoch}: activity cancelled by the SDK (${JSON.stringify(why ?? {})})` });
         }
         const sentAt = Date.now();

@@ -66,6 +66,15 @@ test('cancelled by Core (local timeout / not found): steps down, fails LeaseLost
   expect(t.dropped).toEqual(['cancelled-by-sdk']);
 });
 
+test('cancelled by Core because the server no longer knows it (the run continued as new): steps down and waits before re-announcing', async () => {
+  const t = setup();
+  await until(() => t.gate.state.leader);
+  t.env.cancel('NOT_FOUND', new ActivityCancellationDetails({ notFound: true }));
+  await expect(t.run).rejects.toMatchObject({ type: 'LeaseLost' });
+  expect(t.gate.state.leader).toBe(false);
+  expect(t.dropped).toEqual(['not-found']);
+});
+
 test('worker shutdown: steps down and fails WorkerShutdown without re-announcing', async () => {
   const t = setup();
   await until(() => t.gate.state.leader);
