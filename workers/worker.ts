@@ -145,8 +145,10 @@ export async function runWorker(env: WorkerEnv, log: (line: string) => void = co
     const agentApi = { port: apiPort, host: apiHost, log, gate: participant?.gate };
     // A short sticky timeout: a killed leader usually holds the leader workflow in its cache, and its next
     // task (the failover itself) would otherwise wait out the default 10 s before another worker may take it.
+    // Not shorter than 2 s: a worker busy with a large group's tasks takes longer than 500 ms to pick up a
+    // sticky task, and every such timeout sends the task, with the whole history, to the normal queue.
     const tuning = {
-      ...(participant ? { stickyQueueScheduleToStartTimeout: '500ms' as const } : {}),
+      ...(participant ? { stickyQueueScheduleToStartTimeout: '2s' as const } : {}),
       maxCachedWorkflows: maxCachedWorkflowsFromEnv(),
     };
     const worker = await createShardWorker({ connection, client, aws, agentAws, ...env, agentApi, workflowBundle: workflowBundleFromEnv(), tuning, log });

@@ -33,6 +33,13 @@ export interface GroupWorkflowInput extends GroupRef {
  * workflows/legacy/ until their next continue-as-new, which starts this code.
  */
 export const FLEET_SCALE_PATCH = 'group-fleet-scale';
+/**
+ * Members' reports are applied at once but reconciled at most once per REPORT_COALESCE_MS:
+ * a scale-up of thousands sends several reports per instance, and a pass per report made
+ * each workflow task cost a pass over every member (and two timer events) per report.
+ */
+export const COALESCE_REPORTS_PATCH = 'group-coalesce-reports';
+const REPORT_COALESCE_MS = 2_000;
 
 const DEFAULT_INTERVAL_MS = 60_000;
 /** Describe may not show an instance right after launch: only this long after launch is "missing" evidence. */
@@ -49,8 +56,12 @@ const GONE_STATES = ['stopping', 'stopped', 'shutting-down', 'terminated'];
 export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
   if (!patched(FLEET_SCALE_PATCH)) return legacyGroupWorkflow({ ...input, state: input.state as LegacyCarriedGroupState | undefined });
   const ref: GroupRef = { shard: input.shard, tenant: input.tenant, group: input.group };
+  const coalesceReports = patched(COALESCE_REPORTS_PATCH);
   const state = restoreGroupState(input.state);
   let wake = false;
+  /** Reports applied since the last pass began; they wake a pass no sooner than REPORT_COALESCE_MS after it. */
+  let reportsPending = false;
+  let passStartedAt = Date.now();
   let reloadRequested = true;
   /** Asked to reload by a signal (config applied, a scale): read what was just written, not the worker's cached copy. */
   let freshRequested = true;
@@ -78,7 +89,8 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
   });
   setHandler(instanceUpdateSignal, (update) => {
     applyUpdate(state, update, Date.now());
-    wake = true;
+    if (coalesceReports) reportsPending = true;
+    else wake = true;
   });
   setHandler(instanceCommandSignal, (command) => {
     const member = state.members[command.instanceId];
@@ -97,6 +109,8 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
   for (;;) {
     // Cleared before the work, so a signal that lands while we reconcile wakes the next pass at once.
     wake = false;
+    reportsPending = false;
+    passStartedAt = Date.now();
     state.passes++;
     if (Date.now() >= checksDueAt) {
       reloadRequested = true;
@@ -134,7 +148,12 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
     const future = (t: number | undefined) => (t !== undefined && t > now ? t : Infinity);
     const wakeAt = Math.min(checksDueAt, future(state.backoffUntil), future(outcome.recheckAt), future(nextStepRetry(state.steps)));
     if (outcome.moreWork) wake = true;
-    await condition(() => wake, Math.max(1, wakeAt - now));
+    await condition(() => wake || reportsPending, Math.max(1, wakeAt - now));
+    if (!wake && reportsPending) {
+      // Woken by a report only: wait out the rest of the coalescing window (or the next due wake, or a signal that cannot wait).
+      const left = Math.min(passStartedAt + REPORT_COALESCE_MS, wakeAt) - Date.now();
+      if (left > 0) await condition(() => wake, left);
+    }
 
     if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
