@@ -36,6 +36,12 @@ export interface AgentOptions {
   registerAddress: string;
   /** Where to dial, when it differs from registerAddress (the simulated fleet runs on loopback). */
   connectAddress?: string;
+  /**
+   * The source address to dial from. The simulated fleet gives each agent a loopback address of its
+   * own, as each instance has its own IP: the agent API limits refusals per remote address, and a
+   * fleet sharing 127.0.0.1 would be throttled as one peer.
+   */
+  localAddress?: string;
   nonce?: string;
   /** The cluster CA. Optional when the nonce pins it (claim `cafp`): it is then discovered from the agent API. */
   caPem?: string;
@@ -260,6 +266,7 @@ export class Agent {
       const options: RequestOptions & { secureContext: SecureContext } = {
         host,
         port,
+        ...(this.options.localAddress ? { localAddress: this.options.localAddress } : {}),
         method,
         path,
         // ca/key/cert also name the connection pool, so a connection without the client certificate is never reused with it.

@@ -77,6 +77,8 @@ export class SimulatedFleet {
   readonly members = new Map<string, FleetMember>();
   /** Instances whose userdata had no agent command line (nothing to run). */
   readonly skipped = new Set<string>();
+  /** Agents started so far: each dials from its own loopback address. */
+  private agentsStarted = 0;
   private readonly health = new Map<string, HealthReportBody>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -214,6 +216,7 @@ export class SimulatedFleet {
     const agent = new Agent({
       registerAddress: args.register,
       connectAddress: this.options.resolveAddress(args.register),
+      localAddress: this.options.resolveAddress(args.register).startsWith('127.') ? loopbackSourceAddress(this.agentsStarted++) : undefined,
       nonce: args.nonce,
       caPem: this.options.caPem,
       stateDir: join(this.options.stateRoot, ec2Id),
@@ -271,4 +274,9 @@ async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
   if (errors.length > 0) throw new Error(`${errors.length} of ${items.length} new instances: ${errors[0]?.message}`);
+}
+
+/** A distinct loopback address per simulated instance (127.10.0.1 onwards; Linux answers all of 127/8). */
+export function loopbackSourceAddress(index: number): string {
+  return `127.10.${Math.floor(index / 250) % 250}.${(index % 250) + 1}`;
 }
