@@ -27,10 +27,10 @@ test('a launch that crashes right after RunInstances succeeded is retried withou
   // Attempt 1 of every launch "crashes" after AWS accepted it; EC2 then hides the new
   // instance from Describe for a while, so the retry's tag look-up misses it and only
   // the ClientToken (AWS's idempotency, emulated by the fault layer, parameters compared)
-  // prevents a duplicate. The hiding outlasts the activity's first retry (1 s) by far.
+  // prevents a duplicate. The hiding outlasts the activity's first retry (1 s) by far, even on a loaded machine.
   fx.faults
     .emulateClientTokens()
-    .hideNewInstances(4000)
+    .hideNewInstances(15_000)
     .failAfter('RunInstances', () => awsError('InternalError', 'injected: worker crashed after RunInstances', 'server'), 2)
     .failAfter(isAudit, () => awsError('InternalError', 'injected: crash after the audit write', 'server'), 2);
 

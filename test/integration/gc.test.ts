@@ -73,7 +73,11 @@ test('an orphan (tagged, no workflow) is left alone for the grace period, then t
   const [terminated] = terminateCalls(orphan.ec2InstanceId);
   expect(terminated.at - orphan.launchedAt).toBeGreaterThanOrEqual(GRACE_MS);
   expect(gcPassStarts().some((at) => at > orphan.returnedAt && at < orphan.launchedAt + GRACE_MS - 2000)).toBe(true);
-  const gc = (await audits()).filter((e) => e.action === 'gc.terminate');
+  // The audit entry is written after the terminate call, so EC2 may show the orphan gone first.
+  const gc = await eventually('the termination audited', async () => {
+    const entries = (await audits()).filter((e) => e.action === 'gc.terminate');
+    return entries.length > 0 ? entries : undefined;
+  }, 15_000);
   expect(gc).toHaveLength(1);
   expect(gc[0].ec2InstanceIds).toEqual([orphan.ec2InstanceId]);
   // What the group owns is untouched: the emulator runs exactly the group's members.
