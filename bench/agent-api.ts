@@ -43,6 +43,7 @@ import { stackEnv } from '../test/support/stack-env';
 import type { DriverMessage, DriverReply } from './agent-api/protocol';
 import { startStand, type Stand } from './agent-api/stand';
 import { agentUri } from '../workers/agent-api/register';
+import { runBenchmark } from './run';
 
 type Stats = Extract<DriverReply, { type: 'stats' }>;
 type Registered = Extract<DriverReply, { type: 'registered' }>;
@@ -265,10 +266,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: Error) => {
-    console.error(`bench failed: ${err.stack ?? err.message}`);
-    process.exit(1);
-  },
-);
+runBenchmark(main);

@@ -20,6 +20,7 @@ import globalTeardown from '../test/support/global-teardown';
 import { eventually } from '../test/support/emulator';
 import { LeaderStack, type LeaderWorker } from '../test/support/leader-stack';
 import { answering, REPO_ROOT } from '../test/support/processes';
+import { runBenchmark } from './run';
 
 interface Run {
   run: number;
@@ -121,10 +122,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: Error) => {
-    console.error(`bench failed: ${err.stack ?? err.message}`);
-    process.exit(1);
-  },
-);
+runBenchmark(main);

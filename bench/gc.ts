@@ -42,6 +42,7 @@ import { stackEnv } from '../test/support/stack-env';
 import { TemporalCallLayer } from '../test/support/temporal-calls';
 import { launchFleet, ORPHAN_ROLES, planFleet, roomySubnet, startOwners, type Launched } from './gc/fleet';
 import { passReport, type PassReport } from './gc/report';
+import { runBenchmark } from './run';
 
 const INTERVAL_MS = 120_000;
 /** moto pages DescribeInstances by reservation: 5 reservations of 200 make EC2's largest page, 1,000 instances. */
@@ -201,10 +202,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: Error) => {
-    console.error(`bench failed: ${err.stack ?? err.message}`);
-    process.exit(1);
-  },
-);
+runBenchmark(main);

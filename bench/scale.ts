@@ -27,6 +27,7 @@ import { newReport, ratioOf, summary, writeReport } from './scale/report';
 import { runScaleUp } from './scale/scale-up';
 import { Session } from './scale/session';
 import { inServiceOf, ScaleStack } from './scale/stack';
+import { runBenchmark } from './run';
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -118,10 +119,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: Error) => {
-    console.error(`bench failed: ${err.stack ?? err.message}`);
-    process.exit(1);
-  },
-);
+runBenchmark(main);
