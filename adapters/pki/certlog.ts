@@ -2,7 +2,7 @@
  * The certificate log: one create-only S3 object per issued certificate, so an
  * operator can list what the CA signed (and revoke by serial) from S3 alone.
  */
-import { ObjectStore } from '../s3/objects';
+import { ObjectStore, type CallOptions } from '../s3/objects';
 
 export interface CertLogEntry {
   kind: 'agent-client' | 'agent-api-server';
@@ -45,9 +45,9 @@ export function certLogKey(shard: string, tenant: string, at: Date, id: string):
   return `${certLogPrefix(shard)}${tenant}.${certLogStamp(at)}.${id}.json`;
 }
 
-export async function writeCertLog(objects: ObjectStore, entry: CertLogEntry): Promise<string> {
+export async function writeCertLog(objects: ObjectStore, entry: CertLogEntry, call: CallOptions = {}): Promise<string> {
   const key = certLogKey(entry.shard, entry.tenant, new Date(entry.issuedAt), entry.id);
   // Create-only: a log entry is never rewritten.
-  await objects.write(key, `${JSON.stringify(entry, null, 2)}\n`, { absent: true });
+  await objects.write(key, `${JSON.stringify(entry, null, 2)}\n`, { absent: true }, call);
   return key;
 }

@@ -66,7 +66,7 @@ export async function ensureClusterPki(deps: { secrets: SecretStore; objects: Ob
   if (caCertPem === undefined) {
     const candidate = await createCaCertificate(caKey, where.clusterId);
     try {
-      await deps.objects.write(key, candidate, { absent: true }, 'application/x-pem-file');
+      await deps.objects.write(key, candidate, { absent: true }, { contentType: 'application/x-pem-file' });
       caCertPem = candidate;
       caCertCreated = true;
     } catch (err) {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { s3Keys } from '../../common/names';
 import type { AuditEntry } from '../../common/types';
-import { ObjectStore, WriteConflictError } from './objects';
+import { ObjectStore, WriteConflictError, type CallOptions } from './objects';
 
 /**
  * Audit key: time first so a listing reads chronologically, then the action,
@@ -23,10 +23,10 @@ export interface AuditResult {
   written: boolean;
 }
 
-export async function writeAudit(store: ObjectStore, entry: AuditEntry, dedupeKey: string): Promise<AuditResult> {
+export async function writeAudit(store: ObjectStore, entry: AuditEntry, dedupeKey: string, call: CallOptions = {}): Promise<AuditResult> {
   const key = auditKey(entry, dedupeKey);
   try {
-    await store.write(key, `${JSON.stringify(entry, null, 2)}\n`, { absent: true });
+    await store.write(key, `${JSON.stringify(entry, null, 2)}\n`, { absent: true }, call);
     return { key, written: true };
   } catch (err) {
     // Already there: an earlier attempt of the same call wrote it.

@@ -24,6 +24,11 @@ export class WriteConflictError extends Error {
  */
 export type WriteCondition = { absent: true } | { etag: string };
 
+/** Per call: `signal` aborts the request (a caller whose own caller has gone). */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
 export interface ObjectStoreOptions {
   s3: S3Client;
   bucket: string;
@@ -37,9 +42,9 @@ export class ObjectStore {
     return this.options.bucket;
   }
 
-  async read(key: string): Promise<StoredObject | undefined> {
+  async read(key: string, call: CallOptions = {}): Promise<StoredObject | undefined> {
     try {
-      const out = await this.options.s3.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: key }));
+      const out = await this.options.s3.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: key }), { abortSignal: call.signal });
       return { text: (await out.Body?.transformToString('utf8')) ?? '', etag: out.ETag ?? '' };
     } catch (err) {
       if (awsErrorCode(err) === 'NoSuchKey' || awsErrorCode(err) === 'NotFound') return undefined;
@@ -64,16 +69,17 @@ export class ObjectStore {
   }
 
   /** Writes `text` if `condition` still holds; returns the new ETag or throws WriteConflictError. */
-  async write(key: string, text: string, condition: WriteCondition, contentType = 'application/json'): Promise<string> {
+  async write(key: string, text: string, condition: WriteCondition, options: CallOptions & { contentType?: string } = {}): Promise<string> {
     try {
       const out = await this.options.s3.send(
         new PutObjectCommand({
           Bucket: this.options.bucket,
           Key: key,
           Body: text,
-          ContentType: contentType,
+          ContentType: options.contentType ?? 'application/json',
           ...('absent' in condition ? { IfNoneMatch: '*' } : { IfMatch: condition.etag }),
         }),
+        { abortSignal: options.signal },
       );
       return out.ETag ?? '';
     } catch (err) {

@@ -32,10 +32,20 @@ const VIEW = { clusterId: 'test', secretsPrefix: 'nstance/test/', healthCheckInt
 class MemoryS3 {
   readonly objects = new Map<string, string>();
   onPut: (key: string) => void = () => undefined;
+  /** Writes of keys matching this never answer: they end only when the caller aborts them. */
+  hangOn: RegExp | undefined;
+  /** Writes that were aborted while hanging. */
+  aborted: string[] = [];
 
-  async send(command: unknown): Promise<unknown> {
+  async send(command: unknown, options?: { abortSignal?: AbortSignal }): Promise<unknown> {
     if (command instanceof PutObjectCommand) {
       const { Key, Body, IfNoneMatch } = command.input;
+      if (this.hangOn?.test(Key as string)) {
+        const signal = options?.abortSignal;
+        await new Promise<void>((resolve) => (signal ? signal.addEventListener('abort', () => resolve(), { once: true }) : undefined));
+        this.aborted.push(Key as string);
+        throw Object.assign(new Error('Request aborted'), { name: 'AbortError' });
+      }
       if (IfNoneMatch && this.objects.has(Key as string)) throw Object.assign(new Error('exists'), { name: 'PreconditionFailed' });
       this.objects.set(Key as string, String(Body));
       this.onPut(Key as string);
@@ -94,6 +104,10 @@ interface Seedable {
 
 function fakeClient(hooks: { onDescribe: () => void | Promise<void>; statuses: Map<string, string>; described: string[]; sent: Sent[] } & Seedable): Client {
   return {
+    withAbortSignal: async <R>(signal: AbortSignal, fn: () => Promise<R>): Promise<R> => {
+      if (signal.aborted) throw Object.assign(new Error('cancelled'), { name: 'CancelledError' });
+      return fn();
+    },
     workflow: {
       getHandle: (workflowId: string) => ({
         describe: async () => {
@@ -355,6 +369,50 @@ test('a registration whose agent hung up while it was queued does nothing when i
   expect(s3.keys(`shard/${SHARD}/nonce/`)).toHaveLength(1);
   expect([api.registrations.inFlight, api.registrations.queued]).toEqual([0, 0]);
 });
+
+describe('a request lives until its deadline or its agent hangs up, and no longer', () => {
+  test('a registration whose S3 write never answers is given up at the deadline: 503 with Retry-After, the write aborted, its slot freed, nothing signalled; the retry completes it', async () => {
+    await api.close();
+    api = await startApi({ requestDeadlineMs: 300, registrationConcurrency: { maxInFlight: 1, maxQueued: 5 } });
+    s3.hangOn = /\/nonce\//;
+    const body = registration();
+    const res = await post('/v1/register', body);
+    expect(res).toMatchObject({ status: 503, body: { error: 'deadline' } });
+    expect(res.headers?.['retry-after']).toBe('1');
+    expect(s3.aborted).toEqual([expect.stringContaining(`shard/${SHARD}/nonce/`)]);
+    expect(sent).toEqual([]);
+    expect([api.registrations.inFlight, api.registrations.queued]).toEqual([0, 0]);
+    s3.hangOn = undefined;
+    expect((await post('/v1/register', body)).status).toBe(200);
+    expect(sent).toEqual([expect.objectContaining({ signal: 'agentRegistered' })]);
+    expect(api.registrationStats.flush()).toMatch(/1 answered, 1 past the deadline, 0 hung up/);
+  });
+
+  test('an agent that hangs up mid-registration: its S3 write is aborted, nothing is logged or signalled, and its slot goes to the next one at once', async () => {
+    await api.close();
+    api = await startApi({ registrationConcurrency: { maxInFlight: 1, maxQueued: 5 } });
+    s3.hangOn = /\/nonce\//;
+    const gaveUp = request({ host: '127.0.0.1', port: api.address?.port, method: 'POST', path: '/v1/register', ca: pki.caCertPem, servername: 'localhost', minVersion: 'TLSv1.3', agent: false });
+    gaveUp.on('error', () => undefined);
+    gaveUp.end(registration('i-1'));
+    await eventuallyTrue(() => api.registrations.inFlight === 1 && described.length === 1);
+    gaveUp.destroy();
+    await eventuallyTrue(() => s3.aborted.length === 1);
+    s3.hangOn = undefined;
+    expect((await post('/v1/register', registration('i-2'))).status).toBe(200);
+    expect(s3.keys(`shard/${SHARD}/certlog/default.`)).toHaveLength(1);
+    expect(sent.map((s) => s.workflowId)).toEqual([instanceWorkflowId(SHARD, 'i-2')]);
+    expect(api.registrationStats.flush()).toMatch(/1 answered, 0 past the deadline, 1 hung up/);
+  });
+});
+
+async function eventuallyTrue(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 test('a TLS 1.2 client is refused at the handshake', async () => {
   const outcome = await new Promise<string>((resolve) => {

@@ -142,7 +142,7 @@ export class AgentApiContext {
   }
 
   /** One audit object per call (a fresh dedupe key: each request is its own event), for what was accepted. Never throws. */
-  async audit(action: string, fields: Omit<AuditEntry, 'shard' | 'action' | 'actor' | 'at'> & { actor?: string }): Promise<void> {
+  async audit(action: string, fields: Omit<AuditEntry, 'shard' | 'action' | 'actor' | 'at'> & { actor?: string }, signal?: AbortSignal): Promise<void> {
     const entry: AuditEntry = {
       shard: this.deps.shard,
       action,
@@ -151,7 +151,7 @@ export class AgentApiContext {
       ...fields,
     };
     try {
-      await writeAudit(this.objects, entry, randomUUID());
+      await writeAudit(this.objects, entry, randomUUID(), { signal });
     } catch (err) {
       this.deps.log(`agent API: audit ${action} failed: ${(err as Error).message}`);
     }

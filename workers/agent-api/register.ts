@@ -87,7 +87,7 @@ export async function register(ctx: AgentApiContext, fence: LeaderFence, readBod
   try {
     request = parseRegisterRequest(await readBody());
     claims = verifyNonce(request.nonce, pki.registrationPublicKey, { cluster: view.clusterId, shard: ctx.shard }, ctx.deps.now());
-    await ensureInstanceLive(ctx, claims);
+    await ensureInstanceLive(ctx, fence, claims);
     spent = await spendNonce(ctx, fence, { view, pki, request, claims });
   } catch (err) {
     const rejection =
@@ -155,12 +155,12 @@ async function spendNonce(ctx: AgentApiContext, fence: LeaderFence, r: Registrat
   const key = nonceKey(ctx.shard, claims.jti);
   fence.check();
   try {
-    await ctx.objects.write(key, `${JSON.stringify(record)}\n`, { absent: true });
+    await ctx.objects.write(key, `${JSON.stringify(record)}\n`, { absent: true }, { signal: fence.signal });
     return { ...signed, kind: 'first' };
   } catch (err) {
     if (!(err instanceof WriteConflictError)) throw err;
   }
-  const stored = await ctx.objects.read(key);
+  const stored = await ctx.objects.read(key, { signal: fence.signal });
   const previous = stored ? (JSON.parse(stored.text) as NonceRecord) : undefined;
   if (!stored || previous?.publicKeySha256 !== fingerprint) {
     throw new NonceError('replayed', `nonce ${claims.jti} for instance ${claims.sub} was already used${previous?.spentAt ? ` at ${previous.spentAt}` : ''}: registration nonces are single-use`);
@@ -182,7 +182,7 @@ async function complete(ctx: AgentApiContext, fence: LeaderFence, r: Registratio
   const details =
     spent.kind === 'repeat' ? { repeatOfSpentNonce: true } : { certlog: issued.certlog, ...(spent.kind === 'retry-of-old-record' ? { retryOfSpentNonce: true } : {}) };
   fence.check();
-  const logged = spent.certlogEntry ? logCertificate(ctx, spent.certlogEntry) : Promise.resolve();
+  const logged = spent.certlogEntry ? logCertificate(ctx, spent.certlogEntry, fence.signal) : Promise.resolve();
   fence.check();
   const audited = ctx.audit('agent.register', {
     tenant: claims.tenant,
@@ -190,7 +190,7 @@ async function complete(ctx: AgentApiContext, fence: LeaderFence, r: Registratio
     instanceIds: [claims.sub],
     workflowId: instanceWorkflowId(ctx.shard, claims.sub),
     details: { serialNumber: issued.serialNumber, nonceId: claims.jti, reportedIp: ip, hostname, remote, leaderEpoch: fence.epoch, ...details },
-  });
+  }, fence.signal);
   fence.check();
   ctx.tracker.registered(claims.sub);
   // The workflow is told alongside: the agent gets its certificate only once all three are done, so a
@@ -209,9 +209,9 @@ async function complete(ctx: AgentApiContext, fence: LeaderFence, r: Registratio
 }
 
 /** Create-only; for a repeat the entry is usually there already, which is fine. */
-async function logCertificate(ctx: AgentApiContext, entry: CertLogEntry): Promise<void> {
+async function logCertificate(ctx: AgentApiContext, entry: CertLogEntry, signal: AbortSignal): Promise<void> {
   try {
-    await writeCertLog(ctx.objects, entry);
+    await writeCertLog(ctx.objects, entry, { signal });
   } catch (err) {
     if (!(err instanceof WriteConflictError)) throw err;
   }
@@ -225,16 +225,16 @@ async function logCertificate(ctx: AgentApiContext, entry: CertLogEntry): Promis
 async function completeOldRecord(ctx: AgentApiContext, fence: LeaderFence, old: NonNullable<SpentNonce['oldRecord']>, issued: IssuedRecord): Promise<void> {
   fence.check();
   try {
-    await ctx.objects.write(old.key, `${JSON.stringify({ ...old.record, issued })}\n`, { etag: old.etag });
+    await ctx.objects.write(old.key, `${JSON.stringify({ ...old.record, issued })}\n`, { etag: old.etag }, { signal: fence.signal });
   } catch (err) {
     if (!(err instanceof WriteConflictError)) throw err;
   }
 }
 
 /** A nonce whose instance workflow is gone (replaced, terminated) must not get a certificate. */
-async function ensureInstanceLive(ctx: AgentApiContext, claims: NonceClaims): Promise<void> {
+async function ensureInstanceLive(ctx: AgentApiContext, fence: LeaderFence, claims: NonceClaims): Promise<void> {
   const id = instanceWorkflowId(ctx.shard, claims.sub);
-  const status = await latestRunStatus(ctx.deps.client, id);
+  const status = await ctx.deps.client.withAbortSignal(fence.signal, () => latestRunStatus(ctx.deps.client, id));
   if (status === 'NOT_FOUND') throw new HttpError(404, 'unknown-instance', `no workflow ${id}: this shard did not launch instance ${claims.sub}`);
   if (status !== 'RUNNING') {
     throw new HttpError(409, 'instance-not-running', `instance ${claims.sub}'s workflow ${id} is ${status}: it is no longer expecting an agent`);
@@ -247,11 +247,11 @@ async function signalRegistered(ctx: AgentApiContext, fence: LeaderFence, regist
     // Checked before every attempt: a retry must not outlive this worker's leadership.
     fence.check();
     try {
-      await handle.signal(agentRegisteredSignal, registration);
+      await ctx.deps.client.withAbortSignal(fence.signal, () => handle.signal(agentRegisteredSignal, registration));
       return;
     } catch (err) {
       // The certificate is issued: the workflow must hear of it, so retry transient failures a few times.
-      if (err instanceof WorkflowNotFoundError || attempt >= 4) throw err;
+      if (err instanceof WorkflowNotFoundError || attempt >= 4 || fence.signal.aborted) throw err;
       await new Promise((r) => setTimeout(r, 250 * attempt));
     }
   }

@@ -17,13 +17,14 @@ import type { PkiCache } from '../../adapters/pki/cluster-ca';
 import { NotLeaderError, type LeadershipGate, type LeadershipState } from '../leadership/gate';
 import type { ShardConfigCaches } from '../../adapters/s3/config-cache';
 import { AgentApiContext } from './context';
-import { leaderFence } from './fence';
+import { abandonment, leaderFence } from './fence';
 import { HealthTracker } from './health-tracker';
 import { HttpError, readJsonBody, sendJson } from './http';
 import { ConcurrencyLimit, OverloadedError, RejectionLimiter, type ConcurrencyLimits, type RejectionLimits } from './limits';
 import { authenticate, files, health } from './mtls';
 import { register } from './register';
 import { registeredInstances } from './registered-instances';
+import { requestLifetime, RouteStats } from './request-lifetime';
 import { serverCertificate, type ServerTls } from './server-cert';
 
 export interface AgentApiListenOptions {
@@ -49,6 +50,8 @@ export interface AgentApiListenOptions {
    * them queues without delaying the health reports of the agents already registered.
    */
   registrationConcurrency?: ConcurrencyLimits;
+  /** How long a request may take from arrival before it is given up and answered 503 (default REQUEST_DEADLINE_MS, 12 s). */
+  requestDeadlineMs?: number;
   /** Rejections are audited as one summary per (action, reason) per window of this length (default 60 s). */
   rejectionWindowMs?: number;
   /** Summary objects per window at most (default 20). */
@@ -79,6 +82,7 @@ export class AgentApi {
   readonly limiter: RejectionLimiter;
   readonly concurrency: ConcurrencyLimit;
   readonly registrations: ConcurrencyLimit;
+  readonly registrationStats: RouteStats;
   private server: Server | undefined;
   private closed = false;
   private unsubscribe: (() => void) | undefined;
@@ -102,6 +106,10 @@ export class AgentApi {
     this.concurrency = new ConcurrencyLimit({ maxInFlight: 256, maxQueued: 4096, maxQueueWaitMs: 5000, ...options.concurrency });
     // A queued registration is shed well before the agent's 15 s timeout, so the agent hears 503 and backs off instead of timing out.
     this.registrations = new ConcurrencyLimit({ maxInFlight: 32, maxQueued: 1024, maxQueueWaitMs: 5000, ...options.registrationConcurrency });
+    this.registrationStats = new RouteStats('POST /v1/register', {
+      log,
+      extra: () => `${this.registrations.inFlight} in flight, ${this.registrations.queued} queued, ${this.registrations.shed} shed since start`,
+    });
   }
 
   /** Where it listens; undefined before start() resolves. */
@@ -137,6 +145,7 @@ export class AgentApi {
     this.followLeadership(this.options.gate.state);
     this.tracker.start();
     this.context.rejections.start();
+    this.registrationStats.start();
     this.scheduleRotation();
     const address = this.address as { host: string; port: number };
     log(`agent API listening on https://${address.host}:${address.port} (TLS 1.3, client certificates from the cluster CA)`);
@@ -151,6 +160,7 @@ export class AgentApi {
   async close(): Promise<void> {
     this.closed = true;
     this.tracker.stop();
+    this.registrationStats.stop();
     this.unsubscribe?.();
     if (this.rotation) clearTimeout(this.rotation);
     const server = this.server;
@@ -222,7 +232,9 @@ export class AgentApi {
    * then a remote that keeps being refused is answered 429; then a slot (or a place in the
    * bounded queue) is taken; then the leadership again (fenced) and the route. The
    * body is read only once the request has its slot, so one whose agent hung up while it
-   * waited fails there, before any lookup or write.
+   * waited fails there, before any lookup or write. From arrival the request has a lifetime
+   * (requestLifetime): past its deadline, or once its agent hangs up, it stops at its next step
+   * and its AWS and Temporal calls are aborted.
    */
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!this.options.gate.state.leader) return sendJson(res, 503, { error: 'not-leader', message: `${this.options.workerId} is not the leader: retry against the leader network address` });
@@ -234,16 +246,20 @@ export class AgentApi {
       return sendJson(res, 429, { error: 'too-many-rejections', message: `too many refused requests from ${address}: try again later` }, retryAfter(blockedMs));
     }
     const route = `${req.method} ${(req.url ?? '').split('?')[0]}`;
+    const arrived = Date.now();
+    const lifetime = requestLifetime(req, res, this.options.requestDeadlineMs);
     let release: (() => void) | undefined;
     try {
       release = await (route === 'POST /v1/register' ? this.registrations : this.concurrency).acquire();
     } catch (err) {
+      lifetime.end();
       if (!(err instanceof OverloadedError)) throw err;
       return sendJson(res, 503, { error: 'busy', message: `${err.message}: retry later` }, retryAfter(err.retryAfterMs));
     }
+    let outcome: 'answered' | 'deadline' | 'hung-up' = 'answered';
     try {
-      // The leadership this request is served under: every write it makes re-checks it.
-      const fence = leaderFence(this.options.gate);
+      // The leadership this request is served under, and its lifetime: every write it makes re-checks both.
+      const fence = leaderFence(this.options.gate, lifetime.signal);
       switch (route) {
         case 'POST /v1/register':
           return sendJson(res, 200, await register(this.context, fence, () => readJsonBody(req), remote));
@@ -259,6 +275,14 @@ export class AgentApi {
           throw new HttpError(404, 'not-found', `no route ${route}`);
       }
     } catch (err) {
+      // Whatever failed (an aborted S3 or Temporal call surfaces as its own error), the cause is the abandonment.
+      if (lifetime.signal.aborted) {
+        const abandoned = abandonment(lifetime.signal);
+        outcome = abandoned.reason;
+        // Hung up: nobody is left to answer. Past the deadline: the agent still listens, and asks again.
+        if (abandoned.reason === 'hung-up') return;
+        return sendJson(res, 503, { error: 'deadline', message: `${abandoned.message}: retry later` }, retryAfter(1000));
+      }
       if (err instanceof NotLeaderError) return sendJson(res, 503, { error: 'not-leader', message: `${err.message}: retry against the leader network address` });
       if (err instanceof HttpError) {
         // Refusals spend the remote's budget; a 5xx is our failure, not the peer's.
@@ -269,6 +293,8 @@ export class AgentApi {
       return sendJson(res, 500, { error: 'internal', message: 'internal error; retry' });
     } finally {
       release();
+      lifetime.end();
+      if (route === 'POST /v1/register') this.registrationStats.record(Date.now() - arrived, outcome);
     }
   }
 
