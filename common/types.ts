@@ -70,6 +70,8 @@ export interface LifecycleSpec {
 /** Everything needed to launch one instance of a group, resolved from config. */
 export interface LaunchSpec {
   kind: string;
+  /** The config template it comes from (for the Web UI; absent in specs resolved before it was recorded). */
+  template?: string;
   arch: 'amd64' | 'arm64';
   instanceType: string;
   subnetPool: string;

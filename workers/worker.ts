@@ -9,6 +9,7 @@ import { shardTaskQueue } from '../common/names';
 import { agentServices, type AgentApiWorkerOptions } from './agent-api/wiring';
 import { installRuntimeWithoutSignalHandlers, LeadershipParticipant, leadershipFromEnv, runWithLeadership, workflowBundleFromEnv } from './leadership/participant';
 import { shardWorkerCounter } from './shard-workers';
+import { WORKFLOW_INTERCEPTOR_MODULES } from './workflow-interceptors';
 
 /** How often a worker counts its shard's workers to size its share of EC2's buckets. */
 export const SHARD_WORKERS_REFRESH_MS = 15_000;
@@ -75,7 +76,9 @@ export async function createShardWorker(options: ShardWorkerOptions): Promise<Wo
     taskQueue,
     identity,
     activities,
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
+    ...(options.workflowBundle
+      ? { workflowBundle: options.workflowBundle }
+      : { workflowsPath: require.resolve('../workflows'), interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES } }),
     shutdownGraceTime: '10s',
     ...options.tuning,
   });
