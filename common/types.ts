@@ -152,6 +152,8 @@ export interface GroupStatus extends GroupRef {
   draining: number;
   /** Of `running`, those in service (registered with their target groups). */
   inService: number;
+  /** Members staying (not leaving) whose agent is unhealthy. Absent from runs before it was counted. */
+  unhealthy?: number;
   /** Every member the group holds; `members` is one page of them (see StatusPage). */
   total: number;
   /** A page of members, oldest first. */
