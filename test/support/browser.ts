@@ -120,3 +120,9 @@ export async function openAndWaitForText(page: Page, url: string, text: string |
   const shown = await page.locator('body').innerText().catch(() => '(no page)');
   throw new Error(`${url}: "${String(text)}" not shown within ${timeoutMs} ms (${(lastError as Error)?.message?.split('\n')[0]}); the page showed:\n${shown.slice(0, 2000)}`);
 }
+
+/** The text a page shows, its frames' included (the Web UI renders markdown, summaries and details, in frames). */
+export async function pageText(page: Page): Promise<string> {
+  const texts = await Promise.all(page.frames().map((frame) => frame.locator('body').innerText({ timeout: 5_000 }).catch(() => '')));
+  return texts.join('\n');
+}
