@@ -39,6 +39,7 @@ export function buildGroupSpec(
       },
       launch: {
         kind: resolved.kind,
+        template: resolved.template,
         arch: resolved.arch,
         instanceType: resolved.instanceType,
         subnetPool: resolved.subnetPool,

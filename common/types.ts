@@ -70,6 +70,8 @@ export interface LifecycleSpec {
 /** Everything needed to launch one instance of a group, resolved from config. */
 export interface LaunchSpec {
   kind: string;
+  /** The config template it comes from (for the Web UI; absent in specs resolved before it was recorded). */
+  template?: string;
   arch: 'amd64' | 'arm64';
   instanceType: string;
   subnetPool: string;
@@ -150,6 +152,8 @@ export interface GroupStatus extends GroupRef {
   draining: number;
   /** Of `running`, those in service (registered with their target groups). */
   inService: number;
+  /** Members staying (not leaving) whose agent is unhealthy. Absent from runs before it was counted. */
+  unhealthy?: number;
   /** Every member the group holds; `members` is one page of them (see StatusPage). */
   total: number;
   /** A page of members, oldest first. */

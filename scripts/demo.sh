@@ -62,7 +62,9 @@ NSTANCE_EC2_INSTANCE_ID="$(cat .stack/server-instance-id)"
 export NSTANCE_EC2_INSTANCE_ID NSTANCE_WORKER_ID="${NSTANCE_WORKER_ID:-demo-worker-1}"
 
 # Output goes to the terminal and to .stack/worker.log; $! stays the worker's pid.
-node dist/client/cli/main.js worker > >(tee -a .stack/worker.log) 2>&1 &
+# /metrics (Prometheus) on 127.0.0.1:9464 by default; Temporal Core's exporter on the next port, loopback only.
+NSTANCE_METRICS_PORT="${NSTANCE_METRICS_PORT:-9464}" NSTANCE_METRICS_HOST="${NSTANCE_METRICS_HOST:-127.0.0.1}" \
+  node dist/client/cli/main.js worker > >(tee -a .stack/worker.log) 2>&1 &
 worker_pid=$!
 
 # The simulated fleet: one agent per emulator instance, booted from the userdata EC2 holds.
@@ -77,6 +79,7 @@ cat <<EOF
 Nstance demo is running (worker pid $worker_pid, log .stack/worker.log; simulated fleet pid $fleet_pid, log .stack/fleet.log).
 
   Temporal Web UI   http://localhost:$TEMPORAL_UI_PORT
+  worker metrics    http://127.0.0.1:${NSTANCE_METRICS_PORT:-9464}/metrics
   config applied    .stack/config.jsonc
   AWS emulator      http://127.0.0.1:$MOTO_PORT (moto)
 

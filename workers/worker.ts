@@ -9,6 +9,10 @@ import { shardTaskQueue } from '../common/names';
 import { agentServices, type AgentApiWorkerOptions } from './agent-api/wiring';
 import { installRuntimeWithoutSignalHandlers, LeadershipParticipant, leadershipFromEnv, runWithLeadership, workflowBundleFromEnv } from './leadership/participant';
 import { shardWorkerCounter } from './shard-workers';
+import { WORKFLOW_INTERCEPTOR_MODULES } from './workflow-interceptors';
+import { instrumentAwsClients } from '../adapters/metrics/aws-errors';
+import { metricsSettingsFromEnv } from './metrics/telemetry';
+import { installRuntimeWithMetrics, startWorkerMetrics } from './metrics/wiring';
 
 /** How often a worker counts its shard's workers to size its share of EC2's buckets. */
 export const SHARD_WORKERS_REFRESH_MS = 15_000;
@@ -52,6 +56,9 @@ export interface ShardWorkerOptions {
 }
 
 export async function createShardWorker(options: ShardWorkerOptions): Promise<Worker> {
+  // Throttled and capacity-refused requests are counted for /metrics (adapters/metrics).
+  instrumentAwsClients(options.aws);
+  if (options.agentAws) instrumentAwsClients(options.agentAws);
   const agents = agentServices({ ...options, aws: options.agentAws ?? options.aws });
   const identity = `nstance-worker/${options.workerId}`;
   const taskQueue = shardTaskQueue(options.shard);
@@ -75,7 +82,9 @@ export async function createShardWorker(options: ShardWorkerOptions): Promise<Wo
     taskQueue,
     identity,
     activities,
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
+    ...(options.workflowBundle
+      ? { workflowBundle: options.workflowBundle }
+      : { workflowsPath: require.resolve('../workflows'), interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES } }),
     shutdownGraceTime: '10s',
     ...options.tuning,
   });
@@ -127,6 +136,9 @@ const DEFAULT_MAX_CACHED_WORKFLOWS = 300;
 export async function runWorker(env: WorkerEnv, log: (line: string) => void = console.log): Promise<void> {
   // Leader election (opt-out with NSTANCE_LEADERSHIP=off); the in-process test harness never enables it.
   const leadership = leadershipFromEnv();
+  // Core's Prometheus exporter is a Runtime option: installed before any connection, or not at all.
+  const metrics = metricsSettingsFromEnv();
+  if (metrics) installRuntimeWithMetrics(metrics, { withoutSignalHandlers: leadership !== undefined });
   if (leadership) installRuntimeWithoutSignalHandlers();
   const awsOptions = awsClientOptionsFromEnv();
   // Activities: one SDK attempt, the activity retry policies retry. The agent API keeps the SDK's retries.
@@ -153,7 +165,12 @@ export async function runWorker(env: WorkerEnv, log: (line: string) => void = co
     };
     const worker = await createShardWorker({ connection, client, aws, agentAws, ...env, agentApi, workflowBundle: workflowBundleFromEnv(), tuning, log });
     log(`nstance worker ${env.workerId}: shard ${env.shard}, task queue ${shardTaskQueue(env.shard)}, Temporal ${env.temporalAddress}/${env.namespace}, bucket ${env.bucket}`);
-    await (participant ? runWithLeadership(worker, participant, log) : worker.run());
+    const metricsServer = metrics ? await startWorkerMetrics({ settings: metrics, client, shard: env.shard, gate: participant?.gate, log }) : undefined;
+    try {
+      await (participant ? runWithLeadership(worker, participant, log) : worker.run());
+    } finally {
+      await metricsServer?.close();
+    }
     log('nstance worker stopped');
   } finally {
     await connection.close();

@@ -1,7 +1,8 @@
-import { continueAsNew, log, proxyActivities, sleep, upsertSearchAttributes, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import { continueAsNew, log, proxyActivities, setCurrentDetails, sleep, upsertSearchAttributes, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import { searchAttributeUpdates } from '../common/search-attributes';
 import type { Activities } from '../activities';
 import { configActivities } from './activity-options';
+import { gcDetails, type GcPassView } from './current-details';
 
 /** A pass's activity options (part of its commands: change them only behind patched()). The GC benchmark runs passes with them too. */
 export const collectGarbageOptions: ActivityOptions = {
@@ -27,6 +28,7 @@ export async function gcWorkflow(input: GcWorkflowInput): Promise<void> {
   upsertSearchAttributes(searchAttributeUpdates({ NstanceShard: input.shard }));
   for (;;) {
     let intervalMs = 120_000;
+    const pass: GcPassView = { at: new Date(Date.now()).toISOString(), collected: [], nextAt: '' };
     try {
       const settings = await configActivities.loadShardSettings(input.shard);
       intervalMs = settings.gcIntervalMs;
@@ -36,10 +38,14 @@ export async function gcWorkflow(input: GcWorkflowInput): Promise<void> {
         graceMs: settings.gcGraceMs,
         at: new Date(Date.now()).toISOString(),
       });
+      pass.collected = collected;
       if (collected.length > 0) log.warn('garbage collected orphan instances', { collected });
     } catch (err) {
+      pass.error = String(err);
       log.warn('garbage collection pass failed; trying again next interval', { error: String(err) });
     }
+    pass.nextAt = new Date(Date.now() + intervalMs).toISOString();
+    setCurrentDetails(gcDetails(pass));
     await sleep(intervalMs);
     if (workflowInfo().continueAsNewSuggested) await continueAsNew<typeof gcWorkflow>(input);
   }

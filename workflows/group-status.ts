@@ -30,6 +30,7 @@ export function statusOf(ref: GroupRef, view: GroupView, now: number, page: Stat
     ...ref,
     desired: view.desired,
     ...countMembers(all),
+    unhealthy: countUnhealthy(all),
     total: all.length,
     members: selected.slice(offset, offset + limit),
     configured: view.configured,
@@ -40,9 +41,18 @@ export function statusOf(ref: GroupRef, view: GroupView, now: number, page: Stat
   return status;
 }
 
+const GONE_PHASES = new Set(['terminated', 'failed']);
+
+function countUnhealthy(members: readonly Member[]): number {
+  let n = 0;
+  for (const m of members) if (m.health === 'unhealthy' && !m.leaving && !GONE_PHASES.has(m.phase)) n++;
+  return n;
+}
+
 /** The Web UI's "current details" line: what the group is at, and why it is stuck if it is. */
 export function currentDetails(status: GroupStatus, rebuilding = status.diagnostics?.rebuilding ?? false): string {
-  const line = `desired ${status.desired} · running ${status.running} (in service ${status.inService}) · pending ${status.pending} · draining ${status.draining}`;
+  const unhealthy = status.unhealthy ? ` · unhealthy ${status.unhealthy}` : '';
+  const line = `desired ${status.desired} · running ${status.running} (in service ${status.inService}) · pending ${status.pending} · draining ${status.draining}${unhealthy}`;
   const waiting = rebuilding ? '\n\nrebuilding its members from visibility and EC2 before deciding anything' : '';
   return `${line}${waiting}${status.lastError ? `\n\n**last error:** ${status.lastError}` : ''}`;
 }

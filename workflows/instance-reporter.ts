@@ -1,7 +1,8 @@
-import { getExternalWorkflowHandle, isCancellation, log, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { getExternalWorkflowHandle, isCancellation, log, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { searchAttributeUpdates } from '../common/search-attributes';
 import type { InstanceUpdate, InstanceWorkflowInput, Phase } from '../common/types';
 import { auditActivities } from './activity-options';
+import { instanceDetails } from './current-details';
 import { instanceUpdateSignal } from './definitions';
 import { errorMessage } from '../common/failures';
 
@@ -12,10 +13,17 @@ export class InstanceReporter {
   constructor(private readonly input: InstanceWorkflowInput) {
     // A continued run starts from where the last one left off.
     this.status = input.resume ? { ...input.resume.status } : { instanceId: input.instanceId, phase: 'provisioning' };
+    this.showDetails();
+  }
+
+  /** The Web UI's current details (not history: workflow metadata, read by the UI's query). */
+  showDetails(): void {
+    setCurrentDetails(instanceDetails(this.status));
   }
 
   set(change: Partial<InstanceUpdate>): void {
     Object.assign(this.status, change);
+    this.showDetails();
   }
 
   /**
@@ -24,11 +32,13 @@ export class InstanceReporter {
    */
   async transition(phase: Phase, change: Partial<InstanceUpdate> = {}, options: { tellGroup?: boolean } = {}): Promise<void> {
     Object.assign(this.status, change, { phase });
+    this.showDetails();
     upsertSearchAttributes(searchAttributeUpdates({ NstancePhase: phase, NstanceInstanceId: this.status.ec2InstanceId }));
     if (options.tellGroup !== false) await this.notify();
   }
 
   async notify(): Promise<void> {
+    this.showDetails();
     try {
       await getExternalWorkflowHandle(this.input.groupWorkflowId).signal(instanceUpdateSignal, { ...this.status });
     } catch (err) {

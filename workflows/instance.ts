@@ -6,6 +6,7 @@ import { nextExpiry } from './decisions/expiry';
 import { drainBudgetMs } from './decisions/notice';
 import { errorMessage, failureType } from '../common/failures';
 import { InstanceReporter } from './instance-reporter';
+import { terminateSummary } from './activity-summaries';
 
 export interface InstanceOutcome {
   instanceId: string;
@@ -114,7 +115,7 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
       log.warn('drain failed; terminating anyway', { instanceId: input.instanceId, error: errorMessage(err) });
     }
   }
-  await terminate(report);
+  await terminate(report, request.reason);
   await Promise.all([
     report.audit('instance.terminate', { reason: request.reason, by: request.actor, drained: inService && request.drain !== false }),
     report.transition('terminated'),
@@ -221,17 +222,18 @@ async function lookupImagesNow(input: InstanceWorkflowInput): Promise<Record<str
   return ids;
 }
 
-async function terminate(report: InstanceReporter): Promise<void> {
+async function terminate(report: InstanceReporter, reason: string): Promise<void> {
   await report.transition('terminating', {}, { tellGroup: false });
   const ec2InstanceId = report.status.ec2InstanceId;
   if (!ec2InstanceId) return;
-  await terminateActivities.terminateInstance(ec2InstanceId);
+  // The reason is not among the activity's arguments: named here for the Web UI ("terminate i-… (expired-forced)").
+  await terminateActivities.terminateInstance.executeWithOptions({ summary: terminateSummary(ec2InstanceId, reason) }, [ec2InstanceId]);
 }
 
 /** The instance cannot serve: terminate whatever was launched, audit, tell the group (which replaces it). */
 async function fail(report: InstanceReporter, reason: string, action: string): Promise<InstanceOutcome> {
   log.warn('instance failed', { instanceId: report.status.instanceId, reason });
-  if (report.status.ec2InstanceId) await terminate(report);
+  if (report.status.ec2InstanceId) await terminate(report, reason);
   await report.audit(action, { reason });
   await report.transition('failed', { error: reason });
   return { instanceId: report.status.instanceId, ec2InstanceId: report.status.ec2InstanceId, phase: 'failed', reason };

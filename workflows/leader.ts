@@ -1,4 +1,4 @@
-import { allHandlersFinished, CancellationScope, condition, continueAsNew, log, patched, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, CancellationScope, condition, continueAsNew, log, patched, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { MoveResult } from '../adapters/ec2/network-interfaces';
 import { searchAttributeUpdates } from '../common/search-attributes';
 import {
@@ -19,6 +19,7 @@ import {
 import { auditActivities, epochActivities, errorMessage, holdActivity, leaderActivities, MOVE_TIMEOUT_MS, type Held, type HoldKind, type Placement } from './leader-holds';
 import type { LeaderState, LeaderWorkflowInput } from './leader-state';
 import { leaderCandidateSignal, leaderHandoffSignal, leaderResignSignal, leaderStatusQuery } from './definitions';
+import { leaderDetails } from './current-details';
 
 export type { LeaderState, LeaderWorkflowInput, LostLeadership } from './leader-state';
 
@@ -75,7 +76,7 @@ export async function leaderWorkflow(input: LeaderWorkflowInput): Promise<void> 
     s.lastError = undefined;
     changed = true;
   });
-  setHandler(leaderStatusQuery, (): LeaderStatus => ({
+  const statusNow = (): LeaderStatus => ({
     shard,
     epoch: s.epoch,
     leader: s.leader,
@@ -86,7 +87,8 @@ export async function leaderWorkflow(input: LeaderWorkflowInput): Promise<void> 
     lastHandoff: s.lastHandoff,
     lastError: s.lastError,
     networkRepair: s.networkRepair,
-  }));
+  });
+  setHandler(leaderStatusQuery, statusNow);
 
   const hold = (kind: HoldKind, c: Candidate, epoch: number): Held => holdActivity({ shard, heartbeatTimeoutMs }, kind, c, epoch);
 
@@ -242,6 +244,7 @@ export async function leaderWorkflow(input: LeaderWorkflowInput): Promise<void> 
   }
 
   for (;;) {
+    setCurrentDetails(leaderDetails(statusNow()));
     if (!s.leader) {
       const lost = s.lost;
       const next = chooseNextLeader({ candidates: Object.values(s.candidates), exclude: lost ? [lost.previous.workerId] : [], preferred: s.request?.to });

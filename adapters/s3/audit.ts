@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { s3Keys } from '../../common/names';
 import type { AuditEntry } from '../../common/types';
+import { recordAudit } from '../metrics/domain-metrics';
 import { ObjectStore, WriteConflictError, type CallOptions } from './objects';
 
 /**
@@ -27,6 +28,8 @@ export async function writeAudit(store: ObjectStore, entry: AuditEntry, dedupeKe
   const key = auditKey(entry, dedupeKey);
   try {
     await store.write(key, `${JSON.stringify(entry, null, 2)}\n`, { absent: true }, call);
+    // Counted once per object written: a retried write of the same entry lands on the same key and is not counted again.
+    recordAudit(entry);
     return { key, written: true };
   } catch (err) {
     // Already there: an earlier attempt of the same call wrote it.

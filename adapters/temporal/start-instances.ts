@@ -1,5 +1,6 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
 import { instanceWorkflowId, shardTaskQueue } from '../../common/names';
+import { instanceRunMetadata } from '../../common/run-summaries';
 import { searchAttributeUpdates } from '../../common/search-attributes';
 import type { InstanceWorkflowInput } from '../../common/types';
 
@@ -50,6 +51,7 @@ async function startOne(client: Client, input: InstanceWorkflowInput, workflowId
       workflowId,
       taskQueue: shardTaskQueue(input.shard),
       args: [input],
+      ...instanceRunMetadata(input),
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       typedSearchAttributes: searchAttributeUpdates({

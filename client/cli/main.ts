@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { awsClientOptionsFromEnv, createAwsClients, destroyAwsClients } from '../../adapters/aws/clients';
 import { ConfigValidationError, parseConfigText } from '../../common/config';
 import { parseDuration } from '../../common/duration';
+import { groupWorkflowId } from '../../common/names';
 import { runWorker, workerEnv } from '../../workers/worker';
 import { agentCommand, fleetCommand } from '../agent/cli';
 import { clientEnv, connectClient } from '../connection';
@@ -15,6 +16,7 @@ import { commandInstance } from '../ops/instance';
 import { scaleGroup } from '../ops/scale';
 import { groupRow, groupStatuses, groupStatusWithMembers, instancePhases, instanceRows, waitForConvergence } from '../ops/status';
 import { json, table } from './output';
+import { currentRun, linkLines, uiBaseUrl, type RunRef } from './ui-links';
 
 function actor(): string {
   return process.env.NSTANCE_ACTOR || `cli:${safeUser()}`;
@@ -68,7 +70,12 @@ async function withClients<T>(body: (c: Awaited<ReturnType<typeof connectClient>
 export function buildProgram(): Command {
   const program = new Command('nstance')
     .description('Nstance on Temporal: keep EC2 groups at size with durable workflows')
-    .showHelpAfterError();
+    .showHelpAfterError()
+    .option('--ui-url <url>', 'Temporal Web UI base URL for the links printed (default NSTANCE_UI_URL, else from TEMPORAL_ADDRESS: port + 1000)');
+  const links = (runs: RunRef[]) => {
+    const env = clientEnv();
+    return linkLines(uiBaseUrl(program.opts<{ uiUrl?: string }>().uiUrl, env.temporalAddress), env.namespace, runs);
+  };
 
   program
     .command('worker')
@@ -101,6 +108,7 @@ export function buildProgram(): Command {
       process.stdout.write(`${table(['group', 'size'], result.groups.map((g) => [`${g.tenant}/${g.group}`, g.size]))}\n`);
       if (result.removedGroups.length > 0) process.stdout.write(`removed (scaling to 0): ${result.removedGroups.join(', ')}\n`);
       if (result.droppedOverrides.length > 0) process.stdout.write(`size overrides replaced by config: ${result.droppedOverrides.join(', ')}\n`);
+      process.stdout.write(links(result.runs));
     });
 
   program
@@ -156,6 +164,7 @@ export function buildProgram(): Command {
       await withClients(async (client, aws) => {
         const result = await scaleGroup({ client, s3: aws.s3, bucket: bucketFrom(options), group: ref, size, actor: actor() });
         process.stdout.write(`${target}: size ${result.from} -> ${result.to}\n`);
+        process.stdout.write(links([result.run]));
         if (!options.wait) return;
         let lastLine = '';
         await waitForConvergence(client, ref, {
@@ -182,8 +191,13 @@ export function buildProgram(): Command {
       .argument('<id>', 'nstance instance id or EC2 instance id')
       .option('--shard <shard>', 'shard (default NSTANCE_SHARD)')
       .action(async (id: string, options: { shard?: string }) => {
-        const result = await withClients((client) => commandInstance(client, shardFrom(options), id, action, actor()));
-        process.stdout.write(`${result.instanceId} (${result.group}): ${action} requested\n`);
+        const shard = shardFrom(options);
+        const { result, run } = await withClients(async (client) => {
+          const result = await commandInstance(client, shard, id, action, actor());
+          const ref = parseGroupRef(result.group, shard);
+          return { result, run: await currentRun(client, groupWorkflowId(shard, ref.tenant, ref.group)) };
+        });
+        process.stdout.write(`${result.instanceId} (${result.group}): ${action} requested\n${links([run])}`);
       });
   }
 

@@ -15,7 +15,7 @@ import type { GroupRef } from '../../common/types';
 import { writeAudit } from '../../adapters/s3/audit';
 import { conditionFor, ShardConfigStore } from '../../adapters/s3/config-store';
 import { ObjectStore } from '../../adapters/s3/objects';
-import { ensureGarbageCollector, signalGroup, signalGroupIfRunning } from './groups-signal';
+import { ensureGarbageCollector, signalGroup, signalGroupIfRunning, type SignalledRun } from './groups-signal';
 
 export interface ApplyOptions {
   client: Client;
@@ -36,6 +36,8 @@ export interface ApplyResult {
   removedGroups: string[];
   /** Scale overrides dropped because the applied config sets a new size for that group. */
   droppedOverrides: string[];
+  /** The group workflows signalled (or started) and the shard's garbage collector, for Web UI links. */
+  runs: SignalledRun[];
 }
 
 /**
@@ -78,7 +80,8 @@ export async function applyConfig(options: ApplyOptions): Promise<ApplyResult> {
     throw err;
   }
 
-  const groups = resolveGroups(config, nextDynamic).map((g) => ({ tenant: g.tenant, group: g.group, size: g.size }));
+  const resolved = resolveGroups(config, nextDynamic);
+  const groups = resolved.map((g) => ({ tenant: g.tenant, group: g.group, size: g.size }));
   const kept = new Set(groups.map((g) => `${g.tenant}/${g.group}`));
   const removed = previous
     ? resolveGroups(previous.config, current.dynamic).filter((g) => !kept.has(`${g.tenant}/${g.group}`))
@@ -97,11 +100,12 @@ export async function applyConfig(options: ApplyOptions): Promise<ApplyResult> {
   );
 
   const request = { reason: 'config-applied', actor: options.actor };
-  for (const g of groups) await signalGroup(options.client, { shard, tenant: g.tenant, group: g.group }, request);
+  const runs: SignalledRun[] = [];
+  for (const g of resolved) runs.push(await signalGroup(options.client, { shard, tenant: g.tenant, group: g.group }, request, { size: g.size, template: g.template }));
   for (const g of removed) await signalGroupIfRunning(options.client, { shard, tenant: g.tenant, group: g.group } as GroupRef, request);
-  await ensureGarbageCollector(options.client, shard);
+  runs.push(await ensureGarbageCollector(options.client, shard));
 
-  return { shard, bucket, groups, removedGroups: removed.map((g) => `${g.tenant}/${g.group}`), droppedOverrides: dropped };
+  return { shard, bucket, groups, removedGroups: removed.map((g) => `${g.tenant}/${g.group}`), droppedOverrides: dropped, runs };
 }
 
 /**

@@ -1,19 +1,31 @@
 import { WorkflowIdConflictPolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { gcWorkflowId, groupWorkflowId, shardTaskQueue } from '../../common/names';
+import { gcRunMetadata, groupRunMetadata, type GroupFacts } from '../../common/run-summaries';
 import { searchAttributeUpdates } from '../../common/search-attributes';
 import type { GroupRef } from '../../common/types';
 import { reconcileSignal, type ReconcileRequest } from '../../workflows/definitions';
 
-/** Wakes a group workflow, starting it first when it does not run yet (idempotent by workflow id). */
-export async function signalGroup(client: Client, ref: GroupRef, request: ReconcileRequest): Promise<void> {
-  await client.workflow.signalWithStart('groupWorkflow', {
+/** The run a command started or signalled, for its Web UI link. */
+export interface SignalledRun {
+  workflowId: string;
+  runId?: string;
+}
+
+/**
+ * Wakes a group workflow, starting it first when it does not run yet (idempotent by workflow id).
+ * `facts` (size, template) go into the static summary of a run this starts.
+ */
+export async function signalGroup(client: Client, ref: GroupRef, request: ReconcileRequest, facts?: GroupFacts): Promise<SignalledRun> {
+  const handle = await client.workflow.signalWithStart('groupWorkflow', {
     workflowId: groupWorkflowId(ref.shard, ref.tenant, ref.group),
     taskQueue: shardTaskQueue(ref.shard),
     args: [{ shard: ref.shard, tenant: ref.tenant, group: ref.group }],
+    ...groupRunMetadata(ref, facts),
     signal: reconcileSignal,
     signalArgs: [request],
     typedSearchAttributes: searchAttributeUpdates({ NstanceShard: ref.shard, NstanceGroup: `${ref.tenant}/${ref.group}` }),
   });
+  return { workflowId: handle.workflowId, runId: handle.signaledRunId };
 }
 
 /** Wakes a group workflow only if it runs (a removed group must not be started again). */
@@ -34,12 +46,14 @@ export function parseGroupRef(text: string, shard: string): GroupRef {
 }
 
 /** The shard's garbage collector runs once per shard; starting it again is a no-op. */
-export async function ensureGarbageCollector(client: Client, shard: string): Promise<void> {
-  await client.workflow.start('gcWorkflow', {
+export async function ensureGarbageCollector(client: Client, shard: string): Promise<SignalledRun> {
+  const handle = await client.workflow.start('gcWorkflow', {
     workflowId: gcWorkflowId(shard),
     taskQueue: shardTaskQueue(shard),
     args: [{ shard }],
+    ...gcRunMetadata(shard),
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
     typedSearchAttributes: searchAttributeUpdates({ NstanceShard: shard }),
   });
+  return { workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
 }

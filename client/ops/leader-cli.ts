@@ -1,6 +1,8 @@
 /** The `nstance leader` command group, registered by client/cli/main.ts. */
 import { Command } from 'commander';
 import { json, table } from '../cli/output';
+import { currentRun, linkLines, uiBaseUrl } from '../cli/ui-links';
+import { leaderWorkflowId } from '../../common/names';
 import { clientEnv, connectClient } from '../connection';
 import { incompleteHandoff, leaderView, requestHandoff } from './leader';
 
@@ -53,11 +55,15 @@ export function leaderCommand(deps: LeaderCliDeps): Command {
     .option('--json', 'machine-readable output')
     .action(async (_options: unknown, cmd: Command) => {
       // `leader` has --json/--shard too and commander gives them to the parent: read both levels.
-      const options = cmd.optsWithGlobals<{ to?: string; shard?: string; timeout: string; json?: boolean }>();
+      const options = cmd.optsWithGlobals<{ to?: string; shard?: string; timeout: string; json?: boolean; uiUrl?: string }>();
       const shard = deps.shardFrom(options);
-      const result = await withClient((client) => requestHandoff(client, shard, { to: options.to, actor: deps.actor(), timeoutMs: Number(options.timeout) }));
+      const { result, run } = await withClient(async (client) => {
+        const result = await requestHandoff(client, shard, { to: options.to, actor: deps.actor(), timeoutMs: Number(options.timeout) });
+        return { result, run: await currentRun(client, leaderWorkflowId(shard)) };
+      });
+      const env = clientEnv();
       if (options.json) process.stdout.write(`${json(result)}\n`);
-      else process.stdout.write(`shard ${shard}: leader ${result.from ?? '-'} -> ${result.to} at epoch ${result.epoch}\n`);
+      else process.stdout.write(`shard ${shard}: leader ${result.from ?? '-'} -> ${result.to} at epoch ${result.epoch}\n${linkLines(uiBaseUrl(options.uiUrl, env.temporalAddress), env.namespace, [run])}`);
       // Leadership moved but the handoff did not finish (ENI not moved, record not written):
       // scripts must see that, so it fails (main prints it and exits 1) although a new epoch leads.
       const incomplete = incompleteHandoff(result);

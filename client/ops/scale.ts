@@ -6,7 +6,7 @@ import type { GroupRef } from '../../common/types';
 import { writeAudit } from '../../adapters/s3/audit';
 import { conditionFor, ShardConfigStore } from '../../adapters/s3/config-store';
 import { ObjectStore, WriteConflictError } from '../../adapters/s3/objects';
-import { signalGroup } from './groups-signal';
+import { signalGroup, type SignalledRun } from './groups-signal';
 
 export interface ScaleOptions {
   client: Client;
@@ -23,6 +23,8 @@ export interface ScaleOptions {
 export interface ScaleResult {
   from: number;
   to: number;
+  /** The group workflow signalled, for a Web UI link. */
+  run: SignalledRun;
 }
 
 /**
@@ -62,8 +64,8 @@ export async function scaleGroup(options: ScaleOptions): Promise<ScaleResult> {
       { shard, action: 'group.scale', actor: options.actor, at, tenant, group, details: { from: current.size, to: options.size } },
       `group.scale/${shard}/${tenant}/${group}/${at}/${options.size}`,
     );
-    await signalGroup(options.client, options.group, { reason: 'scale-requested', actor: options.actor });
-    return { from: current.size, to: options.size };
+    const run = await signalGroup(options.client, options.group, { reason: 'scale-requested', actor: options.actor }, { size: options.size, template: current.template });
+    return { from: current.size, to: options.size, run };
   }
 }
 

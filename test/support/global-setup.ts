@@ -1,6 +1,6 @@
 /**
  * Jest globalSetup of the `integration` project: starts a private Temporal dev server
- * (in-memory, headless) and a private moto, each on free loopback ports, and publishes
+ * (in-memory, its Web UI on a free port) and a private moto, each on free loopback ports, and publishes
  * their addresses through process.env, which jest passes on to every test file (read
  * them with stackEnv()). Private servers keep tests away from a developer's
  * `scripts/stack.sh` stack and let two checkouts run their tests at once.
@@ -20,6 +20,8 @@ import { STACK_ENV_VARS, STACK_MARKER_VAR } from './stack-env';
 /** Process groups to kill at teardown (comma-separated), and the log directory. */
 export const STACK_PGIDS_VAR = 'NSTANCE_TEST_STACK_PGIDS';
 export const STACK_LOG_DIR_VAR = 'NSTANCE_TEST_STACK_LOGS';
+/** The test stack's Temporal Web UI (http://127.0.0.1:<port>). */
+export const STACK_UI_VAR = 'NSTANCE_TEST_TEMPORAL_UI';
 
 const HOST = '127.0.0.1';
 const REGION = 'us-east-1';
@@ -44,10 +46,14 @@ export default async function globalSetup(): Promise<void> {
   process.env[STACK_LOG_DIR_VAR] = logDir;
 
   try {
-    const temporal = await startWithRetry('temporal', logDir, pgids, (port) => ({
+    // The Web UI on a free port of its own, for the browser test (test/support/browser.ts); it idles otherwise.
+    // No news fetch: the test stack stays off the network.
+    let uiPort = 0;
+    const temporal = await startWithRetry('temporal', logDir, pgids, async (port) => ({
       command: tools.temporal,
       args: [
-        'server', 'start-dev', '--headless', '--ip', HOST, '--port', String(port),
+        'server', 'start-dev', '--ip', HOST, '--port', String(port),
+        '--ui-ip', HOST, '--ui-port', String((uiPort = await freePort())), '--ui-disable-news-fetch',
         '--namespace', 'default', '--log-level', 'warn',
         ...SEARCH_ATTRIBUTES.flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
         // Suggest continue-as-new early, so every long-lived workflow crosses it in the tests.
@@ -65,6 +71,7 @@ export default async function globalSetup(): Promise<void> {
 
     Object.assign(process.env, {
       [STACK_ENV_VARS.temporalAddress]: `${HOST}:${temporal}`,
+      [STACK_UI_VAR]: `http://${HOST}:${uiPort}`,
       TEMPORAL_NAMESPACE: 'default',
       [STACK_ENV_VARS.awsEndpoint]: `http://${HOST}:${moto}`,
       [STACK_ENV_VARS.region]: REGION,
@@ -131,14 +138,14 @@ async function startWithRetry(
   name: string,
   logDir: string,
   pgids: number[],
-  spec: (port: number) => ServerSpec,
+  spec: (port: number) => ServerSpec | Promise<ServerSpec>,
 ): Promise<number> {
   let lastError: Error | undefined;
   for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
     const port = await freePort();
     const logFile = path.join(logDir, `${name}.${attempt}.log`);
     try {
-      await startServer(name, logFile, pgids, spec(port));
+      await startServer(name, logFile, pgids, await spec(port));
       return port;
     } catch (err) {
       lastError = err as Error;

@@ -9,6 +9,7 @@ import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-
 import { ACTIVITY_SDK_ATTEMPTS, createAwsClients, destroyAwsClients, type AwsClients } from '../../adapters/aws/clients';
 import type { ActivityDeps } from '../../activities';
 import { createShardWorker, type ShardWorkerOptions } from '../../workers/worker';
+import { WORKFLOW_INTERCEPTOR_MODULES } from '../../workers/workflow-interceptors';
 import { FaultLayer } from './faults';
 import { stackEnv } from './stack-env';
 
@@ -23,7 +24,7 @@ function installQuietLogger(): void {
 
 let bundle: Promise<{ code: string }> | undefined;
 export function workflowBundle(): Promise<{ code: string }> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: new DefaultLogger('WARN') });
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES, logger: new DefaultLogger('WARN') });
   return bundle;
 }
 

@@ -76,7 +76,7 @@ export class LeaderStack {
     return this.options.shard;
   }
 
-  async startWorker(workerId: string, opts: { partitionable?: boolean } = {}): Promise<LeaderWorker> {
+  async startWorker(workerId: string, opts: { partitionable?: boolean; env?: Record<string, string> } = {}): Promise<LeaderWorker> {
     const env = stackEnv();
     const run = await this.h.aws.ec2.send(new RunInstancesCommand({ ImageId: this.seed.imageId, MinCount: 1, MaxCount: 1, SubnetId: this.seed.subnetIds[0], InstanceType: 't3.micro' }));
     const ec2InstanceId = run.Instances?.[0]?.InstanceId ?? '';
@@ -98,6 +98,7 @@ export class LeaderStack {
       workflowBundlePath: this.bundlePath,
       heartbeatTimeout: this.options.heartbeatTimeout,
       maxHandoffsPerRun: this.options.maxHandoffsPerRun,
+      env: opts.env,
     });
     const worker: LeaderWorker = Object.assign(w, { ec2InstanceId, temporalPath });
     this.workers.push(worker);

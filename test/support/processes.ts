@@ -41,6 +41,8 @@ export interface WorkerSpec {
   workflowBundlePath?: string;
   heartbeatTimeout?: string;
   maxHandoffsPerRun?: number;
+  /** More environment for the worker (NSTANCE_METRICS_PORT, ...). */
+  env?: Record<string, string>;
 }
 
 export interface WorkerProcess {
@@ -86,6 +88,7 @@ export async function spawnWorker(spec: WorkerSpec): Promise<WorkerProcess> {
       NSTANCE_LEADER_HEARTBEAT_TIMEOUT: spec.heartbeatTimeout ?? '3s',
       ...(spec.maxHandoffsPerRun ? { NSTANCE_LEADER_MAX_HANDOFFS_PER_RUN: String(spec.maxHandoffsPerRun) } : {}),
       ...(spec.workflowBundlePath ? { NSTANCE_WORKFLOW_BUNDLE: spec.workflowBundlePath } : {}),
+      ...spec.env,
       NODE_NO_WARNINGS: '1',
     },
   });

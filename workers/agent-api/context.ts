@@ -12,6 +12,7 @@ import type { AuditEntry } from '../../common/types';
 import type { AwsClients } from '../../adapters/aws/clients';
 import { PkiCache, type ClusterPki } from '../../adapters/pki/cluster-ca';
 import { writeAudit } from '../../adapters/s3/audit';
+import { recordAgentRejection } from '../../adapters/metrics/domain-metrics';
 import { ShardConfigCaches, type ShardConfigCache } from '../../adapters/s3/config-cache';
 import { ObjectStore } from '../../adapters/s3/objects';
 import { SecretStore } from '../../adapters/secrets/store';
@@ -159,6 +160,7 @@ export class AgentApiContext {
 
   /** A refused request: counted in memory and audited in the window's summary (see RejectionAggregator), never one object each. */
   reject(rejection: Rejection): void {
+    recordAgentRejection(rejection.action);
     this.rejections.record(rejection);
   }
 }

@@ -6,6 +6,7 @@
  * an unhealthy report), healthy again, or a termination notice (once per deadline).
  */
 import type { HealthTransition } from '../../workflows/definitions';
+import { recordMissedHealthReports } from '../../adapters/metrics/domain-metrics';
 
 export interface HealthReport {
   status: 'healthy' | 'unhealthy';
@@ -109,6 +110,7 @@ export class HealthTracker {
       }
       const silentMs = at - tracked.lastSeenMs;
       if (silentMs >= this.missedLimit * interval) {
+        recordMissedHealthReports();
         tracked.state = 'unhealthy';
         tracked.unhealthySinceMs = at;
         out.push({

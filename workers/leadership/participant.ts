@@ -10,6 +10,7 @@ import { Runtime, Worker, type NativeConnection } from '@temporalio/worker';
 import { createLeaderServeActivities, type LostReason } from '../../activities/leader-serve';
 import { parseDuration } from '../../common/duration';
 import { leaderWorkflowId, shardTaskQueue, workerTaskQueue } from '../../common/names';
+import { leaderRunMetadata } from '../../common/run-summaries';
 import { handoverOutcome, type HandoverOutcome } from '../../workflows/decisions/leader';
 import { leaderCandidateSignal, leaderResignSignal, leaderStatusQuery, type CandidateAnnouncement } from '../../workflows/definitions';
 import type { leaderWorkflow } from '../../workflows/leader';
@@ -186,6 +187,7 @@ export class LeadershipParticipant {
             workflowId: leaderWorkflowId(init.shard),
             taskQueue: shardTaskQueue(init.shard),
             args: [{ shard: init.shard, heartbeatTimeoutMs: init.options.heartbeatTimeoutMs, maxHandoffsPerRun: init.options.maxHandoffsPerRun }],
+            ...leaderRunMetadata(init.shard, init.options.heartbeatTimeoutMs),
             signal: leaderCandidateSignal,
             signalArgs: [{ workerId: init.workerId, ec2InstanceId: init.options.ec2InstanceId, agentAddress: init.options.agentAddress ?? this.status?.address, at: new Date().toISOString() }],
           });

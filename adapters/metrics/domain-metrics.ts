@@ -1,0 +1,152 @@
+/**
+ * The domain's own Prometheus metrics (prom-client), recorded where the events happen:
+ * the audit adapter (every lifecycle action is audited once, by activities and the agent
+ * API alike), the AWS clients' error path, and the agent API's health tracker. Nothing
+ * here is called from workflow code. One registry per process; the worker's /metrics
+ * serves it with the Temporal SDK's own metrics (workers/metrics/server.ts).
+ *
+ * Labels are bounded: tenant and group (config-defined), reasons and error codes that code
+ * defines (anything else is counted as "other"), never instance ids or free text.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AuditEntry } from '../../common/types';
+
+export const domainRegistry = new Registry();
+const registers = [domainRegistry];
+
+const launches = new Counter({
+  name: 'nstance_instance_launches_total',
+  help: 'Instances launched (RunInstances succeeded; adopted="true" when a retried launch found what it had made)',
+  labelNames: ['tenant', 'group', 'adopted'],
+  registers,
+});
+const terminations = new Counter({
+  name: 'nstance_instance_terminations_total',
+  help: 'Instances terminated by their workflow, by the group\'s reason (scale-down, unhealthy, expired-forced, ...)',
+  labelNames: ['tenant', 'group', 'reason'],
+  registers,
+});
+const failures = new Counter({
+  name: 'nstance_instance_failures_total',
+  help: 'Instances that failed before serving (launch-failed, registration-timeout, target-registration-failed)',
+  labelNames: ['tenant', 'group', 'reason'],
+  registers,
+});
+const awsErrors = new Counter({
+  name: 'nstance_aws_errors_total',
+  help: 'AWS requests refused for capacity (kind="capacity") or throttled (kind="throttle"), by service, operation and error code',
+  labelNames: ['service', 'operation', 'kind', 'code'],
+  registers,
+});
+const agentRegistrations = new Counter({
+  name: 'nstance_agent_registrations_total',
+  help: 'Agent registrations accepted by this worker\'s agent API (kind="repeat": an agent asking again with its spent nonce)',
+  labelNames: ['tenant', 'group', 'kind'],
+  registers,
+});
+const agentRejections = new Counter({
+  name: 'nstance_agent_rejections_total',
+  help: 'Agent API requests refused, by action (agent.register.rejected, agent.auth.rejected, agent.rate-limited, ...)',
+  labelNames: ['action'],
+  registers,
+});
+const missedHealthReports = new Counter({
+  name: 'nstance_agent_missed_health_reports_total',
+  help: 'Instances marked unhealthy because their agent missed its health reports (the missed-interval limit)',
+  registers,
+});
+const handoffs = new Counter({
+  name: 'nstance_leader_handoffs_total',
+  help: 'Leader handoffs recorded by the leader workflow, by reason',
+  labelNames: ['reason'],
+  registers,
+});
+const handoffDuration = new Histogram({
+  name: 'nstance_leader_handoff_duration_seconds',
+  help: 'From detecting the leader change to EC2 showing the leader ENI attached to the new leader',
+  labelNames: ['reason'],
+  buckets: [0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 60, 120],
+  registers,
+});
+const gcTerminations = new Counter({
+  name: 'nstance_gc_terminations_total',
+  help: 'Instances the garbage collector terminated (tagged, owned by no running workflow, past the grace period)',
+  registers,
+});
+export const leaderEpochGauge = new Gauge({
+  name: 'nstance_leader_epoch',
+  help: 'Leadership epoch this worker holds or last held (absent before it ever led)',
+  registers,
+});
+export const leaderGauge = new Gauge({
+  name: 'nstance_leader',
+  help: '1 while this worker leads its shard, else 0',
+  registers,
+});
+
+/** A reason or code as a label: code-defined words pass, anything else (free text) is "other". */
+export function boundedLabel(value: unknown): string {
+  return typeof value === 'string' && /^[A-Za-z][A-Za-z0-9._-]{0,47}$/.test(value) ? value : 'other';
+}
+
+const FAILURE_PREFIXES: [RegExp, string][] = [[/^could not register in its target groups/, 'target-registration-failed']];
+
+/** Counts one audited action. Called once per audit object actually written (a retried write is not counted again). */
+export function recordAudit(entry: AuditEntry): void {
+  const tenant = entry.tenant ?? '';
+  const group = entry.group ?? '';
+  const details = entry.details ?? {};
+  switch (entry.action) {
+    case 'instance.create':
+      launches.inc({ tenant, group, adopted: String(details.adopted === true) });
+      break;
+    case 'instance.terminate':
+      terminations.inc({ tenant, group, reason: boundedLabel(details.reason) });
+      break;
+    case 'instance.failed': {
+      const reason = String(details.reason ?? '');
+      failures.inc({ tenant, group, reason: FAILURE_PREFIXES.find(([re]) => re.test(reason))?.[1] ?? 'launch-failed' });
+      break;
+    }
+    case 'instance.registration-timeout':
+      failures.inc({ tenant, group, reason: 'registration-timeout' });
+      break;
+    case 'agent.register':
+      agentRegistrations.inc({ tenant, group, kind: details.repeatOfSpentNonce === true ? 'repeat' : 'new' });
+      break;
+    case 'leader-handoff': {
+      const reason = boundedLabel(details.reason);
+      handoffs.inc({ reason });
+      if (typeof details.durationMs === 'number' && details.durationMs >= 0) handoffDuration.observe({ reason }, details.durationMs / 1000);
+      break;
+    }
+    case 'gc.terminate':
+      gcTerminations.inc();
+      break;
+    default:
+      break;
+  }
+}
+
+export function recordAgentRejection(action: string): void {
+  agentRejections.inc({ action: boundedLabel(action) });
+}
+
+export function recordMissedHealthReports(): void {
+  missedHealthReports.inc();
+}
+
+const THROTTLE_CODES = new Set(['RequestLimitExceeded', 'Throttling', 'ThrottlingException', 'TooManyRequestsException', 'SlowDown', 'RequestThrottled', 'RequestThrottledException']);
+const CAPACITY_CODES = new Set(['InsufficientInstanceCapacity', 'InstanceLimitExceeded', 'VcpuLimitExceeded', 'InsufficientAddressCapacity', 'InsufficientFreeAddressesInSubnet', 'MaxSpotInstanceCountExceeded', 'SpotMaxPriceTooLow']);
+
+/** Whether an AWS error code is a throttle or a capacity refusal (the two kinds worth alerting on), else undefined. */
+export function awsErrorKind(code: string): 'throttle' | 'capacity' | undefined {
+  if (THROTTLE_CODES.has(code)) return 'throttle';
+  if (CAPACITY_CODES.has(code)) return 'capacity';
+  return undefined;
+}
+
+export function recordAwsError(service: string, operation: string, code: string): void {
+  const kind = awsErrorKind(code);
+  if (kind) awsErrors.inc({ service: boundedLabel(service), operation: boundedLabel(operation), kind, code });
+}

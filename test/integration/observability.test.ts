@@ -1,0 +1,192 @@
+/**
+ * Operating it like a product, checked end to end on one shard run by a real `nstance
+ * worker` process (leadership on, metrics on):
+ * - a real headless Chromium (Debian's, scripts/chromium.sh) opens the dev server's Web
+ *   UI by direct URL, the list and each workflow type's page, and finds the summaries
+ *   and details; screenshots are kept in test/artifacts/browser (git-ignored);
+ * - the CLI prints Web UI links that open the runs it started or signalled;
+ * - a scrape of the worker's /metrics during the scenario matches what EC2 holds, and
+ *   carries the Temporal SDK's own metrics.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
+import { gcWorkflowId, groupWorkflowId, instanceWorkflowId, leaderWorkflowId, TAG } from '../../common/names';
+import { groupStatus } from '../../client/ops/status';
+import { ARTIFACTS_DIR, findChromium, openAndWaitForText, openBrowser, pageText, type BrowserSession } from '../support/browser';
+import { eventually, shardInstances, tagOf } from '../support/emulator';
+import { configText, testConfig } from '../support/fixtures';
+import { STACK_UI_VAR } from '../support/global-setup';
+import { LeaderStack, type LeaderWorker } from '../support/leader-stack';
+import { freePort } from '../support/processes';
+import { Registrar } from '../support/registrar';
+
+jest.setTimeout(240_000);
+
+const shard = `obs-${Date.now().toString(36)}`;
+const ref = { shard, tenant: 'default', group: 'web' };
+const ui = process.env[STACK_UI_VAR] ?? '';
+let stack: LeaderStack;
+let w1: LeaderWorker;
+let epoch = 0;
+let metricsUrl = '';
+let registrar: Registrar | undefined;
+let applyOutput = '';
+
+async function scrape(): Promise<string> {
+  const res = await fetch(metricsUrl, { signal: AbortSignal.timeout(5_000) });
+  expect(res.status).toBe(200);
+  return res.text();
+}
+
+/** The value of one sample (`name{labels} value`), undefined when absent. */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{([^}]*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const got = Object.fromEntries([...(m[3] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[4]);
+  }
+  return undefined;
+}
+
+/** Every instance EC2 has ever held for the group (terminated ones too), by state. */
+async function groupInstancesInEc2(): Promise<{ all: number; running: number; terminated: number }> {
+  const out = await stack.h.aws.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: `tag:${TAG.shard}`, Values: [shard] }, { Name: `tag:${TAG.group}`, Values: ['default/web'] }] }));
+  const instances = (out.Reservations ?? []).flatMap((r) => r.Instances ?? []).filter((i) => tagOf(i, TAG.managed) === 'true');
+  const state = (name: string) => instances.filter((i) => i.State?.Name === name).length;
+  return { all: instances.length, running: state('running'), terminated: state('terminated') + state('shutting-down') };
+}
+
+beforeAll(async () => {
+  stack = await LeaderStack.create({ shard, heartbeatTimeout: '3s' });
+  const metricsPort = await freePort();
+  const sdkPort = await freePort();
+  metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+  w1 = await stack.startWorker('w1', { env: { NSTANCE_METRICS_PORT: String(metricsPort), NSTANCE_METRICS_HOST: '127.0.0.1', NSTANCE_SDK_METRICS_ADDRESS: `127.0.0.1:${sdkPort}` } });
+  ({ epoch } = await stack.waitForLeader(w1, 90_000));
+  const file = path.join(stack.logDir, 'config.jsonc');
+  fs.writeFileSync(file, configText(testConfig(stack.seed, { shard, bucket: stack.h.bucket, size: 2 })));
+  applyOutput = await stack.cli(['config', 'apply', '-f', file, '--ui-url', ui]);
+  registrar = new Registrar(stack.h.client, ref).start();
+  await eventually('default/web to serve 2', async () => {
+    const s = await groupStatus(stack.h.client, ref, { limit: 0 }).catch(() => undefined);
+    return s && s.inService === 2 && s.pending === 0 && s.draining === 0 ? s : undefined;
+  }, 120_000);
+});
+
+afterAll(async () => {
+  await registrar?.stop();
+  if (process.env.NSTANCE_LEADER_TEST_LOGS) console.log(w1?.log());
+  await stack?.close();
+});
+
+describe('metrics', () => {
+  test("a scrape of the worker's /metrics matches EC2, and carries the SDK's runtime metrics", async () => {
+    const ec2 = await groupInstancesInEc2();
+    expect(ec2.running).toBe(2);
+    const labels = { shard, tenant: 'default', group: 'web' };
+    const text = await eventually('the group gauges to show 2 in service', async () => {
+      const t = await scrape();
+      return sample(t, 'nstance_group_in_service', labels) === 2 ? t : undefined;
+    }, 30_000, 1_000);
+    expect(sample(text, 'nstance_group_desired', labels)).toBe(2);
+    expect(sample(text, 'nstance_group_running', labels)).toBe(ec2.running);
+    expect(sample(text, 'nstance_group_pending', labels)).toBe(0);
+    expect(sample(text, 'nstance_group_draining', labels)).toBe(0);
+    expect(sample(text, 'nstance_group_unhealthy', labels)).toBe(0);
+    // Every instance EC2 ever held for the group was launched once, and counted once.
+    expect(sample(text, 'nstance_instance_launches_total', { tenant: 'default', group: 'web', adopted: 'false' })).toBe(ec2.all);
+    expect(sample(text, 'nstance_leader', {})).toBe(1);
+    expect(sample(text, 'nstance_leader_epoch', {})).toBe(epoch);
+    expect(sample(text, 'nstance_leader_handoffs_total', { reason: 'initial' })).toBe(1);
+    expect(sample(text, 'nstance_leader_handoff_duration_seconds_count', { reason: 'initial' })).toBe(1);
+    // Temporal Core's own metrics, from its loopback exporter, in the same scrape.
+    expect(sample(text, 'nstance_sdk_metrics_up', {})).toBe(1);
+    expect(text).toMatch(/^temporal_\w+/m);
+    expect(text).toMatch(/^temporal_workflow_completed_total|^temporal_worker_start_total|^temporal_request_total/m);
+
+    // Scale down through the CLI: EC2 terminates one, and the counters and gauges follow.
+    const scaled = await stack.cli(['group', 'scale', 'default/web', '1', '--bucket', stack.h.bucket, '--ui-url', ui]);
+    expect(scaled).toContain(`Web UI: ${ui}/namespaces/default/workflows/${encodeURIComponent(groupWorkflowId(shard, 'default', 'web'))}/`);
+    await eventually('EC2 to hold one running instance of the group', async () => ((await groupInstancesInEc2()).running === 1 && (await shardInstances(stack.h.aws.ec2, shard)).length === 1 ? true : undefined), 90_000);
+    const after = await groupInstancesInEc2();
+    const later = await eventually('the gauges to show 1 running and the termination counted', async () => {
+      const t = await scrape();
+      return sample(t, 'nstance_group_running', labels) === 1 && sample(t, 'nstance_instance_terminations_total', { tenant: 'default', group: 'web', reason: 'scale-down' }) === 1 ? t : undefined;
+    }, 45_000, 1_000);
+    expect(sample(later, 'nstance_group_desired', labels)).toBe(1);
+    expect(after.terminated).toBe(1);
+  });
+});
+
+describe('Web UI', () => {
+  let session: BrowserSession | undefined;
+  const chromium = findChromium();
+
+  beforeAll(async () => {
+    if ('path' in chromium) session = await openBrowser({ executablePath: chromium.path, artifacts: 'browser' });
+  });
+  afterAll(async () => {
+    await session?.close();
+  });
+
+  const browserTest = 'path' in chromium ? test : test.skip;
+  if (!('path' in chromium)) console.warn(`Web UI browser test skipped: no Chromium could be installed (${chromium.missing})`);
+
+  browserTest('the list and every workflow type\'s page show their summaries and details', async () => {
+    const s = session as BrowserSession;
+    expect(ui).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const client = stack.h.client;
+    const runOf = async (workflowId: string) => (await client.workflow.getHandle(workflowId).describe()).runId;
+    const page = await s.newPage();
+
+    // The list, filtered to this shard, by direct URL. (The UI's list has no summary column, 2.54 included: the
+    // summaries are checked on each run's page below.)
+    const list = `${ui}/namespaces/default/workflows?query=${encodeURIComponent(`NstanceShard = "${shard}"`)}`;
+    await openAndWaitForText(page, list, groupWorkflowId(shard, 'default', 'web'), 60_000);
+    for (const type of ['groupWorkflow', 'instanceWorkflow', 'leaderWorkflow', 'gcWorkflow']) await page.getByText(type, { exact: true }).first().waitFor({ timeout: 15_000 });
+    await s.screenshot(page, 'workflows-list');
+
+    // Each run's page, by direct URL: the header, the User Metadata tab (static summary and details, current
+    // details of a running run) and the event history (activity summaries). What is missing is collected, and
+    // every page's text is kept next to its screenshot, so one run shows all that is wrong.
+    const missing: string[] = [];
+    const check = async (name: string, url: string, texts: (string | RegExp)[]) => {
+      await openAndWaitForText(page, url, 'User Metadata');
+      await page.waitForTimeout(1_500);
+      const history = await pageText(page);
+      await s.screenshot(page, `${name}-history`);
+      await page.getByText('User Metadata', { exact: true }).first().click();
+      await page.getByTestId('user-metadata').first().waitFor({ timeout: 10_000 });
+      await page.waitForTimeout(1_000);
+      const metadata = await pageText(page);
+      await s.screenshot(page, `${name}-user-metadata`);
+      fs.writeFileSync(path.join(ARTIFACTS_DIR, 'browser', `${name}.txt`), `${metadata}\n----- history -----\n${history}`);
+      for (const t of texts) if (!(typeof t === 'string' ? (metadata + history).includes(t) : t.test(metadata + history))) missing.push(`${name}: ${String(t)}`);
+    };
+    const pageOf = async (workflowId: string) => `${ui}/namespaces/default/workflows/${encodeURIComponent(workflowId)}/${await runOf(workflowId)}/history`;
+
+    // The group's first run, from the link `config apply` printed: its static summary and details.
+    const groupLink = /Web UI: (\S+)/.exec(applyOutput.split('\n').find((l) => l.includes(encodeURIComponent(groupWorkflowId(shard, 'default', 'web')))) ?? '')?.[1];
+    expect(groupLink).toBeDefined();
+    await check('group-first-run', groupLink as string, ['group default/web · size 2 · template web', /shard:?\s*obs-/, /load the spec of default\/web/, /describe \d+ instances? \(i-\w+/]);
+    // Its current run: current details.
+    await check('group', await pageOf(groupWorkflowId(shard, 'default', 'web')), [/desired 1 · running 1/]);
+
+    // An instance: its group, kind, template and type; its activities say which instance, subnet and image.
+    const member = (await groupStatus(client, ref)).members.find((m) => m.phase === 'in-service');
+    expect(member).toBeDefined();
+    const instanceId = member?.instanceId as string;
+    await check('instance', await pageOf(instanceWorkflowId(shard, instanceId)), [
+      `instance ${instanceId} of default/web · kind web · template web · m7g.large`,
+      new RegExp(`RunInstances ${instanceId} \\(m7g\\.large\\) in subnet-\\w+ \\(ami-\\w+\\)`),
+      /in-service/,
+    ]);
+    // The leader (its ENI move names the ENI, the instance and the epoch) and the garbage collector.
+    await check('leader', await pageOf(leaderWorkflowId(shard)), [`leader of shard ${shard}`, new RegExp(`attach eni-\\w+ to ${w1.ec2InstanceId} \\(worker w1\\) at epoch ${epoch}`), /epoch:?\s*1/]);
+    await check('gc', await pageOf(gcWorkflowId(shard)), [`garbage collector of shard ${shard}`, /next pass/]);
+    expect(missing).toEqual([]);
+  });
+});
