@@ -19,6 +19,7 @@ import {
   TENANT_RULE,
 } from './fields';
 import { describeValue } from './issues';
+import { secretsSchema } from './secrets';
 
 /** Groups of 2,000 are the design point; 5,000 is a whole shard. */
 export const MAX_GROUP_SIZE = 5000;
@@ -77,11 +78,7 @@ export const clusterSchema = strict({
       .url({ protocol: /^https?$/, error: (iss) => `invalid endpoint ${describeValue(iss.input)}: expected an http(s) URL such as "http://127.0.0.1:5000"` })
       .optional(),
   }),
-  secrets: strict({
-    provider: z.literal('aws-secrets-manager'),
-    prefix: z.string(),
-    encryption_key: strict({ provider: z.enum(['aws-secrets-manager', 'env']), source: nonEmpty() }).optional(),
-  }),
+  secrets: secretsSchema,
 });
 
 const durationGte = (lower: string, upper: string) => (obj: Record<string, string>, ctx: z.core.$RefinementCtx) => {

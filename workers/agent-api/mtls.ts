@@ -122,7 +122,7 @@ async function ensureInstanceRunning(ctx: AgentApiContext, who: AgentIdentity, r
 export async function files(ctx: AgentApiContext, who: AgentIdentity, remote?: string): Promise<{ files: DeliveredFile[] }> {
   await ensureInstanceRunning(ctx, who, remote);
   const { view, pki } = await ctx.pki();
-  const secretFiles = await ctx.secretFiles.forGroup(view.secretsPrefix, who.tenant, who.group);
+  const secretFiles = await ctx.secretFiles.forGroup(await ctx.secretStore(view), who.tenant, who.group, view.secrets);
   return {
     files: [
       { path: CA_BUNDLE_PATH, mode: '0644', content: pki.caCertPem, source: 'cluster-ca' },
