@@ -58,13 +58,15 @@ export class SecretStores {
   constructor(
     private readonly clients: SecretStoreClients,
     private readonly env: NodeJS.ProcessEnv = process.env,
+    /** `raw`: without cache_ttl (key rotation must see what is stored now). */
+    private readonly options: { raw?: boolean } = {},
   ) {}
 
   for(where: SecretsLocation): Promise<SecretStore> {
     const id = secretsLocationKey(where);
     let found = this.stores.get(id);
     if (!found) {
-      found = createSecretStore(this.clients, where, this.env);
+      found = (this.options.raw ? createRawSecretStore : createSecretStore)(this.clients, where, this.env);
       found.catch(() => this.stores.delete(id));
       // A handful of configs live at once at most (a rotation adds one); bound it anyway.
       if (this.stores.size >= 16) this.stores.delete(this.stores.keys().next().value as string);

@@ -15,6 +15,7 @@ import { commandInstance } from '../ops/instance';
 import { scaleGroup } from '../ops/scale';
 import { groupRow, groupStatuses, groupStatusWithMembers, instancePhases, instanceRows, waitForConvergence } from '../ops/status';
 import { json, table } from './output';
+import { secretsCommand } from './secrets';
 
 function actor(): string {
   return process.env.NSTANCE_ACTOR || `cli:${safeUser()}`;
@@ -190,6 +191,7 @@ export function buildProgram(): Command {
   program.addCommand(leaderCommand({ actor, shardFrom }));
   program.addCommand(agentCommand());
   program.addCommand(fleetCommand());
+  program.addCommand(secretsCommand({ actor, shardFrom, bucketFrom }));
 
   return program;
 }
