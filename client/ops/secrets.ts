@@ -4,7 +4,7 @@
  * --reveal`; audit entries name the secret and who changed it, never the value.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowIdConflictPolicy, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowIdConflictPolicy, type Client, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { AwsClients } from '../../adapters/aws/clients';
 import { writeAudit } from '../../adapters/s3/audit';
 import { FRESH, ShardConfigCache } from '../../adapters/s3/config-cache';
@@ -84,7 +84,7 @@ export async function deleteSecret(opened: OpenedSecrets, name: string): Promise
 export async function startKeyRotation(
   client: Client,
   input: Pick<KeyRotationInput, 'shard' | 'actor' | 'pageSize' | 'pagesPerRun'>,
-): Promise<WorkflowHandle<(input: KeyRotationInput) => Promise<KeyRotationResult>>> {
+): Promise<WorkflowHandleWithFirstExecutionRunId<(input: KeyRotationInput) => Promise<KeyRotationResult>>> {
   return client.workflow.start<(input: KeyRotationInput) => Promise<KeyRotationResult>>('keyRotationWorkflow', {
     workflowId: keyRotationWorkflowId(input.shard),
     taskQueue: shardTaskQueue(input.shard),

@@ -20,6 +20,7 @@ import {
 } from './fields';
 import { describeValue } from './issues';
 import { secretsSchema } from './secrets';
+import { certificatesSchema, filesSchema } from './files';
 
 /** Groups of 2,000 are the design point; 5,000 is a whole shard. */
 export const MAX_GROUP_SIZE = 5000;
@@ -144,6 +145,7 @@ export const templateSchema = strict({
   }).optional(),
   args: argsSchema().optional(),
   vars: varsSchema().optional(),
+  files: filesSchema.optional(),
 });
 
 /** `max_surge` / `max_unavailable`: a count or a percentage of the group's size. */
@@ -185,6 +187,7 @@ export const configSchema = strict({
   images: namedRecord(IDENT_PATTERN, IDENT_RULE, imageSchema, 'image').default({}),
   load_balancers: namedRecord(TENANT_PATTERN, TENANT_RULE, loadBalancerSchema, 'load balancer').default({}),
   defaults: defaultsSchema.default({}),
+  certificates: certificatesSchema.optional(),
   templates: namedRecord(TENANT_PATTERN, TENANT_RULE, templateSchema, 'template').default({}),
   groups: groupNameSchema(groupSchema).default({}),
 });
