@@ -12,8 +12,8 @@ import { ObjectStorageSecretStore } from '../adapters/secrets/object-storage';
 import type { KeyRotationPage, KeyRotationPageInput, KeyRotationPlan } from '../workflows/key-rotation-api';
 import type { ActivityDeps } from './deps';
 
-/** S3 requests in flight per page: each secret costs a GET, a PUT and a GET. */
-const PAGE_CONCURRENCY = 8;
+/** Secrets in flight per page (each costs a GET, a PUT and a GET); each request adds a listener to the activity's cancellation signal, so few. */
+const PAGE_CONCURRENCY = 4;
 
 export function createSecretsActivities(deps: ActivityDeps) {
   const objects = new ObjectStore({ s3: deps.aws.s3, bucket: deps.bucket });

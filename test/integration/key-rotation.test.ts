@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { ensureClusterPki } from '../../adapters/pki/cluster-ca';
 import { ObjectStore } from '../../adapters/s3/objects';
 import { decryptSecret, KeyRing } from '../../adapters/secrets/crypto';
 import { ObjectStorageSecretStore } from '../../adapters/secrets/object-storage';
@@ -28,6 +29,8 @@ import { stackEnv } from '../support/stack-env';
 const run = Date.now().toString(36);
 const shard = `rot-${run}`;
 const COUNT = 300;
+/** Plus the CA key and the registration key. */
+const STORED = COUNT + 2;
 const oldKey = randomBytes(32);
 const newKey = randomBytes(32);
 const NEW_VAR = `NSTANCE_TEST_NEW_KEY_${run.toUpperCase()}`;
@@ -84,6 +87,8 @@ beforeAll(async () => {
   // Written under the old key, as a cluster has them before the rotation.
   const before = new ObjectStorageSecretStore(h.aws.s3, h.bucket, 'secret/', new KeyRing(oldKey));
   for (let i = 0; i < COUNT; i++) values.set(`files/default/web/etc/app/s${String(i).padStart(4, '0')}`, `value-${i}-${randomBytes(6).toString('hex')}`);
+  // The cluster PKI lives in the store too (a worker serving the agent API creates it): made first, so the count is fixed.
+  await ensureClusterPki({ secrets: before, objects: new ObjectStore({ s3: h.aws.s3, bucket: h.bucket }) }, { clusterId: 'rot' });
   const entries = [...values];
   for (let i = 0; i < entries.length; i += 25) await Promise.all(entries.slice(i, i + 25).map(([name, value]) => before.put(name, value)));
 });
@@ -122,7 +127,7 @@ test('a rotation killed with its worker resumes on another and leaves every secr
   );
   spawned.kill('SIGKILL');
   await spawned.exited;
-  expect(atKill.plan).toMatchObject({ keyId: new KeyRing(newKey).currentId, oldKeyIds: [new KeyRing(oldKey).currentId], total: COUNT });
+  expect(atKill.plan).toMatchObject({ keyId: new KeyRing(newKey).currentId, oldKeyIds: [new KeyRing(oldKey).currentId], total: STORED });
 
   // Interrupted for real: some under each key, none under neither, no value changed.
   const middle = await census();
@@ -136,10 +141,14 @@ test('a rotation killed with its worker resumes on another and leaves every secr
 
   expect(result.status).toBe('done');
   expect(result.passes).toBe(2); // one that re-encrypted, one that found nothing left to do
-  expect(result.lastPass).toEqual({ scanned: COUNT, rewritten: 0, current: COUNT, missing: 0, unreadable: 0 });
-  expect(result.totals.rewritten).toBeLessThanOrEqual(COUNT);
+  expect(result.lastPass).toEqual({ scanned: STORED, rewritten: 0, current: STORED, missing: 0, unreadable: 0 });
+  expect(result.totals.rewritten).toBeLessThanOrEqual(STORED);
   expect(await census()).toEqual({ underNew: COUNT, underOld: 0, neither: 0, wrongValue: 0 });
-  // Paged with a cursor and continued as new (30 pages a pass, 5 per run).
+  for (const name of ['ca-key', 'registration-key']) {
+    const blob = await blobOf(name);
+    expect([decryptSecret(blob, newKey)?.toString().includes('PRIVATE KEY'), decryptSecret(blob, oldKey)]).toEqual([true, undefined]);
+  }
+  // Paged with a cursor and continued as new (31 pages a pass, 5 per run).
   expect(Math.max(...progress.map((p) => p.runs))).toBeGreaterThanOrEqual(6);
 
   // Audited: when it started, and how it ended.
@@ -153,7 +162,7 @@ test('a rotation killed with its worker resumes on another and leaves every secr
   // Again: idempotent, nothing to re-encrypt.
   await startKeyRotation(h.client, { shard, actor: 'test:rerun', pageSize: 100 });
   const rerun = await followKeyRotation(h.client, shard, () => undefined, 200);
-  expect(rerun).toMatchObject({ status: 'done', passes: 1, totals: { rewritten: 0, current: COUNT } });
+  expect(rerun).toMatchObject({ status: 'done', passes: 1, totals: { rewritten: 0, current: STORED } });
 }, 300_000);
 
 test('nstance secrets put, get (redacted unless --reveal), list and delete, audited without the value', async () => {
