@@ -21,7 +21,8 @@ import { latestRunStatus } from '../../adapters/temporal/workflow-status';
 import type { LeadershipGate } from '../leadership/gate';
 import type { HealthTracker } from './health-tracker';
 import { RejectionAggregator, type Rejection } from './rejections';
-import { SecretFiles } from './secret-files';
+import { DEFAULT_SECRET_FILES_TTL_MS, SecretFiles } from './secret-files';
+import { TemplateFiles } from './template-files';
 
 export interface ShardView {
   clusterId: string;
@@ -45,6 +46,8 @@ export class AgentApiContext {
   readonly pkiCache: PkiCache;
   readonly config: ShardConfigCache;
   readonly secretFiles: SecretFiles;
+  /** The templates' `files`, rendered per instance (secret and storage contents cached like secretFiles). */
+  readonly templateFiles: TemplateFiles;
   readonly rejections: RejectionAggregator;
   /** The view derived from the config version last seen (derived once per version). */
   private derived: { from: NstanceConfig; view: ShardView } | undefined;
@@ -82,6 +85,7 @@ export class AgentApiContext {
     const configs = deps.configs ?? new ShardConfigCaches(this.objects, { now: deps.now, onError: (err, key) => deps.log(`agent API: revalidating ${key} failed (serving the cached copy): ${(err as Error).message}`) });
     this.config = configs.for(deps.shard);
     this.secretFiles = new SecretFiles({ ttlMs: deps.secretFilesTtlMs, now: deps.now });
+    this.templateFiles = new TemplateFiles({ ttlMs: deps.secretFilesTtlMs ?? DEFAULT_SECRET_FILES_TTL_MS, now: deps.now });
     this.rejections = new RejectionAggregator({
       shard: deps.shard,
       actor: `agent-api:${deps.workerId}`,
