@@ -12,6 +12,7 @@ import type { SecretStore } from '../../adapters/secrets/store';
 import { resolveGroup, type DynamicGroups, type NstanceConfig } from '../../common/config';
 import type { FileConfig } from '../../common/config/files';
 import { renderDeep, renderTemplate, type TemplateData } from '../../common/template';
+import { secretsCacheTtlMs } from '../../common/config/secrets';
 import { TtlCache } from './ttl-cache';
 
 export interface InstanceFileRequest {
@@ -64,10 +65,21 @@ function renderEnv(template: Record<string, unknown>, data: TemplateData, where:
 }
 
 export class TemplateFiles {
-  private readonly contents: TtlCache<string, string | undefined>;
+  /** One cache per TTL in use (the default, or cluster.secrets.cache_ttl), as SecretFiles has. */
+  private readonly caches = new Map<number, TtlCache<string, string | undefined>>();
 
-  constructor(options: { ttlMs: number; now?: () => number }) {
-    this.contents = new TtlCache({ ttlMs: options.ttlMs, now: options.now, maxEntries: 5000 });
+  constructor(private readonly options: { ttlMs: number; now?: () => number }) {}
+
+  private cached(key: string, load: () => Promise<string | undefined>, request: InstanceFileRequest): Promise<string | undefined> {
+    const configured = secretsCacheTtlMs(request.config.cluster.secrets);
+    const ttlMs = configured ?? this.options.ttlMs;
+    if (ttlMs <= 0) return load();
+    let cache = this.caches.get(ttlMs);
+    if (!cache) {
+      cache = new TtlCache({ ttlMs, now: this.options.now, maxEntries: 5000 });
+      this.caches.set(ttlMs, cache);
+    }
+    return cache.get(key, load);
   }
 
   async forInstance(request: InstanceFileRequest): Promise<RenderedFiles> {
@@ -97,14 +109,14 @@ export class TemplateFiles {
       case 'secret': {
         const name = renderTemplate(file.source ?? '', data, `${where}.source`);
         const location = request.store.locate(name);
-        const value = await this.contents.get(`secret\u0000${location}`, () => request.store.get(name));
+        const value = await this.cached(`secret\u0000${location}`, () => request.store.get(name), request);
         if (value === undefined) throw new Error(`secret ${location} does not exist`);
         return { content: value, source: location };
       }
       case 'storage': {
         const key = renderTemplate(file.source ?? '', data, `${where}.source`);
         const location = `s3://${request.objects.bucket}/${key}`;
-        const value = await this.contents.get(`storage\u0000${location}`, async () => (await request.objects.read(key))?.text);
+        const value = await this.cached(`storage\u0000${location}`, async () => (await request.objects.read(key))?.text, request);
         if (value === undefined) throw new Error(`${location} does not exist`);
         return { content: value, source: location };
       }
