@@ -4,7 +4,7 @@
  * --reveal`; audit entries name the secret and who changed it, never the value.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowIdConflictPolicy, type Client, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowIdConflictPolicy, type Client, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { AwsClients } from '../../adapters/aws/clients';
 import { writeAudit } from '../../adapters/s3/audit';
 import { FRESH, ShardConfigCache } from '../../adapters/s3/config-cache';
@@ -116,5 +116,17 @@ export async function followKeyRotation(
     }
     await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, pollMs))]);
   }
-  return result;
+  try {
+    return await result;
+  } catch (err) {
+    // The workflow's failure says only "Workflow execution failed": its cause (an activity's message) says why.
+    if (err instanceof WorkflowFailedError) throw new Error(`key rotation failed: ${rootMessage(err)}`, { cause: err });
+    throw err;
+  }
+}
+
+function rootMessage(err: Error): string {
+  let at: Error = err;
+  while (at.cause instanceof Error) at = at.cause;
+  return at.message;
 }

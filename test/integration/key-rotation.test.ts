@@ -188,3 +188,14 @@ test('nstance secrets put, get (redacted unless --reveal), list and delete, audi
   expect(audits.map((a) => a.action).sort()).toEqual(['secrets.delete', 'secrets.put']);
   expect(JSON.stringify(audits)).not.toContain('cli-s3cret');
 });
+
+test('rotate-key on a provider with its own KMS key fails at once, saying why', async () => {
+  const store = new ShardConfigStore(new ObjectStore({ s3: h.aws.s3, bucket: h.bucket }), shard);
+  const current = await store.readConfig();
+  const kms = config(h.bucket) as { cluster: { secrets: unknown } };
+  kms.cluster.secrets = { provider: 'aws-secrets-manager', prefix: `nstance/${shard}/` };
+  await store.writeConfig(configText(kms), { etag: current!.etag });
+  const out = await runCli('secrets', 'rotate-key', '--shard', shard, '--json');
+  expect(out.code).toBe(1);
+  expect(out.stderr).toContain('key rotation failed: cluster.secrets.provider is "aws-secrets-manager": rotate-key re-encrypts object-storage secrets');
+});
