@@ -5,6 +5,7 @@ import { createGroupActivities } from './group-activities';
 import { createInstanceActivities } from './instance-activities';
 import { createLoadBalancerActivities } from './load-balancer-activities';
 import { leaderActivitiesFor } from './leader';
+import { createSecretsActivities } from './secrets-activities';
 
 export type { ActivityDeps } from './deps';
 export { clientTokenFor, type InstanceTarget } from './instance-activities';
@@ -19,6 +20,7 @@ export function createActivities(options: ActivityDeps) {
     ...createLoadBalancerActivities(deps),
     ...createGcActivities(deps),
     ...leaderActivitiesFor(deps),
+    ...createSecretsActivities(deps),
   };
 }
 

@@ -80,5 +80,6 @@ export function cancellableClients(clients: AwsClients): AwsClients {
     s3: cancellableInActivities(clients.s3),
     elbv2: cancellableInActivities(clients.elbv2),
     secrets: cancellableInActivities(clients.secrets),
+    ssm: cancellableInActivities(clients.ssm),
   };
 }

@@ -2,6 +2,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SSMClient } from '@aws-sdk/client-ssm';
 
 /**
  * The AWS clients every activity receives. They are injected (never constructed
@@ -13,6 +14,8 @@ export interface AwsClients {
   s3: S3Client;
   elbv2: ElasticLoadBalancingV2Client;
   secrets: SecretsManagerClient;
+  /** Parameter Store: cluster.secrets.provider "aws-parameter-store" and encryption keys kept there. */
+  ssm: SSMClient;
 }
 
 export interface AwsClientOptions {
@@ -51,6 +54,7 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
     s3: new S3Client({ ...common, forcePathStyle: options.endpoint !== undefined }),
     elbv2: new ElasticLoadBalancingV2Client(common),
     secrets: new SecretsManagerClient(common),
+    ssm: new SSMClient(common),
   };
 }
 
@@ -59,4 +63,5 @@ export function destroyAwsClients(clients: AwsClients): void {
   clients.s3.destroy();
   clients.elbv2.destroy();
   clients.secrets.destroy();
+  clients.ssm.destroy();
 }

@@ -1,15 +1,16 @@
 /**
  * The cluster's PKI: an Ed25519 CA (certificate in S3 at cluster/ca.crt, private
- * key in Secrets Manager under <prefix>ca-key) and an Ed25519 registration signing
- * key (<prefix>registration-key). Each is created exactly once however many
- * workers start together: the secret is created first (Secrets Manager picks one
- * winner), then the certificate is derived from whichever key won and written
+ * key in the configured secret store as "ca-key") and an Ed25519 registration signing
+ * key ("registration-key"). Each is created exactly once however many
+ * workers start together: the secret is created first (the store's conditional create
+ * picks one winner), then the certificate is derived from whichever key won and written
  * create-only, and a certificate already there is checked against the key.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { s3Keys } from '../../common/names';
 import type { ObjectStore } from '../s3/objects';
 import { WriteConflictError } from '../s3/objects';
+import { SecretStores, secretsLocationKey, type SecretsLocation } from '../secrets/factory';
 import type { SecretStore } from '../secrets/store';
 import { certificateMatchesKey, createCaCertificate, publicKeyFingerprint } from './x509';
 
@@ -24,15 +25,13 @@ export interface ClusterPki {
   created: { caKey: boolean; registrationKey: boolean; caCert: boolean };
 }
 
-export interface PkiLocation {
-  clusterId: string;
-  /** cluster.secrets.prefix, e.g. "nstance/demo/". */
-  secretsPrefix: string;
-}
+/** Where the PKI's secrets live: the cluster and its `cluster.secrets` (and bucket, for object storage). */
+export type PkiLocation = SecretsLocation;
 
+/** Names in the secret store (relative to cluster.secrets.prefix). */
 export const secretNames = {
-  caKey: (prefix: string) => `${prefix}ca-key`,
-  registrationKey: (prefix: string) => `${prefix}registration-key`,
+  caKey: 'ca-key',
+  registrationKey: 'registration-key',
 };
 
 function newEd25519Pem(): string {
@@ -50,12 +49,12 @@ function parseKey(pem: string, name: string): KeyObject {
   return key;
 }
 
-export async function ensureClusterPki(deps: { secrets: SecretStore; objects: ObjectStore }, where: PkiLocation): Promise<ClusterPki> {
-  const caName = secretNames.caKey(where.secretsPrefix);
-  const regName = secretNames.registrationKey(where.secretsPrefix);
+export async function ensureClusterPki(deps: { secrets: SecretStore; objects: ObjectStore }, where: { clusterId: string }): Promise<ClusterPki> {
+  const caName = deps.secrets.locate(secretNames.caKey);
+  const regName = deps.secrets.locate(secretNames.registrationKey);
   const [ca, reg] = await Promise.all([
-    deps.secrets.createOnce(caName, newEd25519Pem, `nstance cluster ${where.clusterId}: CA private key`),
-    deps.secrets.createOnce(regName, newEd25519Pem, `nstance cluster ${where.clusterId}: registration nonce signing key`),
+    deps.secrets.createIfAbsent(secretNames.caKey, newEd25519Pem, `nstance cluster ${where.clusterId}: CA private key`),
+    deps.secrets.createIfAbsent(secretNames.registrationKey, newEd25519Pem, `nstance cluster ${where.clusterId}: registration nonce signing key`),
   ]);
   const caKey = parseKey(ca.value, caName);
   const registrationKey = parseKey(reg.value, regName);
@@ -94,16 +93,16 @@ export async function ensureClusterPki(deps: { secrets: SecretStore; objects: Ob
   };
 }
 
-/** Memoizes the PKI per (cluster, prefix): it never changes once created, and creating it costs AWS calls. */
+/** Memoizes the PKI per (cluster, secrets config): it never changes once created, and creating it costs AWS calls. */
 export class PkiCache {
   private readonly cache = new Map<string, Promise<ClusterPki>>();
-  constructor(private readonly deps: { secrets: SecretStore; objects: ObjectStore }) {}
+  constructor(private readonly deps: { stores: SecretStores; objects: ObjectStore }) {}
 
   get(where: PkiLocation): Promise<ClusterPki> {
-    const id = `${where.clusterId}\u0000${where.secretsPrefix}`;
+    const id = secretsLocationKey(where);
     let found = this.cache.get(id);
     if (!found) {
-      found = ensureClusterPki(this.deps, where);
+      found = this.deps.stores.for(where).then((secrets) => ensureClusterPki({ secrets, objects: this.deps.objects }, where));
       // A failure (AWS down) is not cached: the next caller tries again.
       found.catch(() => this.cache.delete(id));
       this.cache.set(id, found);

@@ -9,7 +9,8 @@ import type { AwsClients } from '../aws/clients';
 import type { LaunchAttempt, RegistrationMaterial } from '../../activities/deps';
 import { FRESH, ShardConfigCaches } from '../s3/config-cache';
 import { ObjectStore } from '../s3/objects';
-import { SecretStore } from '../secrets/store';
+import { SecretStores } from '../secrets/factory';
+import { pkiLocation } from './location';
 import { PkiCache } from './cluster-ca';
 import { mintLaunchNonce } from './nonce';
 import { certificateFingerprint } from './x509';
@@ -25,7 +26,7 @@ export interface NonceIssuerDeps {
 
 export function createNonceIssuer(deps: NonceIssuerDeps): (input: InstanceWorkflowInput, launch: LaunchAttempt) => Promise<RegistrationMaterial> {
   const objects = new ObjectStore({ s3: deps.aws.s3, bucket: deps.bucket });
-  const pki = deps.pki ?? new PkiCache({ secrets: new SecretStore(deps.aws.secrets), objects });
+  const pki = deps.pki ?? new PkiCache({ stores: new SecretStores(deps.aws), objects });
   const configs = deps.configs ?? new ShardConfigCaches(objects);
   return async (input, launch) => {
     const cache = configs.for(input.shard);
@@ -33,7 +34,7 @@ export function createNonceIssuer(deps: NonceIssuerDeps): (input: InstanceWorkfl
     const stored = (await cache.config()) ?? (await cache.config(FRESH));
     if (!stored) throw new Error(`no config for shard "${input.shard}": cannot mint a registration nonce`);
     const { config } = stored;
-    const { clusterId, registrationKey, registrationKid, caCertPem } = await pki.get({ clusterId: config.cluster.id, secretsPrefix: config.cluster.secrets.prefix });
+    const { clusterId, registrationKey, registrationKid, caCertPem } = await pki.get(pkiLocation(config, deps.bucket));
     // The workflow input's timeout first: it is fixed for this launch (a config edited between two attempts must not
     // change the nonce) and it is the one the workflow's own registration timer uses.
     const ttl = input.lifecycle?.registrationTimeoutMs ?? shardSettings(config).gc.registrationTimeoutMs;

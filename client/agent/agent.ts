@@ -5,9 +5,8 @@
  * in-process (many at once) in the simulated fleet.
  */
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { Agent as HttpsAgent, request, type RequestOptions } from 'node:https';
-import { dirname, join, normalize } from 'node:path';
+import { join } from 'node:path';
 import { checkServerIdentity, createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
 import { peekClaims } from '../../adapters/pki/nonce';
 import { discoverPinnedCa } from './discover';
@@ -15,6 +14,7 @@ import type { NoticeSource, TerminationNotice } from './imds';
 import { loadOrCreateKey, loadState, saveState, type AgentState } from './state';
 import { AgentRequestError, jitteredIntervalMs, parseRetryAfter, retryDelayMs } from './retry';
 import { splitAddress } from './userdata';
+import { writeFileAtomically } from './file-writer';
 
 export { AgentRequestError, jitteredIntervalMs, retryDelayMs, RETRY_BASE_MS, RETRY_MAX_MS } from './retry';
 
@@ -165,11 +165,7 @@ export class Agent {
     const state = await this.register();
     const out = (await this.call('GET', '/v1/files', undefined, state)) as { files: DeliveredFile[] };
     const root = this.options.filesRoot ?? join(this.options.stateDir, 'files');
-    for (const file of out.files) {
-      const target = join(root, normalize(`/${file.path}`));
-      await mkdir(dirname(target), { recursive: true });
-      await writeFile(target, file.content, { mode: parseInt(file.mode, 8) });
-    }
+    for (const file of out.files) await writeFileAtomically(root, file);
     return out.files;
   }
 

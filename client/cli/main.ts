@@ -17,6 +17,7 @@ import { scaleGroup } from '../ops/scale';
 import { groupRow, groupStatuses, groupStatusWithMembers, instancePhases, instanceRows, waitForConvergence } from '../ops/status';
 import { json, table } from './output';
 import { currentRun, linkLines, uiBaseUrl, type RunRef } from './ui-links';
+import { secretsCommand } from './secrets';
 
 function actor(): string {
   return process.env.NSTANCE_ACTOR || `cli:${safeUser()}`;
@@ -204,6 +205,7 @@ export function buildProgram(): Command {
   program.addCommand(leaderCommand({ actor, shardFrom }));
   program.addCommand(agentCommand());
   program.addCommand(fleetCommand());
+  program.addCommand(secretsCommand({ actor, shardFrom, bucketFrom }));
 
   return program;
 }

@@ -19,6 +19,8 @@ import {
   TENANT_RULE,
 } from './fields';
 import { describeValue } from './issues';
+import { secretsSchema } from './secrets';
+import { certificatesSchema, filesSchema } from './files';
 
 /** Groups of 2,000 are the design point; 5,000 is a whole shard. */
 export const MAX_GROUP_SIZE = 5000;
@@ -77,11 +79,7 @@ export const clusterSchema = strict({
       .url({ protocol: /^https?$/, error: (iss) => `invalid endpoint ${describeValue(iss.input)}: expected an http(s) URL such as "http://127.0.0.1:5000"` })
       .optional(),
   }),
-  secrets: strict({
-    provider: z.literal('aws-secrets-manager'),
-    prefix: z.string(),
-    encryption_key: strict({ provider: z.enum(['aws-secrets-manager', 'env']), source: nonEmpty() }).optional(),
-  }),
+  secrets: secretsSchema,
 });
 
 const durationGte = (lower: string, upper: string) => (obj: Record<string, string>, ctx: z.core.$RefinementCtx) => {
@@ -147,6 +145,7 @@ export const templateSchema = strict({
   }).optional(),
   args: argsSchema().optional(),
   vars: varsSchema().optional(),
+  files: filesSchema.optional(),
 });
 
 /** `max_surge` / `max_unavailable`: a count or a percentage of the group's size. */
@@ -188,6 +187,7 @@ export const configSchema = strict({
   images: namedRecord(IDENT_PATTERN, IDENT_RULE, imageSchema, 'image').default({}),
   load_balancers: namedRecord(TENANT_PATTERN, TENANT_RULE, loadBalancerSchema, 'load balancer').default({}),
   defaults: defaultsSchema.default({}),
+  certificates: certificatesSchema.optional(),
   templates: namedRecord(TENANT_PATTERN, TENANT_RULE, templateSchema, 'template').default({}),
   groups: groupNameSchema(groupSchema).default({}),
 });

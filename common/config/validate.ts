@@ -8,6 +8,7 @@ import { forEachString } from './args';
 import { withHint } from './suggest';
 import { ConfigPath, IssueList } from './issues';
 import type { GroupConfig, NstanceConfig, TemplateConfig } from './schema';
+import { checkFileReferences, checkFileVars } from './files';
 
 interface Reference {
   path: ConfigPath;
@@ -127,4 +128,6 @@ export function checkConfigReferences(config: NstanceConfig, list: IssueList): v
       checkGroupReferences(config, tenant, name, group, ['groups', tenant, name], list);
     }
   }
+  checkFileReferences(config, list);
+  checkFileVars(config, list);
 }

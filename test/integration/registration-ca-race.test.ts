@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import { createAwsClients, destroyAwsClients, type AwsClients } from '../../adapters/aws/clients';
 import { ensureClusterPki } from '../../adapters/pki/cluster-ca';
 import { ObjectStore } from '../../adapters/s3/objects';
-import { SecretStore } from '../../adapters/secrets/store';
+import { SecretsManagerStore } from '../../adapters/secrets/secrets-manager';
 import { s3Keys } from '../../common/names';
 import { listKeys } from '../support/emulator';
 import { createHarness, type Harness } from '../support/harness';
@@ -32,11 +32,11 @@ function initializer(prefix: string) {
   const aws = createAwsClients({ region: env.region, endpoint: env.awsEndpoint, maxAttempts: 2 });
   extra.push(aws);
   const objects = new ObjectStore({ s3: aws.s3, bucket: h.bucket });
-  return () => ensureClusterPki({ secrets: new SecretStore(aws.secrets), objects }, { clusterId: 'race', secretsPrefix: prefix });
+  return () => ensureClusterPki({ secrets: new SecretsManagerStore(aws.secrets, prefix), objects }, { clusterId: 'race' });
 }
 
 async function secretsUnder(prefix: string): Promise<string[]> {
-  return new SecretStore(h.aws.secrets).listNames(prefix);
+  return (await new SecretsManagerStore(h.aws.secrets, prefix).list()).map((n) => `${prefix}${n}`);
 }
 
 test('four initializers racing against the same bucket and prefix create one CA key, one registration key and one ca.crt', async () => {

@@ -15,16 +15,22 @@ import { writeAudit } from '../../adapters/s3/audit';
 import { recordAgentRejection } from '../../adapters/metrics/domain-metrics';
 import { ShardConfigCaches, type ShardConfigCache } from '../../adapters/s3/config-cache';
 import { ObjectStore } from '../../adapters/s3/objects';
-import { SecretStore } from '../../adapters/secrets/store';
+import { SecretStores } from '../../adapters/secrets/factory';
+import type { SecretStore } from '../../adapters/secrets/store';
+import { secretsPrefix, type SecretsConfig } from '../../common/config/secrets';
 import { latestRunStatus } from '../../adapters/temporal/workflow-status';
 import type { LeadershipGate } from '../leadership/gate';
 import type { HealthTracker } from './health-tracker';
 import { RejectionAggregator, type Rejection } from './rejections';
-import { SecretFiles } from './secret-files';
+import { DEFAULT_SECRET_FILES_TTL_MS, SecretFiles } from './secret-files';
+import { TemplateFiles } from './template-files';
 
 export interface ShardView {
   clusterId: string;
+  /** The resolved cluster.secrets prefix. */
   secretsPrefix: string;
+  /** cluster.secrets; absent means Secrets Manager under secretsPrefix (a view given by a test). */
+  secrets?: SecretsConfig;
   healthCheckIntervalMs: number;
   leaderIp?: string;
 }
@@ -37,10 +43,12 @@ export const INSTANCE_CHECK_TTL_MS = 30_000;
 
 export class AgentApiContext {
   readonly objects: ObjectStore;
-  readonly secrets: SecretStore;
+  readonly secretStores: SecretStores;
   readonly pkiCache: PkiCache;
   readonly config: ShardConfigCache;
   readonly secretFiles: SecretFiles;
+  /** The templates' `files`, rendered per instance (secret and storage contents cached like secretFiles). */
+  readonly templateFiles: TemplateFiles;
   readonly rejections: RejectionAggregator;
   /** The view derived from the config version last seen (derived once per version). */
   private derived: { from: NstanceConfig; view: ShardView } | undefined;
@@ -73,11 +81,12 @@ export class AgentApiContext {
     },
   ) {
     this.objects = new ObjectStore({ s3: deps.aws.s3, bucket: deps.bucket });
-    this.secrets = new SecretStore(deps.aws.secrets);
-    this.pkiCache = deps.pki ?? new PkiCache({ secrets: this.secrets, objects: this.objects });
+    this.secretStores = new SecretStores(deps.aws);
+    this.pkiCache = deps.pki ?? new PkiCache({ stores: this.secretStores, objects: this.objects });
     const configs = deps.configs ?? new ShardConfigCaches(this.objects, { now: deps.now, onError: (err, key) => deps.log(`agent API: revalidating ${key} failed (serving the cached copy): ${(err as Error).message}`) });
     this.config = configs.for(deps.shard);
-    this.secretFiles = new SecretFiles(this.secrets, { ttlMs: deps.secretFilesTtlMs, now: deps.now });
+    this.secretFiles = new SecretFiles({ ttlMs: deps.secretFilesTtlMs, now: deps.now });
+    this.templateFiles = new TemplateFiles({ ttlMs: deps.secretFilesTtlMs ?? DEFAULT_SECRET_FILES_TTL_MS, now: deps.now });
     this.rejections = new RejectionAggregator({
       shard: deps.shard,
       actor: `agent-api:${deps.workerId}`,
@@ -103,7 +112,8 @@ export class AgentApiContext {
     if (this.derived?.from === config) return this.derived.view;
     const view: ShardView = {
       clusterId: config.cluster.id,
-      secretsPrefix: config.cluster.secrets.prefix,
+      secretsPrefix: secretsPrefix(config.cluster.secrets, config.cluster.id),
+      secrets: config.cluster.secrets,
       healthCheckIntervalMs: shardSettings(config).healthCheckIntervalMs,
       leaderIp: config.shard.leader_network?.ip,
     };
@@ -119,7 +129,16 @@ export class AgentApiContext {
   async pki(): Promise<{ view: ShardView; pki: ClusterPki }> {
     const view = await this.view();
     if (!view) throw new Error(`no config for shard "${this.deps.shard}" yet`);
-    return { view, pki: await this.pkiCache.get({ clusterId: view.clusterId, secretsPrefix: view.secretsPrefix }) };
+    return { view, pki: await this.pkiCache.get(this.secretsLocation(view)) };
+  }
+
+  private secretsLocation(view: ShardView) {
+    return { clusterId: view.clusterId, bucket: this.deps.bucket, secrets: view.secrets ?? { provider: 'aws-secrets-manager' as const, prefix: view.secretsPrefix } };
+  }
+
+  /** The store cluster.secrets names (built once per secrets config). */
+  secretStore(view: ShardView): Promise<SecretStore> {
+    return this.secretStores.for(this.secretsLocation(view));
   }
 
   /**

@@ -10,6 +10,8 @@ import type { AgentApiContext } from './context';
 import type { LeaderFence } from './fence';
 import type { HealthReport } from './health-tracker';
 import { HttpError, optionalString, requiredString } from './http';
+import { AGENT_API_PORT } from '../../activities/group-spec';
+import type { SecretStore } from '../../adapters/secrets/store';
 
 export interface AgentIdentity {
   instanceId: string;
@@ -122,11 +124,41 @@ async function ensureInstanceRunning(ctx: AgentApiContext, who: AgentIdentity, r
 export async function files(ctx: AgentApiContext, who: AgentIdentity, remote?: string): Promise<{ files: DeliveredFile[] }> {
   await ensureInstanceRunning(ctx, who, remote);
   const { view, pki } = await ctx.pki();
-  const secretFiles = await ctx.secretFiles.forGroup(view.secretsPrefix, who.tenant, who.group);
+  const store = await ctx.secretStore(view);
+  const secretFiles = await ctx.secretFiles.forGroup(store, who.tenant, who.group, view.secrets);
+  const templated = await templateFilesOf(ctx, who, store, pki.caCertPem, view.leaderIp);
   return {
     files: [
       { path: CA_BUNDLE_PATH, mode: '0644', content: pki.caCertPem, source: 'cluster-ca' },
       ...secretFiles.map((f) => ({ path: f.path, mode: '0600', content: f.content, source: f.source })),
+      ...templated,
     ],
   };
+}
+
+/** Problems already logged (each once, not once per agent fetch). */
+const loggedFileProblems = new Set<string>();
+
+/** The instance's template `files`, rendered (see TemplateFiles); a file that cannot be rendered is logged once and left out. */
+async function templateFilesOf(ctx: AgentApiContext, who: AgentIdentity, store: SecretStore, caCertPem: string, leaderIp?: string): Promise<DeliveredFile[]> {
+  const snapshot = await ctx.config.snapshot();
+  if (!snapshot) return [];
+  const rendered = await ctx.templateFiles.forInstance({
+    config: snapshot.config,
+    dynamic: snapshot.dynamic,
+    store,
+    objects: ctx.objects,
+    instanceId: who.instanceId,
+    tenant: who.tenant,
+    group: who.group,
+    caCertPem,
+    registrationAddress: leaderIp ? `${leaderIp}:${AGENT_API_PORT}` : undefined,
+  });
+  for (const problem of rendered.problems) {
+    if (loggedFileProblems.has(problem)) continue;
+    if (loggedFileProblems.size > 1000) loggedFileProblems.clear();
+    loggedFileProblems.add(problem);
+    ctx.deps.log(`agent API: file not delivered to ${who.tenant}/${who.group}: ${problem}`);
+  }
+  return rendered.files;
 }

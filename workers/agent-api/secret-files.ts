@@ -1,11 +1,12 @@
 /**
- * The secret files of a group, as /v1/files delivers them. Listing Secrets Manager and
- * reading every value on each request would cost a fleet one ListSecrets (and one
- * GetSecretValue per file) per agent per fetch, so a group's files are held for a short
- * TTL and loaded once however many agents ask together. A rotated secret reaches agents
- * at most one TTL later. (Nstance's `cluster.secrets.cache_ttl` will set the TTL.)
+ * The secret files of a group, as /v1/files delivers them. Listing the secret store and
+ * reading every value on each request would cost a fleet one list (and one read per file)
+ * per agent per fetch, so a group's files are held for a short TTL and loaded once however
+ * many agents ask together. A rotated secret reaches agents at most one TTL later:
+ * `cluster.secrets.cache_ttl` when set, DEFAULT_SECRET_FILES_TTL_MS otherwise.
  */
 import type { SecretStore } from '../../adapters/secrets/store';
+import { secretsCacheTtlMs, type SecretsConfig } from '../../common/config/secrets';
 import { TtlCache } from './ttl-cache';
 
 export const DEFAULT_SECRET_FILES_TTL_MS = 30_000;
@@ -13,42 +14,45 @@ export const DEFAULT_SECRET_FILES_TTL_MS = 30_000;
 export interface SecretFile {
   /** Where the agent writes it, e.g. /etc/app/token. */
   path: string;
-  /** The secret's name (never its value). */
+  /** Where the secret lives (its full name or object key; never its value). */
   source: string;
   content: string;
 }
 
 /**
- * Secrets Manager names under `<prefix>files/<tenant>/<group>/` map to files:
- * `.../files/default/web/etc/app/token` is delivered as /etc/app/token.
+ * Secret names under `files/<tenant>/<group>/` (relative to cluster.secrets.prefix) map to files:
+ * `files/default/web/etc/app/token` is delivered as /etc/app/token.
  */
-export function filesPrefix(secretsPrefix: string, tenant: string, group: string): string {
-  return `${secretsPrefix}files/${tenant}/${group}/`;
+export function filesPrefix(tenant: string, group: string): string {
+  return `files/${tenant}/${group}/`;
 }
 
 export class SecretFiles {
-  private readonly cache: TtlCache<string, SecretFile[]>;
+  /** One cache per TTL in use (the default, or cache_ttl): a config change of cache_ttl takes effect at once. */
+  private readonly caches = new Map<number, TtlCache<string, SecretFile[]>>();
 
-  constructor(
-    private readonly secrets: SecretStore,
-    options: { ttlMs?: number; now?: () => number } = {},
-  ) {
-    this.cache = new TtlCache({ ttlMs: options.ttlMs ?? DEFAULT_SECRET_FILES_TTL_MS, now: options.now, maxEntries: 1000 });
+  constructor(private readonly options: { ttlMs?: number; now?: () => number } = {}) {}
+
+  forGroup(store: SecretStore, tenant: string, group: string, secrets?: SecretsConfig): Promise<SecretFile[]> {
+    const under = filesPrefix(tenant, group);
+    const ttlMs = (secrets && secretsCacheTtlMs(secrets)) ?? this.options.ttlMs ?? DEFAULT_SECRET_FILES_TTL_MS;
+    if (ttlMs <= 0) return this.load(store, under);
+    let cache = this.caches.get(ttlMs);
+    if (!cache) {
+      cache = new TtlCache({ ttlMs, now: this.options.now, maxEntries: 1000 });
+      this.caches.set(ttlMs, cache);
+    }
+    return cache.get(`${store.provider}\u0000${store.prefix}\u0000${under}`, () => this.load(store, under));
   }
 
-  forGroup(secretsPrefix: string, tenant: string, group: string): Promise<SecretFile[]> {
-    const prefix = filesPrefix(secretsPrefix, tenant, group);
-    return this.cache.get(prefix, () => this.load(prefix));
-  }
-
-  private async load(prefix: string): Promise<SecretFile[]> {
+  private async load(store: SecretStore, under: string): Promise<SecretFile[]> {
     const out: SecretFile[] = [];
-    for (const name of await this.secrets.listNames(prefix)) {
-      const path = `/${name.slice(prefix.length)}`;
+    for (const name of await store.list(under)) {
+      const path = `/${name.slice(under.length)}`;
       // A secret name is a path: refuse anything that would climb out of the root.
       if (path.split('/').some((part) => part === '..' || part === '.')) continue;
-      const content = await this.secrets.read(name);
-      if (content !== undefined) out.push({ path, source: name, content });
+      const content = await store.get(name);
+      if (content !== undefined) out.push({ path, source: store.locate(name), content });
     }
     return out;
   }

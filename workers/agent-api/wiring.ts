@@ -11,7 +11,7 @@ import { PkiCache } from '../../adapters/pki/cluster-ca';
 import { createNonceIssuer } from '../../adapters/pki/issuer';
 import { ShardConfigCaches } from '../../adapters/s3/config-cache';
 import { ObjectStore } from '../../adapters/s3/objects';
-import { SecretStore } from '../../adapters/secrets/store';
+import { SecretStores } from '../../adapters/secrets/factory';
 import { alwaysLeader, type LeadershipGate } from '../leadership/gate';
 import { AgentApi, type AgentApiListenOptions } from './server';
 
@@ -43,7 +43,7 @@ export function agentServices(options: {
 }): AgentServices {
   const objects = new ObjectStore({ s3: options.aws.s3, bucket: options.bucket });
   // One cache for both, so a worker creates (or reads) the cluster PKI once.
-  const pki = new PkiCache({ secrets: new SecretStore(options.aws.secrets), objects });
+  const pki = new PkiCache({ stores: new SecretStores(options.aws), objects });
   const log = options.agentApi?.log ?? ((line: string) => console.log(line));
   const configs = new ShardConfigCaches(objects, { onError: (err, key) => log(`config cache: revalidating ${key} failed (serving the cached copy): ${(err as Error).message}`) });
   const nonces = options.registrationNonces || options.agentApi !== undefined;

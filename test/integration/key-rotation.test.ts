@@ -1,0 +1,201 @@
+/**
+ * `nstance secrets rotate-key` as a durable workflow: 300 object-storage secrets under the old
+ * key, a rotation in pages of 10 (so it spans many activities and continues as new), its worker
+ * process SIGKILLed mid-rotation, then a new worker completes it. At the kill, and after, every
+ * secret opens with one of the keys; at the end every one opens with the new key, none with the
+ * old, and every value is what it was. Also `nstance secrets` itself: put, redacted get, list, delete.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { ensureClusterPki } from '../../adapters/pki/cluster-ca';
+import { ObjectStore } from '../../adapters/s3/objects';
+import { decryptSecret, KeyRing } from '../../adapters/secrets/crypto';
+import { ObjectStorageSecretStore } from '../../adapters/secrets/object-storage';
+import { ShardConfigStore } from '../../adapters/s3/config-store';
+import { s3Keys } from '../../common/names';
+import type { AuditEntry } from '../../common/types';
+import { followKeyRotation, startKeyRotation } from '../../client/ops/secrets';
+import { keyRotationProgressQuery, keyRotationWorkflowId, type KeyRotationProgress } from '../../workflows/key-rotation-api';
+import { runCli } from '../support/cli';
+import { eventually, listKeys, readJson } from '../support/emulator';
+import { configText } from '../support/fixtures';
+import { createHarness, workflowBundle, type Harness } from '../support/harness';
+import { spawnWorker, type WorkerProcess } from '../support/processes';
+import { stackEnv } from '../support/stack-env';
+
+const run = Date.now().toString(36);
+const shard = `rot-${run}`;
+const COUNT = 300;
+/** Plus the CA key and the registration key. */
+const STORED = COUNT + 2;
+const oldKey = randomBytes(32);
+const newKey = randomBytes(32);
+const NEW_VAR = `NSTANCE_TEST_NEW_KEY_${run.toUpperCase()}`;
+const OLD_VAR = `NSTANCE_TEST_OLD_KEY_${run.toUpperCase()}`;
+
+let h: Harness;
+let spawned: WorkerProcess | undefined;
+const values = new Map<string, string>();
+
+function config(bucket: string): Record<string, unknown> {
+  return {
+    cluster: {
+      id: 'rot',
+      storage: { provider: 's3', bucket },
+      secrets: {
+        provider: 'object-storage',
+        encryption_key: { provider: 'env', source: NEW_VAR },
+        old_encryption_keys: [{ provider: 'env', source: OLD_VAR }],
+      },
+    },
+    shard: { id: shard, infra: { provider: 'aws', region: stackEnv().region, zone: `${stackEnv().region}a` }, subnet_pools: { private: ['subnet-0aaa'] } },
+  };
+}
+
+async function blobOf(name: string): Promise<Buffer> {
+  const out = await h.aws.s3.send(new GetObjectCommand({ Bucket: h.bucket, Key: `cluster/secret/${name}` }));
+  return Buffer.from(await out.Body!.transformToByteArray());
+}
+
+/** How many secrets open with the new key, with the old one, with neither (and whether each value is intact). */
+async function census(): Promise<{ underNew: number; underOld: number; neither: number; wrongValue: number }> {
+  const counts = { underNew: 0, underOld: 0, neither: 0, wrongValue: 0 };
+  const names = [...values.keys()];
+  for (let i = 0; i < names.length; i += 25) {
+    await Promise.all(
+      names.slice(i, i + 25).map(async (name) => {
+        const blob = await blobOf(name);
+        const plain = decryptSecret(blob, newKey) ?? decryptSecret(blob, oldKey);
+        if (decryptSecret(blob, newKey)) counts.underNew++;
+        else if (decryptSecret(blob, oldKey)) counts.underOld++;
+        else counts.neither++;
+        if (plain && plain.toString() !== values.get(name)) counts.wrongValue++;
+      }),
+    );
+  }
+  return counts;
+}
+
+beforeAll(async () => {
+  process.env[NEW_VAR] = newKey.toString('base64');
+  process.env[OLD_VAR] = oldKey.toString('base64');
+  h = await createHarness({ shard, bucket: `nstance-${shard}` });
+  await new ShardConfigStore(new ObjectStore({ s3: h.aws.s3, bucket: h.bucket }), shard).writeConfig(configText(config(h.bucket)), { absent: true });
+  // Written under the old key, as a cluster has them before the rotation.
+  const before = new ObjectStorageSecretStore(h.aws.s3, h.bucket, 'secret/', new KeyRing(oldKey));
+  for (let i = 0; i < COUNT; i++) values.set(`files/default/web/etc/app/s${String(i).padStart(4, '0')}`, `value-${i}-${randomBytes(6).toString('hex')}`);
+  // The cluster PKI lives in the store too (a worker serving the agent API creates it): made first, so the count is fixed.
+  await ensureClusterPki({ secrets: before, objects: new ObjectStore({ s3: h.aws.s3, bucket: h.bucket }) }, { clusterId: 'rot' });
+  const entries = [...values];
+  for (let i = 0; i < entries.length; i += 25) await Promise.all(entries.slice(i, i + 25).map(([name, value]) => before.put(name, value)));
+});
+
+afterAll(async () => {
+  spawned?.kill('SIGKILL');
+  await h?.close();
+  delete process.env[NEW_VAR];
+  delete process.env[OLD_VAR];
+});
+
+test('a rotation killed with its worker resumes on another and leaves every secret under the new key only', async () => {
+  const env = stackEnv();
+  const logDir = fs.mkdtempSync(path.join(process.env.NSTANCE_TEST_STACK_LOGS ?? os.tmpdir(), `rotation-${shard}-`));
+  const bundlePath = path.join(logDir, 'workflow-bundle.js');
+  fs.writeFileSync(bundlePath, (await workflowBundle()).code);
+  process.env.NSTANCE_LEADERSHIP = 'off';
+  try {
+    spawned = await spawnWorker({ workerId: 'rot-w1', ec2InstanceId: 'i-none', shard, bucket: h.bucket, temporalAddress: env.temporalAddress, awsEndpoint: env.awsEndpoint, region: env.region, logDir, workflowBundlePath: bundlePath });
+  } finally {
+    delete process.env.NSTANCE_LEADERSHIP;
+  }
+
+  const handle = await startKeyRotation(h.client, { shard, actor: 'test:rotation', pageSize: 10, pagesPerRun: 5 });
+  // Asking again attaches to the running rotation: still one.
+  expect((await startKeyRotation(h.client, { shard, actor: 'test:again', pageSize: 10, pagesPerRun: 5 })).firstExecutionRunId).toBe(handle.firstExecutionRunId);
+
+  const atKill = await eventually(
+    'a third of the secrets re-encrypted',
+    async () => {
+      const p = await h.client.workflow.getHandle(keyRotationWorkflowId(shard)).query(keyRotationProgressQuery).catch(() => undefined);
+      return p && p.totals.rewritten >= COUNT / 3 ? p : undefined;
+    },
+    120_000,
+    100,
+  );
+  spawned.kill('SIGKILL');
+  await spawned.exited;
+  expect(atKill.plan).toMatchObject({ keyId: new KeyRing(newKey).currentId, oldKeyIds: [new KeyRing(oldKey).currentId], total: STORED });
+
+  // Interrupted for real: some under each key, none under neither, no value changed.
+  const middle = await census();
+  expect(middle.underNew).toBeGreaterThan(0);
+  expect(middle.underOld).toBeGreaterThan(0);
+  expect(middle).toMatchObject({ neither: 0, wrongValue: 0 });
+
+  await h.startWorker();
+  const progress: KeyRotationProgress[] = [];
+  const result = await followKeyRotation(h.client, shard, (p) => progress.push(p), 200);
+
+  expect(result.status).toBe('done');
+  expect(result.passes).toBe(2); // one that re-encrypted, one that found nothing left to do
+  expect(result.lastPass).toEqual({ scanned: STORED, rewritten: 0, current: STORED, missing: 0, unreadable: 0 });
+  expect(result.totals.rewritten).toBeLessThanOrEqual(STORED);
+  expect(await census()).toEqual({ underNew: COUNT, underOld: 0, neither: 0, wrongValue: 0 });
+  for (const name of ['ca-key', 'registration-key']) {
+    const blob = await blobOf(name);
+    expect([decryptSecret(blob, newKey)?.toString().includes('PRIVATE KEY'), decryptSecret(blob, oldKey)]).toEqual([true, undefined]);
+  }
+  // Paged with a cursor and continued as new (31 pages a pass, 5 per run).
+  expect(Math.max(...progress.map((p) => p.runs))).toBeGreaterThanOrEqual(6);
+
+  // Audited: when it started, and how it ended.
+  const audits = await Promise.all(
+    (await listKeys(h.aws.s3, h.bucket, s3Keys.auditPrefix(shard))).filter((k) => k.includes('secrets.rotate-key')).map((k) => readJson<AuditEntry>(h.aws.s3, h.bucket, k)),
+  );
+  expect(audits.map((a) => a.action).sort()).toEqual(['secrets.rotate-key.finished', 'secrets.rotate-key.started']);
+  expect(audits.find((a) => a.action === 'secrets.rotate-key.finished')?.details).toMatchObject({ status: 'done', keyId: new KeyRing(newKey).currentId });
+  expect(JSON.stringify(audits)).not.toContain(values.values().next().value as string);
+
+  // Again: idempotent, nothing to re-encrypt.
+  await startKeyRotation(h.client, { shard, actor: 'test:rerun', pageSize: 100 });
+  const rerun = await followKeyRotation(h.client, shard, () => undefined, 200);
+  expect(rerun).toMatchObject({ status: 'done', passes: 1, totals: { rewritten: 0, current: STORED } });
+}, 300_000);
+
+test('nstance secrets put, get (redacted unless --reveal), list and delete, audited without the value', async () => {
+  const scope = ['--shard', shard, '--bucket', h.bucket];
+  const name = 'files/default/web/etc/app/cli-token';
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nstance-secret-')), 'v');
+  fs.writeFileSync(file, 'cli-s3cret-value');
+  expect(await runCli('secrets', 'put', name, '--file', file, ...scope)).toMatchObject({ code: 0, stdout: expect.stringContaining(`created ${name}`) });
+  const redacted = await runCli('secrets', 'get', name, ...scope);
+  expect(redacted.code).toBe(0);
+  expect(redacted.stdout).toContain('<redacted, 16 bytes>');
+  expect(redacted.stdout).not.toContain('cli-s3cret');
+  expect((await runCli('secrets', 'get', name, '--reveal', ...scope)).stdout).toBe('cli-s3cret-value\n');
+  expect(decryptSecret(await blobOf(name), newKey)?.toString()).toBe('cli-s3cret-value');
+  const listed = await runCli('secrets', 'list', 'files/default/web/etc/app/c', '--json', ...scope);
+  expect(JSON.parse(listed.stdout)).toEqual([{ name, location: `s3://${h.bucket}/cluster/secret/${name}` }]);
+  expect((await runCli('secrets', 'delete', name, ...scope)).code).toBe(0);
+  expect(await runCli('secrets', 'get', name, ...scope)).toMatchObject({ code: 1, stderr: expect.stringContaining(`no secret "${name}"`) });
+  const audits = await eventually('audit entries', async () => {
+    const keys = (await listKeys(h.aws.s3, h.bucket, s3Keys.auditPrefix(shard))).filter((k) => /secrets\.(put|delete)/.test(k));
+    return keys.length === 2 ? Promise.all(keys.map((k) => readJson<AuditEntry>(h.aws.s3, h.bucket, k))) : undefined;
+  });
+  expect(audits.map((a) => a.action).sort()).toEqual(['secrets.delete', 'secrets.put']);
+  expect(JSON.stringify(audits)).not.toContain('cli-s3cret');
+});
+
+test('rotate-key on a provider with its own KMS key fails at once, saying why', async () => {
+  const store = new ShardConfigStore(new ObjectStore({ s3: h.aws.s3, bucket: h.bucket }), shard);
+  const current = await store.readConfig();
+  const kms = config(h.bucket) as { cluster: { secrets: unknown } };
+  kms.cluster.secrets = { provider: 'aws-secrets-manager', prefix: `nstance/${shard}/` };
+  await store.writeConfig(configText(kms), { etag: current!.etag });
+  const out = await runCli('secrets', 'rotate-key', '--shard', shard, '--json');
+  expect(out.code).toBe(1);
+  expect(out.stderr).toContain('key rotation failed: cluster.secrets.provider is "aws-secrets-manager": rotate-key re-encrypts object-storage secrets');
+});
