@@ -8,7 +8,7 @@ import { PHASES, type Expiry, type Health, type Member, type RemovalReason } fro
 
 /**
  * [instanceId, seq, phase, ec2InstanceId, launchedAt (s), privateIp, flags, health, noticeDeadline (s),
- * expiry, replacing reason, replacing since-seq]. Absent values are null; trailing nulls are dropped.
+ * expiry, replacing reason, replacing since-seq, launch version]. Absent values are null; trailing nulls are dropped.
  */
 export type PackedMember = [string, number, number, ...(string | number | null)[]];
 
@@ -24,6 +24,8 @@ export const REMOVAL_REASONS: readonly RemovalReason[] = [
   'expired-eligible',
   'expired-forced',
   'not-a-member',
+  // Appended, never inserted: carried members store a reason as its index here.
+  'drift',
 ];
 
 const LEAVING = 1;
@@ -58,6 +60,7 @@ export function packMember(m: Member): PackedMember {
     code(EXPIRY, m.expiry),
     code(REMOVAL_REASONS, m.replacing?.reason),
     m.replacing?.sinceSeq ?? null,
+    m.launch ?? null,
   ];
   while (packed.length > 3 && packed[packed.length - 1] === null) packed.pop();
   return packed as PackedMember;
@@ -84,6 +87,7 @@ export function unpackMember(p: PackedMember): Member {
   set('expiry', num(9) === undefined ? undefined : EXPIRY[num(9) as number]);
   const reason = num(10) === undefined ? undefined : REMOVAL_REASONS[num(10) as number];
   if (reason !== undefined) member.replacing = { reason, sinceSeq: num(11) ?? 0 };
+  set('launch', num(12));
   return member;
 }
 

@@ -2,7 +2,7 @@
  * What the group's status query answers: counts always, members by page. A group of
  * 5,000 must not answer `nstance groups` with 5,000 members (queries are payloads too).
  */
-import type { GroupDiagnostics, GroupRef, GroupStatus, Member, StatusPage } from '../common/types';
+import type { DriftField, GroupDiagnostics, GroupRef, GroupStatus, Member, StatusPage } from '../common/types';
 import { countMembers } from './decisions/reconcile';
 
 export const DEFAULT_PAGE_SIZE = 200;
@@ -16,6 +16,8 @@ export interface GroupView {
   lastError?: string;
   backoffUntil?: number;
   diagnostics?: GroupDiagnostics;
+  /** The hashed fields on which a member's launch differs from the group's current one (drift rotation). */
+  driftOf?: (m: Member) => DriftField[] | undefined;
 }
 
 export function statusOf(ref: GroupRef, view: GroupView, now: number, page: StatusPage = {}): GroupStatus {
@@ -31,7 +33,10 @@ export function statusOf(ref: GroupRef, view: GroupView, now: number, page: Stat
     desired: view.desired,
     ...countMembers(all),
     total: all.length,
-    members: selected.slice(offset, offset + limit),
+    members: selected.slice(offset, offset + limit).map((m) => {
+      const drift = view.driftOf?.(m);
+      return drift && drift.length > 0 ? { ...m, drift } : m;
+    }),
     configured: view.configured,
     lastError: view.lastError,
     backoffUntil: view.backoffUntil !== undefined && view.backoffUntil > now ? new Date(view.backoffUntil).toISOString() : undefined,

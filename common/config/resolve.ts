@@ -36,6 +36,8 @@ export interface ResolvedGroup {
   /** Absent: the defaults (Nstance's one over size, none unavailable). */
   maxSurge?: Amount;
   maxUnavailable?: Amount;
+  /** Whether a newly resolved image id alone rotates the group (default false, as in Nstance). */
+  rotateOnImageChange?: boolean;
 }
 
 export interface ShardSettings {
@@ -121,6 +123,7 @@ function resolveOne(
   const maxUnavailable = group.max_unavailable === undefined ? undefined : parseAmount(group.max_unavailable);
   if (maxSurge) resolved.maxSurge = maxSurge;
   if (maxUnavailable) resolved.maxUnavailable = maxUnavailable;
+  if (group.rotate_on_image_change) resolved.rotateOnImageChange = true;
   return resolved;
 }
 
