@@ -163,6 +163,14 @@ export interface LaunchFingerprint {
   fields: Record<HashedField, string>;
 }
 
+/** One entry of a group's table of what its members were launched from (Member.launch is its id). */
+export interface LaunchVersion {
+  id: number;
+  fields: LaunchFingerprint['fields'];
+  /** Image ids by config image name, as the members of this version were started with. */
+  images: Record<string, string>;
+}
+
 export interface GroupStatus extends GroupRef {
   desired: number;
   running: number;
@@ -177,6 +185,8 @@ export interface GroupStatus extends GroupRef {
   configured: boolean;
   lastError?: string;
   backoffUntil?: string;
+  /** What members were launched from (Member.launch refers to these); absent before drift rotation. */
+  launches?: LaunchVersion[];
   /** How the workflow itself is doing, for benchmarks and the curious. Absent from runs before fleet scale. */
   diagnostics?: GroupDiagnostics;
 }

@@ -74,6 +74,7 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
     configured: state.spec !== undefined && !state.removed,
     lastError: stepError(state.steps) ?? state.lastError,
     backoffUntil: state.backoffUntil,
+    launches: state.launches,
     driftOf: (m) => (m.launch === undefined ? undefined : state.driftByVersion?.[m.launch]),
     diagnostics: withDiagnostics
       ? { passes: state.passes, historyLength: workflowInfo().historyLength, carriedStateBytes: JSON.stringify(carryGroupState(state)).length, rebuilding: state.rebuilding }

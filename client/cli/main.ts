@@ -15,6 +15,9 @@ import { commandInstance } from '../ops/instance';
 import { scaleGroup } from '../ops/scale';
 import { groupRow, groupStatuses, groupStatusWithMembers, instancePhases, instanceRows, waitForConvergence } from '../ops/status';
 import { json, table } from './output';
+import { CommandExit } from './exit';
+import { confirmPlan, planCommand } from './plan';
+import { planConfig } from '../ops/plan';
 
 function actor(): string {
   return process.env.NSTANCE_ACTOR || `cli:${safeUser()}`;
@@ -91,11 +94,16 @@ export function buildProgram(): Command {
     .requiredOption('-f, --file <file>', 'config file (.jsonc, .json, .yaml, .yml)')
     .option('--bucket <bucket>', 'S3 bucket (default: cluster.storage.bucket, or NSTANCE_BUCKET)')
     .option('--json', 'machine-readable output')
-    .action(async (options: { file: string; bucket?: string; json?: boolean }) => {
+    .option('-y, --yes', 'apply without asking (on a terminal, apply shows the plan and asks first)')
+    .action(async (options: { file: string; bucket?: string; json?: boolean; yes?: boolean }) => {
       const text = readConfigFile(options.file);
-      const result = await withClients((client, aws) =>
-        applyConfig({ client, s3: aws.s3, text, file: options.file, bucket: options.bucket ?? process.env.NSTANCE_BUCKET, actor: actor() }),
-      );
+      const bucket = options.bucket ?? process.env.NSTANCE_BUCKET;
+      const result = await withClients(async (client, aws) => {
+        const plan = await planConfig({ client, s3: aws.s3, text, file: options.file, bucket });
+        await confirmPlan(plan, options);
+        // Applied against the config the plan was made against: a concurrent apply in between fails this one.
+        return { ...(await applyConfig({ client, s3: aws.s3, text, file: options.file, bucket, actor: actor(), expectEtag: plan.baseEtag ?? null })), plan };
+      });
       if (options.json) return void process.stdout.write(`${json(result)}\n`);
       process.stdout.write(`applied ${options.file} to shard ${result.shard} (s3://${result.bucket})\n`);
       process.stdout.write(`${table(['group', 'size'], result.groups.map((g) => [`${g.tenant}/${g.group}`, g.size]))}\n`);
@@ -187,6 +195,7 @@ export function buildProgram(): Command {
       });
   }
 
+  program.addCommand(planCommand({ json, plan: (file, bucket) => withClients((client, aws) => planConfig({ client, s3: aws.s3, text: readConfigFile(file), file, bucket })) }));
   program.addCommand(leaderCommand({ actor, shardFrom }));
   program.addCommand(agentCommand());
   program.addCommand(fleetCommand());
@@ -199,6 +208,7 @@ export async function main(argv: string[]): Promise<number> {
     await buildProgram().parseAsync(argv);
     return 0;
   } catch (err) {
+    if (err instanceof CommandExit) return err.code;
     if (err instanceof ConfigValidationError) {
       process.stderr.write(`${err.message}\n`);
     } else {

@@ -4,14 +4,9 @@
  * member was started with) and each member carries the number of its version, so thousands of
  * members launched from the same spec cost one table entry. Pure and deterministic.
  */
-import { DRIFT_FIELDS, type DriftField, type LaunchFingerprint, type Member } from '../../common/types';
+import { DRIFT_FIELDS, type DriftField, type LaunchFingerprint, type LaunchVersion, type Member } from '../../common/types';
 
-export interface LaunchVersion {
-  id: number;
-  fields: LaunchFingerprint['fields'];
-  /** Image ids by config image name, as the members of this version were started with. */
-  images: Record<string, string>;
-}
+export type { LaunchVersion };
 
 /** What the group launches now: its spec's fingerprint and the image ids it resolved. */
 export interface CurrentLaunch {
