@@ -9,6 +9,7 @@ import { addZodIssues, ConfigValidationError, friendlyErrorMap, IssueList } from
 import { parseDocumentText } from './load';
 import { GroupConfig, groupNameSchema, groupSchema, NstanceConfig, sizeSchema } from './schema';
 import { checkGroupReferences } from './validate';
+import { checkDynamicGroupConstraints } from './constraints';
 
 export interface SizeOverride {
   size: number;
@@ -116,6 +117,7 @@ export function validateDynamicGroups(config: NstanceConfig, dynamic: DynamicGro
         list.add(path, `group ${tenant}/${name} is already defined in the config; use { "size": ${entry.size} } to override its size, or pick another name`);
       } else {
         checkGroupReferences(config, tenant, name, entry, path, list);
+        checkDynamicGroupConstraints(config, tenant, name, entry, path, list);
       }
     }
   }
