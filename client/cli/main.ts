@@ -17,6 +17,7 @@ import { groupRow, groupStatuses, groupStatusWithMembers, instancePhases, instan
 import { json, table } from './output';
 import { CommandExit } from './exit';
 import { confirmPlan, planCommand } from './plan';
+import { addConfigAdminCommands, addGroupAdminCommands } from './admin';
 import { planConfig } from '../ops/plan';
 
 function actor(): string {
@@ -178,6 +179,9 @@ export function buildProgram(): Command {
         process.stdout.write(`${target}: converged at ${size}\n`);
       });
     });
+
+  addGroupAdminCommands(group, { withClients, shardFrom, bucketFrom, actor });
+  addConfigAdminCommands(config, { withClients, shardFrom, bucketFrom, actor });
 
   const instance = program.command('instance').description('act on one instance');
   for (const [action, description] of [

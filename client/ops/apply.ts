@@ -136,8 +136,12 @@ export function dropChangedSizeOverrides(
       const before = previous?.groups?.[tenant]?.[group]?.size;
       const after = next.groups?.[tenant]?.[group]?.size;
       // Also dropped when the group leaves the config: the override would outlive its group.
-      if (isSizeOverride(entry) && (after === undefined || before !== after)) {
+      if (isSizeOverride(entry) && (after === undefined || (entry.size !== undefined && before !== after))) {
         dropped.push(`${tenant}/${group}`);
+        // The config's new size wins; the override's instance type and vars stay while the group does.
+        const { size: _size, ...rest } = entry;
+        void _size;
+        if (after !== undefined && Object.keys(rest).length > 0) (out.groups[tenant] ??= {})[group] = rest;
         continue;
       }
       (out.groups[tenant] ??= {})[group] = entry;

@@ -138,9 +138,13 @@ export function resolveGroup(
   const entry = dynamic?.groups[tenant]?.[group];
   if (staticGroup) {
     // A full dynamic group shadowing a static one is rejected by validateDynamicGroups; config wins here.
-    return entry && isSizeOverride(entry)
-      ? resolveOne(config, tenant, group, staticGroup, entry.size, 'dynamic')
-      : resolveOne(config, tenant, group, staticGroup, staticGroup.size, 'config');
+    if (!entry || !isSizeOverride(entry)) return resolveOne(config, tenant, group, staticGroup, staticGroup.size, 'config');
+    const overridden: GroupConfig = {
+      ...staticGroup,
+      ...(entry.instance_type !== undefined ? { instance_type: entry.instance_type } : {}),
+      ...(entry.vars !== undefined ? { vars: { ...staticGroup.vars, ...entry.vars } } : {}),
+    };
+    return resolveOne(config, tenant, group, overridden, entry.size ?? staticGroup.size, entry.size !== undefined ? 'dynamic' : 'config');
   }
   if (entry && !isSizeOverride(entry)) return resolveOne(config, tenant, group, entry, entry.size, 'dynamic');
   return undefined;
