@@ -211,6 +211,28 @@ export interface StatusPage {
   phases?: Phase[];
 }
 
+/**
+ * One instance's record in S3 (`shard/<shard>/instance/<tenant>.<id>.json`), as its group last
+ * heard of it: what other tools read to see the fleet from the bucket alone.
+ */
+export interface InstanceRecord {
+  shard: string;
+  tenant: string;
+  group: string;
+  id: string;
+  phase: Phase;
+  ec2InstanceId?: string;
+  privateIp?: string;
+  launchedAt?: string;
+  health?: Health;
+  expiry?: Expiry;
+  /** Why it is being replaced, when it is (drift, expiry, health…). */
+  replacing?: RemovalReason;
+  leaving?: boolean;
+  /** Workflow time of the transition this record was written for. */
+  updatedAt: string;
+}
+
 export interface AuditEntry {
   shard: string;
   action: string;

@@ -34,6 +34,8 @@ export async function gcWorkflow(input: GcWorkflowInput): Promise<void> {
         shard: input.shard,
         clusterId: settings.clusterId,
         graceMs: settings.gcGraceMs,
+        // Absent from settings read by a worker from before instance records: the activity's default then.
+        ...(settings.recordRetentionMs !== undefined ? { recordRetentionMs: settings.recordRetentionMs } : {}),
         at: new Date(Date.now()).toISOString(),
       });
       if (collected.length > 0) log.warn('garbage collected orphan instances', { collected });

@@ -13,6 +13,7 @@ import { describeDrift, driftedFields, driftOf, pruneVersions, versionFor, type 
 import { decideReconcile, newInstanceId, type Removal } from './decisions/reconcile';
 import { desiredSize, forget, type GroupState } from './group-state';
 import { runStep, stepDue } from './group-steps';
+import { queueRecord } from './group-records';
 
 /** Instance workflows started per pass (and per start activity): the launch spec is sent once for all of them. */
 export const CREATE_BATCH = 100;
@@ -70,6 +71,7 @@ export async function reconcileOnce(ref: GroupRef, state: GroupState, imageIds: 
       const instanceId = newInstanceId(spec.launch.kind, Math.random);
       state.members[instanceId] = { instanceId, phase: 'provisioning', seq: state.nextSeq++ };
       state.unstarted.push(instanceId);
+      queueRecord(ref, state, state.members[instanceId], Date.now());
     }
   }
   await startUnstarted(ref, state, imageIds);
@@ -133,7 +135,10 @@ async function deliverRemovals(ref: GroupRef, state: GroupState): Promise<void> 
   const done = new Set([...delivered.signalled, ...delivered.notRunning]);
   for (const id of delivered.signalled) {
     const member = state.members[id];
-    if (member) member.leaving = true;
+    if (member) {
+      member.leaving = true;
+      queueRecord(ref, state, member, Date.now());
+    }
   }
   for (const id of delivered.notRunning) if (state.members[id]) forget(state, id);
   state.pendingRemovals = state.pendingRemovals.filter((r) => !done.has(r.instanceId));

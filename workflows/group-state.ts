@@ -1,5 +1,5 @@
 /** The group workflow's state and how instance reports change it (deterministic, no I/O). */
-import type { DriftField, GroupSpec, InstanceUpdate, Member } from '../common/types';
+import type { DriftField, GroupSpec, InstanceRecord, InstanceUpdate, Member } from '../common/types';
 import type { CachedImage } from './decisions/images';
 import type { LaunchVersion } from './decisions/drift';
 import { creationBackoffMs, type Removal } from './decisions/reconcile';
@@ -37,6 +37,8 @@ export interface GroupState {
   launches: LaunchVersion[];
   /** This run's last drift verdict per launch version (for the status query; not carried, recomputed each pass). */
   driftByVersion?: Record<number, DriftField[]>;
+  /** Instance records to write (by instance id), when this run writes them (workflows/group-records.ts). Not carried. */
+  records?: Record<string, InstanceRecord>;
 }
 
 /** What crosses continue-as-new: members packed, nothing that belongs to one run only. */

@@ -46,7 +46,7 @@ export interface ShardSettings {
   imageRefreshIntervalMs: number;
   createRateLimitMs: number;
   expiry: { eligibleAgeMs: number; forcedAgeMs: number } | undefined;
-  gc: { intervalMs: number; registrationTimeoutMs: number };
+  gc: { intervalMs: number; registrationTimeoutMs: number; recordRetentionMs: number };
 }
 
 /** IMDSv2 unless a config explicitly opts out: IMDSv1 lets SSRF bugs read instance credentials. */
@@ -184,6 +184,7 @@ export function shardSettings(config: NstanceConfig): ShardSettings {
     gc: {
       intervalMs: parseDuration(s.garbage_collection.interval),
       registrationTimeoutMs: parseDuration(s.garbage_collection.registration_timeout),
+      recordRetentionMs: parseDuration(s.garbage_collection.deleted_record_retention),
     },
   };
 }

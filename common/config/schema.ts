@@ -117,6 +117,8 @@ export const shardSchema = strict({
   garbage_collection: strict({
     interval: duration({ min: '1s' }).default('2m'),
     registration_timeout: duration({ min: '1s' }).default('5m'),
+    // How long instance records (shard/<shard>/instance/…) outlive their instance, as in Nstance.
+    deleted_record_retention: duration().default('30m'),
   }).prefault({}),
 });
 
