@@ -84,9 +84,11 @@ export function buildProgram(): Command {
     .command('validate')
     .description('validate a config file (JSONC or YAML); exit 1 with every error on stderr')
     .requiredOption('-f, --file <file>', 'config file (.jsonc, .json, .yaml, .yml)')
-    .action((options: { file: string }) => {
+    .option('--json', 'machine-readable output')
+    .action((options: { file: string; json?: boolean }) => {
       const parsed = parseConfigText(readConfigFile(options.file), options.file);
       const groups = Object.values(parsed.groups ?? {}).reduce((n, g) => n + Object.keys(g).length, 0);
+      if (options.json) return void process.stdout.write(`${json({ file: options.file, valid: true, cluster: parsed.cluster.id, shard: parsed.shard.id, groups })}\n`);
       process.stdout.write(`${options.file}: valid (cluster ${parsed.cluster.id}, shard ${parsed.shard.id}, ${groups} groups)\n`);
     });
   config
@@ -159,11 +161,16 @@ export function buildProgram(): Command {
     .option('--bucket <bucket>', 'S3 bucket (default NSTANCE_BUCKET)')
     .option('--wait', 'show progress until the group has converged')
     .option('--timeout <duration>', 'with --wait: give up after this long (exit 1)', '10m')
-    .action(async (target: string, size: number, options: { shard?: string; bucket?: string; wait?: boolean; timeout: string }) => {
+    .option('--json', 'machine-readable output (with --wait: printed once converged)')
+    .action(async (target: string, size: number, options: { shard?: string; bucket?: string; wait?: boolean; timeout: string; json?: boolean }) => {
       const ref = parseGroupRef(target, shardFrom(options));
       const timeoutMs = parseDuration(options.timeout);
       await withClients(async (client, aws) => {
         const result = await scaleGroup({ client, s3: aws.s3, bucket: bucketFrom(options), group: ref, size, actor: actor() });
+        if (options.json) {
+          if (options.wait) await waitForConvergence(client, ref, { timeoutMs, size });
+          return void process.stdout.write(`${json({ shard: ref.shard, tenant: ref.tenant, group: ref.group, from: result.from, to: result.to, converged: options.wait === true })}\n`);
+        }
         process.stdout.write(`${target}: size ${result.from} -> ${result.to}\n`);
         if (!options.wait) return;
         let lastLine = '';
@@ -193,8 +200,10 @@ export function buildProgram(): Command {
       .description(description)
       .argument('<id>', 'nstance instance id or EC2 instance id')
       .option('--shard <shard>', 'shard (default NSTANCE_SHARD)')
-      .action(async (id: string, options: { shard?: string }) => {
+      .option('--json', 'machine-readable output')
+      .action(async (id: string, options: { shard?: string; json?: boolean }) => {
         const result = await withClients((client) => commandInstance(client, shardFrom(options), id, action, actor()));
+        if (options.json) return void process.stdout.write(`${json({ ...result, action })}\n`);
         process.stdout.write(`${result.instanceId} (${result.group}): ${action} requested\n`);
       });
   }
