@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { groupStatus, waitForConvergence } from '../../client/ops/status';
 import type { AuditEntry, GroupStatus } from '../../common/types';
+import { groupWorkflowId } from '../../common/names';
 import { runCli } from '../support/cli';
+import { recordHistory } from '../support/record-histories';
 import { configText } from '../support/fixtures';
 import { ALIVE_STATES, eventually, listKeys, readJson, shardInstances } from '../support/emulator';
 import { useShard } from '../support/shard-fixture';
@@ -77,6 +79,9 @@ test('a changed instance type rotates the whole group, never over size + surge i
   );
   expect(terminations).toHaveLength(SIZE);
   for (const t of terminations) expect(t.details).toMatchObject({ reason: 'drift', detail: 'instance_type changed' });
+
+  // The group's run with drift rotation and instance records, replayed by replay.test.ts from now on.
+  recordHistory(groupWorkflowId(shard, 'default', 'web'), 'group-drift-rotation');
 
   // Applied: the same file plans no change.
   const again = await runCli('plan', '-f', configFile({ instance_type: 'm7g.xlarge' }), '--bucket', fx.bucket);

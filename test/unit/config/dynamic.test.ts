@@ -111,12 +111,12 @@ describe('dynamic groups', () => {
     );
   });
 
-  it('rejects other fields on a size-only entry and bad sizes, reporting all entries', () => {
+  it('rejects fields other than size, instance_type and vars on an override and bad sizes, reporting all entries', () => {
     const lines = problems(() =>
-      parseDynamicGroupsText('{ "groups": { "default": { "web": { "size": 2, "instance_type": "m7g.large" }, "api": { "size": 5001 } } } }', FILE),
+      parseDynamicGroupsText('{ "groups": { "default": { "web": { "size": 2, "subnet_pool": "private" }, "api": { "size": 5001 } } } }', FILE),
     );
     expect(lines).toEqual([
-      expect.stringMatching(/^shard\/use1-az1\/groups\.jsonc: groups\.default\.web\.instance_type: unknown field "instance_type"; .*add "template"/),
+      expect.stringMatching(/^shard\/use1-az1\/groups\.jsonc: groups\.default\.web\.subnet_pool: unknown field "subnet_pool"; .*may set only "size", "instance_type" and "vars".*add "template"/),
       `${FILE}: groups.default.api.size: size must be an integer from 0 to 5000, got 5001`,
     ]);
   });
