@@ -49,6 +49,31 @@ describe('launch fingerprint', () => {
   });
 });
 
+describe('drift state stays compact at 5,000 members', () => {
+  test('the launch version adds a few bytes per member, and one table entry for all of them', () => {
+    // As in-service members are: launched, addressed, healthy.
+    const members: Member[] = Array.from({ length: 5000 }, (_, i) => ({
+      instanceId: `web-${String(i).padStart(12, '0')}`,
+      seq: i + 1,
+      phase: 'in-service',
+      ec2InstanceId: `i-${String(i).padStart(17, '0')}`,
+      launchedAt: '2026-12-01T10:00:00.000Z',
+      privateIp: '10.0.12.34',
+      health: 'healthy',
+    }));
+    const carried = (withLaunch: boolean) => {
+      const state = initialGroupState();
+      finishRebuild(state, withLaunch ? members.map((m) => ({ ...m, launch: 1 })) : members, 0);
+      if (withLaunch) state.launches = versionFor([], current(launch())).table;
+      return JSON.stringify(carryGroupState(state)).length;
+    };
+    const added = carried(true) - carried(false);
+    // The version rides in the flags (null becomes 16): at most a couple of bytes a member, plus the one table entry.
+    expect(added).toBeLessThan(5000 * 2 + 300);
+    expect(versionFor([], current(launch())).table).toHaveLength(1);
+  });
+});
+
 describe('drift table', () => {
   test('members sharing a launch share one table entry, and unused entries are pruned', () => {
     let table: LaunchVersion[] = [];
