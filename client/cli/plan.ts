@@ -56,7 +56,11 @@ export function planCommand(deps: PlanCommandDeps): Command {
  * `config apply`'s confirmation: shows the plan (unless --json) and, on a terminal, asks before applying
  * unless --yes. Declining ends the command with exit 1 and nothing written.
  */
-export async function confirmPlan(plan: PlanResult, options: { yes?: boolean; json?: boolean }, io = { stdin: process.stdin, stdout: process.stdout }): Promise<void> {
+export async function confirmPlan(
+  plan: PlanResult,
+  options: { yes?: boolean; json?: boolean },
+  io: { stdin: NodeJS.ReadStream; stdout: NodeJS.WriteStream } = { stdin: process.stdin, stdout: process.stdout },
+): Promise<void> {
   if (!options.json) io.stdout.write(renderPlan(plan));
   if (options.yes || !io.stdin.isTTY || !plan.changed) return;
   const { createInterface } = await import('node:readline/promises');

@@ -5,7 +5,7 @@ import { buildGroupSpec } from '../../activities/group-spec';
 import { resolveGroups, shardSettings } from '../../common/config';
 import { iamActionsFor, newIamActions } from '../../client/ops/iam-actions';
 import { computePlan } from '../../client/ops/plan-diff';
-import { renderPlan } from '../../client/cli/plan';
+import { confirmPlan, renderPlan } from '../../client/cli/plan';
 import { exampleData, setPath } from './config/example';
 
 type Node = Record<string, unknown>;
@@ -127,5 +127,30 @@ describe('plan: what config apply would change', () => {
     });
     expect(p.droppedOverrides).toEqual(['default/web']);
     expect(p.groups.resized).toEqual([{ group: 'default/web', from: 7, to: 4 }]);
+  });
+});
+
+describe('config apply asks on a terminal', () => {
+  const { PassThrough } = jest.requireActual<typeof import('node:stream')>('node:stream');
+  const io = (answer: string, tty: boolean) => {
+    const stdin = Object.assign(new PassThrough(), { isTTY: tty });
+    const stdout = Object.assign(new PassThrough(), { isTTY: tty });
+    let shown = '';
+    stdout.on('data', (d: Buffer) => (shown += d.toString()));
+    setTimeout(() => stdin.write(`${answer}\n`), 10);
+    return { io: { stdin, stdout } as unknown as { stdin: NodeJS.ReadStream; stdout: NodeJS.WriteStream }, shown: () => shown };
+  };
+  const changed = { ...plan(config(), config((c) => setPath(c, 'groups.default.web.size', 5))), bucket: 'b' };
+
+  test('declining applies nothing; yes applies; --yes and a non-terminal do not ask', async () => {
+    const no = io('n', true);
+    await expect(confirmPlan(changed, {}, no.io)).rejects.toThrow('apply cancelled: nothing was written');
+    expect(no.shown()).toContain('size 3 -> 5');
+    expect(no.shown()).toContain('apply these changes? [y/N]');
+    await expect(confirmPlan(changed, {}, io('yes', true).io)).resolves.toBeUndefined();
+    const skipped = io('n', true);
+    await expect(confirmPlan(changed, { yes: true }, skipped.io)).resolves.toBeUndefined();
+    expect(skipped.shown()).not.toContain('apply these changes');
+    await expect(confirmPlan(changed, {}, io('n', false).io)).resolves.toBeUndefined();
   });
 });
