@@ -6,7 +6,7 @@ import { parseDuration } from '../../common/duration';
 import { groupWorkflowId } from '../../common/names';
 import type { GroupRef } from '../../common/types';
 import { configRefresh, configStatus } from '../ops/config-admin';
-import { createGroup, deleteGroup, groupStatusReport, listGroups } from '../ops/groups-admin';
+import { createGroup, deleteGroup, groupStatusReport, listGroups, type GroupStatusReport } from '../ops/groups-admin';
 import { parseGroupRef } from '../ops/groups-signal';
 import { groupStatus, waitForConvergence } from '../ops/status';
 import { json, table } from './output';
@@ -60,6 +60,27 @@ async function waitEnded(client: Client, ref: GroupRef, timeout: string): Promis
     }
   } finally {
     progress.stop();
+  }
+}
+
+/** Polls the group's status until its rotation is done: nothing drifted or being replaced, size members in service. */
+async function waitRotated(client: Client, ref: GroupRef, read: () => Promise<GroupStatusReport>, timeout: string, show: boolean): Promise<GroupStatusReport> {
+  const deadline = Date.now() + parseDuration(timeout);
+  const pending = (r: GroupStatusReport) => (r.live ? r.live.drifted + Object.values(r.live.replacing).reduce((a, b) => a + b, 0) : 0);
+  let report = await read();
+  const total = pending(report);
+  const progress = show ? groupProgress(`${ref.tenant}/${ref.group} rotating`, total, () => total - pending(report)) : undefined;
+  try {
+    for (;;) {
+      const l = report.live;
+      if (l && pending(report) === 0 && l.inService === l.desired && l.total === l.desired) return report;
+      if (Date.now() >= deadline) throw new Error(`group ${ref.tenant}/${ref.group}: rotation not done after ${timeout} (${pending(report)} member(s) left)`);
+      await new Promise((r) => setTimeout(r, 1000));
+      report = await read();
+      if (progress) progress.update(await groupStatus(client, ref, { limit: 0 }));
+    }
+  } finally {
+    progress?.stop();
   }
 }
 
@@ -132,10 +153,15 @@ export function addGroupAdminCommands(group: Command, deps: AdminDeps): void {
     .argument('<tenant/group>', 'the group')
     .option('--shard <shard>', 'shard (default NSTANCE_SHARD)')
     .option('--bucket <bucket>', 'S3 bucket (default NSTANCE_BUCKET)')
+    .option('--wait', 'show progress until no member is drifted or being replaced and the group serves its size (a rotation)')
+    .option('--timeout <duration>', 'with --wait: give up after this long (exit 1)', '30m')
     .option('--json', 'machine-readable output')
-    .action(async (target: string, o: Common) => {
+    .action(async (target: string, o: Common & { wait?: boolean; timeout: string }) => {
       const ref = parseGroupRef(target, deps.shardFrom(o));
-      const r = await deps.withClients((client, aws) => groupStatusReport({ client, s3: aws.s3, bucket: deps.bucketFrom(o) }, ref));
+      const r = await deps.withClients(async (client, aws) => {
+        const read = () => groupStatusReport({ client, s3: aws.s3, bucket: deps.bucketFrom(o) }, ref);
+        return o.wait ? waitRotated(client, ref, read, o.timeout, !o.json) : read();
+      });
       if (o.json) return print(json(r));
       const lines = [
         `${target} (${r.static ? 'config.jsonc' : 'groups.jsonc'}${r.overrides.length ? `, overridden: ${r.overrides.join(', ')}` : ''})`,

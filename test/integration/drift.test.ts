@@ -54,6 +54,16 @@ test('a changed instance type rotates the whole group, never over size + surge i
   const reasons = new Set<string>();
   try {
     await fx.apply({ size: SIZE, reconcileInterval: '2s', web: { ...WEB, instance_type: 'm7g.xlarge' } });
+    await eventually('the group sees its members drifted', async () => {
+      const s = await groupStatus(fx.client, ref);
+      for (const m of s.members) if (m.replacing) reasons.add(m.replacing.reason);
+      return s.members.some((m) => m.replacing?.reason === 'drift') ? s : undefined;
+    }, 30_000);
+    // `group status --wait` follows the rotation to its end.
+    const rotated = await runCli('group', 'status', 'default/web', '--shard', shard, '--bucket', fx.bucket, '--wait', '--timeout', '240s', '--json');
+    expect(rotated.stderr).toBe('');
+    expect(rotated.code).toBe(0);
+    expect(JSON.parse(rotated.stdout).live).toMatchObject({ drifted: 0, replacing: {}, inService: SIZE, total: SIZE });
     await eventually('every member replaced by an m7g.xlarge in service', async () => {
       const s = await groupStatus(fx.client, ref);
       for (const m of s.members) if (m.replacing) reasons.add(m.replacing.reason);
