@@ -9,6 +9,7 @@ import { sortTagged, whyNotOwned, type Suspect } from './gc/suspects';
 import { GC_DESCRIBE_PAGE_SIZE, taggedInstances } from './gc/tagged-instances';
 import { writeAudit } from '../adapters/s3/audit';
 import { ObjectStore } from '../adapters/s3/objects';
+import { deleteInstanceRecords, expiredRecords, listInstanceRecords } from '../adapters/s3/instance-records';
 import { latestInstanceRun, runningInstanceOwners, type InstanceRun } from '../adapters/temporal/workflow-status';
 
 export { GC_DESCRIBE_PAGE_SIZE };
@@ -23,7 +24,11 @@ export interface GcRequest {
    */
   graceMs: number;
   at: string;
+  /** Instance records of ended instances are deleted once older than this (default 30 minutes, Nstance's). */
+  recordRetentionMs?: number;
 }
+
+const DEFAULT_RECORD_RETENTION_MS = 30 * 60_000;
 
 /** Describes in flight at once while confirming suspects, and audit objects written at once. */
 const DESCRIBE_CONCURRENCY = 16;
@@ -138,6 +143,22 @@ export function createGcActivities(deps: ActivityDeps) {
     progress.phase = 'done';
   }
 
+  /** Deletes instance records past their retention whose instance workflow no longer runs. Never fails the pass. */
+  async function sweepRecords(request: GcRequest, ctx: Context): Promise<void> {
+    try {
+      const store = { s3: deps.aws.s3, bucket: deps.bucket };
+      const records = await listInstanceRecords(store, request.shard);
+      const retention = request.recordRetentionMs ?? DEFAULT_RECORD_RETENTION_MS;
+      const old = expiredRecords(records, new Set(), Date.now(), retention);
+      if (old.length === 0) return;
+      const running = new Set((await runningInstanceOwners(deps.temporal, request.shard)).keys());
+      const expired = expiredRecords(old, running, Date.now(), retention);
+      if (expired.length > 0) ctx.log.info('garbage collection: instance records past retention deleted', { shard: request.shard, deleted: await deleteInstanceRecords(store, expired.map((r) => r.key)) });
+    } catch (err) {
+      ctx.log.warn('garbage collection: instance records not swept; the next pass tries again', { shard: request.shard, error: String(err) });
+    }
+  }
+
   return {
     async collectGarbage(request: GcRequest): Promise<Orphan[]> {
       const ctx = Context.current();
@@ -152,6 +173,7 @@ export function createGcActivities(deps: ActivityDeps) {
       // A quiet pass (the usual one) logs at debug level only: every interval, for every shard.
       const eventful = resumed !== undefined || progress.orphans.length > 0;
       (eventful ? ctx.log.info : ctx.log.debug).call(ctx.log, 'garbage collection pass', { shard: request.shard, resumed: resumed !== undefined, ...progress.counts });
+      await sweepRecords(request, ctx);
       const refused = new Set(progress.refused);
       return progress.orphans.filter((o) => !refused.has(o.ec2InstanceId));
     },

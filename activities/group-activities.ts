@@ -45,11 +45,11 @@ export function createGroupActivities(deps: ActivityDeps) {
     },
 
     /** What the garbage collector needs from config: cluster id, interval and grace. */
-    async loadShardSettings(shard: string): Promise<{ clusterId: string; gcIntervalMs: number; gcGraceMs: number }> {
+    async loadShardSettings(shard: string): Promise<{ clusterId: string; gcIntervalMs: number; gcGraceMs: number; recordRetentionMs: number }> {
       const stored = await configs.for(shard).config();
       if (!stored) throw ApplicationFailure.create({ type: 'ConfigMissing', message: `no config for shard "${shard}"` });
       const settings = shardSettings(stored.config);
-      return { clusterId: stored.config.cluster.id, gcIntervalMs: settings.gc.intervalMs, gcGraceMs: settings.gc.registrationTimeoutMs };
+      return { clusterId: stored.config.cluster.id, gcIntervalMs: settings.gc.intervalMs, gcGraceMs: settings.gc.registrationTimeoutMs, recordRetentionMs: settings.gc.recordRetentionMs };
     },
 
     /** Kept for group runs from before fleet scale (one input per instance); newer runs use startInstanceBatch. */

@@ -1,5 +1,6 @@
 import type { NstanceConfig, ResolvedGroup, ShardSettings } from '../common/config';
-import type { GroupSpecResult, ImageSpec } from '../common/types';
+import { launchFingerprint } from '../common/launch-fingerprint';
+import type { GroupSpecResult, ImageSpec, LaunchSpec } from '../common/types';
 
 /** Port of the agent API on the leader network address. */
 export const AGENT_API_PORT = 8443;
@@ -20,6 +21,19 @@ export function buildGroupSpec(
     if (image) images[name] = { ...image, fallback: image.fallback ?? [] };
   }
   const leaderIp = config.shard.leader_network?.ip;
+  const launch: LaunchSpec = {
+    kind: resolved.kind,
+    template: resolved.template,
+    arch: resolved.arch,
+    instanceType: resolved.instanceType,
+    subnetPool: resolved.subnetPool,
+    subnetIds: resolved.subnetIds,
+    args: resolved.args,
+    vars: resolved.vars,
+    userdata: resolved.userdata,
+    images,
+    registrationAddress: leaderIp ? `${leaderIp}:${AGENT_API_PORT}` : undefined,
+  };
   return {
     found: true,
     spec: {
@@ -37,19 +51,9 @@ export function buildGroupSpec(
         targetGroups: resolved.loadBalancers.flatMap((lb) => lb.targetGroups.map((tg) => ({ arn: tg.arn, port: tg.targetPort }))),
         expiry: settings.expiry,
       },
-      launch: {
-        kind: resolved.kind,
-        template: resolved.template,
-        arch: resolved.arch,
-        instanceType: resolved.instanceType,
-        subnetPool: resolved.subnetPool,
-        subnetIds: resolved.subnetIds,
-        args: resolved.args,
-        vars: resolved.vars,
-        userdata: resolved.userdata,
-        images,
-        registrationAddress: leaderIp ? `${leaderIp}:${AGENT_API_PORT}` : undefined,
-      },
+      launch,
+      fingerprint: launchFingerprint(launch),
+      ...(resolved.rotateOnImageChange ? { rotateOnImageChange: true } : {}),
     },
   };
 }

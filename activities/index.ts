@@ -3,6 +3,7 @@ import type { ActivityDeps } from './deps';
 import { createGcActivities } from './gc-activities';
 import { createGroupActivities } from './group-activities';
 import { createInstanceActivities } from './instance-activities';
+import { createInstanceRecordActivities } from './instance-record-activities';
 import { createLoadBalancerActivities } from './load-balancer-activities';
 import { leaderActivitiesFor } from './leader';
 import { createSecretsActivities } from './secrets-activities';
@@ -17,6 +18,7 @@ export function createActivities(options: ActivityDeps) {
   return {
     ...createGroupActivities(deps),
     ...createInstanceActivities(deps),
+    ...createInstanceRecordActivities(deps),
     ...createLoadBalancerActivities(deps),
     ...createGcActivities(deps),
     ...leaderActivitiesFor(deps),

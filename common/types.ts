@@ -107,7 +107,9 @@ export type RemovalReason =
   | 'expired-eligible'
   | 'expired-forced'
   /** An instance workflow that reports to the group but is not one of its members (started by a run whose state was lost). */
-  | 'not-a-member';
+  | 'not-a-member'
+  /** Launched from a spec that hashes differently from the group's current one (see LaunchFingerprint). */
+  | 'drift';
 export type Expiry = 'eligible' | 'forced';
 
 /** A transition reported by an instance workflow to its group. */
@@ -143,6 +145,32 @@ export interface Member extends InstanceUpdate {
   replaceRequested?: boolean;
   /** Being replaced (create-before-destroy): why, and from which creation on a member counts as its replacement. */
   replacing?: { reason: RemovalReason; sinceSeq: number };
+  /** The launch version (the group's table of what its members were launched from) this member was started with. */
+  launch?: number;
+  /** Status query only: the hashed fields on which this member's launch differs from the group's current one. */
+  drift?: DriftField[];
+}
+
+/**
+ * The fields whose change replaces members (Nstance's "infra" hash), in Nstance's names. Vars and files
+ * are left out: a change to them is pushed to running instances, not rotated. `image` counts only where
+ * the group rotates on a new image (rotate_on_image_change).
+ */
+export const DRIFT_FIELDS = ['args', 'instance_type', 'subnet_pool', 'userdata', 'kind', 'arch'] as const;
+export type HashedField = (typeof DRIFT_FIELDS)[number];
+export type DriftField = HashedField | 'image';
+
+/** A digest of each hashed field of a group's resolved launch spec (computed where config is resolved). */
+export interface LaunchFingerprint {
+  fields: Record<HashedField, string>;
+}
+
+/** One entry of a group's table of what its members were launched from (Member.launch is its id). */
+export interface LaunchVersion {
+  id: number;
+  fields: LaunchFingerprint['fields'];
+  /** Image ids by config image name, as the members of this version were started with. */
+  images: Record<string, string>;
 }
 
 export interface GroupStatus extends GroupRef {
@@ -161,6 +189,8 @@ export interface GroupStatus extends GroupRef {
   configured: boolean;
   lastError?: string;
   backoffUntil?: string;
+  /** What members were launched from (Member.launch refers to these); absent before drift rotation. */
+  launches?: LaunchVersion[];
   /** How the workflow itself is doing, for benchmarks and the curious. Absent from runs before fleet scale. */
   diagnostics?: GroupDiagnostics;
 }
@@ -183,6 +213,28 @@ export interface StatusPage {
   limit?: number;
   instanceIds?: string[];
   phases?: Phase[];
+}
+
+/**
+ * One instance's record in S3 (`shard/<shard>/instance/<tenant>.<id>.json`), as its group last
+ * heard of it: what other tools read to see the fleet from the bucket alone.
+ */
+export interface InstanceRecord {
+  shard: string;
+  tenant: string;
+  group: string;
+  id: string;
+  phase: Phase;
+  ec2InstanceId?: string;
+  privateIp?: string;
+  launchedAt?: string;
+  health?: Health;
+  expiry?: Expiry;
+  /** Why it is being replaced, when it is (drift, expiry, health…). */
+  replacing?: RemovalReason;
+  leaving?: boolean;
+  /** Workflow time of the transition this record was written for. */
+  updatedAt: string;
 }
 
 export interface AuditEntry {
@@ -214,6 +266,10 @@ export interface GroupSpec {
   maxSurge?: Amount;
   /** Members that may be removed before their replacement serves (default 0). */
   maxUnavailable?: Amount;
+  /** What members launched from this spec are hashed from (absent in specs carried from before drift rotation). */
+  fingerprint?: LaunchFingerprint;
+  /** Whether a newly resolved image id alone rotates the group (default false, as in Nstance). */
+  rotateOnImageChange?: boolean;
 }
 
 /** A count, or a percentage of the group's size (`max_surge: "10%"`). */

@@ -56,7 +56,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 node dist/scripts/seed-emulator.js --out .stack/config.jsonc
-node dist/client/cli/main.js config apply -f .stack/config.jsonc
+node dist/client/cli/main.js config apply -f .stack/config.jsonc --yes
 # The worker's "host" in the emulator: where the leader network ENI gets attached.
 NSTANCE_EC2_INSTANCE_ID="$(cat .stack/server-instance-id)"
 export NSTANCE_EC2_INSTANCE_ID NSTANCE_WORKER_ID="${NSTANCE_WORKER_ID:-demo-worker-1}"

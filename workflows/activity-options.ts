@@ -79,6 +79,11 @@ export const groupEc2Activities = proxyActivities<Only<'lookupImages' | 'observe
 });
 
 /** Starts and removals talk to Temporal for many instances at once: heartbeats show progress, a retry resumes. */
+export const groupRecordActivities = proxyActivities<Only<'writeInstanceRecords'>>({
+  startToCloseTimeout: '5m',
+  retry: groupRetry,
+});
+
 export const groupBatchActivities = proxyActivities<Only<'startInstanceBatch' | 'signalInstances'>>({
   startToCloseTimeout: '10m',
   heartbeatTimeout: '30s',

@@ -17,6 +17,8 @@ export interface TerminateRequest {
   actor: string;
   /** Deregister from load balancers and wait for draining first (default true). */
   drain?: boolean;
+  /** More about the reason (which fields drifted), recorded in the audit log. */
+  detail?: string;
 }
 
 /** An operator's request about one instance, handled by its group. */

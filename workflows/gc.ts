@@ -36,6 +36,8 @@ export async function gcWorkflow(input: GcWorkflowInput): Promise<void> {
         shard: input.shard,
         clusterId: settings.clusterId,
         graceMs: settings.gcGraceMs,
+        // Absent from settings read by a worker from before instance records: the activity's default then.
+        ...(settings.recordRetentionMs !== undefined ? { recordRetentionMs: settings.recordRetentionMs } : {}),
         at: new Date(Date.now()).toISOString(),
       });
       pass.collected = collected;

@@ -3,19 +3,25 @@
  * removal activity per pass, whatever the group's size, so a pass's history is the same
  * length at 3 members and at 5,000.
  */
+import { patched } from '@temporalio/workflow';
 import { groupWorkflowId } from '../common/names';
 import type { GroupRef } from '../common/types';
 import type { InstanceBatch } from '../adapters/temporal/instance-batch';
 import { groupBatchActivities } from './activity-options';
 import { resolveBudget } from './decisions/budget';
+import { describeDrift, driftedFields, driftOf, pruneVersions, versionFor, type DriftView } from './decisions/drift';
 import { decideReconcile, newInstanceId, type Removal } from './decisions/reconcile';
 import { desiredSize, forget, type GroupState } from './group-state';
 import { runStep, stepDue } from './group-steps';
+import { queueRecord } from './group-records';
 
 /** Instance workflows started per pass (and per start activity): the launch spec is sent once for all of them. */
 export const CREATE_BATCH = 100;
 /** Removals delivered per pass. */
 export const REMOVE_BATCH = 1000;
+
+/** Drift rotation changes what a pass decides (and so its commands): runs recorded before it replay without. */
+export const DRIFT_PATCH = '10-drift-rotation';
 
 export interface PassOutcome {
   /** See ReconcileDecision.recheckAt. */
@@ -32,6 +38,7 @@ export function queueRemoval(state: GroupState, removal: Removal): void {
 export async function reconcileOnce(ref: GroupRef, state: GroupState, imageIds: Record<string, string> | undefined): Promise<PassOutcome> {
   const spec = state.spec;
   const desired = desiredSize(state);
+  const drift = patched(DRIFT_PATCH) ? trackDrift(state, imageIds) : undefined;
   const decision = decideReconcile({
     desired,
     members: Object.values(state.members),
@@ -42,6 +49,7 @@ export async function reconcileOnce(ref: GroupRef, state: GroupState, imageIds: 
     budget: resolveBudget(desired, spec?.maxSurge, spec?.maxUnavailable),
     // Members not yet started hold their slots; nothing new is decided for the batch they wait in.
     createLimit: Math.max(0, CREATE_BATCH - state.unstarted.length),
+    drifted: drift && new Set(drift.drifted.keys()),
   });
   for (const f of decision.flag) {
     const member = state.members[f.instanceId];
@@ -51,7 +59,10 @@ export async function reconcileOnce(ref: GroupRef, state: GroupState, imageIds: 
     const member = state.members[id];
     if (member) member.replacing = undefined;
   }
-  for (const removal of decision.remove) queueRemoval(state, removal);
+  for (const removal of decision.remove) {
+    const fields = removal.reason === 'drift' ? drift?.drifted.get(removal.instanceId) : undefined;
+    queueRemoval(state, fields ? { ...removal, detail: describeDrift(fields) } : removal);
+  }
   await deliverRemovals(ref, state);
 
   const canStart = spec !== undefined && imageIds !== undefined;
@@ -60,6 +71,7 @@ export async function reconcileOnce(ref: GroupRef, state: GroupState, imageIds: 
       const instanceId = newInstanceId(spec.launch.kind, Math.random);
       state.members[instanceId] = { instanceId, phase: 'provisioning', seq: state.nextSeq++ };
       state.unstarted.push(instanceId);
+      queueRecord(ref, state, state.members[instanceId], Date.now());
     }
   }
   await startUnstarted(ref, state, imageIds);
@@ -68,6 +80,44 @@ export async function reconcileOnce(ref: GroupRef, state: GroupState, imageIds: 
   const moreToStart = canStart && (decision.moreToCreate || state.unstarted.length > 0) && stepDue(state.steps, 'start', now);
   const moreToRemove = state.pendingRemovals.length + state.strays.length > 0 && stepDue(state.steps, 'remove', now);
   return { recheckAt: decision.recheckAt, moreWork: moreToStart || moreToRemove };
+}
+
+/**
+ * Which members were launched from something other than what the group launches now. Members with no
+ * recorded version (launched before drift rotation, or rebuilt after a lost state) are taken to be
+ * current: nothing tells otherwise, and replacing a whole fleet on an upgrade would be worse. Members not
+ * started yet are launched from the current spec whatever they were stamped with. Undefined while the
+ * spec has no fingerprint (carried from before) or no image ids are known.
+ */
+function trackDrift(state: GroupState, imageIds: Record<string, string> | undefined): DriftView | undefined {
+  const fingerprint = state.spec?.fingerprint;
+  if (!fingerprint || !imageIds) return undefined;
+  const current = { fingerprint, images: imageIds };
+  const members = Object.values(state.members);
+  const unstarted = new Set(state.unstarted);
+  const rotateOnImageChange = state.spec?.rotateOnImageChange ?? false;
+  const view = driftOf(members, state.launches, current, rotateOnImageChange);
+  if (view.unversioned.length > 0) {
+    const { table, id } = versionFor(state.launches, current);
+    state.launches = table;
+    for (const instanceId of view.unversioned) state.members[instanceId].launch = id;
+  }
+  for (const instanceId of unstarted) view.drifted.delete(instanceId);
+  state.launches = pruneVersions(state.launches, members);
+  state.driftByVersion = Object.fromEntries(state.launches.map((v) => [v.id, driftedFields(v, current, rotateOnImageChange)]));
+  return view;
+}
+
+/** Records, on the members of a start batch, the launch version the batch is started with. */
+function stampLaunch(state: GroupState, instanceIds: string[], imageIds: Record<string, string>): void {
+  const fingerprint = state.spec?.fingerprint;
+  if (!fingerprint) return;
+  const { table, id } = versionFor(state.launches, { fingerprint, images: imageIds });
+  state.launches = table;
+  for (const instanceId of instanceIds) {
+    const member = state.members[instanceId];
+    if (member) member.launch = id;
+  }
 }
 
 /**
@@ -85,7 +135,10 @@ async function deliverRemovals(ref: GroupRef, state: GroupState): Promise<void> 
   const done = new Set([...delivered.signalled, ...delivered.notRunning]);
   for (const id of delivered.signalled) {
     const member = state.members[id];
-    if (member) member.leaving = true;
+    if (member) {
+      member.leaving = true;
+      queueRecord(ref, state, member, Date.now());
+    }
   }
   for (const id of delivered.notRunning) if (state.members[id]) forget(state, id);
   state.pendingRemovals = state.pendingRemovals.filter((r) => !done.has(r.instanceId));
@@ -108,6 +161,7 @@ async function startUnstarted(ref: GroupRef, state: GroupState, imageIds: Record
     instanceIds: state.unstarted.slice(0, CREATE_BATCH),
     paceMs: spec.createRateLimitMs,
   };
+  if (patched(DRIFT_PATCH)) stampLaunch(state, batch.instanceIds, imageIds);
   const started = await runStep(state.steps, 'start', () => groupBatchActivities.startInstanceBatch(batch), { ...ref });
   if (!started) return;
   const done = new Set(started.started);

@@ -8,7 +8,9 @@ import { PHASES, type Expiry, type Health, type Member, type RemovalReason } fro
 
 /**
  * [instanceId, seq, phase, ec2InstanceId, launchedAt (s), privateIp, flags, health, noticeDeadline (s),
- * expiry, replacing reason, replacing since-seq]. Absent values are null; trailing nulls are dropped.
+ * expiry, replacing reason, replacing since-seq]. Absent values are null; trailing nulls are dropped. The launch
+ * version (drift rotation) rides in the flags' high bits (flags = bits | version << LAUNCH_SHIFT): a slot of its
+ * own at the end would force every null before it, ~20 bytes a member; in the flags it costs about 2.
  */
 export type PackedMember = [string, number, number, ...(string | number | null)[]];
 
@@ -24,11 +26,15 @@ export const REMOVAL_REASONS: readonly RemovalReason[] = [
   'expired-eligible',
   'expired-forced',
   'not-a-member',
+  // Appended, never inserted: carried members store a reason as its index here.
+  'drift',
 ];
 
 const LEAVING = 1;
 const LOST = 2;
 const REPLACE_REQUESTED = 4;
+/** Flag bits below this carry the flags above; runs from before drift rotation never set bits from here up. */
+const LAUNCH_SHIFT = 4;
 
 function code<T>(list: readonly T[], value: T | undefined): number | null {
   if (value === undefined) return null;
@@ -44,7 +50,8 @@ function time(iso: string | undefined): number | null {
 }
 
 export function packMember(m: Member): PackedMember {
-  const flags = (m.leaving ? LEAVING : 0) | (m.lost ? LOST : 0) | (m.replaceRequested ? REPLACE_REQUESTED : 0);
+  // Multiplication, not <<: a launch version never overflows 32 bits this way.
+  const flags = (m.leaving ? LEAVING : 0) + (m.lost ? LOST : 0) + (m.replaceRequested ? REPLACE_REQUESTED : 0) + (m.launch ?? 0) * 2 ** LAUNCH_SHIFT;
   const packed: (string | number | null)[] = [
     m.instanceId,
     m.seq,
@@ -84,6 +91,8 @@ export function unpackMember(p: PackedMember): Member {
   set('expiry', num(9) === undefined ? undefined : EXPIRY[num(9) as number]);
   const reason = num(10) === undefined ? undefined : REMOVAL_REASONS[num(10) as number];
   if (reason !== undefined) member.replacing = { reason, sinceSeq: num(11) ?? 0 };
+  const launch = Math.floor(flags / 2 ** LAUNCH_SHIFT);
+  if (launch > 0) member.launch = launch;
   return member;
 }
 

@@ -1,6 +1,7 @@
 /** The group workflow's state and how instance reports change it (deterministic, no I/O). */
-import type { GroupSpec, InstanceUpdate, Member } from '../common/types';
+import type { DriftField, GroupSpec, InstanceRecord, InstanceUpdate, Member } from '../common/types';
 import type { CachedImage } from './decisions/images';
+import type { LaunchVersion } from './decisions/drift';
 import { creationBackoffMs, type Removal } from './decisions/reconcile';
 import { packMembers, unpackMembers, type PackedMember } from './group-carry';
 import type { GroupState as LegacyCarriedGroupState } from './legacy/group-state-v1';
@@ -32,13 +33,20 @@ export interface GroupState {
   heardWhileRebuilding: Record<string, InstanceUpdate>;
   /** Reconcile passes made by this run. */
   passes: number;
+  /** What members were launched from, by version id (Member.launch): one entry per version still in use. */
+  launches: LaunchVersion[];
+  /** This run's last drift verdict per launch version (for the status query; not carried, recomputed each pass). */
+  driftByVersion?: Record<number, DriftField[]>;
+  /** Instance records to write (by instance id), when this run writes them (workflows/group-records.ts). Not carried. */
+  records?: Record<string, InstanceRecord>;
 }
 
 /** What crosses continue-as-new: members packed, nothing that belongs to one run only. */
 export type CarriedGroupState = { version: 2; members: PackedMember[] } & Pick<
   GroupState,
   'nextSeq' | 'spec' | 'removed' | 'failures' | 'backoffUntil' | 'lastError' | 'images' | 'steps' | 'unstarted' | 'pendingRemovals' | 'strays'
->;
+> &
+  Partial<Pick<GroupState, 'launches'>>;
 
 /** The state carried by a group run from before fleet scale (members as objects). */
 export type { GroupState as LegacyCarriedGroupState } from './legacy/group-state-v1';
@@ -60,6 +68,7 @@ export function initialGroupState(): GroupState {
     rebuilding: true,
     heardWhileRebuilding: {},
     passes: 0,
+    launches: [],
   };
 }
 
@@ -84,7 +93,13 @@ export function restoreGroupState(carried: CarriedGroupState | LegacyCarriedGrou
     rebuilding: false,
   });
   if (!isLegacy(carried)) {
-    Object.assign(state, { steps: carried.steps ?? {}, unstarted: carried.unstarted ?? [], pendingRemovals: carried.pendingRemovals ?? [], strays: carried.strays ?? [] });
+    Object.assign(state, {
+      steps: carried.steps ?? {},
+      unstarted: carried.unstarted ?? [],
+      pendingRemovals: carried.pendingRemovals ?? [],
+      strays: carried.strays ?? [],
+      launches: carried.launches ?? [],
+    });
   }
   return state;
 }
@@ -113,6 +128,7 @@ export function carryGroupState(state: GroupState): CarriedGroupState {
     unstarted: state.unstarted,
     pendingRemovals: state.pendingRemovals,
     strays: state.strays,
+    ...(state.launches.length > 0 ? { launches: state.launches } : {}),
   };
 }
 

@@ -2,7 +2,7 @@
  * What the group's status query answers: counts always, members by page. A group of
  * 5,000 must not answer `nstance groups` with 5,000 members (queries are payloads too).
  */
-import type { GroupDiagnostics, GroupRef, GroupStatus, Member, StatusPage } from '../common/types';
+import type { DriftField, LaunchVersion, GroupDiagnostics, GroupRef, GroupStatus, Member, StatusPage } from '../common/types';
 import { countMembers } from './decisions/reconcile';
 
 export const DEFAULT_PAGE_SIZE = 200;
@@ -16,6 +16,9 @@ export interface GroupView {
   lastError?: string;
   backoffUntil?: number;
   diagnostics?: GroupDiagnostics;
+  /** The hashed fields on which a member's launch differs from the group's current one (drift rotation). */
+  driftOf?: (m: Member) => DriftField[] | undefined;
+  launches?: LaunchVersion[];
 }
 
 export function statusOf(ref: GroupRef, view: GroupView, now: number, page: StatusPage = {}): GroupStatus {
@@ -32,12 +35,16 @@ export function statusOf(ref: GroupRef, view: GroupView, now: number, page: Stat
     ...countMembers(all),
     unhealthy: countUnhealthy(all),
     total: all.length,
-    members: selected.slice(offset, offset + limit),
+    members: selected.slice(offset, offset + limit).map((m) => {
+      const drift = view.driftOf?.(m);
+      return drift && drift.length > 0 ? { ...m, drift } : m;
+    }),
     configured: view.configured,
     lastError: view.lastError,
     backoffUntil: view.backoffUntil !== undefined && view.backoffUntil > now ? new Date(view.backoffUntil).toISOString() : undefined,
   };
   if (view.diagnostics) status.diagnostics = view.diagnostics;
+  if (view.launches && view.launches.length > 0 && limit > 0) status.launches = view.launches;
   return status;
 }
 

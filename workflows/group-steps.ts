@@ -7,10 +7,10 @@
 import { isCancellation, log } from '@temporalio/workflow';
 import { errorMessage } from '../common/failures';
 
-export type StepName = 'config' | 'rebuild' | 'images' | 'observe' | 'targets' | 'start' | 'remove';
+export type StepName = 'config' | 'rebuild' | 'images' | 'observe' | 'targets' | 'start' | 'remove' | 'records';
 
 /** In the order `nstance groups` reports them: the first failing one is the group's last error. */
-export const STEP_ORDER: readonly StepName[] = ['config', 'rebuild', 'images', 'observe', 'targets', 'start', 'remove'];
+export const STEP_ORDER: readonly StepName[] = ['config', 'rebuild', 'images', 'observe', 'targets', 'start', 'remove', 'records'];
 
 export interface StepHealth {
   failures: number;

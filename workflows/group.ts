@@ -20,6 +20,7 @@ import { applyUpdate, carryGroupState, desiredSize, forget, restoreGroupState, t
 import { currentDetails, statusOf, type GroupView } from './group-status';
 import { nextStepRetry, runStep, stepError } from './group-steps';
 import { legacyGroupWorkflow } from './legacy/group-v1';
+import { flushRecords, queueRecord, RECORDS_PATCH } from './group-records';
 
 export type { GroupState } from './group-state';
 
@@ -58,6 +59,7 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
   const ref: GroupRef = { shard: input.shard, tenant: input.tenant, group: input.group };
   const coalesceReports = patched(COALESCE_REPORTS_PATCH);
   const state = restoreGroupState(input.state);
+  if (patched(RECORDS_PATCH)) state.records = {};
   let wake = false;
   /** Reports applied since the last pass began; they wake a pass no sooner than REPORT_COALESCE_MS after it. */
   let reportsPending = false;
@@ -74,6 +76,8 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
     configured: state.spec !== undefined && !state.removed,
     lastError: stepError(state.steps) ?? state.lastError,
     backoffUntil: state.backoffUntil,
+    launches: state.launches,
+    driftOf: (m) => (m.launch === undefined ? undefined : state.driftByVersion?.[m.launch]),
     diagnostics: withDiagnostics
       ? { passes: state.passes, historyLength: workflowInfo().historyLength, carriedStateBytes: JSON.stringify(carryGroupState(state)).length, rebuilding: state.rebuilding }
       : undefined,
@@ -88,7 +92,9 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
     wake = true;
   });
   setHandler(instanceUpdateSignal, (update) => {
+    const member = !state.rebuilding && state.members[update.instanceId] !== undefined;
     applyUpdate(state, update, Date.now());
+    if (member) queueRecord(ref, state, update, Date.now());
     if (coalesceReports) reportsPending = true;
     else wake = true;
   });
@@ -134,6 +140,7 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
       checksDueAt = Date.now() + (state.spec?.reconcileIntervalMs ?? DEFAULT_INTERVAL_MS);
     }
     const outcome = await reconcileOnce(ref, state, imageIds);
+    await flushRecords(ref, state);
     showDetails();
 
     if (state.removed && Object.keys(state.members).length === 0 && state.strays.length === 0) {

@@ -117,7 +117,7 @@ export async function instanceWorkflow(input: InstanceWorkflowInput): Promise<In
   }
   await terminate(report, request.reason);
   await Promise.all([
-    report.audit('instance.terminate', { reason: request.reason, by: request.actor, drained: inService && request.drain !== false }),
+    report.audit('instance.terminate', { reason: request.reason, by: request.actor, drained: inService && request.drain !== false, ...(request.detail ? { detail: request.detail } : {}) }),
     report.transition('terminated'),
   ]);
   return { instanceId: input.instanceId, ec2InstanceId: report.status.ec2InstanceId, phase: 'terminated', reason: request.reason };

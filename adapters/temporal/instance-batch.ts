@@ -54,7 +54,7 @@ export async function signalInstances(client: Client, batch: RemovalBatch, onPro
   const worker = async () => {
     for (let r = queue.shift(); r; r = queue.shift()) {
       try {
-        await client.workflow.getHandle(instanceWorkflowId(batch.shard, r.instanceId)).signal(terminateSignal, { reason: r.reason, actor: batch.actor, drain: r.drain });
+        await client.workflow.getHandle(instanceWorkflowId(batch.shard, r.instanceId)).signal(terminateSignal, { reason: r.reason, actor: batch.actor, drain: r.drain, ...(r.detail ? { detail: r.detail } : {}) });
         out.signalled.push(r.instanceId);
       } catch (err) {
         if (!(err instanceof WorkflowNotFoundError)) throw err;

@@ -63,7 +63,8 @@ export async function runReplacement(session: Session, size: number, knownInServ
   const allowedHeld = size + (maxSurge ? surgeCount(maxSurge, size) : 1);
   const expirySeconds = Math.ceil(cohortExpiryMs(size, knownInServiceMs, stack.options.replaceExpiryMs) / 1000);
   const expiry = `${expirySeconds}s`;
-  await stack.applyConfig({ expiry: { eligible_age: expiry, forced_age: expiry }, maxSurge });
+  // forced_age must exceed eligible_age (Nstance's rule, checked at load): one second apart, the cohort is forced out as before.
+  await stack.applyConfig({ expiry: { eligible_age: expiry, forced_age: `${expirySeconds + 1}s` }, maxSurge });
 
   stack.proxy.limits?.refillAll();
   const before = stack.proxy.census.snapshot();

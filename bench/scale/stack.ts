@@ -97,7 +97,7 @@ export class ScaleStack {
   /** `nstance config apply` of the benchmark config with `variant`; returns the file applied. */
   async applyConfig(variant: ConfigVariant = {}): Promise<string> {
     const file = this.writeConfig(variant);
-    await this.cli(['config', 'apply', '-f', file]);
+    await this.cli(['config', 'apply', '-f', file, '--yes']);
     return file;
   }
 

@@ -18,6 +18,10 @@ import { groupRow, groupStatuses, groupStatusWithMembers, instancePhases, instan
 import { json, table } from './output';
 import { currentRun, linkLines, uiBaseUrl, type RunRef } from './ui-links';
 import { secretsCommand } from './secrets';
+import { CommandExit } from './exit';
+import { confirmPlan, planCommand } from './plan';
+import { addConfigAdminCommands, addGroupAdminCommands } from './admin';
+import { planConfig } from '../ops/plan';
 
 function actor(): string {
   return process.env.NSTANCE_ACTOR || `cli:${safeUser()}`;
@@ -88,9 +92,11 @@ export function buildProgram(): Command {
     .command('validate')
     .description('validate a config file (JSONC or YAML); exit 1 with every error on stderr')
     .requiredOption('-f, --file <file>', 'config file (.jsonc, .json, .yaml, .yml)')
-    .action((options: { file: string }) => {
+    .option('--json', 'machine-readable output')
+    .action((options: { file: string; json?: boolean }) => {
       const parsed = parseConfigText(readConfigFile(options.file), options.file);
       const groups = Object.values(parsed.groups ?? {}).reduce((n, g) => n + Object.keys(g).length, 0);
+      if (options.json) return void process.stdout.write(`${json({ file: options.file, valid: true, cluster: parsed.cluster.id, shard: parsed.shard.id, groups })}\n`);
       process.stdout.write(`${options.file}: valid (cluster ${parsed.cluster.id}, shard ${parsed.shard.id}, ${groups} groups)\n`);
     });
   config
@@ -99,11 +105,16 @@ export function buildProgram(): Command {
     .requiredOption('-f, --file <file>', 'config file (.jsonc, .json, .yaml, .yml)')
     .option('--bucket <bucket>', 'S3 bucket (default: cluster.storage.bucket, or NSTANCE_BUCKET)')
     .option('--json', 'machine-readable output')
-    .action(async (options: { file: string; bucket?: string; json?: boolean }) => {
+    .option('-y, --yes', 'apply without asking (on a terminal, apply shows the plan and asks first)')
+    .action(async (options: { file: string; bucket?: string; json?: boolean; yes?: boolean }) => {
       const text = readConfigFile(options.file);
-      const result = await withClients((client, aws) =>
-        applyConfig({ client, s3: aws.s3, text, file: options.file, bucket: options.bucket ?? process.env.NSTANCE_BUCKET, actor: actor() }),
-      );
+      const bucket = options.bucket ?? process.env.NSTANCE_BUCKET;
+      const result = await withClients(async (client, aws) => {
+        const plan = await planConfig({ client, s3: aws.s3, text, file: options.file, bucket });
+        await confirmPlan(plan, options);
+        // Applied against the config the plan was made against: a concurrent apply in between fails this one.
+        return { ...(await applyConfig({ client, s3: aws.s3, text, file: options.file, bucket, actor: actor(), expectEtag: plan.baseEtag ?? null })), plan };
+      });
       if (options.json) return void process.stdout.write(`${json(result)}\n`);
       process.stdout.write(`applied ${options.file} to shard ${result.shard} (s3://${result.bucket})\n`);
       process.stdout.write(`${table(['group', 'size'], result.groups.map((g) => [`${g.tenant}/${g.group}`, g.size]))}\n`);
@@ -159,11 +170,16 @@ export function buildProgram(): Command {
     .option('--bucket <bucket>', 'S3 bucket (default NSTANCE_BUCKET)')
     .option('--wait', 'show progress until the group has converged')
     .option('--timeout <duration>', 'with --wait: give up after this long (exit 1)', '10m')
-    .action(async (target: string, size: number, options: { shard?: string; bucket?: string; wait?: boolean; timeout: string }) => {
+    .option('--json', 'machine-readable output (with --wait: printed once converged)')
+    .action(async (target: string, size: number, options: { shard?: string; bucket?: string; wait?: boolean; timeout: string; json?: boolean }) => {
       const ref = parseGroupRef(target, shardFrom(options));
       const timeoutMs = parseDuration(options.timeout);
       await withClients(async (client, aws) => {
         const result = await scaleGroup({ client, s3: aws.s3, bucket: bucketFrom(options), group: ref, size, actor: actor() });
+        if (options.json) {
+          if (options.wait) await waitForConvergence(client, ref, { timeoutMs, size });
+          return void process.stdout.write(`${json({ shard: ref.shard, tenant: ref.tenant, group: ref.group, from: result.from, to: result.to, converged: options.wait === true })}\n`);
+        }
         process.stdout.write(`${target}: size ${result.from} -> ${result.to}\n`);
         process.stdout.write(links([result.run]));
         if (!options.wait) return;
@@ -181,6 +197,9 @@ export function buildProgram(): Command {
       });
     });
 
+  addGroupAdminCommands(group, { withClients, shardFrom, bucketFrom, actor });
+  addConfigAdminCommands(config, { withClients, shardFrom, bucketFrom, actor });
+
   const instance = program.command('instance').description('act on one instance');
   for (const [action, description] of [
     ['drain', 'deregister from load balancers, wait for draining, terminate (the group replaces it)'],
@@ -191,17 +210,20 @@ export function buildProgram(): Command {
       .description(description)
       .argument('<id>', 'nstance instance id or EC2 instance id')
       .option('--shard <shard>', 'shard (default NSTANCE_SHARD)')
-      .action(async (id: string, options: { shard?: string }) => {
+      .option('--json', 'machine-readable output')
+      .action(async (id: string, options: { shard?: string; json?: boolean }) => {
         const shard = shardFrom(options);
         const { result, run } = await withClients(async (client) => {
           const result = await commandInstance(client, shard, id, action, actor());
           const ref = parseGroupRef(result.group, shard);
           return { result, run: await currentRun(client, groupWorkflowId(shard, ref.tenant, ref.group)) };
         });
+        if (options.json) return void process.stdout.write(`${json({ ...result, action })}\n`);
         process.stdout.write(`${result.instanceId} (${result.group}): ${action} requested\n${links([run])}`);
       });
   }
 
+  program.addCommand(planCommand({ json, plan: (file, bucket) => withClients((client, aws) => planConfig({ client, s3: aws.s3, text: readConfigFile(file), file, bucket })) }));
   program.addCommand(leaderCommand({ actor, shardFrom }));
   program.addCommand(agentCommand());
   program.addCommand(fleetCommand());
@@ -215,6 +237,7 @@ export async function main(argv: string[]): Promise<number> {
     await buildProgram().parseAsync(argv);
     return 0;
   } catch (err) {
+    if (err instanceof CommandExit) return err.code;
     if (err instanceof ConfigValidationError) {
       process.stderr.write(`${err.message}\n`);
     } else {

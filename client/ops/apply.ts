@@ -14,7 +14,7 @@ import { s3Keys } from '../../common/names';
 import type { GroupRef } from '../../common/types';
 import { writeAudit } from '../../adapters/s3/audit';
 import { conditionFor, ShardConfigStore } from '../../adapters/s3/config-store';
-import { ObjectStore } from '../../adapters/s3/objects';
+import { ObjectStore, WriteConflictError } from '../../adapters/s3/objects';
 import { ensureGarbageCollector, signalGroup, signalGroupIfRunning, type SignalledRun } from './groups-signal';
 
 export interface ApplyOptions {
@@ -27,6 +27,8 @@ export interface ApplyOptions {
   bucket?: string;
   actor: string;
   now?: () => Date;
+  /** The config.jsonc ETag a plan was shown for (null: none applied then); another one stored now fails the apply. */
+  expectEtag?: string | null;
 }
 
 export interface ApplyResult {
@@ -57,6 +59,9 @@ export async function applyConfig(options: ApplyOptions): Promise<ApplyResult> {
   const store = new ShardConfigStore(objects, shard);
 
   const [previous, current] = await Promise.all([store.readConfig(), store.readDynamic()]);
+  if (options.expectEtag !== undefined && (previous?.etag ?? null) !== options.expectEtag) {
+    throw new WriteConflictError(s3Keys.config(shard), `s3://${bucket}/${s3Keys.config(shard)} changed since the plan was made (another apply?): run the plan again`);
+  }
   const { dynamic: nextDynamic, dropped } = dropChangedSizeOverrides(previous?.config, config, current.dynamic);
   validateDynamicGroups(config, nextDynamic, `s3://${bucket}/${s3Keys.groups(shard)}`);
 
@@ -135,8 +140,12 @@ export function dropChangedSizeOverrides(
       const before = previous?.groups?.[tenant]?.[group]?.size;
       const after = next.groups?.[tenant]?.[group]?.size;
       // Also dropped when the group leaves the config: the override would outlive its group.
-      if (isSizeOverride(entry) && (after === undefined || before !== after)) {
+      if (isSizeOverride(entry) && (after === undefined || (entry.size !== undefined && before !== after))) {
         dropped.push(`${tenant}/${group}`);
+        // The config's new size wins; the override's instance type and vars stay while the group does.
+        const { size: _size, ...rest } = entry;
+        void _size;
+        if (after !== undefined && Object.keys(rest).length > 0) (out.groups[tenant] ??= {})[group] = rest;
         continue;
       }
       (out.groups[tenant] ??= {})[group] = entry;

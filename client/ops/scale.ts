@@ -74,8 +74,14 @@ function withSize(dynamic: DynamicGroups, tenant: string, group: string, size: n
   const entries = (out.groups[tenant] ??= {});
   const entry = entries[group];
   if (entry && !isSizeOverride(entry)) entries[group] = { ...entry, size };
-  else if (staticSize === size) delete entries[group];
-  else entries[group] = { size };
+  else {
+    // An override's instance type and vars stay; a size equal to the config's is no override.
+    const { size: _old, ...rest } = entry ?? {};
+    void _old;
+    const next = staticSize === size ? rest : { ...rest, size };
+    if (Object.keys(next).length === 0) delete entries[group];
+    else entries[group] = next;
+  }
   if (Object.keys(entries).length === 0) delete out.groups[tenant];
   return out;
 }

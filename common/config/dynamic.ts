@@ -9,12 +9,22 @@ import { addZodIssues, ConfigValidationError, friendlyErrorMap, IssueList } from
 import { parseDocumentText } from './load';
 import { GroupConfig, groupNameSchema, groupSchema, NstanceConfig, sizeSchema } from './schema';
 import { checkGroupReferences } from './validate';
+import { checkDynamicGroupConstraints } from './constraints';
 
+/**
+ * An override of a config.jsonc group. As in Nstance it may change only the size, the instance
+ * type and vars (merged over the group's); absent fields keep the config's value.
+ */
 export interface SizeOverride {
-  size: number;
-  /** Never set: its absence is what tells a size override from a full group. */
+  size?: number;
+  instance_type?: string;
+  vars?: Record<string, string>;
+  /** Never set: its absence is what tells an override from a full group. */
   template?: undefined;
 }
+
+/** The fields an override of a static group may set (Nstance's rule). */
+export const OVERRIDE_FIELDS = ['size', 'instance_type', 'vars'] as const;
 
 export type DynamicGroupEntry = GroupConfig | SizeOverride;
 
@@ -34,11 +44,11 @@ export function emptyDynamicGroups(): DynamicGroups {
 const fileSchema = strict({ groups: groupNameSchema(z.unknown()).default({}) });
 
 const sizeOverrideSchema = z.strictObject(
-  { size: sizeSchema() },
+  { size: sizeSchema().optional(), instance_type: groupSchema.shape.instance_type, vars: groupSchema.shape.vars },
   {
     error: (iss) =>
       iss.code === 'unrecognized_keys'
-        ? 'an entry without "template" only overrides the size of a config.jsonc group, so "size" is its only allowed field; add "template" to define a new group'
+        ? 'an entry without "template" overrides a config.jsonc group, and may set only "size", "instance_type" and "vars" (as in Nstance); add "template" to define a new group'
         : undefined,
   },
 );
@@ -116,6 +126,7 @@ export function validateDynamicGroups(config: NstanceConfig, dynamic: DynamicGro
         list.add(path, `group ${tenant}/${name} is already defined in the config; use { "size": ${entry.size} } to override its size, or pick another name`);
       } else {
         checkGroupReferences(config, tenant, name, entry, path, list);
+        checkDynamicGroupConstraints(config, tenant, name, entry, path, list);
       }
     }
   }

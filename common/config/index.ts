@@ -33,5 +33,6 @@ export {
   withoutOrphanOverrides,
 } from './dynamic';
 export type { DynamicGroupEntry, DynamicGroups, SizeOverride } from './dynamic';
+export { OVERRIDE_FIELDS } from './dynamic';
 export { BASE_ARGS, mergeArgs, resolveGroup, resolveGroups, shardSettings } from './resolve';
 export type { ResolvedGroup, ShardSettings } from './resolve';

@@ -4,6 +4,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { ConfigValidationError, friendlyErrorMap, IssueList, addZodIssues } from './issues';
 import { configSchema, NstanceConfig } from './schema';
 import { checkConfigReferences } from './validate';
+import { checkNstanceConstraints } from './constraints';
 
 const JSONC_ERRORS: Partial<Record<ParseErrorCode, string>> = {
   [ParseErrorCode.InvalidSymbol]: 'unexpected character',
@@ -123,6 +124,7 @@ export function validateConfigValue(value: unknown, file: string): NstanceConfig
   }
   const config = result.data;
   checkConfigReferences(config, list);
+  checkNstanceConstraints(config, list);
   list.throwIfAny();
   return config;
 }

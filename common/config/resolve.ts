@@ -36,6 +36,8 @@ export interface ResolvedGroup {
   /** Absent: the defaults (Nstance's one over size, none unavailable). */
   maxSurge?: Amount;
   maxUnavailable?: Amount;
+  /** Whether a newly resolved image id alone rotates the group (default false, as in Nstance). */
+  rotateOnImageChange?: boolean;
 }
 
 export interface ShardSettings {
@@ -44,7 +46,7 @@ export interface ShardSettings {
   imageRefreshIntervalMs: number;
   createRateLimitMs: number;
   expiry: { eligibleAgeMs: number; forcedAgeMs: number } | undefined;
-  gc: { intervalMs: number; registrationTimeoutMs: number };
+  gc: { intervalMs: number; registrationTimeoutMs: number; recordRetentionMs: number };
 }
 
 /** IMDSv2 unless a config explicitly opts out: IMDSv1 lets SSRF bugs read instance credentials. */
@@ -121,6 +123,7 @@ function resolveOne(
   const maxUnavailable = group.max_unavailable === undefined ? undefined : parseAmount(group.max_unavailable);
   if (maxSurge) resolved.maxSurge = maxSurge;
   if (maxUnavailable) resolved.maxUnavailable = maxUnavailable;
+  if (group.rotate_on_image_change) resolved.rotateOnImageChange = true;
   return resolved;
 }
 
@@ -135,9 +138,13 @@ export function resolveGroup(
   const entry = dynamic?.groups[tenant]?.[group];
   if (staticGroup) {
     // A full dynamic group shadowing a static one is rejected by validateDynamicGroups; config wins here.
-    return entry && isSizeOverride(entry)
-      ? resolveOne(config, tenant, group, staticGroup, entry.size, 'dynamic')
-      : resolveOne(config, tenant, group, staticGroup, staticGroup.size, 'config');
+    if (!entry || !isSizeOverride(entry)) return resolveOne(config, tenant, group, staticGroup, staticGroup.size, 'config');
+    const overridden: GroupConfig = {
+      ...staticGroup,
+      ...(entry.instance_type !== undefined ? { instance_type: entry.instance_type } : {}),
+      ...(entry.vars !== undefined ? { vars: { ...staticGroup.vars, ...entry.vars } } : {}),
+    };
+    return resolveOne(config, tenant, group, overridden, entry.size ?? staticGroup.size, entry.size !== undefined ? 'dynamic' : 'config');
   }
   if (entry && !isSizeOverride(entry)) return resolveOne(config, tenant, group, entry, entry.size, 'dynamic');
   return undefined;
@@ -177,6 +184,7 @@ export function shardSettings(config: NstanceConfig): ShardSettings {
     gc: {
       intervalMs: parseDuration(s.garbage_collection.interval),
       registrationTimeoutMs: parseDuration(s.garbage_collection.registration_timeout),
+      recordRetentionMs: parseDuration(s.garbage_collection.deleted_record_retention),
     },
   };
 }

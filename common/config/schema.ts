@@ -115,6 +115,8 @@ export const shardSchema = strict({
   garbage_collection: strict({
     interval: duration({ min: '1s' }).default('2m'),
     registration_timeout: duration({ min: '1s' }).default('5m'),
+    // How long instance records (shard/<shard>/instance/…) outlive their instance, as in Nstance.
+    deleted_record_retention: duration().default('30m'),
   }).prefault({}),
 });
 
@@ -167,6 +169,8 @@ export const groupSchema = strict({
   args: argsSchema().optional(),
   drain_timeout: duration().optional(),
   load_balancers: z.array(nonEmpty()).superRefine(uniqueStrings('load balancer')).optional(),
+  // Whether a newly resolved image id alone replaces the group's members (drift rotation); Nstance does not.
+  rotate_on_image_change: z.boolean({ error: (iss) => `must be true or false, got ${describeValue(iss.input)}` }).optional(),
 }).superRefine((group, ctx) => {
   // max_surge defaults to 1: only an explicit 0 together with max_unavailable 0 (or absent) leaves no way to replace.
   if (isZero(group.max_surge) && (group.max_unavailable === undefined || isZero(group.max_unavailable))) {

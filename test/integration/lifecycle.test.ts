@@ -15,7 +15,8 @@ const fx = useShard('life', {
   config: {
     size: 2,
     reconcileInterval: '2s',
-    shardSettings: { garbage_collection: { interval: '1h', registration_timeout: '8s' } },
+    // registration_timeout must exceed the GC interval (Nstance's rule); every instance here is owned, so GC finds nothing.
+    shardSettings: { garbage_collection: { interval: '5s', registration_timeout: '8s' } },
     web: { load_balancers: ['web'], drain_timeout: '20s' },
   },
 });

@@ -24,6 +24,11 @@ export interface ReconcileInput {
   budget: ReplacementBudget;
   /** At most this many creations per decision (one batch per pass keeps a pass's history the same size at any N). */
   createLimit?: number;
+  /**
+   * Members launched from something other than what the group launches now (workflows/decisions/drift.ts).
+   * They roll like eligible expiry: oldest first, a rolling batch (max_surge + max_unavailable) at a time.
+   */
+  drifted?: ReadonlySet<string>;
 }
 
 export type { RemovalReason };
@@ -33,6 +38,8 @@ export interface Removal {
   reason: RemovalReason;
   /** Drain first (deregister from load balancers, wait) or terminate at once. */
   drain: boolean;
+  /** More about the reason, for the audit log (e.g. which hashed fields drifted). */
+  detail?: string;
 }
 
 /** A member being replaced, and the creation sequence from which replacements for it count. */
@@ -97,13 +104,16 @@ function recovered(m: Member): boolean {
   return m.replacing?.reason === 'unhealthy' && replacementReason(m) === undefined;
 }
 
+/** Reasons that roll (a batch at a time, only while nothing else is replaced) rather than being flagged at once. */
+const ROLLING: ReadonlySet<RemovalReason> = new Set(['expired-eligible', 'drift']);
+
 /**
  * Which members start (or stop) being replaced. Every reason but health is flagged at once:
  * creation is bounded by the surge anyway. Health alone is capped (budget.healthLimit), so
  * that agents all going quiet at once (the agent API unreachable) replaces a few, not the
- * fleet. Eligible expiry is opportunistic and rolling: oldest first, at most a rolling batch
- * in flight (being replaced or still leaving), and only while nothing else is being replaced
- * and every other member serves.
+ * fleet. Drift and eligible expiry roll: oldest first, at most a rolling batch in flight
+ * (being replaced or still leaving), and only while nothing else is being replaced and every
+ * other member serves.
  */
 function chooseReplacements(live: Member[], leaving: Member[], input: ReconcileInput) {
   const flag: Flag[] = [];
@@ -112,7 +122,8 @@ function chooseReplacements(live: Member[], leaving: Member[], input: ReconcileI
   let unhealthyInFlight = 0;
   for (const m of live) {
     if (!m.replacing) continue;
-    if (recovered(m)) {
+    // A drift replacement not started yet is called off when the spec came back to what the member was launched from.
+    if (recovered(m) || (m.replacing.reason === 'drift' && input.drifted !== undefined && !input.drifted.has(m.instanceId))) {
       unflag.push(m.instanceId);
       continue;
     }
@@ -134,12 +145,15 @@ function chooseReplacements(live: Member[], leaving: Member[], input: ReconcileI
     }
     flagNow(m, reason);
   }
-  const onlyRolling = [...replacing.values()].every((r) => r.reason === 'expired-eligible');
+  const onlyRolling = [...replacing.values()].every((r) => ROLLING.has(r.reason));
   // Replacements still booting are not ready, but they are part of the roll, not a reason to stop it.
   const unready = live.filter((m) => !replacing.has(m.instanceId) && !isReady(m)).length;
   if (onlyRolling && unready <= replacing.size && live.length >= input.desired) {
     const room = input.budget.rollingBatch - replacing.size - leaving.length;
-    for (const m of live.filter((x) => x.expiry === 'eligible' && !replacing.has(x.instanceId)).slice(0, Math.max(0, room))) flagNow(m, 'expired-eligible');
+    const drifted = input.drifted ?? new Set<string>();
+    const due = live.filter((x) => !replacing.has(x.instanceId) && (drifted.has(x.instanceId) || x.expiry === 'eligible'));
+    // A member both drifted and eligible is replaced for drift: that is what a plan and the audit log say.
+    for (const m of due.slice(0, Math.max(0, room))) flagNow(m, drifted.has(m.instanceId) ? 'drift' : 'expired-eligible');
   }
   return { flag, unflag, replacing };
 }
@@ -198,10 +212,17 @@ export function decideReconcile(input: ReconcileInput): ReconcileDecision {
     }
   }
   // Scale down: launches not serving yet go before members that serve (a spare replacement is cancelled rather than a
-  // recovered member drained); within each, the oldest first (the newest carry the newest image and config).
+  // recovered member drained); within each, drifted members before current ones, then the oldest first (the newest
+  // carry the newest image and config).
   const excess = healthy.length - input.desired;
   if (excess > 0) {
-    const order = [...healthy.filter((m) => !isReady(m)), ...healthy.filter(isReady)];
+    const stale = (m: Member) => input.drifted?.has(m.instanceId) ?? false;
+    const order = [
+      ...healthy.filter((m) => !isReady(m) && stale(m)),
+      ...healthy.filter((m) => !isReady(m) && !stale(m)),
+      ...healthy.filter((m) => isReady(m) && stale(m)),
+      ...healthy.filter((m) => isReady(m) && !stale(m)),
+    ];
     for (const m of order.slice(0, excess)) remove.push({ instanceId: m.instanceId, reason: 'scale-down', drain: true });
   }
 

@@ -29,7 +29,7 @@ const validText = `{
   // written by the CLI
   "groups": {
     "default": { "web": { "size": 7 } },
-    "team-a": { "batch_jobs": { "template": "web", "size": 2, "instance_type": "m7g.2xlarge", "vars": { "Queue": "jobs" } } },
+    "team-a": { "batch-jobs": { "template": "web", "size": 2, "instance_type": "m7g.2xlarge", "vars": { "Queue": "jobs" } } },
   },
 }`;
 
@@ -37,7 +37,7 @@ describe('dynamic groups', () => {
   it('parses size overrides and full groups, and validates against the config', () => {
     const dynamic = parseDynamicGroupsText(validText, FILE);
     expect(dynamic.groups.default.web).toEqual({ size: 7 });
-    expect(dynamic.groups['team-a'].batch_jobs.template).toBe('web');
+    expect(dynamic.groups['team-a']['batch-jobs'].template).toBe('web');
     expect(() => validateDynamicGroups(config, dynamic, FILE)).not.toThrow();
   });
 
@@ -46,9 +46,9 @@ describe('dynamic groups', () => {
     const groups = resolveGroups(config, dynamic);
     expect(groups.map((g) => `${g.tenant}/${g.group}:${g.size}:${g.sizeSource}`)).toEqual([
       'default/web:7:dynamic',
-      'team-a/batch_jobs:2:dynamic',
+      'team-a/batch-jobs:2:dynamic',
     ]);
-    const batch = resolveGroup(config, dynamic, 'team-a', 'batch_jobs');
+    const batch = resolveGroup(config, dynamic, 'team-a', 'batch-jobs');
     expect(batch?.instanceType).toBe('m7g.2xlarge');
     expect(batch?.vars).toEqual({ Environment: 'demo', Queue: 'jobs' });
     expect(batch?.kind).toBe('web');
@@ -63,7 +63,7 @@ describe('dynamic groups', () => {
     expect(orphans).toEqual(['gone/api']);
     expect(kept.groups.gone).toBeUndefined();
     expect(kept.groups.default.web).toEqual({ size: 7 });
-    expect(kept.groups['team-a'].batch_jobs.template).toBe('web');
+    expect(kept.groups['team-a']['batch-jobs'].template).toBe('web');
     expect(() => validateDynamicGroups(config, dynamic, FILE)).toThrow(/gone\/api, which is not defined in the config/);
     expect(() => validateDynamicGroups(config, kept, FILE)).not.toThrow();
   });
@@ -111,12 +111,12 @@ describe('dynamic groups', () => {
     );
   });
 
-  it('rejects other fields on a size-only entry and bad sizes, reporting all entries', () => {
+  it('rejects fields other than size, instance_type and vars on an override and bad sizes, reporting all entries', () => {
     const lines = problems(() =>
-      parseDynamicGroupsText('{ "groups": { "default": { "web": { "size": 2, "instance_type": "m7g.large" }, "api": { "size": 5001 } } } }', FILE),
+      parseDynamicGroupsText('{ "groups": { "default": { "web": { "size": 2, "subnet_pool": "private" }, "api": { "size": 5001 } } } }', FILE),
     );
     expect(lines).toEqual([
-      expect.stringMatching(/^shard\/use1-az1\/groups\.jsonc: groups\.default\.web\.instance_type: unknown field "instance_type"; .*add "template"/),
+      expect.stringMatching(/^shard\/use1-az1\/groups\.jsonc: groups\.default\.web\.subnet_pool: unknown field "subnet_pool"; .*may set only "size", "instance_type" and "vars".*add "template"/),
       `${FILE}: groups.default.api.size: size must be an integer from 0 to 5000, got 5001`,
     ]);
   });

@@ -49,7 +49,7 @@ describe('parseConfigText', () => {
       imageRefreshIntervalMs: 6 * 3_600_000,
       createRateLimitMs: 200,
       expiry: undefined,
-      gc: { intervalMs: 120_000, registrationTimeoutMs: 300_000 },
+      gc: { intervalMs: 120_000, registrationTimeoutMs: 300_000, recordRetentionMs: 1_800_000 },
     });
   });
 
@@ -57,7 +57,7 @@ describe('parseConfigText', () => {
     const text = exampleWith((c) => {
       (c.shard as Record<string, unknown>).garbage_collection = { interval: '30s' };
     });
-    expect(shardSettings(parseConfigText(text, 'c.jsonc')).gc).toEqual({ intervalMs: 30_000, registrationTimeoutMs: 300_000 });
+    expect(shardSettings(parseConfigText(text, 'c.jsonc')).gc).toEqual({ intervalMs: 30_000, registrationTimeoutMs: 300_000, recordRetentionMs: 1_800_000 });
   });
 
   it('shardSettings converts the example durations to milliseconds', () => {
