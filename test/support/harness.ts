@@ -9,6 +9,7 @@ import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-
 import { ACTIVITY_SDK_ATTEMPTS, createAwsClients, destroyAwsClients, type AwsClients } from '../../adapters/aws/clients';
 import type { ActivityDeps } from '../../activities';
 import { createShardWorker, type ShardWorkerOptions } from '../../workers/worker';
+import { nstanceDataConverter, WORKFLOW_BUNDLE_CONVERTER_OPTIONS } from '../../adapters/temporal/data-converter';
 import { FaultLayer } from './faults';
 import { stackEnv } from './stack-env';
 
@@ -23,7 +24,7 @@ function installQuietLogger(): void {
 
 let bundle: Promise<{ code: string }> | undefined;
 export function workflowBundle(): Promise<{ code: string }> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: new DefaultLogger('WARN') });
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), ...WORKFLOW_BUNDLE_CONVERTER_OPTIONS, logger: new DefaultLogger('WARN') });
   return bundle;
 }
 
@@ -79,7 +80,7 @@ export async function createHarness(options: { shard: string; bucket: string }):
     if (!/BucketAlreadyOwnedByYou|BucketAlreadyExists/.test(err.name)) throw err;
   });
   const connection = await Connection.connect({ address: env.temporalAddress });
-  const client = new Client({ connection });
+  const client = new Client({ connection, dataConverter: nstanceDataConverter() });
   const running: { stop: () => Promise<void> }[] = [];
 
   return {
