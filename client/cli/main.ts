@@ -8,6 +8,7 @@ import { parseDuration } from '../../common/duration';
 import { runWorker, workerEnv } from '../../workers/worker';
 import { agentCommand, fleetCommand } from '../agent/cli';
 import { clientEnv, connectClient } from '../connection';
+import { codecServerCommand } from './codec-server';
 import { applyConfig } from '../ops/apply';
 import { leaderCommand } from '../ops/leader-cli';
 import { parseGroupRef } from '../ops/groups-signal';
@@ -190,6 +191,7 @@ export function buildProgram(): Command {
   program.addCommand(leaderCommand({ actor, shardFrom }));
   program.addCommand(agentCommand());
   program.addCommand(fleetCommand());
+  program.addCommand(codecServerCommand());
 
   return program;
 }
