@@ -31,6 +31,8 @@ export interface CodecServerOptions {
   allowedOrigins: string[];
   host: string;
   port: number;
+  /** Lets `none` listen beyond loopback: only where something else limits who reaches it (a container whose port is published on loopback). */
+  unauthenticatedBeyondLoopback?: boolean;
   log?: (line: string) => void;
 }
 
@@ -49,7 +51,7 @@ export class CodecServerConfigError extends Error {
 }
 
 export async function startCodecServer(options: CodecServerOptions): Promise<CodecServer> {
-  if (options.auth.mode === 'none' && !LOOPBACK.has(options.host)) {
+  if (options.auth.mode === 'none' && !LOOPBACK.has(options.host) && !options.unauthenticatedBeyondLoopback) {
     throw new CodecServerConfigError(`the codec server without authentication listens only on loopback, not ${options.host}: give it a token (--token-file or NSTANCE_CODEC_SERVER_TOKEN) or --auth temporal`);
   }
   if (options.auth.mode === 'token' && options.auth.tokens.length === 0) throw new CodecServerConfigError('--auth token needs at least one token');

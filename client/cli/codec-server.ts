@@ -16,6 +16,7 @@ interface CodecServerFlags {
   uiOrigin: string[];
   auth?: 'token' | 'temporal' | 'none';
   tokenFile?: string;
+  unauthenticatedBeyondLoopback?: boolean;
 }
 
 export function codecServerCommand(): Command {
@@ -31,6 +32,7 @@ export function codecServerCommand(): Command {
       new Option('--auth <mode>', 'token: a bearer token (--token-file or NSTANCE_CODEC_SERVER_TOKEN); temporal: the UI\'s auth header, accepted when Temporal accepts it for the namespace; none: loopback only (default: token when one is given, else none)').choices(['token', 'temporal', 'none']),
     )
     .option('--token-file <file>', 'file of accepted bearer tokens, one a line')
+    .option('--unauthenticated-beyond-loopback', 'let --auth none listen on a non-loopback address (a container whose port is published on loopback only)')
     .action(async (flags: CodecServerFlags) => runCodecServer(flags));
 }
 
@@ -56,7 +58,7 @@ async function runCodecServer(flags: CodecServerFlags): Promise<void> {
       },
     };
   }
-  const server = await startCodecServer({ codec: new NstancePayloadCodec(keys), auth, allowedOrigins: flags.uiOrigin, host: flags.host, port: flags.port, log: console.error });
+  const server = await startCodecServer({ codec: new NstancePayloadCodec(keys), auth, allowedOrigins: flags.uiOrigin, host: flags.host, port: flags.port, unauthenticatedBeyondLoopback: flags.unauthenticatedBeyondLoopback, log: console.error });
   console.log(`nstance codec-server on ${server.url} (auth ${mode}, key ${keys.current.id}, ${keys.byId.size - 1} old keys; UI origins ${flags.uiOrigin.join(', ')})`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
