@@ -2,7 +2,8 @@
  * Reads histories through the raw WorkflowService (no data converter, no codec: what Temporal's
  * database and anyone with read access to it see) and reports two kinds of leak:
  * - a payload that is not encrypted (every payload the project writes goes through the codec;
- *   search attributes are exempt: the server must index them, and they hold ids only);
+ *   exempt: search attributes, which the server must index and which hold ids only, and the SDK's
+ *   own patch markers);
  * - a known secret anywhere in an event's bytes, payload or not: secret values from Secrets
  *   Manager, userdata (templates and what instances were launched with), and anything shaped
  *   like a registration nonce (a JWS) or a PEM private key.
@@ -42,6 +43,12 @@ const PATTERNS: { label: string; pattern: RegExp }[] = [
   { label: 'a PEM private key', pattern: /PRIVATE KEY-----/ },
 ];
 const EXEMPT_FIELDS = new Set(['searchAttributes']);
+/**
+ * Patch markers (`patched()`): the SDK's core writes their details (the patch id and whether it is
+ * deprecated) itself, past the codec. They name code versions, never data; the secret search below
+ * still reads them.
+ */
+const EXEMPT_PATHS = /\.markerRecordedEventAttributes\.details\.patch-data\./;
 
 /** Secret values the emulator holds and the userdata the shards' configs declare. */
 export async function knownSecrets(aws: { secrets: SecretsManagerClient; s3: S3Client }): Promise<KnownSecret[]> {
@@ -90,7 +97,7 @@ async function scanExecution(connection: Connection, namespace: string, executio
         report.payloads++;
         const encoding = Buffer.from(payload.metadata?.encoding ?? []).toString('utf8');
         if (encoding === ENCRYPTED_ENCODING) report.encryptedPayloads++;
-        else finding(`plaintext payload at ${path} (encoding "${encoding}")`);
+        else if (!EXEMPT_PATHS.test(path)) finding(`plaintext payload at ${path} (encoding "${encoding}")`);
       });
       const bytes = Buffer.from(temporal.api.history.v1.HistoryEvent.encode(event).finish());
       for (const needle of needles) if (bytes.includes(needle.bytes)) finding(`contains ${needle.label}`);
@@ -103,11 +110,17 @@ async function scanExecution(connection: Connection, namespace: string, executio
 
 /** Every Payload message inside an event, with its field path (search attributes left out). */
 function walkPayloads(value: object, path: string, visit: (path: string, payload: temporal.api.common.v1.IPayload) => void): void {
-  if (value instanceof temporal.api.common.v1.Payload) return visit(path, value);
+  if (isPayload(value)) return visit(path, value);
   for (const [key, child] of Object.entries(value)) {
     if (child === null || typeof child !== 'object' || ArrayBuffer.isView(child) || EXEMPT_FIELDS.has(key)) continue;
     walkPayloads(child as object, `${path}.${key}`, visit);
   }
+}
+
+/** A Payload message by shape (the proto classes are reflection types here, not constructors): metadata of bytes. */
+function isPayload(value: object): value is temporal.api.common.v1.IPayload {
+  const { metadata } = value as { metadata?: unknown };
+  return metadata !== null && typeof metadata === 'object' && !ArrayBuffer.isView(metadata) && Object.values(metadata).some((v) => ArrayBuffer.isView(v)) && 'data' in value;
 }
 
 async function allSecrets(client: SecretsManagerClient): Promise<{ name: string; value: string }[]> {
