@@ -59,7 +59,7 @@ export async function knownSecrets(aws: { secrets: SecretsManagerClient; s3: S3C
 }
 
 /** Distinctive pieces of a secret: each line long enough to be one, cut to FRAGMENT_CHARS. */
-export function fragments(label: string, value: string, minChars = 16): KnownSecret[] {
+export function fragments(label: string, value: string, minChars = 8): KnownSecret[] {
   return value
     .split(/\r?\n/)
     .map((line) => line.trim())
