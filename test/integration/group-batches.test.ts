@@ -14,6 +14,7 @@ import { Worker } from '@temporalio/worker';
 import { workflowBundle } from '../support/harness';
 import { useShard } from '../support/shard-fixture';
 import { decodedPayload } from '../support/payloads';
+import { nstanceDataConverter } from '../../adapters/temporal/data-converter';
 
 const fx = useShard('bat', { worker: true, registrar: true });
 const { ref } = fx;
@@ -64,7 +65,7 @@ test(`a ${SIZE}-instance scale-up starts instances in batches with one spec each
 
   // Every run of a busy group (hundreds of signals, queries all along) replays on another worker: no nondeterminism.
   const failures: string[] = [];
-  for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle(), replayName: 'group-batches' }, runs)) {
+  for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle(), dataConverter: nstanceDataConverter(), replayName: 'group-batches' }, runs)) {
     if (result.error) failures.push(`${result.runId}: ${result.error.message}`);
   }
   expect(failures).toEqual([]);
