@@ -19,8 +19,11 @@ export const COMPRESSION_METADATA = 'nstance-compression';
 const CIPHER = 'AES256GCM';
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
-/** Below this, deflate's framing costs more than it saves. */
-const COMPRESS_FROM_BYTES = 64;
+/**
+ * Below this, deflate saves little and costs much (setting up its window is most of a small
+ * payload's encode time: bench/codec.ts). Signals and health transitions stay under it.
+ */
+const COMPRESS_FROM_BYTES = 512;
 
 type Compression = 'deflate' | 'none';
 
