@@ -32,6 +32,8 @@ export interface LiveInstancesOptions {
 
 export class LiveInstances {
   private listing: { ids: Set<string>; at: number } | undefined;
+  /** After a failed listing, the next is tried no sooner than this (requests describe meanwhile). */
+  private retryListingAt = 0;
   private loading: Promise<void> | undefined;
   private readonly gone = new Map<string, InstanceStatus>();
   private readonly now: () => number;
@@ -55,21 +57,19 @@ export class LiveInstances {
     return status;
   }
 
-  /** Drops what is known of an instance (tests; an operator's "terminate now" could call it). */
-  invalidate(): void {
-    this.listing = undefined;
-  }
-
   private async fresh(): Promise<void> {
     if (this.listing && this.now() - this.listing.at < this.options.ttlMs) return;
+    if (!this.listing && this.now() < this.retryListingAt) return;
     this.loading ??= (async () => {
       const at = this.now();
       try {
         this.calls.lists++;
         this.listing = { ids: await this.options.list(), at };
       } catch (err) {
-        // Without a listing every instance is described: slower, never wrong.
+        // Without a listing every instance is described: slower, never wrong. Visibility is not
+        // asked again on every request while it fails.
         this.listing = undefined;
+        this.retryListingAt = this.now() + Math.min(this.options.ttlMs, 5_000);
         this.options.onError?.(err as Error);
       } finally {
         this.loading = undefined;
