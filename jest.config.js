@@ -12,6 +12,8 @@ module.exports = {
   // Jest 29 reads testTimeout only from the global config (a per-project value is
   // ignored with a warning), so the integration budget applies to unit tests too.
   testTimeout: 120000,
+  // The history scan runs after every other test file (it reads the histories they leave).
+  testSequencer: '<rootDir>/test/support/sequencer.js',
   projects: [
     {
       displayName: 'unit',

@@ -44,6 +44,7 @@ import type { DriverMessage, DriverReply } from './agent-api/protocol';
 import { startStand, type Stand } from './agent-api/stand';
 import { agentUri } from '../workers/agent-api/register';
 import { runBenchmark } from './run';
+import { nstanceDataConverter } from '../adapters/temporal/data-converter';
 
 type Stats = Extract<DriverReply, { type: 'stats' }>;
 type Registered = Extract<DriverReply, { type: 'registered' }>;
@@ -109,7 +110,7 @@ async function main(): Promise<void> {
   const bucket = 'nstance-bench-agent-api';
   await aws.s3.send(new CreateBucketCommand({ Bucket: bucket }));
   const connection = await Connection.connect({ address: env.temporalAddress });
-  const client = new Client({ connection });
+  const client = new Client({ connection, dataConverter: nstanceDataConverter() });
   const shard = `bench-${Date.now().toString(36)}`;
   const rss = rssSampler();
   let stand: Stand | undefined;

@@ -43,6 +43,7 @@ import { TemporalCallLayer } from '../test/support/temporal-calls';
 import { launchFleet, ORPHAN_ROLES, planFleet, roomySubnet, startOwners, type Launched } from './gc/fleet';
 import { passReport, type PassReport } from './gc/report';
 import { runBenchmark } from './run';
+import { nstanceDataConverter } from '../adapters/temporal/data-converter';
 
 const INTERVAL_MS = 120_000;
 /** moto pages DescribeInstances by reservation: 5 reservations of 200 make EC2's largest page, 1,000 instances. */
@@ -80,7 +81,7 @@ async function main(): Promise<void> {
   const aws = createAwsClients({ region: env.region, endpoint: env.awsEndpoint, maxAttempts: 3 });
   const ec2Calls = new FaultLayer().attach(aws.ec2);
   const connection = await Connection.connect({ address: env.temporalAddress });
-  const client = new Client({ connection });
+  const client = new Client({ connection, dataConverter: nstanceDataConverter() });
   const temporal = new TemporalCallLayer(client);
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
@@ -92,6 +93,7 @@ async function main(): Promise<void> {
       connection: await NativeConnection.connect({ address: env.temporalAddress }),
       namespace: 'default',
       taskQueue,
+      dataConverter: nstanceDataConverter(),
       workflowsPath: require.resolve('./gc/workflows'),
       activities: createGcActivities({ aws, bucket, temporal: temporal.client, gcDescribePageSize: MOTO_PAGE_RESERVATIONS }),
       maxCachedWorkflows: 1000,

@@ -2,7 +2,9 @@
 # `npm run demo`: the whole system on a laptop. Installs the pinned tools, builds,
 # starts Temporal (Web UI) and moto, seeds moto with what the example config refers
 # to, applies that config and runs a worker until Ctrl-C, then stops everything.
-# Ports: TEMPORAL_PORT (7233), TEMPORAL_UI_PORT (8233), MOTO_PORT (4566).
+# Ports: TEMPORAL_PORT (7233), TEMPORAL_UI_PORT (8233), MOTO_PORT (4566), CODEC_SERVER_PORT (8234).
+# Payloads are encrypted (a fresh key in .stack/payload.key); the Web UI decodes them through
+# `nstance codec-server`, which the demo starts and the UI is pointed at.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,6 +13,9 @@ cd "$root"
 export TEMPORAL_PORT="${TEMPORAL_PORT:-7233}"
 export TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
 export MOTO_PORT="${MOTO_PORT:-4566}"
+export CODEC_SERVER_PORT="${CODEC_SERVER_PORT:-8234}"
+export NSTANCE_UI_CODEC_ENDPOINT="http://localhost:$CODEC_SERVER_PORT"
+payload_key="$root/.stack/payload.key"
 
 # What the CLI and the worker read; printed below for a second terminal.
 demo_env=(
@@ -22,10 +27,16 @@ demo_env=(
   "AWS_REGION=us-east-1"
   "AWS_ACCESS_KEY_ID=test"
   "AWS_SECRET_ACCESS_KEY=test"
+  "NSTANCE_PAYLOAD_KEY_FILE=$payload_key"
 )
 export "${demo_env[@]}"
 # A developer's real session or profile must not leak into requests to the emulator.
-unset AWS_SESSION_TOKEN AWS_PROFILE
+unset AWS_SESSION_TOKEN AWS_PROFILE NSTANCE_PAYLOAD_KEY NSTANCE_PAYLOAD_CODEC
+# Temporal is in memory, so a key only has to outlive one demo (and a second terminal's CLI).
+mkdir -p "$root/.stack"
+if [ ! -s "$payload_key" ]; then
+  (umask 077 && node -e "process.stdout.write(require('crypto').randomBytes(32).toString('base64'))" > "$payload_key")
+fi
 
 bash scripts/tools.sh
 npm run build --silent
@@ -33,12 +44,14 @@ bash scripts/stack.sh up
 
 worker_pid=""
 fleet_pid=""
+codec_pid=""
 stopping=0
 cleanup() {
   [ "$stopping" = 1 ] && return
   stopping=1
   trap '' INT TERM
   if [ -n "$fleet_pid" ]; then kill -TERM "$fleet_pid" 2>/dev/null || true; fi
+  if [ -n "$codec_pid" ]; then kill -TERM "$codec_pid" 2>/dev/null || true; fi
   if [ -n "$worker_pid" ] && kill -0 "$worker_pid" 2>/dev/null; then
     echo
     echo "demo: stopping the worker (it finishes in-flight tasks first)..."
@@ -54,6 +67,12 @@ cleanup() {
 # EXIT too: a failed seed or apply must not leave the stack running.
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# The Web UI (pointed at it by stack.sh) decodes payloads through it; loopback only, so no token.
+node dist/client/cli/main.js codec-server --port "$CODEC_SERVER_PORT" \
+  --ui-origin "http://localhost:$TEMPORAL_UI_PORT" "http://127.0.0.1:$TEMPORAL_UI_PORT" \
+  > >(tee -a .stack/codec-server.log) 2>&1 &
+codec_pid=$!
 
 node dist/scripts/seed-emulator.js --out .stack/config.jsonc
 node dist/client/cli/main.js config apply -f .stack/config.jsonc --yes
@@ -78,7 +97,7 @@ cat <<EOF
 
 Nstance demo is running (worker pid $worker_pid, log .stack/worker.log; simulated fleet pid $fleet_pid, log .stack/fleet.log).
 
-  Temporal Web UI   http://localhost:$TEMPORAL_UI_PORT
+  Temporal Web UI   http://localhost:$TEMPORAL_UI_PORT (payloads decoded by the codec server, $NSTANCE_UI_CODEC_ENDPOINT)
   worker metrics    http://127.0.0.1:${NSTANCE_METRICS_PORT:-9464}/metrics
   config applied    .stack/config.jsonc
   AWS emulator      http://127.0.0.1:$MOTO_PORT (moto)

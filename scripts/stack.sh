@@ -6,6 +6,7 @@
 #   scripts/stack.sh up|down|status
 #
 # Ports: TEMPORAL_PORT (7233), TEMPORAL_UI_PORT (8233), MOTO_PORT (4566).
+# NSTANCE_UI_CODEC_ENDPOINT, when set, points the Web UI at a codec server (nstance codec-server).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -165,6 +166,7 @@ up() {
   start temporal "$TEMPORAL_PORT $TEMPORAL_UI_PORT" -- "$NSTANCE_TEMPORAL_BIN" server start-dev \
     --ip "$HOST" --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
     --namespace default --log-level warn \
+    ${NSTANCE_UI_CODEC_ENDPOINT:+--ui-codec-endpoint "$NSTANCE_UI_CODEC_ENDPOINT"} \
     "${sa_flags[@]}"
   start moto "$MOTO_PORT" -- "$NSTANCE_MOTO_BIN" -H "$HOST" -p "$MOTO_PORT"
 

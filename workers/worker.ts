@@ -6,6 +6,9 @@ import { cancellableClients } from '../adapters/aws/cancellation';
 import { ACTIVITY_SDK_ATTEMPTS, awsClientOptionsFromEnv, createAwsClients, destroyAwsClients, type AwsClients } from '../adapters/aws/clients';
 import { followShardWorkers, ShardEc2Limits } from '../adapters/aws/shard-limits';
 import { shardTaskQueue } from '../common/names';
+import { nstanceDataConverter } from '../adapters/temporal/data-converter';
+import { clientConnectionOptions, describeTemporalSettings, nativeConnectionOptions, temporalSettingsFromEnv, type TemporalSettings } from '../adapters/temporal/connection-settings';
+import type { DataConverter } from '@temporalio/common';
 import { agentServices, type AgentApiWorkerOptions } from './agent-api/wiring';
 import { installRuntimeWithoutSignalHandlers, LeadershipParticipant, leadershipFromEnv, runWithLeadership, workflowBundleFromEnv } from './leadership/participant';
 import { shardWorkerCounter } from './shard-workers';
@@ -53,6 +56,8 @@ export interface ShardWorkerOptions {
   agentApi?: AgentApiWorkerOptions;
   /** Put a signed single-use registration nonce in each instance's userdata (creates the cluster CA on first use). */
   registrationNonces?: boolean;
+  /** The payload codec and failure converter (default: nstanceDataConverter(), keys from the environment). */
+  dataConverter?: DataConverter;
 }
 
 export async function createShardWorker(options: ShardWorkerOptions): Promise<Worker> {
@@ -82,6 +87,7 @@ export async function createShardWorker(options: ShardWorkerOptions): Promise<Wo
     taskQueue,
     identity,
     activities,
+    dataConverter: options.dataConverter ?? nstanceDataConverter(),
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
       : { workflowsPath: require.resolve('../workflows'), interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES } }),
@@ -107,6 +113,8 @@ export async function createShardWorker(options: ShardWorkerOptions): Promise<Wo
 export interface WorkerEnv {
   temporalAddress: string;
   namespace: string;
+  /** Address, namespace, TLS/mTLS and API key from envconfig (TEMPORAL_* variables, TEMPORAL_PROFILE). */
+  temporal: TemporalSettings;
   shard: string;
   bucket: string;
   workerId: string;
@@ -117,9 +125,11 @@ export function workerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
   if (missing.length > 0) {
     throw new Error(`${missing.join(' and ')} must be set: the shard this worker serves and the S3 bucket holding its config`);
   }
+  const temporal = temporalSettingsFromEnv(env);
   return {
-    temporalAddress: env.TEMPORAL_ADDRESS || '127.0.0.1:7233',
-    namespace: env.TEMPORAL_NAMESPACE || 'default',
+    temporalAddress: temporal.address,
+    namespace: temporal.namespace,
+    temporal,
     shard: env.NSTANCE_SHARD as string,
     bucket: env.NSTANCE_BUCKET as string,
     workerId: env.NSTANCE_WORKER_ID || `${hostname()}-${process.pid}`,
@@ -144,10 +154,12 @@ export async function runWorker(env: WorkerEnv, log: (line: string) => void = co
   // Activities: one SDK attempt, the activity retry policies retry. The agent API keeps the SDK's retries.
   const aws = createAwsClients({ ...awsOptions, maxAttempts: ACTIVITY_SDK_ATTEMPTS });
   const agentAws = createAwsClients(awsOptions);
-  const connection = await NativeConnection.connect({ address: env.temporalAddress });
-  const clientConnection = await Connection.connect({ address: env.temporalAddress });
+  // Built first: without a payload key (and without NSTANCE_PAYLOAD_CODEC=off) the worker must not start.
+  const dataConverter = nstanceDataConverter();
+  const connection = await NativeConnection.connect(nativeConnectionOptions(env.temporal));
+  const clientConnection = await Connection.connect(clientConnectionOptions(env.temporal));
   try {
-    const client = new Client({ connection: clientConnection, namespace: env.namespace });
+    const client = new Client({ connection: clientConnection, namespace: env.namespace, dataConverter });
     const apiPort = Number(process.env.NSTANCE_AGENT_API_PORT || 8443);
     const apiHost = process.env.NSTANCE_AGENT_API_HOST || '0.0.0.0';
     // Candidates announce where agents reach them: the agent API, on this host's name when it listens on every interface.
@@ -163,8 +175,8 @@ export async function runWorker(env: WorkerEnv, log: (line: string) => void = co
       ...(participant ? { stickyQueueScheduleToStartTimeout: '2s' as const } : {}),
       maxCachedWorkflows: maxCachedWorkflowsFromEnv(),
     };
-    const worker = await createShardWorker({ connection, client, aws, agentAws, ...env, agentApi, workflowBundle: workflowBundleFromEnv(), tuning, log });
-    log(`nstance worker ${env.workerId}: shard ${env.shard}, task queue ${shardTaskQueue(env.shard)}, Temporal ${env.temporalAddress}/${env.namespace}, bucket ${env.bucket}`);
+    const worker = await createShardWorker({ connection, client, aws, agentAws, ...env, dataConverter, agentApi, workflowBundle: workflowBundleFromEnv(), tuning, log });
+    log(`nstance worker ${env.workerId}: shard ${env.shard}, task queue ${shardTaskQueue(env.shard)}, Temporal ${describeTemporalSettings(env.temporal)}, bucket ${env.bucket}`);
     const metricsServer = metrics ? await startWorkerMetrics({ settings: metrics, client, shard: env.shard, gate: participant?.gate, log }) : undefined;
     try {
       await (participant ? runWithLeadership(worker, participant, log) : worker.run());

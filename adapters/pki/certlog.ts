@@ -20,6 +20,8 @@ export interface CertLogEntry {
   issuedAt: string;
   /** The registration nonce's id (never the nonce itself). */
   nonceId?: string;
+  /** For a renewal: the serial of the certificate it replaces (presented over mTLS to get this one). */
+  renewalOf?: string;
   reportedIp?: string;
   hostname?: string;
   issuer: string;

@@ -20,6 +20,7 @@ import type { SeedResult } from '../../scripts/seed-emulator';
 import { configText, testConfig } from '../../test/support/fixtures';
 import type { AgentApi, AgentApiListenOptions } from '../../workers/agent-api/server';
 import { agentServices, type AgentServices } from '../../workers/agent-api/wiring';
+import { nstanceDataConverter } from '../../adapters/temporal/data-converter';
 
 /** Well-formed ids for what the config names but the agent API never touches (no EC2 here). */
 const PLACEHOLDERS: SeedResult = {
@@ -107,7 +108,7 @@ export async function startStand(options: StandOptions): Promise<Stand> {
   const taskQueue = `nstance-stand.${shard}`;
   const connection = await NativeConnection.connect({ address: options.temporalAddress });
   const worker = services.attach(
-    await Worker.create({ connection, taskQueue, workflowsPath: require.resolve('./standin-workflow'), maxCachedWorkflows: 200 }),
+    await Worker.create({ connection, taskQueue, dataConverter: nstanceDataConverter(), workflowsPath: require.resolve('./standin-workflow'), maxCachedWorkflows: 200 }),
   );
   const running = worker.run();
   running.catch((err: Error) => failed(err));

@@ -11,6 +11,7 @@ import type { Client } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
 import type { Window } from './histories';
+import { nstanceDataConverter } from '../../adapters/temporal/data-converter';
 
 export interface ReplayFindings {
   runs: number;
@@ -30,7 +31,7 @@ export async function replayGroupRuns(client: Client, shard: string, window: Win
   }
   const findings: ReplayFindings = { runs: histories.length, failed: 0, errors: [], saved: [] };
   if (histories.length === 0) return findings;
-  const results = Worker.runReplayHistories({ workflowBundle: { codePath: bundlePath }, replayName: `bench-${shard}` }, histories.map(({ workflowId, history }) => ({ workflowId, history })));
+  const results = Worker.runReplayHistories({ workflowBundle: { codePath: bundlePath }, dataConverter: nstanceDataConverter(), replayName: `bench-${shard}` }, histories.map(({ workflowId, history }) => ({ workflowId, history })));
   for await (const result of results) {
     if (!result.error) continue;
     findings.failed++;

@@ -28,6 +28,7 @@ import { benchConfigText, type ConfigVariant } from './config';
 import { FleetProcess } from './fleet-process';
 import { replayGroupRuns, type ReplayFindings } from './replay';
 import type { ScaleOptions } from './options';
+import { nstanceDataConverter } from '../../adapters/temporal/data-converter';
 
 /** The group status query's result, as the benchmark reads it (counts, a page of members, diagnostics). */
 export type BenchGroupStatus = GroupStatus;
@@ -74,7 +75,7 @@ export class ScaleStack {
     const bundlePath = path.join(logDir, 'workflow-bundle.js');
     fs.writeFileSync(bundlePath, (await workflowBundle()).code);
     const connection = await Connection.connect({ address: env.temporalAddress });
-    const client = new Client({ connection });
+    const client = new Client({ connection, dataConverter: nstanceDataConverter() });
     return new ScaleStack(env, shard, bucket, seed, subnetIds, aws, proxy, client, connection, logDir, bundlePath, options);
   }
 

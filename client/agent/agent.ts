@@ -4,14 +4,15 @@
  * fetches its files over mTLS. Runs as `nstance agent` on an instance, and
  * in-process (many at once) in the simulated fleet.
  */
-import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { Agent as HttpsAgent, request, type RequestOptions } from 'node:https';
 import { join } from 'node:path';
 import { checkServerIdentity, createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
 import { peekClaims } from '../../adapters/pki/nonce';
 import { discoverPinnedCa } from './discover';
 import type { NoticeSource, TerminationNotice } from './imds';
-import { loadOrCreateKey, loadState, saveState, type AgentState } from './state';
+import { loadOrCreateKey, loadState, saveRenewedState, saveState, type AgentState } from './state';
 import { AgentRequestError, jitteredIntervalMs, parseRetryAfter, retryDelayMs } from './retry';
 import { splitAddress } from './userdata';
 import { writeFileAtomically } from './file-writer';
@@ -68,6 +69,13 @@ export interface AgentOptions {
   /** Told of every finished request (status 0: no answer), for a benchmark's figures. */
   observe?: (done: { method: string; path: string; status: number; ms: number }) => void;
 }
+
+/**
+ * The agent renews its certificate once this share of the time between receiving it and its expiry
+ * has passed (60 of 90 days): the agent API accepts renewals in the second half of a certificate's
+ * life, and a third of it is left for retries should the leader be unreachable for a while.
+ */
+export const RENEW_AFTER_SHARE = 2 / 3;
 
 export class Agent {
   private state: AgentState | undefined;
@@ -161,6 +169,38 @@ export class Agent {
     await this.call('POST', '/v1/health', { instanceId: state.identity.instanceId, ...report }, state);
   }
 
+  /** When the current certificate is due for renewal (ms since the epoch); undefined before registration. */
+  renewalDueAt(): number | undefined {
+    const state = this.state;
+    if (!state) return undefined;
+    const notAfter = Date.parse(new X509Certificate(state.certPem).validTo);
+    const received = Date.parse(state.identity.renewedAt ?? state.identity.registeredAt);
+    return received + RENEW_AFTER_SHARE * (notAfter - received);
+  }
+
+  /**
+   * A new key and a certificate for it, asked for with the current certificate (mTLS) before it
+   * expires: an expired certificate cannot be renewed, and the nonce that got the first is spent.
+   */
+  async renew(): Promise<AgentState> {
+    const state = await this.register();
+    const keyPem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    const out = (await this.call('POST', '/v1/renew', { instanceId: state.identity.instanceId, publicKey: createPublicKey(keyPem).export({ type: 'spki', format: 'pem' }) }, state)) as {
+      certificate: string;
+      caCertificate: string;
+      serialNumber: string;
+    };
+    const renewed: AgentState = {
+      keyPem,
+      certPem: out.certificate,
+      caPem: out.caCertificate,
+      identity: { ...state.identity, serialNumber: out.serialNumber, renewedAt: new Date().toISOString() },
+    };
+    await saveRenewedState(this.options.stateDir, renewed);
+    this.log(`renewed certificate ${state.identity.serialNumber} -> ${out.serialNumber}`);
+    return (this.state = renewed);
+  }
+
   async fetchFiles(): Promise<DeliveredFile[]> {
     const state = await this.register();
     const out = (await this.call('GET', '/v1/files', undefined, state)) as { files: DeliveredFile[] };
@@ -176,6 +216,11 @@ export class Agent {
       try {
         const first = !this.state;
         await this.register();
+        const due = this.renewalDueAt();
+        if (due !== undefined && Date.now() >= due) {
+          // A failed renewal leaves the current certificate in use: the next tick tries again.
+          await this.renew().catch((err: Error) => this.log(`agent ${this.instanceId}: certificate renewal failed (will retry): ${err.message}`));
+        }
         if (first || this.reports % (this.options.filesEvery ?? 10) === 0) await this.fetchFiles();
         this.reports++;
         await this.reportHealth();

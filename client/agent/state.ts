@@ -1,5 +1,5 @@
 /** The agent's state directory: its private key, certificate and the CA it trusts. */
-import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface AgentIdentityFile {
@@ -7,6 +7,8 @@ export interface AgentIdentityFile {
   serialNumber: string;
   registeredAt: string;
   healthCheckIntervalMs: number;
+  /** When the current certificate was received by renewal (absent: it is the registration's). */
+  renewedAt?: string;
 }
 
 export interface AgentState {
@@ -16,7 +18,7 @@ export interface AgentState {
   identity: AgentIdentityFile;
 }
 
-const FILES = { key: 'key.pem', cert: 'cert.pem', ca: 'ca.pem', identity: 'identity.json' };
+const FILES = { key: 'key.pem', cert: 'cert.pem', ca: 'ca.pem', identity: 'identity.json', renewed: 'renewed.json' };
 
 async function readOptional(path: string): Promise<string | undefined> {
   try {
@@ -29,6 +31,13 @@ async function readOptional(path: string): Promise<string | undefined> {
 
 /** A complete state (registered before), or undefined. A half-written one counts as absent. */
 export async function loadState(dir: string): Promise<AgentState | undefined> {
+  // A renewal that stopped half-way through rewriting the files below: its journal is complete and newer.
+  const journal = await readOptional(join(dir, FILES.renewed));
+  if (journal) {
+    const renewed = JSON.parse(journal) as AgentState;
+    await saveRenewedState(dir, renewed);
+    return renewed;
+  }
   const [keyPem, certPem, caPem, identity] = await Promise.all([
     readOptional(join(dir, FILES.key)),
     readOptional(join(dir, FILES.cert)),
@@ -62,4 +71,18 @@ export async function loadOrCreateKey(dir: string, create: () => string): Promis
   const pem = create();
   await writeFile(path, pem, { mode: 0o600 });
   return pem;
+}
+
+/**
+ * A renewed key and certificate replace the old pair. Key and certificate are two files, which no
+ * rename replaces together, so the new state goes first into one journal file (written whole, then
+ * renamed into place), then into the usual files, and the journal goes last: a crash anywhere leaves
+ * either the old pair or a complete journal, never a key that does not match its certificate.
+ */
+export async function saveRenewedState(dir: string, state: AgentState): Promise<void> {
+  const journal = join(dir, FILES.renewed);
+  await writeFile(`${journal}.tmp`, JSON.stringify(state), { mode: 0o600 });
+  await rename(`${journal}.tmp`, journal);
+  await saveState(dir, state);
+  await rm(journal, { force: true });
 }

@@ -9,6 +9,7 @@ import { groupWorkflowId } from '../../common/names';
 import { runWorker, workerEnv } from '../../workers/worker';
 import { agentCommand, fleetCommand } from '../agent/cli';
 import { clientEnv, connectClient } from '../connection';
+import { codecServerCommand } from './codec-server';
 import { applyConfig } from '../ops/apply';
 import { leaderCommand } from '../ops/leader-cli';
 import { parseGroupRef } from '../ops/groups-signal';
@@ -79,7 +80,7 @@ export function buildProgram(): Command {
     .option('--ui-url <url>', 'Temporal Web UI base URL for the links printed (default NSTANCE_UI_URL, else from TEMPORAL_ADDRESS: port + 1000)');
   const links = (runs: RunRef[]) => {
     const env = clientEnv();
-    return linkLines(uiBaseUrl(program.opts<{ uiUrl?: string }>().uiUrl, env.temporalAddress), env.namespace, runs);
+    return linkLines(uiBaseUrl(program.opts<{ uiUrl?: string }>().uiUrl, env.address), env.namespace, runs);
   };
 
   program
@@ -228,6 +229,7 @@ export function buildProgram(): Command {
   program.addCommand(agentCommand());
   program.addCommand(fleetCommand());
   program.addCommand(secretsCommand({ actor, shardFrom, bucketFrom }));
+  program.addCommand(codecServerCommand());
 
   return program;
 }

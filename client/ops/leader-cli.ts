@@ -63,7 +63,7 @@ export function leaderCommand(deps: LeaderCliDeps): Command {
       });
       const env = clientEnv();
       if (options.json) process.stdout.write(`${json(result)}\n`);
-      else process.stdout.write(`shard ${shard}: leader ${result.from ?? '-'} -> ${result.to} at epoch ${result.epoch}\n${linkLines(uiBaseUrl(options.uiUrl, env.temporalAddress), env.namespace, [run])}`);
+      else process.stdout.write(`shard ${shard}: leader ${result.from ?? '-'} -> ${result.to} at epoch ${result.epoch}\n${linkLines(uiBaseUrl(options.uiUrl, env.address), env.namespace, [run])}`);
       // Leadership moved but the handoff did not finish (ENI not moved, record not written):
       // scripts must see that, so it fails (main prints it and exits 1) although a new epoch leads.
       const incomplete = incompleteHandoff(result);

@@ -3,7 +3,7 @@
  * batches that carry the launch spec once, and EC2 is observed by batched describes rather
  * than one poll per instance (read back from the fault layer's log of every AWS call).
  */
-import { defaultPayloadConverter } from '@temporalio/common';
+import type { Payload } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 import { groupStatus, waitForConvergence } from '../../client/ops/status';
 import { groupWorkflowId } from '../../common/names';
@@ -13,6 +13,8 @@ import { eventually } from '../support/emulator';
 import { Worker } from '@temporalio/worker';
 import { workflowBundle } from '../support/harness';
 import { useShard } from '../support/shard-fixture';
+import { decodedPayload } from '../support/payloads';
+import { nstanceDataConverter } from '../../adapters/temporal/data-converter';
 
 const fx = useShard('bat', { worker: true, registrar: true });
 const { ref } = fx;
@@ -46,7 +48,7 @@ test(`a ${SIZE}-instance scale-up starts instances in batches with one spec each
   // Starts went in batches: each activity carries the launch spec once and a list of instance ids.
   const runs = await groupRuns();
   const scheduled = runs.flatMap((r) => r.history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes] : []));
-  const batches = scheduled.filter((a) => a.activityType?.name === 'startInstanceBatch').map((a) => defaultPayloadConverter.fromPayload<InstanceBatch>(a.input?.payloads?.[0] ?? {}));
+  const batches = await Promise.all(scheduled.filter((a) => a.activityType?.name === 'startInstanceBatch').map((a) => decodedPayload<InstanceBatch>(fx.client, a.input?.payloads as Payload[])));
   expect(scheduled.filter((a) => a.activityType?.name === 'startInstanceWorkflows')).toEqual([]);
   expect(batches.length).toBeGreaterThanOrEqual(Math.ceil(SIZE / CREATE_BATCH));
   const started = new Set(batches.flatMap((b) => b.instanceIds));
@@ -63,7 +65,7 @@ test(`a ${SIZE}-instance scale-up starts instances in batches with one spec each
 
   // Every run of a busy group (hundreds of signals, queries all along) replays on another worker: no nondeterminism.
   const failures: string[] = [];
-  for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle(), replayName: 'group-batches' }, runs)) {
+  for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle(), dataConverter: nstanceDataConverter(), replayName: 'group-batches' }, runs)) {
     if (result.error) failures.push(`${result.runId}: ${result.error.message}`);
   }
   expect(failures).toEqual([]);

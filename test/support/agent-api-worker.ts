@@ -3,7 +3,7 @@
  * that run real agents: resolves once the API listens, rejects if it cannot start.
  */
 import type { LeadershipGate } from '../../workers/leadership/gate';
-import type { AgentApi } from '../../workers/agent-api/server';
+import type { AgentApi, AgentApiListenOptions } from '../../workers/agent-api/server';
 import type { Harness } from './harness';
 
 export interface AgentApiWorker {
@@ -14,7 +14,7 @@ export interface AgentApiWorker {
   stop: () => Promise<void>;
 }
 
-export async function startAgentApiWorker(h: Harness, gate: LeadershipGate): Promise<AgentApiWorker> {
+export async function startAgentApiWorker(h: Harness, gate: LeadershipGate, listen: Partial<AgentApiListenOptions> = {}): Promise<AgentApiWorker> {
   let failed: (err: Error) => void = () => undefined;
   let onReady: (api: AgentApi) => void = () => undefined;
   const ready = new Promise<AgentApi>((resolve, reject) => {
@@ -23,6 +23,7 @@ export async function startAgentApiWorker(h: Harness, gate: LeadershipGate): Pro
   });
   const { done, stop } = await h.startWorker({}, {
     agentApi: {
+      ...listen,
       port: 0,
       host: '127.0.0.1',
       gate,

@@ -15,6 +15,7 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { SEARCH_ATTRIBUTES } from '../../common/names';
+import { useTestPayloadKey } from './payload-key';
 import { STACK_ENV_VARS, STACK_MARKER_VAR } from './stack-env';
 
 /** Process groups to kill at teardown (comma-separated), and the log directory. */
@@ -82,6 +83,8 @@ export default async function globalSetup(): Promise<void> {
       NSTANCE_MOTO_BIN: tools.moto,
       [STACK_MARKER_VAR]: '1',
     });
+    // Every worker, CLI and client of the suite encrypts payloads, as in production (the history scan checks it).
+    useTestPayloadKey();
     // Tests must never sign requests with a developer's real session or profile.
     delete process.env.AWS_SESSION_TOKEN;
     delete process.env.AWS_PROFILE;

@@ -10,6 +10,7 @@ import { ACTIVITY_SDK_ATTEMPTS, createAwsClients, destroyAwsClients, type AwsCli
 import type { ActivityDeps } from '../../activities';
 import { createShardWorker, type ShardWorkerOptions } from '../../workers/worker';
 import { WORKFLOW_INTERCEPTOR_MODULES } from '../../workers/workflow-interceptors';
+import { nstanceDataConverter, WORKFLOW_BUNDLE_CONVERTER_OPTIONS } from '../../adapters/temporal/data-converter';
 import { FaultLayer } from './faults';
 import { stackEnv } from './stack-env';
 
@@ -24,7 +25,7 @@ function installQuietLogger(): void {
 
 let bundle: Promise<{ code: string }> | undefined;
 export function workflowBundle(): Promise<{ code: string }> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES, logger: new DefaultLogger('WARN') });
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES, ...WORKFLOW_BUNDLE_CONVERTER_OPTIONS, logger: new DefaultLogger('WARN') });
   return bundle;
 }
 
@@ -80,7 +81,7 @@ export async function createHarness(options: { shard: string; bucket: string }):
     if (!/BucketAlreadyOwnedByYou|BucketAlreadyExists/.test(err.name)) throw err;
   });
   const connection = await Connection.connect({ address: env.temporalAddress });
-  const client = new Client({ connection });
+  const client = new Client({ connection, dataConverter: nstanceDataConverter() });
   const running: { stop: () => Promise<void> }[] = [];
 
   return {

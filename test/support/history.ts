@@ -1,9 +1,8 @@
 /** Reading back what a workflow's history holds: signals with their arguments and when the server recorded them. */
 import type { Client } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
+import type { Payload } from '@temporalio/common';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
-
-type Payload = Parameters<typeof defaultPayloadConverter.fromPayload>[0];
+import { decodedPayload } from './payloads';
 
 export interface RecordedSignal<T> {
   arg: T;
@@ -18,7 +17,7 @@ export async function signalsIn<T>(client: Client, workflowId: string, name: str
   for (const e of history.events ?? []) {
     const a = e.workflowExecutionSignaledEventAttributes;
     const payload = a?.input?.payloads?.[0];
-    if (a?.signalName === name && payload) found.push({ arg: defaultPayloadConverter.fromPayload<T>(payload as Payload), at: optionalTsToMs(e.eventTime) ?? 0 });
+    if (a?.signalName === name && payload) found.push({ arg: await decodedPayload<T>(client, [payload as Payload]), at: optionalTsToMs(e.eventTime) ?? 0 });
   }
   return found;
 }

@@ -6,6 +6,7 @@
  * reads the execution itself, consistently.
  */
 import { Client, type ConnectionLike } from '@temporalio/client';
+import { nstanceDataConverter } from '../../adapters/temporal/data-converter';
 
 type WorkflowService = ConnectionLike['workflowService'];
 type ListResponse = Awaited<ReturnType<WorkflowService['listWorkflowExecutions']>>;
@@ -41,7 +42,7 @@ export class TemporalCallLayer {
         return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
       },
     });
-    this.client = new Client({ connection, namespace: base.options.namespace });
+    this.client = new Client({ connection, namespace: base.options.namespace, dataConverter: nstanceDataConverter() });
   }
 
   /** WorkflowService calls of this method made through the layer's client (e.g. 'describeWorkflowExecution'). */

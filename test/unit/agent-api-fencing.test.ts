@@ -5,7 +5,7 @@
  * the health tracker seeded when leadership is gained, and files served only to
  * instances whose workflow still runs.
  */
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
 import { request } from 'node:https';
 import { connect } from 'node:tls';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -553,3 +553,83 @@ describe('/v1/files: only to an instance whose workflow still runs', () => {
     expect((await rejections()).map((e) => (e.details?.samples as { workflowStatus?: string }[])[0]?.workflowStatus)).toEqual(['NOT_FOUND']);
   });
 });
+
+describe('agent identity over time: renewal, and a terminated instance refused on every endpoint', () => {
+  const DAY_MS = 24 * 3600 * 1000;
+  const call = (tls: { key: string; cert: string }, method: 'GET' | 'POST', path: string, body?: unknown) =>
+    callAgentApi({ port: api.address?.port, ca: pki.caCertPem, servername: 'localhost', ...tls }, method, path, body === undefined ? undefined : JSON.stringify(body));
+  const newPublicKey = () => {
+    const pair = generateKeyPairSync('ed25519');
+    return { key: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, publicKey: pair.publicKey.export({ type: 'spki', format: 'pem' }) as string };
+  };
+
+  test('in the second half of its life a certificate renews: same identity, the new key, logged with the serial it replaces, and it authenticates', async () => {
+    // Issued 46 days ago (real time too: TLS checks the validity against the real clock).
+    const current = await agentCertificate('i-1', clock - 46 * DAY_MS);
+    const next = newPublicKey();
+    const res = await call(current, 'POST', '/v1/renew', { instanceId: 'i-1', publicKey: next.publicKey });
+    expect(res.status).toBe(200);
+    const body = res.body as { certificate: string; serialNumber: string; notAfter: string };
+    const cert = new X509Certificate(body.certificate);
+    expect(cert.subject.split('\n')).toContain('CN=i-1');
+    expect(cert.subjectAltName).toBe(`URI:${agentUri({ cluster: VIEW.clusterId, shard: SHARD, tenant: 'default', group: 'web', instanceId: 'i-1' })}`);
+    expect(cert.checkIssued(new X509Certificate(pki.caCertPem))).toBe(true);
+    expect(cert.publicKey.export({ type: 'spki', format: 'pem' })).toBe(next.publicKey);
+    expect(body.serialNumber).not.toBe(current.serialNumber);
+    expect(Date.parse(body.notAfter)).toBeGreaterThan(clock + 89 * DAY_MS);
+    expect(s3.json<CertLogEntry>(`shard/${SHARD}/certlog/default.`)).toEqual([expect.objectContaining({ id: 'i-1', serialNumber: body.serialNumber, renewalOf: current.serialNumber, leaderEpoch: 1 })]);
+    expect(s3.json<AuditEntry>(`shard/${SHARD}/audit/`)).toEqual([expect.objectContaining({ action: 'agent.renew', details: expect.objectContaining({ renewalOf: current.serialNumber, serialNumber: body.serialNumber }) })]);
+    expect((await call({ key: next.key, cert: body.certificate }, 'POST', '/v1/health', { instanceId: 'i-1', status: 'healthy' })).status).toBe(200);
+  });
+
+  test('renewal is refused early in a certificate\'s life, for another instance, and from a deposed leader', async () => {
+    const current = await agentCertificate('i-1');
+    const early = await call(current, 'POST', '/v1/renew', { instanceId: 'i-1', publicKey: newPublicKey().publicKey });
+    expect(early).toMatchObject({ status: 409, body: { error: 'renewal-not-due', message: expect.stringMatching(/renew from/) } });
+    clock += 46 * DAY_MS;
+    expect(await call(current, 'POST', '/v1/renew', { instanceId: 'i-2', publicKey: newPublicKey().publicKey })).toMatchObject({ status: 403, body: { error: 'instance-mismatch' } });
+    gate.set({ leader: false, epoch: 1 });
+    expect(await call(current, 'POST', '/v1/renew', { instanceId: 'i-1', publicKey: newPublicKey().publicKey })).toMatchObject({ status: 503 });
+    expect(s3.keys(`shard/${SHARD}/certlog/default.`)).toEqual([]);
+  });
+
+  test("a terminated instance's certificate is refused on every mTLS endpoint, audited, and costs one describe however often its agent asks", async () => {
+    const tls = await agentCertificate('i-1');
+    expect((await call(tls, 'POST', '/v1/health', { instanceId: 'i-1', status: 'healthy' })).status).toBe(200);
+    statuses.set(instanceWorkflowId(SHARD, 'i-1'), 'TERMINATED');
+    clock += 46 * DAY_MS;
+    const describedBefore = described.length;
+    for (const [method, path, body] of [
+      ['POST', '/v1/health', { instanceId: 'i-1', status: 'healthy' }],
+      ['GET', '/v1/files', undefined],
+      ['POST', '/v1/renew', { instanceId: 'i-1', publicKey: newPublicKey().publicKey }],
+      ['POST', '/v1/health', { instanceId: 'i-1', status: 'healthy' }],
+    ] as const) {
+      const res = await call(tls, method, path, body);
+      expect([path, res.status, res.body.error]).toEqual([path, 403, 'instance-not-running']);
+    }
+    expect(described.length - describedBefore).toBe(1);
+    expect(s3.keys(`shard/${SHARD}/certlog/default.`)).toEqual([]);
+    await api.context.rejections.flush();
+    const refused = s3.json<AuditEntry>(`shard/${SHARD}/audit/`).filter((e) => e.details?.reason === 'instance-not-running');
+    expect(refused.map((e) => e.action).sort()).toEqual(['agent.auth.rejected', 'agent.files.rejected']);
+  });
+});
+
+/** An agent certificate as registration issues it (90 days, from the fake clock unless told). */
+async function agentCertificate(instanceId: string, issuedAt = clock): Promise<{ key: string; cert: string; serialNumber: string }> {
+  const key = generateKeyPairSync('ed25519');
+  const issued = await x509.issueCertificate({
+    caCertPem: pki.caCertPem,
+    caKey: pki.caKey,
+    publicKey: key.publicKey,
+    commonName: instanceId,
+    organization: VIEW.clusterId,
+    organizationalUnit: SHARD,
+    usage: 'client',
+    uris: [agentUri({ cluster: VIEW.clusterId, shard: SHARD, tenant: 'default', group: 'web', instanceId })],
+    validityDays: 90,
+    now: issuedAt,
+  });
+  return { key: key.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, cert: issued.pem, serialNumber: issued.serialNumber };
+}

@@ -33,9 +33,19 @@ export interface IssuedRecord {
 export function signAgentCertificate(
   ctx: AgentApiContext,
   fence: LeaderFence,
-  r: { view: ShardView; pki: ClusterPki; claims: NonceClaims; publicKey: KeyObject; ip?: string; hostname?: string },
+  r: {
+    view: ShardView;
+    pki: ClusterPki;
+    /** Whose certificate: a registration's nonce claims, or (renewal: no nonce) the current certificate's identity. */
+    claims: Pick<NonceClaims, 'sub' | 'tenant' | 'group'> & { jti?: string };
+    publicKey: KeyObject;
+    ip?: string;
+    hostname?: string;
+    /** The serial of the certificate this one renews. */
+    renewalOf?: string;
+  },
 ): { issued: IssuedRecord; certlogEntry: CertLogEntry } {
-  const { view, pki, claims, publicKey, ip, hostname } = r;
+  const { view, pki, claims, publicKey, ip, hostname, renewalOf } = r;
   const now = ctx.deps.now();
   const cert = issueClientCertificate({
     caCertPem: pki.caCertPem,
@@ -45,7 +55,7 @@ export function signAgentCertificate(
     organization: view.clusterId,
     organizationalUnit: ctx.shard,
     uris: [agentUri({ cluster: view.clusterId, shard: ctx.shard, tenant: claims.tenant, group: claims.group, instanceId: claims.sub })],
-    validityDays: CLIENT_CERT_VALIDITY_DAYS,
+    validityDays: ctx.clientCertValidityDays,
     now,
   });
   const issuedAt = new Date(now).toISOString();
@@ -63,6 +73,7 @@ export function signAgentCertificate(
     publicKeySha256: publicKeyFingerprint(publicKey),
     issuedAt,
     nonceId: claims.jti,
+    ...(renewalOf ? { renewalOf } : {}),
     reportedIp: ip,
     hostname,
     issuer: `agent-api:${ctx.deps.workerId}`,

@@ -18,9 +18,11 @@ import { ObjectStore } from '../../adapters/s3/objects';
 import { SecretStores } from '../../adapters/secrets/factory';
 import type { SecretStore } from '../../adapters/secrets/store';
 import { secretsPrefix, type SecretsConfig } from '../../common/config/secrets';
-import { latestRunStatus } from '../../adapters/temporal/workflow-status';
+import { latestRunStatus, runningInstanceOwners } from '../../adapters/temporal/workflow-status';
 import type { LeadershipGate } from '../leadership/gate';
 import type { HealthTracker } from './health-tracker';
+import { LiveInstances } from './live-instances';
+import { CLIENT_CERT_VALIDITY_DAYS } from './agent-certificate';
 import { RejectionAggregator, type Rejection } from './rejections';
 import { DEFAULT_SECRET_FILES_TTL_MS, SecretFiles } from './secret-files';
 import { TemplateFiles } from './template-files';
@@ -36,8 +38,8 @@ export interface ShardView {
 }
 
 /**
- * How long "this instance's workflow is running" is believed without asking Temporal again.
- * It bounds how long a terminated instance's certificate can still fetch files.
+ * How long a listing of the shard's running instances is believed without listing again.
+ * It bounds how long a terminated instance's certificate is still served (plus visibility's lag).
  */
 export const INSTANCE_CHECK_TTL_MS = 30_000;
 
@@ -52,9 +54,8 @@ export class AgentApiContext {
   readonly rejections: RejectionAggregator;
   /** The view derived from the config version last seen (derived once per version). */
   private derived: { from: NstanceConfig; view: ShardView } | undefined;
-  /** Instance id → until when its workflow is taken to be running (positive answers only). */
-  private readonly runningUntil = new Map<string, number>();
-  private sweptAt = 0;
+  /** Which instances still run: every mTLS endpoint serves only those (see live-instances.ts). */
+  readonly liveInstances: LiveInstances;
   tracker!: HealthTracker;
 
   constructor(
@@ -72,6 +73,8 @@ export class AgentApiContext {
       now: () => number;
       /** Defaults to INSTANCE_CHECK_TTL_MS. */
       instanceCheckTtlMs?: number;
+      /** Lifetime of agent client certificates (default CLIENT_CERT_VALIDITY_DAYS; tests shorten it to see renewals). */
+      clientCertValidityDays?: number;
       /** How long a group's secret files are served from memory (DEFAULT_SECRET_FILES_TTL_MS). */
       secretFilesTtlMs?: number;
       /** Rejections are summarised per window of this length (default 60 s). */
@@ -85,6 +88,13 @@ export class AgentApiContext {
     this.pkiCache = deps.pki ?? new PkiCache({ stores: this.secretStores, objects: this.objects });
     const configs = deps.configs ?? new ShardConfigCaches(this.objects, { now: deps.now, onError: (err, key) => deps.log(`agent API: revalidating ${key} failed (serving the cached copy): ${(err as Error).message}`) });
     this.config = configs.for(deps.shard);
+    this.liveInstances = new LiveInstances({
+      list: async () => new Set((await runningInstanceOwners(deps.client, deps.shard)).keys()),
+      describe: (id) => latestRunStatus(deps.client, instanceWorkflowId(deps.shard, id)),
+      ttlMs: deps.instanceCheckTtlMs ?? INSTANCE_CHECK_TTL_MS,
+      now: deps.now,
+      onError: (err) => deps.log(`agent API: listing the shard's running instances failed (describing each instead): ${err.message}`),
+    });
     this.secretFiles = new SecretFiles({ ttlMs: deps.secretFilesTtlMs, now: deps.now });
     this.templateFiles = new TemplateFiles({ ttlMs: deps.secretFilesTtlMs ?? DEFAULT_SECRET_FILES_TTL_MS, now: deps.now });
     this.rejections = new RejectionAggregator({
@@ -102,6 +112,10 @@ export class AgentApiContext {
 
   get shard(): string {
     return this.deps.shard;
+  }
+
+  get clientCertValidityDays(): number {
+    return this.deps.clientCertValidityDays ?? CLIENT_CERT_VALIDITY_DAYS;
   }
 
   /** The shard's settings; undefined while no config has been applied. From memory: see ShardConfigCache. */
@@ -142,23 +156,12 @@ export class AgentApiContext {
   }
 
   /**
-   * The status of the instance's workflow. A RUNNING answer is cached for instanceCheckTtlMs, so
-   * agents fetching files cost one describe per instance per TTL. Any other answer is not cached:
-   * an instance id is never reused, so it is final, and only a gone instance's agent asks again.
+   * The status of the instance's workflow: RUNNING while the shard's listing (at most
+   * instanceCheckTtlMs old) has it; otherwise described, and a closed answer remembered (final:
+   * instance ids are never reused). See LiveInstances for the cost at fleet size.
    */
   async instanceStatus(instanceId: string): Promise<WorkflowExecutionStatusName | 'NOT_FOUND'> {
-    const now = this.deps.now();
-    const ttl = this.deps.instanceCheckTtlMs ?? INSTANCE_CHECK_TTL_MS;
-    if ((this.runningUntil.get(instanceId) ?? 0) > now) return 'RUNNING';
-    const status = await latestRunStatus(this.deps.client, instanceWorkflowId(this.deps.shard, instanceId));
-    // Expired entries are dropped once per TTL, so the map holds about one TTL's worth of agents.
-    if (now - this.sweptAt >= ttl) {
-      for (const [id, until] of this.runningUntil) if (until <= now) this.runningUntil.delete(id);
-      this.sweptAt = now;
-    }
-    if (status === 'RUNNING') this.runningUntil.set(instanceId, now + ttl);
-    else this.runningUntil.delete(instanceId);
-    return status;
+    return this.liveInstances.status(instanceId);
   }
 
   /** One audit object per call (a fresh dedupe key: each request is its own event), for what was accepted. Never throws. */

@@ -25,6 +25,8 @@ import { authenticate, files, health } from './mtls';
 import { register } from './register';
 import { registeredInstances } from './registered-instances';
 import { requestLifetime, RouteStats } from './request-lifetime';
+import { requireLiveInstance } from './live-instances';
+import { renew } from './renew';
 import { serverCertificate, type ServerTls } from './server-cert';
 
 export interface AgentApiListenOptions {
@@ -39,6 +41,8 @@ export interface AgentApiListenOptions {
    * longest a terminated instance's certificate can still fetch files.
    */
   instanceCheckTtlMs?: number;
+  /** Lifetime of agent client certificates (default 90 days); agents renew them in the last third. */
+  clientCertValidityDays?: number;
   /** How long a group's secret files are served from memory (default 30 s; Nstance's cache_ttl will set it). */
   secretFilesTtlMs?: number;
   /** Per remote address: how many rejected requests before it is answered 429 outright. */
@@ -265,11 +269,18 @@ export class AgentApi {
           return sendJson(res, 200, await register(this.context, fence, () => readJsonBody(req), remote));
         case 'POST /v1/health': {
           const who = authenticate(this.context, req, '/v1/health');
+          // A terminated instance's certificate is refused on every mTLS endpoint (files checks it itself).
+          await requireLiveInstance(this.context, who, '/v1/health', remote);
           return sendJson(res, 200, health(this.context, fence, who, await readJsonBody(req), remote));
         }
         case 'GET /v1/files': {
           const who = authenticate(this.context, req, '/v1/files');
           return sendJson(res, 200, await files(this.context, who, remote));
+        }
+        case 'POST /v1/renew': {
+          const who = authenticate(this.context, req, '/v1/renew');
+          await requireLiveInstance(this.context, who, '/v1/renew', remote);
+          return sendJson(res, 200, await renew(this.context, fence, who, req, await readJsonBody(req), remote));
         }
         default:
           throw new HttpError(404, 'not-found', `no route ${route}`);

@@ -16,6 +16,7 @@ import { leaderCandidateSignal, leaderResignSignal, leaderStatusQuery, type Cand
 import type { leaderWorkflow } from '../../workflows/leader';
 import { MutableLeadershipGate } from './gate';
 import { startStatusServer, type StatusServer } from './status-server';
+import { nstanceDataConverter } from '../../adapters/temporal/data-converter';
 
 export interface LeadershipOptions {
   ec2InstanceId?: string;
@@ -86,6 +87,7 @@ export class LeadershipParticipant {
       namespace: init.namespace,
       taskQueue: workerTaskQueue(init.shard, init.workerId),
       identity: `nstance-worker/${init.workerId}/leadership`,
+      dataConverter: nstanceDataConverter(),
       activities: createLeaderServeActivities({
         gate: this.gate,
         client: init.client,

@@ -1,0 +1,113 @@
+/**
+ * No secret in any history, read as Temporal's database holds it. Runs after every other
+ * integration test file (test/support/sequencer.js; the suite runs in band), so it reads every
+ * history the suite produced: every execution the dev server lists, every run, every event.
+ *
+ * It also runs a registration of its own first (userdata with a nonce, a custom secret file, the
+ * CA and registration keys), so it never passes on an empty server, and a canary (a workflow
+ * started by a client without the codec) shows that the scan does find plaintext secrets.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DescribeInstanceAttributeCommand } from '@aws-sdk/client-ec2';
+import { CreateSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { Client, Connection } from '@temporalio/client';
+import { SimulatedFleet } from '../../client/agent/fleet';
+import { applyConfig } from '../../client/ops/apply';
+import { MutableLeadershipGate } from '../../workers/leadership/gate';
+import type { SeedResult } from '../../scripts/seed-emulator';
+import { eventually, shardInstances } from '../support/emulator';
+import { configText, seedShard, terminateShardWorkflows, testConfig } from '../support/fixtures';
+import { createHarness, type Harness } from '../support/harness';
+import { startAgentApiWorker } from '../support/agent-api-worker';
+import { fragments, knownSecrets, scanNamespace, type KnownSecret, type ScanFinding } from '../support/history-scan';
+import { stackEnv } from '../support/stack-env';
+
+jest.setTimeout(600_000);
+
+const shard = `scan-${Date.now().toString(36)}`;
+const prefix = `nstance/${shard}/`;
+const FILE_SECRET = `file-secret-${Date.now().toString(36)}-do-not-leak`;
+const AGENT_USERDATA =
+  "#!/bin/bash\nmkdir -p /etc/nstance && cat > /etc/nstance/ca.crt <<'CA'\n{{ .Server.CACert }}\nCA\n/opt/nstance/agent --register {{ .Server.RegistrationAddr }} --nonce {{ .Nonce }} --scan-marker history-scan\n";
+const CANARY_ID = `history-scan-canary-${shard}`;
+
+let h: Harness;
+let seed: SeedResult;
+let fleet: SimulatedFleet;
+let raw: Connection;
+/** What this file's own instances were launched with: userdata holding their nonces. */
+const launchedWith: KnownSecret[] = [];
+
+beforeAll(async () => {
+  h = await createHarness({ shard, bucket: `nstance-${shard}` });
+  raw = await Connection.connect({ address: stackEnv().temporalAddress });
+  seed = await seedShard(h);
+  const config = testConfig(seed, { shard, bucket: h.bucket, size: 1 }) as { templates: { web: { userdata: { content: string } } } };
+  config.templates.web.userdata.content = AGENT_USERDATA;
+  await h.aws.secrets.send(new CreateSecretCommand({ Name: `${prefix}files/default/web/etc/app/token`, SecretString: FILE_SECRET }));
+  await applyConfig({ client: h.client, s3: h.aws.s3, text: configText(config), file: 'config.jsonc', actor: 'test' });
+  const gate = new MutableLeadershipGate();
+  gate.set({ leader: true, epoch: 1 });
+  const { address } = await startAgentApiWorker(h, gate);
+  fleet = new SimulatedFleet({ ec2: h.aws.ec2, shard, resolveAddress: () => address, stateRoot: mkdtempSync(join(tmpdir(), 'nstance-scan-fleet-')), pollMs: 300 }).start();
+  await eventually('the agent registered', async () => (fleet.registered().length === 1 ? true : undefined), 90_000);
+  for (const instance of await shardInstances(h.aws.ec2, shard)) {
+    const attribute = await h.aws.ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: instance.InstanceId, Attribute: 'userData' }));
+    const userdata = Buffer.from(attribute.UserData?.Value ?? '', 'base64').toString('utf8');
+    expect(userdata).toMatch(/--nonce eyJ/);
+    launchedWith.push(...fragments(`the userdata ${instance.InstanceId} was launched with`, userdata, 24));
+  }
+  expect(launchedWith.length).toBeGreaterThan(0);
+});
+
+afterAll(async () => {
+  await fleet?.stop();
+  await terminateShardWorkflows(h.client, shard);
+  await raw?.close();
+  await h?.close();
+});
+
+async function secrets(): Promise<KnownSecret[]> {
+  return [...(await knownSecrets(h.aws)), ...launchedWith];
+}
+
+function summary(findings: ScanFinding[]): string {
+  return findings
+    .slice(0, 30)
+    .map((f) => `${f.workflowId} (run ${f.runId}) event ${f.eventId}: ${f.problem}`)
+    .join('\n');
+}
+
+test('the scan finds a secret written without the codec (canary)', async () => {
+  const caKey = (await h.aws.secrets.send(new GetSecretValueCommand({ SecretId: `${prefix}ca-key` }))).SecretString as string;
+  // A client without the project's data converter: what a leak looks like. Nobody polls the queue.
+  const plain = new Client({ connection: raw });
+  const handle = await plain.workflow.start('historyScanCanary', { taskQueue: `history-scan-canary.${shard}`, workflowId: CANARY_ID, args: [{ caKey, fileSecret: FILE_SECRET }] });
+  try {
+    const report = await scanNamespace(raw, 'default', await secrets(), { query: `WorkflowId = '${CANARY_ID}'` });
+    const problems = report.findings.map((f) => f.problem);
+    expect(problems).toContainEqual(expect.stringMatching(/^plaintext payload at .*workflowExecutionStartedEventAttributes\.input/));
+    expect(problems).toContainEqual(`contains secret ${prefix}ca-key`);
+    expect(problems).toContainEqual(`contains secret ${prefix}files/default/web/etc/app/token`);
+    expect(problems).toContain('contains a PEM private key');
+  } finally {
+    await handle.terminate('canary scanned');
+  }
+});
+
+test('no history holds a plaintext payload or a known secret', async () => {
+  const known = await secrets();
+  expect(known.some((s) => s.label === `secret ${prefix}ca-key`)).toBe(true);
+  expect(known.some((s) => s.label === `secret ${prefix}registration-key`)).toBe(true);
+  const started = Date.now();
+  const report = await scanNamespace(raw, 'default', known, { exclude: (id) => id === CANARY_ID });
+  process.stdout.write(
+    `history scan: ${report.executions} executions, ${report.events} events, ${report.payloads} payloads (${report.encryptedPayloads} encrypted), ${known.length} known secrets, ${Date.now() - started} ms\n`,
+  );
+  expect(summary(report.findings)).toBe('');
+  // This file's own group and instance are among what was read, and their payloads were encrypted.
+  expect(report.executions).toBeGreaterThanOrEqual(2);
+  expect(report.encryptedPayloads).toBeGreaterThan(0);
+});

@@ -1,0 +1,165 @@
+/**
+ * Reads histories through the raw WorkflowService (no data converter, no codec: what Temporal's
+ * database and anyone with read access to it see) and reports two kinds of leak:
+ * - a payload that is not encrypted (every payload the project writes goes through the codec;
+ *   exempt: search attributes, which the server must index and which hold ids only, and the SDK's
+ *   own patch markers);
+ * - a known secret anywhere in an event's bytes, payload or not: secret values from Secrets
+ *   Manager, userdata (templates and what instances were launched with), and anything shaped
+ *   like a registration nonce (a JWS) or a PEM private key.
+ */
+import { ListSecretsCommand, GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { ListBucketsCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { parse as parseJsonc } from 'jsonc-parser';
+import { listKeys } from './emulator';
+import { ENCRYPTED_ENCODING } from '../../adapters/temporal/payload-codec';
+
+export interface KnownSecret {
+  label: string;
+  needle: string;
+}
+
+export interface ScanFinding {
+  workflowId: string;
+  runId: string;
+  eventId: string;
+  problem: string;
+}
+
+export interface ScanReport {
+  executions: number;
+  events: number;
+  payloads: number;
+  encryptedPayloads: number;
+  findings: ScanFinding[];
+}
+
+/** A fragment this long of a secret is a leak on its own, and survives JSON escaping when cut from one line. */
+const FRAGMENT_CHARS = 40;
+const PATTERNS: { label: string; pattern: RegExp }[] = [
+  { label: 'a JWS (registration nonce shape)', pattern: /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/ },
+  { label: 'a PEM private key', pattern: /PRIVATE KEY-----/ },
+];
+const EXEMPT_FIELDS = new Set(['searchAttributes']);
+/**
+ * Patch markers (`patched()`): the SDK's core writes their details (the patch id and whether it is
+ * deprecated) itself, past the codec. They name code versions, never data; the secret search below
+ * still reads them.
+ */
+const EXEMPT_PATHS = /\.markerRecordedEventAttributes\.details\.patch-data\./;
+
+/** Secret values the emulator holds and the userdata the shards' configs declare. */
+export async function knownSecrets(aws: { secrets: SecretsManagerClient; s3: S3Client }): Promise<KnownSecret[]> {
+  const found: KnownSecret[] = [];
+  for (const secret of await allSecrets(aws.secrets)) found.push(...fragments(`secret ${secret.name}`, secret.value));
+  for (const userdata of await configuredUserdata(aws.s3)) found.push(...fragments(`userdata of ${userdata.where}`, userdata.text, 24));
+  return dedupe(found);
+}
+
+/** Distinctive pieces of a secret: each line long enough to be one, cut to FRAGMENT_CHARS. */
+export function fragments(label: string, value: string, minChars = 8): KnownSecret[] {
+  return value
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line.length >= minChars && !/^-----(BEGIN|END) /.test(line) && !/^\{\{[^}]*\}\}$/.test(line))
+    .map((line) => ({ label, needle: line.slice(0, FRAGMENT_CHARS) }));
+}
+
+export async function scanNamespace(connection: Connection, namespace: string, secrets: KnownSecret[], options: { exclude?: (workflowId: string) => boolean; query?: string } = {}): Promise<ScanReport> {
+  const report: ScanReport = { executions: 0, events: 0, payloads: 0, encryptedPayloads: 0, findings: [] };
+  const needles = secrets.map((s) => ({ label: s.label, bytes: Buffer.from(s.needle, 'utf8') }));
+  let nextPageToken: Uint8Array | undefined;
+  do {
+    const page = await connection.workflowService.listWorkflowExecutions({ namespace, pageSize: 500, nextPageToken, query: options.query ?? '' });
+    for (const info of page.executions ?? []) {
+      const workflowId = info.execution?.workflowId ?? '';
+      const runId = info.execution?.runId ?? '';
+      if (options.exclude?.(workflowId)) continue;
+      report.executions++;
+      await scanExecution(connection, namespace, { workflowId, runId }, needles, report);
+    }
+    nextPageToken = page.nextPageToken && page.nextPageToken.length > 0 ? page.nextPageToken : undefined;
+  } while (nextPageToken);
+  return report;
+}
+
+async function scanExecution(connection: Connection, namespace: string, execution: { workflowId: string; runId: string }, needles: { label: string; bytes: Buffer }[], report: ScanReport): Promise<void> {
+  let nextPageToken: Uint8Array | undefined;
+  do {
+    const page = await connection.workflowService.getWorkflowExecutionHistory({ namespace, execution, nextPageToken, maximumPageSize: 1000 });
+    for (const event of page.history?.events ?? []) {
+      report.events++;
+      const eventId = String(event.eventId ?? '?');
+      const finding = (problem: string) => report.findings.push({ ...execution, eventId, problem });
+      walkPayloads(event as object, String(event.eventType ?? 'event'), (path, payload) => {
+        report.payloads++;
+        const encoding = Buffer.from(payload.metadata?.encoding ?? []).toString('utf8');
+        if (encoding === ENCRYPTED_ENCODING) report.encryptedPayloads++;
+        else if (!EXEMPT_PATHS.test(path)) finding(`plaintext payload at ${path} (encoding "${encoding}")`);
+      });
+      const bytes = Buffer.from(temporal.api.history.v1.HistoryEvent.encode(event).finish());
+      for (const needle of needles) if (bytes.includes(needle.bytes)) finding(`contains ${needle.label}`);
+      const text = bytes.toString('latin1');
+      for (const { label, pattern } of PATTERNS) if (pattern.test(text)) finding(`contains ${label}`);
+    }
+    nextPageToken = page.nextPageToken && page.nextPageToken.length > 0 ? page.nextPageToken : undefined;
+  } while (nextPageToken);
+}
+
+/** Every Payload message inside an event, with its field path (search attributes left out). */
+function walkPayloads(value: object, path: string, visit: (path: string, payload: temporal.api.common.v1.IPayload) => void): void {
+  if (isPayload(value)) return visit(path, value);
+  for (const [key, child] of Object.entries(value)) {
+    if (child === null || typeof child !== 'object' || ArrayBuffer.isView(child) || EXEMPT_FIELDS.has(key)) continue;
+    walkPayloads(child as object, `${path}.${key}`, visit);
+  }
+}
+
+/** A Payload message by shape (the proto classes are reflection types here, not constructors): metadata of bytes. */
+function isPayload(value: object): value is temporal.api.common.v1.IPayload {
+  const { metadata } = value as { metadata?: unknown };
+  return metadata !== null && typeof metadata === 'object' && !ArrayBuffer.isView(metadata) && Object.values(metadata).some((v) => ArrayBuffer.isView(v)) && 'data' in value;
+}
+
+async function allSecrets(client: SecretsManagerClient): Promise<{ name: string; value: string }[]> {
+  const out: { name: string; value: string }[] = [];
+  let NextToken: string | undefined;
+  do {
+    const page = await client.send(new ListSecretsCommand({ NextToken, MaxResults: 100 }));
+    for (const entry of page.SecretList ?? []) {
+      const value = await client.send(new GetSecretValueCommand({ SecretId: entry.ARN ?? entry.Name })).catch(() => undefined);
+      const text = value?.SecretString ?? (value?.SecretBinary ? Buffer.from(value.SecretBinary).toString('base64') : undefined);
+      if (text) out.push({ name: entry.Name ?? '?', value: text });
+    }
+    NextToken = page.NextToken;
+  } while (NextToken);
+  return out;
+}
+
+/** Every string under a `userdata` key of every shard config and groups file in every bucket. */
+async function configuredUserdata(s3: S3Client): Promise<{ where: string; text: string }[]> {
+  const out: { where: string; text: string }[] = [];
+  for (const bucket of (await s3.send(new ListBucketsCommand({}))).Buckets ?? []) {
+    const keys = (await listKeys(s3, bucket.Name ?? '', 'shard/')).filter((k) => /\/(config|groups)\.jsonc$/.test(k));
+    for (const key of keys) {
+      const body = await s3.send(new GetObjectCommand({ Bucket: bucket.Name, Key: key }));
+      const parsed: unknown = parseJsonc(await (body.Body as { transformToString(): Promise<string> }).transformToString());
+      collectUserdata(parsed, false, (text) => out.push({ where: `s3://${bucket.Name}/${key}`, text }));
+    }
+  }
+  return out;
+}
+
+function collectUserdata(value: unknown, inside: boolean, found: (text: string) => void): void {
+  if (typeof value === 'string') return void (inside && found(value));
+  if (!value || typeof value !== 'object') return;
+  for (const [key, child] of Object.entries(value)) collectUserdata(child, inside || key === 'userdata', found);
+}
+
+function dedupe(secrets: KnownSecret[]): KnownSecret[] {
+  const seen = new Map<string, KnownSecret>();
+  for (const s of secrets) if (!seen.has(s.needle)) seen.set(s.needle, s);
+  return [...seen.values()];
+}
