@@ -47,14 +47,22 @@ export default async function globalSetup(): Promise<void> {
   process.env[STACK_LOG_DIR_VAR] = logDir;
 
   try {
+    // Every worker, CLI and client of the suite encrypts payloads, as in production (the history scan checks it).
+    useTestPayloadKey();
     // The Web UI on a free port of its own, for the browser test (test/support/browser.ts); it idles otherwise.
-    // No news fetch: the test stack stays off the network.
-    let uiPort = 0;
+    // No news fetch: the test stack stays off the network. Payloads (summaries too) are encrypted, so the UI
+    // decodes them through the project's codec server, as users run it (loopback, no token).
+    const uiPort = await freePort();
+    const codec = await startWithRetry('codec-server', logDir, pgids, (port) => ({
+      command: process.execPath,
+      args: [path.join(root, 'dist', 'client', 'cli', 'main.js'), 'codec-server', '--host', HOST, '--port', String(port), '--ui-origin', `http://${HOST}:${uiPort}`],
+      ready: () => httpOk(`http://${HOST}:${port}/decode`, true),
+    }));
     const temporal = await startWithRetry('temporal', logDir, pgids, async (port) => ({
       command: tools.temporal,
       args: [
         'server', 'start-dev', '--ip', HOST, '--port', String(port),
-        '--ui-ip', HOST, '--ui-port', String((uiPort = await freePort())), '--ui-disable-news-fetch',
+        '--ui-ip', HOST, '--ui-port', String(uiPort), '--ui-disable-news-fetch', '--ui-codec-endpoint', `http://${HOST}:${codec}`,
         '--namespace', 'default', '--log-level', 'warn',
         ...SEARCH_ATTRIBUTES.flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
         // Suggest continue-as-new early, so every long-lived workflow crosses it in the tests.
@@ -83,8 +91,6 @@ export default async function globalSetup(): Promise<void> {
       NSTANCE_MOTO_BIN: tools.moto,
       [STACK_MARKER_VAR]: '1',
     });
-    // Every worker, CLI and client of the suite encrypts payloads, as in production (the history scan checks it).
-    useTestPayloadKey();
     // Tests must never sign requests with a developer's real session or profile.
     delete process.env.AWS_SESSION_TOKEN;
     delete process.env.AWS_PROFILE;
@@ -211,11 +217,12 @@ function temporalHealthy(bin: string, address: string): Promise<boolean> {
   });
 }
 
-async function httpOk(url: string): Promise<boolean> {
+/** The server at `url` answers 2xx (or anything at all, with `anyStatus`). */
+async function httpOk(url: string, anyStatus = false): Promise<boolean> {
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
     await response.arrayBuffer();
-    return response.ok;
+    return anyStatus || response.ok;
   } catch {
     return false;
   }
