@@ -41,6 +41,7 @@ export function buildGroupSpec(
         kind: resolved.kind,
         arch: resolved.arch,
         instanceType: resolved.instanceType,
+        ...(resolved.instanceTypes ? { instanceTypes: resolved.instanceTypes } : {}),
         subnetPool: resolved.subnetPool,
         subnetIds: resolved.subnetIds,
         args: resolved.args,

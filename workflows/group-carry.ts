@@ -8,7 +8,7 @@ import { PHASES, type Expiry, type Health, type Member, type RemovalReason } fro
 
 /**
  * [instanceId, seq, phase, ec2InstanceId, launchedAt (s), privateIp, flags, health, noticeDeadline (s),
- * expiry, replacing reason, replacing since-seq]. Absent values are null; trailing nulls are dropped.
+ * expiry, replacing reason, replacing since-seq, instance type]. Absent values are null; trailing nulls are dropped.
  */
 export type PackedMember = [string, number, number, ...(string | number | null)[]];
 
@@ -58,6 +58,7 @@ export function packMember(m: Member): PackedMember {
     code(EXPIRY, m.expiry),
     code(REMOVAL_REASONS, m.replacing?.reason),
     m.replacing?.sinceSeq ?? null,
+    m.instanceType ?? null,
   ];
   while (packed.length > 3 && packed[packed.length - 1] === null) packed.pop();
   return packed as PackedMember;
@@ -84,6 +85,7 @@ export function unpackMember(p: PackedMember): Member {
   set('expiry', num(9) === undefined ? undefined : EXPIRY[num(9) as number]);
   const reason = num(10) === undefined ? undefined : REMOVAL_REASONS[num(10) as number];
   if (reason !== undefined) member.replacing = { reason, sinceSeq: num(11) ?? 0 };
+  set('instanceType', str(12));
   return member;
 }
 

@@ -137,7 +137,7 @@ async function enterService(
   let launched: LaunchedInstance;
   try {
     launched = await provision(input, report);
-    report.set({ ec2InstanceId: launched.ec2InstanceId, launchedAt: launched.launchedAt, privateIp: launched.privateIp });
+    report.set({ ec2InstanceId: launched.ec2InstanceId, launchedAt: launched.launchedAt, privateIp: launched.privateIp, ...(launched.instanceType ? { instanceType: launched.instanceType } : {}) });
     // Audit and the wait run side by side: one workflow task instead of two.
     const audited = report.audit('instance.create', { subnetId: launched.subnetId, imageId: launched.imageId, adopted: launched.adopted });
     const running = leave() ? undefined : waitActivities.awaitInstanceState(launched.ec2InstanceId, 'running');

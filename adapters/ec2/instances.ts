@@ -174,6 +174,7 @@ export function launchedFrom(i: Instance, adopted: boolean): LaunchedInstance {
     state: i.State?.Name ?? 'unknown',
     subnetId: i.SubnetId,
     imageId: i.ImageId,
+    ...(i.InstanceType ? { instanceType: i.InstanceType } : {}),
     adopted,
   };
 }

@@ -118,7 +118,7 @@ export function buildProgram(): Command {
 
   program
     .command('instances')
-    .description('per instance: id, EC2 instance id, group, phase, private IP, launch time')
+    .description('per instance: id, EC2 instance id, group, phase, instance type, private IP, launch time')
     .option('--group <tenant/group>', 'only this group')
     .option('--shard <shard>', 'shard (default NSTANCE_SHARD)')
     .option('--json', 'machine-readable output')
@@ -136,7 +136,7 @@ export function buildProgram(): Command {
       });
       if (options.json) return void process.stdout.write(`${json(rows)}\n`);
       process.stdout.write(
-        `${table(['id', 'ec2 instance', 'group', 'phase', 'private ip', 'launched'], rows.map((r) => [r.id, r.ec2InstanceId, r.group, r.phase, r.privateIp, r.launchedAt]))}\n`,
+        `${table(['id', 'ec2 instance', 'group', 'phase', 'type', 'private ip', 'launched'], rows.map((r) => [r.id, r.ec2InstanceId, r.group, r.phase, r.instanceType, r.privateIp, r.launchedAt]))}\n`,
       );
     });
 
