@@ -14,6 +14,7 @@ import { parseGroupRef } from '../ops/groups-signal';
 import { commandInstance } from '../ops/instance';
 import { scaleGroup } from '../ops/scale';
 import { groupRow, groupStatuses, groupStatusWithMembers, instancePhases, instanceRows, waitForConvergence } from '../ops/status';
+import { iamCommand } from './iam';
 import { json, table } from './output';
 
 function actor(): string {
@@ -190,6 +191,7 @@ export function buildProgram(): Command {
   program.addCommand(leaderCommand({ actor, shardFrom }));
   program.addCommand(agentCommand());
   program.addCommand(fleetCommand());
+  program.addCommand(iamCommand());
 
   return program;
 }
