@@ -8,6 +8,8 @@ import type { SeedResult } from '../../scripts/seed-emulator';
 import { configText, seedShard, terminateShardWorkflows, testConfig, type TestConfigOptions } from './fixtures';
 import { createHarness, type Harness } from './harness';
 import { Registrar } from './registrar';
+import { parseConfigText, type NstanceConfig } from '../../common/config';
+import { proveCallsAllowed } from './iam-proof';
 
 export type ShardConfigOptions = Omit<TestConfigOptions, 'shard' | 'bucket'>;
 
@@ -56,6 +58,8 @@ export function useShard(prefix: string, options: ShardFixtureOptions = {}): Sha
   let harness: Harness | undefined;
   let seeded: SeedResult | undefined;
   let registrar: Registrar | undefined;
+  /** Every config this file applied: its AWS calls must be allowed by the generated IAM policy of one of them. */
+  const applied: NstanceConfig[] = [];
 
   const ready = <T>(value: T | undefined, name: string): T => {
     if (value === undefined) throw new Error(`shard fixture ${shard}: ${name} is not ready (read it inside a test or hook)`);
@@ -91,7 +95,13 @@ export function useShard(prefix: string, options: ShardFixtureOptions = {}): Sha
     },
     apply(config) {
       const built = isOptions(config) ? fixture.config(config) : config;
-      return applyConfig({ client: fixture.client, s3: fixture.aws.s3, text: configText(built), file: 'config.jsonc', actor: 'test' });
+      const text = configText(built);
+      try {
+        applied.push(parseConfigText(text, 'config.jsonc'));
+      } catch {
+        // An invalid config (a test of the rejection) grants nothing.
+      }
+      return applyConfig({ client: fixture.client, s3: fixture.aws.s3, text, file: 'config.jsonc', actor: 'test' });
     },
     scale(size) {
       return scaleGroup({ client: fixture.client, s3: fixture.aws.s3, bucket: fixture.bucket, group: ref, size, actor: 'test' });
@@ -126,6 +136,8 @@ export function useShard(prefix: string, options: ShardFixtureOptions = {}): Sha
     if (!harness) return;
     await terminateShardWorkflows(harness.client, shard);
     await harness.close();
+    // The IAM proof: every AWS call this file's scenarios made, against the policy `nstance iam policy` prints.
+    if (applied.length > 0 && process.env.NSTANCE_IAM_PROOF !== 'off') await proveCallsAllowed(harness.faults.calls, applied);
   });
 
   return fixture;
