@@ -5,6 +5,7 @@ import { createActivities, type ActivityDeps } from '../activities';
 import { cancellableClients } from '../adapters/aws/cancellation';
 import { ACTIVITY_SDK_ATTEMPTS, awsClientOptionsFromEnv, createAwsClients, destroyAwsClients, type AwsClients } from '../adapters/aws/clients';
 import { followShardWorkers, ShardEc2Limits } from '../adapters/aws/shard-limits';
+import { shardCredentials } from './shard-credentials';
 import { shardTaskQueue } from '../common/names';
 import { agentServices, type AgentApiWorkerOptions } from './agent-api/wiring';
 import { installRuntimeWithoutSignalHandlers, LeadershipParticipant, leadershipFromEnv, runWithLeadership, workflowBundleFromEnv } from './leadership/participant';
@@ -128,7 +129,9 @@ export async function runWorker(env: WorkerEnv, log: (line: string) => void = co
   // Leader election (opt-out with NSTANCE_LEADERSHIP=off); the in-process test harness never enables it.
   const leadership = leadershipFromEnv();
   if (leadership) installRuntimeWithoutSignalHandlers();
-  const awsOptions = awsClientOptionsFromEnv();
+  const baseOptions = awsClientOptionsFromEnv();
+  // shard.infra.assume_role: every client (activities and agent API) signs with the shard role's credentials.
+  const awsOptions = { ...baseOptions, credentials: await shardCredentials(baseOptions, env.bucket, env.shard, log) };
   // Activities: one SDK attempt, the activity retry policies retry. The agent API keeps the SDK's retries.
   const aws = createAwsClients({ ...awsOptions, maxAttempts: ACTIVITY_SDK_ATTEMPTS });
   const agentAws = createAwsClients(awsOptions);

@@ -122,8 +122,17 @@ export class FaultLayer implements ResourceFacts {
   private draining = new Set<string>();
 
   attach(...clients: MiddlewareClient[]): this {
-    for (const client of clients) {
-      const middleware = (next: Handler, context: HandlerExecutionContext) => async (args: InitializeHandlerArguments<object>): Promise<InitializeHandlerOutput<object>> => {
+    for (const client of clients) client.middlewareStack.add(this.middleware() as never, { step: 'initialize', name: 'nstanceFaultLayer', override: true });
+    return this;
+  }
+
+  /** The layer as an SDK plugin, for clients built inside the SDK (the STS client of fromTemporaryCredentials). */
+  plugin(): { applyToStack(stack: MiddlewareClient['middlewareStack']): void } {
+    return { applyToStack: (stack) => stack.add(this.middleware() as never, { step: 'initialize', name: 'nstanceFaultLayer', override: true }) };
+  }
+
+  private middleware() {
+    return (next: Handler, context: HandlerExecutionContext) => async (args: InitializeHandlerArguments<object>): Promise<InitializeHandlerOutput<object>> => {
           const command = String((context as { commandName?: string }).commandName ?? 'unknown').replace(/Command$/, '');
           const input = ((args as { input?: Record<string, unknown> }).input ?? {}) as Record<string, unknown>;
           const record: CallRecord = { command, input, at: Date.now(), outcome: 'ok' };
@@ -156,9 +165,6 @@ export class FaultLayer implements ResourceFacts {
             throw err;
           }
         };
-      client.middlewareStack.add(middleware as never, { step: 'initialize', name: 'nstanceFaultLayer', override: true });
-    }
-    return this;
   }
 
   /** Tags and attachments from answers (and from the tags a request set), so later calls' `auth` carries resource tags. */
