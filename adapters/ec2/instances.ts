@@ -148,6 +148,7 @@ export async function launchInstance(deps: InstanceDeps, req: RunRequest, option
         type: 'InsufficientCapacity',
         nonRetryable: true,
         message: `${code}: no ${req.instanceType} capacity for ${req.instanceId} in ${req.subnetId}: ${(err as Error).message}`,
+        details: [code, req.instanceType, req.subnetId],
       });
     }
     throw classifyAwsError(err, `RunInstances for ${req.instanceId} in ${req.subnetId}`);
