@@ -5,6 +5,7 @@
  * image it uses, and as ec2:CreateTags for its TagSpecifications). The fault layer records these for
  * every call; the IAM proof (iam-proof.ts) evaluates them against the generated policy.
  */
+import { TAG } from '../../common/names';
 
 export interface AuthRequest {
   action: string;
@@ -46,7 +47,17 @@ export const NOT_PROJECT_CALLS = new Set([
   'DescribeSecret',
   'AssumeRole',
   'GetCallerIdentity',
+  // Tests stop an instance to play one lost behind the project's back; the project never stops one.
+  'StopInstances',
+  // The project never lists a bucket (it reads and writes known keys); the tests list audit entries.
+  'ListObjectsV2',
 ]);
+
+/** The project's launches always carry its tags (buildRunInstancesInput); a launch without them is a test's stand-in for another tool. */
+function isProjectLaunch(input: Input): boolean {
+  const specs = (input.TagSpecifications as { Tags?: { Key?: string }[] }[] | undefined) ?? [];
+  return specs.some((s) => (s.Tags ?? []).some((t) => t.Key === TAG.instanceId));
+}
 
 type Input = Record<string, unknown>;
 
@@ -97,7 +108,7 @@ function parameterArn(scope: ArnScope, name: string): string {
 
 /** The IAM requests one call makes, or undefined when the project never makes this call (see NOT_PROJECT_CALLS). */
 export function authRequestsOf(command: string, input: Input, scope: ArnScope, facts: ResourceFacts): AuthRequest[] | undefined {
-  if (NOT_PROJECT_CALLS.has(command)) return undefined;
+  if (NOT_PROJECT_CALLS.has(command) || (command === 'RunInstances' && !isProjectLaunch(input))) return undefined;
   const partition = scope.partition ?? 'aws';
   const region = { 'aws:RequestedRegion': scope.region };
   const req = (action: string, resource: string, context: Record<string, string | string[]> = {}): AuthRequest => ({ action, resource, context: { ...region, ...context } });

@@ -42,6 +42,11 @@ export interface ShardFixture {
   config(options: ShardConfigOptions): Record<string, unknown>;
   /** Applies a config as `nstance config apply` would: the test config built from options, or one built by config(). */
   apply(config: ShardConfigOptions | Record<string, unknown>): Promise<ApplyResult>;
+  /**
+   * The IAM proof also grants the policy of `otherShard` (this file's config with that shard id): for tests
+   * that act, as a second shard would, on instances tagged with another shard.
+   */
+  alsoProveShard(otherShard: string): void;
   /** Scales default/web as `nstance group scale` would. */
   scale(size: number): Promise<ScaleResult>;
   /**
@@ -102,6 +107,10 @@ export function useShard(prefix: string, options: ShardFixtureOptions = {}): Sha
         // An invalid config (a test of the rejection) grants nothing.
       }
       return applyConfig({ client: fixture.client, s3: fixture.aws.s3, text, file: 'config.jsonc', actor: 'test' });
+    },
+    alsoProveShard(otherShard) {
+      const base = applied[applied.length - 1];
+      if (base) applied.push({ ...base, shard: { ...base.shard, id: otherShard } });
     },
     scale(size) {
       return scaleGroup({ client: fixture.client, s3: fixture.aws.s3, bucket: fixture.bucket, group: ref, size, actor: 'test' });

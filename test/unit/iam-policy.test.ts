@@ -89,7 +89,7 @@ const denied: Call[] = [
   ['read a secret of another cluster', 'GetSecretValue', { SecretId: 'nstance/prod/ca-key' }],
   ['deregister from another target group', 'DeregisterTargets', { TargetGroupArn: `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:targetgroup/other/0123456789abcdef`, Targets: [{ Id: 'i-ours' }] }],
   ['register in another target group', 'RegisterTargets', { TargetGroupArn: `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:targetgroup/other/0123456789abcdef`, Targets: [{ Id: 'i-ours' }] }],
-  ['launch without the nstance tags', 'RunInstances', launch({ TagSpecifications: [{ ResourceType: 'instance', Tags: tags({ Name: 'x' }) }] })],
+  ['launch without the cluster and shard tags', 'RunInstances', launch({ TagSpecifications: [{ ResourceType: 'instance', Tags: tags({ [TAG.instanceId]: 'web-abc', Name: 'x' }) }] })],
   ["launch with another shard's tags", 'RunInstances', launch({ TagSpecifications: [{ ResourceType: 'instance', Tags: tags({ ...ours, [TAG.shard]: 'use1-az2' }) }] })],
   ['launch into a subnet outside the pools', 'RunInstances', launch({ SubnetId: 'subnet-0elsewhere' })],
   ['launch with another security group', 'RunInstances', launch({ SecurityGroupIds: ['sg-0wideopen'] })],
