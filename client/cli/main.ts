@@ -95,7 +95,7 @@ export function buildProgram(): Command {
     .action(async (options: { file: string; bucket?: string; json?: boolean }) => {
       const text = readConfigFile(options.file);
       const result = await withClients((client, aws) =>
-        applyConfig({ client, s3: aws.s3, text, file: options.file, bucket: options.bucket ?? process.env.NSTANCE_BUCKET, actor: actor() }),
+        applyConfig({ client, s3: aws.s3, ec2: aws.ec2, text, file: options.file, bucket: options.bucket ?? process.env.NSTANCE_BUCKET, actor: actor() }),
       );
       if (options.json) return void process.stdout.write(`${json(result)}\n`);
       process.stdout.write(`applied ${options.file} to shard ${result.shard} (s3://${result.bucket})\n`);

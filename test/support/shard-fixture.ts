@@ -106,7 +106,7 @@ export function useShard(prefix: string, options: ShardFixtureOptions = {}): Sha
       } catch {
         // An invalid config (a test of the rejection) grants nothing.
       }
-      return applyConfig({ client: fixture.client, s3: fixture.aws.s3, text, file: 'config.jsonc', actor: 'test' });
+      return applyConfig({ client: fixture.client, s3: fixture.aws.s3, ec2: fixture.aws.ec2, text, file: 'config.jsonc', actor: 'test' });
     },
     alsoProveShard(otherShard) {
       const base = applied[applied.length - 1];
