@@ -88,3 +88,25 @@ test('no capacity: the next type, then the next subnet; refused types cool down 
   fx.faults.clear();
   await fx.expectEmulatorMatchesGroups();
 });
+
+test('instance_requirements resolve on moto (DescribeInstanceTypes, as it lacks GetInstanceTypesFromInstanceRequirements) to an ordered list', async () => {
+  // Applied first, so the IAM proof grants what a config with instance_requirements needs.
+  const config = fx.config({ size: 0 }) as Config;
+  delete config.templates.web.instance_type;
+  config.templates.web.instance_requirements = { vcpu: { min: 2, max: 2 }, memory_mib: { min: 8192, max: 8192 } };
+  await fx.apply(config);
+  const { InstanceRequirementsResolver } = await import('../../adapters/ec2/instance-requirements');
+  const { defaultEc2RateLimits } = await import('../../adapters/aws/token-bucket');
+  const resolver = new InstanceRequirementsResolver({ ec2: fx.aws.ec2, describeLimit: defaultEc2RateLimits().describe });
+  const r = { vcpu: { min: 2, max: 2 }, memory_mib: { min: 8192, max: 8192 }, burstable: 'excluded' as const, max_types: 5, excluded_types: ['m6gd'] };
+  const types = await resolver.resolve(r, 'arm64', 'group default/web');
+  expect(types.length).toBeGreaterThan(0);
+  expect(types.length).toBeLessThanOrEqual(5);
+  expect(types).toContain('m7g.large');
+  expect(types.some((t) => t.startsWith('m6gd.'))).toBe(false);
+  // Cached: a second resolution asks EC2 nothing.
+  const calls = fx.faults.calls.length;
+  expect(await resolver.resolve(r, 'arm64', 'group default/web')).toEqual(types);
+  expect(fx.faults.calls.length).toBe(calls);
+  await expect(resolver.resolve({ ...r, vcpu: { min: 1000, max: 1000 } }, 'arm64', 'group default/web')).rejects.toThrow(/group default\/web\.instance_requirements: no arm64 instance type/);
+});
