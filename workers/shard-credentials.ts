@@ -14,7 +14,14 @@ import { ObjectStore } from '../adapters/s3/objects';
 export async function shardCredentials(options: AwsClientOptions, bucket: string, shard: string, log: (line: string) => void): Promise<AwsCredentialIdentityProvider | undefined> {
   const s3 = new S3Client({ region: options.region, endpoint: options.endpoint, forcePathStyle: options.endpoint !== undefined });
   try {
-    const stored = await new ShardConfigStore(new ObjectStore({ s3, bucket }), shard).readConfig();
+    let stored;
+    try {
+      stored = await new ShardConfigStore(new ObjectStore({ s3, bucket }), shard).readConfig();
+    } catch (err) {
+      // No config to read yet (or not readable): the worker starts on its own credentials, as it always did.
+      log(`nstance worker: shard config not read at start (${(err as Error).message}); AWS calls use the worker's own credentials`);
+      return undefined;
+    }
     const assume = stored?.config.shard.infra.assume_role;
     if (!assume) return undefined;
     const settings = assumeRoleSettings(assume, shard);
