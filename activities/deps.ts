@@ -6,6 +6,7 @@ import type { Ec2RateLimits } from '../adapters/aws/token-bucket';
 import type { InstanceObserver } from '../adapters/ec2/instance-observer';
 import type { SubnetAddressCache } from '../adapters/ec2/subnets';
 import type { TargetDrainWatch } from '../adapters/elbv2/drain-watch';
+import type { CapacityCooldown } from '../adapters/ec2/capacity-cooldown';
 
 /** What userdata needs to register: `{{ .Nonce }}` and `{{ .Server.CACert }}`. */
 export interface RegistrationMaterial {
@@ -45,6 +46,8 @@ export interface ActivityDeps {
   subnetAddresses?: SubnetAddressCache;
   /** The worker's batched poll of draining targets (one is made per createActivities when unset). */
   drainWatch?: TargetDrainWatch;
+  /** Instance types without capacity, per subnet, skipped by every launch for a cool-down (one per createActivities when unset). */
+  capacityCooldown?: CapacityCooldown;
   /**
    * Seam for agent registration: mints the single-use nonce put in userdata, with the CA certificate agents trust.
    * It must return the same material for the same `launch`, since every attempt of one launch must render

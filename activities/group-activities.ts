@@ -5,6 +5,7 @@ import type { AuditEntry, GroupRef, GroupSpecResult, InstanceWorkflowInput } fro
 import { defaultEc2RateLimits } from '../adapters/aws/token-bucket';
 import type { ActivityDeps } from './deps';
 import { buildGroupSpec } from './group-spec';
+import { InstanceRequirementsResolver } from '../adapters/ec2/instance-requirements';
 import { writeAudit, type AuditResult } from '../adapters/s3/audit';
 import { FRESH, ShardConfigCaches } from '../adapters/s3/config-cache';
 import { ObjectStore } from '../adapters/s3/objects';
@@ -17,6 +18,7 @@ export function createGroupActivities(deps: ActivityDeps) {
   const objects = new ObjectStore({ s3: deps.aws.s3, bucket: deps.bucket });
   const configs = deps.configs ?? new ShardConfigCaches(objects);
   const limits = deps.ec2Limits ?? defaultEc2RateLimits();
+  const requirements = new InstanceRequirementsResolver({ ec2: deps.aws.ec2, describeLimit: limits.describe });
 
   return {
     /**
@@ -34,7 +36,12 @@ export function createGroupActivities(deps: ActivityDeps) {
             message: `no config for shard "${ref.shard}" at s3://${deps.bucket}/shard/${ref.shard}/config.jsonc: run "nstance config apply"`,
           });
         }
-        const resolved = resolveGroup(snapshot.config, snapshot.dynamic, ref.tenant, ref.group);
+        let resolved = resolveGroup(snapshot.config, snapshot.dynamic, ref.tenant, ref.group);
+        if (resolved?.instanceRequirements) {
+          // Attribute-based selection becomes the ordered fallback list the launches use (cached per worker).
+          const types = await requirements.resolve(resolved.instanceRequirements, resolved.arch, `group ${ref.tenant}/${ref.group}`);
+          resolved = { ...resolved, instanceType: types[0], instanceTypes: types };
+        }
         return buildGroupSpec(snapshot.config, resolved, shardSettings(snapshot.config));
       } catch (err) {
         if (err instanceof ConfigValidationError) {

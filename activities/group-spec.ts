@@ -26,6 +26,7 @@ export function buildGroupSpec(
     template: resolved.template,
     arch: resolved.arch,
     instanceType: resolved.instanceType,
+    ...(resolved.instanceTypes ? { instanceTypes: resolved.instanceTypes } : {}),
     subnetPool: resolved.subnetPool,
     subnetIds: resolved.subnetIds,
     args: resolved.args,

@@ -7,11 +7,12 @@ import type { ImageSpec, InstanceWorkflowInput, LaunchedInstance } from '../comm
 import type { ImageLookup } from '../workflows/decisions/images';
 import { createHash } from 'node:crypto';
 import { defaultEc2RateLimits } from '../adapters/aws/token-bucket';
-import type { ActivityDeps, LaunchAttempt } from './deps';
+import type { ActivityDeps, LaunchAttempt, RegistrationMaterial } from './deps';
 import { describeImageId, lookupImage } from '../adapters/ec2/images';
 import { InstanceObserver } from '../adapters/ec2/instance-observer';
 import { launchedFrom, launchInstance, terminateInstance, type InstanceDeps } from '../adapters/ec2/instances';
 import { selectSubnet, SubnetAddressCache } from '../adapters/ec2/subnets';
+import { CapacityCooldown, TYPE_CAPACITY_SHORTAGES } from '../adapters/ec2/capacity-cooldown';
 import { EC2_ARCHITECTURE, launchTemplateData } from './launch';
 
 export type InstanceTarget = 'running' | 'terminated';
@@ -28,8 +29,11 @@ export type InstanceTarget = 'running' | 'terminated';
  * nothing; and every retried attempt first looks the instance up by its nstance:instance-id tag and adopts it.
  * A SHA-256 hex digest is 64 characters, RunInstances' limit.
  */
-export function clientTokenFor(launch: LaunchAttempt, subnetId: string): string {
-  return createHash('sha256').update(`${launch.workflowId}\0${subnetId}\0${launch.issuedAtMs}`).digest('hex');
+export function clientTokenFor(launch: LaunchAttempt, subnetId: string, fallbackType?: string): string {
+  // A fallback type changes the parameters (InstanceType, and userdata's {{ .Instance.Type }}): its own token.
+  // The preferred type keeps the token it always had, so a launch in flight across an upgrade still matches.
+  const type = fallbackType === undefined ? '' : `\0${fallbackType}`;
+  return createHash('sha256').update(`${launch.workflowId}\0${subnetId}\0${launch.issuedAtMs}${type}`).digest('hex');
 }
 
 const GONE_BEFORE_RUNNING = ['stopping', 'stopped', 'shutting-down', 'terminated'];
@@ -52,6 +56,7 @@ export function createInstanceActivities(deps: ActivityDeps) {
   // One of each per worker: every activity of the process shares the batched view and the subnet counts.
   const observer = deps.instanceObserver ?? new InstanceObserver({ ec2: deps.aws.ec2, describeLimit: limits.describe, pollMs: deps.pollIntervalMs ?? 1000 });
   const subnets = deps.subnetAddresses ?? new SubnetAddressCache({ ec2: deps.aws.ec2, describeLimit: limits.describe });
+  const cooldown = deps.capacityCooldown ?? new CapacityCooldown();
 
   /** Why a fallback image cannot launch this template, or undefined (also when EC2 cannot be asked). */
   async function fallbackMismatch(imageId: string, arch: 'amd64' | 'arm64'): Promise<string | undefined> {
@@ -99,37 +104,31 @@ export function createInstanceActivities(deps: ActivityDeps) {
       const { info } = Context.current();
       const launch: LaunchAttempt = { workflowId: instanceWorkflowId(input.shard, input.instanceId), issuedAtMs: info.scheduledTimestampMs };
       const registration = deps.issueRegistrationNonce ? await deps.issueRegistrationNonce(input, launch) : { nonce: '', caCertificate: '' };
-      const data = launchTemplateData(input, imageIds, registration);
-      const where = `group ${input.tenant}/${input.group}`;
-      const args = renderDeep(input.launch.args, data, `${where} args`) as Record<string, unknown>;
-      const imageId = typeof args.ImageId === 'string' ? args.ImageId : Object.values(imageIds)[0];
-      if (!imageId) {
-        throw ApplicationFailure.create({
-          type: 'ConfigInvalid',
-          nonRetryable: true,
-          message: `${where}: no ImageId: set args.ImageId (for example "{{ .Image.<name> }}")`,
-        });
+      const types = input.launch.instanceTypes ?? [input.launch.instanceType];
+      if (types.length <= 1) return launchAs(input, imageIds, subnetId, launch, registration, info.attempt > 1, undefined);
+      // Fallback list: the preferred type first, skipping those EC2 just had no capacity for in this subnet.
+      const candidates = cooldown.available(types, subnetId);
+      const refused: string[] = [];
+      for (const [i, type] of candidates.entries()) {
+        try {
+          const fallback = type === types[0] ? undefined : type;
+          return await launchAs({ ...input, launch: { ...input.launch, instanceType: type } }, imageIds, subnetId, launch, registration, i === 0 && info.attempt > 1, fallback);
+        } catch (err) {
+          if (!(err instanceof ApplicationFailure && err.type === 'InsufficientCapacity' && TYPE_CAPACITY_SHORTAGES.includes(String(err.details?.[0])))) throw err;
+          cooldown.mark(type, subnetId);
+          refused.push(type);
+        }
       }
-      const request = {
-        clusterId: input.clusterId,
-        shard: input.shard,
-        tenant: input.tenant,
-        group: input.group,
-        instanceId: input.instanceId,
-        clientToken: clientTokenFor(launch, subnetId),
-        imageId,
-        instanceType: input.launch.instanceType,
-        subnetId,
-        args,
-        userData: input.launch.userdata === undefined ? undefined : renderTemplate(input.launch.userdata, data, `${where} userdata`),
-      };
-      try {
-        // Only a retried attempt can find its instance by tag: the first attempt of a launch made none yet.
-        return await launchInstance(ec2, request, { findExisting: info.attempt > 1 });
-      } catch (err) {
-        if (err instanceof ApplicationFailure && err.type === 'SubnetFull') subnets.markFull(subnetId);
-        throw err;
-      }
+      const cooling = types.filter((t) => !candidates.includes(t));
+      // Non-retryable here: the instance workflow moves on to the pool's next subnet, then backs off.
+      throw ApplicationFailure.create({
+        type: 'InsufficientCapacity',
+        nonRetryable: true,
+        message:
+          `InsufficientInstanceCapacity: no capacity for ${input.instanceId} in ${subnetId} for any of ${types.join(', ')}` +
+          `${refused.length > 0 ? ` (refused now: ${refused.join(', ')})` : ''}${cooling.length > 0 ? ` (cooling down after a refusal: ${cooling.join(', ')})` : ''}`,
+        details: ['InsufficientInstanceCapacity', types.join(','), subnetId],
+      });
     },
 
     /**
@@ -162,4 +161,47 @@ export function createInstanceActivities(deps: ActivityDeps) {
       });
     },
   };
+
+  /** One RunInstances (or adoption) as one instance type; `fallbackType` set when it is not the preferred one. */
+  async function launchAs(
+    input: InstanceWorkflowInput,
+    imageIds: Record<string, string>,
+    subnetId: string,
+    launch: LaunchAttempt,
+    registration: RegistrationMaterial,
+    findExisting: boolean,
+    fallbackType: string | undefined,
+  ): Promise<LaunchedInstance> {
+    const data = launchTemplateData(input, imageIds, registration);
+    const where = `group ${input.tenant}/${input.group}`;
+    const args = renderDeep(input.launch.args, data, `${where} args`) as Record<string, unknown>;
+    const imageId = typeof args.ImageId === 'string' ? args.ImageId : Object.values(imageIds)[0];
+    if (!imageId) {
+      throw ApplicationFailure.create({
+        type: 'ConfigInvalid',
+        nonRetryable: true,
+        message: `${where}: no ImageId: set args.ImageId (for example "{{ .Image.<name> }}")`,
+      });
+    }
+    const request = {
+      clusterId: input.clusterId,
+      shard: input.shard,
+      tenant: input.tenant,
+      group: input.group,
+      instanceId: input.instanceId,
+      clientToken: clientTokenFor(launch, subnetId, fallbackType),
+      imageId,
+      instanceType: input.launch.instanceType,
+      subnetId,
+      args,
+      userData: input.launch.userdata === undefined ? undefined : renderTemplate(input.launch.userdata, data, `${where} userdata`),
+    };
+    try {
+      // Only a retried attempt can find its instance by tag: the first attempt of a launch made none yet.
+      return await launchInstance(ec2, request, { findExisting });
+    } catch (err) {
+      if (err instanceof ApplicationFailure && err.type === 'SubnetFull') subnets.markFull(subnetId);
+      throw err;
+    }
+  }
 }

@@ -73,7 +73,13 @@ export interface LaunchSpec {
   /** The config template it comes from (for the Web UI; absent in specs resolved before it was recorded). */
   template?: string;
   arch: 'amd64' | 'arm64';
+  /** The preferred type (the first of instanceTypes when there is a list). */
   instanceType: string;
+  /**
+   * Ordered fallback types (instance_types, or instance_requirements as resolved): on
+   * InsufficientInstanceCapacity the launch tries the next, then the pool's next subnet. Absent: instanceType only.
+   */
+  instanceTypes?: string[];
   subnetPool: string;
   subnetIds: string[];
   args: Record<string, unknown>;
@@ -90,6 +96,8 @@ export interface LaunchedInstance {
   state: string;
   subnetId?: string;
   imageId?: string;
+  /** The type EC2 launched (a fallback type when the preferred one had no capacity). */
+  instanceType?: string;
   /** true when the instance already existed (a retried attempt found what it had made). */
   adopted: boolean;
 }
@@ -119,6 +127,8 @@ export interface InstanceUpdate {
   ec2InstanceId?: string;
   privateIp?: string;
   launchedAt?: string;
+  /** The instance type it was launched as (recorded on the member; drift compares the spec's list, never this). */
+  instanceType?: string;
   error?: string;
   /** From agent health transitions (absent until the agent reported). */
   health?: Health;

@@ -5,6 +5,7 @@ import { createActivities, type ActivityDeps } from '../activities';
 import { cancellableClients } from '../adapters/aws/cancellation';
 import { ACTIVITY_SDK_ATTEMPTS, awsClientOptionsFromEnv, createAwsClients, destroyAwsClients, type AwsClients } from '../adapters/aws/clients';
 import { followShardWorkers, ShardEc2Limits } from '../adapters/aws/shard-limits';
+import { shardCredentials } from './shard-credentials';
 import { shardTaskQueue } from '../common/names';
 import { nstanceDataConverter } from '../adapters/temporal/data-converter';
 import { clientConnectionOptions, describeTemporalSettings, nativeConnectionOptions, temporalSettingsFromEnv, type TemporalSettings } from '../adapters/temporal/connection-settings';
@@ -150,7 +151,9 @@ export async function runWorker(env: WorkerEnv, log: (line: string) => void = co
   const metrics = metricsSettingsFromEnv();
   if (metrics) installRuntimeWithMetrics(metrics, { withoutSignalHandlers: leadership !== undefined });
   if (leadership) installRuntimeWithoutSignalHandlers();
-  const awsOptions = awsClientOptionsFromEnv();
+  const baseOptions = awsClientOptionsFromEnv();
+  // shard.infra.assume_role: every client (activities and agent API) signs with the shard role's credentials.
+  const awsOptions = { ...baseOptions, credentials: await shardCredentials(baseOptions, env.bucket, env.shard, log) };
   // Activities: one SDK attempt, the activity retry policies retry. The agent API keeps the SDK's retries.
   const aws = createAwsClients({ ...awsOptions, maxAttempts: ACTIVITY_SDK_ATTEMPTS });
   const agentAws = createAwsClients(awsOptions);

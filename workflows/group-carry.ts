@@ -8,7 +8,7 @@ import { PHASES, type Expiry, type Health, type Member, type RemovalReason } fro
 
 /**
  * [instanceId, seq, phase, ec2InstanceId, launchedAt (s), privateIp, flags, health, noticeDeadline (s),
- * expiry, replacing reason, replacing since-seq]. Absent values are null; trailing nulls are dropped. The launch
+ * expiry, replacing reason, replacing since-seq, instance type]. Absent values are null; trailing nulls are dropped. The launch
  * version (drift rotation) rides in the flags' high bits (flags = bits | version << LAUNCH_SHIFT): a slot of its
  * own at the end would force every null before it, ~20 bytes a member; in the flags it costs about 2.
  */
@@ -65,6 +65,7 @@ export function packMember(m: Member): PackedMember {
     code(EXPIRY, m.expiry),
     code(REMOVAL_REASONS, m.replacing?.reason),
     m.replacing?.sinceSeq ?? null,
+    m.instanceType ?? null,
   ];
   while (packed.length > 3 && packed[packed.length - 1] === null) packed.pop();
   return packed as PackedMember;
@@ -93,6 +94,7 @@ export function unpackMember(p: PackedMember): Member {
   if (reason !== undefined) member.replacing = { reason, sinceSeq: num(11) ?? 0 };
   const launch = Math.floor(flags / 2 ** LAUNCH_SHIFT);
   if (launch > 0) member.launch = launch;
+  set('instanceType', str(12));
   return member;
 }
 

@@ -1,4 +1,4 @@
-import { allHandlersFinished, ApplicationFailure, condition, continueAsNew, isCancellation, log, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, ApplicationFailure, condition, continueAsNew, isCancellation, log, patched, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import type { InstanceUpdate, InstanceWorkflowInput, LaunchedInstance, LifecycleSpec, Phase } from '../common/types';
 import { auditActivities, drainActivities, ec2Activities, launchActivities, loadBalancerActivities, terminateActivities, waitActivities } from './activity-options';
 import { agentRegisteredSignal, instanceHealthSignal, instanceStatusQuery, terminateSignal, type AgentRegistration, type TerminateRequest } from './definitions';
@@ -138,7 +138,7 @@ async function enterService(
   let launched: LaunchedInstance;
   try {
     launched = await provision(input, report);
-    report.set({ ec2InstanceId: launched.ec2InstanceId, launchedAt: launched.launchedAt, privateIp: launched.privateIp });
+    report.set({ ec2InstanceId: launched.ec2InstanceId, launchedAt: launched.launchedAt, privateIp: launched.privateIp, ...(launched.instanceType ? { instanceType: launched.instanceType } : {}) });
     // Audit and the wait run side by side: one workflow task instead of two.
     const audited = report.audit('instance.create', { subnetId: launched.subnetId, imageId: launched.imageId, adopted: launched.adopted });
     const running = leave() ? undefined : waitActivities.awaitInstanceState(launched.ec2InstanceId, 'running');
@@ -182,11 +182,14 @@ const SHORTAGES = ['InsufficientCapacity', 'SubnetPoolExhausted'];
 async function provision(input: InstanceWorkflowInput, report: InstanceReporter): Promise<LaunchedInstance> {
   const imageIds = input.imageIds ?? (await lookupImagesNow(input));
   const full: string[] = [];
+  // Subnets where no type of the fallback list had capacity (always empty without a list).
+  const noCapacity: string[] = [];
+  let lastNoCapacity: string | undefined;
   let shortages = 0;
   for (;;) {
     let subnetId: string | undefined;
     try {
-      subnetId = await ec2Activities.selectSubnet(input.launch.subnetPool, input.launch.subnetIds, full);
+      subnetId = await ec2Activities.selectSubnet(input.launch.subnetPool, input.launch.subnetIds, noCapacity.length > 0 ? [...full, ...noCapacity] : full);
       const launched = await launchActivities.launchInstance(input, imageIds, subnetId);
       if (shortages > 0) report.set({ error: undefined });
       return launched;
@@ -197,12 +200,21 @@ async function provision(input: InstanceWorkflowInput, report: InstanceReporter)
         full.push(subnetId);
         continue;
       }
+      // No capacity for any type of the fallback list here: the pool's next subnet, before backing off.
+      if (type === 'InsufficientCapacity' && subnetId !== undefined && (input.launch.instanceTypes?.length ?? 0) > 1 && patched('i11-capacity-next-subnet')) {
+        noCapacity.push(subnetId);
+        lastNoCapacity = errorMessage(err);
+        continue;
+      }
       if (type !== undefined && SHORTAGES.includes(type) && ++shortages <= CAPACITY_RETRIES) {
-        report.set({ error: errorMessage(err) });
+        // The pool ran out because no subnet had capacity for any type: say that, not "no subnet left".
+        report.set({ error: type === 'SubnetPoolExhausted' && lastNoCapacity !== undefined ? lastNoCapacity : errorMessage(err) });
         await report.notify();
         await sleep(CAPACITY_BACKOFF_MS * 2 ** (shortages - 1));
         // Addresses come back as instances terminate: after the wait every subnet of the pool is worth a try again.
         full.length = 0;
+        noCapacity.length = 0;
+        lastNoCapacity = undefined;
         continue;
       }
       throw err;

@@ -2,6 +2,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { SSMClient } from '@aws-sdk/client-ssm';
 
 /**
@@ -27,6 +28,8 @@ export interface AwsClientOptions {
    * activity's retry policy owns retrying, so the two never multiply.
    */
   maxAttempts?: number;
+  /** Credentials for every client (e.g. assumeRoleCredentials for shard.infra.assume_role); unset: the SDK's default chain. */
+  credentials?: AwsCredentialIdentityProvider;
 }
 
 /** One SDK attempt per request made by an activity: Temporal's retry policy retries the activity. */
@@ -47,6 +50,7 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
     region: options.region,
     endpoint: options.endpoint,
     maxAttempts: options.maxAttempts ?? 3,
+    ...(options.credentials ? { credentials: options.credentials } : {}),
   };
   return {
     ec2: new EC2Client(common),

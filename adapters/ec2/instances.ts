@@ -148,6 +148,7 @@ export async function launchInstance(deps: InstanceDeps, req: RunRequest, option
         type: 'InsufficientCapacity',
         nonRetryable: true,
         message: `${code}: no ${req.instanceType} capacity for ${req.instanceId} in ${req.subnetId}: ${(err as Error).message}`,
+        details: [code, req.instanceType, req.subnetId],
       });
     }
     throw classifyAwsError(err, `RunInstances for ${req.instanceId} in ${req.subnetId}`);
@@ -174,6 +175,7 @@ export function launchedFrom(i: Instance, adopted: boolean): LaunchedInstance {
     state: i.State?.Name ?? 'unknown',
     subnetId: i.SubnetId,
     imageId: i.ImageId,
+    ...(i.InstanceType ? { instanceType: i.InstanceType } : {}),
     adopted,
   };
 }

@@ -16,6 +16,7 @@ import { parseGroupRef } from '../ops/groups-signal';
 import { commandInstance } from '../ops/instance';
 import { scaleGroup } from '../ops/scale';
 import { groupRow, groupStatuses, groupStatusWithMembers, instancePhases, instanceRows, waitForConvergence } from '../ops/status';
+import { iamCommand } from './iam';
 import { json, table } from './output';
 import { currentRun, linkLines, uiBaseUrl, type RunRef } from './ui-links';
 import { secretsCommand } from './secrets';
@@ -114,7 +115,7 @@ export function buildProgram(): Command {
         const plan = await planConfig({ client, s3: aws.s3, text, file: options.file, bucket });
         await confirmPlan(plan, options);
         // Applied against the config the plan was made against: a concurrent apply in between fails this one.
-        return { ...(await applyConfig({ client, s3: aws.s3, text, file: options.file, bucket, actor: actor(), expectEtag: plan.baseEtag ?? null })), plan };
+        return { ...(await applyConfig({ client, s3: aws.s3, ec2: aws.ec2, text, file: options.file, bucket, actor: actor(), expectEtag: plan.baseEtag ?? null })), plan };
       });
       if (options.json) return void process.stdout.write(`${json(result)}\n`);
       process.stdout.write(`applied ${options.file} to shard ${result.shard} (s3://${result.bucket})\n`);
@@ -139,7 +140,7 @@ export function buildProgram(): Command {
 
   program
     .command('instances')
-    .description('per instance: id, EC2 instance id, group, phase, private IP, launch time')
+    .description('per instance: id, EC2 instance id, group, phase, instance type, private IP, launch time')
     .option('--group <tenant/group>', 'only this group')
     .option('--shard <shard>', 'shard (default NSTANCE_SHARD)')
     .option('--json', 'machine-readable output')
@@ -157,7 +158,7 @@ export function buildProgram(): Command {
       });
       if (options.json) return void process.stdout.write(`${json(rows)}\n`);
       process.stdout.write(
-        `${table(['id', 'ec2 instance', 'group', 'phase', 'private ip', 'launched'], rows.map((r) => [r.id, r.ec2InstanceId, r.group, r.phase, r.privateIp, r.launchedAt]))}\n`,
+        `${table(['id', 'ec2 instance', 'group', 'phase', 'type', 'private ip', 'launched'], rows.map((r) => [r.id, r.ec2InstanceId, r.group, r.phase, r.instanceType, r.privateIp, r.launchedAt]))}\n`,
       );
     });
 
@@ -230,6 +231,7 @@ export function buildProgram(): Command {
   program.addCommand(fleetCommand());
   program.addCommand(secretsCommand({ actor, shardFrom, bucketFrom }));
   program.addCommand(codecServerCommand());
+  program.addCommand(iamCommand());
 
   return program;
 }

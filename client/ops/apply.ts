@@ -1,5 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import { checkShardZone } from '../../adapters/ec2/zones';
 import {
   isSizeOverride,
   isYamlFile,
@@ -29,6 +31,8 @@ export interface ApplyOptions {
   now?: () => Date;
   /** The config.jsonc ETag a plan was shown for (null: none applied then); another one stored now fails the apply. */
   expectEtag?: string | null;
+  /** When given, the shard's zone (name or AZ ID) is resolved and every pool subnet checked to be in it. */
+  ec2?: Pick<EC2Client, 'send'>;
 }
 
 export interface ApplyResult {
@@ -53,6 +57,7 @@ export interface ApplyResult {
 export async function applyConfig(options: ApplyOptions): Promise<ApplyResult> {
   const document = parseDocumentText(options.text, options.file);
   const config = validateConfigValue(document, options.file);
+  if (options.ec2) await checkShardZone(options.ec2, config, options.file);
   const shard = config.shard.id;
   const bucket = options.bucket ?? config.cluster.storage.bucket;
   const objects = new ObjectStore({ s3: options.s3, bucket });

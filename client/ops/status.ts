@@ -26,6 +26,8 @@ export interface InstanceRow {
   phase: string;
   privateIp: string | null;
   launchedAt: string | null;
+  /** The type EC2 launched it as (a fallback type when the preferred had no capacity); null until launched. */
+  instanceType: string | null;
 }
 
 /** The members a page holds at most (the group workflow bounds pages too). */
@@ -106,6 +108,7 @@ export function instanceRows(statuses: GroupStatus[], phases: ReadonlyMap<string
         phase: laterPhase(told, phases.get(instanceWorkflowId(s.shard, m.instanceId))),
         privateIp: m.privateIp ?? null,
         launchedAt: m.launchedAt ?? null,
+        instanceType: m.instanceType ?? null,
       };
     }),
   );

@@ -137,6 +137,18 @@ function loadTimeData(config: NstanceConfig, tenant: string, group: string, kind
  * EC2's limits on one group's RunInstances input (static or dynamic group): the rendered userdata's size
  * and the tags of its merged args. `path` is where the group sits in its own file.
  */
+/** Instance types EC2 names are at most this long (u7inh-32tb.480xlarge): the stand-in when only requirements are given. */
+const LONGEST_INSTANCE_TYPE = 'u7inh-32tb.480xlarge';
+
+/** The longest type a launch of `group` may render: userdata's size is checked at its largest. */
+function longestInstanceType(group: GroupConfig, template: NstanceConfig['templates'][string]): string {
+  const explicit = group.instance_type ?? template.instance_type;
+  if (explicit) return explicit;
+  const listed = group.instance_types ?? template.instance_types;
+  if (listed && listed.length > 0) return listed.reduce((a, b) => (b.length > a.length ? b : a));
+  return LONGEST_INSTANCE_TYPE;
+}
+
 export function checkLaunchLimits(config: NstanceConfig, tenant: string, name: string, group: GroupConfig, path: ConfigPath, list: IssueList): void {
   if (!TEMPLATE_REF.test(group.template)) list.add([...path, 'template'], `template "${group.template}": Nstance's template references are letters and digits only`);
   const template = config.templates[group.template];
@@ -148,7 +160,7 @@ export function checkLaunchLimits(config: NstanceConfig, tenant: string, name: s
   const vars = { ...config.defaults.vars, ...template.vars, ...group.vars };
   let rendered: string;
   try {
-    rendered = renderTemplate(content, loadTimeData(config, tenant, name, template.kind, group.instance_type ?? template.instance_type, vars), `template "${group.template}" userdata`);
+    rendered = renderTemplate(content, loadTimeData(config, tenant, name, template.kind, longestInstanceType(group, template), vars), `template "${group.template}" userdata`);
   } catch {
     return; // unknown references are reported by the reference checks
   }

@@ -8,6 +8,7 @@ import type { Amount } from '../types';
 import { DynamicGroups, isSizeOverride } from './dynamic';
 import { isPlainObject } from './fields';
 import type { GroupConfig, NstanceConfig } from './schema';
+import type { InstanceRequirementsConfig } from './aws-access';
 import { referencesIn } from './validate';
 
 export interface ResolvedGroup {
@@ -20,7 +21,12 @@ export interface ResolvedGroup {
   /** Instance id prefix, unique per template. */
   kind: string;
   arch: 'amd64' | 'arm64';
+  /** The preferred type: instance_type, the first of instance_types, or '' until instance_requirements are resolved. */
   instanceType: string;
+  /** The ordered fallback list (instance_types); absent for a single instance_type. */
+  instanceTypes?: string[];
+  /** Attribute-based selection, resolved to a type list by the worker (DescribeInstanceTypes). */
+  instanceRequirements?: InstanceRequirementsConfig;
   subnetPool: string;
   subnetIds: string[];
   /** RunInstances parameters, merged defaults → template → group; `{{ }}` not yet rendered. */
@@ -108,7 +114,7 @@ function resolveOne(
     template: group.template,
     kind: template.kind,
     arch: template.arch,
-    instanceType: group.instance_type ?? template.instance_type,
+    ...instanceChoice(group.instance_type !== undefined || group.instance_types !== undefined || group.instance_requirements !== undefined ? group : template),
     subnetPool,
     subnetIds: [...subnetIds],
     args,
@@ -125,6 +131,13 @@ function resolveOne(
   if (maxUnavailable) resolved.maxUnavailable = maxUnavailable;
   if (group.rotate_on_image_change) resolved.rotateOnImageChange = true;
   return resolved;
+}
+
+/** What to launch, from the group when it says (any of the three fields), else from its template. */
+function instanceChoice(from: Pick<GroupConfig, 'instance_type' | 'instance_types' | 'instance_requirements'>): Pick<ResolvedGroup, 'instanceType' | 'instanceTypes' | 'instanceRequirements'> {
+  if (from.instance_types) return { instanceType: from.instance_types[0], instanceTypes: [...from.instance_types] };
+  if (from.instance_requirements) return { instanceType: '', instanceRequirements: clone(from.instance_requirements) };
+  return { instanceType: from.instance_type ?? '' };
 }
 
 /** One group with config and dynamic groups applied, or undefined if it exists in neither. */

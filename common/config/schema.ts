@@ -21,6 +21,7 @@ import {
 import { describeValue } from './issues';
 import { secretsSchema } from './secrets';
 import { certificatesSchema, filesSchema } from './files';
+import { assumeRoleSchema, instanceRequirementsSchema, instanceTypeChoice, instanceTypesSchema, isAzId, zoneSchema } from './aws-access';
 
 /** Groups of 2,000 are the design point; 5,000 is a whole shard. */
 export const MAX_GROUP_SIZE = 5000;
@@ -90,8 +91,9 @@ const durationGte = (lower: string, upper: string) => (obj: Record<string, strin
 
 export const shardSchema = strict({
   id: id(),
-  infra: strict({ provider: z.literal('aws'), region, zone: nonEmpty() }).superRefine((infra, ctx) => {
-    if (!infra.zone.startsWith(infra.region)) {
+  infra: strict({ provider: z.literal('aws'), region, zone: zoneSchema(), assume_role: assumeRoleSchema.optional() }).superRefine((infra, ctx) => {
+    // An AZ ID (use1-az1) does not spell its region: `config apply` resolves it with DescribeAvailabilityZones.
+    if (!isAzId(infra.zone) && !infra.zone.startsWith(infra.region)) {
       ctx.addIssue({ code: 'custom', path: ['zone'], message: `zone "${infra.zone}" is not in region "${infra.region}" (expected e.g. "${infra.region}a")` });
     }
   }),
@@ -138,7 +140,9 @@ export const defaultsSchema = strict({ args: argsSchema().optional(), vars: vars
 export const templateSchema = strict({
   kind,
   arch: z.enum(['amd64', 'arm64']),
-  instance_type: instanceType,
+  instance_type: instanceType.optional(),
+  instance_types: instanceTypesSchema().optional(),
+  instance_requirements: instanceRequirementsSchema().optional(),
   subnet_pool: nonEmpty(),
   userdata: strict({
     content: z.string().superRefine((text, ctx) => {
@@ -148,7 +152,7 @@ export const templateSchema = strict({
   args: argsSchema().optional(),
   vars: varsSchema().optional(),
   files: filesSchema.optional(),
-});
+}).superRefine(instanceTypeChoice(true));
 
 /** `max_surge` / `max_unavailable`: a count or a percentage of the group's size. */
 const amount = () =>
@@ -164,6 +168,8 @@ export const groupSchema = strict({
   max_surge: amount().optional(),
   max_unavailable: amount().optional(),
   instance_type: instanceType.optional(),
+  instance_types: instanceTypesSchema().optional(),
+  instance_requirements: instanceRequirementsSchema().optional(),
   subnet_pool: nonEmpty().optional(),
   vars: varsSchema().optional(),
   args: argsSchema().optional(),
@@ -171,7 +177,7 @@ export const groupSchema = strict({
   load_balancers: z.array(nonEmpty()).superRefine(uniqueStrings('load balancer')).optional(),
   // Whether a newly resolved image id alone replaces the group's members (drift rotation); Nstance does not.
   rotate_on_image_change: z.boolean({ error: (iss) => `must be true or false, got ${describeValue(iss.input)}` }).optional(),
-}).superRefine((group, ctx) => {
+}).superRefine(instanceTypeChoice(false)).superRefine((group, ctx) => {
   // max_surge defaults to 1: only an explicit 0 together with max_unavailable 0 (or absent) leaves no way to replace.
   if (isZero(group.max_surge) && (group.max_unavailable === undefined || isZero(group.max_unavailable))) {
     ctx.addIssue({

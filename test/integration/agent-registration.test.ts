@@ -29,6 +29,8 @@ import type { SeedResult } from '../../scripts/seed-emulator';
 import { eventually, listKeys, readJson, shardInstances } from '../support/emulator';
 import { configText, seedShard, terminateShardWorkflows, testConfig } from '../support/fixtures';
 import { createHarness, type Harness } from '../support/harness';
+import { proveCallsAllowed } from '../support/iam-proof';
+import { parseConfigText, type NstanceConfig } from '../../common/config';
 import { startAgentApiWorker } from '../support/agent-api-worker';
 import { signalsIn } from '../support/history';
 import { postToAgentApi, type AgentApiResponse } from '../support/agent-api-call';
@@ -45,6 +47,7 @@ let fleet: SimulatedFleet;
 let caPem: string;
 let address: string;
 const gate = new MutableLeadershipGate();
+let applied: NstanceConfig | undefined;
 
 beforeAll(async () => {
   h = await createHarness({ shard, bucket: `nstance-${shard}` });
@@ -54,6 +57,7 @@ beforeAll(async () => {
   // A file the agents of default/web must receive, read from Secrets Manager at request time.
   await h.aws.secrets.send(new CreateSecretCommand({ Name: `${prefix}files/default/web/etc/app/token`, SecretString: 's3cr3t-token' }));
   await applyConfig({ client: h.client, s3: h.aws.s3, text: configText(config), file: 'config.jsonc', actor: 'test' });
+  applied = parseConfigText(configText(config), 'config.jsonc');
 
   gate.set({ leader: true, epoch: 1 });
   ({ api, address } = await startAgentApiWorker(h, gate));
@@ -66,6 +70,8 @@ afterAll(async () => {
   await fleet?.stop();
   await terminateShardWorkflows(h.client, shard);
   await h.close();
+  // The IAM proof for registration, certificates and secret files: every call against the generated policy.
+  if (applied) await proveCallsAllowed(h.faults.calls, [applied]);
 });
 
 async function readText(key: string): Promise<string> {

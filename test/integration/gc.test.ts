@@ -162,6 +162,7 @@ test('collectGarbage lists every page: an orphan on the second page is collected
   // Another shard tag, so the file's own GC workflow never touches these. Their owners are workflows on
   // a task queue nobody polls: running (as describe reports it) without doing anything.
   const other = `${shard}-pages`;
+  fx.alsoProveShard(other);
   const owners = [1, 2, 3, 4, 5].map((n) => `web-owned0000${n}`);
   const handles = await Promise.all(
     owners.map((id) => fx.client.workflow.start('instanceWorkflow', { workflowId: instanceWorkflowId(other, id), taskQueue: `unpolled-${other}`, args: [] })),

@@ -129,7 +129,7 @@ test('the CLI reports groups and instances as JSON, and `group scale --wait` con
   const inEmulator = await shardInstances(fx.aws.ec2, shard);
   expect(rows.map((r) => r.ec2InstanceId).sort()).toEqual(inEmulator.map((i) => i.InstanceId).sort());
   for (const row of rows) {
-    expect(row).toEqual({ id: expect.stringMatching(/^web-/), ec2InstanceId: expect.stringMatching(/^i-/), group: 'default/web', phase: 'running', privateIp: expect.stringMatching(/^10\.0\./), launchedAt: expect.any(String) });
+    expect(row).toEqual({ id: expect.stringMatching(/^web-/), ec2InstanceId: expect.stringMatching(/^i-/), group: 'default/web', phase: 'running', privateIp: expect.stringMatching(/^10\.0\./), launchedAt: expect.any(String), instanceType: 'm7g.large' });
   }
 
   const unknown = await runCli('instances', '--group', 'default/wbe', '--shard', shard);

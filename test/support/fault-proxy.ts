@@ -244,7 +244,7 @@ export class Ec2FaultProxy {
           .finally(() => this.transitions.delete(interfaceId));
       }, this.detachDelayMs);
     }
-    this.calls.push({ action: 'DetachNetworkInterface', interfaceId, outcome: 'deferred', at: Date.now() });
+    this.calls.push({ action: 'DetachNetworkInterface', interfaceId, instanceId: /<instanceId>([^<]+)<\/instanceId>/.exec(item.text)?.[1], outcome: 'deferred', at: Date.now() });
     return {
       status: 200,
       headers: { 'content-type': 'text/xml' },

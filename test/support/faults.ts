@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { InitializeHandler, InitializeHandlerArguments, InitializeHandlerOutput, HandlerExecutionContext } from '@smithy/types';
+import { authRequestsOf, type ArnScope, type AuthRequest, type ResourceFacts } from './iam-calls';
 
 /** Any SDK v3 client: each has its own input/output types, which this layer does not need. */
 interface MiddlewareClient {
@@ -24,7 +25,15 @@ export interface CallRecord {
   outcome: 'ok' | 'error' | 'injected';
   /** The error's code (its name, as the SDK sets it) when the call failed. */
   error?: string;
+  /**
+   * What IAM authorises for this call: actions, resource ARNs, request and resource tags (iam-calls.ts),
+   * as known when it was made. Absent for calls only the tests make (seeding), which the IAM proof skips.
+   */
+  auth?: AuthRequest[];
 }
+
+/** moto's account: every ARN it answers with is in it. */
+export const MOTO_ACCOUNT = '123456789012';
 
 type Match = (command: string, input: Record<string, unknown>) => boolean;
 
@@ -55,6 +64,13 @@ interface DescribeInstancesOutput {
   Reservations?: { Instances?: (Ec2Instance & { State?: { Code?: number; Name?: string } })[] }[];
 }
 
+interface TaggedOutput {
+  Reservations?: { Instances?: { InstanceId?: string; Tags?: { Key?: string; Value?: string }[] }[] }[];
+  NetworkInterfaces?: { NetworkInterfaceId?: string; TagSet?: { Key?: string; Value?: string }[]; Attachment?: { AttachmentId?: string; InstanceId?: string } }[];
+  Instances?: { InstanceId?: string; Tags?: { Key?: string; Value?: string }[] }[];
+  AttachmentId?: string;
+}
+
 interface DescribeTargetHealthOutput {
   TargetHealthDescriptions?: { Target?: { Id?: string; Port?: number }; TargetHealth?: { State?: string } }[];
 }
@@ -71,8 +87,24 @@ function runParameters(input: Record<string, unknown>): string {
   return createHash('sha256').update(JSON.stringify(canonical(rest))).digest('hex');
 }
 
-export class FaultLayer {
+export class FaultLayer implements ResourceFacts {
   readonly calls: CallRecord[] = [];
+  /** Tags of the instances and ENIs seen so far, and the ENI and instance of each attachment, for `auth`. */
+  private readonly tags = new Map<string, Record<string, string>>();
+  private readonly attachments = new Map<string, { interfaceId?: string; instanceId?: string }>();
+  private readonly scope: ArnScope;
+
+  constructor(scope: Partial<ArnScope> = {}) {
+    this.scope = { region: scope.region ?? process.env.AWS_REGION ?? 'us-east-1', account: scope.account ?? MOTO_ACCOUNT, partition: scope.partition };
+  }
+
+  tagsOf(resourceId: string): Record<string, string> | undefined {
+    return this.tags.get(resourceId);
+  }
+
+  attachment(attachmentId: string): { interfaceId?: string; instanceId?: string } | undefined {
+    return this.attachments.get(attachmentId);
+  }
   private rules: Rule[] = [];
   /**
    * AWS's RunInstances idempotency, which moto lacks: same ClientToken and same parameters, same
@@ -90,11 +122,22 @@ export class FaultLayer {
   private draining = new Set<string>();
 
   attach(...clients: MiddlewareClient[]): this {
-    for (const client of clients) {
-      const middleware = (next: Handler, context: HandlerExecutionContext) => async (args: InitializeHandlerArguments<object>): Promise<InitializeHandlerOutput<object>> => {
+    for (const client of clients) client.middlewareStack.add(this.middleware() as never, { step: 'initialize', name: 'nstanceFaultLayer', override: true });
+    return this;
+  }
+
+  /** The layer as an SDK plugin, for clients built inside the SDK (the STS client of fromTemporaryCredentials). */
+  plugin(): { applyToStack(stack: MiddlewareClient['middlewareStack']): void } {
+    return { applyToStack: (stack) => stack.add(this.middleware() as never, { step: 'initialize', name: 'nstanceFaultLayer', override: true }) };
+  }
+
+  private middleware() {
+    return (next: Handler, context: HandlerExecutionContext) => async (args: InitializeHandlerArguments<object>): Promise<InitializeHandlerOutput<object>> => {
           const command = String((context as { commandName?: string }).commandName ?? 'unknown').replace(/Command$/, '');
           const input = ((args as { input?: Record<string, unknown> }).input ?? {}) as Record<string, unknown>;
           const record: CallRecord = { command, input, at: Date.now(), outcome: 'ok' };
+          const auth = authRequestsOf(command, input, this.scope, this);
+          if (auth) record.auth = auth;
           this.calls.push(record);
           await this.apply('before', command, input, record);
           const token = command === 'RunInstances' ? (input.ClientToken as string | undefined) : undefined;
@@ -107,6 +150,7 @@ export class FaultLayer {
           }
           try {
             const out = await next(args);
+            this.learn(command, input, out.output as TaggedOutput);
             if (command === 'RunInstances') this.remember(token, input, out);
             if (command === 'DescribeInstances') {
               this.hide(input, out.output as DescribeInstancesOutput);
@@ -121,9 +165,33 @@ export class FaultLayer {
             throw err;
           }
         };
-      client.middlewareStack.add(middleware as never, { step: 'initialize', name: 'nstanceFaultLayer', override: true });
+  }
+
+  /** Tags and attachments from answers (and from the tags a request set), so later calls' `auth` carries resource tags. */
+  private learn(command: string, input: Record<string, unknown>, output: TaggedOutput | undefined): void {
+    const keep = (id: string | undefined, list: { Key?: string; Value?: string }[] | undefined) => {
+      if (!id || !list) return;
+      this.tags.set(id, Object.fromEntries(list.filter((t) => t.Key).map((t) => [t.Key as string, t.Value ?? ''])));
+    };
+    if (!output) return;
+    for (const r of output.Reservations ?? []) for (const i of r.Instances ?? []) keep(i.InstanceId, i.Tags);
+    for (const n of output.NetworkInterfaces ?? []) {
+      keep(n.NetworkInterfaceId, n.TagSet);
+      if (n.Attachment?.AttachmentId) this.attachments.set(n.Attachment.AttachmentId, { interfaceId: n.NetworkInterfaceId, instanceId: n.Attachment.InstanceId });
     }
-    return this;
+    if (command === 'RunInstances') {
+      const spec = (input.TagSpecifications as { ResourceType?: string; Tags?: { Key?: string; Value?: string }[] }[] | undefined)?.find((t) => t.ResourceType === 'instance');
+      for (const i of output.Instances ?? []) keep(i.InstanceId, i.Tags ?? spec?.Tags);
+    }
+    if (command === 'AttachNetworkInterface' && output.AttachmentId) {
+      this.attachments.set(output.AttachmentId, { interfaceId: input.NetworkInterfaceId as string, instanceId: input.InstanceId as string });
+    }
+    if (command === 'CreateTags') {
+      for (const id of (input.Resources as string[] | undefined) ?? []) {
+        const added = Object.fromEntries(((input.Tags as { Key?: string; Value?: string }[] | undefined) ?? []).filter((t) => t.Key).map((t) => [t.Key as string, t.Value ?? '']));
+        this.tags.set(id, { ...this.tags.get(id), ...added });
+      }
+    }
   }
 
   /** Fail the next `times` matching calls before they reach AWS. */

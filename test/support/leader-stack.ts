@@ -25,6 +25,12 @@ import { createHarness, workflowBundle, type Harness } from './harness';
 import { answering, answeringNow, CLI, leaderStatusOf, requireBuiltCli, spawnWorker, stopAll, type Answer, type WorkerProcess } from './processes';
 import { stackEnv } from './stack-env';
 import { PartitionableTcpProxy } from './tcp-proxy';
+import { parseConfigText } from '../../common/config';
+import { TAG } from '../../common/names';
+import { authRequestsOf } from './iam-calls';
+import { MOTO_ACCOUNT } from './faults';
+import { describeVerdict, evaluate } from './iam-proof';
+import { workerPolicy } from '../../common/iam/policy';
 
 export interface LeaderWorker extends WorkerProcess {
   ec2InstanceId: string;
@@ -39,6 +45,8 @@ export interface LeaderStackOptions {
 }
 
 export class LeaderStack {
+  /** The config each stack's shard runs, for the IAM proof of its ENI moves. */
+  private static readonly configs = new Map<string, string>();
   readonly workers: LeaderWorker[] = [];
   /** Reads EC2 through the fault proxy, so attaching/detaching states are visible. */
   readonly ec2: EC2Client;
@@ -62,6 +70,7 @@ export class LeaderStack {
     const h = await createHarness({ shard: options.shard, bucket: `nstance-${options.shard}` });
     const seed = await seedShard(h);
     const text = configText(testConfig(seed, { shard: options.shard, bucket: h.bucket, size: 0 }));
+    LeaderStack.configs.set(options.shard, text);
     await new ShardConfigStore(new ObjectStore({ s3: h.aws.s3, bucket: h.bucket }), options.shard).writeConfig(text, { absent: true });
     const proxy = new Ec2FaultProxy({ target: env.awsEndpoint });
     await proxy.start();
@@ -78,7 +87,17 @@ export class LeaderStack {
 
   async startWorker(workerId: string, opts: { partitionable?: boolean; env?: Record<string, string> } = {}): Promise<LeaderWorker> {
     const env = stackEnv();
-    const run = await this.h.aws.ec2.send(new RunInstancesCommand({ ImageId: this.seed.imageId, MinCount: 1, MaxCount: 1, SubnetId: this.seed.subnetIds[0], InstanceType: 't3.micro' }));
+    // Worker instances carry the cluster tag: the generated IAM policy attaches the leader ENI only to those.
+    const run = await this.h.aws.ec2.send(
+      new RunInstancesCommand({
+        ImageId: this.seed.imageId,
+        MinCount: 1,
+        MaxCount: 1,
+        SubnetId: this.seed.subnetIds[0],
+        InstanceType: 't3.micro',
+        TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: TAG.clusterId, Value: 'test' }, { Key: 'Name', Value: `worker-${workerId}` }] }],
+      }),
+    );
     const ec2InstanceId = run.Instances?.[0]?.InstanceId ?? '';
     let temporalPath: PartitionableTcpProxy | undefined;
     if (opts.partitionable) {
@@ -201,6 +220,26 @@ export class LeaderStack {
     await this.proxy.close();
     this.ec2.destroy();
     await this.h.close();
+    await this.proveEniMoves();
+  }
+
+  /**
+   * The IAM proof for the worker processes' ENI moves (they run outside the fault layer, behind the proxy):
+   * every attach and detach the proxy saw, against the policy generated for this shard's config.
+   */
+  private async proveEniMoves(): Promise<void> {
+    const text = LeaderStack.configs.get(this.shard);
+    if (!text || process.env.NSTANCE_IAM_PROOF === 'off') return;
+    const policy = workerPolicy(parseConfigText(text, 'config.jsonc'), { account: MOTO_ACCOUNT });
+    const workerTags = new Map(this.workers.map((w) => [w.ec2InstanceId, { [TAG.clusterId]: 'test' }]));
+    const scope = { region: stackEnv().region, account: MOTO_ACCOUNT };
+    const requests = this.proxy.calls.flatMap((c) => {
+      const facts = { tagsOf: (id: string) => workerTags.get(id), attachment: () => ({ interfaceId: c.interfaceId, instanceId: c.instanceId }) };
+      const input = c.action === 'AttachNetworkInterface' ? { NetworkInterfaceId: c.interfaceId, InstanceId: c.instanceId } : { AttachmentId: 'recorded' };
+      return authRequestsOf(c.action, input, scope, facts) ?? [];
+    });
+    const refused = (await evaluate(requests, [policy])).filter((v) => v.result !== 'Allowed');
+    if (refused.length > 0) throw new Error(`IAM proof: leader ENI moves not allowed by the generated policy:\n${refused.map(describeVerdict).join('\n')}`);
   }
 }
 

@@ -8,6 +8,8 @@ import type { SeedResult } from '../../scripts/seed-emulator';
 import { configText, seedShard, terminateShardWorkflows, testConfig, type TestConfigOptions } from './fixtures';
 import { createHarness, type Harness } from './harness';
 import { Registrar } from './registrar';
+import { parseConfigText, type NstanceConfig } from '../../common/config';
+import { proveCallsAllowed } from './iam-proof';
 
 export type ShardConfigOptions = Omit<TestConfigOptions, 'shard' | 'bucket'>;
 
@@ -40,6 +42,11 @@ export interface ShardFixture {
   config(options: ShardConfigOptions): Record<string, unknown>;
   /** Applies a config as `nstance config apply` would: the test config built from options, or one built by config(). */
   apply(config: ShardConfigOptions | Record<string, unknown>): Promise<ApplyResult>;
+  /**
+   * The IAM proof also grants the policy of `otherShard` (this file's config with that shard id): for tests
+   * that act, as a second shard would, on instances tagged with another shard.
+   */
+  alsoProveShard(otherShard: string): void;
   /** Scales default/web as `nstance group scale` would. */
   scale(size: number): Promise<ScaleResult>;
   /**
@@ -56,6 +63,8 @@ export function useShard(prefix: string, options: ShardFixtureOptions = {}): Sha
   let harness: Harness | undefined;
   let seeded: SeedResult | undefined;
   let registrar: Registrar | undefined;
+  /** Every config this file applied: its AWS calls must be allowed by the generated IAM policy of one of them. */
+  const applied: NstanceConfig[] = [];
 
   const ready = <T>(value: T | undefined, name: string): T => {
     if (value === undefined) throw new Error(`shard fixture ${shard}: ${name} is not ready (read it inside a test or hook)`);
@@ -91,7 +100,17 @@ export function useShard(prefix: string, options: ShardFixtureOptions = {}): Sha
     },
     apply(config) {
       const built = isOptions(config) ? fixture.config(config) : config;
-      return applyConfig({ client: fixture.client, s3: fixture.aws.s3, text: configText(built), file: 'config.jsonc', actor: 'test' });
+      const text = configText(built);
+      try {
+        applied.push(parseConfigText(text, 'config.jsonc'));
+      } catch {
+        // An invalid config (a test of the rejection) grants nothing.
+      }
+      return applyConfig({ client: fixture.client, s3: fixture.aws.s3, ec2: fixture.aws.ec2, text, file: 'config.jsonc', actor: 'test' });
+    },
+    alsoProveShard(otherShard) {
+      const base = applied[applied.length - 1];
+      if (base) applied.push({ ...base, shard: { ...base.shard, id: otherShard } });
     },
     scale(size) {
       return scaleGroup({ client: fixture.client, s3: fixture.aws.s3, bucket: fixture.bucket, group: ref, size, actor: 'test' });
@@ -126,6 +145,8 @@ export function useShard(prefix: string, options: ShardFixtureOptions = {}): Sha
     if (!harness) return;
     await terminateShardWorkflows(harness.client, shard);
     await harness.close();
+    // The IAM proof: every AWS call this file's scenarios made, against the policy `nstance iam policy` prints.
+    if (applied.length > 0 && process.env.NSTANCE_IAM_PROOF !== 'off') await proveCallsAllowed(harness.faults.calls, applied);
   });
 
   return fixture;

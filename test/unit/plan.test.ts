@@ -29,7 +29,7 @@ describe('plan: what config apply would change', () => {
     const p = plan(undefined, config());
     expect(p.changed).toBe(true);
     expect(p.groups.added).toEqual([{ group: 'default/web', size: 3 }]);
-    expect(p.iam.added).toEqual([...iamActionsFor(config())].sort());
+    expect(p.iam.added).toEqual(iamActionsFor(config()));
   });
 
   test('groups added, removed and resized', () => {
@@ -110,8 +110,11 @@ describe('plan: what config apply would change', () => {
   });
 
   test('IAM actions newly needed, through the seam', () => {
-    const before = config((c) => setPath(c, 'groups.default.web.load_balancers', []));
-    expect(plan(before, config()).iam.added).toEqual(['elasticloadbalancing:DeregisterTargets', 'elasticloadbalancing:DescribeTargetHealth', 'elasticloadbalancing:RegisterTargets']);
+    // A new load balancer: the actions were allowed already, now also on its target group (the generated policy's scope).
+    const arn = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/api/00000000000000aa';
+    const after = config((c) => setPath(c, 'load_balancers.api', { target_groups: [{ arn, target_port: 8080 }] }));
+    expect(plan(config(), after).iam.added).toEqual(['elasticloadbalancing:DeregisterTargets', 'elasticloadbalancing:RegisterTargets'].map((a) => `${a} on ${arn}`));
+    expect(plan(config(), config()).iam.added).toEqual([]);
     const seam = jest.fn(() => ['ec2:Example']);
     const p = computePlan({ previous: { config: config(), dynamic: empty }, next: config(), newIamActions: seam });
     expect(seam).toHaveBeenCalledTimes(1);

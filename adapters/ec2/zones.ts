@@ -1,0 +1,54 @@
+/**
+ * Availability zones by name or AZ ID. Zone names (`us-east-1a`) map to different physical zones in each
+ * account; AZ IDs (`use1-az1`) do not, so a shard may name its zone either way. Checked at apply time:
+ * the zone must exist, and every subnet of the shard's pools must be in it.
+ */
+import { DescribeAvailabilityZonesCommand, DescribeSubnetsCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { ConfigValidationError, type ConfigIssue, type NstanceConfig } from '../../common/config';
+import { isAzId } from '../../common/config/aws-access';
+import { withAwsErrors } from '../aws/errors';
+
+export interface Zone {
+  name: string;
+  id: string;
+}
+
+/** The zone `zone` (a name or an AZ ID) is, in this account; undefined when the region has no such zone. */
+export async function resolveZone(ec2: Pick<EC2Client, 'send'>, zone: string): Promise<Zone | undefined> {
+  const filter = { Name: isAzId(zone) ? 'zone-id' : 'zone-name', Values: [zone] };
+  const out = await withAwsErrors(`DescribeAvailabilityZones ${zone}`, () => ec2.send(new DescribeAvailabilityZonesCommand({ Filters: [filter], AllAvailabilityZones: true })));
+  const found = (out.AvailabilityZones ?? []).find((z) => z.ZoneName === zone || z.ZoneId === zone);
+  return found?.ZoneName && found.ZoneId ? { name: found.ZoneName, id: found.ZoneId } : undefined;
+}
+
+const label = (z: Zone) => `${z.name} (${z.id})`;
+
+/**
+ * The shard's zone, resolved; throws a ConfigValidationError naming the field when the zone does not exist
+ * or a pool's subnet is elsewhere (naming the subnet and both zones), or does not exist at all.
+ */
+export async function checkShardZone(ec2: Pick<EC2Client, 'send'>, config: NstanceConfig, file: string): Promise<Zone> {
+  const wanted = config.shard.infra.zone;
+  const zone = await resolveZone(ec2, wanted);
+  if (!zone) {
+    throw new ConfigValidationError([{ file, path: 'shard.infra.zone', message: `no availability zone "${wanted}" in region ${config.shard.infra.region} (DescribeAvailabilityZones knows none by that ${isAzId(wanted) ? 'AZ ID' : 'name'})` }]);
+  }
+  const pools = Object.entries(config.shard.subnet_pools);
+  const ids = [...new Set(pools.flatMap(([, list]) => list))];
+  const out = await withAwsErrors('DescribeSubnets for the subnet pools', () => ec2.send(new DescribeSubnetsCommand({ Filters: [{ Name: 'subnet-id', Values: ids }] })));
+  const seen = new Map((out.Subnets ?? []).map((s) => [s.SubnetId, s]));
+  const issues: ConfigIssue[] = [];
+  for (const [pool, list] of pools) {
+    list.forEach((id, i) => {
+      const subnet = seen.get(id);
+      const path = `shard.subnet_pools.${pool}[${i}]`;
+      if (!subnet) issues.push({ file, path, message: `subnet ${id} does not exist in region ${config.shard.infra.region}` });
+      else if (subnet.AvailabilityZoneId !== zone.id && subnet.AvailabilityZone !== zone.name) {
+        const its = { name: subnet.AvailabilityZone ?? '?', id: subnet.AvailabilityZoneId ?? '?' };
+        issues.push({ file, path, message: `subnet ${id} is in zone ${label(its)}, not the shard's zone ${label(zone)} (shard.infra.zone "${wanted}")` });
+      }
+    });
+  }
+  if (issues.length > 0) throw new ConfigValidationError(issues);
+  return zone;
+}

@@ -1,0 +1,95 @@
+/** `nstance iam policy`: the least-privilege IAM documents a config needs (registered by client/cli/main.ts). */
+import { readFileSync } from 'node:fs';
+import { GetInstanceProfileCommand, IAMClient } from '@aws-sdk/client-iam';
+import { Command } from 'commander';
+import { parseConfigText, type NstanceConfig } from '../../common/config';
+import { iamReport, type IamReport } from '../../common/iam/documents';
+import { instanceProfiles, profileName } from '../../common/iam/policy';
+import { json } from './output';
+
+interface IamPolicyOptions {
+  file: string;
+  json?: boolean;
+  agent?: boolean;
+  crossAccount?: boolean;
+  account?: string;
+  operator?: string;
+  resolveRoles?: boolean;
+}
+
+/** The roles behind each instance profile, asked of IAM (iam:GetInstanceProfile), for a PassRole scoped to them. */
+async function resolveProfileRoles(config: NstanceConfig): Promise<Record<string, string[]>> {
+  const iam = new IAMClient({ region: config.shard.infra.region, endpoint: process.env.AWS_ENDPOINT_URL || undefined });
+  try {
+    const out: Record<string, string[]> = {};
+    for (const ref of instanceProfiles(config)) {
+      try {
+        const found = await iam.send(new GetInstanceProfileCommand({ InstanceProfileName: profileName(ref) }));
+        out[ref] = (found.InstanceProfile?.Roles ?? []).map((r) => r.Arn ?? '').filter((arn) => arn !== '');
+      } catch (err) {
+        throw new Error(`--resolve-roles: instance profile ${profileName(ref)}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    return out;
+  } finally {
+    iam.destroy();
+  }
+}
+
+function section(title: string, body: unknown): string {
+  return `# ${title}\n${typeof body === 'string' ? body : json(body)}\n`;
+}
+
+export function renderIamReport(report: IamReport): string {
+  const parts = [
+    section(`worker role policy (account ${report.account}, region ${report.region})`, report.workerPolicy),
+    section('worker role trust policy', report.workerTrustPolicy),
+    section(
+      'actions that accept no resource ARN (bounded to the region above)',
+      report.unscoped.map((u) => `- ${u.actions.join(', ')}: ${u.why}`).join('\n'),
+    ),
+  ];
+  if (report.agentPolicy) {
+    parts.push(section('agent (instance profile) policy: the agent calls no AWS API, so none is needed', report.agentPolicy));
+    parts.push(section('agent role trust policy', report.agentTrustPolicy));
+  }
+  if (report.crossAccount) {
+    parts.push(section("shard account: the assumed role's trust policy (ExternalId required)", report.crossAccount.roleTrustPolicy));
+    parts.push(section("shard account: the assumed role's permissions", report.crossAccount.rolePolicy));
+    parts.push(section("operator account: the worker's own permissions", report.crossAccount.operatorPolicy));
+  }
+  if (report.notes.length > 0) parts.push(section('notes', report.notes.map((n) => `- ${n}`).join('\n')));
+  return parts.join('\n');
+}
+
+export function iamCommand(): Command {
+  const iam = new Command('iam').description('IAM documents for a config');
+  iam
+    .command('policy')
+    .description('print the least-privilege IAM policy (and trust policy) this config needs')
+    .requiredOption('-f, --file <file>', 'config file (.jsonc, .json, .yaml, .yml)')
+    .option('--json', 'machine-readable output')
+    .option('--agent', "also print the instance profile's (empty) policy and trust")
+    .option('--cross-account', "also print both sides of shard.infra.assume_role: the role's trust (with sts:ExternalId) and the operator's sts:AssumeRole")
+    .option('--account <id>', 'the account of the shard resources (default: from the target group ARNs)')
+    .option('--operator <arn>', 'with --cross-account: the identity that assumes the role (default: the operator account root, to narrow)')
+    .option('--resolve-roles', "ask IAM for the instance profiles' roles (iam:GetInstanceProfile) instead of assuming they share the profile's name")
+    .action(async (options: IamPolicyOptions) => {
+      let text: string;
+      try {
+        text = readFileSync(options.file, 'utf8');
+      } catch (err) {
+        throw new Error(`cannot read ${options.file}: ${(err as Error).message}`, { cause: err });
+      }
+      const config = parseConfigText(text, options.file);
+      const report = iamReport(config, {
+        account: options.account,
+        agent: options.agent,
+        crossAccount: options.crossAccount,
+        operatorPrincipal: options.operator,
+        instanceProfileRoles: options.resolveRoles ? await resolveProfileRoles(config) : undefined,
+      });
+      process.stdout.write(options.json ? `${json(report)}\n` : renderIamReport(report));
+    });
+  return iam;
+}

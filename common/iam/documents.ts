@@ -1,0 +1,129 @@
+/**
+ * The other documents `nstance iam policy` prints beside the worker's policy: the worker role's trust
+ * policy, the agent's (empty) policy and its role's trust, and, for a shard that assumes a role in another
+ * account, both sides of that arrangement.
+ */
+import type { NstanceConfig } from '../config/schema';
+import { s3Keys } from '../names';
+import { accountOf, iamRequirements, type IamOptions, type PolicyDocument, type Requirement } from './policy';
+
+export interface TrustStatement {
+  Sid: string;
+  Effect: 'Allow';
+  Principal: { Service: string } | { AWS: string };
+  Action: string[];
+  Condition?: Record<string, Record<string, string>>;
+}
+
+export interface TrustPolicy {
+  Version: '2012-10-17';
+  Statement: TrustStatement[];
+}
+
+/** Workers run on EC2: their role is assumed by the EC2 service through the instance profile. */
+export function workerTrustPolicy(): TrustPolicy {
+  return { Version: '2012-10-17', Statement: [{ Sid: 'WorkersOnEc2', Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: ['sts:AssumeRole'] }] };
+}
+
+/**
+ * The agent calls no AWS API: it reads IMDS and talks to the agent API over mTLS, which hands it its
+ * files and secrets. Its instance profile needs no permission at all.
+ */
+export function agentPolicy(): PolicyDocument {
+  return { Version: '2012-10-17', Statement: [] };
+}
+
+export interface CrossAccountDocuments {
+  /** Attach to the role in the shard's account (shard.infra.assume_role.role_arn). */
+  roleTrustPolicy: TrustPolicy;
+  /** The role's permissions: the worker policy, in the shard's account. */
+  rolePolicy: PolicyDocument;
+  /** Attach to the operator's identity (the worker's own role). */
+  operatorPolicy: PolicyDocument;
+}
+
+export interface CrossAccountOptions extends IamOptions {
+  /** The identity that assumes the role (the operator's worker role ARN). Default: the operator account's root, to be narrowed. */
+  operatorPrincipal?: string;
+}
+
+/**
+ * Both sides of `shard.infra.assume_role`: the role trusts the operator's identity only with the
+ * ExternalId; the operator may assume only that role, and reads its shard's config (to learn which role)
+ * with its own credentials before it does.
+ */
+export function crossAccountDocuments(config: NstanceConfig, options: CrossAccountOptions = {}): CrossAccountDocuments | undefined {
+  const assume = config.shard.infra.assume_role;
+  if (!assume) return undefined;
+  const partition = options.partition ?? 'aws';
+  const roleAccount = assume.role_arn.split(':')[4];
+  const operator = options.operatorPrincipal ?? 'arn:aws:iam::OPERATOR_ACCOUNT_ID:root';
+  const condition = assume.external_id ? { StringEquals: { 'sts:ExternalId': assume.external_id } } : undefined;
+  const bucket = config.cluster.storage.bucket;
+  const rolePolicy: PolicyDocument = {
+    Version: '2012-10-17',
+    Statement: iamRequirements(config, { ...options, account: options.account ?? roleAccount }).map(({ why: _w, unscoped: _u, ...s }) => s),
+  };
+  return {
+    roleTrustPolicy: {
+      Version: '2012-10-17',
+      Statement: [{ Sid: 'NstanceOperator', Effect: 'Allow', Principal: { AWS: operator }, Action: ['sts:AssumeRole'], ...(condition ? { Condition: condition } : {}) }],
+    },
+    rolePolicy,
+    operatorPolicy: {
+      Version: '2012-10-17',
+      Statement: [
+        { Sid: 'AssumeShardRole', Effect: 'Allow', Action: ['sts:AssumeRole'], Resource: [assume.role_arn] },
+        {
+          Sid: 'ReadShardConfigBeforeAssuming',
+          Effect: 'Allow',
+          Action: ['s3:GetObject'],
+          Resource: [`arn:${partition}:s3:::${bucket}/${s3Keys.config(config.shard.id)}`],
+        },
+      ],
+    },
+  };
+}
+
+/** Everything `nstance iam policy` shows, as one object (its --json output). */
+export interface IamReport {
+  account: string;
+  region: string;
+  workerPolicy: PolicyDocument;
+  workerTrustPolicy: TrustPolicy;
+  /** Actions that accept no resource ARN, with why (they are in workerPolicy too, bounded to the region). */
+  unscoped: { actions: string[]; why: string }[];
+  agentPolicy?: PolicyDocument;
+  agentTrustPolicy?: TrustPolicy;
+  crossAccount?: CrossAccountDocuments;
+  notes: string[];
+}
+
+export function iamReport(config: NstanceConfig, options: CrossAccountOptions & { agent?: boolean; crossAccount?: boolean } = {}): IamReport {
+  const requirements: Requirement[] = iamRequirements(config, options);
+  const account = accountOf(config, options);
+  const notes: string[] = [];
+  if (account === '*') notes.push('no account could be read from the config (no target group ARN): ARNs use "*" for the account; pass --account');
+  if (requirements.some((r) => r.Sid === 'PassInstanceProfileRoles') && !options.instanceProfileRoles) {
+    notes.push("iam:PassRole assumes each instance profile's role has the profile's name; with --resolve-roles the CLI asks IAM (iam:GetInstanceProfile)");
+  }
+  if (requirements.some((r) => r.Sid === 'LeaderNetworkWorkers')) notes.push('worker instances must carry the tag nstance:cluster-id for the leader ENI to be attached to them');
+  const report: IamReport = {
+    account,
+    region: config.shard.infra.region,
+    workerPolicy: { Version: '2012-10-17', Statement: requirements.map(({ why: _w, unscoped: _u, ...s }) => s) },
+    workerTrustPolicy: workerTrustPolicy(),
+    unscoped: requirements.filter((r) => r.unscoped).map((r) => ({ actions: r.Action, why: r.why })),
+    notes,
+  };
+  if (options.agent) {
+    report.agentPolicy = agentPolicy();
+    report.agentTrustPolicy = workerTrustPolicy();
+  }
+  if (options.crossAccount) {
+    const docs = crossAccountDocuments(config, options);
+    if (!docs) notes.push('--cross-account: shard.infra.assume_role is not set, so the worker uses its own credentials');
+    else report.crossAccount = docs;
+  }
+  return report;
+}

@@ -1,0 +1,291 @@
+/**
+ * The least-privilege IAM policy a shard config needs: every action the worker (activities, agent API,
+ * leadership) calls, scoped to the config's bucket prefixes, secret prefix, region, subnets, leader ENI,
+ * target groups and instance profile roles, with tag conditions on what EC2 lets us condition. Pure: the
+ * same config always gives the same document (the CLI prints it; the IAM proof in the integration tests
+ * evaluates every recorded AWS call against it; `nstance plan` takes `iamRequirements` as its seam).
+ */
+import { TAG } from '../names';
+import type { NstanceConfig } from '../config/schema';
+import { isPlainObject } from '../config/fields';
+
+export type ConditionBlock = Record<string, Record<string, string | string[]>>;
+
+export interface PolicyStatement {
+  Sid: string;
+  Effect: 'Allow' | 'Deny';
+  Action: string[];
+  Resource: string[];
+  Condition?: ConditionBlock;
+}
+
+export interface PolicyDocument {
+  Version: '2012-10-17';
+  Statement: PolicyStatement[];
+}
+
+/** A statement with why it is there; `unscoped`: the actions accept no resource ARN, so only the region bounds them. */
+export interface Requirement extends PolicyStatement {
+  why: string;
+  unscoped?: boolean;
+}
+
+export interface IamOptions {
+  /** The account the shard's resources live in. Default: the target groups' account, else any ("*"). */
+  account?: string;
+  partition?: string;
+  /**
+   * Role names behind each instance profile the config passes (IamInstanceProfile Arn or Name). Default: a
+   * role of the profile's own name, the usual convention; `nstance iam policy` asks IAM when it can.
+   */
+  instanceProfileRoles?: Record<string, string[]>;
+}
+
+/** The account of the config's target groups when they all agree (the config names no account elsewhere). */
+export function accountOf(config: NstanceConfig, options: IamOptions = {}): string {
+  if (options.account) return options.account;
+  const accounts = new Set(Object.values(config.load_balancers).flatMap((lb) => lb.target_groups.map((tg) => tg.arn.split(':')[4])));
+  return accounts.size === 1 ? [...accounts][0] : '*';
+}
+
+/** Instance profile references (ARN or name) in defaults, templates and groups args. */
+export function instanceProfiles(config: NstanceConfig): string[] {
+  const layers: unknown[] = [config.defaults.args, ...Object.values(config.templates).map((t) => t.args)];
+  for (const groups of Object.values(config.groups)) for (const g of Object.values(groups)) layers.push(g.args);
+  const found = new Set<string>();
+  for (const args of layers) {
+    if (!isPlainObject(args) || !isPlainObject(args.IamInstanceProfile)) continue;
+    const profile = args.IamInstanceProfile;
+    const ref = typeof profile.Arn === 'string' ? profile.Arn : typeof profile.Name === 'string' ? profile.Name : undefined;
+    if (ref) found.add(ref);
+  }
+  return [...found].sort();
+}
+
+/** The profile's name, from an ARN (`…:instance-profile/path/name`) or a bare name. */
+export function profileName(ref: string): string {
+  return ref.startsWith('arn:') ? (ref.split('/').pop() ?? ref) : ref;
+}
+
+/** Literal security group ids in args; undefined when any group sets them from a template or sets none. */
+function securityGroups(config: NstanceConfig): string[] | undefined {
+  const layers: unknown[] = [config.defaults.args, ...Object.values(config.templates).map((t) => t.args)];
+  for (const groups of Object.values(config.groups)) for (const g of Object.values(groups)) layers.push(g.args);
+  const ids = new Set<string>();
+  for (const args of layers) {
+    if (!isPlainObject(args) || !Array.isArray(args.SecurityGroupIds)) continue;
+    for (const id of args.SecurityGroupIds) {
+      if (typeof id !== 'string' || !/^sg-[0-9a-z]+$/.test(id)) return undefined;
+      ids.add(id);
+    }
+  }
+  return ids.size > 0 ? [...ids].sort() : undefined;
+}
+
+/** Secret store provider and prefix; providers other than Secrets Manager come with issue 9's stores. */
+function secretStore(config: NstanceConfig): { provider: string; prefix: string; keySource?: { provider: string; source: string } } {
+  const secrets = config.cluster.secrets as { provider: string; prefix?: string; encryption_key?: { provider: string; source: string } };
+  return { provider: secrets.provider, prefix: secrets.prefix ?? '', keySource: secrets.encryption_key };
+}
+
+const usesRequirements = (config: NstanceConfig): boolean =>
+  Object.values(config.templates).some((t) => t.instance_requirements !== undefined) ||
+  Object.values(config.groups).some((groups) => Object.values(groups).some((g) => g.instance_requirements !== undefined));
+
+/** SSM parameter ARNs name the parameter without its leading "/". */
+function parameterArn(base: string, name: string): string {
+  return `${base}:parameter/${name.replace(/^\//, '')}`;
+}
+
+/**
+ * What a config needs of IAM, statement by statement, each with why. The worker's policy is these
+ * statements (without `why`); `unscoped` ones are also listed apart by the CLI.
+ */
+export function iamRequirements(config: NstanceConfig, options: IamOptions = {}): Requirement[] {
+  const partition = options.partition ?? 'aws';
+  const region = config.shard.infra.region;
+  const account = accountOf(config, options);
+  const ec2 = `arn:${partition}:ec2:${region}:${account}`;
+  const inRegion: ConditionBlock = { StringEquals: { 'aws:RequestedRegion': region } };
+  const bucket = config.cluster.storage.bucket;
+  const shard = config.shard.id;
+  const clusterId = config.cluster.id;
+  const out: Requirement[] = [];
+
+  out.push({
+    Sid: 'ConfigStateAndAudit',
+    Effect: 'Allow',
+    Action: ['s3:GetObject', 's3:PutObject'],
+    Resource: [`arn:${partition}:s3:::${bucket}/cluster/*`, `arn:${partition}:s3:::${bucket}/shard/${shard}/*`],
+    Condition: { StringEquals: { 'aws:RequestedRegion': config.cluster.storage.region ?? region } },
+    why: `config, dynamic groups, leader record, nonces, certificate log and audit under shard/${shard}/; the CA certificate (and object-storage secrets) under cluster/`,
+  });
+
+  const store = secretStore(config);
+  if (store.provider === 'aws-secrets-manager') {
+    const secretArn = (name: string) => `arn:${partition}:secretsmanager:${region}:${account}:secret:${name}`;
+    out.push({
+      Sid: 'SecretsUnderPrefix',
+      Effect: 'Allow',
+      Action: ['secretsmanager:GetSecretValue', 'secretsmanager:CreateSecret'],
+      Resource: [secretArn(`${store.prefix}*`)],
+      Condition: inRegion,
+      why: `the CA and registration keys and agents' secret files, all named under "${store.prefix}"`,
+    });
+    out.push({
+      Sid: 'SecretsList',
+      Effect: 'Allow',
+      Action: ['secretsmanager:ListSecrets'],
+      Resource: ['*'],
+      Condition: inRegion,
+      unscoped: true,
+      why: 'ListSecrets accepts no resource ARN; the agent API filters the names by the prefix (and a list returns names, never values)',
+    });
+  }
+  if (store.provider === 'aws-parameter-store') {
+    const base = `arn:${partition}:ssm:${region}:${account}`;
+    out.push({
+      Sid: 'ParametersUnderPrefix',
+      Effect: 'Allow',
+      Action: ['ssm:GetParameter', 'ssm:GetParametersByPath', 'ssm:PutParameter'],
+      Resource: [parameterArn(base, `${store.prefix}*`)],
+      Condition: inRegion,
+      why: `secrets kept as SecureString parameters under "${store.prefix}"`,
+    });
+  }
+  if (store.keySource && store.keySource.provider === 'aws-secrets-manager' && !store.keySource.source.startsWith(store.prefix)) {
+    out.push({
+      Sid: 'EncryptionKeyRead',
+      Effect: 'Allow',
+      Action: ['secretsmanager:GetSecretValue'],
+      Resource: [`arn:${partition}:secretsmanager:${region}:${account}:secret:${store.keySource.source}*`],
+      Condition: inRegion,
+      why: 'the payload encryption key, outside the secrets prefix',
+    });
+  }
+
+  const subnets = [...new Set(Object.values(config.shard.subnet_pools).flat())].sort();
+  const groups = securityGroups(config);
+  out.push({
+    Sid: 'LaunchTaggedInstances',
+    Effect: 'Allow',
+    Action: ['ec2:RunInstances'],
+    Resource: [`${ec2}:instance/*`, `${ec2}:volume/*`, `${ec2}:network-interface/*`],
+    Condition: { StringEquals: { [`aws:RequestTag/${TAG.clusterId}`]: clusterId, [`aws:RequestTag/${TAG.shard}`]: shard, [`aws:RequestTag/${TAG.managed}`]: 'true' } },
+    why: 'what a launch creates (instance, root volume, primary network interface), only with the tags nstance sets',
+  });
+  out.push({
+    Sid: 'LaunchFromConfiguredResources',
+    Effect: 'Allow',
+    Action: ['ec2:RunInstances'],
+    Resource: [
+      ...subnets.map((s) => `${ec2}:subnet/${s}`),
+      ...(groups ? groups.map((g) => `${ec2}:security-group/${g}`) : [`${ec2}:security-group/*`]),
+      `arn:${partition}:ec2:${region}::image/*`,
+      `${ec2}:key-pair/*`,
+    ],
+    Condition: inRegion,
+    why: `what a launch uses: the subnet pools' subnets, ${groups ? 'the configured security groups' : 'security groups (args do not name them literally)'}, images (looked up by filter, so not known in advance) and key pairs`,
+  });
+  out.push({
+    Sid: 'TagOnLaunchOnly',
+    Effect: 'Allow',
+    Action: ['ec2:CreateTags'],
+    Resource: [`${ec2}:instance/*`, `${ec2}:volume/*`, `${ec2}:network-interface/*`],
+    Condition: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } },
+    why: 'tags are set by the RunInstances request itself (TagSpecifications), never afterwards',
+  });
+  out.push({
+    Sid: 'TerminateOwnInstances',
+    Effect: 'Allow',
+    Action: ['ec2:TerminateInstances'],
+    Resource: [`${ec2}:instance/*`],
+    Condition: { StringEquals: { [`aws:ResourceTag/${TAG.clusterId}`]: clusterId, [`aws:ResourceTag/${TAG.shard}`]: shard, [`aws:ResourceTag/${TAG.managed}`]: 'true' } },
+    why: "only this shard's managed instances: an untagged instance, or another cluster's or shard's, cannot be terminated",
+  });
+
+  const eni = config.shard.leader_network?.interface_id;
+  if (eni) {
+    out.push({
+      Sid: 'LeaderNetworkInterface',
+      Effect: 'Allow',
+      Action: ['ec2:AttachNetworkInterface', 'ec2:DetachNetworkInterface', 'ec2:CreateTags'],
+      Resource: [`${ec2}:network-interface/${eni}`],
+      Condition: inRegion,
+      why: 'the leader ENI, by its ARN: moved between workers and tagged with the leadership epoch',
+    });
+    out.push({
+      Sid: 'LeaderNetworkWorkers',
+      Effect: 'Allow',
+      Action: ['ec2:AttachNetworkInterface', 'ec2:DetachNetworkInterface'],
+      Resource: [`${ec2}:instance/*`],
+      Condition: { StringEquals: { [`aws:ResourceTag/${TAG.clusterId}`]: clusterId } },
+      why: `the instance side of the ENI move: worker instances, which must carry the tag ${TAG.clusterId}=${clusterId}`,
+    });
+  }
+
+  const describe = [
+    'ec2:DescribeInstances',
+    'ec2:DescribeImages',
+    'ec2:DescribeSubnets',
+    'ec2:DescribeNetworkInterfaces',
+    'ec2:DescribeAvailabilityZones',
+    'ec2:DescribeInstanceTypes',
+    ...(usesRequirements(config) ? ['ec2:GetInstanceTypesFromInstanceRequirements'] : []),
+  ];
+  out.push({
+    Sid: 'Ec2Describe',
+    Effect: 'Allow',
+    Action: describe,
+    Resource: ['*'],
+    Condition: inRegion,
+    unscoped: true,
+    why: 'EC2 Describe* (and instance-type selection) accept no resource ARN; they read, never change, and are bounded to the region',
+  });
+
+  const targetGroups = [...new Set(Object.values(config.load_balancers).flatMap((lb) => lb.target_groups.map((tg) => tg.arn)))].sort();
+  if (targetGroups.length > 0) {
+    out.push({
+      Sid: 'ConfiguredTargetGroups',
+      Effect: 'Allow',
+      Action: ['elasticloadbalancing:RegisterTargets', 'elasticloadbalancing:DeregisterTargets'],
+      Resource: targetGroups,
+      Condition: inRegion,
+      why: "the config's target groups only",
+    });
+    out.push({
+      Sid: 'TargetHealth',
+      Effect: 'Allow',
+      Action: ['elasticloadbalancing:DescribeTargetHealth'],
+      Resource: ['*'],
+      Condition: inRegion,
+      unscoped: true,
+      why: 'DescribeTargetHealth accepts no resource ARN',
+    });
+  }
+
+  const profiles = instanceProfiles(config);
+  if (profiles.length > 0) {
+    const roles = new Set<string>();
+    for (const ref of profiles) for (const role of options.instanceProfileRoles?.[ref] ?? [profileName(ref)]) roles.add(role);
+    out.push({
+      Sid: 'PassInstanceProfileRoles',
+      Effect: 'Allow',
+      Action: ['iam:PassRole'],
+      Resource: [...roles].sort().map((role) => (role.startsWith('arn:') ? role : `arn:${partition}:iam::${account}:role/${role}`)),
+      Condition: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
+      why: `the roles of the instance profiles the config launches with (${profiles.map(profileName).join(', ')})`,
+    });
+  }
+  return out;
+}
+
+/** The worker's policy document: the requirements without their explanations. */
+export function workerPolicy(config: NstanceConfig, options: IamOptions = {}): PolicyDocument {
+  return { Version: '2012-10-17', Statement: iamRequirements(config, options).map(({ why: _why, unscoped: _unscoped, ...statement }) => statement) };
+}
+
+/** Every IAM action a config needs, sorted (the seam `nstance plan` shows). */
+export function iamActions(config: NstanceConfig, options: IamOptions = {}): string[] {
+  return [...new Set(iamRequirements(config, options).flatMap((r) => r.Action))].sort();
+}

@@ -1,0 +1,112 @@
+/**
+ * Issue 11 on the real stack: a shard keyed by AZ ID (resolved with DescribeAvailabilityZones), a subnet in
+ * another zone rejected at apply time, and instance-type fallback on InsufficientInstanceCapacity (injected
+ * per type and subnet by the fault layer) across types and subnets, with the cool-down.
+ */
+import { CreateSubnetCommand } from '@aws-sdk/client-ec2';
+import { waitForConvergence } from '../../client/ops/status';
+import { ConfigValidationError } from '../../common/config';
+import { resolveZone } from '../../adapters/ec2/zones';
+import { ShardConfigStore } from '../../adapters/s3/config-store';
+import { ObjectStore } from '../../adapters/s3/objects';
+import { runCli } from '../support/cli';
+import { shardInstances } from '../support/emulator';
+import { awsError } from '../support/faults';
+import { useShard } from '../support/shard-fixture';
+
+const fx = useShard('zf', { worker: true });
+const { shard, ref } = fx;
+
+type Config = { shard: { infra: { zone: string }; subnet_pools: Record<string, string[]> }; templates: { web: Record<string, unknown> } };
+
+test('shard.infra.zone as an AZ ID is resolved; a pool subnet in another zone is rejected at apply, naming it and both zones', async () => {
+  const zone = await resolveZone(fx.aws.ec2, fx.seed.zone);
+  expect(zone?.name).toBe(fx.seed.zone);
+  expect(zone?.id).toMatch(/^[a-z]+\d+-az\d+$/);
+  const byId = fx.config({ size: 0 }) as Config;
+  byId.shard.infra.zone = zone?.id as string;
+  await expect(fx.apply(byId)).resolves.toMatchObject({ shard });
+
+  const otherZone = fx.seed.zone.replace(/a$/, 'b');
+  const created = await fx.aws.ec2.send(new CreateSubnetCommand({ VpcId: fx.seed.vpcId, CidrBlock: '10.0.200.0/24', AvailabilityZone: otherZone }));
+  const stray = created.Subnet?.SubnetId as string;
+  const strayZone = created.Subnet?.AvailabilityZoneId as string;
+  const wrong = fx.config({ size: 0 }) as Config;
+  wrong.shard.infra.zone = zone?.id as string;
+  wrong.shard.subnet_pools.private = [...fx.seed.subnetIds, stray];
+  const before = await new ShardConfigStore(new ObjectStore({ s3: fx.aws.s3, bucket: fx.bucket }), shard).readConfig();
+  const err = await fx.apply(wrong).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(ConfigValidationError);
+  expect((err as Error).message).toBe(
+    `config.jsonc: shard.subnet_pools.private[2]: subnet ${stray} is in zone ${otherZone} (${strayZone}), not the shard's zone ${zone?.name} (${zone?.id}) (shard.infra.zone "${zone?.id}")`,
+  );
+  // Rejected before anything was stored.
+  const after = await new ShardConfigStore(new ObjectStore({ s3: fx.aws.s3, bucket: fx.bucket }), shard).readConfig();
+  expect(after?.etag).toBe(before?.etag);
+
+  const unknown = fx.config({ size: 0 }) as Config;
+  unknown.shard.infra.zone = 'use1-az99';
+  await expect(fx.apply(unknown)).rejects.toThrow(/shard\.infra\.zone: no availability zone "use1-az99" in region/);
+});
+
+test('no capacity: the next type, then the next subnet; refused types cool down instead of being asked again', async () => {
+  const [first, second] = fx.seed.subnetIds;
+  // The first subnet has none of the three types; the second has no m7g.large.
+  const short = new Set([`m7g.large@${first}`, `m6g.large@${first}`, `c7g.large@${first}`, `m7g.large@${second}`]);
+  fx.faults.failBefore(
+    (command, input) => command === 'RunInstances' && short.has(`${String(input.InstanceType)}@${String(input.SubnetId)}`),
+    () => awsError('InsufficientInstanceCapacity', 'We currently do not have sufficient capacity in the Availability Zone you requested'),
+    10_000,
+  );
+  const config = fx.config({ size: 3 }) as Config;
+  delete config.templates.web.instance_type;
+  config.templates.web.instance_types = ['m7g.large', 'm6g.large', 'c7g.large'];
+  const mark = fx.faults.callsOf('RunInstances').length;
+  await fx.apply(config);
+  await waitForConvergence(fx.client, ref, { timeoutMs: 120_000, size: 3, pollMs: 500 });
+
+  const running = await shardInstances(fx.aws.ec2, shard);
+  expect(running.map((i) => [i.InstanceType, i.SubnetId])).toEqual(Array(3).fill(['m6g.large', second]));
+  const rows = JSON.parse((await runCli('instances', '--json', '--shard', shard)).stdout) as { instanceType: string }[];
+  expect(rows.map((r) => r.instanceType)).toEqual(['m6g.large', 'm6g.large', 'm6g.large']);
+
+  const runs = fx.faults.callsOf('RunInstances').slice(mark);
+  const refused = (type: string, subnet: string) => runs.filter((c) => c.outcome === 'injected' && c.input.InstanceType === type && c.input.SubnetId === subnet).length;
+  // Three launches started together may each meet a refusal before the first one's cool-down is set, never more.
+  for (const key of short) {
+    const [type, subnet] = key.split('@');
+    expect(refused(type, subnet)).toBeLessThanOrEqual(3);
+  }
+  expect(refused('m7g.large', first)).toBeGreaterThanOrEqual(1);
+
+  // While they cool down, more launches ask EC2 only for what has capacity: one call each.
+  const before = fx.faults.callsOf('RunInstances').length;
+  await fx.scale(6);
+  await waitForConvergence(fx.client, ref, { timeoutMs: 120_000, size: 6, pollMs: 500 });
+  const later = fx.faults.callsOf('RunInstances').slice(before);
+  expect(later.map((c) => [c.input.InstanceType, c.input.SubnetId, c.outcome])).toEqual(Array(3).fill(['m6g.large', second, 'ok']));
+  fx.faults.clear();
+  await fx.expectEmulatorMatchesGroups();
+});
+
+test('instance_requirements resolve on moto (DescribeInstanceTypes, as it lacks GetInstanceTypesFromInstanceRequirements) to an ordered list', async () => {
+  // Applied first, so the IAM proof grants what a config with instance_requirements needs.
+  const config = fx.config({ size: 0 }) as Config;
+  delete config.templates.web.instance_type;
+  config.templates.web.instance_requirements = { vcpu: { min: 2, max: 2 }, memory_mib: { min: 8192, max: 8192 } };
+  await fx.apply(config);
+  const { InstanceRequirementsResolver } = await import('../../adapters/ec2/instance-requirements');
+  const { defaultEc2RateLimits } = await import('../../adapters/aws/token-bucket');
+  const resolver = new InstanceRequirementsResolver({ ec2: fx.aws.ec2, describeLimit: defaultEc2RateLimits().describe });
+  const r = { vcpu: { min: 2, max: 2 }, memory_mib: { min: 8192, max: 8192 }, burstable: 'excluded' as const, max_types: 5, excluded_types: ['m6gd'] };
+  const types = await resolver.resolve(r, 'arm64', 'group default/web');
+  expect(types.length).toBeGreaterThan(0);
+  expect(types.length).toBeLessThanOrEqual(5);
+  expect(types).toContain('m7g.large');
+  expect(types.some((t) => t.startsWith('m6gd.'))).toBe(false);
+  // Cached: a second resolution asks EC2 nothing.
+  const calls = fx.faults.calls.length;
+  expect(await resolver.resolve(r, 'arm64', 'group default/web')).toEqual(types);
+  expect(fx.faults.calls.length).toBe(calls);
+  await expect(resolver.resolve({ ...r, vcpu: { min: 1000, max: 1000 } }, 'arm64', 'group default/web')).rejects.toThrow(/group default\/web\.instance_requirements: no arm64 instance type/);
+});

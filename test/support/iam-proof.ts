@@ -1,0 +1,79 @@
+/**
+ * The IAM proof: every AWS call the project made in a test file, as the fault layer recorded it (action,
+ * resource ARNs, request and resource tags), evaluated by a policy simulator (@cloud-copilot/iam-simulate)
+ * against the policy `nstance iam policy` generates for the configs that file applied. Run once per file
+ * from the shard fixture's afterAll, so it costs the scenarios nothing but the evaluation (distinct
+ * requests only: a few dozen per file).
+ */
+import { runSimulation } from '@cloud-copilot/iam-simulate';
+import type { NstanceConfig } from '../../common/config';
+import { profileName, workerPolicy, type IamOptions, type PolicyDocument } from '../../common/iam/policy';
+import type { CallRecord } from './faults';
+import { MOTO_ACCOUNT } from './faults';
+import type { AuthRequest } from './iam-calls';
+
+export const PROOF_PRINCIPAL = `arn:aws:iam::${MOTO_ACCOUNT}:role/nstance-worker`;
+
+export interface Verdict {
+  request: AuthRequest;
+  /** Allowed, ImplicitlyDenied, ExplicitlyDenied, or the simulator's validation error. */
+  result: string;
+}
+
+/** PassRole is recorded with the profile the launch named; the seed gives each profile a role of its own name. */
+function resolvePassRole(request: AuthRequest, account: string): AuthRequest {
+  if (!request.resource.startsWith('passrole:')) return request;
+  const profile = JSON.parse(request.resource.slice('passrole:'.length)) as { Arn?: string; Name?: string };
+  const name = profileName(profile.Arn ?? profile.Name ?? '');
+  return { action: request.action, resource: `arn:aws:iam::${account}:role/${name}`, context: { 'iam:PassedToService': 'ec2.amazonaws.com' } };
+}
+
+const keyOf = (r: AuthRequest) => JSON.stringify([r.action, r.resource, Object.entries(r.context).sort(([a], [b]) => a.localeCompare(b))]);
+
+export interface EvaluateOptions {
+  /** The caller (default PROOF_PRINCIPAL, in moto's account). */
+  principal?: string;
+  /** A resource policy, e.g. a role's trust policy for sts:AssumeRole across accounts. */
+  resourcePolicy?: unknown;
+}
+
+/** Evaluates distinct requests against the policies (allowed when any of them allows). */
+export async function evaluate(requests: AuthRequest[], policies: PolicyDocument[], account = MOTO_ACCOUNT, options: EvaluateOptions = {}): Promise<Verdict[]> {
+  const distinct = new Map<string, AuthRequest>();
+  for (const r of requests.map((x) => resolvePassRole(x, account))) distinct.set(keyOf(r), r);
+  const verdicts: Verdict[] = [];
+  for (const request of distinct.values()) {
+    const response = await runSimulation(
+      {
+        identityPolicies: policies.map((policy, i) => ({ name: `nstance-${i}`, policy: policy as unknown as Record<string, unknown> })),
+        serviceControlPolicies: [],
+        resourceControlPolicies: [],
+        ...(options.resourcePolicy ? { resourcePolicy: options.resourcePolicy } : {}),
+        request: { action: request.action, principal: options.principal ?? PROOF_PRINCIPAL, resource: { accountId: account, resource: request.resource }, contextVariables: request.context },
+      },
+      {},
+    );
+    const result = response.resultType === 'error' ? `simulator error: ${JSON.stringify(response.errors)}` : response.overallResult;
+    verdicts.push({ request, result });
+  }
+  return verdicts;
+}
+
+export function describeVerdict(v: Verdict): string {
+  const context = Object.entries(v.request.context)
+    .filter(([k]) => k !== 'aws:RequestedRegion')
+    .map(([k, x]) => `${k}=${Array.isArray(x) ? `[${x.join(',')}]` : x}`)
+    .join(' ');
+  return `${v.request.action} on ${v.request.resource}${context ? ` (${context})` : ''}: ${v.result}`;
+}
+
+/** Every project call of `calls` must be allowed by the policy of one of `configs`; throws naming each call that is not. */
+export async function proveCallsAllowed(calls: CallRecord[], configs: NstanceConfig[], options: IamOptions = {}): Promise<{ requests: number; distinct: number }> {
+  const requests = calls.flatMap((c) => c.auth ?? []);
+  const verdicts = await evaluate(requests, configs.map((c) => workerPolicy(c, { account: MOTO_ACCOUNT, ...options })));
+  const refused = verdicts.filter((v) => v.result !== 'Allowed');
+  if (refused.length > 0) {
+    throw new Error(`IAM proof: ${refused.length} of ${verdicts.length} distinct AWS requests the project made are not allowed by the generated policy:\n${refused.map(describeVerdict).join('\n')}`);
+  }
+  return { requests: requests.length, distinct: verdicts.length };
+}

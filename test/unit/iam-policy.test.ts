@@ -1,0 +1,207 @@
+/**
+ * The generated IAM policy, evaluated by a policy simulator (@cloud-copilot/iam-simulate): the calls the
+ * project makes are allowed, and a table of calls it must never be able to make is denied. The calls go
+ * through the same recorder the fault layer uses in the integration scenarios (test/support/iam-calls.ts),
+ * whose IAM proof (test/support/iam-proof.ts) checks every call those scenarios really made.
+ */
+import { parseConfigText } from '../../common/config';
+import { crossAccountDocuments, iamReport } from '../../common/iam/documents';
+import { iamActions, workerPolicy } from '../../common/iam/policy';
+import { TAG } from '../../common/names';
+import { authRequestsOf, type ResourceFacts } from '../support/iam-calls';
+import { describeVerdict, evaluate } from '../support/iam-proof';
+import { runCli } from '../support/cli';
+import { exampleWith, examplePath, setPath } from './config/example';
+
+const ACCOUNT = '123456789012';
+const REGION = 'us-east-1';
+const config = parseConfigText(exampleWith(), 'config.jsonc');
+const policy = workerPolicy(config);
+const shard = config.shard.id;
+const bucket = config.cluster.storage.bucket;
+const tg = config.load_balancers.web.target_groups[0].arn;
+const eni = config.shard.leader_network?.interface_id as string;
+const subnet = config.shard.subnet_pools.private[0];
+
+const ours = { [TAG.clusterId]: 'demo', [TAG.shard]: shard, [TAG.managed]: 'true', [TAG.instanceId]: 'web-abc', [TAG.group]: 'default/web' };
+const facts: ResourceFacts = {
+  tagsOf: (id) =>
+    (<Record<string, Record<string, string>>>{
+      'i-ours': ours,
+      'i-untagged': {},
+      'i-othershard': { ...ours, [TAG.shard]: 'use1-az2' },
+      'i-othercluster': { ...ours, [TAG.clusterId]: 'prod' },
+      'i-worker': { [TAG.clusterId]: 'demo' },
+      'i-stranger': { Name: 'bastion' },
+    })[id],
+  attachment: (id) => (id === 'eni-attach-1' ? { interfaceId: eni, instanceId: 'i-worker' } : id === 'eni-attach-2' ? { interfaceId: 'eni-0other', instanceId: 'i-worker' } : undefined),
+};
+const scope = { region: REGION, account: ACCOUNT };
+const tags = (t: Record<string, string>) => Object.entries(t).map(([Key, Value]) => ({ Key, Value }));
+
+const launch = (overrides: Record<string, unknown> = {}) => ({
+  ImageId: 'ami-0123',
+  InstanceType: 'm7g.large',
+  SubnetId: subnet,
+  SecurityGroupIds: ['sg-0123456789abcdef0'],
+  IamInstanceProfile: { Arn: `arn:aws:iam::${ACCOUNT}:instance-profile/nstance-agent` },
+  MinCount: 1,
+  MaxCount: 1,
+  TagSpecifications: [
+    { ResourceType: 'instance', Tags: tags(ours) },
+    { ResourceType: 'volume', Tags: tags(ours) },
+  ],
+  ...overrides,
+});
+
+/** [what, command, input] */
+type Call = [string, string, Record<string, unknown>];
+
+const allowed: Call[] = [
+  ['read the shard config', 'GetObject', { Bucket: bucket, Key: `shard/${shard}/config.jsonc` }],
+  ['write an audit entry', 'PutObject', { Bucket: bucket, Key: `shard/${shard}/audit/2026-12-01/x.json` }],
+  ['write the CA certificate', 'PutObject', { Bucket: bucket, Key: 'cluster/ca.crt' }],
+  ['read the CA key', 'GetSecretValue', { SecretId: 'nstance/demo/ca-key' }],
+  ['create the registration key', 'CreateSecret', { Name: 'nstance/demo/registration-key' }],
+  ['list secrets', 'ListSecrets', { Filters: [{ Key: 'name', Values: ['nstance/demo/'] }] }],
+  ['launch with the nstance tags', 'RunInstances', launch()],
+  ['terminate our instance', 'TerminateInstances', { InstanceIds: ['i-ours'] }],
+  ['register in the configured target group', 'RegisterTargets', { TargetGroupArn: tg, Targets: [{ Id: 'i-ours' }] }],
+  ['deregister from the configured target group', 'DeregisterTargets', { TargetGroupArn: tg, Targets: [{ Id: 'i-ours' }] }],
+  ['read target health', 'DescribeTargetHealth', { TargetGroupArn: tg }],
+  ['attach the leader ENI to a worker', 'AttachNetworkInterface', { NetworkInterfaceId: eni, InstanceId: 'i-worker', DeviceIndex: 1 }],
+  ['detach the leader ENI', 'DetachNetworkInterface', { AttachmentId: 'eni-attach-1', Force: true }],
+  ['tag the leader ENI with the epoch', 'CreateTags', { Resources: [eni], Tags: tags({ 'nstance:leader-epoch': '3' }) }],
+  ['describe instances', 'DescribeInstances', { Filters: [] }],
+  ['describe subnets', 'DescribeSubnets', { SubnetIds: [subnet] }],
+  ['describe availability zones', 'DescribeAvailabilityZones', {}],
+];
+
+const denied: Call[] = [
+  ['terminate an untagged instance', 'TerminateInstances', { InstanceIds: ['i-untagged'] }],
+  ['terminate an instance of another shard', 'TerminateInstances', { InstanceIds: ['i-othershard'] }],
+  ['terminate an instance of another cluster', 'TerminateInstances', { InstanceIds: ['i-othercluster'] }],
+  ['terminate a worker (tagged with the cluster, not managed)', 'TerminateInstances', { InstanceIds: ['i-worker'] }],
+  ['read another bucket', 'GetObject', { Bucket: 'someone-elses-bucket', Key: `shard/${shard}/config.jsonc` }],
+  ["read another shard's prefix", 'GetObject', { Bucket: bucket, Key: 'shard/use1-az2/config.jsonc' }],
+  ['read outside the prefixes', 'GetObject', { Bucket: bucket, Key: 'backups/db.sql' }],
+  ['read a secret outside the prefix', 'GetSecretValue', { SecretId: 'prod/database-password' }],
+  ['read a secret of another cluster', 'GetSecretValue', { SecretId: 'nstance/prod/ca-key' }],
+  ['deregister from another target group', 'DeregisterTargets', { TargetGroupArn: `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:targetgroup/other/0123456789abcdef`, Targets: [{ Id: 'i-ours' }] }],
+  ['register in another target group', 'RegisterTargets', { TargetGroupArn: `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:targetgroup/other/0123456789abcdef`, Targets: [{ Id: 'i-ours' }] }],
+  ['launch without the cluster and shard tags', 'RunInstances', launch({ TagSpecifications: [{ ResourceType: 'instance', Tags: tags({ [TAG.instanceId]: 'web-abc', Name: 'x' }) }] })],
+  ["launch with another shard's tags", 'RunInstances', launch({ TagSpecifications: [{ ResourceType: 'instance', Tags: tags({ ...ours, [TAG.shard]: 'use1-az2' }) }] })],
+  ['launch into a subnet outside the pools', 'RunInstances', launch({ SubnetId: 'subnet-0elsewhere' })],
+  ['launch with another security group', 'RunInstances', launch({ SecurityGroupIds: ['sg-0wideopen'] })],
+  ['pass another role', 'RunInstances', launch({ IamInstanceProfile: { Arn: `arn:aws:iam::${ACCOUNT}:instance-profile/admin` } })],
+  ['retag an existing instance', 'CreateTags', { Resources: ['i-stranger'], Tags: tags({ [TAG.managed]: 'true' }) }],
+  ['attach another ENI', 'AttachNetworkInterface', { NetworkInterfaceId: 'eni-0other', InstanceId: 'i-worker', DeviceIndex: 1 }],
+  ['attach the leader ENI to a stranger', 'AttachNetworkInterface', { NetworkInterfaceId: eni, InstanceId: 'i-stranger', DeviceIndex: 1 }],
+  ['detach another ENI', 'DetachNetworkInterface', { AttachmentId: 'eni-attach-2', Force: true }],
+];
+
+/** Allowed when every IAM request of the call is; denied when at least one is. */
+async function verdictsOf(call: Call, region = REGION) {
+  const requests = authRequestsOf(call[1], call[2], { ...scope, region }, facts) ?? [];
+  expect(requests.length).toBeGreaterThan(0);
+  return evaluate(requests, [policy], ACCOUNT);
+}
+
+describe('the generated worker policy, evaluated by iam-simulate', () => {
+  it.each(allowed)('allows: %s', async (_what, ...call) => {
+    const verdicts = await verdictsOf(['', ...call]);
+    expect(verdicts.filter((v) => v.result !== 'Allowed').map(describeVerdict)).toEqual([]);
+  });
+
+  it.each(denied)('denies: %s', async (_what, ...call) => {
+    const verdicts = await verdictsOf(['', ...call]);
+    expect(verdicts.filter((v) => v.result !== 'Allowed').length).toBeGreaterThan(0);
+    // Denied by the policy, not by a malformed request the simulator rejects.
+    expect(verdicts.filter((v) => v.result.startsWith('simulator error'))).toEqual([]);
+  });
+
+  it('denies every call in another region, even a Describe', async () => {
+    for (const call of [allowed[6], allowed[14], allowed[3]]) {
+      const verdicts = await verdictsOf(call, 'eu-west-1');
+      expect(verdicts.some((v) => v.result !== 'Allowed')).toBe(true);
+    }
+  });
+
+  it('names the leader ENI by its ARN, the target groups by theirs, and lists unscoped Describe calls apart with the reason', () => {
+    const statement = (sid: string) => policy.Statement.find((s) => s.Sid === sid);
+    expect(statement('LeaderNetworkInterface')?.Resource).toEqual([`arn:aws:ec2:${REGION}:${ACCOUNT}:network-interface/${eni}`]);
+    expect(statement('ConfiguredTargetGroups')?.Resource).toEqual([tg]);
+    expect(statement('PassInstanceProfileRoles')?.Resource).toEqual([`arn:aws:iam::${ACCOUNT}:role/nstance-agent`]);
+    expect(statement('LaunchTaggedInstances')?.Condition).toEqual({ StringEquals: { 'aws:RequestTag/nstance:cluster-id': 'demo', 'aws:RequestTag/nstance:shard': shard, 'aws:RequestTag/nstance:managed': 'true' } });
+    expect(statement('TagOnLaunchOnly')?.Condition).toEqual({ StringEquals: { 'ec2:CreateAction': 'RunInstances' } });
+    const report = iamReport(config);
+    expect(report.unscoped.flatMap((u) => u.actions)).toEqual(expect.arrayContaining(['ec2:DescribeInstances', 'elasticloadbalancing:DescribeTargetHealth', 'secretsmanager:ListSecrets']));
+    for (const u of report.unscoped) expect(u.why).toMatch(/no resource ARN/);
+    // Every statement but the unscoped ones names resources; every one is bounded to the region or by tags.
+    for (const s of policy.Statement) {
+      if (s.Resource.includes('*')) expect(report.unscoped.some((u) => u.actions.join() === s.Action.join())).toBe(true);
+      expect(s.Condition).toBeDefined();
+    }
+  });
+
+  it('needs GetInstanceTypesFromInstanceRequirements only for a config that uses instance_requirements', () => {
+    expect(iamActions(config)).not.toContain('ec2:GetInstanceTypesFromInstanceRequirements');
+    const withRequirements = parseConfigText(
+      exampleWith((c) => {
+        setPath(c, 'templates.web.instance_type', undefined);
+        setPath(c, 'templates.web.instance_requirements', { vcpu: { min: 2 }, memory_mib: { min: 4096 } });
+      }),
+      'config.jsonc',
+    );
+    expect(iamActions(withRequirements)).toContain('ec2:GetInstanceTypesFromInstanceRequirements');
+  });
+});
+
+describe('cross-account', () => {
+  const crossConfig = parseConfigText(
+    exampleWith((c) => setPath(c, 'shard.infra.assume_role', { role_arn: 'arn:aws:iam::210987654321:role/nstance-fleet', external_id: 'tenant-42' })),
+    'config.jsonc',
+  );
+
+  it("prints both sides: the role's trust with sts:ExternalId, the operator's sts:AssumeRole on that role only", async () => {
+    const docs = crossAccountDocuments(crossConfig, { operatorPrincipal: 'arn:aws:iam::111111111111:role/nstance-worker' });
+    expect(docs?.roleTrustPolicy.Statement).toEqual([
+      { Sid: 'NstanceOperator', Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::111111111111:role/nstance-worker' }, Action: ['sts:AssumeRole'], Condition: { StringEquals: { 'sts:ExternalId': 'tenant-42' } } },
+    ]);
+    const { operatorPolicy, roleTrustPolicy } = docs as NonNullable<typeof docs>;
+    const assume = (role: string, externalId?: string) =>
+      evaluate([{ action: 'sts:AssumeRole', resource: `arn:aws:iam::210987654321:role/${role}`, context: externalId ? { 'sts:ExternalId': externalId } : {} }], [operatorPolicy], '210987654321', {
+        principal: 'arn:aws:iam::111111111111:role/nstance-worker',
+        resourcePolicy: roleTrustPolicy,
+      });
+    const results = await Promise.all([assume('nstance-fleet', 'tenant-42'), assume('nstance-fleet', 'tenant-43'), assume('nstance-fleet'), assume('admin', 'tenant-42')]);
+    // The right ExternalId passes; a wrong or missing one does not; nor may the operator assume any other role.
+    expect(results.map(([v]) => v.result)).toEqual(['Allowed', 'ImplicitlyDenied', 'ImplicitlyDenied', 'ImplicitlyDenied']);
+  });
+
+  it('`nstance iam policy --cross-account --json` prints the role trust and the operator policy; --agent the empty agent policy', async () => {
+    const file = `${require('node:os').tmpdir()}/iam-cross-${process.pid}.jsonc`;
+    require('node:fs').writeFileSync(file, JSON.stringify(crossConfig));
+    const out = await runCli('iam', 'policy', '-f', file, '--json', '--cross-account', '--agent');
+    expect(out.stderr).toBe('');
+    const report = JSON.parse(out.stdout);
+    expect(report.crossAccount.roleTrustPolicy.Statement[0].Condition).toEqual({ StringEquals: { 'sts:ExternalId': 'tenant-42' } });
+    expect(report.crossAccount.operatorPolicy.Statement[0]).toMatchObject({ Action: ['sts:AssumeRole'], Resource: ['arn:aws:iam::210987654321:role/nstance-fleet'] });
+    expect(report.agentPolicy).toEqual({ Version: '2012-10-17', Statement: [] });
+    const text = await runCli('iam', 'policy', '-f', examplePath);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/# worker role policy \(account 123456789012, region us-east-1\)/);
+    expect(text.stdout).toMatch(/# actions that accept no resource ARN/);
+  });
+});
+
+describe('the integration proof (proveCallsAllowed)', () => {
+  it('passes calls the policy allows and fails naming each call it does not', async () => {
+    const { proveCallsAllowed } = await import('../support/iam-proof');
+    const record = (command: string, input: Record<string, unknown>) => ({ command, input, at: 0, outcome: 'ok' as const, auth: authRequestsOf(command, input, scope, facts) });
+    const good = [record('GetObject', { Bucket: bucket, Key: `shard/${shard}/config.jsonc` }), record('TerminateInstances', { InstanceIds: ['i-ours'] })];
+    await expect(proveCallsAllowed(good, [config])).resolves.toEqual({ requests: 2, distinct: 2 });
+    const bad = [...good, record('TerminateInstances', { InstanceIds: ['i-untagged'] })];
+    await expect(proveCallsAllowed(bad, [config])).rejects.toThrow(/1 of 3 distinct AWS requests .*\n.*ec2:TerminateInstances on arn:aws:ec2:us-east-1:123456789012:instance\/i-untagged: ImplicitlyDenied/);
+  });
+});
