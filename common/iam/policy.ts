@@ -8,6 +8,7 @@
 import { TAG } from '../names';
 import type { NstanceConfig } from '../config/schema';
 import { isPlainObject } from '../config/fields';
+import { secretsPrefix, type EncryptionKeySource, type SecretsConfig } from '../config/secrets';
 
 export type ConditionBlock = Record<string, Record<string, string | string[]>>;
 
@@ -82,10 +83,11 @@ function securityGroups(config: NstanceConfig): string[] | undefined {
   return ids.size > 0 ? [...ids].sort() : undefined;
 }
 
-/** Secret store provider and prefix; providers other than Secrets Manager come with issue 9's stores. */
-function secretStore(config: NstanceConfig): { provider: string; prefix: string; keySource?: { provider: string; source: string } } {
-  const secrets = config.cluster.secrets as { provider: string; prefix?: string; encryption_key?: { provider: string; source: string } };
-  return { provider: secrets.provider, prefix: secrets.prefix ?? '', keySource: secrets.encryption_key };
+/** The configured store, its resolved prefix (the default Nstance on Temporal derives), and every key it reads. */
+function secretStore(config: NstanceConfig): { provider: SecretsConfig['provider']; prefix: string; keys: EncryptionKeySource[] } {
+  const secrets = config.cluster.secrets;
+  const keys = [...(secrets.encryption_key ? [secrets.encryption_key] : []), ...(secrets.old_encryption_keys ?? [])];
+  return { provider: secrets.provider, prefix: secretsPrefix(secrets, config.cluster.id), keys };
 }
 
 const usesRequirements = (config: NstanceConfig): boolean =>
@@ -112,13 +114,30 @@ export function iamRequirements(config: NstanceConfig, options: IamOptions = {})
   const clusterId = config.cluster.id;
   const out: Requirement[] = [];
 
+  const storageRegion: ConditionBlock = { StringEquals: { 'aws:RequestedRegion': config.cluster.storage.region ?? region } };
   out.push({
     Sid: 'ConfigStateAndAudit',
     Effect: 'Allow',
     Action: ['s3:GetObject', 's3:PutObject'],
     Resource: [`arn:${partition}:s3:::${bucket}/cluster/*`, `arn:${partition}:s3:::${bucket}/shard/${shard}/*`],
-    Condition: { StringEquals: { 'aws:RequestedRegion': config.cluster.storage.region ?? region } },
-    why: `config, dynamic groups, leader record, nonces, certificate log and audit under shard/${shard}/; the CA certificate (and object-storage secrets) under cluster/`,
+    Condition: storageRegion,
+    why: `config, dynamic groups, leader record, nonces, certificate log, instance records and audit under shard/${shard}/; the CA certificate (and object-storage secrets) under cluster/`,
+  });
+  out.push({
+    Sid: 'ShardRecordsExpire',
+    Effect: 'Allow',
+    Action: ['s3:DeleteObject'],
+    Resource: [`arn:${partition}:s3:::${bucket}/shard/${shard}/*`],
+    Condition: storageRegion,
+    why: `garbage collection deletes instance records past their retention under shard/${shard}/instance/`,
+  });
+  out.push({
+    Sid: 'ListOwnPrefixes',
+    Effect: 'Allow',
+    Action: ['s3:ListBucket'],
+    Resource: [`arn:${partition}:s3:::${bucket}`],
+    Condition: { ...storageRegion, StringLike: { 's3:prefix': ['cluster/*', `shard/${shard}/*`] } },
+    why: `instance records (shard/${shard}/instance/), and object-storage secrets and key rotation (cluster/); listings of any other prefix are refused`,
   });
 
   const store = secretStore(config);
@@ -147,20 +166,35 @@ export function iamRequirements(config: NstanceConfig, options: IamOptions = {})
     out.push({
       Sid: 'ParametersUnderPrefix',
       Effect: 'Allow',
-      Action: ['ssm:GetParameter', 'ssm:GetParametersByPath', 'ssm:PutParameter'],
+      Action: ['ssm:GetParameter', 'ssm:PutParameter'],
       Resource: [parameterArn(base, `${store.prefix}*`)],
       Condition: inRegion,
-      why: `secrets kept as SecureString parameters under "${store.prefix}"`,
+      why: `secrets kept as SecureString parameters under "${store.prefix}" (PutParameter without Overwrite: created once, race-safe)`,
+    });
+    out.push({
+      Sid: 'ParametersList',
+      Effect: 'Allow',
+      Action: ['ssm:DescribeParameters'],
+      Resource: ['*'],
+      Condition: inRegion,
+      unscoped: true,
+      why: 'DescribeParameters accepts no resource ARN; the store filters by the prefix (a listing returns names, never values)',
     });
   }
-  if (store.keySource && store.keySource.provider === 'aws-secrets-manager' && !store.keySource.source.startsWith(store.prefix)) {
+  // Keys kept in AWS (the object-storage provider's encryption_key and old keys): read, each by its own name.
+  const keyArns = store.keys.flatMap((key) => {
+    if (key.provider === 'aws-secrets-manager') return [{ action: 'secretsmanager:GetSecretValue', arn: `arn:${partition}:secretsmanager:${region}:${account}:secret:${key.source}-*` }];
+    if (key.provider === 'aws-parameter-store') return [{ action: 'ssm:GetParameter', arn: parameterArn(`arn:${partition}:ssm:${region}:${account}`, key.source) }];
+    return [];
+  });
+  for (const action of [...new Set(keyArns.map((k) => k.action))]) {
     out.push({
-      Sid: 'EncryptionKeyRead',
+      Sid: action === 'ssm:GetParameter' ? 'EncryptionKeyParameters' : 'EncryptionKeySecrets',
       Effect: 'Allow',
-      Action: ['secretsmanager:GetSecretValue'],
-      Resource: [`arn:${partition}:secretsmanager:${region}:${account}:secret:${store.keySource.source}*`],
+      Action: [action],
+      Resource: [...new Set(keyArns.filter((k) => k.action === action).map((k) => k.arn))].sort(),
       Condition: inRegion,
-      why: 'the payload encryption key, outside the secrets prefix',
+      why: 'cluster.secrets.encryption_key and old_encryption_keys: read to encrypt and decrypt object-storage secrets (a SecureString under the account\'s aws/ssm key needs no KMS grant)',
     });
   }
 

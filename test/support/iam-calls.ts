@@ -49,8 +49,6 @@ export const NOT_PROJECT_CALLS = new Set([
   'GetCallerIdentity',
   // Tests stop an instance to play one lost behind the project's back; the project never stops one.
   'StopInstances',
-  // The project never lists a bucket (it reads and writes known keys); the tests list audit entries.
-  'ListObjectsV2',
 ]);
 
 /** The project's launches always carry its tags (buildRunInstancesInput); a launch without them is a test's stand-in for another tool. */
@@ -71,6 +69,10 @@ const SERVICE_OF: Record<string, string> = {
   CreateSecret: 'secretsmanager',
   PutSecretValue: 'secretsmanager',
   ListSecrets: 'secretsmanager',
+  DeleteSecret: 'secretsmanager',
+  DescribeParameters: 'ssm',
+  DeleteParameter: 'ssm',
+  DeleteObjects: 's3',
   GetParameter: 'ssm',
   GetParameters: 'ssm',
   GetParametersByPath: 'ssm',
@@ -121,10 +123,14 @@ export function authRequestsOf(command: string, input: Input, scope: ArnScope, f
       return [req('s3:PutObject', s3Object())];
     case 'DeleteObject':
       return [req('s3:DeleteObject', s3Object())];
+    case 'DeleteObjects':
+      // One request, one s3:DeleteObject check per key.
+      return ((input.Delete as { Objects?: { Key?: string }[] } | undefined)?.Objects ?? []).map((o) => req('s3:DeleteObject', `arn:${partition}:s3:::${String(input.Bucket)}/${String(o.Key)}`));
     case 'ListObjectsV2':
       return [req('s3:ListBucket', `arn:${partition}:s3:::${String(input.Bucket)}`, input.Prefix ? { 's3:prefix': String(input.Prefix) } : {})];
     case 'GetSecretValue':
     case 'PutSecretValue':
+    case 'DeleteSecret':
       return [req(`secretsmanager:${command}`, secretArn(scope, String(input.SecretId)))];
     case 'CreateSecret':
       return [req('secretsmanager:CreateSecret', secretArn(scope, String(input.Name)))];
@@ -132,6 +138,7 @@ export function authRequestsOf(command: string, input: Input, scope: ArnScope, f
       return [req('secretsmanager:ListSecrets', '*')];
     case 'GetParameter':
     case 'PutParameter':
+    case 'DeleteParameter':
       return [req(`ssm:${command}`, parameterArn(scope, String(input.Name)))];
     case 'GetParameters':
       return ((input.Names as string[] | undefined) ?? []).map((n) => req('ssm:GetParameters', parameterArn(scope, n)));

@@ -75,6 +75,8 @@ const allowed: Call[] = [
   ['describe instances', 'DescribeInstances', { Filters: [] }],
   ['describe subnets', 'DescribeSubnets', { SubnetIds: [subnet] }],
   ['describe availability zones', 'DescribeAvailabilityZones', {}],
+  ['list the instance records', 'ListObjectsV2', { Bucket: bucket, Prefix: `shard/${shard}/instance/` }],
+  ['delete expired instance records', 'DeleteObjects', { Bucket: bucket, Delete: { Objects: [{ Key: `shard/${shard}/instance/default.web-abc.json` }] } }],
 ];
 
 const denied: Call[] = [
@@ -98,6 +100,9 @@ const denied: Call[] = [
   ['attach another ENI', 'AttachNetworkInterface', { NetworkInterfaceId: 'eni-0other', InstanceId: 'i-worker', DeviceIndex: 1 }],
   ['attach the leader ENI to a stranger', 'AttachNetworkInterface', { NetworkInterfaceId: eni, InstanceId: 'i-stranger', DeviceIndex: 1 }],
   ['detach another ENI', 'DetachNetworkInterface', { AttachmentId: 'eni-attach-2', Force: true }],
+  ["list another shard's prefix", 'ListObjectsV2', { Bucket: bucket, Prefix: 'shard/use1-az2/' }],
+  ['list the whole bucket', 'ListObjectsV2', { Bucket: bucket }],
+  ['delete the CA certificate', 'DeleteObjects', { Bucket: bucket, Delete: { Objects: [{ Key: 'cluster/ca.crt' }] } }],
 ];
 
 /** Allowed when every IAM request of the call is; denied when at least one is. */
@@ -203,5 +208,44 @@ describe('the integration proof (proveCallsAllowed)', () => {
     await expect(proveCallsAllowed(good, [config])).resolves.toEqual({ requests: 2, distinct: 2 });
     const bad = [...good, record('TerminateInstances', { InstanceIds: ['i-untagged'] })];
     await expect(proveCallsAllowed(bad, [config])).rejects.toThrow(/1 of 3 distinct AWS requests .*\n.*ec2:TerminateInstances on arn:aws:ec2:us-east-1:123456789012:instance\/i-untagged: ImplicitlyDenied/);
+  });
+});
+
+describe('secret stores other than Secrets Manager, and keys kept in AWS', () => {
+  const verdicts = async (cfg: ReturnType<typeof parseConfigText>, call: Call) => evaluate(authRequestsOf(call[1], call[2], scope, facts) ?? [], [workerPolicy(cfg)], ACCOUNT);
+  const allowedBy = async (cfg: ReturnType<typeof parseConfigText>, call: Call) => (await verdicts(cfg, call)).every((v) => v.result === 'Allowed');
+
+  test('Parameter Store: SecureStrings under the default prefix /nstance/<cluster>/ only, listed with DescribeParameters', async () => {
+    const cfg = parseConfigText(exampleWith((c) => setPath(c, 'cluster.secrets', { provider: 'aws-parameter-store' })), 'config.jsonc');
+    expect(await allowedBy(cfg, ['', 'GetParameter', { Name: '/nstance/demo/ca-key', WithDecryption: true }])).toBe(true);
+    expect(await allowedBy(cfg, ['', 'PutParameter', { Name: '/nstance/demo/registration-key', Type: 'SecureString' }])).toBe(true);
+    expect(await allowedBy(cfg, ['', 'DescribeParameters', {}])).toBe(true);
+    expect(await allowedBy(cfg, ['', 'GetParameter', { Name: '/nstance/prod/ca-key' }])).toBe(false);
+    expect(await allowedBy(cfg, ['', 'GetSecretValue', { SecretId: 'nstance/demo/ca-key' }])).toBe(false);
+  });
+
+  test('Secrets Manager with no prefix given: scoped to the default nstance/<cluster>/, never every secret', async () => {
+    const cfg = parseConfigText(exampleWith((c) => setPath(c, 'cluster.secrets', { provider: 'aws-secrets-manager' })), 'config.jsonc');
+    expect(await allowedBy(cfg, ['', 'GetSecretValue', { SecretId: 'nstance/demo/ca-key' }])).toBe(true);
+    expect(await allowedBy(cfg, ['', 'GetSecretValue', { SecretId: 'prod/database-password' }])).toBe(false);
+  });
+
+  test('object storage: secrets under cluster/, the encryption key and the old keys read where they are kept, nothing else', async () => {
+    const cfg = parseConfigText(
+      exampleWith((c) =>
+        setPath(c, 'cluster.secrets', {
+          provider: 'object-storage',
+          encryption_key: { provider: 'aws-parameter-store', source: '/keys/nstance-new' },
+          old_encryption_keys: [{ provider: 'aws-secrets-manager', source: 'keys/nstance-old' }],
+        }),
+      ),
+      'config.jsonc',
+    );
+    expect(await allowedBy(cfg, ['', 'PutObject', { Bucket: bucket, Key: 'cluster/secret/ca-key' }])).toBe(true);
+    expect(await allowedBy(cfg, ['', 'ListObjectsV2', { Bucket: bucket, Prefix: 'cluster/secret/' }])).toBe(true);
+    expect(await allowedBy(cfg, ['', 'GetParameter', { Name: '/keys/nstance-new', WithDecryption: true }])).toBe(true);
+    expect(await allowedBy(cfg, ['', 'GetSecretValue', { SecretId: 'keys/nstance-old' }])).toBe(true);
+    expect(await allowedBy(cfg, ['', 'GetParameter', { Name: '/keys/someone-elses' }])).toBe(false);
+    expect(await allowedBy(cfg, ['', 'GetSecretValue', { SecretId: 'nstance/demo/ca-key' }])).toBe(false);
   });
 });
