@@ -80,10 +80,11 @@ function changedHashedFields(before: GroupSpec, after: GroupSpec): HashedField[]
 
 /**
  * Members that would rotate, by the group's own decision: each member's launch version against what the
- * group would launch next (same image ids as the version: config apply resolves no image). Members with no
- * version (launched before drift rotation) are taken as launched from the previous spec, as the group does.
+ * group would launch next (same image ids as the version: config apply resolves no image, so a newly resolved
+ * image, which rotates only with rotate_on_image_change, is never foreseen here). Members with no version
+ * (launched before drift rotation) rotate nothing: the group stamps them with the spec it runs, as current.
  */
-function countRotating(status: GroupStatus, next: GroupSpec, fallback: HashedField[]): number {
+function countRotating(status: GroupStatus, next: GroupSpec): number {
   const fingerprint = next.fingerprint;
   if (!fingerprint) return 0;
   const versions = new Map((status.launches ?? []).map((v): [number, LaunchVersion] => [v.id, v]));
@@ -91,7 +92,7 @@ function countRotating(status: GroupStatus, next: GroupSpec, fallback: HashedFie
   for (const m of status.members) {
     if (m.leaving || m.phase === 'terminated' || m.phase === 'failed' || m.phase === 'draining' || m.phase === 'terminating') continue;
     const version = m.launch === undefined ? undefined : versions.get(m.launch);
-    const fields: DriftField[] = version ? driftedFields(version, { fingerprint, images: version.images }, false) : fallback;
+    const fields: DriftField[] = version ? driftedFields(version, { fingerprint, images: version.images }, false) : [];
     if (fields.length > 0) rotating++;
   }
   return rotating;
@@ -99,7 +100,7 @@ function countRotating(status: GroupStatus, next: GroupSpec, fallback: HashedFie
 
 function differingSettings(before: GroupSpec, after: GroupSpec): string[] {
   const fields: string[] = [];
-  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  const same = (a: unknown, b: unknown) => canonicalJson(a) === canonicalJson(b);
   if (before.drainTimeoutMs !== after.drainTimeoutMs) fields.push('drain_timeout');
   if (!same(before.maxSurge, after.maxSurge)) fields.push('max_surge');
   if (!same(before.maxUnavailable, after.maxUnavailable)) fields.push('max_unavailable');
@@ -120,7 +121,7 @@ function loadBalancerChanges(before: NstanceConfig | undefined, after: NstanceCo
   const out: LoadBalancerChanges = { added: [], removed: [], changed: [], groups: [] };
   for (const name of Object.keys(b).sort()) {
     if (!(name in a)) out.added.push(name);
-    else if (JSON.stringify(a[name]) !== JSON.stringify(b[name])) out.changed.push(name);
+    else if (canonicalJson(a[name]) !== canonicalJson(b[name])) out.changed.push(name);
   }
   for (const name of Object.keys(a).sort()) if (!(name in b)) out.removed.push(name);
   for (const [old, now] of pairs) {
@@ -161,10 +162,10 @@ export function computePlan(input: PlanInput): Plan {
     const fields = changedHashedFields(oldSpec, newSpec);
     const status = input.running?.get(name);
     if (fields.length > 0) {
-      const members = status ? countRotating(status, newSpec, fields) : old.size;
+      const members = status ? countRotating(status, newSpec) : old.size;
       plan.groups.rotating.push({ group: name, fields, members, counted: status !== undefined });
     }
-    if (JSON.stringify(old.vars) !== JSON.stringify(now.vars)) plan.groups.pushed.push({ group: name, fields: ['vars'] });
+    if (canonicalJson(old.vars) !== canonicalJson(now.vars)) plan.groups.pushed.push({ group: name, fields: ['vars'] });
     const settings = differingSettings(oldSpec, newSpec);
     if (settings.length > 0) plan.groups.settings.push({ group: name, fields: settings });
   }
