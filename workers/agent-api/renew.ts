@@ -18,19 +18,14 @@ import type { LeaderFence } from './fence';
 import { signAgentCertificate } from './agent-certificate';
 import { HttpError, requiredString } from './http';
 import type { AgentIdentity } from './mtls';
+import type { RegisterResponse } from './register';
 
 const DAY_MS = 24 * 3600 * 1000;
 /** A certificate may be renewed once less than this share of its lifetime is left. */
 export const RENEWABLE_REMAINING_SHARE = 1 / 2;
 
-export interface RenewResponse {
-  instanceId: string;
-  certificate: string;
-  caCertificate: string;
-  serialNumber: string;
-  notAfter: string;
-  healthCheckIntervalMs: number;
-}
+/** A renewal answers as a registration does: the agent stores either the same way. */
+export type RenewResponse = RegisterResponse;
 
 export async function renew(ctx: AgentApiContext, fence: LeaderFence, who: AgentIdentity, req: IncomingMessage, body: Record<string, unknown>, remote?: string): Promise<RenewResponse> {
   const refuse = (status: number, code: string, message: string): never => {
