@@ -5,7 +5,7 @@
  *   npm run build && node dist/bench/gc.js        (`npm run bench -- gc`)
  *   BENCH_GC_INSTANCES=5000   tagged instances in the shard
  *   BENCH_GC_RESERVATION=200  instances per RunInstances call
- *   BENCH_GC_MOTO_INDEXED_TAGS=0  run moto as shipped (see bench/moto/sitecustomize.py: minutes per listing)
+ *   NSTANCE_TEST_MOTO_INDEXED_TAGS=0  run moto as shipped (see test/support/moto/sitecustomize.py: minutes per listing)
  *
  * It starts its own Temporal dev server and moto (the integration tests' global setup), launches the
  * instances in moto tagged as ours, starts a stand-in instance workflow (bench/gc/workflows.ts, on
@@ -34,7 +34,7 @@ import { runningInShard } from '../common/search-attributes';
 import { findImage } from '../scripts/seed/ec2';
 import { eventually } from '../test/support/emulator';
 import { FaultLayer } from '../test/support/faults';
-import { useIndexedMotoTags } from './moto/indexed-tags';
+import { motoTagsIndexed } from '../test/support/moto-tags';
 import globalSetup from '../test/support/global-setup';
 import globalTeardown from '../test/support/global-teardown';
 import { REPO_ROOT } from '../test/support/processes';
@@ -64,7 +64,7 @@ const log = (message: string) => console.log(`[${new Date().toISOString().slice(
 async function main(): Promise<void> {
   const total = Number(process.env.BENCH_GC_INSTANCES ?? 5000);
   const reservation = Number(process.env.BENCH_GC_RESERVATION ?? 200);
-  const indexedTags = useIndexedMotoTags(process.env, 'BENCH_GC_MOTO_INDEXED_TAGS');
+  const indexedTags = motoTagsIndexed(process.env);
   // The activity logs each pass's counts; everything else only when it is a warning or worse.
   const passLogs: GcCounts[] = [];
   Runtime.install({

@@ -15,7 +15,7 @@
  */
 import * as path from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { useIndexedMotoTags } from './moto/indexed-tags';
+import { motoTagsIndexed } from '../test/support/moto-tags';
 import globalSetup from '../test/support/global-setup';
 import globalTeardown from '../test/support/global-teardown';
 import { REPO_ROOT } from '../test/support/processes';
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   const save = () => writeReport(report, options.out);
   // Temporal's own default, not the tests' early suggestion: continue-as-new as often as in production.
   process.env.NSTANCE_STACK_SUGGEST_CONTINUE_AS_NEW_AT = String(options.suggestContinueAsNewAt);
-  const indexedTags = useIndexedMotoTags(process.env, 'BENCH_MOTO_INDEXED_TAGS');
+  const indexedTags = motoTagsIndexed(process.env);
   report.motoIndexedTags = indexedTags;
   console.log(`scale benchmark: sizes ${options.sizes.join(', ')}; replacement ${options.replaceSize || 'off'}; floor concurrency ${options.floorConcurrency}; results ${options.out}`);
   await globalSetup();

@@ -27,7 +27,7 @@ export interface ScaleReport {
   build: { commit?: string; dirty?: boolean; statusQuery: { inService: boolean; diagnostics: boolean }; maxSurge?: boolean };
   machine: { cpus: number; cpuModel?: string; memoryGb: number; node: string; platform: string };
   stack: { temporal: string; suggestContinueAsNewAt: number; emulator: string; faultProxy: { buckets: typeof EC2_BUCKETS; clientTokens: boolean } };
-  /** moto's tag look-up indexed by resource id (bench/moto/sitecustomize.py): its own scan is not what is measured. */
+  /** moto's tag look-up indexed by resource id (test/support/moto/sitecustomize.py): its own scan is not what is measured. */
   motoIndexedTags?: boolean;
   options: Omit<ScaleOptions, 'out' | 'keepLogs'>;
   config?: Record<string, unknown>;

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { gcWorkflowId, groupWorkflowId, instanceWorkflowId, leaderWorkflowId, TAG } from '../../common/names';
 import { groupStatus } from '../../client/ops/status';
-import { ARTIFACTS_DIR, findChromium, openAndWaitForText, openBrowser, pageText, type BrowserSession } from '../support/browser';
+import { ARTIFACTS_DIR, findChromium, openAndWaitForText, openBrowser, pageTextShowing, shows, type BrowserSession } from '../support/browser';
 import { eventually, shardInstances, tagOf } from '../support/emulator';
 import { configText, testConfig } from '../support/fixtures';
 import { STACK_UI_VAR } from '../support/global-setup';
@@ -153,40 +153,44 @@ describe('Web UI', () => {
     // details of a running run) and the event history (activity summaries). What is missing is collected, and
     // every page's text is kept next to its screenshot, so one run shows all that is wrong.
     const missing: string[] = [];
-    const check = async (name: string, url: string, texts: (string | RegExp)[]) => {
+    type Expected = { metadata: (string | RegExp)[]; history: (string | RegExp)[] };
+    const check = async (name: string, url: string, expected: Expected) => {
       await openAndWaitForText(page, url, 'User Metadata');
-      await page.waitForTimeout(1_500);
-      const history = await pageText(page);
+      const history = await pageTextShowing(page, expected.history, 30_000);
       await s.screenshot(page, `${name}-history`);
       await page.getByText('User Metadata', { exact: true }).first().click();
       await page.getByTestId('user-metadata').first().waitFor({ timeout: 10_000 });
-      await page.waitForTimeout(1_000);
-      const metadata = await pageText(page);
+      const metadata = await pageTextShowing(page, expected.metadata, 15_000);
       await s.screenshot(page, `${name}-user-metadata`);
       fs.writeFileSync(path.join(ARTIFACTS_DIR, 'browser', `${name}.txt`), `${metadata}\n----- history -----\n${history}`);
-      for (const t of texts) if (!(typeof t === 'string' ? (metadata + history).includes(t) : t.test(metadata + history))) missing.push(`${name}: ${String(t)}`);
+      for (const t of [...expected.metadata, ...expected.history]) if (!shows(metadata + history, t)) missing.push(`${name}: ${String(t)}`);
     };
     const pageOf = async (workflowId: string) => `${ui}/namespaces/default/workflows/${encodeURIComponent(workflowId)}/${await runOf(workflowId)}/history`;
 
     // The group's first run, from the link `config apply` printed: its static summary and details.
     const groupLink = /Web UI: (\S+)/.exec(applyOutput.split('\n').find((l) => l.includes(encodeURIComponent(groupWorkflowId(shard, 'default', 'web')))) ?? '')?.[1];
     expect(groupLink).toBeDefined();
-    await check('group-first-run', groupLink as string, ['group default/web · size 2 · template web', /shard:?\s*obs-/, /load the spec of default\/web/, /describe \d+ instances? \(i-\w+/]);
+    await check('group-first-run', groupLink as string, {
+      metadata: ['group default/web · size 2 · template web', /shard:?\s*obs-/],
+      history: [/load the spec of default\/web/, /describe \d+ instances? \(i-\w+/],
+    });
     // Its current run: current details.
-    await check('group', await pageOf(groupWorkflowId(shard, 'default', 'web')), [/desired 1 · running 1/]);
+    await check('group', await pageOf(groupWorkflowId(shard, 'default', 'web')), { metadata: [/desired 1 · running 1/], history: [] });
 
     // An instance: its group, kind, template and type; its activities say which instance, subnet and image.
     const member = (await groupStatus(client, ref)).members.find((m) => m.phase === 'in-service');
     expect(member).toBeDefined();
     const instanceId = member?.instanceId as string;
-    await check('instance', await pageOf(instanceWorkflowId(shard, instanceId)), [
-      `instance ${instanceId} of default/web · kind web · template web · m7g.large`,
-      new RegExp(`RunInstances ${instanceId} \\(m7g\\.large\\) in subnet-\\w+ \\(ami-\\w+\\)`),
-      /in-service/,
-    ]);
+    await check('instance', await pageOf(instanceWorkflowId(shard, instanceId)), {
+      metadata: [`instance ${instanceId} of default/web · kind web · template web · m7g.large`, /in-service/],
+      history: [new RegExp(`RunInstances ${instanceId} \\(m7g\\.large\\) in subnet-\\w+ \\(ami-\\w+\\)`)],
+    });
     // The leader (its ENI move names the ENI, the instance and the epoch) and the garbage collector.
-    await check('leader', await pageOf(leaderWorkflowId(shard)), [`leader of shard ${shard}`, new RegExp(`attach eni-\\w+ to ${w1.ec2InstanceId} \\(worker w1\\) at epoch ${epoch}`), /epoch:?\s*1/]);
-    await check('gc', await pageOf(gcWorkflowId(shard)), [`garbage collector of shard ${shard}`, /next pass/]);
+    await check('leader', await pageOf(leaderWorkflowId(shard)), {
+      metadata: [`leader of shard ${shard}`, /epoch:?\s*1/],
+      history: [new RegExp(`attach eni-\\w+ to ${w1.ec2InstanceId} \\(worker w1\\) at epoch ${epoch}`)],
+    });
+    await check('gc', await pageOf(gcWorkflowId(shard)), { metadata: [`garbage collector of shard ${shard}`, /next pass/], history: [] });
     expect(missing).toEqual([]);
   });
 });

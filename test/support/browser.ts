@@ -126,3 +126,21 @@ export async function pageText(page: Page): Promise<string> {
   const texts = await Promise.all(page.frames().map((frame) => frame.locator('body').innerText({ timeout: 5_000 }).catch(() => '')));
   return texts.join('\n');
 }
+
+/**
+ * The page's text once it shows every one of `expected`, or as it stands after `timeoutMs`. The
+ * Web UI fills a history in after the page is up (each summary is a payload the codec server
+ * decodes), and later still on a loaded machine, so a fixed pause races it.
+ */
+export async function pageTextShowing(page: Page, expected: readonly (string | RegExp)[], timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = await pageText(page);
+    if (expected.every((e) => shows(text, e)) || Date.now() >= deadline) return text;
+    await page.waitForTimeout(500);
+  }
+}
+
+export function shows(text: string, expected: string | RegExp): boolean {
+  return typeof expected === 'string' ? text.includes(expected) : expected.test(text);
+}

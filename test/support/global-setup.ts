@@ -15,6 +15,7 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { SEARCH_ATTRIBUTES } from '../../common/names';
+import { motoEnvironment } from './moto-tags';
 import { useTestPayloadKey } from './payload-key';
 import { STACK_ENV_VARS, STACK_MARKER_VAR } from './stack-env';
 
@@ -74,6 +75,7 @@ export default async function globalSetup(): Promise<void> {
     const moto = await startWithRetry('moto', logDir, pgids, (port) => ({
       command: tools.moto,
       args: ['-H', HOST, '-p', String(port)],
+      env: motoEnvironment(process.env),
       ready: () => httpOk(`http://${HOST}:${port}/moto-api/`),
     }));
     startWatchdog(pgids);
@@ -136,6 +138,7 @@ function ensureTools(root: string): Tools {
 interface ServerSpec {
   command: string;
   args: string[];
+  env?: NodeJS.ProcessEnv;
   ready: () => Promise<boolean>;
 }
 
@@ -166,7 +169,7 @@ async function startWithRetry(
 async function startServer(name: string, logFile: string, pgids: number[], spec: ServerSpec): Promise<void> {
   const log = fs.openSync(logFile, 'a');
   // detached: its own process group, so teardown can kill it with anything it spawns.
-  const child = spawn(spec.command, spec.args, { detached: true, stdio: ['ignore', log, log] });
+  const child = spawn(spec.command, spec.args, { detached: true, stdio: ['ignore', log, log], env: spec.env ?? process.env });
   fs.closeSync(log);
   child.unref();
   const pid = child.pid;
