@@ -14,6 +14,8 @@ module.exports = {
   testTimeout: 120000,
   // The history scan runs after every other test file (it reads the histories they leave).
   testSequencer: '<rootDir>/test/support/sequencer.js',
+  // ... and waits until they have (test/support/finished-files.ts), which this reporter tells it.
+  reporters: ['default', '<rootDir>/test/support/finished-files-reporter.js'],
   projects: [
     {
       displayName: 'unit',

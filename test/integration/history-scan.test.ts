@@ -1,7 +1,7 @@
 /**
  * No secret in any history, read as Temporal's database holds it. Runs after every other
- * integration test file (test/support/sequencer.js; the suite runs in band), so it reads every
- * history the suite produced: every execution the dev server lists, every run, every event.
+ * integration test file (sorted last by test/support/sequencer.js; its scan waits for the others to
+ * finish, test/support/finished-files.ts), so it reads every history the suite produced: every execution the dev server lists, every run, every event.
  *
  * It also runs a registration of its own first (userdata with a nonce, a custom secret file, the
  * CA and registration keys), so it never passes on an empty server, and a canary (a workflow
@@ -23,6 +23,7 @@ import { createHarness, type Harness } from '../support/harness';
 import { startAgentApiWorker } from '../support/agent-api-worker';
 import { fragments, knownSecrets, scanNamespace, type KnownSecret, type ScanFinding } from '../support/history-scan';
 import { stackEnv } from '../support/stack-env';
+import { waitForOtherFiles } from '../support/finished-files';
 
 jest.setTimeout(600_000);
 
@@ -98,6 +99,7 @@ test('the scan finds a secret written without the codec (canary)', async () => {
 });
 
 test('no history holds a plaintext payload or a known secret', async () => {
+  await waitForOtherFiles(__filename, 30 * 60_000);
   const known = await secrets();
   expect(known.some((s) => s.label === `secret ${prefix}ca-key`)).toBe(true);
   expect(known.some((s) => s.label === `secret ${prefix}registration-key`)).toBe(true);

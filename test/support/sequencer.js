@@ -1,7 +1,8 @@
 /**
  * Jest's own order (slowest and failed first), except that the history scan runs last: it reads
- * every history the integration suite produced (test/integration/history-scan.test.ts). The suite
- * runs in band (scripts/test.sh), so last means after every other file has finished.
+ * every history the integration suite produced (test/integration/history-scan.test.ts). With more
+ * than one jest worker, last is not after every other file has finished, so its scan also waits
+ * for them (test/support/finished-files.ts).
  */
 const Sequencer = require('@jest/test-sequencer').default;
 
