@@ -19,22 +19,40 @@ import { CreateSecretCommand, DescribeSecretCommand, type SecretsManagerClient }
 import { SEED_DEFAULTS } from './defaults';
 import { errorName, required } from './util';
 
+/**
+ * Get-or-create, safe when two seeds run at once (test files seed in parallel and share the one
+ * profile): whoever loses a create or the role's add re-reads what the winner made.
+ */
 export async function ensureInstanceProfile(iam: IAMClient, name: string): Promise<InstanceProfile> {
   await ensureRole(iam, name);
-  let profile: InstanceProfile;
-  try {
-    profile = required((await iam.send(new GetInstanceProfileCommand({ InstanceProfileName: name }))).InstanceProfile, 'instance profile');
-  } catch (err) {
-    if (errorName(err) !== 'NoSuchEntityException' && errorName(err) !== 'NoSuchEntity') throw err;
-    profile = required(
-      (await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: name }))).InstanceProfile,
-      'instance profile',
-    );
+  let profile = await getInstanceProfile(iam, name);
+  if (!profile) {
+    try {
+      profile = required((await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: name }))).InstanceProfile, 'instance profile');
+    } catch (err) {
+      if (errorName(err) !== 'EntityAlreadyExistsException' && errorName(err) !== 'EntityAlreadyExists') throw err;
+      profile = required(await getInstanceProfile(iam, name), 'instance profile');
+    }
   }
-  if (!profile.Roles?.some((role) => role.RoleName === name)) {
+  if (profile.Roles?.some((role) => role.RoleName === name)) return profile;
+  try {
     await iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: name, RoleName: name }));
+  } catch (err) {
+    // A profile holds one role: another seed added it first.
+    if (errorName(err) !== 'LimitExceededException' && errorName(err) !== 'LimitExceeded') throw err;
+    const current = required(await getInstanceProfile(iam, name), 'instance profile');
+    if (!current.Roles?.some((role) => role.RoleName === name)) throw err;
   }
   return profile;
+}
+
+async function getInstanceProfile(iam: IAMClient, name: string): Promise<InstanceProfile | undefined> {
+  try {
+    return required((await iam.send(new GetInstanceProfileCommand({ InstanceProfileName: name }))).InstanceProfile, 'instance profile');
+  } catch (err) {
+    if (errorName(err) !== 'NoSuchEntityException' && errorName(err) !== 'NoSuchEntity') throw err;
+    return undefined;
+  }
 }
 
 async function ensureRole(iam: IAMClient, name: string): Promise<void> {
@@ -44,16 +62,20 @@ async function ensureRole(iam: IAMClient, name: string): Promise<void> {
   } catch (err) {
     if (errorName(err) !== 'NoSuchEntityException' && errorName(err) !== 'NoSuchEntity') throw err;
   }
-  await iam.send(
-    new CreateRoleCommand({
-      RoleName: name,
-      Description: 'Nstance agent on each managed instance',
-      AssumeRolePolicyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+  try {
+    await iam.send(
+      new CreateRoleCommand({
+        RoleName: name,
+        Description: 'Nstance agent on each managed instance',
+        AssumeRolePolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+        }),
       }),
-    }),
-  );
+    );
+  } catch (err) {
+    if (errorName(err) !== 'EntityAlreadyExistsException' && errorName(err) !== 'EntityAlreadyExists') throw err;
+  }
 }
 
 export async function ensureBucket(s3: S3Client, bucket: string, region: string): Promise<void> {
