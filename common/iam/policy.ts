@@ -5,10 +5,12 @@
  * same config always gives the same document (the CLI prints it; the IAM proof in the integration tests
  * evaluates every recorded AWS call against it; `nstance plan` takes `iamRequirements` as its seam).
  */
-import { TAG } from '../names';
+import { s3Keys, TAG } from '../names';
 import type { NstanceConfig } from '../config/schema';
 import { isPlainObject } from '../config/fields';
 import { secretsPrefix, type EncryptionKeySource, type SecretsConfig } from '../config/secrets';
+
+const CA_CERT_KEY = s3Keys.caCert();
 
 export type ConditionBlock = Record<string, Record<string, string | string[]>>;
 
@@ -115,13 +117,16 @@ export function iamRequirements(config: NstanceConfig, options: IamOptions = {})
   const out: Requirement[] = [];
 
   const storageRegion: ConditionBlock = { StringEquals: { 'aws:RequestedRegion': config.cluster.storage.region ?? region } };
+  const store = secretStore(config);
+  // Under cluster/, only the CA certificate, and the object-storage provider's secrets under its own prefix.
+  const clusterObjects = store.provider === 'object-storage' ? [CA_CERT_KEY, `cluster/${store.prefix}*`] : [CA_CERT_KEY];
   out.push({
     Sid: 'ConfigStateAndAudit',
     Effect: 'Allow',
     Action: ['s3:GetObject', 's3:PutObject'],
-    Resource: [`arn:${partition}:s3:::${bucket}/cluster/*`, `arn:${partition}:s3:::${bucket}/shard/${shard}/*`],
+    Resource: [...clusterObjects.map((key) => `arn:${partition}:s3:::${bucket}/${key}`), `arn:${partition}:s3:::${bucket}/shard/${shard}/*`],
     Condition: storageRegion,
-    why: `config, dynamic groups, leader record, nonces, certificate log, instance records and audit under shard/${shard}/; the CA certificate (and object-storage secrets) under cluster/`,
+    why: `config, dynamic groups, leader record, nonces, certificate log, instance records and audit under shard/${shard}/; the CA certificate${store.provider === 'object-storage' ? ` and object-storage secrets (cluster/${store.prefix})` : ''} under cluster/`,
   });
   out.push({
     Sid: 'ShardRecordsExpire',
@@ -136,11 +141,10 @@ export function iamRequirements(config: NstanceConfig, options: IamOptions = {})
     Effect: 'Allow',
     Action: ['s3:ListBucket'],
     Resource: [`arn:${partition}:s3:::${bucket}`],
-    Condition: { ...storageRegion, StringLike: { 's3:prefix': ['cluster/*', `shard/${shard}/*`] } },
-    why: `instance records (shard/${shard}/instance/), and object-storage secrets and key rotation (cluster/); listings of any other prefix are refused`,
+    Condition: { ...storageRegion, StringLike: { 's3:prefix': [...(store.provider === 'object-storage' ? [`cluster/${store.prefix}*`] : []), `shard/${shard}/*`] } },
+    why: `instance records (shard/${shard}/instance/)${store.provider === 'object-storage' ? `, and object-storage secrets and key rotation (cluster/${store.prefix})` : ''}; listings of any other prefix are refused`,
   });
 
-  const store = secretStore(config);
   if (store.provider === 'aws-secrets-manager') {
     const secretArn = (name: string) => `arn:${partition}:secretsmanager:${region}:${account}:secret:${name}`;
     out.push({

@@ -4,6 +4,8 @@
  * process SIGKILLed mid-rotation, then a new worker completes it. At the kill, and after, every
  * secret opens with one of the keys; at the end every one opens with the new key, none with the
  * old, and every value is what it was. Also `nstance secrets` itself: put, redacted get, list, delete.
+ * The IAM proof covers the file: every call through the harness's fault layer (the in-process worker's and the
+ * test's own reads) is evaluated against the policy generated for each config the shard ran (afterAll).
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -25,6 +27,8 @@ import { configText } from '../support/fixtures';
 import { createHarness, workflowBundle, type Harness } from '../support/harness';
 import { spawnWorker, type WorkerProcess } from '../support/processes';
 import { stackEnv } from '../support/stack-env';
+import { parseConfigText, type NstanceConfig } from '../../common/config';
+import { proveCallsAllowed } from '../support/iam-proof';
 
 const run = Date.now().toString(36);
 const shard = `rot-${run}`;
@@ -38,6 +42,13 @@ const OLD_VAR = `NSTANCE_TEST_OLD_KEY_${run.toUpperCase()}`;
 
 let h: Harness;
 let spawned: WorkerProcess | undefined;
+/** Every config the shard ran: the file's AWS calls must be allowed by the generated policy of one of them. */
+const ran: NstanceConfig[] = [];
+const writtenConfig = (value: Record<string, unknown>): string => {
+  const text = configText(value);
+  ran.push(parseConfigText(text, 'config.jsonc'));
+  return text;
+};
 const values = new Map<string, string>();
 
 function config(bucket: string): Record<string, unknown> {
@@ -83,7 +94,7 @@ beforeAll(async () => {
   process.env[NEW_VAR] = newKey.toString('base64');
   process.env[OLD_VAR] = oldKey.toString('base64');
   h = await createHarness({ shard, bucket: `nstance-${shard}` });
-  await new ShardConfigStore(new ObjectStore({ s3: h.aws.s3, bucket: h.bucket }), shard).writeConfig(configText(config(h.bucket)), { absent: true });
+  await new ShardConfigStore(new ObjectStore({ s3: h.aws.s3, bucket: h.bucket }), shard).writeConfig(writtenConfig(config(h.bucket)), { absent: true });
   // Written under the old key, as a cluster has them before the rotation.
   const before = new ObjectStorageSecretStore(h.aws.s3, h.bucket, 'secret/', new KeyRing(oldKey));
   for (let i = 0; i < COUNT; i++) values.set(`files/default/web/etc/app/s${String(i).padStart(4, '0')}`, `value-${i}-${randomBytes(6).toString('hex')}`);
@@ -98,6 +109,10 @@ afterAll(async () => {
   await h?.close();
   delete process.env[NEW_VAR];
   delete process.env[OLD_VAR];
+  if (!h || process.env.NSTANCE_IAM_PROOF === 'off') return;
+  // The rotation's own pages (the in-process worker's listing of cluster/secret/) are among the calls proven.
+  expect(h.faults.callsOf('ListObjectsV2').some((c) => String(c.input.Prefix).startsWith('cluster/secret/') && c.auth)).toBe(true);
+  await proveCallsAllowed(h.faults.calls, ran);
 });
 
 test('a rotation killed with its worker resumes on another and leaves every secret under the new key only', async () => {
@@ -194,7 +209,7 @@ test('rotate-key on a provider with its own KMS key fails at once, saying why', 
   const current = await store.readConfig();
   const kms = config(h.bucket) as { cluster: { secrets: unknown } };
   kms.cluster.secrets = { provider: 'aws-secrets-manager', prefix: `nstance/${shard}/` };
-  await store.writeConfig(configText(kms), { etag: current!.etag });
+  await store.writeConfig(writtenConfig(kms), { etag: current!.etag });
   const out = await runCli('secrets', 'rotate-key', '--shard', shard, '--json');
   expect(out.code).toBe(1);
   expect(out.stderr).toContain('key rotation failed: cluster.secrets.provider is "aws-secrets-manager": rotate-key re-encrypts object-storage secrets');

@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { InitializeHandler, InitializeHandlerArguments, InitializeHandlerOutput, HandlerExecutionContext } from '@smithy/types';
+import type { AwsClients } from '../../adapters/aws/clients';
 import { authRequestsOf, type ArnScope, type AuthRequest, type ResourceFacts } from './iam-calls';
 
 /** Any SDK v3 client: each has its own input/output types, which this layer does not need. */
@@ -124,6 +125,11 @@ export class FaultLayer implements ResourceFacts {
   attach(...clients: MiddlewareClient[]): this {
     for (const client of clients) client.middlewareStack.add(this.middleware() as never, { step: 'initialize', name: 'nstanceFaultLayer', override: true });
     return this;
+  }
+
+  /** Every client of a set (EC2, S3, ELBv2, Secrets Manager, Parameter Store), so each call is logged for the IAM proof. */
+  attachAll(aws: AwsClients): this {
+    return this.attach(aws.ec2, aws.s3, aws.elbv2, aws.secrets, aws.ssm);
   }
 
   /** The layer as an SDK plugin, for clients built inside the SDK (the STS client of fromTemporaryCredentials). */

@@ -74,7 +74,7 @@ export async function createHarness(options: { shard: string; bucket: string }):
   const env = stackEnv();
   const aws = createAwsClients({ region: env.region, endpoint: env.awsEndpoint, maxAttempts: 2 });
   const activityAws = createAwsClients({ region: env.region, endpoint: env.awsEndpoint, maxAttempts: ACTIVITY_SDK_ATTEMPTS });
-  const faults = new FaultLayer().attach(aws.ec2, aws.s3, aws.elbv2, aws.secrets, activityAws.ec2, activityAws.s3, activityAws.elbv2, activityAws.secrets);
+  const faults = new FaultLayer().attachAll(aws).attachAll(activityAws);
   dropUnregisteredTargets(aws.elbv2);
   dropUnregisteredTargets(activityAws.elbv2);
   await aws.s3.send(new CreateBucketCommand({ Bucket: options.bucket })).catch((err: Error) => {

@@ -26,11 +26,8 @@ import { answering, answeringNow, CLI, leaderStatusOf, requireBuiltCli, spawnWor
 import { stackEnv } from './stack-env';
 import { PartitionableTcpProxy } from './tcp-proxy';
 import { parseConfigText } from '../../common/config';
+import { proveEniMoves } from './eni-proof';
 import { TAG } from '../../common/names';
-import { authRequestsOf } from './iam-calls';
-import { MOTO_ACCOUNT } from './faults';
-import { describeVerdict, evaluate } from './iam-proof';
-import { workerPolicy } from '../../common/iam/policy';
 
 export interface LeaderWorker extends WorkerProcess {
   ec2InstanceId: string;
@@ -219,27 +216,15 @@ export class LeaderStack {
     for (const p of this.tcpProxies) await p.close();
     await this.proxy.close();
     this.ec2.destroy();
-    await this.h.close();
-    await this.proveEniMoves();
-  }
-
-  /**
-   * The IAM proof for the worker processes' ENI moves (they run outside the fault layer, behind the proxy):
-   * every attach and detach the proxy saw, against the policy generated for this shard's config.
-   */
-  private async proveEniMoves(): Promise<void> {
+    // The IAM proof for the worker processes' ENI moves (they run outside the fault layer, behind the proxy),
+    // with the tags EC2 holds for the worker instances: read before the harness's clients close.
     const text = LeaderStack.configs.get(this.shard);
-    if (!text || process.env.NSTANCE_IAM_PROOF === 'off') return;
-    const policy = workerPolicy(parseConfigText(text, 'config.jsonc'), { account: MOTO_ACCOUNT });
-    const workerTags = new Map(this.workers.map((w) => [w.ec2InstanceId, { [TAG.clusterId]: 'test' }]));
-    const scope = { region: stackEnv().region, account: MOTO_ACCOUNT };
-    const requests = this.proxy.calls.flatMap((c) => {
-      const facts = { tagsOf: (id: string) => workerTags.get(id), attachment: () => ({ interfaceId: c.interfaceId, instanceId: c.instanceId }) };
-      const input = c.action === 'AttachNetworkInterface' ? { NetworkInterfaceId: c.interfaceId, InstanceId: c.instanceId } : { AttachmentId: 'recorded' };
-      return authRequestsOf(c.action, input, scope, facts) ?? [];
-    });
-    const refused = (await evaluate(requests, [policy])).filter((v) => v.result !== 'Allowed');
-    if (refused.length > 0) throw new Error(`IAM proof: leader ENI moves not allowed by the generated policy:\n${refused.map(describeVerdict).join('\n')}`);
+    let refused: unknown;
+    if (text && process.env.NSTANCE_IAM_PROOF !== 'off') {
+      await proveEniMoves(this.h.aws.ec2, this.proxy.calls, parseConfigText(text, 'config.jsonc'), stackEnv().region).catch((err: unknown) => (refused = err));
+    }
+    await this.h.close();
+    if (refused) throw refused;
   }
 }
 

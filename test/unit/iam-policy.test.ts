@@ -103,6 +103,13 @@ const denied: Call[] = [
   ["list another shard's prefix", 'ListObjectsV2', { Bucket: bucket, Prefix: 'shard/use1-az2/' }],
   ['list the whole bucket', 'ListObjectsV2', { Bucket: bucket }],
   ['delete the CA certificate', 'DeleteObjects', { Bucket: bucket, Delete: { Objects: [{ Key: 'cluster/ca.crt' }] } }],
+  // Secrets Manager keeps this config's secrets: nothing under cluster/ but the CA certificate.
+  ['read an object under cluster/ other than the CA certificate', 'GetObject', { Bucket: bucket, Key: 'cluster/secret/ca-key' }],
+  ['write an object under cluster/ other than the CA certificate', 'PutObject', { Bucket: bucket, Key: 'cluster/other/notes.json' }],
+  ['list cluster/', 'ListObjectsV2', { Bucket: bucket, Prefix: 'cluster/' }],
+  ['create a secret outside the prefix', 'CreateSecret', { Name: 'prod/database-password' }],
+  ['overwrite a secret (only the operator, with nstance secrets put)', 'PutSecretValue', { SecretId: 'nstance/demo/ca-key' }],
+  ['delete a secret (only the operator, with nstance secrets delete)', 'DeleteSecret', { SecretId: 'nstance/demo/ca-key' }],
 ];
 
 /** Allowed when every IAM request of the call is; denied when at least one is. */
@@ -211,6 +218,24 @@ describe('the integration proof (proveCallsAllowed)', () => {
   });
 });
 
+/** [what, cluster.secrets, call]: what each store's policy must refuse. */
+const storeDenied: [string, Record<string, unknown>, Call][] = [
+  ['Parameter Store: a parameter outside the prefix', { provider: 'aws-parameter-store' }, ['', 'GetParameter', { Name: '/prod/database-password', WithDecryption: true }]],
+  ['Parameter Store: a parameter of another cluster', { provider: 'aws-parameter-store' }, ['', 'GetParameter', { Name: '/nstance/prod/ca-key', WithDecryption: true }]],
+  ['Parameter Store: writing a parameter outside the prefix', { provider: 'aws-parameter-store', prefix: '/fleet/demo/' }, ['', 'PutParameter', { Name: '/fleet/other/ca-key', Type: 'SecureString' }]],
+  ['Parameter Store: deleting a parameter (only the operator)', { provider: 'aws-parameter-store' }, ['', 'DeleteParameter', { Name: '/nstance/demo/ca-key' }]],
+  ['Parameter Store: a secret in Secrets Manager', { provider: 'aws-parameter-store' }, ['', 'GetSecretValue', { SecretId: 'nstance/demo/ca-key' }]],
+  ['Secrets Manager: a secret outside a configured prefix', { provider: 'aws-secrets-manager', prefix: 'fleet/demo/' }, ['', 'GetSecretValue', { SecretId: 'fleet/other/ca-key' }]],
+  ['Secrets Manager: a parameter', { provider: 'aws-secrets-manager' }, ['', 'GetParameter', { Name: '/nstance/demo/ca-key' }]],
+  ['object storage: an object under cluster/ outside cluster/secret/', { provider: 'object-storage', encryption_key: { provider: 'env', source: 'K' } }, ['', 'GetObject', { Bucket: bucket, Key: 'cluster/backup/ca-key' }]],
+  ['object storage: writing under cluster/ outside cluster/secret/', { provider: 'object-storage', encryption_key: { provider: 'env', source: 'K' } }, ['', 'PutObject', { Bucket: bucket, Key: 'cluster/other/x' }]],
+  ['object storage: listing cluster/ outside cluster/secret/', { provider: 'object-storage', encryption_key: { provider: 'env', source: 'K' } }, ['', 'ListObjectsV2', { Bucket: bucket, Prefix: 'cluster/' }]],
+  ['object storage: a secret outside a configured prefix', { provider: 'object-storage', prefix: 'team/', encryption_key: { provider: 'env', source: 'K' } }, ['', 'GetObject', { Bucket: bucket, Key: 'cluster/secret/ca-key' }]],
+  ['object storage: deleting a secret (only the operator)', { provider: 'object-storage', encryption_key: { provider: 'env', source: 'K' } }, ['', 'DeleteObject', { Bucket: bucket, Key: 'cluster/secret/ca-key' }]],
+  ['object storage: a secret in Secrets Manager', { provider: 'object-storage', encryption_key: { provider: 'env', source: 'K' } }, ['', 'GetSecretValue', { SecretId: 'nstance/demo/ca-key' }]],
+  ['object storage: another bucket\'s secrets', { provider: 'object-storage', encryption_key: { provider: 'env', source: 'K' } }, ['', 'GetObject', { Bucket: 'someone-elses-bucket', Key: 'cluster/secret/ca-key' }]],
+];
+
 describe('secret stores other than Secrets Manager, and keys kept in AWS', () => {
   const verdicts = async (cfg: ReturnType<typeof parseConfigText>, call: Call) => evaluate(authRequestsOf(call[1], call[2], scope, facts) ?? [], [workerPolicy(cfg)], ACCOUNT);
   const allowedBy = async (cfg: ReturnType<typeof parseConfigText>, call: Call) => (await verdicts(cfg, call)).every((v) => v.result === 'Allowed');
@@ -247,5 +272,16 @@ describe('secret stores other than Secrets Manager, and keys kept in AWS', () =>
     expect(await allowedBy(cfg, ['', 'GetSecretValue', { SecretId: 'keys/nstance-old' }])).toBe(true);
     expect(await allowedBy(cfg, ['', 'GetParameter', { Name: '/keys/someone-elses' }])).toBe(false);
     expect(await allowedBy(cfg, ['', 'GetSecretValue', { SecretId: 'nstance/demo/ca-key' }])).toBe(false);
+    // The CA certificate and the store's own prefix are all of cluster/ it may touch.
+    expect(await allowedBy(cfg, ['', 'GetObject', { Bucket: bucket, Key: 'cluster/ca.crt' }])).toBe(true);
+    expect(await allowedBy(cfg, ['', 'ListObjectsV2', { Bucket: bucket, Prefix: 'cluster/secret/files/default/web/' }])).toBe(true);
+  });
+
+  it.each(storeDenied)('denies: %s', async (_what, secrets, call) => {
+    const cfg = parseConfigText(exampleWith((c) => setPath(c, 'cluster.secrets', secrets)), 'config.jsonc');
+    const found = await verdicts(cfg, call);
+    expect(found.length).toBeGreaterThan(0);
+    expect(found.filter((v) => v.result.startsWith('simulator error'))).toEqual([]);
+    expect(found.some((v) => v.result !== 'Allowed')).toBe(true);
   });
 });
