@@ -1,14 +1,15 @@
 /** Nstance's admin commands: `group create|delete|list|status` and `config status|refresh`, each with --json. */
 import { InvalidArgumentError, type Command } from 'commander';
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AwsClients } from '../../adapters/aws/clients';
 import { parseDuration } from '../../common/duration';
 import { groupWorkflowId } from '../../common/names';
 import type { GroupRef } from '../../common/types';
 import { configRefresh, configStatus } from '../ops/config-admin';
-import { createGroup, deleteGroup, groupStatusReport, listGroups, type GroupStatusReport } from '../ops/groups-admin';
+import { createGroup, deleteGroup, groupStatusReport, listGroups, liveCounts, type GroupStatusReport } from '../ops/groups-admin';
 import { parseGroupRef } from '../ops/groups-signal';
 import { groupStatus, waitForConvergence } from '../ops/status';
+import { rotationLeft } from '../../workflows/group-status';
 import { json, table } from './output';
 import { groupProgress } from './progress';
 
@@ -63,21 +64,33 @@ async function waitEnded(client: Client, ref: GroupRef, timeout: string): Promis
   }
 }
 
-/** Polls the group's status until its rotation is done: nothing drifted or being replaced, size members in service. */
+/**
+ * Polls the group's counts (a counts-only status query: a few hundred bytes whatever the size) until its
+ * rotation is done: nothing drifted or being replaced, size members in service. The full report, config
+ * included, is read once at the start (it names a group that does not exist) and once at the end, to print.
+ */
 async function waitRotated(client: Client, ref: GroupRef, read: () => Promise<GroupStatusReport>, timeout: string, show: boolean): Promise<GroupStatusReport> {
   const deadline = Date.now() + parseDuration(timeout);
-  const pending = (r: GroupStatusReport) => (r.live ? r.live.drifted + Object.values(r.live.replacing).reduce((a, b) => a + b, 0) : 0);
-  let report = await read();
-  const total = pending(report);
-  const progress = show ? groupProgress(`${ref.tenant}/${ref.group} rotating`, total, () => total - pending(report)) : undefined;
+  const live = async (): Promise<GroupStatusReport['live']> => {
+    const s = await groupStatus(client, ref, { limit: 0 }).catch((err: unknown) => {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    });
+    if (!s) return undefined;
+    // A worker too old to count the rotation: its members are the only way to know.
+    return s.rotation ? liveCounts(s, s.rotation) : (await read()).live;
+  };
+  const left = (l: GroupStatusReport['live']) => (l ? rotationLeft(l) : 0);
+  let counts = (await read()).live;
+  const total = left(counts);
+  const progress = show ? groupProgress(`${ref.tenant}/${ref.group} rotating`, total, () => total - left(counts)) : undefined;
   try {
     for (;;) {
-      const l = report.live;
-      if (l && pending(report) === 0 && l.inService === l.desired && l.total === l.desired) return report;
-      if (Date.now() >= deadline) throw new Error(`group ${ref.tenant}/${ref.group}: rotation not done after ${timeout} (${pending(report)} member(s) left)`);
+      if (counts && left(counts) === 0 && counts.inService === counts.desired && counts.total === counts.desired) return await read();
+      if (Date.now() >= deadline) throw new Error(`group ${ref.tenant}/${ref.group}: rotation not done after ${timeout} (${left(counts)} member(s) left)`);
       await new Promise((r) => setTimeout(r, 1000));
-      report = await read();
-      if (progress) progress.update(await groupStatus(client, ref, { limit: 0 }));
+      counts = await live();
+      if (progress && counts) progress.update({ ...ref, ...counts, members: [], configured: true });
     }
   } finally {
     progress?.stop();

@@ -8,13 +8,14 @@ import type { Client } from '@temporalio/client';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { isSizeOverride, OVERRIDE_FIELDS, resolveGroups, validateDynamicGroups, type DynamicGroupEntry, type DynamicGroups, type ResolvedGroup, type SizeOverride } from '../../common/config';
 import { s3Keys } from '../../common/names';
-import type { GroupRef, GroupStatus } from '../../common/types';
+import type { GroupRef, GroupRotation, GroupStatus } from '../../common/types';
 import { writeAudit } from '../../adapters/s3/audit';
 import { conditionFor, ShardConfigStore, type ShardConfigSnapshot } from '../../adapters/s3/config-store';
 import { ObjectStore, WriteConflictError } from '../../adapters/s3/objects';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { signalGroup, signalGroupIfRunning } from './groups-signal';
-import { groupStatusWithMembers } from './status';
+import { rotationOf } from '../../workflows/group-status';
+import { groupStatus, groupStatusWithMembers } from './status';
 
 export interface AdminTarget {
   client: Client;
@@ -188,6 +189,22 @@ export interface GroupStatusReport extends GroupListRow {
   };
 }
 
+/** The report's `live` part, from a counts-only status and its rotation counts. */
+export function liveCounts(s: GroupStatus, rotation: GroupRotation): NonNullable<GroupStatusReport['live']> {
+  return {
+    desired: s.desired,
+    running: s.running,
+    inService: s.inService,
+    pending: s.pending,
+    draining: s.draining,
+    total: s.total,
+    ...(s.lastError ? { lastError: s.lastError } : {}),
+    drifted: rotation.drifted,
+    driftFields: rotation.driftFields,
+    replacing: rotation.replacing as Record<string, number>,
+  };
+}
+
 export async function groupStatusReport(target: Pick<AdminTarget, 'client' | 's3' | 'bucket'>, ref: GroupRef): Promise<GroupStatusReport> {
   const snapshot = await loadShard(storeFor(target, ref.shard), target.bucket);
   const row = listRows(snapshot).find((r) => r.tenant === ref.tenant && r.group === ref.group);
@@ -198,29 +215,9 @@ export async function groupStatusReport(target: Pick<AdminTarget, 'client' | 's3
   }
   const report: GroupStatusReport = { ...row, vars: resolved.vars, loadBalancers: resolved.loadBalancers.map((lb) => lb.key) };
   try {
-    const s = await groupStatusWithMembers(target.client, ref);
-    const fields = new Set<string>();
-    const replacing: Record<string, number> = {};
-    let drifted = 0;
-    for (const m of s.members) {
-      if (m.drift && m.drift.length > 0 && !m.leaving) {
-        drifted++;
-        for (const f of m.drift) fields.add(f);
-      }
-      if (m.replacing) replacing[m.replacing.reason] = (replacing[m.replacing.reason] ?? 0) + 1;
-    }
-    report.live = {
-      desired: s.desired,
-      running: s.running,
-      inService: s.inService,
-      pending: s.pending,
-      draining: s.draining,
-      total: s.total,
-      ...(s.lastError ? { lastError: s.lastError } : {}),
-      drifted,
-      driftFields: [...fields].sort(),
-      replacing,
-    };
+    // Counts only (a few hundred bytes at any size): the members are paged in only from a worker too old to count the rotation.
+    const s = await groupStatus(target.client, ref, { limit: 0 });
+    report.live = liveCounts(s, s.rotation ?? rotationOf((await groupStatusWithMembers(target.client, ref)).members));
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError)) throw err;
   }
