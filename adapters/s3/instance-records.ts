@@ -53,14 +53,17 @@ export async function writeInstanceRecords(store: RecordStore, records: readonly
     reported = prefix;
     options.onProgress?.({ written: prefix, of: records.length, ...(prefix > 0 ? { last: records[prefix - 1].id } : {}) });
   };
+  // Once a write fails the attempt is over: the other writers stop too, rather than write on behind its back.
+  let failed = false;
   const worker = async () => {
-    for (let i = next++; i < records.length; i = next++) {
+    for (let i = next++; i < records.length && !failed; i = next++) {
       options.beforeEach?.();
       const r = records[i];
       const key = s3Keys.instance(r.shard, r.tenant, r.id);
       try {
         await store.s3.send(new PutObjectCommand({ Bucket: store.bucket, Key: key, Body: `${JSON.stringify(r)}\n`, ContentType: 'application/json' }));
       } catch (err) {
+        failed = true;
         throw classifyAwsError(err, `writing s3://${store.bucket}/${key}`);
       }
       done[i] = 1;

@@ -12,12 +12,15 @@ import { groupStatus, waitForConvergence } from '../ops/status';
 import { rotationLeft } from '../../workflows/group-status';
 import { json, table } from './output';
 import { groupProgress } from './progress';
+import { withRunIds, type RunRef } from './ui-links';
 
 export interface AdminDeps {
   withClients: <T>(body: (client: Client, aws: AwsClients) => Promise<T>) => Promise<T>;
   shardFrom: (options: { shard?: string }) => string;
   bucketFrom: (options: { bucket?: string }) => string;
   actor: () => string;
+  /** "Web UI: <link>" lines for runs (the program's --ui-url, else from the Temporal address). */
+  links: (runs: RunRef[]) => string;
 }
 
 type Common = { shard?: string; bucket?: string; json?: boolean };
@@ -120,10 +123,13 @@ export function addGroupAdminCommands(group: Command, deps: AdminDeps): void {
           ref,
           { template: o.template, size: o.size, instanceType: o.instanceType, subnetPool: o.subnetPool, vars: o.var },
         );
-        const summary = { shard: ref.shard, tenant: ref.tenant, group: ref.group, kind: result.kind, size: result.group.size, template: result.group.template, instanceType: result.group.instanceType, subnetPool: result.group.subnetPool, vars: result.group.vars };
-        if (o.wait && !o.json) await waitConverged(client, ref, result.group.size, o.timeout);
-        else if (o.wait) await waitForConvergence(client, ref, { timeoutMs: parseDuration(o.timeout), size: result.group.size });
-        print(o.json ? json(summary) : `${target}: ${result.kind === 'override' ? 'override of the config.jsonc group' : 'dynamic group'} stored (size ${summary.size}, ${summary.instanceType})`);
+        const summary = { shard: ref.shard, tenant: ref.tenant, group: ref.group, kind: result.kind, size: result.group.size, template: result.group.template, instanceType: result.group.instanceType, subnetPool: result.group.subnetPool, vars: result.group.vars, runs: [result.run] };
+        if (o.json) {
+          if (o.wait) await waitForConvergence(client, ref, { timeoutMs: parseDuration(o.timeout), size: result.group.size });
+          return print(json(summary));
+        }
+        print(`${target}: ${result.kind === 'override' ? 'override of the config.jsonc group' : 'dynamic group'} stored (size ${summary.size}, ${summary.instanceType})\n${deps.links([result.run])}`);
+        if (o.wait) await waitConverged(client, ref, result.group.size, o.timeout);
       });
     });
 
@@ -140,8 +146,13 @@ export function addGroupAdminCommands(group: Command, deps: AdminDeps): void {
       const ref = parseGroupRef(target, deps.shardFrom(o));
       await deps.withClients(async (client, aws) => {
         const result = await deleteGroup({ client, s3: aws.s3, bucket: deps.bucketFrom(o), actor: deps.actor() }, ref);
+        const runs = await withRunIds(client, result.run ? [result.run] : []);
+        if (o.json) {
+          if (o.wait && result.kind === 'dynamic') await waitEnded(client, ref, o.timeout);
+          return print(json({ shard: ref.shard, tenant: ref.tenant, group: ref.group, kind: result.kind, runs }));
+        }
+        print(`${target}: ${result.kind === 'override' ? 'override removed (back to config.jsonc)' : 'deleted (its instances drain)'}\n${deps.links(runs)}`);
         if (o.wait && result.kind === 'dynamic') await waitEnded(client, ref, o.timeout);
-        print(o.json ? json({ shard: ref.shard, tenant: ref.tenant, group: ref.group, kind: result.kind }) : `${target}: ${result.kind === 'override' ? 'override removed (back to config.jsonc)' : 'deleted (its instances drain)'}`);
       });
     });
 
@@ -217,7 +228,10 @@ export function addConfigAdminCommands(config: Command, deps: AdminDeps): void {
     .option('--bucket <bucket>', 'S3 bucket (default NSTANCE_BUCKET)')
     .option('--json', 'machine-readable output')
     .action(async (o: Common) => {
-      const r = await deps.withClients((client, aws) => configRefresh({ client, s3: aws.s3, bucket: deps.bucketFrom(o), shard: deps.shardFrom(o), actor: deps.actor() }));
-      print(o.json ? json(r) : `refreshed ${r.signalled.length} group(s) of shard ${r.shard}${r.leaving.length ? `; ${r.leaving.length} leaving` : ''}`);
+      const r = await deps.withClients(async (client, aws) => {
+        const refreshed = await configRefresh({ client, s3: aws.s3, bucket: deps.bucketFrom(o), shard: deps.shardFrom(o), actor: deps.actor() });
+        return { ...refreshed, runs: await withRunIds(client, refreshed.runs) };
+      });
+      print(o.json ? json(r) : `refreshed ${r.signalled.length} group(s) of shard ${r.shard}${r.leaving.length ? `; ${r.leaving.length} leaving` : ''}\n${deps.links(r.runs)}`);
     });
 }

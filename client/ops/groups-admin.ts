@@ -7,13 +7,13 @@
 import type { Client } from '@temporalio/client';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { isSizeOverride, OVERRIDE_FIELDS, resolveGroups, validateDynamicGroups, type DynamicGroupEntry, type DynamicGroups, type ResolvedGroup, type SizeOverride } from '../../common/config';
-import { s3Keys } from '../../common/names';
+import { groupWorkflowId, s3Keys } from '../../common/names';
 import type { GroupRef, GroupRotation, GroupStatus } from '../../common/types';
 import { writeAudit } from '../../adapters/s3/audit';
 import { conditionFor, ShardConfigStore, type ShardConfigSnapshot } from '../../adapters/s3/config-store';
 import { ObjectStore, WriteConflictError } from '../../adapters/s3/objects';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { signalGroup, signalGroupIfRunning } from './groups-signal';
+import { signalGroup, signalGroupIfRunning, type SignalledRun } from './groups-signal';
 import { rotationOf } from '../../workflows/group-status';
 import { groupStatus, groupStatusWithMembers } from './status';
 
@@ -103,7 +103,7 @@ async function audit(target: AdminTarget, ref: GroupRef, action: string, details
  * Creates a dynamic group, or overrides a config.jsonc group (size, instance type and vars only;
  * vars merge over an earlier override's). Returns what the group resolves to now.
  */
-export async function createGroup(target: AdminTarget, ref: GroupRef, spec: GroupCreate): Promise<{ kind: 'dynamic' | 'override'; group: ResolvedGroup }> {
+export async function createGroup(target: AdminTarget, ref: GroupRef, spec: GroupCreate): Promise<{ kind: 'dynamic' | 'override'; group: ResolvedGroup; run: SignalledRun }> {
   const found: { kind: 'dynamic' | 'override' } = { kind: 'dynamic' };
   const { after, snapshot } = await editEntry(target, ref, (snap, entry) => {
     const name = `${ref.tenant}/${ref.group}`;
@@ -135,12 +135,15 @@ export async function createGroup(target: AdminTarget, ref: GroupRef, spec: Grou
   (next.groups[ref.tenant] ??= {})[ref.group] = after as DynamicGroupEntry;
   const resolved = resolveGroups(snapshot.config, next).find((g) => g.tenant === ref.tenant && g.group === ref.group) as ResolvedGroup;
   await audit(target, ref, 'group.create', { kind: found.kind, entry: after });
-  await signalGroup(target.client, ref, { reason: 'group-created', actor: target.actor });
-  return { kind: found.kind, group: resolved };
+  const run = await signalGroup(target.client, ref, { reason: 'group-created', actor: target.actor }, { size: resolved.size, template: resolved.template });
+  return { kind: found.kind, group: resolved, run };
 }
 
-/** Deletes a dynamic group (its instances drain, then its workflow ends) or a static group's override (back to config.jsonc). */
-export async function deleteGroup(target: AdminTarget, ref: GroupRef): Promise<{ kind: 'dynamic' | 'override' }> {
+/**
+ * Deletes a dynamic group (its instances drain, then its workflow ends) or a static group's override (back to
+ * config.jsonc). `run`: the group run signalled (absent when a deleted dynamic group's workflow no longer ran).
+ */
+export async function deleteGroup(target: AdminTarget, ref: GroupRef): Promise<{ kind: 'dynamic' | 'override'; run?: SignalledRun }> {
   const found: { kind: 'dynamic' | 'override' } = { kind: 'dynamic' };
   await editEntry(target, ref, (snap, entry) => {
     const name = `${ref.tenant}/${ref.group}`;
@@ -157,9 +160,8 @@ export async function deleteGroup(target: AdminTarget, ref: GroupRef): Promise<{
   await audit(target, ref, 'group.delete', { kind });
   const request = { reason: 'group-deleted', actor: target.actor };
   // A static group goes back to its config; a deleted dynamic one must not be started again if it already ended.
-  if (kind === 'override') await signalGroup(target.client, ref, request);
-  else await signalGroupIfRunning(target.client, ref, request);
-  return { kind };
+  if (kind === 'override') return { kind, run: await signalGroup(target.client, ref, request) };
+  return (await signalGroupIfRunning(target.client, ref, request)) ? { kind, run: { workflowId: groupWorkflowId(ref.shard, ref.tenant, ref.group) } } : { kind };
 }
 
 export function listRows(snapshot: Pick<ShardConfigSnapshot, 'config' | 'dynamic'>): GroupListRow[] {
