@@ -29,6 +29,8 @@ export interface RecordWriteProgress {
 
 /** Progress is reported each time this many more records (in order) are in S3, and at the end. */
 export const RECORD_PAGE = 100;
+/** And at least this often while writes complete (a slow S3 must not let the activity's heartbeat time out). */
+const PROGRESS_EVERY_MS = 5_000;
 
 export interface RecordWriteOptions {
   /** Records before this index are already written (by an earlier attempt). */
@@ -40,8 +42,8 @@ export interface RecordWriteOptions {
 
 /**
  * Writes records[from…] (overwriting: a record written twice is harmless), WRITE_CONCURRENCY at a time,
- * reporting the prefix written every RECORD_PAGE records: writes finish out of order, so the progress a
- * retry may trust is the longest run of written records from the start, never a count.
+ * reporting the prefix written every RECORD_PAGE records (or PROGRESS_EVERY_MS): writes finish out of order,
+ * so the progress a retry may trust is the longest run of written records from the start, never a count.
  */
 export async function writeInstanceRecords(store: RecordStore, records: readonly InstanceRecord[], options: RecordWriteOptions = {}): Promise<number> {
   const from = Math.min(records.length, Math.max(0, Math.floor(options.from ?? 0)));
@@ -49,8 +51,10 @@ export async function writeInstanceRecords(store: RecordStore, records: readonly
   let next = from;
   let prefix = from;
   let reported = from;
+  let reportedAt = Date.now();
   const report = () => {
     reported = prefix;
+    reportedAt = Date.now();
     options.onProgress?.({ written: prefix, of: records.length, ...(prefix > 0 ? { last: records[prefix - 1].id } : {}) });
   };
   // Once a write fails the attempt is over: the other writers stop too, rather than write on behind its back.
@@ -68,7 +72,7 @@ export async function writeInstanceRecords(store: RecordStore, records: readonly
       }
       done[i] = 1;
       while (prefix < records.length && done[prefix]) prefix++;
-      if (prefix - reported >= RECORD_PAGE) report();
+      if (prefix - reported >= RECORD_PAGE || Date.now() - reportedAt >= PROGRESS_EVERY_MS) report();
     }
   };
   await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, records.length - from) }, worker));

@@ -202,11 +202,12 @@ test('a batch of records heartbeats its progress every page, and its retry write
   const written = puts();
   expect(written).toBeGreaterThanOrEqual(450);
   expect(written).toBeLessThan(450 + 32);
-  // A heartbeat each time 100 more records are written in order (writes finish out of order, so a page may
-  // be reported a little late), each naming the last of them.
+  // A heartbeat at least every 100 records written in order (writes finish out of order, 16 at a time, so a
+  // page may be reported up to 15 late), each naming the last of them.
   const at = beats.map((b) => b.written);
-  expect(at.length).toBeGreaterThanOrEqual(4);
-  for (let i = 0; i < at.length; i++) expect(at[i] - (i === 0 ? 0 : at[i - 1])).toBeGreaterThanOrEqual(100);
+  expect(at.length).toBeGreaterThanOrEqual(3);
+  for (let i = 0; i < at.length; i++) expect(at[i] - (i === 0 ? 0 : at[i - 1])).toBeLessThanOrEqual(100 + 15);
+  expect(at[at.length - 1]).toBeGreaterThanOrEqual(300);
   expect(at[at.length - 1]).toBeLessThanOrEqual(written);
   expect(beats.every((b) => b.of === 1000 && b.last === batch[b.written - 1].id)).toBe(true);
 
