@@ -5,12 +5,13 @@ import { defaultEc2RateLimits } from '../adapters/aws/token-bucket';
 import { terminateInstanceBatch, TERMINATE_BATCH_SIZE } from '../adapters/ec2/terminate-batch';
 import { inParallel } from './gc/parallel';
 import { resumableProgress, ProgressReporter, startProgress, type GcProgress, type Orphan } from './gc/progress';
-import { sortTagged, whyNotOwned, type Suspect } from './gc/suspects';
+import { judgeSuspect, sortTagged, type Suspect } from './gc/suspects';
 import { GC_DESCRIBE_PAGE_SIZE, taggedInstances } from './gc/tagged-instances';
 import { writeAudit } from '../adapters/s3/audit';
 import { ObjectStore } from '../adapters/s3/objects';
 import { deleteInstanceRecords, expiredRecords, listInstanceRecords } from '../adapters/s3/instance-records';
 import { latestInstanceRun, runningInstanceOwners, type InstanceRun } from '../adapters/temporal/workflow-status';
+import { recordGcAction } from '../adapters/metrics/domain-metrics';
 
 export { GC_DESCRIBE_PAGE_SIZE };
 export type { GcCounts, GcProgress, Orphan } from './gc/progress';
@@ -92,9 +93,9 @@ export function createGcActivities(deps: ActivityDeps) {
       const chunk = progress.pending.slice(0, DESCRIBE_CONCURRENCY * 4);
       const decided = await inParallel(chunk, DESCRIBE_CONCURRENCY, async (suspect: Suspect) => ({
         suspect,
-        why: whyNotOwned(suspect, suspect.instanceId ? await runOf(suspect.instanceId) : undefined),
+        verdict: judgeSuspect(suspect, suspect.instanceId ? await runOf(suspect.instanceId) : undefined),
       }));
-      for (const { suspect, why } of decided) if (why) progress.orphans.push({ ...suspect, why });
+      for (const { suspect, verdict } of decided) if (verdict) progress.orphans.push({ ...suspect, ...verdict });
       progress.pending = progress.pending.slice(chunk.length);
       progress.counts.orphans = progress.orphans.length;
       reporter.report(progress);
@@ -113,7 +114,7 @@ export function createGcActivities(deps: ActivityDeps) {
         at: request.at,
         instanceIds: orphan.instanceId ? [orphan.instanceId] : [],
         ec2InstanceIds: [orphan.ec2InstanceId],
-        details: { why: orphan.why, launchedAt: orphan.launchedAt },
+        details: { why: orphan.why, kind: orphan.kind ?? 'orphan', launchedAt: orphan.launchedAt },
       },
       `gc/${request.shard}/${orphan.ec2InstanceId}`,
     );
@@ -128,6 +129,7 @@ export function createGcActivities(deps: ActivityDeps) {
       const outcome = await terminateInstanceBatch({ ec2: deps.aws.ec2, limits }, batch.map((o) => o.ec2InstanceId));
       const terminated = new Set(outcome.terminated);
       await inParallel(batch.filter((o) => terminated.has(o.ec2InstanceId)), AUDIT_CONCURRENCY, (orphan) => audit(request, orphan));
+      recordGcAction('termination-refused', outcome.refused.length);
       for (const { ec2InstanceId, error } of outcome.refused) {
         progress.refused.push(ec2InstanceId);
         ctx.log.warn('garbage collection: EC2 refused to terminate an orphan; the next pass tries again', { ec2InstanceId, error });
@@ -153,7 +155,10 @@ export function createGcActivities(deps: ActivityDeps) {
       if (old.length === 0) return;
       const running = new Set((await runningInstanceOwners(deps.temporal, request.shard)).keys());
       const expired = expiredRecords(old, running, Date.now(), retention);
-      if (expired.length > 0) ctx.log.info('garbage collection: instance records past retention deleted', { shard: request.shard, deleted: await deleteInstanceRecords(store, expired.map((r) => r.key)) });
+      if (expired.length === 0) return;
+      const deleted = await deleteInstanceRecords(store, expired.map((r) => r.key));
+      recordGcAction('record-deleted', deleted);
+      ctx.log.info('garbage collection: instance records past retention deleted', { shard: request.shard, deleted });
     } catch (err) {
       ctx.log.warn('garbage collection: instance records not swept; the next pass tries again', { shard: request.shard, error: String(err) });
     }

@@ -203,6 +203,16 @@ export interface GroupStatus extends GroupRef {
   launches?: LaunchVersion[];
   /** How the workflow itself is doing, for benchmarks and the curious. Absent from runs before fleet scale. */
   diagnostics?: GroupDiagnostics;
+  /** How far a rotation has to go, counted over every member (counts-only answers too). Absent from workers before it was counted. */
+  rotation?: GroupRotation;
+}
+
+export interface GroupRotation {
+  /** Members staying whose launch differs from what the group would launch now, and the fields that differ. */
+  drifted: number;
+  driftFields: DriftField[];
+  /** Members being replaced now, by reason. */
+  replacing: Partial<Record<RemovalReason, number>>;
 }
 
 export interface GroupDiagnostics {

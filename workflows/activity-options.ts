@@ -78,12 +78,15 @@ export const groupEc2Activities = proxyActivities<Only<'lookupImages' | 'observe
   retry: groupRetry,
 });
 
-/** Starts and removals talk to Temporal for many instances at once: heartbeats show progress, a retry resumes. */
-export const groupRecordActivities = proxyActivities<Only<'writeInstanceRecords'>>({
-  startToCloseTimeout: '5m',
-  retry: groupRetry,
-});
+const recordOptions: ActivityOptions = { startToCloseTimeout: '5m', retry: groupRetry };
 
+/** Instance records as runs from before record heartbeats schedule them (their commands stay as recorded). */
+export const groupRecordActivities = proxyActivities<Only<'writeInstanceRecords'>>(recordOptions);
+
+/** A batch heartbeats every page of records written: a dead worker is noticed within 30 s, and the retry goes on from the last page. */
+export const heartbeatingRecordActivities = proxyActivities<Only<'writeInstanceRecords'>>({ ...recordOptions, heartbeatTimeout: '30s' });
+
+/** Starts and removals talk to Temporal for many instances at once: heartbeats show progress, a retry resumes. */
 export const groupBatchActivities = proxyActivities<Only<'startInstanceBatch' | 'signalInstances'>>({
   startToCloseTimeout: '10m',
   heartbeatTimeout: '30s',

@@ -55,6 +55,12 @@ const summarizers: Summarizers = {
     const about = entry.instanceIds?.length ? ` ${someIds(entry.instanceIds)}` : entry.group ? ` ${entry.tenant}/${entry.group}` : '';
     return `audit ${entry.action}${about}`;
   },
+  writeInstanceRecords: (records) => {
+    const groups = [...new Set(records.map((r) => `${r.tenant}/${r.group}`))].join(', ');
+    return `write ${count(records.length, 'instance record')}${groups ? ` of ${groups}` : ''} to S3: ${someIds(records.map((r) => `${r.id} (${r.phase})`))}`;
+  },
+  beginKeyRotation: (shard) => `count shard ${shard}'s object-storage secrets and read its encryption keys, to rotate them`,
+  rotateSecretsPage: (input) => `re-encrypt up to ${count(input.limit, 'secret')} under key ${input.keyId}, ${input.startAfter ? `after ${input.startAfter}` : 'from the first'}`,
   collectGarbage: (request) => `collect orphan instances of shard ${request.shard} (older than ${Math.round(request.graceMs / 1000)} s)`,
   loadLeaderNetwork: (shard) => `read shard ${shard}'s leader network`,
   readLeaderEpoch: (shard) => `read shard ${shard}'s newest leader epoch`,
@@ -63,6 +69,9 @@ const summarizers: Summarizers = {
   serveAsLeader: (input) => `worker ${input.workerId} serves as leader at epoch ${input.epoch}`,
   standBy: (input) => `worker ${input.workerId} stands by`,
 };
+
+/** The activities this table summarises (test/unit/activity-summaries.test.ts checks every one the workflows call is here). */
+export const summarizedActivities: readonly string[] = Object.keys(summarizers);
 
 /** The summary of one scheduled activity; its bare name for one this table does not know. */
 export function activitySummary(activityType: string, args: readonly unknown[]): string {

@@ -14,8 +14,8 @@ import { PHASES, type Expiry, type Health, type Member, type RemovalReason } fro
  */
 export type PackedMember = [string, number, number, ...(string | number | null)[]];
 
-const HEALTH: readonly Health[] = ['healthy', 'unhealthy', 'termination-notice'];
-const EXPIRY: readonly Expiry[] = ['eligible', 'forced'];
+export const HEALTH: readonly Health[] = ['healthy', 'unhealthy', 'termination-notice'];
+export const EXPIRY: readonly Expiry[] = ['eligible', 'forced'];
 export const REMOVAL_REASONS: readonly RemovalReason[] = [
   'scale-down',
   'drain-requested',

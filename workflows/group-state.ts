@@ -4,6 +4,7 @@ import type { CachedImage } from './decisions/images';
 import type { LaunchVersion } from './decisions/drift';
 import { creationBackoffMs, type Removal } from './decisions/reconcile';
 import { packMembers, unpackMembers, type PackedMember } from './group-carry';
+import { packRecords, type PackedRecord } from './group-records-carry';
 import type { GroupState as LegacyCarriedGroupState } from './legacy/group-state-v1';
 import type { StepHealth, StepName } from './group-steps';
 
@@ -37,7 +38,7 @@ export interface GroupState {
   launches: LaunchVersion[];
   /** This run's last drift verdict per launch version (for the status query; not carried, recomputed each pass). */
   driftByVersion?: Record<number, DriftField[]>;
-  /** Instance records to write (by instance id), when this run writes them (workflows/group-records.ts). Not carried. */
+  /** Instance records to write (by instance id), when this run writes them (workflows/group-records.ts). Carried packed, bounded, from CARRY_RECORDS_PATCH on. */
   records?: Record<string, InstanceRecord>;
 }
 
@@ -46,7 +47,10 @@ export type CarriedGroupState = { version: 2; members: PackedMember[] } & Pick<
   GroupState,
   'nextSeq' | 'spec' | 'removed' | 'failures' | 'backoffUntil' | 'lastError' | 'images' | 'steps' | 'unstarted' | 'pendingRemovals' | 'strays'
 > &
-  Partial<Pick<GroupState, 'launches'>>;
+  Partial<Pick<GroupState, 'launches'>> & {
+    /** Instance records queued but not yet written (workflows/group-records-carry.ts); absent when none, or from runs before CARRY_RECORDS_PATCH. */
+    records?: PackedRecord[];
+  };
 
 /** The state carried by a group run from before fleet scale (members as objects). */
 export type { GroupState as LegacyCarriedGroupState } from './legacy/group-state-v1';
@@ -113,7 +117,9 @@ function structuredMembers(members: Record<string, Member>): Record<string, Memb
   return out;
 }
 
-export function carryGroupState(state: GroupState): CarriedGroupState {
+/** `records`: carry the queued instance records too (runs from CARRY_RECORDS_PATCH on). */
+export function carryGroupState(state: GroupState, options: { records?: boolean } = {}): CarriedGroupState {
+  const records = options.records && state.records ? packRecords(state.records, state.members) : [];
   return {
     version: 2,
     members: packMembers(Object.values(state.members)),
@@ -129,6 +135,7 @@ export function carryGroupState(state: GroupState): CarriedGroupState {
     pendingRemovals: state.pendingRemovals,
     strays: state.strays,
     ...(state.launches.length > 0 ? { launches: state.launches } : {}),
+    ...(records.length > 0 ? { records } : {}),
   };
 }
 

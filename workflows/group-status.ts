@@ -2,7 +2,7 @@
  * What the group's status query answers: counts always, members by page. A group of
  * 5,000 must not answer `nstance groups` with 5,000 members (queries are payloads too).
  */
-import type { DriftField, LaunchVersion, GroupDiagnostics, GroupRef, GroupStatus, Member, StatusPage } from '../common/types';
+import type { DriftField, LaunchVersion, GroupDiagnostics, GroupRef, GroupRotation, GroupStatus, Member, StatusPage } from '../common/types';
 import { countMembers } from './decisions/reconcile';
 
 export const DEFAULT_PAGE_SIZE = 200;
@@ -42,10 +42,37 @@ export function statusOf(ref: GroupRef, view: GroupView, now: number, page: Stat
     configured: view.configured,
     lastError: view.lastError,
     backoffUntil: view.backoffUntil !== undefined && view.backoffUntil > now ? new Date(view.backoffUntil).toISOString() : undefined,
+    rotation: rotationOf(all, view.driftOf),
   };
   if (view.diagnostics) status.diagnostics = view.diagnostics;
   if (view.launches && view.launches.length > 0 && limit > 0) status.launches = view.launches;
   return status;
+}
+
+/**
+ * What a rotation has left, over every member: `group status --wait` polls these counts instead of the
+ * members. `driftOf` as the workflow knows it; a client holding paged members passes each one's `drift`.
+ */
+export function rotationOf(members: Iterable<Member>, driftOf: (m: Member) => DriftField[] | undefined = (m) => m.drift): GroupRotation {
+  const fields = new Set<DriftField>();
+  const replacing: GroupRotation['replacing'] = {};
+  let drifted = 0;
+  for (const m of members) {
+    const drift = driftOf(m);
+    if (drift && drift.length > 0 && !m.leaving) {
+      drifted++;
+      for (const f of drift) fields.add(f);
+    }
+    if (m.replacing) replacing[m.replacing.reason] = (replacing[m.replacing.reason] ?? 0) + 1;
+  }
+  return { drifted, driftFields: [...fields].sort(), replacing };
+}
+
+/** Members a rotation still has to replace (drifted, or being replaced now). */
+export function rotationLeft(r: Pick<GroupRotation, 'drifted'> & { replacing: Partial<Record<string, number>> }): number {
+  let left = r.drifted;
+  for (const n of Object.values(r.replacing)) left += n ?? 0;
+  return left;
 }
 
 const GONE_PHASES = new Set(['terminated', 'failed']);

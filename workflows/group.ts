@@ -20,7 +20,8 @@ import { applyUpdate, carryGroupState, desiredSize, forget, restoreGroupState, t
 import { currentDetails, statusOf, type GroupView } from './group-status';
 import { nextStepRetry, runStep, stepError } from './group-steps';
 import { legacyGroupWorkflow } from './legacy/group-v1';
-import { flushRecords, queueRecord, RECORDS_PATCH } from './group-records';
+import { CARRY_RECORDS_PATCH, flushRecords, queueRecord, RECORDS_PATCH } from './group-records';
+import { unpackRecords } from './group-records-carry';
 
 export type { GroupState } from './group-state';
 
@@ -60,6 +61,9 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
   const coalesceReports = patched(COALESCE_REPORTS_PATCH);
   const state = restoreGroupState(input.state);
   if (patched(RECORDS_PATCH)) state.records = {};
+  // Records queued by the last run and not yet written: written by this run's first pass.
+  const carryRecords = state.records !== undefined && patched(CARRY_RECORDS_PATCH);
+  if (carryRecords && input.state && 'records' in input.state) state.records = unpackRecords(ref, input.state.records, state.members);
   let wake = false;
   /** Reports applied since the last pass began; they wake a pass no sooner than REPORT_COALESCE_MS after it. */
   let reportsPending = false;
@@ -79,7 +83,7 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
     launches: state.launches,
     driftOf: (m) => (m.launch === undefined ? undefined : state.driftByVersion?.[m.launch]),
     diagnostics: withDiagnostics
-      ? { passes: state.passes, historyLength: workflowInfo().historyLength, carriedStateBytes: JSON.stringify(carryGroupState(state)).length, rebuilding: state.rebuilding }
+      ? { passes: state.passes, historyLength: workflowInfo().historyLength, carriedStateBytes: JSON.stringify(carryGroupState(state, { records: carryRecords })).length, rebuilding: state.rebuilding }
       : undefined,
   });
   const showDetails = () => setCurrentDetails(currentDetails(statusOf(ref, view(false), Date.now(), { limit: 0 }), state.rebuilding));
@@ -164,8 +168,8 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
 
     if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      const carried = carryGroupState(state);
-      log.info('continuing as new', { ...ref, members: Object.keys(state.members).length, carriedStateBytes: JSON.stringify(carried).length });
+      const carried = carryGroupState(state, { records: carryRecords });
+      log.info('continuing as new', { ...ref, members: Object.keys(state.members).length, records: carried.records?.length ?? 0, carriedStateBytes: JSON.stringify(carried).length });
       await continueAsNew<typeof groupWorkflow>({ ...ref, state: carried });
     }
   }

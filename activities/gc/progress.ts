@@ -1,10 +1,12 @@
-import type { Suspect } from './suspects';
+import type { OrphanKind, Suspect } from './suspects';
 
 export interface Orphan {
   ec2InstanceId: string;
   instanceId?: string;
   launchedAt?: string;
   why: string;
+  /** Absent in progress heartbeated by code from before kinds (an orphan of no running workflow then). */
+  kind?: OrphanKind;
 }
 
 /** What a pass has done so far: shown in its heartbeats (the Web UI's pending activity) and logged at the end. */

@@ -42,14 +42,21 @@ export function sortTagged(instances: readonly TaggedInstance[], owners: Readonl
   return sorted;
 }
 
+/** What kind of orphan an instance is (the GC's metrics count terminations by it). */
+export type OrphanKind = 'orphan' | 'duplicate' | 'untagged';
+
 /**
- * Why a suspect is not owned, from its workflow's latest run read consistently (describe), or
- * undefined when it is owned after all. Each answer is final: instance ids are never reused, so a
- * workflow that is not running never runs again, and the EC2 id a workflow records never changes.
+ * Why a suspect is not owned, and what kind of orphan that makes it, from its workflow's latest run read
+ * consistently (describe), or undefined when it is owned after all. Each answer is final: instance ids are
+ * never reused, so a workflow that is not running never runs again, and the EC2 id a workflow records never changes.
  */
-export function whyNotOwned(suspect: Suspect, run: InstanceRun | undefined): string | undefined {
-  if (!suspect.instanceId || !run) return `no ${TAG.instanceId} tag`;
-  if (run.status !== 'RUNNING') return `no running workflow owns ${suspect.instanceId}`;
-  if (run.ec2InstanceId && run.ec2InstanceId !== suspect.ec2InstanceId) return `a duplicate: ${suspect.instanceId}'s workflow runs ${run.ec2InstanceId}`;
+export function judgeSuspect(suspect: Suspect, run: InstanceRun | undefined): { why: string; kind: OrphanKind } | undefined {
+  if (!suspect.instanceId || !run) return { why: `no ${TAG.instanceId} tag`, kind: 'untagged' };
+  if (run.status !== 'RUNNING') return { why: `no running workflow owns ${suspect.instanceId}`, kind: 'orphan' };
+  if (run.ec2InstanceId && run.ec2InstanceId !== suspect.ec2InstanceId) return { why: `a duplicate: ${suspect.instanceId}'s workflow runs ${run.ec2InstanceId}`, kind: 'duplicate' };
   return undefined;
+}
+
+export function whyNotOwned(suspect: Suspect, run: InstanceRun | undefined): string | undefined {
+  return judgeSuspect(suspect, run)?.why;
 }

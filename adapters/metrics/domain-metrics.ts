@@ -73,6 +73,19 @@ const gcTerminations = new Counter({
   help: 'Instances the garbage collector terminated (tagged, owned by no running workflow, past the grace period)',
   registers,
 });
+/**
+ * Everything the garbage collector does, by action: orphans terminated by why they were orphans (no running
+ * workflow owns them, a duplicate of what a running workflow owns, no instance-id tag), terminations EC2
+ * refused (tried again next pass), and instance records deleted past their retention.
+ */
+export const GC_ACTIONS = ['orphan-terminated', 'duplicate-terminated', 'untagged-terminated', 'termination-refused', 'record-deleted'] as const;
+export type GcAction = (typeof GC_ACTIONS)[number];
+const gcActions = new Counter({
+  name: 'nstance_gc_actions_total',
+  help: `Garbage collector actions, by action (${GC_ACTIONS.join(', ')})`,
+  labelNames: ['action'],
+  registers,
+});
 export const leaderEpochGauge = new Gauge({
   name: 'nstance_leader_epoch',
   help: 'Leadership epoch this worker holds or last held (absent before it ever led)',
@@ -120,12 +133,21 @@ export function recordAudit(entry: AuditEntry): void {
       if (typeof details.durationMs === 'number' && details.durationMs >= 0) handoffDuration.observe({ reason }, details.durationMs / 1000);
       break;
     }
-    case 'gc.terminate':
+    case 'gc.terminate': {
       gcTerminations.inc();
+      // Entries from before kinds were audited: an orphan of no running workflow, the kind they all were then.
+      const kind = `${typeof details.kind === 'string' ? details.kind : 'orphan'}-terminated`;
+      gcActions.inc({ action: (GC_ACTIONS as readonly string[]).includes(kind) ? kind : 'orphan-terminated' });
       break;
+    }
     default:
       break;
   }
+}
+
+/** Counts GC actions that leave no audit entry of their own (terminations are counted from theirs). */
+export function recordGcAction(action: Exclude<GcAction, `${string}-terminated`>, count = 1): void {
+  if (count > 0) gcActions.inc({ action }, count);
 }
 
 export function recordAgentRejection(action: string): void {

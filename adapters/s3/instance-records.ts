@@ -19,23 +19,65 @@ export interface RecordStore {
   bucket: string;
 }
 
-export async function writeInstanceRecords(store: RecordStore, records: InstanceRecord[], onDone: (n: number) => void = () => undefined): Promise<number> {
-  let next = 0;
-  let done = 0;
+/** A batch's progress: records[0, written) are in S3 (heartbeated, so a retried attempt goes on from there). */
+export interface RecordWriteProgress {
+  written: number;
+  of: number;
+  /** The id of records[written - 1]: a retry checks it is resuming the same batch. */
+  last?: string;
+}
+
+/** Progress is reported each time this many more records (in order) are in S3, and at the end. */
+export const RECORD_PAGE = 100;
+/** And at least this often while writes complete (a slow S3 must not let the activity's heartbeat time out). */
+const PROGRESS_EVERY_MS = 5_000;
+
+export interface RecordWriteOptions {
+  /** Records before this index are already written (by an earlier attempt). */
+  from?: number;
+  onProgress?: (progress: RecordWriteProgress) => void;
+  /** Called before each write (an activity's cancellation check). */
+  beforeEach?: () => void;
+}
+
+/**
+ * Writes records[from…] (overwriting: a record written twice is harmless), WRITE_CONCURRENCY at a time,
+ * reporting the prefix written every RECORD_PAGE records (or PROGRESS_EVERY_MS): writes finish out of order,
+ * so the progress a retry may trust is the longest run of written records from the start, never a count.
+ */
+export async function writeInstanceRecords(store: RecordStore, records: readonly InstanceRecord[], options: RecordWriteOptions = {}): Promise<number> {
+  const from = Math.min(records.length, Math.max(0, Math.floor(options.from ?? 0)));
+  const done = new Uint8Array(records.length);
+  let next = from;
+  let prefix = from;
+  let reported = from;
+  let reportedAt = Date.now();
+  const report = () => {
+    reported = prefix;
+    reportedAt = Date.now();
+    options.onProgress?.({ written: prefix, of: records.length, ...(prefix > 0 ? { last: records[prefix - 1].id } : {}) });
+  };
+  // Once a write fails the attempt is over: the other writers stop too, rather than write on behind its back.
+  let failed = false;
   const worker = async () => {
-    for (let i = next++; i < records.length; i = next++) {
+    for (let i = next++; i < records.length && !failed; i = next++) {
+      options.beforeEach?.();
       const r = records[i];
       const key = s3Keys.instance(r.shard, r.tenant, r.id);
       try {
         await store.s3.send(new PutObjectCommand({ Bucket: store.bucket, Key: key, Body: `${JSON.stringify(r)}\n`, ContentType: 'application/json' }));
       } catch (err) {
+        failed = true;
         throw classifyAwsError(err, `writing s3://${store.bucket}/${key}`);
       }
-      onDone(++done);
+      done[i] = 1;
+      while (prefix < records.length && done[prefix]) prefix++;
+      if (prefix - reported >= RECORD_PAGE || Date.now() - reportedAt >= PROGRESS_EVERY_MS) report();
     }
   };
-  await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, records.length) }, worker));
-  return done;
+  await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, records.length - from) }, worker));
+  if (reported !== prefix || records.length === 0) report();
+  return records.length;
 }
 
 export interface StoredRecord {

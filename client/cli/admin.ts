@@ -1,22 +1,26 @@
 /** Nstance's admin commands: `group create|delete|list|status` and `config status|refresh`, each with --json. */
 import { InvalidArgumentError, type Command } from 'commander';
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AwsClients } from '../../adapters/aws/clients';
 import { parseDuration } from '../../common/duration';
 import { groupWorkflowId } from '../../common/names';
 import type { GroupRef } from '../../common/types';
 import { configRefresh, configStatus } from '../ops/config-admin';
-import { createGroup, deleteGroup, groupStatusReport, listGroups, type GroupStatusReport } from '../ops/groups-admin';
+import { createGroup, deleteGroup, groupStatusReport, listGroups, liveCounts, type GroupStatusReport } from '../ops/groups-admin';
 import { parseGroupRef } from '../ops/groups-signal';
 import { groupStatus, waitForConvergence } from '../ops/status';
+import { rotationLeft } from '../../workflows/group-status';
 import { json, table } from './output';
 import { groupProgress } from './progress';
+import { withRunIds, type RunRef } from './ui-links';
 
 export interface AdminDeps {
   withClients: <T>(body: (client: Client, aws: AwsClients) => Promise<T>) => Promise<T>;
   shardFrom: (options: { shard?: string }) => string;
   bucketFrom: (options: { bucket?: string }) => string;
   actor: () => string;
+  /** "Web UI: <link>" lines for runs (the program's --ui-url, else from the Temporal address). */
+  links: (runs: RunRef[]) => string;
 }
 
 type Common = { shard?: string; bucket?: string; json?: boolean };
@@ -63,21 +67,33 @@ async function waitEnded(client: Client, ref: GroupRef, timeout: string): Promis
   }
 }
 
-/** Polls the group's status until its rotation is done: nothing drifted or being replaced, size members in service. */
+/**
+ * Polls the group's counts (a counts-only status query: a few hundred bytes whatever the size) until its
+ * rotation is done: nothing drifted or being replaced, size members in service. The full report, config
+ * included, is read once at the start (it names a group that does not exist) and once at the end, to print.
+ */
 async function waitRotated(client: Client, ref: GroupRef, read: () => Promise<GroupStatusReport>, timeout: string, show: boolean): Promise<GroupStatusReport> {
   const deadline = Date.now() + parseDuration(timeout);
-  const pending = (r: GroupStatusReport) => (r.live ? r.live.drifted + Object.values(r.live.replacing).reduce((a, b) => a + b, 0) : 0);
-  let report = await read();
-  const total = pending(report);
-  const progress = show ? groupProgress(`${ref.tenant}/${ref.group} rotating`, total, () => total - pending(report)) : undefined;
+  const live = async (): Promise<GroupStatusReport['live']> => {
+    const s = await groupStatus(client, ref, { limit: 0 }).catch((err: unknown) => {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    });
+    if (!s) return undefined;
+    // A worker too old to count the rotation: its members are the only way to know.
+    return s.rotation ? liveCounts(s, s.rotation) : (await read()).live;
+  };
+  const left = (l: GroupStatusReport['live']) => (l ? rotationLeft(l) : 0);
+  let counts = (await read()).live;
+  const total = left(counts);
+  const progress = show ? groupProgress(`${ref.tenant}/${ref.group} rotating`, total, () => total - left(counts)) : undefined;
   try {
     for (;;) {
-      const l = report.live;
-      if (l && pending(report) === 0 && l.inService === l.desired && l.total === l.desired) return report;
-      if (Date.now() >= deadline) throw new Error(`group ${ref.tenant}/${ref.group}: rotation not done after ${timeout} (${pending(report)} member(s) left)`);
+      if (counts && left(counts) === 0 && counts.inService === counts.desired && counts.total === counts.desired) return await read();
+      if (Date.now() >= deadline) throw new Error(`group ${ref.tenant}/${ref.group}: rotation not done after ${timeout} (${left(counts)} member(s) left)`);
       await new Promise((r) => setTimeout(r, 1000));
-      report = await read();
-      if (progress) progress.update(await groupStatus(client, ref, { limit: 0 }));
+      counts = await live();
+      if (progress && counts) progress.update({ ...ref, ...counts, members: [], configured: true });
     }
   } finally {
     progress?.stop();
@@ -107,10 +123,13 @@ export function addGroupAdminCommands(group: Command, deps: AdminDeps): void {
           ref,
           { template: o.template, size: o.size, instanceType: o.instanceType, subnetPool: o.subnetPool, vars: o.var },
         );
-        const summary = { shard: ref.shard, tenant: ref.tenant, group: ref.group, kind: result.kind, size: result.group.size, template: result.group.template, instanceType: result.group.instanceType, subnetPool: result.group.subnetPool, vars: result.group.vars };
-        if (o.wait && !o.json) await waitConverged(client, ref, result.group.size, o.timeout);
-        else if (o.wait) await waitForConvergence(client, ref, { timeoutMs: parseDuration(o.timeout), size: result.group.size });
-        print(o.json ? json(summary) : `${target}: ${result.kind === 'override' ? 'override of the config.jsonc group' : 'dynamic group'} stored (size ${summary.size}, ${summary.instanceType})`);
+        const summary = { shard: ref.shard, tenant: ref.tenant, group: ref.group, kind: result.kind, size: result.group.size, template: result.group.template, instanceType: result.group.instanceType, subnetPool: result.group.subnetPool, vars: result.group.vars, runs: [result.run] };
+        if (o.json) {
+          if (o.wait) await waitForConvergence(client, ref, { timeoutMs: parseDuration(o.timeout), size: result.group.size });
+          return print(json(summary));
+        }
+        print(`${target}: ${result.kind === 'override' ? 'override of the config.jsonc group' : 'dynamic group'} stored (size ${summary.size}, ${summary.instanceType})\n${deps.links([result.run])}`);
+        if (o.wait) await waitConverged(client, ref, result.group.size, o.timeout);
       });
     });
 
@@ -127,8 +146,13 @@ export function addGroupAdminCommands(group: Command, deps: AdminDeps): void {
       const ref = parseGroupRef(target, deps.shardFrom(o));
       await deps.withClients(async (client, aws) => {
         const result = await deleteGroup({ client, s3: aws.s3, bucket: deps.bucketFrom(o), actor: deps.actor() }, ref);
+        const runs = await withRunIds(client, result.run ? [result.run] : []);
+        if (o.json) {
+          if (o.wait && result.kind === 'dynamic') await waitEnded(client, ref, o.timeout);
+          return print(json({ shard: ref.shard, tenant: ref.tenant, group: ref.group, kind: result.kind, runs }));
+        }
+        print(`${target}: ${result.kind === 'override' ? 'override removed (back to config.jsonc)' : 'deleted (its instances drain)'}\n${deps.links(runs)}`);
         if (o.wait && result.kind === 'dynamic') await waitEnded(client, ref, o.timeout);
-        print(o.json ? json({ shard: ref.shard, tenant: ref.tenant, group: ref.group, kind: result.kind }) : `${target}: ${result.kind === 'override' ? 'override removed (back to config.jsonc)' : 'deleted (its instances drain)'}`);
       });
     });
 
@@ -204,7 +228,10 @@ export function addConfigAdminCommands(config: Command, deps: AdminDeps): void {
     .option('--bucket <bucket>', 'S3 bucket (default NSTANCE_BUCKET)')
     .option('--json', 'machine-readable output')
     .action(async (o: Common) => {
-      const r = await deps.withClients((client, aws) => configRefresh({ client, s3: aws.s3, bucket: deps.bucketFrom(o), shard: deps.shardFrom(o), actor: deps.actor() }));
-      print(o.json ? json(r) : `refreshed ${r.signalled.length} group(s) of shard ${r.shard}${r.leaving.length ? `; ${r.leaving.length} leaving` : ''}`);
+      const r = await deps.withClients(async (client, aws) => {
+        const refreshed = await configRefresh({ client, s3: aws.s3, bucket: deps.bucketFrom(o), shard: deps.shardFrom(o), actor: deps.actor() });
+        return { ...refreshed, runs: await withRunIds(client, refreshed.runs) };
+      });
+      print(o.json ? json(r) : `refreshed ${r.signalled.length} group(s) of shard ${r.shard}${r.leaving.length ? `; ${r.leaving.length} leaving` : ''}\n${deps.links(r.runs)}`);
     });
 }

@@ -199,8 +199,8 @@ export function buildProgram(): Command {
       });
     });
 
-  addGroupAdminCommands(group, { withClients, shardFrom, bucketFrom, actor });
-  addConfigAdminCommands(config, { withClients, shardFrom, bucketFrom, actor });
+  addGroupAdminCommands(group, { withClients, shardFrom, bucketFrom, actor, links });
+  addConfigAdminCommands(config, { withClients, shardFrom, bucketFrom, actor, links });
 
   const instance = program.command('instance').description('act on one instance');
   for (const [action, description] of [
@@ -229,7 +229,7 @@ export function buildProgram(): Command {
   program.addCommand(leaderCommand({ actor, shardFrom }));
   program.addCommand(agentCommand());
   program.addCommand(fleetCommand());
-  program.addCommand(secretsCommand({ actor, shardFrom, bucketFrom }));
+  program.addCommand(secretsCommand({ actor, shardFrom, bucketFrom, links }));
   program.addCommand(codecServerCommand());
   program.addCommand(iamCommand());
 

@@ -10,11 +10,14 @@ import type { KeyRotationProgress } from '../../workflows/key-rotation-api';
 import { clientEnv, connectClient } from '../connection';
 import { deleteSecret, followKeyRotation, getSecret, openSecrets, putSecret, startKeyRotation, type OpenedSecrets } from '../ops/secrets';
 import { json, table } from './output';
+import type { RunRef } from './ui-links';
 
 export interface SecretsCliDeps {
   actor: () => string;
   shardFrom: (options: { shard?: string }) => string;
   bucketFrom: (options: { bucket?: string }) => string;
+  /** "Web UI: <link>" lines for runs (the program's --ui-url, else from the Temporal address). */
+  links: (runs: RunRef[]) => string;
 }
 
 interface Common {
@@ -102,7 +105,13 @@ export function secretsCommand(deps: SecretsCliDeps): Command {
       const { client, close } = await connectClient(clientEnv());
       try {
         const handle = await startKeyRotation(client, { shard, actor: deps.actor(), pageSize: options.pageSize });
-        if (!options.wait) return void process.stdout.write(`key rotation running as workflow ${handle.workflowId}\n`);
+        // The run started, or the one already running that this attached to.
+        const runs: RunRef[] = [{ workflowId: handle.workflowId, runId: handle.firstExecutionRunId }];
+        if (!options.wait) {
+          if (options.json) return void process.stdout.write(`${json({ shard, workflowId: handle.workflowId, runs })}\n`);
+          return void process.stdout.write(`key rotation running as workflow ${handle.workflowId}\n${deps.links(runs)}`);
+        }
+        if (!options.json) process.stdout.write(deps.links(runs));
         const bar = process.stderr.isTTY && !options.json ? new SingleBar({ format: 'pass {pass} [{bar}] {value}/{total} secrets | {rewritten} re-encrypted', stream: process.stderr }) : undefined;
         let started = false;
         let lastLine = '';
@@ -121,7 +130,7 @@ export function secretsCommand(deps: SecretsCliDeps): Command {
           lastLine = line;
         };
         const result = await followKeyRotation(client, shard, show).finally(() => bar?.stop());
-        if (options.json) return void process.stdout.write(`${json(result)}\n`);
+        if (options.json) return void process.stdout.write(`${json({ ...result, runs })}\n`);
         process.stdout.write(
           `key rotation ${result.status}: every secret checked in ${result.passes} pass(es); ${result.totals.rewritten} re-encrypted under key ${result.keyId}\n`,
         );

@@ -46,6 +46,11 @@ export async function currentRun(client: Client, workflowId: string): Promise<Ru
   }
 }
 
+/** The runs as given, with the current run's id looked up for those a plain signal left without one. */
+export async function withRunIds(client: Client, runs: readonly RunRef[]): Promise<RunRef[]> {
+  return Promise.all(runs.map((run) => (run.runId ? run : currentRun(client, run.workflowId))));
+}
+
 /** "Web UI: <link>" lines, for humans (stdout); `--json` output carries the same links as fields. */
 export function linkLines(base: string, namespace: string, runs: RunRef[]): string {
   return runs.map((run) => `Web UI: ${workflowRunUrl(base, namespace, run)}\n`).join('');

@@ -6,10 +6,10 @@
 import type { Client } from '@temporalio/client';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { resolveGroups } from '../../common/config';
-import { s3Keys } from '../../common/names';
+import { groupWorkflowId, s3Keys } from '../../common/names';
 import { ShardConfigStore } from '../../adapters/s3/config-store';
 import { ObjectStore } from '../../adapters/s3/objects';
-import { ensureGarbageCollector, signalGroup, signalGroupIfRunning } from './groups-signal';
+import { ensureGarbageCollector, signalGroup, signalGroupIfRunning, type SignalledRun } from './groups-signal';
 import { groupStatuses } from './status';
 
 export interface ConfigStatus {
@@ -57,18 +57,22 @@ export async function configStatus(options: { client: Client; s3: S3Client; buck
   };
 }
 
-export async function configRefresh(options: { client: Client; s3: S3Client; bucket: string; shard: string; actor: string }): Promise<{ shard: string; signalled: string[]; leaving: string[] }> {
+/** `runs`: every run signalled or started (each group's, then the garbage collector's), for their Web UI links. */
+export async function configRefresh(
+  options: { client: Client; s3: S3Client; bucket: string; shard: string; actor: string },
+): Promise<{ shard: string; signalled: string[]; leaving: string[]; runs: SignalledRun[] }> {
   const status = await configStatus(options);
   const request = { reason: 'config-refresh', actor: options.actor };
   const [shard] = [options.shard];
+  const runs: SignalledRun[] = [];
   for (const g of status.groups) {
     const [tenant, group] = g.group.split('/');
-    await signalGroup(options.client, { shard, tenant, group }, request);
+    runs.push(await signalGroup(options.client, { shard, tenant, group }, request, { size: g.size }));
   }
   for (const name of status.leaving) {
     const [tenant, group] = name.split('/');
-    await signalGroupIfRunning(options.client, { shard, tenant, group }, request);
+    if (await signalGroupIfRunning(options.client, { shard, tenant, group }, request)) runs.push({ workflowId: groupWorkflowId(shard, tenant, group) });
   }
-  await ensureGarbageCollector(options.client, shard);
-  return { shard, signalled: status.groups.map((g) => g.group), leaving: status.leaving };
+  runs.push(await ensureGarbageCollector(options.client, shard));
+  return { shard, signalled: status.groups.map((g) => g.group), leaving: status.leaving, runs };
 }

@@ -7,14 +7,15 @@
 import type { Client } from '@temporalio/client';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { isSizeOverride, OVERRIDE_FIELDS, resolveGroups, validateDynamicGroups, type DynamicGroupEntry, type DynamicGroups, type ResolvedGroup, type SizeOverride } from '../../common/config';
-import { s3Keys } from '../../common/names';
-import type { GroupRef, GroupStatus } from '../../common/types';
+import { groupWorkflowId, s3Keys } from '../../common/names';
+import type { GroupRef, GroupRotation, GroupStatus } from '../../common/types';
 import { writeAudit } from '../../adapters/s3/audit';
 import { conditionFor, ShardConfigStore, type ShardConfigSnapshot } from '../../adapters/s3/config-store';
 import { ObjectStore, WriteConflictError } from '../../adapters/s3/objects';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { signalGroup, signalGroupIfRunning } from './groups-signal';
-import { groupStatusWithMembers } from './status';
+import { signalGroup, signalGroupIfRunning, type SignalledRun } from './groups-signal';
+import { rotationOf } from '../../workflows/group-status';
+import { groupStatus, groupStatusWithMembers } from './status';
 
 export interface AdminTarget {
   client: Client;
@@ -102,7 +103,7 @@ async function audit(target: AdminTarget, ref: GroupRef, action: string, details
  * Creates a dynamic group, or overrides a config.jsonc group (size, instance type and vars only;
  * vars merge over an earlier override's). Returns what the group resolves to now.
  */
-export async function createGroup(target: AdminTarget, ref: GroupRef, spec: GroupCreate): Promise<{ kind: 'dynamic' | 'override'; group: ResolvedGroup }> {
+export async function createGroup(target: AdminTarget, ref: GroupRef, spec: GroupCreate): Promise<{ kind: 'dynamic' | 'override'; group: ResolvedGroup; run: SignalledRun }> {
   const found: { kind: 'dynamic' | 'override' } = { kind: 'dynamic' };
   const { after, snapshot } = await editEntry(target, ref, (snap, entry) => {
     const name = `${ref.tenant}/${ref.group}`;
@@ -134,12 +135,15 @@ export async function createGroup(target: AdminTarget, ref: GroupRef, spec: Grou
   (next.groups[ref.tenant] ??= {})[ref.group] = after as DynamicGroupEntry;
   const resolved = resolveGroups(snapshot.config, next).find((g) => g.tenant === ref.tenant && g.group === ref.group) as ResolvedGroup;
   await audit(target, ref, 'group.create', { kind: found.kind, entry: after });
-  await signalGroup(target.client, ref, { reason: 'group-created', actor: target.actor });
-  return { kind: found.kind, group: resolved };
+  const run = await signalGroup(target.client, ref, { reason: 'group-created', actor: target.actor }, { size: resolved.size, template: resolved.template });
+  return { kind: found.kind, group: resolved, run };
 }
 
-/** Deletes a dynamic group (its instances drain, then its workflow ends) or a static group's override (back to config.jsonc). */
-export async function deleteGroup(target: AdminTarget, ref: GroupRef): Promise<{ kind: 'dynamic' | 'override' }> {
+/**
+ * Deletes a dynamic group (its instances drain, then its workflow ends) or a static group's override (back to
+ * config.jsonc). `run`: the group run signalled (absent when a deleted dynamic group's workflow no longer ran).
+ */
+export async function deleteGroup(target: AdminTarget, ref: GroupRef): Promise<{ kind: 'dynamic' | 'override'; run?: SignalledRun }> {
   const found: { kind: 'dynamic' | 'override' } = { kind: 'dynamic' };
   await editEntry(target, ref, (snap, entry) => {
     const name = `${ref.tenant}/${ref.group}`;
@@ -156,9 +160,8 @@ export async function deleteGroup(target: AdminTarget, ref: GroupRef): Promise<{
   await audit(target, ref, 'group.delete', { kind });
   const request = { reason: 'group-deleted', actor: target.actor };
   // A static group goes back to its config; a deleted dynamic one must not be started again if it already ended.
-  if (kind === 'override') await signalGroup(target.client, ref, request);
-  else await signalGroupIfRunning(target.client, ref, request);
-  return { kind };
+  if (kind === 'override') return { kind, run: await signalGroup(target.client, ref, request) };
+  return (await signalGroupIfRunning(target.client, ref, request)) ? { kind, run: { workflowId: groupWorkflowId(ref.shard, ref.tenant, ref.group) } } : { kind };
 }
 
 export function listRows(snapshot: Pick<ShardConfigSnapshot, 'config' | 'dynamic'>): GroupListRow[] {
@@ -188,6 +191,22 @@ export interface GroupStatusReport extends GroupListRow {
   };
 }
 
+/** The report's `live` part, from a counts-only status and its rotation counts. */
+export function liveCounts(s: GroupStatus, rotation: GroupRotation): NonNullable<GroupStatusReport['live']> {
+  return {
+    desired: s.desired,
+    running: s.running,
+    inService: s.inService,
+    pending: s.pending,
+    draining: s.draining,
+    total: s.total,
+    ...(s.lastError ? { lastError: s.lastError } : {}),
+    drifted: rotation.drifted,
+    driftFields: rotation.driftFields,
+    replacing: rotation.replacing as Record<string, number>,
+  };
+}
+
 export async function groupStatusReport(target: Pick<AdminTarget, 'client' | 's3' | 'bucket'>, ref: GroupRef): Promise<GroupStatusReport> {
   const snapshot = await loadShard(storeFor(target, ref.shard), target.bucket);
   const row = listRows(snapshot).find((r) => r.tenant === ref.tenant && r.group === ref.group);
@@ -198,29 +217,9 @@ export async function groupStatusReport(target: Pick<AdminTarget, 'client' | 's3
   }
   const report: GroupStatusReport = { ...row, vars: resolved.vars, loadBalancers: resolved.loadBalancers.map((lb) => lb.key) };
   try {
-    const s = await groupStatusWithMembers(target.client, ref);
-    const fields = new Set<string>();
-    const replacing: Record<string, number> = {};
-    let drifted = 0;
-    for (const m of s.members) {
-      if (m.drift && m.drift.length > 0 && !m.leaving) {
-        drifted++;
-        for (const f of m.drift) fields.add(f);
-      }
-      if (m.replacing) replacing[m.replacing.reason] = (replacing[m.replacing.reason] ?? 0) + 1;
-    }
-    report.live = {
-      desired: s.desired,
-      running: s.running,
-      inService: s.inService,
-      pending: s.pending,
-      draining: s.draining,
-      total: s.total,
-      ...(s.lastError ? { lastError: s.lastError } : {}),
-      drifted,
-      driftFields: [...fields].sort(),
-      replacing,
-    };
+    // Counts only (a few hundred bytes at any size): the members are paged in only from a worker too old to count the rotation.
+    const s = await groupStatus(target.client, ref, { limit: 0 });
+    report.live = liveCounts(s, s.rotation ?? rotationOf((await groupStatusWithMembers(target.client, ref)).members));
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError)) throw err;
   }

@@ -4,15 +4,20 @@
  * appear as instances change and are removed after the retention once their instance is gone.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { groupWorkflowId } from '../../common/names';
+import { gcWorkflowId, groupWorkflowId } from '../../common/names';
 import type { InstanceRecord } from '../../common/types';
 import { groupStatus, waitForConvergence } from '../../client/ops/status';
 import { runCli } from '../support/cli';
 import { configText } from '../support/fixtures';
 import { eventually, listKeys, readJson } from '../support/emulator';
+import { awsError } from '../support/faults';
+import { createInstanceRecordActivities } from '../../activities/instance-record-activities';
+import type { RecordWriteProgress } from '../../adapters/s3/instance-records';
 import { useShard, type ShardConfigOptions } from '../support/shard-fixture';
+import { STACK_UI_VAR } from '../support/global-setup';
 
 // GC every 2 s, and records of ended instances kept 1 s, so their removal is seen here.
 const SETTINGS = { garbage_collection: { interval: '2s', registration_timeout: '60s', deleted_record_retention: '1s' } };
@@ -21,6 +26,12 @@ const fx = useShard('adm', { worker: true, registrar: true, config: BASE });
 const { ref, shard } = fx;
 const dir = mkdtempSync(join(tmpdir(), 'nstance-admin-'));
 const common = () => ['--shard', shard, '--bucket', fx.bucket];
+const ui = process.env[STACK_UI_VAR] ?? 'http://127.0.0.1:8233';
+/** The Web UI link of a workflow's current run, as the CLI prints it. */
+const linkOf = async (workflowId: string) => {
+  const { runId } = await fx.client.workflow.getHandle(workflowId).describe();
+  return `Web UI: ${ui}/namespaces/default/workflows/${encodeURIComponent(workflowId)}/${runId}/history`;
+};
 
 function file(config: Record<string, unknown>): string {
   const path = join(dir, `c-${Math.random().toString(36).slice(2)}.jsonc`);
@@ -71,19 +82,30 @@ test('plan: each kind of change, with its exit code', async () => {
   expect(invalid.stderr).toContain('shard.id');
 });
 
-test('group create, list, status, delete; config status and refresh; all with --json', async () => {
+test('group create, list, status, delete; config status and refresh; all with --json, each printing the Web UI link of the runs it starts or signals', async () => {
   const created = await runCli('group', 'create', 'default/batch', '--template', 'web', '--size', '1', '--var', 'Environment=batch', ...common(), '--json');
   expect(created.stderr).toBe('');
   expect(created.code).toBe(0);
-  expect(JSON.parse(created.stdout)).toMatchObject({ tenant: 'default', group: 'batch', kind: 'dynamic', size: 1, template: 'web', vars: { Environment: 'batch' } });
+  const batchRun = (await fx.client.workflow.getHandle(groupWorkflowId(shard, 'default', 'batch')).describe()).runId;
+  expect(JSON.parse(created.stdout)).toMatchObject({
+    tenant: 'default',
+    group: 'batch',
+    kind: 'dynamic',
+    size: 1,
+    template: 'web',
+    vars: { Environment: 'batch' },
+    runs: [{ workflowId: groupWorkflowId(shard, 'default', 'batch'), runId: batchRun }],
+  });
 
   const refused = await runCli('group', 'create', 'default/web', '--template', 'web', ...common());
   expect(refused.code).toBe(1);
   expect(refused.stderr).toContain('an override may change only size, instance_type, vars');
 
-  const override = await runCli('group', 'create', 'default/web', '--var', 'Environment=override', ...common(), '--json');
+  const override = await runCli('group', 'create', 'default/web', '--var', 'Environment=override', ...common(), '--ui-url', ui);
   expect(override.code).toBe(0);
-  expect(JSON.parse(override.stdout)).toMatchObject({ kind: 'override', size: 1, vars: { Environment: 'override' } });
+  expect(override.stdout).toContain('default/web: override of the config.jsonc group stored (size 1');
+  expect(override.stdout).toContain(await linkOf(groupWorkflowId(shard, 'default', 'web')));
+  expect(JSON.parse((await runCli('group', 'status', 'default/web', ...common(), '--json')).stdout)).toMatchObject({ overrides: ['vars'], vars: { Environment: 'override' } });
 
   const list = await runCli('group', 'list', ...common(), '--json');
   expect(list.code).toBe(0);
@@ -113,13 +135,20 @@ test('group create, list, status, delete; config status and refresh; all with --
   ]);
   expect(configStatus.groupsFile.etag).toEqual(expect.any(String));
   const refreshed = await runCli('config', 'refresh', ...common(), '--json');
-  expect(JSON.parse(refreshed.stdout)).toEqual({ shard, signalled: ['default/batch', 'default/web'], leaving: [] });
+  const refreshedJson = JSON.parse(refreshed.stdout);
+  expect(refreshedJson).toMatchObject({ shard, signalled: ['default/batch', 'default/web'], leaving: [] });
+  expect(refreshedJson.runs.map((r: { workflowId: string }) => r.workflowId)).toEqual([groupWorkflowId(shard, 'default', 'batch'), groupWorkflowId(shard, 'default', 'web'), gcWorkflowId(shard)]);
+  const refreshedText = await runCli('config', 'refresh', ...common(), '--ui-url', ui);
+  expect(refreshedText.stdout).toContain('refreshed 2 group(s)');
+  for (const id of [groupWorkflowId(shard, 'default', 'batch'), groupWorkflowId(shard, 'default', 'web'), gcWorkflowId(shard)]) expect(refreshedText.stdout).toContain(await linkOf(id));
 
   const unoverride = await runCli('group', 'delete', 'default/web', ...common(), '--json');
-  expect(JSON.parse(unoverride.stdout)).toMatchObject({ kind: 'override' });
-  const deleted = await runCli('group', 'delete', 'default/batch', ...common(), '--wait', '--timeout', '90s');
+  expect(JSON.parse(unoverride.stdout)).toMatchObject({ kind: 'override', runs: [{ workflowId: groupWorkflowId(shard, 'default', 'web'), runId: expect.any(String) }] });
+  const batchLink = await linkOf(groupWorkflowId(shard, 'default', 'batch'));
+  const deleted = await runCli('group', 'delete', 'default/batch', ...common(), '--wait', '--timeout', '90s', '--ui-url', ui);
   expect(deleted.stderr).toBe('');
   expect(deleted.code).toBe(0);
+  expect(deleted.stdout).toContain(`default/batch: deleted (its instances drain)\n${batchLink}`);
   const ended = await fx.client.workflow.getHandle(groupWorkflowId(shard, 'default', 'batch')).describe();
   expect(ended.status.name).toBe('COMPLETED');
   const again = await runCli('group', 'delete', 'default/web', ...common());
@@ -152,4 +181,42 @@ test('instance records appear in S3 as instances change, and are removed after t
     const keys = await recordKeys();
     return !keys.includes(key) && keys.includes(`shard/${shard}/instance/default.${fresh.instanceId}.json`) ? keys : undefined;
   }, 60_000);
+});
+
+test('a batch of records heartbeats its progress every page, and its retry writes only what is left', async () => {
+  // 1,000 records of a tenant no group has (the collector removes them after the retention).
+  const batch: InstanceRecord[] = Array.from({ length: 1000 }, (_, i) => ({ shard, tenant: 'hb', group: 'load', id: `hb-${String(i).padStart(12, '0')}`, phase: 'running', updatedAt: new Date().toISOString() }));
+  const isBatchPut = (command: string, input: Record<string, unknown>) => command === 'PutObject' && String(input.Key).includes(`/instance/hb.`);
+  const puts = () => fx.faults.calls.filter((c) => isBatchPut(c.command, c.input) && c.outcome === 'ok').length;
+  const { writeInstanceRecords } = createInstanceRecordActivities({ aws: fx.aws, bucket: fx.bucket, temporal: fx.client });
+
+  // The first attempt dies part-way: S3 refuses a write past the 450th (writes finish out of order, 16 at a time).
+  let allowed = 450;
+  fx.faults.failBefore((command, input) => isBatchPut(command, input) && allowed-- <= 0, () => awsError('InternalError', 'injected: S3 failed mid-batch', 'server'), 1);
+  const first = new MockActivityEnvironment({ attempt: 1 });
+  const beats: RecordWriteProgress[] = [];
+  first.on('heartbeat', (d: RecordWriteProgress) => beats.push(d));
+  await expect(first.run(writeInstanceRecords, batch)).rejects.toThrow(/injected: S3 failed mid-batch/);
+  // The other writers stopped with it: a few in flight finished, nothing more.
+  await new Promise((r) => setTimeout(r, 1000));
+  const written = puts();
+  expect(written).toBeGreaterThanOrEqual(450);
+  expect(written).toBeLessThan(450 + 32);
+  // A heartbeat at least every 100 records written in order (writes finish out of order, 16 at a time, so a
+  // page may be reported up to 15 late), each naming the last of them.
+  const at = beats.map((b) => b.written);
+  expect(at.length).toBeGreaterThanOrEqual(3);
+  for (let i = 0; i < at.length; i++) expect(at[i] - (i === 0 ? 0 : at[i - 1])).toBeLessThanOrEqual(100 + 15);
+  expect(at[at.length - 1]).toBeGreaterThanOrEqual(300);
+  expect(at[at.length - 1]).toBeLessThanOrEqual(written);
+  expect(beats.every((b) => b.of === 1000 && b.last === batch[b.written - 1].id)).toBe(true);
+
+  // The retry (Temporal hands it the last heartbeat's details) goes on from there, not from the first record.
+  const last = beats[beats.length - 1];
+  const second = new MockActivityEnvironment({ attempt: 2, heartbeatDetails: last });
+  const more: RecordWriteProgress[] = [];
+  second.on('heartbeat', (d: RecordWriteProgress) => more.push(d));
+  expect(await second.run(writeInstanceRecords, batch)).toBe(1000);
+  expect(puts() - written).toBe(1000 - last.written);
+  expect(more[more.length - 1]).toEqual({ written: 1000, of: 1000, last: batch[999].id });
 });

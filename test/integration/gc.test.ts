@@ -210,6 +210,8 @@ test("a duplicate (another instance carrying a live member's tag) is collected a
   expect(terminateCalls(duplicate.ec2InstanceId)[0].at - duplicate.launchedAt).toBeGreaterThanOrEqual(GRACE_MS);
   const entry = await eventually('audited', async () => (await audits()).find((e) => e.action === 'gc.terminate' && e.ec2InstanceIds?.includes(duplicate.ec2InstanceId)));
   expect(entry.details?.why).toBe(`a duplicate: ${member.instanceId}'s workflow runs ${member.ec2InstanceId}`);
+  // Its kind, by which the metrics count it (nstance_gc_actions_total{action="duplicate-terminated"}).
+  expect(entry.details?.kind).toBe('duplicate');
   // The member itself: untouched, still in service, its instance still running.
   expect(terminateCalls(member.ec2InstanceId as string)).toEqual([]);
   expect((await groupStatus(fx.client, ref)).members.find((m) => m.instanceId === member.instanceId)?.phase).toBe('in-service');

@@ -22,6 +22,7 @@ import type { AuditEntry } from '../../common/types';
 import { followKeyRotation, startKeyRotation } from '../../client/ops/secrets';
 import { keyRotationProgressQuery, keyRotationWorkflowId, type KeyRotationProgress } from '../../workflows/key-rotation-api';
 import { runCli } from '../support/cli';
+import { STACK_UI_VAR } from '../support/global-setup';
 import { eventually, listKeys, readJson } from '../support/emulator';
 import { configText } from '../support/fixtures';
 import { createHarness, workflowBundle, type Harness } from '../support/harness';
@@ -213,4 +214,12 @@ test('rotate-key on a provider with its own KMS key fails at once, saying why', 
   const out = await runCli('secrets', 'rotate-key', '--shard', shard, '--json');
   expect(out.code).toBe(1);
   expect(out.stderr).toContain('key rotation failed: cluster.secrets.provider is "aws-secrets-manager": rotate-key re-encrypts object-storage secrets');
+
+  // For a human: the Web UI link of the run it started, printed before it follows the run (which fails here too).
+  const ui = process.env[STACK_UI_VAR] ?? 'http://127.0.0.1:8233';
+  const shown = await runCli('secrets', 'rotate-key', '--shard', shard, '--ui-url', ui);
+  expect(shown.code).toBe(1);
+  const { runId } = await h.client.workflow.getHandle(keyRotationWorkflowId(shard)).describe();
+  expect(shown.stdout).toContain(`Web UI: ${ui}/namespaces/default/workflows/${encodeURIComponent(keyRotationWorkflowId(shard))}/${runId}/history`);
+  expect(shown.stderr).toContain('key rotation failed: cluster.secrets.provider is "aws-secrets-manager"');
 });

@@ -10,11 +10,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { gcWorkflowId, groupWorkflowId, instanceWorkflowId, leaderWorkflowId, TAG } from '../../common/names';
 import { groupStatus } from '../../client/ops/status';
 import { ARTIFACTS_DIR, findChromium, openAndWaitForText, openBrowser, pageTextShowing, shows, type BrowserSession } from '../support/browser';
-import { eventually, shardInstances, tagOf } from '../support/emulator';
+import { eventually, listKeys, shardInstances, tagOf } from '../support/emulator';
 import { configText, testConfig } from '../support/fixtures';
 import { STACK_UI_VAR } from '../support/global-setup';
 import { LeaderStack, type LeaderWorker } from '../support/leader-stack';
@@ -59,15 +59,19 @@ async function groupInstancesInEc2(): Promise<{ all: number; running: number; te
   return { all: instances.length, running: state('running'), terminated: state('terminated') + state('shutting-down') };
 }
 
+// The collector every 2 s, with a 10 s grace, keeping records of ended instances 1 s: its actions are seen here.
+// In the first config too: the worker caches it, and the collector's first pass may read that one.
+const shardSettings = { garbage_collection: { interval: '2s', registration_timeout: '10s', deleted_record_retention: '1s' } };
+
 beforeAll(async () => {
-  stack = await LeaderStack.create({ shard, heartbeatTimeout: '3s' });
+  stack = await LeaderStack.create({ shard, heartbeatTimeout: '3s', shardSettings });
   const metricsPort = await freePort();
   const sdkPort = await freePort();
   metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
   w1 = await stack.startWorker('w1', { env: { NSTANCE_METRICS_PORT: String(metricsPort), NSTANCE_METRICS_HOST: '127.0.0.1', NSTANCE_SDK_METRICS_ADDRESS: `127.0.0.1:${sdkPort}` } });
   ({ epoch } = await stack.waitForLeader(w1, 90_000));
   const file = path.join(stack.logDir, 'config.jsonc');
-  fs.writeFileSync(file, configText(testConfig(stack.seed, { shard, bucket: stack.h.bucket, size: 2 })));
+  fs.writeFileSync(file, configText(testConfig(stack.seed, { shard, bucket: stack.h.bucket, size: 2, shardSettings })));
   applyOutput = await stack.cli(['config', 'apply', '-f', file, '--ui-url', ui]);
   registrar = new Registrar(stack.h.client, ref).start();
   await eventually('default/web to serve 2', async () => {
@@ -118,6 +122,55 @@ describe('metrics', () => {
     }, 45_000, 1_000);
     expect(sample(later, 'nstance_group_desired', labels)).toBe(1);
     expect(after.terminated).toBe(1);
+  });
+
+  test('the garbage collector counts each kind of action it takes: an orphan terminated, an ended instance\'s record deleted', async () => {
+    // The scaled-down instance's record: deleted once past the retention, and counted.
+    const records = () => listKeys(stack.h.aws.s3, stack.h.bucket, `shard/${shard}/instance/`);
+    const member = await eventually('the scaled-down member forgotten', async () => {
+      const s = await groupStatus(stack.h.client, ref);
+      return s.total === 1 ? s.members[0] : undefined;
+    }, 30_000);
+    const kept = `shard/${shard}/instance/default.${member.instanceId}.json`;
+    let seen: string[] = [];
+    await eventually('only the remaining member keeps a record', async () => {
+      seen = await records();
+      return seen.length === 1 && seen[0] === kept ? seen : undefined;
+    }, 60_000).catch((err: Error) => {
+      throw new Error(`${err.message} (records: ${seen.join(', ') || 'none'}; kept: ${kept})`);
+    });
+    // An instance tagged for the shard that no workflow owns, as a crashed launcher leaves one.
+    const run = await stack.h.aws.ec2.send(
+      new RunInstancesCommand({
+        ImageId: stack.seed.imageId,
+        InstanceType: 'm7g.large',
+        SubnetId: stack.seed.subnetIds[0],
+        MinCount: 1,
+        MaxCount: 1,
+        TagSpecifications: [
+          {
+            ResourceType: 'instance',
+            Tags: [
+              { Key: TAG.instanceId, Value: 'web-orphanobs0001' },
+              { Key: TAG.clusterId, Value: 'test' },
+              { Key: TAG.shard, Value: shard },
+              { Key: TAG.managed, Value: 'true' },
+            ],
+          },
+        ],
+      }),
+    );
+    const orphan = run.Instances?.[0]?.InstanceId as string;
+    await eventually('EC2 to show the orphan terminated', async () => ((await shardInstances(stack.h.aws.ec2, shard, ['shutting-down', 'terminated'])).some((i) => i.InstanceId === orphan) ? true : undefined), 60_000);
+    const text = await eventually('the scrape to count the orphan terminated', async () => {
+      const t = await scrape();
+      return sample(t, 'nstance_gc_actions_total', { action: 'orphan-terminated' }) === 1 ? t : undefined;
+    }, 30_000, 1_000);
+    expect(sample(text, 'nstance_gc_terminations_total')).toBe(1);
+    // One record of an ended instance existed (the scaled-down one), and it was deleted: at least once, as
+    // a pass that deleted it may have been retried.
+    expect(sample(text, 'nstance_gc_actions_total', { action: 'record-deleted' })).toBeGreaterThanOrEqual(1);
+    for (const action of ['duplicate-terminated', 'untagged-terminated', 'termination-refused']) expect(sample(text, 'nstance_gc_actions_total', { action }) ?? 0).toBe(0);
   });
 });
 
@@ -190,7 +243,12 @@ describe('Web UI', () => {
       metadata: [`leader of shard ${shard}`, /epoch:?\s*1/],
       history: [new RegExp(`attach eni-\\w+ to ${w1.ec2InstanceId} \\(worker w1\\) at epoch ${epoch}`)],
     });
-    await check('gc', await pageOf(gcWorkflowId(shard)), { metadata: [`garbage collector of shard ${shard}`, /next pass/], history: [] });
+    // The collector passes every 2 s here, so its current run has usually continued as new (no static summary
+    // there): its first run, from the link `config apply` printed, has the summary; the current run its details.
+    const gcLink = /Web UI: (\S+)/.exec(applyOutput.split('\n').find((l) => l.includes(encodeURIComponent(gcWorkflowId(shard)))) ?? '')?.[1];
+    expect(gcLink).toBeDefined();
+    await check('gc-first-run', gcLink as string, { metadata: [`garbage collector of shard ${shard}`], history: [] });
+    await check('gc', await pageOf(gcWorkflowId(shard)), { metadata: [/next pass/], history: [] });
     expect(missing).toEqual([]);
   });
 });

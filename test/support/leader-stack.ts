@@ -39,6 +39,8 @@ export interface LeaderStackOptions {
   shard: string;
   heartbeatTimeout?: string;
   maxHandoffsPerRun?: number;
+  /** Merged over the first config's shard section (as testConfig's): workers cache it, so settings a test needs from the start go here. */
+  shardSettings?: Record<string, unknown>;
 }
 
 export class LeaderStack {
@@ -66,7 +68,7 @@ export class LeaderStack {
     const env = stackEnv();
     const h = await createHarness({ shard: options.shard, bucket: `nstance-${options.shard}` });
     const seed = await seedShard(h);
-    const text = configText(testConfig(seed, { shard: options.shard, bucket: h.bucket, size: 0 }));
+    const text = configText(testConfig(seed, { shard: options.shard, bucket: h.bucket, size: 0, shardSettings: options.shardSettings }));
     LeaderStack.configs.set(options.shard, text);
     await new ShardConfigStore(new ObjectStore({ s3: h.aws.s3, bucket: h.bucket }), options.shard).writeConfig(text, { absent: true });
     const proxy = new Ec2FaultProxy({ target: env.awsEndpoint });

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { Registry } from 'prom-client';
 import { instrumentAwsClients } from '../../adapters/metrics/aws-errors';
-import { boundedLabel, domainRegistry, recordAudit } from '../../adapters/metrics/domain-metrics';
+import { boundedLabel, domainRegistry, recordAudit, recordGcAction } from '../../adapters/metrics/domain-metrics';
 import type { AwsClients } from '../../adapters/aws/clients';
 import type { GroupStatus } from '../../common/types';
 import { GroupGauges } from '../../workers/metrics/group-gauges';
@@ -46,6 +46,23 @@ describe('domain counters from audit entries', () => {
     expect(text).toContain('nstance_leader_handoff_duration_seconds_sum{reason="heartbeat-timeout"} 5.9');
     expect(text).toMatch(/nstance_leader_handoff_duration_seconds_bucket\{le="7.5",reason="heartbeat-timeout"\} 1/);
     expect(text).toMatch(/nstance_gc_terminations_total \d+/);
+  });
+
+  it('counts every GC action by kind: orphans by why, refusals, records deleted', async () => {
+    const actions = ['orphan-terminated', 'duplicate-terminated', 'untagged-terminated', 'termination-refused', 'record-deleted'];
+    const before = Object.fromEntries(await Promise.all(actions.map(async (action) => [action, (await value(domainRegistry, 'nstance_gc_actions_total', { action })) ?? 0])));
+    const gc = (details: Record<string, unknown>) => recordAudit({ shard: 's', action: 'gc.terminate', actor: 'garbage-collector', at, details });
+    gc({ why: 'no running workflow owns web-1', kind: 'orphan' });
+    gc({ why: "a duplicate: web-2's workflow runs i-2", kind: 'duplicate' });
+    gc({ why: 'no nstance:instance-id tag', kind: 'untagged' });
+    // An entry from before kinds were audited, and one of a kind no code defines.
+    gc({ why: 'no running workflow owns web-3' });
+    gc({ why: 'x', kind: 'made up' });
+    recordGcAction('termination-refused', 2);
+    recordGcAction('record-deleted', 7);
+    recordGcAction('record-deleted', 0);
+    const after = Object.fromEntries(await Promise.all(actions.map(async (action) => [action, ((await value(domainRegistry, 'nstance_gc_actions_total', { action })) ?? 0) - before[action]])));
+    expect(after).toEqual({ 'orphan-terminated': 3, 'duplicate-terminated': 1, 'untagged-terminated': 1, 'termination-refused': 2, 'record-deleted': 7 });
   });
 
   it('keeps free text out of labels', () => {

@@ -4,7 +4,9 @@
  */
 import { gcRunMetadata, groupRunMetadata, instanceRunMetadata, leaderRunMetadata } from '../../common/run-summaries';
 import type { InstanceWorkflowInput } from '../../common/types';
-import { activitySummary, terminateSummary } from '../../workflows/activity-summaries';
+import * as path from 'node:path';
+import ts from 'typescript';
+import { activitySummary, summarizedActivities, terminateSummary } from '../../workflows/activity-summaries';
 import { gcDetails, instanceDetails, leaderDetails } from '../../workflows/current-details';
 
 const input: InstanceWorkflowInput = {
@@ -95,6 +97,50 @@ describe('activity summaries', () => {
     const line = activitySummary('lookupImages', [Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`image-${i}`, {}])), 'amd64']);
     expect(line.length).toBeLessThanOrEqual(200);
     expect(line.endsWith('…')).toBe(true);
+  });
+});
+
+/**
+ * Every activity any workflow can schedule: the members of each `proxyActivities<T>` type in workflows/
+ * (legacy code too), resolved by the compiler, so an activity added to a proxy is found wherever it is.
+ */
+function activitiesTheWorkflowsCall(): Map<string, string> {
+  const root = path.join(__dirname, '..', '..');
+  const config = ts.getParsedCommandLineOfConfigFile(path.join(root, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => fail(ts.flattenDiagnosticMessageText(d.messageText, '\n')) });
+  if (!config) throw new Error('tsconfig.json could not be read');
+  const workflowDir = path.join(root, 'workflows') + path.sep;
+  const files = config.fileNames.filter((f) => path.resolve(f).startsWith(workflowDir));
+  const program = ts.createProgram(files, { ...config.options, noEmit: true });
+  const checker = program.getTypeChecker();
+  const found = new Map<string, string>();
+  const visit = (file: ts.SourceFile) => (node: ts.Node) => {
+    if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'proxyActivities' && node.typeArguments?.length === 1) {
+      const names = checker.getTypeFromTypeNode(node.typeArguments[0]).getProperties().map((p) => p.name);
+      if (names.length === 0) throw new Error(`${file.fileName}: proxyActivities<${node.typeArguments[0].getText(file)}> resolved to no activities`);
+      for (const name of names) if (!found.has(name)) found.set(name, path.relative(root, file.fileName));
+    }
+    ts.forEachChild(node, visit(file));
+  };
+  for (const file of program.getSourceFiles()) if (path.resolve(file.fileName).startsWith(workflowDir)) visit(file)(file);
+  return found;
+}
+
+describe('every activity the workflows call has a summary', () => {
+  it('finds them all, and each is in the summary table', () => {
+    const called = activitiesTheWorkflowsCall();
+    // The scan itself works: it sees the proxies of each workflow (instance, group, leader, GC, key rotation).
+    for (const name of ['launchInstance', 'writeInstanceRecords', 'moveLeaderNetwork', 'serveAsLeader', 'collectGarbage', 'rotateSecretsPage']) expect(called.has(name)).toBe(true);
+    const missing = [...called].filter(([name]) => !summarizedActivities.includes(name)).map(([name, file]) => `${name} (proxied in ${file})`);
+    expect(missing).toEqual([]);
+  }, 60_000);
+
+  it('says how many records of which group, and which secrets a rotation page covers', () => {
+    const record = (id: string) => ({ shard: 's', tenant: 'default', group: 'web', id, phase: 'in-service' as const, updatedAt: 'x' });
+    expect(activitySummary('writeInstanceRecords', [['a', 'b', 'c', 'd'].map(record)])).toBe(
+      'write 4 instance records of default/web to S3: a (in-service), b (in-service), c (in-service) and 1 more',
+    );
+    expect(activitySummary('beginKeyRotation', ['s1'])).toBe("count shard s1's object-storage secrets and read its encryption keys, to rotate them");
+    expect(activitySummary('rotateSecretsPage', [{ shard: 's1', keyId: 'k2', limit: 100, startAfter: 'files/x' }])).toBe('re-encrypt up to 100 secrets under key k2, after files/x');
   });
 });
 

@@ -5,6 +5,7 @@ import { describeDrift, driftOf, pruneVersions, versionFor, type CurrentLaunch, 
 import { decideReconcile } from '../../../workflows/decisions/reconcile';
 import { packMember, unpackMember } from '../../../workflows/group-carry';
 import { carryGroupState, finishRebuild, initialGroupState, restoreGroupState } from '../../../workflows/group-state';
+import { rotationLeft, rotationOf, statusOf } from '../../../workflows/group-status';
 
 const launch = (extra: Partial<LaunchSpec> = {}): LaunchSpec => ({
   kind: 'web',
@@ -189,5 +190,27 @@ describe('drift rotation through the replacement bounds', () => {
     rolling[0] = { ...rolling[0], replacing: { reason: 'drift', sinceSeq: 4 } };
     const down = decideReconcile({ desired: 1, members: rolling, now: 0, nextSeq: 5, budget: resolveBudget(1), drifted: new Set(['web-1', 'web-3']) });
     expect(down.remove.map((r) => r.instanceId).sort()).toEqual(['web-1', 'web-3', 'web-4']);
+  });
+});
+
+describe('rotation counts in the status query', () => {
+  test('are counted over every member, in a counts-only answer too, for `group status --wait` to poll', () => {
+    const members: Member[] = [
+      { instanceId: 'web-1', seq: 1, phase: 'in-service', launch: 1 },
+      { instanceId: 'web-2', seq: 2, phase: 'in-service', launch: 1, leaving: true, replacing: { reason: 'drift', sinceSeq: 4 } },
+      { instanceId: 'web-3', seq: 3, phase: 'in-service', launch: 2 },
+      { instanceId: 'web-4', seq: 4, phase: 'running', launch: 3 },
+      { instanceId: 'web-5', seq: 5, phase: 'in-service', replacing: { reason: 'expired-eligible', sinceSeq: 6 } },
+    ];
+    const drift: Record<number, ('instance_type' | 'image')[]> = { 1: ['instance_type'], 2: ['image', 'instance_type'] };
+    const view = { members, desired: 4, configured: true, driftOf: (m: Member) => (m.launch === undefined ? undefined : drift[m.launch]) };
+    const counts = statusOf({ shard: 's', tenant: 'default', group: 'web' }, view, 0, { limit: 0 });
+    expect(counts.members).toEqual([]);
+    // web-2 is leaving (its replacement is on the way): replaced, no longer drifted.
+    expect(counts.rotation).toEqual({ drifted: 2, driftFields: ['image', 'instance_type'], replacing: { drift: 1, 'expired-eligible': 1 } });
+    expect(rotationLeft(counts.rotation!)).toBe(4);
+    // A client holding paged members counts the same from each member's `drift`.
+    const paged = statusOf({ shard: 's', tenant: 'default', group: 'web' }, view, 0, { limit: 10 }).members;
+    expect(rotationOf(paged)).toEqual(counts.rotation);
   });
 });
