@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { hasTemplate, templateReferences } from '../template';
 import { templateTextProblems } from './args';
+import { parseDuration } from '../duration';
 import { duration, isPlainObject, nonEmpty, strict } from './fields';
 import { describeValue, type ConfigPath, type IssueList } from './issues';
 import { withHint } from './suggest';
@@ -129,6 +130,16 @@ const templatedText = nonEmpty().superRefine((text, ctx) => checkText(text, ctx,
 const ttl = z.union([z.number().int().min(1, { error: 'ttl is in hours: at least 1' }), duration({ min: '1h' })], {
   error: (iss) => `ttl is whole hours (e.g. 8760) or a duration (e.g. "30d"), got ${describeValue(iss.input)}`,
 });
+
+/** Nstance's defaults: a certificate lives a year, the CA ten. */
+export const DEFAULT_CERTIFICATE_TTL_HOURS = 8760;
+export const DEFAULT_CA_TTL_HOURS = 87600;
+
+/** A `ttl` (hours, or a duration string) in milliseconds. */
+export function ttlMs(ttl: number | string | undefined, defaultHours: number): number {
+  if (ttl === undefined) return defaultHours * 3600_000;
+  return typeof ttl === 'number' ? ttl * 3600_000 : parseDuration(ttl);
+}
 
 export const certificateSchema = strict({
   kind: z.enum(['client', 'server']),
