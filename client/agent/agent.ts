@@ -16,6 +16,7 @@ import { loadOrCreateKey, loadState, saveRenewedState, saveState, type AgentStat
 import { AgentRequestError, jitteredIntervalMs, parseRetryAfter, retryDelayMs } from './retry';
 import { splitAddress } from './userdata';
 import { writeFileAtomically } from './file-writer';
+import { agentKeyPair, filesReport, heldManifest, type KeyRequest } from './held-files';
 
 export { AgentRequestError, jitteredIntervalMs, retryDelayMs, RETRY_BASE_MS, RETRY_MAX_MS } from './retry';
 
@@ -51,7 +52,7 @@ export interface AgentOptions {
   hostname?: string;
   /** Overrides the interval the agent API returns at registration. */
   healthIntervalMs?: number;
-  /** Re-fetch files every N health reports. */
+  /** Re-fetch files every N health reports (besides at once when a report's answer says they changed). */
   filesEvery?: number;
   /** Where fetched files are written; defaults to <stateDir>/files (a simulation must not write /etc). */
   filesRoot?: string;
@@ -96,6 +97,14 @@ export class Agent {
   /** Building a TLS context parses the key and certificates: done once per identity, not per connection. */
   private context: { id: string; context: SecureContext } | undefined;
   lastError: Error | undefined;
+  /** The files of the last fetch (path and mode): what the health report hashes from disk. */
+  private delivered: { path: string; mode: string }[] | undefined;
+  /** The digest of the server's file set in its last answer. */
+  private serverFilesHash: string | undefined;
+  /** A health report's answer said the files changed: fetch before the next report. */
+  private filesChanged = false;
+  /** Fetches made because an answer said the files changed (not the periodic ones). */
+  pushedFetches = 0;
 
   constructor(readonly options: AgentOptions) {
     this.caPem = options.caPem;
@@ -166,7 +175,18 @@ export class Agent {
 
   async reportHealth(report: HealthReportBody = this.healthReport()): Promise<void> {
     const state = await this.register();
-    await this.call('POST', '/v1/health', { instanceId: state.identity.instanceId, ...report }, state);
+    const files = this.delivered && filesReport(await heldManifest(this.filesRoot, this.delivered), this.serverFilesHash);
+    const answer = (await this.call('POST', '/v1/health', { instanceId: state.identity.instanceId, ...report, ...(files ? { files } : {}) }, state)) as {
+      files?: { hash: string; changed: boolean };
+    };
+    if (answer.files) {
+      this.serverFilesHash = answer.files.hash;
+      if (answer.files.changed) this.filesChanged = true;
+    }
+  }
+
+  private get filesRoot(): string {
+    return this.options.filesRoot ?? join(this.options.stateDir, 'files');
   }
 
   /** When the current certificate is due for renewal (ms since the epoch); undefined before registration. */
@@ -201,11 +221,27 @@ export class Agent {
     return (this.state = renewed);
   }
 
+  /**
+   * Fetches and writes the instance's files. Certificate files whose key is made here come back as
+   * key requests: the pair is made (or reused) on disk, only the public keys are submitted, and the
+   * files are fetched once more to get their certificates.
+   */
   async fetchFiles(): Promise<DeliveredFile[]> {
     const state = await this.register();
-    const out = (await this.call('GET', '/v1/files', undefined, state)) as { files: DeliveredFile[] };
-    const root = this.options.filesRoot ?? join(this.options.stateDir, 'files');
+    const root = this.filesRoot;
+    type FilesAnswer = { files: DeliveredFile[]; keyRequests?: KeyRequest[]; hash?: string };
+    let out = (await this.call('GET', '/v1/files', undefined, state)) as FilesAnswer;
+    if (out.keyRequests && out.keyRequests.length > 0) {
+      const publicKeys: Record<string, string> = {};
+      for (const request of out.keyRequests) publicKeys[request.path] = await agentKeyPair(root, request);
+      await this.call('POST', '/v1/keys', { instanceId: state.identity.instanceId, publicKeys }, state);
+      this.log(`submitted public keys for ${Object.keys(publicKeys).join(', ')}`);
+      out = (await this.call('GET', '/v1/files', undefined, state)) as FilesAnswer;
+    }
     for (const file of out.files) await writeFileAtomically(root, file);
+    this.delivered = out.files.map((f) => ({ path: f.path, mode: f.mode }));
+    this.serverFilesHash = out.hash;
+    this.filesChanged = false;
     return out.files;
   }
 
@@ -224,6 +260,11 @@ export class Agent {
         if (first || this.reports % (this.options.filesEvery ?? 10) === 0) await this.fetchFiles();
         this.reports++;
         await this.reportHealth();
+        if (this.filesChanged) {
+          // Pushed: the answer says the server delivers something else now (a var, a secret, a reissued certificate).
+          this.pushedFetches++;
+          await this.fetchFiles();
+        }
         this.lastError = undefined;
         this.failures = 0;
       } catch (err) {
