@@ -152,8 +152,6 @@ export async function submitKeys(ctx: AgentApiContext, who: AgentIdentity, body:
   if (!submitted || typeof submitted !== 'object' || Array.isArray(submitted)) throw new HttpError(400, 'bad-request', '"publicKeys" must be an object {<file>: <public key PEM>}');
   const entries = Object.entries(submitted as Record<string, unknown>);
   if (entries.length === 0 || entries.length > MAX_SUBMITTED_KEYS) throw new HttpError(400, 'bad-request', `"publicKeys" must name 1 to ${MAX_SUBMITTED_KEYS} files`);
-  const set = await instanceFileSet(ctx, who);
-  const wanted = new Set(set.keyRequests.map((k) => k.path));
   const agentKeyed = await agentKeyedFiles(ctx, who);
   const parsed: [string, KeyObject][] = [];
   for (const [path, pem] of entries) {
@@ -165,7 +163,6 @@ export async function submitKeys(ctx: AgentApiContext, who: AgentIdentity, body:
     parsed.push([path, key]);
   }
   for (const [path, key] of parsed) ctx.certificateFiles.submitPublicKey(who.instanceId, path, key);
-  ctx.deps.log(`agent API: ${who.instanceId} submitted public keys for ${parsed.map(([p]) => p).join(', ')}${parsed.some(([p]) => !wanted.has(p)) ? ' (replacing known ones)' : ''}`);
   return { accepted: parsed.map(([p]) => p) };
 }
 
