@@ -141,6 +141,15 @@ export function ttlMs(ttl: number | string | undefined, defaultHours: number): n
   return typeof ttl === 'number' ? ttl * 3600_000 : parseDuration(ttl);
 }
 
+/** The subject's place attributes (C, ST, L, street, postalCode), taken as given (Nstance does not render them). */
+const subjectPlaceFields = () => ({
+  country: z.array(nonEmpty()).optional(),
+  province: z.array(nonEmpty()).optional(),
+  locality: z.array(nonEmpty()).optional(),
+  street: z.array(nonEmpty()).optional(),
+  postal_code: z.array(nonEmpty()).optional(),
+});
+
 export const certificateSchema = strict({
   kind: z.enum(['client', 'server']),
   cn: templatedText.optional(),
@@ -148,11 +157,7 @@ export const certificateSchema = strict({
   dns: templatedList.optional(),
   ip: templatedList.optional(),
   uri: templatedList.optional(),
-  country: z.array(nonEmpty()).optional(),
-  province: z.array(nonEmpty()).optional(),
-  locality: z.array(nonEmpty()).optional(),
-  street: z.array(nonEmpty()).optional(),
-  postal_code: z.array(nonEmpty()).optional(),
+  ...subjectPlaceFields(),
   ttl: ttl.optional(),
 }).superRefine((entry, ctx) => {
   // A literal (untemplated) SAN is checked now; a rendered one when the certificate is issued.
@@ -164,22 +169,22 @@ export const certificateSchema = strict({
   });
 });
 
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
 /** An IPv4 dotted quad or an IPv6 address (no zone). Pure, so config code stays free of node built-ins. */
 export function isIpAddress(text: string): boolean {
-  const v4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-  if (v4.test(text)) return true;
-  if (!/^[0-9A-Fa-f:.]+$/.test(text) || !text.includes(':')) return false;
-  const [head, tail, ...more] = text.split('::');
-  if (more.length > 0) return false;
-  const groups = (part: string | undefined) => (part ? part.split(':') : []);
-  const all = [...groups(head), ...groups(tail)];
-  const last = all[all.length - 1] ?? '';
-  const v4Tail = last.includes('.') ? (v4.test(last) ? 2 : -100) : 0;
-  const hexGroups = v4Tail ? all.slice(0, -1) : all;
-  if (!hexGroups.every((g) => /^[0-9A-Fa-f]{1,4}$/.test(g))) return false;
-  const count = hexGroups.length + Math.max(v4Tail, 0);
-  if (v4Tail < 0) return false;
-  return tail === undefined ? count === 8 : count < 8;
+  if (IPV4.test(text)) return true;
+  const halves = text.split('::');
+  if (halves.length > 2) return false;
+  const groups = halves.flatMap((half) => (half === '' ? [] : half.split(':')));
+  let count = groups.length;
+  // An embedded IPv4 tail ("::ffff:10.0.0.1") stands for two groups.
+  if (groups[groups.length - 1]?.includes('.')) {
+    if (!IPV4.test(groups.pop() as string)) return false;
+    count++;
+  }
+  if (!groups.every((g) => /^[0-9A-Fa-f]{1,4}$/.test(g))) return false;
+  return halves.length === 2 ? count < 8 : count === 8;
 }
 
 /** The CA's subject fields (Nstance's `ca` entry is a certificates entry; these are the parts a CA can carry). */
@@ -201,11 +206,7 @@ export const caEntrySchema = z
   .object({
     cn: nonEmpty().optional(),
     organization: z.array(nonEmpty()).optional(),
-    country: z.array(nonEmpty()).optional(),
-    province: z.array(nonEmpty()).optional(),
-    locality: z.array(nonEmpty()).optional(),
-    street: z.array(nonEmpty()).optional(),
-    postal_code: z.array(nonEmpty()).optional(),
+    ...subjectPlaceFields(),
     ttl: ttl.optional(),
   })
   .catchall(z.unknown())

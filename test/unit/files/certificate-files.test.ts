@@ -2,7 +2,7 @@
 import { createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { caSubject } from '../../../adapters/pki/location';
 import { createCaCertificate, issueCertificate } from '../../../adapters/pki/x509';
-import type { CertificateConfig, FileConfig } from '../../../common/config/files';
+import { isIpAddress, type CertificateConfig, type FileConfig } from '../../../common/config/files';
 import type { TemplateData } from '../../../common/template';
 import { CertificateFiles, type FileCertificateIssuer } from '../../../workers/agent-api/certificate-files';
 import { certificateFileSpec, certificatePaths, reissueAt } from '../../../workers/agent-api/certificate-spec';
@@ -154,4 +154,9 @@ test('certificates.ca shapes the CA: subject rendered with cluster-wide values, 
   expect(Date.parse(ca.validTo) - now).toBe(48 * 3600_000);
   // Without a ca entry: the project's default subject.
   expect(new X509Certificate(await createCaCertificate(generateKeyPairSync('ed25519').privateKey, 'c1', now)).subject.split('\n')).toEqual(['CN=nstance cluster c1 CA', 'O=nstance']);
+});
+
+test('IP addresses as a SAN takes them', () => {
+  for (const ok of ['10.0.0.1', '::', '::1', 'fe80::1', '2001:db8:0:0:0:0:2:1', '::ffff:10.0.0.1', '1:2:3:4:5:6:7:8']) expect([ok, isIpAddress(ok)]).toEqual([ok, true]);
+  for (const bad of ['10.0.0.256', '10.0.0', 'host', ':::', '1:2:3:4:5:6:7:8:9', '1::2::3', '1:2:3:4:5:6:7', '::ffff:10.0.0.300', '12345::1']) expect([bad, isIpAddress(bad)]).toEqual([bad, false]);
 });
