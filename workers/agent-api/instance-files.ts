@@ -17,6 +17,9 @@ const DAY_MS = 24 * 3600 * 1000;
 
 export const CA_BUNDLE_PATH = '/etc/nstance/ca.crt';
 
+/** With caching off, a health report's look still reads each secret or object at most once per this. */
+export const UNCACHED_LOOK_TTL_MS = 5_000;
+
 export interface DeliveredFile {
   path: string;
   mode: string;
@@ -93,13 +96,16 @@ function fileCertificateIssuer(ctx: AgentApiContext, fence: LeaderFence, view: S
 }
 
 /**
- * The instance's files now. With a fence, certificate files that are missing or due are issued
- * (fenced: only the leader signs); without, they are listed as pending.
+ * The instance's files now. With a fence (a fetch), certificate files that are missing or due are
+ * issued (fenced: only the leader signs). Without (a health report's look), they are listed as
+ * pending, and secret and storage values come from the same caches as fetches; with caching off
+ * (cache_ttl 0) from a cache of UNCACHED_LOOK_TTL_MS, so reports never read a store each.
  */
 export async function instanceFileSet(ctx: AgentApiContext, who: InstanceWho, issue?: { fence: LeaderFence }): Promise<InstanceFileSet> {
+  const uncachedTtlMs = issue ? 0 : UNCACHED_LOOK_TTL_MS;
   const { view, pki } = await ctx.pki();
   const store = await ctx.secretStore(view);
-  const secretFiles = await ctx.secretFiles.forGroup(store, who.tenant, who.group, view.secrets);
+  const secretFiles = await ctx.secretFiles.forGroup(store, who.tenant, who.group, view.secrets, uncachedTtlMs);
   const out: InstanceFileSet = {
     files: [
       { path: CA_BUNDLE_PATH, mode: '0644', content: pki.caCertPem, source: 'cluster-ca' },
@@ -120,6 +126,7 @@ export async function instanceFileSet(ctx: AgentApiContext, who: InstanceWho, is
     group: who.group,
     caCertPem: pki.caCertPem,
     registrationAddress: view.leaderIp ? `${view.leaderIp}:${AGENT_API_PORT}` : undefined,
+    uncachedTtlMs,
   });
   const certificates = await ctx.certificateFiles.forInstance(who, rendered.certificates, issue && fileCertificateIssuer(ctx, issue.fence, view, pki));
   for (const problem of [...rendered.problems, ...certificates.problems]) logOnce(ctx, who, problem);

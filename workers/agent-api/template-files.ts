@@ -26,6 +26,8 @@ export interface InstanceFileRequest {
   group: string;
   caCertPem: string;
   registrationAddress?: string;
+  /** The TTL used instead when caching is off (cache_ttl 0): a health report's look reads a store at most once per it. */
+  uncachedTtlMs?: number;
 }
 
 export interface RenderedFile {
@@ -75,7 +77,7 @@ export class TemplateFiles {
 
   private cached(key: string, load: () => Promise<string | undefined>, request: InstanceFileRequest): Promise<string | undefined> {
     const configured = secretsCacheTtlMs(request.config.cluster.secrets);
-    const ttlMs = configured ?? this.options.ttlMs;
+    const ttlMs = (configured ?? this.options.ttlMs) || (request.uncachedTtlMs ?? 0);
     if (ttlMs <= 0) return load();
     let cache = this.caches.get(ttlMs);
     if (!cache) {
