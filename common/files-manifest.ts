@@ -13,6 +13,13 @@ export interface ManifestEntry {
   sha256: string;
 }
 
+/** A certificate file whose key the agent is to make (or reuse) at keyPath, submitting only its public key for `path`. */
+export interface KeyRequest {
+  path: string;
+  keyPath: string;
+  publicKeyPath: string;
+}
+
 /** Entries a health report carries at most: a bounded body however many files an instance gets. */
 export const MAX_REPORTED_FILES = 256;
 export const MAX_REPORTED_PATH = 1024;

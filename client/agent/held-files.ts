@@ -15,14 +15,10 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join, normalize } from 'node:path';
-import { contentSha256, fileSetHash, MAX_REPORTED_FILES, type ManifestEntry } from '../../common/files-manifest';
-import { writeFileAtomically } from './file-writer';
+import { contentSha256, fileSetHash, MAX_REPORTED_FILES, type KeyRequest, type ManifestEntry } from '../../common/files-manifest';
 
-export interface KeyRequest {
-  path: string;
-  keyPath: string;
-  publicKeyPath: string;
-}
+export type { KeyRequest } from '../../common/files-manifest';
+import { writeFileAtomically } from './file-writer';
 
 export interface FilesReport {
   hash: string;

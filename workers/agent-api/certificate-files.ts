@@ -14,6 +14,7 @@
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { publicKeyFingerprint } from '../../adapters/pki/x509';
+import type { KeyRequest } from '../../common/files-manifest';
 import type { CertificateFileSpec } from './certificate-spec';
 import { reissueAt } from './certificate-spec';
 
@@ -44,12 +45,7 @@ export interface CertificateFileOut {
   source: string;
 }
 
-/** The agent is to make (or reuse) the key pair at keyPath and submit its public key for `path`. */
-export interface KeyRequest {
-  path: string;
-  keyPath: string;
-  publicKeyPath: string;
-}
+export type { KeyRequest } from '../../common/files-manifest';
 
 export interface CertificateFilesResult {
   files: CertificateFileOut[];
