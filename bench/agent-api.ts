@@ -225,6 +225,17 @@ async function main(): Promise<void> {
     }
     if (rest) console.log(`${rest.agents} more agents (${rest.how}) in ${seconds(rest.readyMs)} s`);
 
+    // With template files: every agent's certificate files issued (each logged) before health is measured, so the figure is the steady state's.
+    let filesIssuedMs: number | undefined;
+    if (templateFiles) {
+      const certificateFiles = Object.values(templateFiles.files).filter((f) => f.kind === 'certificate').length;
+      const expected = burst + total * certificateFiles;
+      const since = Date.now();
+      while (writes().certlog < expected && Date.now() - since < 900_000) await new Promise((r) => setTimeout(r, 1000));
+      filesIssuedMs = Date.now() - since;
+      console.log(`${writes().certlog - burst} of ${total * certificateFiles} certificate files issued ${seconds(filesIssuedMs)} s after the fleet was up`);
+    }
+
     // 3. The whole fleet reports health on its interval; measured after one interval, once reports have spread.
     const settle = Math.min(parseDuration(healthInterval), 60_000);
     console.log(`letting reports spread for ${seconds(settle)} s, then measuring health for ${healthSeconds} s`);
@@ -257,6 +268,7 @@ async function main(): Promise<void> {
               templateFiles: Object.keys(templateFiles.files),
               filesFetchesWhileMeasured: healthStats.paths['GET /v1/files'] && { answered: healthStats.paths['GET /v1/files'].answered, p50: healthStats.paths['GET /v1/files'].p50, p99: healthStats.paths['GET /v1/files'].p99 },
               certificateLogWritesInAll: writes().certlog,
+              certificateFilesIssuedMsAfterFleetUp: filesIssuedMs,
               staleInstancesAtEnd: stand.api.context.fileReports.stale().length,
             }
           : {}),

@@ -55,6 +55,13 @@ export interface CertificateFilesResult {
   problems: string[];
 }
 
+/**
+ * Certificate-file issues per second at most (each is an Ed25519 signature, about 15 ms of CPU with
+ * @peculiar/x509, and a certificate-log PUT): a mass reissue (a new leader, a changed entry for a
+ * whole group) is spread out so health reports and registrations keep their share of the process.
+ */
+export const DEFAULT_ISSUES_PER_SECOND = 20;
+
 /** Far above a shard's instances × certificate files; past it the oldest entries go (they are issued again if asked). */
 const MAX_ENTRIES = 50_000;
 
@@ -83,7 +90,25 @@ export class CertificateFiles {
   private readonly agentKeys = new Map<string, KeyObject>();
   private readonly inflight = new Map<string, Promise<Held>>();
 
-  constructor(private readonly options: { now: () => number }) {}
+  /** Issues this process may still start now (refilled at issuesPerSecond, at most that many banked). */
+  private budget: { tokens: number; at: number };
+
+  constructor(private readonly options: { now: () => number; issuesPerSecond?: number }) {
+    this.budget = { tokens: this.issuesPerSecond, at: Date.now() };
+  }
+
+  private get issuesPerSecond(): number {
+    return this.options.issuesPerSecond ?? DEFAULT_ISSUES_PER_SECOND;
+  }
+
+  /** Takes one issue from the budget, or says there is none left this instant. */
+  private takeIssue(): boolean {
+    const now = Date.now();
+    this.budget = { tokens: Math.min(this.issuesPerSecond, this.budget.tokens + ((now - this.budget.at) / 1000) * this.issuesPerSecond), at: now };
+    if (this.budget.tokens < 1) return false;
+    this.budget.tokens -= 1;
+    return true;
+  }
 
   /** The public key the agent submitted for an instance's file (replacing an earlier one). */
   submitPublicKey(instanceId: string, path: string, publicKey: KeyObject): void {
@@ -113,8 +138,11 @@ export class CertificateFiles {
         }
         let held = this.held.get(k);
         const fresh = held && held.digest === spec.digest && now < reissueAt(held) && (!agentKey || held.publicKeySha256 === publicKeyFingerprint(agentKey));
-        if (!fresh) {
-          if (!issue) return void out.pending.push(spec.path);
+        // Over the budget (a new leader's first round, a mass reissue): the certificate in hand for now, issued on a later fetch.
+        if (!fresh && (!issue || (!this.inflight.has(k) && !this.takeIssue()))) {
+          out.pending.push(spec.path);
+          if (!held || held.notAfterMs <= now || held.digest !== spec.digest) return;
+        } else if (!fresh && issue) {
           try {
             held = await this.issueOnce(k, who, spec, agentKey, issue);
           } catch (err) {

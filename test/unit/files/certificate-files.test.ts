@@ -132,6 +132,25 @@ describe('CertificateFiles', () => {
     expect(new X509Certificate(again.files[0].content).publicKey.export({ format: 'jwk' })).toEqual(next.publicKey.export({ format: 'jwk' }));
   });
 
+  test('issues are budgeted per second: past the budget a file is pending (the certificate in hand still delivered) and issued on a later fetch', async () => {
+    const files = new CertificateFiles({ now: () => clock, issuesPerSecond: 1 });
+    const a = { ...who, instanceId: 'web-a' };
+    const b = { ...who, instanceId: 'web-b' };
+    expect((await files.forInstance(a, [spec()], issuer)).files).toHaveLength(2);
+    const over = await files.forInstance(b, [spec()], issuer);
+    expect(over).toMatchObject({ files: [], pending: ['/etc/app/tls'] });
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await files.forInstance(b, [spec()], issuer)).files).toHaveLength(2);
+    // Due, over budget: what it holds is still delivered while it waits its turn.
+    clock += 17 * 3600_000;
+    await new Promise((r) => setTimeout(r, 1100));
+    const first = await files.forInstance(a, [spec()], issuer);
+    const waiting = await files.forInstance(b, [spec()], issuer);
+    expect(first.pending).toEqual([]);
+    expect(waiting.pending).toEqual(['/etc/app/tls']);
+    expect(waiting.files).toHaveLength(2);
+  });
+
   test('a failed issue keeps the certificate in hand while it is valid, and says why', async () => {
     const files = new CertificateFiles({ now: () => clock });
     const first = await files.forInstance(who, [spec()], issuer);
