@@ -19,7 +19,8 @@
  * 600 s: the registration phase reports what registered by then), BENCH_REST (how the rest of the
  * fleet, past BENCH_REGISTER, gets its certificates: "issue" (default) has the benchmark sign them
  * with the cluster CA as registration would, to keep the run short; "register" registers them
- * through the API too).
+ * through the API too), BENCH_FILES ("on": every instance also gets rendered files and two certificate
+ * files, one with an agent-made key; results then go to bench/results/agent-api-files.json).
  * Registration results are written as soon as that phase ends, the health results after theirs.
  * Results: printed, and written to bench/results/agent-api.json.
  */
@@ -97,11 +98,27 @@ function rssSampler(): { maxBytes: () => number; stop: () => void } {
 const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
 const seconds = (ms: number) => Math.round(ms / 100) / 10;
 
+const BENCH_TEMPLATE_FILES = {
+  files: {
+    '/etc/app/app.env': { kind: 'env', template: { INSTANCE: '{{ .Instance.ID }}', ENVIRONMENT: '{{ .Vars.Environment }}' } },
+    '/etc/app/app.json': { kind: 'json', template: { group: '{{ .Tenant }}/{{ .Group }}', instance: '{{ .Instance.ID }}' } },
+    '/etc/app/hello': { kind: 'string', template: 'hello from {{ .Instance.ID }}\n' },
+    '/etc/app/tls': { kind: 'certificate', template: 'server' },
+    '/etc/app/client': { kind: 'certificate', template: 'client', key: { source: 'agent' } },
+  },
+  certificates: {
+    server: { kind: 'server', cn: '{{ .Instance.ID }}', dns: ['{{ .Instance.ID }}.internal'], ttl: 24 },
+    client: { kind: 'client', cn: '{{ .Instance.ID }}', ttl: 24 },
+  },
+};
+
 async function main(): Promise<void> {
   const total = Number(process.env.BENCH_AGENTS ?? 5000);
   const burst = Math.min(total, Number(process.env.BENCH_REGISTER ?? 2000));
   const healthSeconds = Number(process.env.BENCH_HEALTH_SECONDS ?? 120);
   const healthInterval = process.env.BENCH_HEALTH_INTERVAL ?? '60s';
+  // BENCH_FILES=on: the template gives every instance rendered files and two certificate files (a server-made key, an agent-made one).
+  const templateFiles = process.env.BENCH_FILES === 'on' ? BENCH_TEMPLATE_FILES : undefined;
   await globalSetup();
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const env = stackEnv();
@@ -118,7 +135,7 @@ async function main(): Promise<void> {
   try {
     const inFlight = process.env.BENCH_REGISTER_IN_FLIGHT ? { registrationConcurrency: { maxInFlight: Number(process.env.BENCH_REGISTER_IN_FLIGHT) } } : {};
     const loadBefore = os.loadavg();
-    stand = await startStand({ client, temporalAddress: env.temporalAddress, aws, bucket, shard, healthInterval, api: inFlight, log: (line) => console.log(line) });
+    stand = await startStand({ client, temporalAddress: env.temporalAddress, aws, bucket, shard, healthInterval, api: inFlight, templateFiles, log: (line) => console.log(line) });
     const idleRssBytes = process.memoryUsage().rss;
     const ids = Array.from({ length: total }, (_, i) => `web-${String(i).padStart(12, '0')}`);
     let t = Date.now();
@@ -149,7 +166,7 @@ async function main(): Promise<void> {
       const stats = await driver!.stats();
       return { type: 'registered', batch, registeredMs: [registerTimeoutMs], failed: 0, timedOut: true, registeredBy: stats.registered } as Registered & { timedOut: boolean; registeredBy: number };
     };
-    const out = path.join(REPO_ROOT, 'bench', 'results', 'agent-api.json');
+    const out = path.join(REPO_ROOT, 'bench', 'results', templateFiles ? 'agent-api-files.json' : 'agent-api.json');
     const save = (result: unknown) => {
       fs.mkdirSync(path.dirname(out), { recursive: true });
       fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
@@ -208,6 +225,17 @@ async function main(): Promise<void> {
     }
     if (rest) console.log(`${rest.agents} more agents (${rest.how}) in ${seconds(rest.readyMs)} s`);
 
+    // With template files: every agent's certificate files issued (each logged) before health is measured, so the figure is the steady state's.
+    let filesIssuedMs: number | undefined;
+    if (templateFiles) {
+      const certificateFiles = Object.values(templateFiles.files).filter((f) => f.kind === 'certificate').length;
+      const expected = burst + total * certificateFiles;
+      const since = Date.now();
+      while (writes().certlog < expected && Date.now() - since < 900_000) await new Promise((r) => setTimeout(r, 1000));
+      filesIssuedMs = Date.now() - since;
+      console.log(`${writes().certlog - burst} of ${total * certificateFiles} certificate files issued ${seconds(filesIssuedMs)} s after the fleet was up`);
+    }
+
     // 3. The whole fleet reports health on its interval; measured after one interval, once reports have spread.
     const settle = Math.min(parseDuration(healthInterval), 60_000);
     console.log(`letting reports spread for ${seconds(settle)} s, then measuring health for ${healthSeconds} s`);
@@ -235,6 +263,15 @@ async function main(): Promise<void> {
         statuses: health?.statuses,
         latencyMs: health && { p50: health.p50, p90: health.p90, p99: health.p99, max: health.max },
         driverEventLoopDelayMs: healthStats.eventLoopDelayMs,
+        ...(templateFiles
+          ? {
+              templateFiles: Object.keys(templateFiles.files),
+              filesFetchesWhileMeasured: healthStats.paths['GET /v1/files'] && { answered: healthStats.paths['GET /v1/files'].answered, p50: healthStats.paths['GET /v1/files'].p50, p99: healthStats.paths['GET /v1/files'].p99 },
+              certificateLogWritesInAll: writes().certlog,
+              certificateFilesIssuedMsAfterFleetUp: filesIssuedMs,
+              staleInstancesAtEnd: stand.api.context.fileReports.stale().length,
+            }
+          : {}),
       },
       s3: {
         configGets: configGets.length,

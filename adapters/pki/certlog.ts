@@ -2,10 +2,13 @@
  * The certificate log: one create-only S3 object per issued certificate, so an
  * operator can list what the CA signed (and revoke by serial) from S3 alone.
  */
+import { createHash } from 'node:crypto';
 import { ObjectStore, type CallOptions } from '../s3/objects';
 
 export interface CertLogEntry {
-  kind: 'agent-client' | 'agent-api-server';
+  kind: 'agent-client' | 'agent-api-server' | 'instance-file';
+  /** For an instance-file certificate: the file's name in the template's `files` map. */
+  file?: string;
   cluster: string;
   shard: string;
   tenant: string;
@@ -48,7 +51,9 @@ export function certLogKey(shard: string, tenant: string, at: Date, id: string):
 }
 
 export async function writeCertLog(objects: ObjectStore, entry: CertLogEntry, call: CallOptions = {}): Promise<string> {
-  const key = certLogKey(entry.shard, entry.tenant, new Date(entry.issuedAt), entry.id);
+  // An instance's file certificates may be issued in the same millisecond: each file gets its own key.
+  const id = entry.file === undefined ? entry.id : `${entry.id}-${createHash('sha256').update(entry.file).digest('hex').slice(0, 8)}`;
+  const key = certLogKey(entry.shard, entry.tenant, new Date(entry.issuedAt), id);
   // Create-only: a log entry is never rewritten.
   await objects.write(key, `${JSON.stringify(entry, null, 2)}\n`, { absent: true }, call);
   return key;

@@ -12,7 +12,7 @@ import type { ObjectStore } from '../s3/objects';
 import { WriteConflictError } from '../s3/objects';
 import { SecretStores, secretsLocationKey, type SecretsLocation } from '../secrets/factory';
 import type { SecretStore } from '../secrets/store';
-import { certificateMatchesKey, createCaCertificate, publicKeyFingerprint } from './x509';
+import { certificateMatchesKey, createCaCertificate, publicKeyFingerprint, type CaSubject } from './x509';
 
 export interface ClusterPki {
   clusterId: string;
@@ -26,7 +26,10 @@ export interface ClusterPki {
 }
 
 /** Where the PKI's secrets live: the cluster and its `cluster.secrets` (and bucket, for object storage). */
-export type PkiLocation = SecretsLocation;
+export type PkiLocation = SecretsLocation & {
+  /** `certificates.ca`, rendered: applies only when the CA is first created (an existing CA is never replaced). */
+  ca?: CaSubject;
+};
 
 /** Names in the secret store (relative to cluster.secrets.prefix). */
 export const secretNames = {
@@ -49,7 +52,7 @@ function parseKey(pem: string, name: string): KeyObject {
   return key;
 }
 
-export async function ensureClusterPki(deps: { secrets: SecretStore; objects: ObjectStore }, where: { clusterId: string }): Promise<ClusterPki> {
+export async function ensureClusterPki(deps: { secrets: SecretStore; objects: ObjectStore }, where: { clusterId: string; ca?: CaSubject }): Promise<ClusterPki> {
   const caName = deps.secrets.locate(secretNames.caKey);
   const regName = deps.secrets.locate(secretNames.registrationKey);
   const [ca, reg] = await Promise.all([
@@ -63,7 +66,7 @@ export async function ensureClusterPki(deps: { secrets: SecretStore; objects: Ob
   let caCertPem = (await deps.objects.read(key))?.text;
   let caCertCreated = false;
   if (caCertPem === undefined) {
-    const candidate = await createCaCertificate(caKey, where.clusterId);
+    const candidate = await createCaCertificate(caKey, where.clusterId, Date.now(), where.ca);
     try {
       await deps.objects.write(key, candidate, { absent: true }, { contentType: 'application/x-pem-file' });
       caCertPem = candidate;

@@ -37,12 +37,45 @@ export function publicKeyFingerprint(key: KeyObject): string {
   return createHash('sha256').update(pub.export({ type: 'spki', format: 'der' })).digest('hex');
 }
 
-export async function createCaCertificate(caKey: KeyObject, clusterId: string, now = Date.now()): Promise<string> {
+/** Subject attributes beyond CN/OU/O, as Nstance's certificates entries give them (each may repeat). */
+export interface SubjectDetails {
+  organization?: string[];
+  country?: string[];
+  province?: string[];
+  locality?: string[];
+  street?: string[];
+  postalCode?: string[];
+}
+
+/** The CA's subject and lifetime (`certificates.ca`); unset parts take the defaults below. */
+export interface CaSubject extends SubjectDetails {
+  commonName?: string;
+  validityMs?: number;
+}
+
+const CA_DEFAULT_VALIDITY_MS = 3650 * DAY_MS;
+
+/** RFC 4519 attribute types: C, ST, L, street, postalCode (street and postalCode have no short name in @peculiar/x509). */
+function jsonName(commonName: string, details: SubjectDetails, organizationalUnit?: string): x509.JsonName {
+  const name: x509.JsonName = [{ CN: [commonName] }];
+  if (organizationalUnit) name.push({ OU: [organizationalUnit] });
+  const add = (type: string, values: string[] | undefined) => values?.forEach((value) => name.push({ [type]: [value] }));
+  add('O', details.organization);
+  add('C', details.country);
+  add('ST', details.province);
+  add('L', details.locality);
+  add('2.5.4.9', details.street);
+  add('2.5.4.17', details.postalCode);
+  return name;
+}
+
+export async function createCaCertificate(caKey: KeyObject, clusterId: string, now = Date.now(), subject: CaSubject = {}): Promise<string> {
+  const details: SubjectDetails = { ...subject, organization: subject.organization ?? ['nstance'] };
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial(),
-    name: `CN=nstance cluster ${clusterId} CA, O=nstance`,
+    name: subject.commonName || Object.keys(subject).length > 0 ? jsonName(subject.commonName ?? `nstance cluster ${clusterId} CA`, details) : `CN=nstance cluster ${clusterId} CA, O=nstance`,
     notBefore: new Date(now - BACKDATE_MS),
-    notAfter: new Date(now + 3650 * DAY_MS),
+    notAfter: new Date(now + (subject.validityMs ?? CA_DEFAULT_VALIDITY_MS)),
     signingAlgorithm: ED25519,
     keys: { privateKey: await signingKey(caKey), publicKey: await verifyingKey(caKey) },
     extensions: [
@@ -64,6 +97,8 @@ export interface IssueRequest {
   organization?: string;
   organizationalUnit?: string;
   usage: 'client' | 'server';
+  /** More subject attributes (a certificates entry's organization, country…); `organization` then lists every O. */
+  subjectDetails?: SubjectDetails;
   dnsNames?: string[];
   ips?: string[];
   uris?: string[];
@@ -100,7 +135,9 @@ export async function issueCertificate(req: IssueRequest): Promise<IssuedCertifi
   const notAfter = new Date(now + req.validityDays * DAY_MS);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber,
-    subject: subject.join(', '),
+    subject: req.subjectDetails
+      ? jsonName(req.commonName, { ...req.subjectDetails, organization: [...(req.organization ? [req.organization] : []), ...(req.subjectDetails.organization ?? [])] }, req.organizationalUnit)
+      : subject.join(', '),
     issuer: ca.subject,
     notBefore,
     notAfter,

@@ -50,6 +50,8 @@ export interface StandOptions {
   /** Agent API options (limits, TTLs); port 0 on 127.0.0.1 unless given. */
   api?: Partial<AgentApiListenOptions>;
   log?: (line: string) => void;
+  /** The web template's `files` and the config's `certificates` (none by default). */
+  templateFiles?: { files: Record<string, unknown>; certificates?: Record<string, unknown> };
 }
 
 export interface Stand {
@@ -66,8 +68,12 @@ export interface Stand {
   stop(options?: { terminate?: boolean }): Promise<void>;
 }
 
-export function standConfigText(shard: string, bucket: string, healthInterval = '60s'): string {
-  const config = testConfig({ ...PLACEHOLDERS, bucket }, { shard, bucket, size: 0, reconcileInterval: healthInterval });
+export function standConfigText(shard: string, bucket: string, healthInterval = '60s', templateFiles?: StandOptions['templateFiles']): string {
+  const config = testConfig({ ...PLACEHOLDERS, bucket }, { shard, bucket, size: 0, reconcileInterval: healthInterval }) as Record<string, unknown> & { templates: { web: Record<string, unknown> } };
+  if (templateFiles) {
+    config.templates.web.files = templateFiles.files;
+    config.certificates = templateFiles.certificates;
+  }
   return configText(config);
 }
 
@@ -80,7 +86,7 @@ function launchOf(shard: string, instanceId: string): { input: InstanceWorkflowI
 export async function startStand(options: StandOptions): Promise<Stand> {
   const { client, aws, bucket, shard } = options;
   const objects = new ObjectStore({ s3: aws.s3, bucket });
-  await new ShardConfigStore(objects, shard).writeConfig(standConfigText(shard, bucket, options.healthInterval), { absent: true });
+  await new ShardConfigStore(objects, shard).writeConfig(standConfigText(shard, bucket, options.healthInterval, options.templateFiles), { absent: true });
   let ready: (api: AgentApi) => void = () => undefined;
   let failed: (err: Error) => void = () => undefined;
   const started = new Promise<AgentApi>((resolve, reject) => {

@@ -5,17 +5,16 @@
  * in-process (many at once) in the simulated fleet.
  */
 import { createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { Agent as HttpsAgent, request, type RequestOptions } from 'node:https';
 import { join } from 'node:path';
-import { checkServerIdentity, createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
 import { peekClaims } from '../../adapters/pki/nonce';
 import { discoverPinnedCa } from './discover';
 import type { NoticeSource, TerminationNotice } from './imds';
 import { loadOrCreateKey, loadState, saveRenewedState, saveState, type AgentState } from './state';
-import { AgentRequestError, jitteredIntervalMs, parseRetryAfter, retryDelayMs } from './retry';
+import { AgentRequestError, jitteredIntervalMs, retryDelayMs } from './retry';
+import { AgentTransport } from './transport';
 import { splitAddress } from './userdata';
 import { writeFileAtomically } from './file-writer';
+import { agentKeyPair, filesReport, heldManifest, type KeyRequest } from './held-files';
 
 export { AgentRequestError, jitteredIntervalMs, retryDelayMs, RETRY_BASE_MS, RETRY_MAX_MS } from './retry';
 
@@ -51,7 +50,7 @@ export interface AgentOptions {
   hostname?: string;
   /** Overrides the interval the agent API returns at registration. */
   healthIntervalMs?: number;
-  /** Re-fetch files every N health reports. */
+  /** Re-fetch files every N health reports (besides at once when a report's answer says they changed). */
   filesEvery?: number;
   /** Where fetched files are written; defaults to <stateDir>/files (a simulation must not write /etc). */
   filesRoot?: string;
@@ -87,18 +86,20 @@ export class Agent {
   private caPem: string | undefined;
   /** Failed attempts in a row (for the backoff). */
   private failures = 0;
-  /**
-   * Connections are kept alive between the requests that follow each other (register, files,
-   * health; a retry): each new one costs both sides a TLS handshake. Node closes an idle one
-   * just before the server's keep-alive hint runs out, so a 60 s interval reconnects.
-   */
-  private readonly connections = new HttpsAgent({ keepAlive: true, maxSockets: 2 });
-  /** Building a TLS context parses the key and certificates: done once per identity, not per connection. */
-  private context: { id: string; context: SecureContext } | undefined;
+  private readonly transport: AgentTransport;
   lastError: Error | undefined;
+  /** The files of the last fetch (path and mode): what the health report hashes from disk. */
+  private delivered: { path: string; mode: string }[] | undefined;
+  /** The digest of the server's file set in its last answer. */
+  private serverFilesHash: string | undefined;
+  /** A health report's answer said the files changed: fetch before the next report. */
+  private filesChanged = false;
+  /** Fetches made because an answer said the files changed (not the periodic ones). */
+  pushedFetches = 0;
 
   constructor(readonly options: AgentOptions) {
     this.caPem = options.caPem;
+    this.transport = new AgentTransport(options);
   }
 
   get instanceId(): string | undefined {
@@ -166,7 +167,18 @@ export class Agent {
 
   async reportHealth(report: HealthReportBody = this.healthReport()): Promise<void> {
     const state = await this.register();
-    await this.call('POST', '/v1/health', { instanceId: state.identity.instanceId, ...report }, state);
+    const files = this.delivered && filesReport(await heldManifest(this.filesRoot, this.delivered), this.serverFilesHash);
+    const answer = (await this.call('POST', '/v1/health', { instanceId: state.identity.instanceId, ...report, ...(files ? { files } : {}) }, state)) as {
+      files?: { hash: string; changed: boolean };
+    };
+    if (answer.files) {
+      this.serverFilesHash = answer.files.hash;
+      if (answer.files.changed) this.filesChanged = true;
+    }
+  }
+
+  private get filesRoot(): string {
+    return this.options.filesRoot ?? join(this.options.stateDir, 'files');
   }
 
   /** When the current certificate is due for renewal (ms since the epoch); undefined before registration. */
@@ -201,11 +213,27 @@ export class Agent {
     return (this.state = renewed);
   }
 
+  /**
+   * Fetches and writes the instance's files. Certificate files whose key is made here come back as
+   * key requests: the pair is made (or reused) on disk, only the public keys are submitted, and the
+   * files are fetched once more to get their certificates.
+   */
   async fetchFiles(): Promise<DeliveredFile[]> {
     const state = await this.register();
-    const out = (await this.call('GET', '/v1/files', undefined, state)) as { files: DeliveredFile[] };
-    const root = this.options.filesRoot ?? join(this.options.stateDir, 'files');
+    const root = this.filesRoot;
+    type FilesAnswer = { files: DeliveredFile[]; keyRequests?: KeyRequest[]; hash?: string };
+    let out = (await this.call('GET', '/v1/files', undefined, state)) as FilesAnswer;
+    if (out.keyRequests && out.keyRequests.length > 0) {
+      const publicKeys: Record<string, string> = {};
+      for (const request of out.keyRequests) publicKeys[request.path] = await agentKeyPair(root, request);
+      await this.call('POST', '/v1/keys', { instanceId: state.identity.instanceId, publicKeys }, state);
+      this.log(`submitted public keys for ${Object.keys(publicKeys).join(', ')}`);
+      out = (await this.call('GET', '/v1/files', undefined, state)) as FilesAnswer;
+    }
     for (const file of out.files) await writeFileAtomically(root, file);
+    this.delivered = out.files.map((f) => ({ path: f.path, mode: f.mode }));
+    this.serverFilesHash = out.hash;
+    this.filesChanged = false;
     return out.files;
   }
 
@@ -224,6 +252,11 @@ export class Agent {
         if (first || this.reports % (this.options.filesEvery ?? 10) === 0) await this.fetchFiles();
         this.reports++;
         await this.reportHealth();
+        if (this.filesChanged) {
+          // Pushed: the answer says the server delivers something else now (a var, a secret, a reissued certificate).
+          this.pushedFetches++;
+          await this.fetchFiles();
+        }
         this.lastError = undefined;
         this.failures = 0;
       } catch (err) {
@@ -251,7 +284,7 @@ export class Agent {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.noticeTimer) clearTimeout(this.noticeTimer);
-    this.connections.destroy();
+    this.transport.destroy();
   }
 
   /** Polls for termination notices; a new one is reported now rather than at the next health interval. */
@@ -287,70 +320,8 @@ export class Agent {
     return ca;
   }
 
-  private secureContext(ca: string | undefined, identity: AgentState | undefined): SecureContext {
-    const id = `${ca ?? ''}\u0000${identity?.certPem ?? ''}`;
-    if (this.context?.id !== id) {
-      this.context = { id, context: createSecureContext({ ca, minVersion: 'TLSv1.3', ...(identity ? { key: identity.keyPem, cert: identity.certPem } : {}) }) };
-    }
-    return this.context.context;
-  }
-
-  /** One JSON request over TLS 1.3, pinning the cluster CA and checking the server names the registration host. */
+  /** One JSON request over TLS 1.3 with the CA this agent trusts (see AgentTransport). */
   private call(method: string, path: string, body: unknown, identity?: AgentState): Promise<unknown> {
-    const { host, port } = splitAddress(this.options.connectAddress ?? this.options.registerAddress);
-    const expectedHost = splitAddress(this.options.registerAddress).host;
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const began = performance.now();
-    const observe = this.options.observe;
-    const answered = new Promise<unknown>((resolve, reject) => {
-      // tls.connect takes secureContext; the https request options type does not list it.
-      const options: RequestOptions & { secureContext: SecureContext } = {
-        host,
-        port,
-        ...(this.options.localAddress ? { localAddress: this.options.localAddress } : {}),
-        method,
-        path,
-        // ca/key/cert also name the connection pool, so a connection without the client certificate is never reused with it.
-        ca: this.state?.caPem ?? this.caPem,
-        ...(identity ? { key: identity.keyPem, cert: identity.certPem } : {}),
-        secureContext: this.secureContext(this.state?.caPem ?? this.caPem, identity),
-        minVersion: 'TLSv1.3',
-        agent: this.connections,
-        timeout: 15_000,
-        checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(expectedHost, cert),
-        headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
-      };
-      const req = request(
-        options,
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let parsed: { error?: string; message?: string } = {};
-            try {
-              parsed = JSON.parse(text) as typeof parsed;
-            } catch {
-              // Not JSON: reported below with the status.
-            }
-            const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300) resolve(parsed);
-            else reject(new AgentRequestError(status, parsed.error ?? 'http-error', `${method} ${path}: ${status} ${parsed.message ?? text.slice(0, 200)}`, parseRetryAfter(res.headers['retry-after'])));
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out`)));
-      req.on('error', (err) => reject(err instanceof AgentRequestError ? err : new AgentRequestError(0, 'network', `${method} ${path}: ${err.message}`)));
-      req.end(payload);
-    });
-    if (!observe) return answered;
-    const report = (status: number) => observe({ method, path, status, ms: performance.now() - began });
-    return answered.then(
-      (out) => (report(200), out),
-      (err: unknown) => {
-        report(err instanceof AgentRequestError ? err.status : 0);
-        throw err;
-      },
-    );
+    return this.transport.call(method, path, body, this.state?.caPem ?? this.caPem, identity);
   }
 }

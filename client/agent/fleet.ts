@@ -39,6 +39,8 @@ export interface FleetOptions {
   userdataConcurrency?: number;
   /** Overrides the interval the agent API hands out. */
   healthIntervalMs?: number;
+  /** Each agent's periodic files fetch, every N reports (default 10). */
+  filesEvery?: number;
   /**
    * The IMDS an instance's agent polls for termination notices, as `nstance agent` does
    * (tests point it at a fake). Unset, or undefined for an instance: that agent does not
@@ -223,6 +225,7 @@ export class SimulatedFleet {
       ip: undefined,
       hostname: `ip-${ec2Id}`,
       healthIntervalMs: this.options.healthIntervalMs,
+      filesEvery: this.options.filesEvery,
       probe: () => this.health.get(instanceId) ?? { status: 'healthy' },
       notices: imdsUrl === undefined ? undefined : new ImdsNotices({ baseUrl: imdsUrl, log }),
       noticePollMs: this.options.noticePollMs,

@@ -1,11 +1,14 @@
 /**
  * A template's `files` reach the instance through the real agent: object-storage secrets (key
- * from env), a storage object, and env, json and string files rendered with the instance's values,
- * written atomically with their modes. A changed secret reaches the running instance on its next
- * fetch, without replacing it. (Certificate files are issued with an agent-made key: not here.)
+ * from env), a storage object, env, json and string files rendered with the instance's values,
+ * written atomically with their modes, and certificate files issued by the cluster CA (a key made
+ * on the server and delivered, and one made on the agent that never leaves it). A changed secret
+ * reaches the running instance without replacing it; a changed var and a certificate near expiry
+ * reach it through the health report's answer, before its periodic fetch; the health report
+ * carries the digest of the files the agent holds and the server sees which are stale.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { createHash, createPrivateKey, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -14,9 +17,12 @@ import { applyConfig } from '../../client/ops/apply';
 import { openSecrets, putSecret } from '../../client/ops/secrets';
 import { MutableLeadershipGate } from '../../workers/leadership/gate';
 import { eventually } from '../support/emulator';
+import { listKeys, readJson } from '../support/emulator';
 import { configText, seedShard, terminateShardWorkflows, testConfig } from '../support/fixtures';
 import { createHarness, type Harness } from '../support/harness';
-import { startAgentApiWorker } from '../support/agent-api-worker';
+import { startAgentApiWorker, type AgentApiWorker } from '../support/agent-api-worker';
+import type { CertLogEntry } from '../../adapters/pki/certlog';
+import type { FileStatus } from '../../workers/agent-api/file-reports';
 
 const shard = `fil-${Date.now().toString(36)}`;
 const KEY_VAR = `NSTANCE_TEST_FILES_KEY_${shard.toUpperCase().replace(/-/g, '_')}`;
@@ -24,30 +30,65 @@ const USERDATA = '#!/bin/bash\n/opt/nstance/agent --register {{ .Server.Registra
 let h: Harness;
 let fleet: SimulatedFleet;
 let stateRoot: string;
+let worker: AgentApiWorker;
+let seed: Awaited<ReturnType<typeof seedShard>>;
+let config: ReturnType<typeof filesConfig>;
+/** How far ahead of the real clock the agent API issues certificate files (moved on to see a reissue). */
+let certificateClockAheadMs = 0;
 const gate = new MutableLeadershipGate();
+const CERTIFICATES = {
+  ca: { cn: 'files test {{ .Cluster.ID }} CA', organization: ['files test'], country: ['AU'] },
+  'web-server': {
+    kind: 'server',
+    cn: '{{ .Instance.ID }}',
+    dns: ['{{ .Instance.ID }}.{{ .Vars.Tier }}.internal'],
+    ip: ['127.0.0.1'],
+    uri: ['spiffe://{{ .Cluster.ID }}/{{ .Tenant }}/{{ .Group }}'],
+    organization: ['{{ .Tenant }}'],
+    ttl: 24,
+  },
+  'web-client': { kind: 'client', cn: '{{ .Instance.ID }}', ttl: '3h' },
+};
 
-beforeAll(async () => {
-  process.env[KEY_VAR] = randomBytes(32).toString('base64');
-  h = await createHarness({ shard, bucket: `nstance-${shard}` });
-  const seed = await seedShard(h);
-  const config = testConfig(seed, { shard, bucket: h.bucket, size: 1 }) as { cluster: Record<string, unknown>; templates: { web: Record<string, unknown> & { userdata: { content: string } } } };
-  config.cluster.secrets = { provider: 'object-storage', encryption_key: { provider: 'env', source: KEY_VAR }, cache_ttl: '1s' };
-  config.templates.web.userdata.content = USERDATA;
-  config.templates.web.files = {
+function filesConfig(seed: Awaited<ReturnType<typeof seedShard>>, tier: string) {
+  const c = testConfig(seed, { shard, bucket: h.bucket, size: 1, web: { vars: { Tier: tier } } }) as {
+    cluster: Record<string, unknown>;
+    certificates?: unknown;
+    templates: { web: Record<string, unknown> & { userdata: { content: string } } };
+  };
+  c.cluster.secrets = { provider: 'object-storage', encryption_key: { provider: 'env', source: KEY_VAR }, cache_ttl: '1s' };
+  c.templates.web.userdata.content = USERDATA;
+  c.templates.web.files = {
     '/etc/app/token': { kind: 'secret', source: 'app/{{ .Tenant }}/{{ .Group }}/token' },
     '/etc/app/motd': { kind: 'storage', source: 'files/motd-{{ .Vars.Environment }}.txt', mode: '0644' },
     '/etc/app/app.env': { kind: 'env', template: { INSTANCE: '{{ .Instance.ID }}', ENVIRONMENT: '{{ .Vars.Environment }}' } },
     '/etc/app/app.json': { kind: 'json', template: { group: '{{ .Tenant }}/{{ .Group }}', replicas: 3 } },
     '/etc/app/hello': { kind: 'string', template: 'hello from {{ .Instance.ID }}\n', mode: '0640' },
+    '/etc/app/tier': { kind: 'string', template: '{{ .Vars.Tier }}\n' },
+    '/etc/app/tls': { kind: 'certificate', template: 'web-server' },
+    '/etc/app/client': { kind: 'certificate', template: 'web-client', key: { source: 'agent' } },
   };
+  c.certificates = CERTIFICATES;
+  return c;
+}
+
+const sha256 = (der: Buffer) => createHash('sha256').update(der).digest('hex');
+const jwk = (key: ReturnType<typeof createPublicKey>) => key.export({ format: 'jwk' });
+
+beforeAll(async () => {
+  process.env[KEY_VAR] = randomBytes(32).toString('base64');
+  h = await createHarness({ shard, bucket: `nstance-${shard}` });
+  seed = await seedShard(h);
+  config = filesConfig(seed, 'blue');
   await applyConfig({ client: h.client, s3: h.aws.s3, text: configText(config), file: 'config.jsonc', actor: 'test' });
   const opened = await openSecrets({ aws: h.aws, bucket: h.bucket, shard, actor: 'test' });
   await putSecret(opened, 'app/default/web/token', 'first-token');
   await h.aws.s3.send(new PutObjectCommand({ Bucket: h.bucket, Key: 'files/motd-test.txt', Body: 'welcome' }));
   gate.set({ leader: true, epoch: 1 });
-  const { address } = await startAgentApiWorker(h, gate);
+  worker = await startAgentApiWorker(h, gate, { certificateFilesNow: () => Date.now() + certificateClockAheadMs });
   stateRoot = mkdtempSync(join(tmpdir(), 'nstance-files-fleet-'));
-  fleet = new SimulatedFleet({ ec2: h.aws.ec2, shard, resolveAddress: () => address, stateRoot, pollMs: 300 }).start();
+  // Reports every second, periodic fetches almost never: what arrives without a manual fetch was pushed.
+  fleet = new SimulatedFleet({ ec2: h.aws.ec2, shard, resolveAddress: () => worker.address, stateRoot, pollMs: 300, healthIntervalMs: 1000, filesEvery: 100_000 }).start();
 });
 
 afterAll(async () => {
@@ -57,7 +98,7 @@ afterAll(async () => {
   delete process.env[KEY_VAR];
 });
 
-test('every kind but certificate arrives rendered for the instance, with its mode; a changed secret arrives without replacement', async () => {
+test('every non-certificate kind arrives rendered for the instance, with its mode; a changed secret arrives without replacement', async () => {
   await eventually('1 registered agent', async () => (fleet.registered().length === 1 ? true : undefined), 90_000);
   const [member] = [...fleet.members.values()];
   const root = join(stateRoot, member.ec2InstanceId, 'files');
@@ -86,4 +127,128 @@ test('every kind but certificate arrives rendered for the instance, with its mod
     500,
   );
   expect(fleet.registered()).toEqual([member.instanceId]);
+});
+
+const only = () => {
+  const [member] = [...fleet.members.values()];
+  const root = join(stateRoot, member.ec2InstanceId, 'files');
+  return { member, root, file: (path: string) => join(root, path) };
+};
+const certificateAt = (path: string) => new X509Certificate(readFileSync(path, 'utf8'));
+
+test('certificate files are issued by the cluster CA: SANs, EKU, validity; the agent-made key never leaves the agent', async () => {
+  const { member, file } = only();
+  await eventually('both certificate files on the instance', async () => {
+    try {
+      return statSync(file('etc/app/tls.crt')) && statSync(file('etc/app/client.crt')) ? true : undefined;
+    } catch {
+      return undefined;
+    }
+  }, 30_000, 250);
+  const ca = certificateAt(file('etc/nstance/ca.crt'));
+  // certificates.ca made the CA (it did not exist before this config).
+  const clusterId = String((config.cluster as { id: string }).id);
+  expect(ca.subject.split('\n')).toEqual([`CN=files test ${clusterId} CA`, 'O=files test', 'C=AU']);
+
+  const server = certificateAt(file('etc/app/tls.crt'));
+  expect(server.checkIssued(ca)).toBe(true);
+  expect(server.verify(ca.publicKey)).toBe(true);
+  expect(server.subject.split('\n')).toEqual([`CN=${member.instanceId}`, 'O=default']);
+  expect(server.subjectAltName).toBe(`DNS:${member.instanceId}.blue.internal, IP Address:127.0.0.1, URI:spiffe://${clusterId}/default/web`);
+  expect(server.keyUsage).toEqual(['1.3.6.1.5.5.7.3.1']);
+  const lifetime = Date.parse(server.validTo) - Date.parse(server.validFrom);
+  expect(lifetime).toBe(24 * 3600_000 + 5 * 60_000); // ttl 24 h, backdated 5 min for clock skew
+  expect(Math.abs(Date.parse(server.validTo) - (Date.now() + 24 * 3600_000))).toBeLessThan(120_000);
+  // A key made on the server is delivered beside it, owner-only, and is the certificate's.
+  expect(statSync(file('etc/app/tls.key')).mode & 0o777).toBe(0o600);
+  expect(jwk(createPublicKey(readFileSync(file('etc/app/tls.key'), 'utf8')))).toEqual(jwk(server.publicKey));
+
+  const client = certificateAt(file('etc/app/client.crt'));
+  expect(client.verify(ca.publicKey)).toBe(true);
+  expect(client.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
+  expect(Date.parse(client.validTo) - Date.parse(client.validFrom)).toBe(3 * 3600_000 + 5 * 60_000);
+  const agentKey = createPrivateKey(readFileSync(file('etc/app/client.key'), 'utf8'));
+  expect(statSync(file('etc/app/client.key')).mode & 0o777).toBe(0o600);
+  expect(jwk(client.publicKey)).toEqual(jwk(createPublicKey(agentKey)));
+  expect(readFileSync(file('etc/app/client.pub'), 'utf8')).toBe(createPublicKey(agentKey).export({ type: 'spki', format: 'pem' }));
+  // Nothing the agent API sends holds that private key: /v1/files carries no file at its path, and no private key but the server-made one.
+  const agentKeyPem = agentKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  const delivered = await member.agent.fetchFiles();
+  expect(delivered.map((f) => f.path)).not.toContain('/etc/app/client.key');
+  expect(delivered.filter((f) => f.content.includes('PRIVATE KEY')).map((f) => f.path)).toEqual(['/etc/app/tls.key']);
+  expect(delivered.some((f) => f.content.includes(agentKeyPem.split('\n')[1]))).toBe(false);
+  // The certificate log holds both issues, for those public keys.
+  const logged = await Promise.all((await listKeys(h.aws.s3, h.bucket, `shard/${shard}/certlog/`)).map((k) => readJson<CertLogEntry>(h.aws.s3, h.bucket, k)));
+  const forFile = (path: string) => logged.filter((e) => e.kind === 'instance-file' && e.file === path && e.id === member.instanceId);
+  expect(forFile('/etc/app/client').map((e) => e.publicKeySha256)).toContain(sha256(createPublicKey(agentKey).export({ type: 'spki', format: 'der' })));
+  expect(forFile('/etc/app/tls').map((e) => e.serialNumber)).toContain(server.serialNumber);
+});
+
+test("the health report carries the files' digest: the server sees what is stale, and a deleted file comes back without a manual fetch", async () => {
+  const { member, file } = only();
+  await eventually('the agent holds what the server delivers', async () => {
+    const status = worker.api.context.fileReports.get(member.instanceId);
+    return status && status.agentHash === status.expectedHash && status.pendingCertificates.length === 0 ? status : undefined;
+  }, 20_000, 250);
+  const seen: FileStatus[] = [];
+  const reports = worker.api.context.fileReports;
+  const record = reports.record.bind(reports);
+  reports.record = (id, status) => {
+    if (id === member.instanceId) seen.push(status);
+    record(id, status);
+  };
+  try {
+    const pushedBefore = member.agent.pushedFetches;
+    rmSync(file('etc/app/hello'));
+    const restored = async () => {
+      try {
+        return readFileSync(file('etc/app/hello'), 'utf8') === `hello from ${member.instanceId}\n` ? true : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    await eventually('the deleted file written again', restored, 20_000, 250);
+    expect(member.agent.pushedFetches).toBeGreaterThan(pushedBefore);
+    const stale = seen.find((s) => s.stale);
+    expect(stale?.stale).toEqual({ changed: ['/etc/app/hello'], missing: [], extra: [] });
+    expect(stale?.agentHash).not.toBe(stale?.expectedHash);
+  } finally {
+    reports.record = record;
+  }
+});
+
+test('a changed var reaches the agent before its periodic fetch (files and the certificate naming it), without replacement', async () => {
+  const { member, file } = only();
+  const serialBefore = certificateAt(file('etc/app/tls.crt')).serialNumber;
+  const pushedBefore = member.agent.pushedFetches;
+  config = filesConfig(seed, 'green');
+  await applyConfig({ client: h.client, s3: h.aws.s3, text: configText(config), file: 'config.jsonc', actor: 'test' });
+  await eventually('the new tier on the instance', async () => (readFileSync(file('etc/app/tier'), 'utf8') === 'green\n' ? true : undefined), 30_000, 250);
+  await eventually('a certificate naming the new tier', async () => {
+    const cert = certificateAt(file('etc/app/tls.crt'));
+    return cert.subjectAltName?.includes(`DNS:${member.instanceId}.green.internal`) ? cert : undefined;
+  }, 20_000, 250).then((cert) => expect(cert.serialNumber).not.toBe(serialBefore));
+  expect(member.agent.pushedFetches).toBeGreaterThan(pushedBefore);
+  expect(fleet.registered()).toEqual([member.instanceId]);
+});
+
+test('a certificate two thirds through its life is issued again and reaches the agent, for the same agent key, without replacement', async () => {
+  const { member, file } = only();
+  const server = certificateAt(file('etc/app/tls.crt'));
+  const client = certificateAt(file('etc/app/client.crt'));
+  const agentKeyPem = readFileSync(file('etc/app/client.key'), 'utf8');
+  // 17 h on: past 2/3 of the server certificate's 24 h (and of the client's 3 h).
+  certificateClockAheadMs = 17 * 3600_000;
+  const renewed = await eventually('both certificates issued again', async () => {
+    const s = certificateAt(file('etc/app/tls.crt'));
+    const c = certificateAt(file('etc/app/client.crt'));
+    return s.serialNumber !== server.serialNumber && c.serialNumber !== client.serialNumber ? { s, c } : undefined;
+  }, 30_000, 250);
+  expect(Date.parse(renewed.s.validTo)).toBeGreaterThan(Date.parse(server.validTo) + 16 * 3600_000);
+  expect(renewed.s.verify(certificateAt(file('etc/nstance/ca.crt')).publicKey)).toBe(true);
+  // The agent's key stayed where it was: the new client certificate is for it.
+  expect(readFileSync(file('etc/app/client.key'), 'utf8')).toBe(agentKeyPem);
+  expect(jwk(renewed.c.publicKey)).toEqual(jwk(createPublicKey(createPrivateKey(agentKeyPem))));
+  expect(fleet.registered()).toEqual([member.instanceId]);
+  expect(worker.api.context.certificateFiles.current(member.instanceId, '/etc/app/tls')?.serialNumber).toBe(renewed.s.serialNumber);
 });

@@ -11,6 +11,8 @@ import { instanceWorkflowId } from '../../common/names';
 import type { AuditEntry } from '../../common/types';
 import type { AwsClients } from '../../adapters/aws/clients';
 import { PkiCache, type ClusterPki } from '../../adapters/pki/cluster-ca';
+import { pkiLocation } from '../../adapters/pki/location';
+import type { CaSubject } from '../../adapters/pki/x509';
 import { writeAudit } from '../../adapters/s3/audit';
 import { recordAgentRejection } from '../../adapters/metrics/domain-metrics';
 import { ShardConfigCaches, type ShardConfigCache } from '../../adapters/s3/config-cache';
@@ -26,6 +28,8 @@ import { CLIENT_CERT_VALIDITY_DAYS } from './agent-certificate';
 import { RejectionAggregator, type Rejection } from './rejections';
 import { DEFAULT_SECRET_FILES_TTL_MS, SecretFiles } from './secret-files';
 import { TemplateFiles } from './template-files';
+import { CertificateFiles } from './certificate-files';
+import { FileReports } from './file-reports';
 
 export interface ShardView {
   clusterId: string;
@@ -35,6 +39,8 @@ export interface ShardView {
   secrets?: SecretsConfig;
   healthCheckIntervalMs: number;
   leaderIp?: string;
+  /** `certificates.ca`, rendered: how the CA is made should this worker be the first to make it. */
+  ca?: CaSubject;
 }
 
 /**
@@ -52,6 +58,10 @@ export class AgentApiContext {
   /** The templates' `files`, rendered per instance (secret and storage contents cached like secretFiles). */
   readonly templateFiles: TemplateFiles;
   readonly rejections: RejectionAggregator;
+  /** Certificate files issued to the shard's instances, and agents' submitted public keys (memory only). */
+  readonly certificateFiles: CertificateFiles;
+  /** What each instance's last health report said about its files (memory only). */
+  readonly fileReports = new FileReports();
   /** The view derived from the config version last seen (derived once per version). */
   private derived: { from: NstanceConfig; view: ShardView } | undefined;
   /** Which instances still run: every mTLS endpoint serves only those (see live-instances.ts). */
@@ -77,6 +87,8 @@ export class AgentApiContext {
       clientCertValidityDays?: number;
       /** How long a group's secret files are served from memory (DEFAULT_SECRET_FILES_TTL_MS). */
       secretFilesTtlMs?: number;
+      /** The clock certificate files are issued and reissued by (tests move it on to see a reissue; default `now`). */
+      certificateFilesNow?: () => number;
       /** Rejections are summarised per window of this length (default 60 s). */
       rejectionWindowMs?: number;
       /** Rejection summaries per window at most. */
@@ -97,6 +109,7 @@ export class AgentApiContext {
     });
     this.secretFiles = new SecretFiles({ ttlMs: deps.secretFilesTtlMs, now: deps.now });
     this.templateFiles = new TemplateFiles({ ttlMs: deps.secretFilesTtlMs ?? DEFAULT_SECRET_FILES_TTL_MS, now: deps.now });
+    this.certificateFiles = new CertificateFiles({ now: deps.certificateFilesNow ?? deps.now });
     this.rejections = new RejectionAggregator({
       shard: deps.shard,
       actor: `agent-api:${deps.workerId}`,
@@ -130,6 +143,7 @@ export class AgentApiContext {
       secrets: config.cluster.secrets,
       healthCheckIntervalMs: shardSettings(config).healthCheckIntervalMs,
       leaderIp: config.shard.leader_network?.ip,
+      ca: pkiLocation(config, this.deps.bucket).ca,
     };
     this.derived = { from: config, view };
     return view;
@@ -147,7 +161,7 @@ export class AgentApiContext {
   }
 
   private secretsLocation(view: ShardView) {
-    return { clusterId: view.clusterId, bucket: this.deps.bucket, secrets: view.secrets ?? { provider: 'aws-secrets-manager' as const, prefix: view.secretsPrefix } };
+    return { clusterId: view.clusterId, bucket: this.deps.bucket, secrets: view.secrets ?? { provider: 'aws-secrets-manager' as const, prefix: view.secretsPrefix }, ca: view.ca };
   }
 
   /** The store cluster.secrets names (built once per secrets config). */

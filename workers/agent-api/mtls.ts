@@ -10,8 +10,12 @@ import type { AgentApiContext } from './context';
 import type { LeaderFence } from './fence';
 import type { HealthReport } from './health-tracker';
 import { HttpError, optionalString, requiredString } from './http';
-import { AGENT_API_PORT } from '../../activities/group-spec';
-import type { SecretStore } from '../../adapters/secrets/store';
+import type { KeyObject } from 'node:crypto';
+import { resolveGroup } from '../../common/config';
+import { fileSetHash, parseReportedFiles } from '../../common/files-manifest';
+import { parseAgentPublicKey, type KeyRequest } from './certificate-files';
+import { compareReportedFiles, type HealthFilesAnswer, type ReportedFiles } from './file-reports';
+import { instanceFileSet, manifestOf, type DeliveredFile } from './instance-files';
 
 export interface AgentIdentity {
   instanceId: string;
@@ -55,7 +59,7 @@ export function authenticate(ctx: AgentApiContext, req: IncomingMessage, endpoin
 }
 
 /** POST /v1/health: the report stays in memory; only transitions become signals (see HealthTracker). */
-export function health(ctx: AgentApiContext, fence: LeaderFence, who: AgentIdentity, body: Record<string, unknown>, remote?: string): { ok: true; nextReportInMs: number } {
+export async function health(ctx: AgentApiContext, fence: LeaderFence, who: AgentIdentity, body: Record<string, unknown>, remote?: string): Promise<{ ok: true; nextReportInMs: number; files?: HealthFilesAnswer }> {
   const instanceId = requiredString(body, 'instanceId', 128);
   if (instanceId !== who.instanceId) {
     ctx.reject({
@@ -79,21 +83,20 @@ export function health(ctx: AgentApiContext, fence: LeaderFence, who: AgentIdent
     }
     report.terminationNotice = { deadline: new Date(notice.deadline).toISOString(), reason: typeof notice.reason === 'string' ? notice.reason.slice(0, 256) : undefined };
   }
+  let reportedFiles: ReportedFiles | undefined;
+  if (body.files !== undefined) {
+    const parsed = parseReportedFiles(body.files);
+    if (typeof parsed === 'string') throw new HttpError(400, 'bad-request', parsed);
+    reportedFiles = parsed;
+  }
   // The report may signal a transition (stamped with the current epoch): only while still leading at the request's.
   fence.check();
   ctx.tracker.report(who.instanceId, report);
-  return { ok: true, nextReportInMs: ctx.healthIntervalMs };
+  const files = reportedFiles && (await compareReportedFiles(ctx, who, reportedFiles));
+  return { ok: true, nextReportInMs: ctx.healthIntervalMs, ...(files ? { files } : {}) };
 }
 
-export interface DeliveredFile {
-  path: string;
-  mode: string;
-  content: string;
-  /** Where it came from: "cluster-ca" or the secret's name (never its value). */
-  source: string;
-}
-
-export const CA_BUNDLE_PATH = '/etc/nstance/ca.crt';
+export { CA_BUNDLE_PATH, type DeliveredFile } from './instance-files';
 
 /**
  * A client certificate is valid for 90 days, far longer than most instances live, and nothing
@@ -120,45 +123,53 @@ async function ensureInstanceRunning(ctx: AgentApiContext, who: AgentIdentity, r
   throw new HttpError(403, 'instance-not-running', message);
 }
 
-/** GET /v1/files: the CA bundle plus the group's secret files (cached briefly, see SecretFiles), to an instance that is still running. */
-export async function files(ctx: AgentApiContext, who: AgentIdentity, remote?: string): Promise<{ files: DeliveredFile[] }> {
+/**
+ * GET /v1/files: the CA bundle, the group's secret files and the template's files (secret and
+ * storage values cached briefly, certificates issued once and remembered), to an instance that is
+ * still running. `keyRequests` lists the certificate files whose key the agent is to make.
+ */
+export async function files(ctx: AgentApiContext, fence: LeaderFence, who: AgentIdentity, remote?: string): Promise<{ files: DeliveredFile[]; keyRequests: KeyRequest[]; hash: string }> {
   await ensureInstanceRunning(ctx, who, remote);
-  const { view, pki } = await ctx.pki();
-  const store = await ctx.secretStore(view);
-  const secretFiles = await ctx.secretFiles.forGroup(store, who.tenant, who.group, view.secrets);
-  const templated = await templateFilesOf(ctx, who, store, pki.caCertPem, view.leaderIp);
-  return {
-    files: [
-      { path: CA_BUNDLE_PATH, mode: '0644', content: pki.caCertPem, source: 'cluster-ca' },
-      ...secretFiles.map((f) => ({ path: f.path, mode: '0600', content: f.content, source: f.source })),
-      ...templated,
-    ],
-  };
+  const set = await instanceFileSet(ctx, who, { fence });
+  return { files: set.files, keyRequests: set.keyRequests, hash: fileSetHash(manifestOf(set.files)) };
 }
 
-/** Problems already logged (each once, not once per agent fetch). */
-const loggedFileProblems = new Set<string>();
+/** Public keys per request at most (a template has a handful of certificate files). */
+const MAX_SUBMITTED_KEYS = 64;
 
-/** The instance's template `files`, rendered (see TemplateFiles); a file that cannot be rendered is logged once and left out. */
-async function templateFilesOf(ctx: AgentApiContext, who: AgentIdentity, store: SecretStore, caCertPem: string, leaderIp?: string): Promise<DeliveredFile[]> {
-  const snapshot = await ctx.config.snapshot();
-  if (!snapshot) return [];
-  const rendered = await ctx.templateFiles.forInstance({
-    config: snapshot.config,
-    dynamic: snapshot.dynamic,
-    store,
-    objects: ctx.objects,
-    instanceId: who.instanceId,
-    tenant: who.tenant,
-    group: who.group,
-    caCertPem,
-    registrationAddress: leaderIp ? `${leaderIp}:${AGENT_API_PORT}` : undefined,
-  });
-  for (const problem of rendered.problems) {
-    if (loggedFileProblems.has(problem)) continue;
-    if (loggedFileProblems.size > 1000) loggedFileProblems.clear();
-    loggedFileProblems.add(problem);
-    ctx.deps.log(`agent API: file not delivered to ${who.tenant}/${who.group}: ${problem}`);
+/**
+ * POST /v1/keys `{instanceId, publicKeys: {<file>: <PEM>}}`: the public halves of keys the agent
+ * made for its certificate files (Nstance's SubmitPublicKeys). Each must name a certificate file of
+ * the instance's template whose key is made on the agent; the certificate is issued on the next fetch.
+ */
+export async function submitKeys(ctx: AgentApiContext, who: AgentIdentity, body: Record<string, unknown>, remote?: string): Promise<{ accepted: string[] }> {
+  const instanceId = requiredString(body, 'instanceId', 128);
+  if (instanceId !== who.instanceId) {
+    ctx.reject({ action: 'agent.keys.rejected', reason: 'instance-mismatch', remote, tenant: who.tenant, group: who.group, instanceIds: [who.instanceId, instanceId], details: { serialNumber: who.serialNumber } });
+    throw new HttpError(403, 'instance-mismatch', `certificate is for instance ${who.instanceId}; it cannot submit keys for ${instanceId}`);
   }
-  return rendered.files;
+  const submitted = body.publicKeys;
+  if (!submitted || typeof submitted !== 'object' || Array.isArray(submitted)) throw new HttpError(400, 'bad-request', '"publicKeys" must be an object {<file>: <public key PEM>}');
+  const entries = Object.entries(submitted as Record<string, unknown>);
+  if (entries.length === 0 || entries.length > MAX_SUBMITTED_KEYS) throw new HttpError(400, 'bad-request', `"publicKeys" must name 1 to ${MAX_SUBMITTED_KEYS} files`);
+  const agentKeyed = await agentKeyedFiles(ctx, who);
+  const parsed: [string, KeyObject][] = [];
+  for (const [path, pem] of entries) {
+    if (!agentKeyed.has(path)) {
+      throw new HttpError(400, 'not-an-agent-key', `"publicKeys.${path}": the instance's template has no certificate file "${path}" whose key is made on the agent (key: {source: agent})`);
+    }
+    const key = parseAgentPublicKey(pem);
+    if (typeof key === 'string') throw new HttpError(400, 'bad-public-key', `"publicKeys.${path}" must be ${key}`);
+    parsed.push([path, key]);
+  }
+  for (const [path, key] of parsed) ctx.certificateFiles.submitPublicKey(who.instanceId, path, key);
+  return { accepted: parsed.map(([p]) => p) };
+}
+
+/** The instance's certificate files whose key is made on the agent. */
+async function agentKeyedFiles(ctx: AgentApiContext, who: AgentIdentity): Promise<Set<string>> {
+  const snapshot = await ctx.config.snapshot();
+  const resolved = snapshot && resolveGroup(snapshot.config, snapshot.dynamic, who.tenant, who.group);
+  const files = (resolved && snapshot.config.templates[resolved.template]?.files) || {};
+  return new Set(Object.entries(files).filter(([, f]) => f.kind === 'certificate' && f.key?.source === 'agent').map(([path]) => path));
 }

@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEntry } from '../../common/types';
 
-export type RejectionAction = 'agent.register.rejected' | 'agent.auth.rejected' | 'agent.health.rejected' | 'agent.files.rejected' | 'agent.renew.rejected' | 'agent.rate-limited';
+export type RejectionAction = 'agent.register.rejected' | 'agent.auth.rejected' | 'agent.health.rejected' | 'agent.files.rejected' | 'agent.renew.rejected' | 'agent.keys.rejected' | 'agent.rate-limited';
 
 export interface Rejection {
   action: RejectionAction;

@@ -33,9 +33,10 @@ export class SecretFiles {
 
   constructor(private readonly options: { ttlMs?: number; now?: () => number } = {}) {}
 
-  forGroup(store: SecretStore, tenant: string, group: string, secrets?: SecretsConfig): Promise<SecretFile[]> {
+  /** `uncachedTtlMs`: the TTL used instead when caching is off (a health report's look must not read the store each time). */
+  forGroup(store: SecretStore, tenant: string, group: string, secrets?: SecretsConfig, uncachedTtlMs = 0): Promise<SecretFile[]> {
     const under = filesPrefix(tenant, group);
-    const ttlMs = (secrets && secretsCacheTtlMs(secrets)) ?? this.options.ttlMs ?? DEFAULT_SECRET_FILES_TTL_MS;
+    const ttlMs = ((secrets && secretsCacheTtlMs(secrets)) ?? this.options.ttlMs ?? DEFAULT_SECRET_FILES_TTL_MS) || uncachedTtlMs;
     if (ttlMs <= 0) return this.load(store, under);
     let cache = this.caches.get(ttlMs);
     if (!cache) {

@@ -21,7 +21,7 @@ import { abandonment, leaderFence } from './fence';
 import { HealthTracker } from './health-tracker';
 import { HttpError, readJsonBody, sendJson } from './http';
 import { ConcurrencyLimit, OverloadedError, RejectionLimiter, type ConcurrencyLimits, type RejectionLimits } from './limits';
-import { authenticate, files, health } from './mtls';
+import { authenticate, files, health, submitKeys } from './mtls';
 import { register } from './register';
 import { registeredInstances } from './registered-instances';
 import { requestLifetime, RouteStats } from './request-lifetime';
@@ -56,6 +56,8 @@ export interface AgentApiListenOptions {
   registrationConcurrency?: ConcurrencyLimits;
   /** How long a request may take from arrival before it is given up and answered 503 (default REQUEST_DEADLINE_MS, 12 s). */
   requestDeadlineMs?: number;
+  /** The clock certificate files are issued and reissued by (default the API's clock; tests move it on to see a reissue). */
+  certificateFilesNow?: () => number;
   /** Rejections are audited as one summary per (action, reason) per window of this length (default 60 s). */
   rejectionWindowMs?: number;
   /** Summary objects per window at most (default 20). */
@@ -271,11 +273,16 @@ export class AgentApi {
           const who = authenticate(this.context, req, '/v1/health');
           // A terminated instance's certificate is refused on every mTLS endpoint (files checks it itself).
           await requireLiveInstance(this.context, who, '/v1/health', remote);
-          return sendJson(res, 200, health(this.context, fence, who, await readJsonBody(req), remote));
+          return sendJson(res, 200, await health(this.context, fence, who, await readJsonBody(req), remote));
         }
         case 'GET /v1/files': {
           const who = authenticate(this.context, req, '/v1/files');
-          return sendJson(res, 200, await files(this.context, who, remote));
+          return sendJson(res, 200, await files(this.context, fence, who, remote));
+        }
+        case 'POST /v1/keys': {
+          const who = authenticate(this.context, req, '/v1/keys');
+          await requireLiveInstance(this.context, who, '/v1/keys', remote);
+          return sendJson(res, 200, await submitKeys(this.context, who, await readJsonBody(req), remote));
         }
         case 'POST /v1/renew': {
           const who = authenticate(this.context, req, '/v1/renew');

@@ -3,14 +3,15 @@
  * `secret` from the configured store, `storage` from the cluster bucket, `env`/`json`/`string`
  * rendered from the template with the instance's values. Secret and storage contents are held for
  * the files TTL (one read per name however many agents ask), so a changed value reaches agents
- * within one TTL plus their next fetch. `certificate` files are issued elsewhere (agent key, CA):
- * they are not rendered here. A file that cannot be rendered is left out and named in `problems`;
+ * within one TTL plus their next fetch. `certificate` files are rendered into what to ask the CA
+ * for (certificate-spec.ts); CertificateFiles issues them. A file that cannot be rendered is left out and named in `problems`;
  * the others are still delivered.
  */
 import type { ObjectStore } from '../../adapters/s3/objects';
 import type { SecretStore } from '../../adapters/secrets/store';
 import { resolveGroup, type DynamicGroups, type NstanceConfig } from '../../common/config';
-import type { FileConfig } from '../../common/config/files';
+import type { CertificateConfig, FileConfig } from '../../common/config/files';
+import { certificateFileSpec, type CertificateFileSpec } from './certificate-spec';
 import { renderDeep, renderTemplate, type TemplateData } from '../../common/template';
 import { secretsCacheTtlMs } from '../../common/config/secrets';
 import { TtlCache } from './ttl-cache';
@@ -25,6 +26,8 @@ export interface InstanceFileRequest {
   group: string;
   caCertPem: string;
   registrationAddress?: string;
+  /** The TTL used instead when caching is off (cache_ttl 0): a health report's look reads a store at most once per it. */
+  uncachedTtlMs?: number;
 }
 
 export interface RenderedFile {
@@ -37,6 +40,8 @@ export interface RenderedFile {
 
 export interface RenderedFiles {
   files: RenderedFile[];
+  /** The `certificate` files, rendered into what to ask the CA for (issued by CertificateFiles). */
+  certificates: CertificateFileSpec[];
   problems: string[];
 }
 
@@ -72,7 +77,7 @@ export class TemplateFiles {
 
   private cached(key: string, load: () => Promise<string | undefined>, request: InstanceFileRequest): Promise<string | undefined> {
     const configured = secretsCacheTtlMs(request.config.cluster.secrets);
-    const ttlMs = configured ?? this.options.ttlMs;
+    const ttlMs = (configured ?? this.options.ttlMs) || (request.uncachedTtlMs ?? 0);
     if (ttlMs <= 0) return load();
     let cache = this.caches.get(ttlMs);
     if (!cache) {
@@ -85,14 +90,21 @@ export class TemplateFiles {
   async forInstance(request: InstanceFileRequest): Promise<RenderedFiles> {
     const resolved = resolveGroup(request.config, request.dynamic, request.tenant, request.group);
     // A group removed from config: its instances are on their way out, and get only the CA bundle.
-    if (!resolved) return { files: [], problems: [] };
+    if (!resolved) return { files: [], certificates: [], problems: [] };
     const files = request.config.templates[resolved.template]?.files ?? {};
     const data = fileTemplateData(request, resolved);
-    const out: RenderedFiles = { files: [], problems: [] };
+    const out: RenderedFiles = { files: [], certificates: [], problems: [] };
     await Promise.all(
       Object.entries(files).map(async ([path, file]) => {
         const where = `templates.${resolved.template}.files.${path}`;
         try {
+          if (file.kind === 'certificate') {
+            const entryName = String(file.template);
+            const entry = request.config.certificates?.[entryName] as CertificateConfig | undefined;
+            if (!entry) throw new Error(`certificates.${entryName} is not defined`);
+            out.certificates.push(certificateFileSpec(path, file, entryName, entry, data, where));
+            return;
+          }
           const rendered = await this.render(file, data, where, request);
           if (rendered) out.files.push({ path, mode: file.mode ?? DEFAULT_MODE[file.kind], ...rendered });
         } catch (err) {
@@ -101,6 +113,7 @@ export class TemplateFiles {
       }),
     );
     out.files.sort((a, b) => a.path.localeCompare(b.path));
+    out.certificates.sort((a, b) => a.path.localeCompare(b.path));
     return out;
   }
 

@@ -56,7 +56,19 @@ const cases: { name: string; edits: ((c: Node) => void)[]; path: string; says: s
   { name: 'certificate kind', edits: [set('certificates', { web: { kind: 'peer' } })], path: 'certificates.web.kind', says: 'must be "client" or "server"' },
   { name: 'certificate ttl', edits: [set('certificates', { web: { kind: 'client', ttl: 0 } })], path: 'certificates.web.ttl', says: 'ttl' },
   { name: 'certificate dns template', edits: [set('certificates', { web: { kind: 'server', dns: ['{{ .Instance.Host }}'] } })], path: 'certificates.web.dns[0]', says: 'write one of {{ .Instance.ID }}' },
-  { name: 'ca entry takes no kind', edits: [set('certificates', { ca: { kind: 'server' } })], path: 'certificates.ca.kind', says: 'unknown field "kind"' },
+  { name: 'ca entry takes no kind', edits: [set('certificates', { ca: { kind: 'server' } })], path: 'certificates.ca.kind', says: 'the ca entry takes no kind: the CA signs certificates' },
+  { name: 'ca entry takes no SANs', edits: [set('certificates', { ca: { dns: ['ca.internal'] } })], path: 'certificates.ca.dns', says: 'the ca entry takes no dns: a CA certificate names no hosts' },
+  { name: 'ca entry typo', edits: [set('certificates', { ca: { organisation: ['x'] } })], path: 'certificates.ca.organisation', says: 'unknown field "organisation"; did you mean "organization"?' },
+  { name: 'ca entry per-instance value', edits: [set('certificates', { ca: { cn: '{{ .Instance.ID }} CA' } })], path: 'certificates.ca.cn', says: 'the CA is made once for the whole cluster' },
+  { name: 'ca entry var not in defaults', edits: [set('certificates', { ca: { cn: '{{ .Vars.Nope }} CA' } })], path: 'certificates.ca.cn', says: 'the CA is rendered with defaults.vars only, which has no var "Nope"' },
+  { name: 'certificate ip not an address', edits: [set('certificates', { web: { kind: 'server', ip: ['10.0.0.300'] } })], path: 'certificates.web.ip[0]', says: 'invalid IP address "10.0.0.300"' },
+  { name: 'certificate uri without scheme', edits: [set('certificates', { web: { kind: 'client', uri: ['cluster/web'] } })], path: 'certificates.web.uri[0]', says: 'an absolute URI with a scheme' },
+  {
+    name: 'certificate entry var the group lacks',
+    edits: [files({ a: { kind: 'certificate', template: 'web' } }), set('certificates', { web: { kind: 'server', dns: ['{{ .Vars.Domain }}'] } })],
+    path: 'groups.default.web.vars',
+    says: 'no var "Domain" (used as {{ .Vars.Domain }} in templates.web.files.a.template (certificates.web.dns)',
+  },
   { name: 'unknown certificate field', edits: [set('certificates', { web: { kind: 'server', sans: [] } })], path: 'certificates.web.sans', says: 'allowed fields: kind, cn' },
 ];
 

@@ -76,3 +76,19 @@ test('every kind rendered with the instance values; secrets and objects read onc
   now += 30_000;
   expect((await files.forInstance(request('web-1'))).files.find((f) => f.path === '/etc/app/token')?.content).toBe('r0tated');
 });
+
+test('certificate files become what to ask the CA for; with caching off, a look that asks for it still reads a secret once per its TTL', async () => {
+  const store = new MemoryStore();
+  await store.put('db/default/web/token', 't0k3n');
+  const uncached = { ...config, cluster: { ...config.cluster, secrets: { ...config.cluster.secrets, cache_ttl: '0s' } } } as typeof config;
+  const files = new TemplateFiles({ ttlMs: 30_000, now: () => 0 });
+  const request = { config: uncached, dynamic: emptyDynamicGroups(), store, objects: objectsIn(new Map()), instanceId: 'web-1', tenant: 'default', group: 'web', caCertPem: 'CA' };
+  const rendered = await files.forInstance(request);
+  expect(rendered.certificates.map((c) => [c.path, c.entry, c.usage, c.certPath])).toEqual([['/etc/app/tls', 'web', 'server', '/etc/app/tls.crt']]);
+  const gets = store.gets;
+  await files.forInstance(request);
+  expect(store.gets).toBe(gets + 1); // caching off: a fetch reads every time
+  await files.forInstance({ ...request, uncachedTtlMs: 5_000 });
+  await files.forInstance({ ...request, uncachedTtlMs: 5_000 });
+  expect(store.gets).toBe(gets + 2); // a health report's look: once per 5 s
+});
