@@ -46,6 +46,7 @@ export interface View {
  * under test, seconds of its one thread.
  */
 const EC2_EVERY_MS = 30_000;
+const EC2_MAX_SPACING_MS = 60_000;
 
 interface Waiter {
   what: string;
@@ -131,7 +132,9 @@ export class PhaseWatch {
     if (this.ec2 && Date.now() < this.ec2DueAt) return this.ec2;
     const ec2 = await ec2View(this.stack.aws.ec2, this.options.tag);
     this.ec2 = ec2;
-    this.ec2DueAt = Date.now() + Math.max(EC2_EVERY_MS, 10 * ec2.tookMs);
+    // Spaced by how long it took (moto is the code under test's too), but never so far that a phase's end
+    // waits minutes on one slow read taken while moto was busiest.
+    this.ec2DueAt = Date.now() + Math.min(EC2_MAX_SPACING_MS, Math.max(EC2_EVERY_MS, 10 * ec2.tookMs));
     this.reads.describes++;
     this.reads.seconds = Math.round((this.reads.seconds + ec2.tookMs / 1000) * 10) / 10;
     this.maxHeld = Math.max(this.maxHeld, ec2.held);
