@@ -6,6 +6,7 @@
  * evaluates every recorded AWS call against it; `nstance plan` takes `iamRequirements` as its seam).
  */
 import { s3Keys, TAG } from '../names';
+import { storageFileKeys } from './file-sources';
 import type { NstanceConfig } from '../config/schema';
 import { isPlainObject } from '../config/fields';
 import { secretsPrefix, type EncryptionKeySource, type SecretsConfig } from '../config/secrets';
@@ -128,6 +129,17 @@ export function iamRequirements(config: NstanceConfig, options: IamOptions = {})
     Condition: storageRegion,
     why: `config, dynamic groups, leader record, nonces, certificate log, instance records and audit under shard/${shard}/; the CA certificate${store.provider === 'object-storage' ? ` and object-storage secrets (cluster/${store.prefix})` : ''} under cluster/`,
   });
+  const fileKeys = storageFileKeys(config);
+  if (fileKeys.length > 0) {
+    out.push({
+      Sid: 'StorageFiles',
+      Effect: 'Allow',
+      Action: ['s3:GetObject'],
+      Resource: fileKeys.map((key) => `arn:${partition}:s3:::${bucket}/${key}`),
+      Condition: storageRegion,
+      why: `the templates' storage files (${fileKeys.join(', ')})${fileKeys.includes('*') ? '; a source that begins with a template can name any key of the bucket' : ''}`,
+    });
+  }
   out.push({
     Sid: 'ShardRecordsExpire',
     Effect: 'Allow',

@@ -11,7 +11,7 @@ import { createHash, createPrivateKey, createPublicKey, randomBytes, X509Certifi
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SimulatedFleet } from '../../client/agent/fleet';
 import { applyConfig } from '../../client/ops/apply';
 import { openSecrets, putSecret } from '../../client/ops/secrets';
@@ -23,6 +23,9 @@ import { createHarness, type Harness } from '../support/harness';
 import { startAgentApiWorker, type AgentApiWorker } from '../support/agent-api-worker';
 import type { CertLogEntry } from '../../adapters/pki/certlog';
 import type { FileStatus } from '../../workers/agent-api/file-reports';
+import { parseConfigText, type NstanceConfig } from '../../common/config';
+import { proveCallsAllowed } from '../support/iam-proof';
+import { stackEnv } from '../support/stack-env';
 
 const shard = `fil-${Date.now().toString(36)}`;
 const KEY_VAR = `NSTANCE_TEST_FILES_KEY_${shard.toUpperCase().replace(/-/g, '_')}`;
@@ -72,6 +75,13 @@ function filesConfig(seed: Awaited<ReturnType<typeof seedShard>>, tier: string) 
   return c;
 }
 
+const applied: NstanceConfig[] = [];
+async function apply(c: ReturnType<typeof filesConfig>): Promise<void> {
+  const text = configText(c);
+  await applyConfig({ client: h.client, s3: h.aws.s3, text, file: 'config.jsonc', actor: 'test' });
+  applied.push(parseConfigText(text, 'config.jsonc'));
+}
+
 const sha256 = (der: Buffer) => createHash('sha256').update(der).digest('hex');
 const jwk = (key: ReturnType<typeof createPublicKey>) => key.export({ format: 'jwk' });
 
@@ -80,10 +90,12 @@ beforeAll(async () => {
   h = await createHarness({ shard, bucket: `nstance-${shard}` });
   seed = await seedShard(h);
   config = filesConfig(seed, 'blue');
-  await applyConfig({ client: h.client, s3: h.aws.s3, text: configText(config), file: 'config.jsonc', actor: 'test' });
+  await apply(config);
   const opened = await openSecrets({ aws: h.aws, bucket: h.bucket, shard, actor: 'test' });
   await putSecret(opened, 'app/default/web/token', 'first-token');
-  await h.aws.s3.send(new PutObjectCommand({ Bucket: h.bucket, Key: 'files/motd-test.txt', Body: 'welcome' }));
+  // The operator's upload, not the worker's: outside the fault layer, so the IAM proof does not judge it.
+  const operator = new S3Client({ region: stackEnv().region, endpoint: stackEnv().awsEndpoint, forcePathStyle: true });
+  await operator.send(new PutObjectCommand({ Bucket: h.bucket, Key: 'files/motd-test.txt', Body: 'welcome' })).finally(() => operator.destroy());
   gate.set({ leader: true, epoch: 1 });
   worker = await startAgentApiWorker(h, gate, { certificateFilesNow: () => Date.now() + certificateClockAheadMs });
   stateRoot = mkdtempSync(join(tmpdir(), 'nstance-files-fleet-'));
@@ -94,6 +106,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await fleet?.stop();
   await terminateShardWorkflows(h.client, shard);
+  // Every AWS call made here (the agent API's reads of storage files, secrets, the CA, the certificate log)
+  // is allowed by the policy `nstance iam policy` generates for the configs applied.
+  if (applied.length > 0 && process.env.NSTANCE_IAM_PROOF !== 'off') await proveCallsAllowed(h.faults.calls, applied);
   await h.close();
   delete process.env[KEY_VAR];
 });
@@ -222,7 +237,7 @@ test('a changed var reaches the agent before its periodic fetch (files and the c
   const serialBefore = certificateAt(file('etc/app/tls.crt')).serialNumber;
   const pushedBefore = member.agent.pushedFetches;
   config = filesConfig(seed, 'green');
-  await applyConfig({ client: h.client, s3: h.aws.s3, text: configText(config), file: 'config.jsonc', actor: 'test' });
+  await apply(config);
   await eventually('the new tier on the instance', async () => (readFileSync(file('etc/app/tier'), 'utf8') === 'green\n' ? true : undefined), 30_000, 250);
   await eventually('a certificate naming the new tier', async () => {
     const cert = certificateAt(file('etc/app/tls.crt'));

@@ -277,6 +277,24 @@ describe('secret stores other than Secrets Manager, and keys kept in AWS', () =>
     expect(await allowedBy(cfg, ['', 'ListObjectsV2', { Bucket: bucket, Prefix: 'cluster/secret/files/default/web/' }])).toBe(true);
   });
 
+  test('storage files: GetObject on each source, under its literal beginning when it is rendered per instance, and no other key', async () => {
+    const cfg = parseConfigText(
+      exampleWith((c) =>
+        setPath(c, 'templates.web.files', {
+          '/etc/motd': { kind: 'storage', source: 'files/motd.txt' },
+          '/etc/app/app.conf': { kind: 'storage', source: 'files/{{ .Group }}/app.conf' },
+        }),
+      ),
+      'config.jsonc',
+    );
+    expect(await allowedBy(cfg, ['', 'GetObject', { Bucket: bucket, Key: 'files/motd.txt' }])).toBe(true);
+    expect(await allowedBy(cfg, ['', 'GetObject', { Bucket: bucket, Key: 'files/default/web/app.conf' }])).toBe(true);
+    expect(await allowedBy(cfg, ['', 'GetObject', { Bucket: bucket, Key: 'other/motd.txt' }])).toBe(false);
+    expect(await allowedBy(cfg, ['', 'PutObject', { Bucket: bucket, Key: 'files/motd.txt' }])).toBe(false);
+    // Without storage files, no bucket key outside the project's own is readable.
+    expect(await allowedBy(config, ['', 'GetObject', { Bucket: bucket, Key: 'files/motd.txt' }])).toBe(false);
+  });
+
   it.each(storeDenied)('denies: %s', async (_what, secrets, call) => {
     const cfg = parseConfigText(exampleWith((c) => setPath(c, 'cluster.secrets', secrets)), 'config.jsonc');
     const found = await verdicts(cfg, call);
