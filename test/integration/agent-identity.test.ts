@@ -89,8 +89,10 @@ test("a terminated instance's certificate is refused on every mTLS endpoint", as
     health(),
     callAgentApi(tls, 'GET', '/v1/files'),
     callAgentApi(tls, 'POST', '/v1/renew', JSON.stringify({ instanceId, publicKey: generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }) })),
+    callAgentApi(tls, 'POST', '/v1/keys', JSON.stringify({ instanceId, publicKeys: { '/etc/app/client': generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }) } })),
   ]);
   expect(answers.map((a) => [a.status, a.body.error])).toEqual([
+    [403, 'instance-not-running'],
     [403, 'instance-not-running'],
     [403, 'instance-not-running'],
     [403, 'instance-not-running'],
