@@ -111,7 +111,9 @@ async function interrupt(before: GroupStatus, victim: Member, deadlineMs: number
   // The agent read the notice from IMDS (with a session token) and the workflow heard it once, with its deadline.
   expect(imds.requestsOf(imdsPrefix).some((r) => r.method === 'GET' && r.token && r.status === 200)).toBe(true);
   const health = await signalsIn<HealthTransition>(fx.client, handle.workflowId, 'instanceHealth');
-  expect(health.map((s) => s.arg)).toEqual([
+  // Exactly one notice. (On a loaded machine a late report can also flag the member unhealthy and healthy
+  // again before it: those transitions are the health tracker's, tested on their own.)
+  expect(health.map((s) => s.arg).filter((t) => t.status === 'termination-notice')).toEqual([
     expect.objectContaining({ status: 'termination-notice', deadline: new Date(deadlineMs).toISOString(), reason: 'spot interruption (terminate)' }),
   ]);
   // Drained (deregistered from the NLB) before it was terminated, and audited as a spot interruption.
