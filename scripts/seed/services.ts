@@ -17,7 +17,7 @@ import {
 import { CreateBucketCommand, HeadBucketCommand, type S3Client, type BucketLocationConstraint } from '@aws-sdk/client-s3';
 import { CreateSecretCommand, DescribeSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SEED_DEFAULTS } from './defaults';
-import { errorName, required } from './util';
+import { errorName, isAwsError, required } from './util';
 
 /**
  * Get-or-create, safe when two seeds run at once (test files seed in parallel and share the one
@@ -30,7 +30,7 @@ export async function ensureInstanceProfile(iam: IAMClient, name: string): Promi
     try {
       profile = required((await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: name }))).InstanceProfile, 'instance profile');
     } catch (err) {
-      if (errorName(err) !== 'EntityAlreadyExistsException' && errorName(err) !== 'EntityAlreadyExists') throw err;
+      if (!isAwsError(err, 'EntityAlreadyExists')) throw err;
       profile = required(await getInstanceProfile(iam, name), 'instance profile');
     }
   }
@@ -39,7 +39,7 @@ export async function ensureInstanceProfile(iam: IAMClient, name: string): Promi
     await iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: name, RoleName: name }));
   } catch (err) {
     // A profile holds one role: another seed added it first.
-    if (errorName(err) !== 'LimitExceededException' && errorName(err) !== 'LimitExceeded') throw err;
+    if (!isAwsError(err, 'LimitExceeded')) throw err;
     const current = required(await getInstanceProfile(iam, name), 'instance profile');
     if (!current.Roles?.some((role) => role.RoleName === name)) throw err;
   }
@@ -50,7 +50,7 @@ async function getInstanceProfile(iam: IAMClient, name: string): Promise<Instanc
   try {
     return required((await iam.send(new GetInstanceProfileCommand({ InstanceProfileName: name }))).InstanceProfile, 'instance profile');
   } catch (err) {
-    if (errorName(err) !== 'NoSuchEntityException' && errorName(err) !== 'NoSuchEntity') throw err;
+    if (!isAwsError(err, 'NoSuchEntity')) throw err;
     return undefined;
   }
 }
@@ -60,7 +60,7 @@ async function ensureRole(iam: IAMClient, name: string): Promise<void> {
     await iam.send(new GetRoleCommand({ RoleName: name }));
     return;
   } catch (err) {
-    if (errorName(err) !== 'NoSuchEntityException' && errorName(err) !== 'NoSuchEntity') throw err;
+    if (!isAwsError(err, 'NoSuchEntity')) throw err;
   }
   try {
     await iam.send(
@@ -74,7 +74,7 @@ async function ensureRole(iam: IAMClient, name: string): Promise<void> {
       }),
     );
   } catch (err) {
-    if (errorName(err) !== 'EntityAlreadyExistsException' && errorName(err) !== 'EntityAlreadyExists') throw err;
+    if (!isAwsError(err, 'EntityAlreadyExists')) throw err;
   }
 }
 
@@ -119,7 +119,7 @@ export async function ensureTargetGroup(elbv2: ElasticLoadBalancingV2Client, vpc
       return existing.TargetGroupArn;
     }
   } catch (err) {
-    if (errorName(err) !== 'TargetGroupNotFoundException' && errorName(err) !== 'TargetGroupNotFound') throw err;
+    if (!isAwsError(err, 'TargetGroupNotFound')) throw err;
   }
   const created = await elbv2.send(
     new CreateTargetGroupCommand({

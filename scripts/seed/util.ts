@@ -14,4 +14,10 @@ export function errorName(err: unknown): string | undefined {
   return err instanceof Error ? err.name : undefined;
 }
 
+/** The error is AWS's `code`, under either of the names SDK and emulator give it (`X` or `XException`). */
+export function isAwsError(err: unknown, code: string): boolean {
+  const name = errorName(err);
+  return name === code || name === `${code}Exception`;
+}
+
 // The worker's own host: untagged for nstance (the garbage collector must never see it).
