@@ -213,6 +213,8 @@ export interface GroupRotation {
   driftFields: DriftField[];
   /** Members being replaced now, by reason. */
   replacing: Partial<Record<RemovalReason, number>>;
+  /** The run has not judged its members' drift yet (it has just continued as new, or is rebuilding its members): drifted members may be missing from these counts. */
+  unjudged?: true;
 }
 
 export interface GroupDiagnostics {

@@ -18,6 +18,8 @@ export interface GroupView {
   diagnostics?: GroupDiagnostics;
   /** The hashed fields on which a member's launch differs from the group's current one (drift rotation). */
   driftOf?: (m: Member) => DriftField[] | undefined;
+  /** False until this run has judged its members' drift (see GroupRotation.unjudged). */
+  driftJudged?: boolean;
   launches?: LaunchVersion[];
 }
 
@@ -42,7 +44,7 @@ export function statusOf(ref: GroupRef, view: GroupView, now: number, page: Stat
     configured: view.configured,
     lastError: view.lastError,
     backoffUntil: view.backoffUntil !== undefined && view.backoffUntil > now ? new Date(view.backoffUntil).toISOString() : undefined,
-    rotation: rotationOf(all, view.driftOf),
+    rotation: { ...rotationOf(all, view.driftOf), ...(view.driftJudged === false ? { unjudged: true as const } : {}) },
   };
   if (view.diagnostics) status.diagnostics = view.diagnostics;
   if (view.launches && view.launches.length > 0 && limit > 0) status.launches = view.launches;
@@ -73,6 +75,15 @@ export function rotationLeft(r: Pick<GroupRotation, 'drifted'> & { replacing: Pa
   let left = r.drifted;
   for (const n of Object.values(r.replacing)) left += n ?? 0;
   return left;
+}
+
+/**
+ * Whether a rotation is over: the counts are judged, nothing is drifted or being replaced, and the group
+ * holds exactly its size, every member in service. Counts from a run that has not judged drift yet say
+ * nothing about drift, however settled they look.
+ */
+export function rotationDone(live: Pick<GroupStatus, 'desired' | 'inService' | 'total'> & Pick<GroupRotation, 'drifted' | 'unjudged'> & { replacing: Partial<Record<string, number>> }): boolean {
+  return !live.unjudged && rotationLeft(live) === 0 && live.inService === live.desired && live.total === live.desired;
 }
 
 const GONE_PHASES = new Set(['terminated', 'failed']);

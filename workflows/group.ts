@@ -82,6 +82,8 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
     backoffUntil: state.backoffUntil,
     launches: state.launches,
     driftOf: (m) => (m.launch === undefined ? undefined : state.driftByVersion?.[m.launch]),
+    // A run's verdicts are not carried: until its first pass judges them, members with a launch version are of unknown drift.
+    driftJudged: !state.rebuilding && (state.driftByVersion !== undefined || state.launches.length === 0),
     diagnostics: withDiagnostics
       ? { passes: state.passes, historyLength: workflowInfo().historyLength, carriedStateBytes: JSON.stringify(carryGroupState(state, { records: carryRecords })).length, rebuilding: state.rebuilding }
       : undefined,

@@ -9,7 +9,7 @@ import { configRefresh, configStatus } from '../ops/config-admin';
 import { createGroup, deleteGroup, groupStatusReport, listGroups, liveCounts, type GroupStatusReport } from '../ops/groups-admin';
 import { parseGroupRef } from '../ops/groups-signal';
 import { groupStatus, waitForConvergence } from '../ops/status';
-import { rotationLeft } from '../../workflows/group-status';
+import { rotationDone, rotationLeft } from '../../workflows/group-status';
 import { json, table } from './output';
 import { groupProgress } from './progress';
 import { withRunIds, type RunRef } from './ui-links';
@@ -69,8 +69,8 @@ async function waitEnded(client: Client, ref: GroupRef, timeout: string): Promis
 
 /**
  * Polls the group's counts (a counts-only status query: a few hundred bytes whatever the size) until its
- * rotation is done: nothing drifted or being replaced, size members in service. The full report, config
- * included, is read once at the start (it names a group that does not exist) and once at the end, to print.
+ * rotation is done (rotationDone). The full report, config included, is read once at the start (it names a
+ * group that does not exist) and once at the end, to print.
  */
 async function waitRotated(client: Client, ref: GroupRef, read: () => Promise<GroupStatusReport>, timeout: string, show: boolean): Promise<GroupStatusReport> {
   const deadline = Date.now() + parseDuration(timeout);
@@ -89,7 +89,7 @@ async function waitRotated(client: Client, ref: GroupRef, read: () => Promise<Gr
   const progress = show ? groupProgress(`${ref.tenant}/${ref.group} rotating`, total, () => total - left(counts)) : undefined;
   try {
     for (;;) {
-      if (counts && left(counts) === 0 && counts.inService === counts.desired && counts.total === counts.desired) return await read();
+      if (counts && rotationDone(counts)) return await read();
       if (Date.now() >= deadline) throw new Error(`group ${ref.tenant}/${ref.group}: rotation not done after ${timeout} (${left(counts)} member(s) left)`);
       await new Promise((r) => setTimeout(r, 1000));
       counts = await live();

@@ -188,6 +188,8 @@ export interface GroupStatusReport extends GroupListRow {
     driftFields: string[];
     /** Members being replaced now, by reason. */
     replacing: Record<string, number>;
+    /** The group's run has not judged drift yet: these counts may miss drifted members. */
+    unjudged?: true;
   };
 }
 
@@ -204,6 +206,7 @@ export function liveCounts(s: GroupStatus, rotation: GroupRotation): NonNullable
     drifted: rotation.drifted,
     driftFields: rotation.driftFields,
     replacing: rotation.replacing as Record<string, number>,
+    ...(rotation.unjudged ? { unjudged: true as const } : {}),
   };
 }
 

@@ -5,7 +5,7 @@ import { describeDrift, driftOf, pruneVersions, versionFor, type CurrentLaunch, 
 import { decideReconcile } from '../../../workflows/decisions/reconcile';
 import { packMember, unpackMember } from '../../../workflows/group-carry';
 import { carryGroupState, finishRebuild, initialGroupState, restoreGroupState } from '../../../workflows/group-state';
-import { rotationLeft, rotationOf, statusOf } from '../../../workflows/group-status';
+import { rotationDone, rotationLeft, rotationOf, statusOf } from '../../../workflows/group-status';
 
 const launch = (extra: Partial<LaunchSpec> = {}): LaunchSpec => ({
   kind: 'web',
@@ -212,5 +212,28 @@ describe('rotation counts in the status query', () => {
     // A client holding paged members counts the same from each member's `drift`.
     const paged = statusOf({ shard: 's', tenant: 'default', group: 'web' }, view, 0, { limit: 10 }).members;
     expect(rotationOf(paged)).toEqual(counts.rotation);
+  });
+
+  test('are not done while the run has not judged drift (just continued as new), however settled the counts look', () => {
+    // Between two replacements: two members replaced, two still drifted, none flagged, all four in service.
+    const members: Member[] = [
+      { instanceId: 'web-1', seq: 1, phase: 'in-service', launch: 1 },
+      { instanceId: 'web-2', seq: 2, phase: 'in-service', launch: 1 },
+      { instanceId: 'web-5', seq: 5, phase: 'in-service', launch: 2 },
+      { instanceId: 'web-6', seq: 6, phase: 'in-service', launch: 2 },
+    ];
+    const ref = { shard: 's', tenant: 'default', group: 'web' };
+    const unjudged = statusOf(ref, { members, desired: 4, configured: true, driftOf: () => undefined, driftJudged: false }, 0, { limit: 0 });
+    expect(unjudged.rotation).toEqual({ drifted: 0, driftFields: [], replacing: {}, unjudged: true });
+    expect(rotationDone({ ...unjudged, ...unjudged.rotation! })).toBe(false);
+    const verdicts: Record<number, 'instance_type'[]> = { 1: ['instance_type'], 2: [] };
+    const judged = statusOf(ref, { members, desired: 4, configured: true, driftOf: (m) => verdicts[m.launch!], driftJudged: true }, 0, { limit: 0 });
+    expect(rotationDone({ ...judged, ...judged.rotation! })).toBe(false);
+    const replaced = members.map((m): Member => ({ ...m, launch: 2 }));
+    const done = statusOf(ref, { members: replaced, desired: 4, configured: true, driftOf: (m) => verdicts[m.launch!], driftJudged: true }, 0, { limit: 0 });
+    expect(rotationDone({ ...done, ...done.rotation! })).toBe(true);
+    // Judged and undrifted, but one short of size, or one over: not done either.
+    expect(rotationDone({ ...done, ...done.rotation!, total: 3, inService: 3 })).toBe(false);
+    expect(rotationDone({ ...done, ...done.rotation!, total: 5 })).toBe(false);
   });
 });
