@@ -12,9 +12,9 @@ import { DescribeInstanceAttributeCommand, DescribeInstancesCommand, EC2Client, 
 import { TokenBucket } from '../../adapters/aws/token-bucket';
 import { censusDiff, type CensusSnapshot } from '../../test/support/call-census';
 import { EC2_BUCKETS } from '../../test/support/ec2-limits';
-import { heldCurve } from './ledger';
+import { heldCurve, LedgerHeld } from './ledger';
 import type { ScaleStack } from './stack';
-import { PhaseWatch, thin, type Sample } from './watch';
+import { confirmRunning, PhaseWatch, thin, type Confirmation, type Sample } from './watch';
 
 export const FLOOR_TAG_PREFIX = 'floor:';
 
@@ -72,8 +72,8 @@ export interface FloorResult {
   allLaunchedMs: number;
   /** Launch start → EC2 holds all N (the proxy's ledger: the answer to the launch that made N), running on moto. */
   allRunningMs: number;
-  /** Launch start → a describe of EC2 confirmed all N running (seconds coarser). */
-  confirmedRunningMs: number;
+  /** One describe of EC2 after the floor's figures were in: it shows all N running. */
+  confirmed: Confirmation;
   /** RequestLimitExceeded answers the caller saw after the SDK's retries (it then retried itself). */
   throttlesSeenByCaller: number;
   calls: CensusSnapshot;
@@ -90,7 +90,9 @@ export async function runFloor(stack: ScaleStack, template: LaunchTemplate, size
   stack.proxy.limits?.refillAll();
   const before = stack.proxy.census.snapshot();
   const startedAt = Date.now();
-  const watch = new PhaseWatch(stack, { tag: { key: `${FLOOR_TAG_PREFIX}shard`, value: shardValue }, startedAt, label: `floor ${size}` }).start();
+  // Only what the floor launches counts: the ledger from here on.
+  const held = new LedgerHeld(stack.proxy.instanceEvents, stack.proxy.instanceEvents.length);
+  const watch = new PhaseWatch(stack, { tag: { key: `${FLOOR_TAG_PREFIX}shard`, value: shardValue }, held: () => held.now(), startedAt, label: `floor ${size}` }).start();
   let next = 0;
   let throttles = 0;
   const launchOne = async (n: number) => {
@@ -131,15 +133,16 @@ export async function runFloor(stack: ScaleStack, template: LaunchTemplate, size
     );
     const allLaunchedMs = Date.now() - startedAt;
     const heldAt = heldCurve(stack.proxy.instanceEvents, startedAt).reachedAt[size - 1];
-    watch.refreshEc2();
-    const confirmedRunningMs = await watch.until(`EC2 to show the floor's ${size} instances running`, (v) => v.ec2.running >= size, stack.options.phaseTimeoutMs);
-    const allRunningMs = heldAt !== undefined ? heldAt - startedAt : confirmedRunningMs;
+    if (heldAt === undefined) throw new Error(`the floor's ${size} launches were answered, but the proxy's ledger holds ${held.now().size} of them`);
+    const allRunningMs = heldAt - startedAt;
     const calls = censusDiff(stack.proxy.census.snapshot(), before);
     await watch.stop();
-    const ids = [...(watch.last?.ec2.heldIds ?? [])];
+    const confirmed = await confirmRunning(watch, size, 'the floor');
+    const ids = [...held.now()];
     // Cleared straight at moto: the floor's clean-up is not part of what either side is timed on.
     for (let i = 0; i < ids.length; i += 500) await stack.aws.ec2.send(new TerminateInstancesCommand({ InstanceIds: ids.slice(i, i + 500) }));
-    return { size, concurrency, allLaunchedMs, allRunningMs, confirmedRunningMs, throttlesSeenByCaller: throttles, calls, samples: thin(watch.samples) };
+    stack.held.forget(ids);
+    return { size, concurrency, allLaunchedMs, allRunningMs, confirmed, throttlesSeenByCaller: throttles, calls, samples: thin(watch.samples) };
   } finally {
     await watch.stop();
     ec2.destroy();

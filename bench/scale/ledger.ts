@@ -40,3 +40,34 @@ export function heldCurve(events: readonly InstanceEvent[], from: number, to = I
   }
   return curve;
 }
+
+/**
+ * What the proxy's ledger says EC2 holds now, kept up incrementally (a sample a second must not replay
+ * thousands of events). Instances removed outside the proxy (the floor's clean-up, straight at moto) are
+ * forgotten by the caller that removed them.
+ */
+export class LedgerHeld {
+  private readonly held = new Set<string>();
+  /** `next`: the first event that counts (a phase that counts only what it launched itself starts at the ledger's length). */
+  constructor(
+    private readonly events: readonly InstanceEvent[],
+    private next = 0,
+  ) {}
+
+  now(): ReadonlySet<string> {
+    for (; this.next < this.events.length; this.next++) {
+      const e = this.events[this.next];
+      if (!e) continue;
+      for (const id of e.ids) {
+        if (e.kind === 'launched') this.held.add(id);
+        else this.held.delete(id);
+      }
+    }
+    return this.held;
+  }
+
+  forget(ids: Iterable<string>): void {
+    this.now();
+    for (const id of ids) this.held.delete(id);
+  }
+}

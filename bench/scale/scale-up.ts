@@ -15,7 +15,7 @@ import type { ReplayFindings } from './replay';
 import { registrationsIn, type Registrations } from './registrations';
 import type { Session } from './session';
 import { inServiceOf } from './stack';
-import { thin, type Sample } from './watch';
+import { confirmRunning, thin, type Confirmation, type Sample } from './watch';
 
 export type { CallFigures, PassFigures };
 
@@ -27,8 +27,8 @@ export interface ScaleUpResult {
   signalledMs: number;
   /** Signal recorded → EC2 holds N (the proxy's ledger; running on moto). The floor is timed from its first call likewise. */
   allRunningMs: number;
-  /** Signal recorded → a describe of EC2 confirmed N running (seconds coarser). */
-  confirmedRunningMs: number;
+  /** One describe of EC2 at the end of the hold (so that it delays nothing timed): it shows N running. */
+  confirmed: Confirmation;
   /** Signal recorded → the group has N in service. */
   allInServiceMs: number;
   inServiceAfterRunningMs: number;
@@ -73,19 +73,15 @@ export async function runScaleUp(session: Session, size: number): Promise<ScaleU
     await session.scale(size);
     const scaleCommandMs = Date.now() - startedAt;
     const launched = () => heldCurve(stack.proxy.instanceEvents, startedAt).reachedAt[size - 1];
-    const running = watch.until(`EC2 to hold ${size} (proxy ledger)`, () => launched() !== undefined, timeout).then(() => {
-      watch.refreshEc2();
-      return watch.until(`EC2 to show ${size} running`, (v) => v.ec2.running >= size, timeout);
-    });
+    const running = watch.until(`EC2 to hold ${size} (proxy ledger)`, () => launched() !== undefined, timeout);
     const inService = watch.until(`${size} in service`, (v) => !!v.group && v.group.desired === size && inServiceOf(v.group) >= size, timeout);
     // Awaited below; until then a timeout must not count as an unhandled rejection.
     for (const p of [running, inService]) p.catch(() => undefined);
     const signalledAt = await signalRecordedAt(stack.client, groupWorkflowId(stack.shard, 'default', 'web'), 'reconcile', startedAt).catch(() => undefined);
     const signalledMs = (signalledAt ?? startedAt + scaleCommandMs) - startedAt;
-    const confirmedAtMs = await running;
-    const fromCommandStart = { allRunningMs: (launched() ?? startedAt + confirmedAtMs) - startedAt, allInServiceMs: await inService };
+    const heldAtMs = await running;
+    const fromCommandStart = { allRunningMs: (launched() ?? startedAt + heldAtMs) - startedAt, allInServiceMs: await inService };
     const allRunningMs = fromCommandStart.allRunningMs - signalledMs;
-    const confirmedRunningMs = confirmedAtMs - signalledMs;
     const allInServiceMs = fromCommandStart.allInServiceMs - signalledMs;
     const atSize = stack.proxy.census.snapshot();
     const registeredBy = Date.now();
@@ -100,6 +96,7 @@ export async function runScaleUp(session: Session, size: number): Promise<ScaleU
     const scaledUpAt = Date.now();
     const lastError = watch.last?.group?.lastError;
     await watch.stop();
+    const confirmed = await confirmRunning(watch, size, 'the project');
     const benchReads = { ...watch.reads };
     const loadAverage = { start: round(loadAtStart), end: round(os.loadavg()[0] ?? 0) };
     const epochAfter = await stack.leaderEpoch();
@@ -119,7 +116,7 @@ export async function runScaleUp(session: Session, size: number): Promise<ScaleU
       scaleCommandMs,
       signalledMs,
       allRunningMs,
-      confirmedRunningMs,
+      confirmed,
       allInServiceMs,
       inServiceAfterRunningMs: allInServiceMs - allRunningMs,
       fromCommandStart,

@@ -47,7 +47,7 @@ export class Session {
 
   /** A watch of the shard's instances and group, with this session's worker and fleet. */
   watch(startedAt: number, label?: string): PhaseWatch {
-    return new PhaseWatch(this.stack, { tag: { key: TAG.shard, value: this.stack.shard }, startedAt, worker: this.worker, fleet: this.fleet, group: true, label }).start();
+    return new PhaseWatch(this.stack, { tag: { key: TAG.shard, value: this.stack.shard }, held: () => this.stack.held.now(), startedAt, worker: this.worker, fleet: this.fleet, group: true, label }).start();
   }
 
   cpu(): Record<string, number> {
@@ -69,7 +69,10 @@ export class Session {
     const watch = this.watch(startedAt, 'scale to 0');
     try {
       await this.scale(0);
-      return await watch.until('the group and EC2 to be empty', (v) => v.ec2.held === 0 && !!v.group && v.group.desired === 0 && v.group.running + v.group.pending + v.group.draining === 0, timeoutMs);
+      const emptyMs = await watch.until('the group and EC2 to be empty', (v) => v.ec2.held === 0 && !!v.group && v.group.desired === 0 && v.group.running + v.group.pending + v.group.draining === 0, timeoutMs);
+      const confirmed = await watch.confirm();
+      if (confirmed.held > 0) throw new Error(`the proxy's ledger shows the shard empty, but EC2 still holds ${confirmed.held} of its instances`);
+      return emptyMs;
     } finally {
       await watch.stop();
     }
@@ -81,7 +84,7 @@ export class Session {
     let template: LaunchTemplate;
     try {
       await this.scale(1);
-      await watch.until('the warm-up instance to be in service', (v) => !!v.group && inServiceOf(v.group) >= 1 && v.ec2.running >= 1, 5 * 60_000);
+      await watch.until('the warm-up instance to be in service', (v) => !!v.group && inServiceOf(v.group) >= 1 && v.ec2.held >= 1, 5 * 60_000);
       const id = [...(watch.last?.ec2.heldIds ?? [])][0];
       if (!id) throw new Error('the warm-up instance is in service but EC2 shows none');
       template = await launchTemplateOf(this.stack, id);

@@ -27,6 +27,7 @@ import { groupStatusQuery, leaderStatusQuery } from '../../workflows/definitions
 import { benchConfigText, type ConfigVariant } from './config';
 import { FleetProcess } from './fleet-process';
 import { replayGroupRuns, type ReplayFindings } from './replay';
+import { LedgerHeld } from './ledger';
 import type { ScaleOptions } from './options';
 import { nstanceDataConverter } from '../../adapters/temporal/data-converter';
 
@@ -41,6 +42,8 @@ export class ScaleStack {
   private configs = 0;
   /** Set when something worth reading was saved in the log directory (a history that does not replay). */
   keepLogDir = false;
+  /** What EC2 holds, from the proxy's ledger (less what the benchmark removed straight at moto). */
+  readonly held: LedgerHeld;
 
   private constructor(
     readonly env: StackEnv,
@@ -56,7 +59,9 @@ export class ScaleStack {
     readonly logDir: string,
     readonly bundlePath: string,
     readonly options: ScaleOptions,
-  ) {}
+  ) {
+    this.held = new LedgerHeld(proxy.instanceEvents);
+  }
 
   static async create(options: ScaleOptions): Promise<ScaleStack> {
     requireBuiltCli();

@@ -1,10 +1,11 @@
 /**
- * Samples a phase in the background: the group's status query, the worker's memory and
- * the fleet's progress every BENCH_SAMPLE, and what EC2 holds (moto, directly) less often:
- * describing thousands of instances costs moto seconds, which the orchestrator would then
- * wait for. (Exact launch and termination times come from the fault proxy's ledger, see
- * ledger.ts; EC2 reads here confirm them and give progress.) Waiters get the time (from
- * the phase start) of the first sample at which their condition held.
+ * Samples a phase in the background: the group's status query, the worker's memory, the
+ * fleet's progress and what EC2 holds, every BENCH_SAMPLE. What EC2 holds comes from the
+ * fault proxy's ledger (ledger.ts), never from describing EC2 during a phase: a describe
+ * of thousands of instances holds moto's one thread for tens of seconds, and the
+ * orchestrator's own calls would wait behind it. A phase confirms the ledger with one
+ * describe at its end (`confirm`). Waiters get the time (from the phase start) of the
+ * first sample at which their condition held.
  */
 import type { WorkerProcess } from '../../test/support/processes';
 import { ec2View, type Ec2View } from './ec2-view';
@@ -15,8 +16,8 @@ import { inServiceOf, type BenchGroupStatus, type ScaleStack } from './stack';
 export interface Sample {
   /** ms since the phase started. */
   t: number;
-  /** The latest EC2 reading (taken `ec2.age` ms before this sample). */
-  ec2: { running: number; held: number; describeMs: number; ageMs: number };
+  /** What EC2 holds, from the proxy's ledger (on moto, a held instance is running). */
+  ec2: { held: number };
   group?: {
     desired: number;
     running: number;
@@ -35,18 +36,10 @@ export interface Sample {
 export interface View {
   /** When this sample was taken (ms since epoch). */
   at: number;
-  /** The latest EC2 reading, possibly a few seconds older than the sample. */
-  ec2: Ec2View;
+  /** What EC2 holds, from the proxy's ledger. */
+  ec2: { held: number; heldIds: ReadonlySet<string> };
   group?: BenchGroupStatus;
 }
-
-/**
- * EC2 is read at most this often, and not more often than every 10 reads' worth of time: the proxy's
- * ledger gives the exact counts; a describe of thousands of instances costs moto, shared with the code
- * under test, seconds of its one thread.
- */
-const EC2_EVERY_MS = 30_000;
-const EC2_MAX_SPACING_MS = 60_000;
 
 interface Waiter {
   what: string;
@@ -57,8 +50,10 @@ interface Waiter {
 }
 
 export interface WatchOptions {
-  /** The tag whose instances count (the project's nstance:shard, or the floor's own). */
+  /** The tag whose instances count (the project's nstance:shard, or the floor's own), for `confirm`. */
   tag: { key: string; value: string };
+  /** What EC2 holds of those instances now, from the proxy's ledger. */
+  held: () => ReadonlySet<string>;
   startedAt: number;
   worker?: WorkerProcess;
   fleet?: FleetProcess;
@@ -73,10 +68,10 @@ const mb = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
 
 export class PhaseWatch {
   readonly samples: Sample[] = [];
-  /** Most instances EC2 held in one sample. */
+  /** Most instances EC2 held in one sample (the ledger's exact maximum is heldCurve's). */
   maxHeld = 0;
   maxWorkerRssBytes = 0;
-  /** The benchmark's own reads of EC2 (they load moto too): how many, and how long they took in all. */
+  /** The benchmark's own reads of EC2 (`confirm`; they load moto too): how many, and how long they took in all. */
   reads = { describes: 0, seconds: 0 };
   last?: View;
   private waiters: Waiter[] = [];
@@ -120,36 +115,25 @@ export class PhaseWatch {
     }
   }
 
-  /** Forces the next sample to read EC2 (a waiter wants a fresh reading to confirm what the ledger says). */
-  refreshEc2(): void {
-    this.ec2DueAt = 0;
-  }
-
-  private ec2DueAt = 0;
-  private ec2?: Ec2View;
-
-  private async readEc2(): Promise<Ec2View> {
-    if (this.ec2 && Date.now() < this.ec2DueAt) return this.ec2;
+  /**
+   * One describe of EC2 (moto, directly), to confirm what the ledger says: taken once the phase's
+   * figures are in, so that it delays nothing the project does while it is timed.
+   */
+  async confirm(): Promise<Ec2View> {
     const ec2 = await ec2View(this.stack.aws.ec2, this.options.tag);
-    this.ec2 = ec2;
-    // Spaced by how long it took (moto is the code under test's too), but never so far that a phase's end
-    // waits minutes on one slow read taken while moto was busiest.
-    this.ec2DueAt = Date.now() + Math.min(EC2_MAX_SPACING_MS, Math.max(EC2_EVERY_MS, 10 * ec2.tookMs));
     this.reads.describes++;
     this.reads.seconds = Math.round((this.reads.seconds + ec2.tookMs / 1000) * 10) / 10;
-    this.maxHeld = Math.max(this.maxHeld, ec2.held);
     return ec2;
   }
 
   private async sample(): Promise<View> {
     const at = Date.now();
-    const [ec2, group] = await Promise.all([
-      this.readEc2(),
-      this.options.group ? this.stack.groupStatus().catch(() => undefined) : Promise.resolve(undefined),
-    ]);
-    const view: View = { at, ec2, group };
+    const group = this.options.group ? await this.stack.groupStatus().catch(() => undefined) : undefined;
+    const heldIds = this.options.held();
+    const view: View = { at, ec2: { held: heldIds.size, heldIds }, group };
     this.last = view;
-    const sample: Sample = { t: at - this.options.startedAt, ec2: { running: ec2.running, held: ec2.held, describeMs: ec2.tookMs, ageMs: Math.max(0, at - ec2.at) } };
+    this.maxHeld = Math.max(this.maxHeld, heldIds.size);
+    const sample: Sample = { t: at - this.options.startedAt, ec2: { held: heldIds.size } };
     if (group) {
       const d = group.diagnostics;
       sample.group = {
@@ -179,7 +163,7 @@ export class PhaseWatch {
     this.lastProgressAt = Date.now();
     const g = s.group;
     const parts = [
-      `EC2 running ${s.ec2.running}, held ${s.ec2.held}`,
+      `EC2 holds ${s.ec2.held}`,
       ...(g ? [`group desired ${g.desired}, in service ${g.inService}, pending ${g.pending}, draining ${g.draining}`] : []),
       ...(s.fleet ? [`fleet registered ${s.fleet.registered}/${s.fleet.agents}`] : []),
       ...(s.workerRssMb !== undefined ? [`worker RSS ${s.workerRssMb} MB`] : []),
@@ -202,11 +186,25 @@ export class PhaseWatch {
     this.waiters = this.waiters.filter((w) => {
       if (now < w.deadline) return true;
       const g = this.last?.group;
-      const state = `EC2 running ${this.last?.ec2.running ?? '?'}, held ${this.last?.ec2.held ?? '?'}` + (g ? `; group desired ${g.desired}, running ${g.running}, pending ${g.pending}, draining ${g.draining}, in service ${inServiceOf(g)}${g.lastError ? `, last error: ${g.lastError}` : ''}` : '');
+      const state = `EC2 holds ${this.last?.ec2.held ?? '?'}` + (g ? `; group desired ${g.desired}, running ${g.running}, pending ${g.pending}, draining ${g.draining}, in service ${inServiceOf(g)}${g.lastError ? `, last error: ${g.lastError}` : ''}` : '');
       w.reject(new Error(`timed out waiting for ${w.what} (${state})`));
       return false;
     });
   }
+}
+
+/** What the one describe at a phase's end showed. */
+export interface Confirmation {
+  running: number;
+  held: number;
+  describeMs: number;
+}
+
+/** The phase's closing describe; fails the phase when EC2 does not show the `size` running that the ledger counted. */
+export async function confirmRunning(watch: PhaseWatch, size: number, who: string): Promise<Confirmation> {
+  const ec2 = await watch.confirm();
+  if (ec2.running < size) throw new Error(`the proxy's ledger counted ${size} held for ${who}, but a describe of EC2 shows ${ec2.running} running (${JSON.stringify(ec2.byState)})`);
+  return { running: ec2.running, held: ec2.held, describeMs: ec2.tookMs };
 }
 
 /** A phase's samples thinned to about `max` (the first and last kept), for the results file. */

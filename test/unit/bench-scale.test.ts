@@ -11,7 +11,7 @@ import { heldCurve } from '../../bench/scale/ledger';
 
 const sample = (t: number, passes?: number, historyLength?: number, carriedStateBytes?: number): Sample => ({
   t,
-  ec2: { running: 0, held: 0, describeMs: 0, ageMs: 0 },
+  ec2: { held: 0 },
   group: { desired: 0, running: 0, pending: 0, draining: 0, inService: 0, passes, historyLength, carriedStateBytes },
 });
 
