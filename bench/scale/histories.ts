@@ -6,9 +6,7 @@
  */
 import type { Client } from '@temporalio/client';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
-
-type History = Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['fetchHistory']>>;
-type HistoryEvent = NonNullable<History['events']>[number];
+import { TimingsCollector, type HistoryEvent, type PhaseTimings } from './timings';
 
 export interface Window {
   from: number;
@@ -38,6 +36,8 @@ export interface HistoryFindings {
     eventsMedian?: number;
     eventsMax?: number;
   };
+  /** Workflow-task and activity waits and run times, by workflow and activity type (timings.ts). */
+  timings: PhaseTimings;
 }
 
 const THROTTLE = /RequestLimitExceeded/;
@@ -73,7 +73,9 @@ export async function readHistories(client: Client, shard: string, window: Windo
     throttlesSurfaced: 0,
     group: { runs: 0, events: 0, workflowTasks: 0, signals: 0, activities: 0, continuedAsNew: 0 },
     instance: { runs: 0 },
+    timings: {},
   };
+  const timings = new TimingsCollector();
   const instanceEvents: number[] = [];
   let next = 0;
   const lane = async () => {
@@ -81,6 +83,7 @@ export async function readHistories(client: Client, shard: string, window: Windo
       const run = runs[next++] as (typeof runs)[number];
       const history = await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
       const events = history.events ?? [];
+      timings.add(run.type, events.filter((e) => inWindow(e, window)));
       const activityTypes = new Map<string, string>();
       for (const e of events) {
         const scheduled = e.activityTaskScheduledEventAttributes;
@@ -114,6 +117,7 @@ export async function readHistories(client: Client, shard: string, window: Windo
     }
   };
   await Promise.all(Array.from({ length: concurrency }, lane));
+  findings.timings = timings.summary();
   instanceEvents.sort((a, b) => a - b);
   if (instanceEvents.length > 0) {
     findings.instance.eventsMedian = instanceEvents[Math.floor(instanceEvents.length / 2)];

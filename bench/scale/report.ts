@@ -120,6 +120,10 @@ export function summary(report: ScaleReport): string {
     if (s3.length > 0) lines.push(`N=${r.size} S3: ${s3.map(([k, v]) => `${k} ${v}`).join(', ')}`);
     const replay = r.project.replay;
     lines.push(`N=${r.size} group workflow replay: ${replay.runs} runs, ${replay.failed} failed${replay.failed ? ` (${replay.errors[0]}; saved: ${replay.saved.join(', ')})` : ''}`);
+    const timings = Object.entries(r.project.histories.timings ?? {}).sort(([, x], [, y]) => y.waited.totalS + y.ran.totalS - (x.waited.totalS + x.ran.totalS));
+    for (const [step, t] of timings.slice(0, 12)) {
+      lines.push(`N=${r.size} ${step} x${t.ran.count}: waited median ${t.waited.medianMs} ms, p90 ${t.waited.p90Ms} ms (${t.waited.totalS} s in all); ran median ${t.ran.medianMs} ms, p90 ${t.ran.p90Ms} ms, max ${t.ran.maxMs} ms (${t.ran.totalS} s)`);
+    }
     const failures = Object.entries(r.project.histories.activityFailures).sort(([, a], [, b]) => b - a).slice(0, 5);
     if (failures.length > 0) lines.push(`N=${r.size} failures reaching workflows: ${failures.map(([k, v]) => `${v} x ${k}`).join('; ')}`);
     lines.push(`N=${r.size} CPU seconds: ${Object.entries(r.project.cpuSeconds).map(([k, v]) => `${k} ${v}`).join(', ')} (the benchmark's own EC2 reads: ${r.project.benchReads.describes} describes, ${r.project.benchReads.seconds} s; load average ${r.project.loadAverage.start} -> ${r.project.loadAverage.end}); leader changes ${r.project.leaderChanges ?? '-'}; hold ${s(r.project.hold.ms)}: min in service ${r.project.hold.minInService}, RunInstances ${r.project.hold.runInstances}`);

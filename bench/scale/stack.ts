@@ -19,7 +19,7 @@ import { ensureSubnet } from '../../scripts/seed/ec2';
 import { seedEmulator, type SeedResult } from '../../scripts/seed-emulator';
 import { eventually } from '../../test/support/emulator';
 import { Ec2FaultProxy } from '../../test/support/fault-proxy';
-import { stackProcessGroups } from '../../test/support/global-setup';
+import { serverGroupsByName } from '../../test/support/global-setup';
 import { workflowBundle } from '../../test/support/harness';
 import { CLI, leaderStatusOf, REPO_ROOT, requireBuiltCli, spawnWorker, type WorkerProcess } from '../../test/support/processes';
 import { stackEnv, type StackEnv } from '../../test/support/stack-env';
@@ -84,9 +84,9 @@ export class ScaleStack {
     return new ScaleStack(env, shard, bucket, seed, subnetIds, aws, proxy, client, connection, logDir, bundlePath, options);
   }
 
-  /** Process groups of the dev server and moto (global setup starts each detached, in that order). */
+  /** Process groups of the dev server and moto (global setup starts each detached). */
   serverGroups(): { temporal?: number; moto?: number } {
-    const [temporal, moto] = stackProcessGroups();
+    const { temporal, moto } = serverGroupsByName();
     return { temporal, moto };
   }
 

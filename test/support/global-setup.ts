@@ -21,6 +21,8 @@ import { STACK_ENV_VARS, STACK_MARKER_VAR } from './stack-env';
 
 /** Process groups to kill at teardown (comma-separated), and the log directory. */
 export const STACK_PGIDS_VAR = 'NSTANCE_TEST_STACK_PGIDS';
+/** The same process groups by server name (temporal=…,moto=…), for the benchmarks' CPU figures. */
+export const STACK_SERVER_PGIDS_VAR = 'NSTANCE_TEST_STACK_SERVER_PGIDS';
 export const STACK_LOG_DIR_VAR = 'NSTANCE_TEST_STACK_LOGS';
 /** The test stack's Temporal Web UI (http://127.0.0.1:<port>). */
 export const STACK_UI_VAR = 'NSTANCE_TEST_TEMPORAL_UI';
@@ -192,6 +194,8 @@ async function startServer(name: string, logFile: string, pgids: number[], spec:
     }
     await sleep(200);
   }
+  const named = { ...serverGroupsByName(), [name]: pid };
+  process.env[STACK_SERVER_PGIDS_VAR] = Object.entries(named).map(([n, g]) => `${n}=${g}`).join(',');
 }
 
 function tail(file: string, lines = 20): string {
@@ -239,6 +243,16 @@ function sleep(ms: number): Promise<void> {
 export const CONTINUE_AS_NEW_SUGGESTED_AT = 150;
 
 /** The process groups global setup started (servers and watchdog), from process.env. */
+/** The process group of each server the stack started, by the name it was started under ("temporal", "moto", ...). */
+export function serverGroupsByName(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const entry of (process.env[STACK_SERVER_PGIDS_VAR] ?? '').split(',').filter(Boolean)) {
+    const [name, pgid] = entry.split('=');
+    if (name && pgid) out[name] = Number(pgid);
+  }
+  return out;
+}
+
 export function stackProcessGroups(): number[] {
   return (process.env[STACK_PGIDS_VAR] ?? '')
     .split(',')

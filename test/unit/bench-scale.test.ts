@@ -8,6 +8,8 @@ import { callFigures, passFigures } from '../../bench/scale/figures';
 import type { Sample } from '../../bench/scale/watch';
 import { certLogKey } from '../../adapters/pki/certlog';
 import { heldCurve } from '../../bench/scale/ledger';
+import { msToTs } from '@temporalio/common/lib/time';
+import { spread, TimingsCollector, type HistoryEvent } from '../../bench/scale/timings';
 
 const sample = (t: number, passes?: number, historyLength?: number, carriedStateBytes?: number): Sample => ({
   t,
@@ -99,5 +101,26 @@ describe('held curve from the proxy ledger', () => {
     const curve = heldCurve(events, 10);
     expect(curve).toEqual({ launched: 5, terminated: 4, maxHeld: 4, maxHeldAt: 40, reachedAt: [10, 10, 20, 40], held: new Set(['e']) });
     expect(heldCurve(events, 10, 25, ['z']).maxHeld).toBe(4);
+  });
+});
+
+describe('phase timings from histories', () => {
+  it('splits each workflow task and activity into its wait for a worker and its run', () => {
+    const ts = (ms: number) => msToTs(ms);
+    const events = [
+      { eventId: 1, eventTime: ts(0), workflowTaskScheduledEventAttributes: {} },
+      { eventId: 2, eventTime: ts(300), workflowTaskStartedEventAttributes: { scheduledEventId: 1 } },
+      { eventId: 3, eventTime: ts(350), workflowTaskCompletedEventAttributes: { scheduledEventId: 1 } },
+      { eventId: 4, eventTime: ts(350), activityTaskScheduledEventAttributes: { activityType: { name: 'launchInstance' } } },
+      { eventId: 5, eventTime: ts(1350), activityTaskStartedEventAttributes: { scheduledEventId: 4 } },
+      { eventId: 6, eventTime: ts(1600), activityTaskCompletedEventAttributes: { scheduledEventId: 4 } },
+    ] as unknown as HistoryEvent[];
+    const c = new TimingsCollector();
+    c.add('instanceWorkflow', events);
+    expect(c.summary()).toEqual({
+      instanceWorkflow: { waited: spread([300]), ran: spread([50]) },
+      'instanceWorkflow/launchInstance': { waited: spread([1000]), ran: spread([250]) },
+    });
+    expect(spread([5, 1, 3, 2, 4])).toEqual({ count: 5, medianMs: 3, p90Ms: 5, maxMs: 5, totalS: 0 });
   });
 });
