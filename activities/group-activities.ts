@@ -12,6 +12,8 @@ import { ObjectStore } from '../adapters/s3/objects';
 import { signalInstances, startInstanceBatch, type DeliveredRemovals, type InstanceBatch, type RemovalBatch, type StartedBatch } from '../adapters/temporal/instance-batch';
 import { rebuildGroupMembers, type RebuildRequest, type RebuiltMembers } from '../adapters/temporal/rebuild';
 import { startInstanceWorkflows } from '../adapters/temporal/start-instances';
+import { emptyProgress, launchBatch, perInstanceInputs, type BatchProgress } from './batch-launch';
+import { launcherFor } from './launcher';
 
 /** Config, audit and workflow-start activities of the group workflow. */
 export function createGroupActivities(deps: ActivityDeps) {
@@ -65,10 +67,23 @@ export function createGroupActivities(deps: ActivityDeps) {
       return startInstanceWorkflows(deps.temporal, inputs, paceMs, (count) => ctx.heartbeat(count), resumedCount(ctx));
     },
 
-    /** Starts one batch of a group's instance workflows; the launch spec comes once for all of them. */
+    /**
+     * Starts one batch of a group's instance workflows; the launch spec comes once for all of them. With
+     * `launchFirst`, launches the batch's instances first (batch-launch.ts) and starts each workflow with its instance.
+     */
     async startInstanceBatch(batch: InstanceBatch): Promise<StartedBatch> {
       const ctx = Context.current();
-      return startInstanceBatch(deps.temporal, batch, (count) => ctx.heartbeat(count), resumedCount(ctx));
+      if (!batch.launchFirst) return startInstanceBatch(deps.temporal, batch, (count) => ctx.heartbeat(count), resumedCount(ctx));
+      const resumed = resumedProgress(ctx);
+      const progress = await launchBatch(batch, {
+        launcher: launcherFor(deps),
+        issuedAtMs: ctx.info.scheduledTimestampMs,
+        retried: ctx.info.attempt > 1,
+        resumed,
+        heartbeat: (p) => ctx.heartbeat(p),
+        signal: ctx.cancellationSignal,
+      });
+      return startInstanceBatch(deps.temporal, batch, (started) => ctx.heartbeat({ ...progress, started }), progress.started, perInstanceInputs(progress));
     },
 
     /** Tells a batch of instance workflows to go (drain and terminate, or terminate at once). */
@@ -99,4 +114,11 @@ export function createGroupActivities(deps: ActivityDeps) {
 /** How many items a retried attempt's last heartbeat said were done. */
 function resumedCount(ctx: Context): number {
   return typeof ctx.info.heartbeatDetails === 'number' ? ctx.info.heartbeatDetails : 0;
+}
+
+/** A launching batch's last heartbeat, on a retried attempt. */
+function resumedProgress(ctx: Context): BatchProgress | undefined {
+  const details = ctx.info.heartbeatDetails as Partial<BatchProgress> | undefined;
+  if (!details || typeof details !== 'object' || !details.launched) return undefined;
+  return { ...emptyProgress(), ...details };
 }

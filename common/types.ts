@@ -42,6 +42,10 @@ export interface InstanceWorkflowInput extends GroupRef {
   lifecycle?: LifecycleSpec;
   /** Set by continue-as-new: an instance already in service picks up where the last run left off. */
   resume?: InServiceResume;
+  /** Launched by the group's start batch: the workflow skips its own launch. */
+  launched?: LaunchedInstance;
+  /** The group's batch may have launched it already: the workflow's own launch looks for it by tag first. */
+  findExisting?: boolean;
 }
 
 /** What an in-service instance workflow carries into its next run. */

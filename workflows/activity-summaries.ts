@@ -48,7 +48,7 @@ const summarizers: Summarizers = {
   ensureTargets: (tgs, ids) => `check ${count(ids.length, 'serving instance')} are registered in ${targetGroupNames(tgs)}`,
   startInstanceWorkflows: (inputs) => `start ${count(inputs.length, 'instance workflow')}`,
   startInstanceBatch: (batch) =>
-    `start ${count(batch.instanceIds.length, 'instance')} of ${batch.common.tenant}/${batch.common.group} (${batch.common.launch.instanceType}): ${someIds(batch.instanceIds)}`,
+    `${batch.launchFirst ? 'launch and start' : 'start'} ${count(batch.instanceIds.length, 'instance')} of ${batch.common.tenant}/${batch.common.group} (${batch.common.launch.instanceType}): ${someIds(batch.instanceIds)}`,
   signalInstances: (batch) => `tell ${count(batch.removals.length, 'instance')} to leave (${byReason(batch.removals.map((r) => r.reason))}): ${someIds(batch.removals.map((r) => r.instanceId))}`,
   rebuildMembers: (request) => `rebuild ${request.tenant}/${request.group}'s members from visibility and EC2 tags`,
   writeAudit: (entry) => {

@@ -22,6 +22,8 @@ export const REMOVE_BATCH = 1000;
 
 /** Drift rotation changes what a pass decides (and so its commands): runs recorded before it replay without. */
 export const DRIFT_PATCH = '10-drift-rotation';
+/** Start batches launch their instances before starting the workflows: runs recorded before it leave each launch to its instance. */
+export const BATCH_LAUNCH_PATCH = '8-batch-launch';
 
 export interface PassOutcome {
   /** See ReconcileDecision.recheckAt. */
@@ -161,6 +163,11 @@ async function startUnstarted(ref: GroupRef, state: GroupState, imageIds: Record
     instanceIds: state.unstarted.slice(0, CREATE_BATCH),
     paceMs: spec.createRateLimitMs,
   };
+  if (patched(BATCH_LAUNCH_PATCH)) {
+    batch.launchFirst = true;
+    // A batch that failed may have launched some of its instances: the next one looks for them first.
+    if (state.steps.start) batch.findExisting = true;
+  }
   if (patched(DRIFT_PATCH)) stampLaunch(state, batch.instanceIds, imageIds);
   const started = await runStep(state.steps, 'start', () => groupBatchActivities.startInstanceBatch(batch), { ...ref });
   if (!started) return;

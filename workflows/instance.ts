@@ -180,6 +180,8 @@ const CAPACITY_BACKOFF_MS = 5_000;
 const SHORTAGES = ['InsufficientCapacity', 'SubnetPoolExhausted'];
 
 async function provision(input: InstanceWorkflowInput, report: InstanceReporter): Promise<LaunchedInstance> {
+  // The group's start batch launched it already (activities/batch-launch.ts).
+  if (input.launched) return input.launched;
   const imageIds = input.imageIds ?? (await lookupImagesNow(input));
   const full: string[] = [];
   // Subnets where no type of the fallback list had capacity (always empty without a list).

@@ -15,8 +15,12 @@ export interface InstanceBatch {
   /** What every instance workflow of the batch is started with, but its id. */
   common: Omit<InstanceWorkflowInput, 'instanceId' | 'resume'>;
   instanceIds: string[];
-  /** shard.create_rate_limit: the spacing between two starts. */
+  /** shard.create_rate_limit: the spacing between two starts (two launches, when the batch launches). */
   paceMs: number;
+  /** Launch the batch's instances here, then start their workflows with the instance (group runs from BATCH_LAUNCH_PATCH on). */
+  launchFirst?: boolean;
+  /** An earlier batch of these instances failed, and may have launched some: look for each by tag before launching. */
+  findExisting?: boolean;
 }
 
 export interface StartedBatch {
@@ -24,9 +28,19 @@ export interface StartedBatch {
   started: string[];
 }
 
-export async function startInstanceBatch(client: Client, batch: InstanceBatch, onProgress: (count: number) => void, resumeAt = 0): Promise<StartedBatch> {
-  const inputs: InstanceWorkflowInput[] = batch.instanceIds.map((instanceId) => ({ ...batch.common, instanceId }));
-  const ids = await startInstanceWorkflows(client, inputs, batch.paceMs, (count) => onProgress(count), resumeAt);
+/**
+ * `perInstance`: what the batch's launches add to an instance's input (the instance launched, or that it
+ * may have been). Launched batches start unspaced: their launches were spaced already.
+ */
+export async function startInstanceBatch(
+  client: Client,
+  batch: InstanceBatch,
+  onProgress: (count: number) => void,
+  resumeAt = 0,
+  perInstance: Record<string, Pick<InstanceWorkflowInput, 'launched' | 'findExisting'>> = {},
+): Promise<StartedBatch> {
+  const inputs: InstanceWorkflowInput[] = batch.instanceIds.map((instanceId) => ({ ...batch.common, instanceId, ...perInstance[instanceId] }));
+  const ids = await startInstanceWorkflows(client, inputs, batch.launchFirst ? 0 : batch.paceMs, (count) => onProgress(count), resumeAt);
   const prefix = instanceWorkflowId(batch.common.shard, '');
   return { started: ids.map((id) => id.slice(prefix.length)) };
 }

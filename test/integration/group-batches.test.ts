@@ -1,12 +1,13 @@
 /**
- * A 100-instance scale-up goes through the batched paths: instance workflows are started in
- * batches that carry the launch spec once, and EC2 is observed by batched describes rather
- * than one poll per instance (read back from the fault layer's log of every AWS call).
+ * A 100-instance scale-up goes through the batched paths: instances are launched and their
+ * workflows started in batches that carry the launch spec once, and EC2 is observed by batched
+ * describes rather than one poll per instance (read back from the fault layer's log of every AWS call).
  */
 import type { Payload } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 import { groupStatus, waitForConvergence } from '../../client/ops/status';
-import { groupWorkflowId } from '../../common/names';
+import { groupWorkflowId, instanceWorkflowId } from '../../common/names';
+import { recordHistory } from '../support/record-histories';
 import type { InstanceBatch } from '../../adapters/temporal/instance-batch';
 import { CREATE_BATCH } from '../../workflows/group-actions';
 import { eventually } from '../support/emulator';
@@ -59,6 +60,21 @@ test(`a ${SIZE}-instance scale-up starts instances in batches with one spec each
     // The spec is in the batch once, not once per instance.
     expect(JSON.stringify(b).split('"subnetPool"').length - 1).toBe(1);
   }
+  // The batches launched their instances themselves: no instance workflow chose a subnet or launched on its own.
+  expect(batches.every((b) => b.launchFirst === true)).toBe(true);
+  const instanceActivities = new Map<string, number>();
+  for await (const wf of fx.client.workflow.list({ query: `NstanceShard = '${ref.shard}' AND WorkflowType = 'instanceWorkflow'` })) {
+    const history = await fx.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+    for (const e of history.events ?? []) {
+      const name = e.activityTaskScheduledEventAttributes?.activityType?.name;
+      if (name) instanceActivities.set(name, (instanceActivities.get(name) ?? 0) + 1);
+    }
+  }
+  expect(instanceActivities.get('awaitInstanceState')).toBe(SIZE);
+  expect(instanceActivities.get('launchInstance') ?? 0).toBe(0);
+  expect(instanceActivities.get('selectSubnet') ?? 0).toBe(0);
+  recordHistory(groupWorkflowId(ref.shard, ref.tenant, ref.group), 'group-batch-launch');
+  recordHistory(instanceWorkflowId(ref.shard, [...started][0] as string), 'instance-batch-launched');
   const status = await groupStatus(fx.client, ref, { limit: 0 });
   expect(status.diagnostics?.carriedStateBytes).toBeLessThan(30_000);
   await fx.expectEmulatorMatchesGroups();

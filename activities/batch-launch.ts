@@ -1,0 +1,114 @@
+/**
+ * The group's start batch launches its instances itself, a few at a time within the worker's EC2
+ * token buckets, before it starts their workflows: a scale-up of thousands is then paced by EC2, not
+ * by two workflow tasks and two activities per instance queued behind everything else the worker runs.
+ * What the batch cannot launch (the first failure stops it) is left to each instance's own workflow,
+ * which retries, falls back and backs off as before; one whose launch may have gone out is looked for
+ * by tag first there.
+ *
+ * Duplicates are kept out as in the instance's own launch: a launch is retried with the same ClientToken
+ * (and nonce), which covers the time EC2's Describe does not show a new instance yet, and a retried attempt
+ * looks for its instance by tag first. Every attempt of the activity shares its scheduled time, and resumes
+ * from the heartbeat of its subnet plan and launches, so each instance keeps its subnet and its token.
+ */
+import { log } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { instanceWorkflowId } from '../common/names';
+import type { InstanceWorkflowInput, LaunchedInstance } from '../common/types';
+import { errorMessage } from '../common/failures';
+import type { InstanceBatch } from '../adapters/temporal/instance-batch';
+import type { Launcher } from './launcher';
+
+/** Launches in flight at once: the token buckets pace them; this only bounds the sockets. */
+export const BATCH_LAUNCH_CONCURRENCY = 20;
+
+/** What a batch activity heartbeats: its launches so far, then how many workflows it started. */
+export interface BatchProgress {
+  launched: Record<string, LaunchedInstance>;
+  /** The subnet each instance was (or is being) launched in. */
+  subnets: Record<string, string>;
+  /** Instances left to their own workflows, and whether the batch may have launched them. */
+  left: Record<string, { findExisting: boolean }>;
+  started: number;
+}
+
+export interface BatchLaunchContext {
+  launcher: Launcher;
+  /** The activity's scheduled time: the same on every attempt. */
+  issuedAtMs: number;
+  /** This is a retried attempt of the activity. */
+  retried: boolean;
+  resumed?: BatchProgress;
+  heartbeat: (progress: BatchProgress) => void;
+  /** The activity's cancellation: a cancelled batch stops, it does not hand its instances on. */
+  signal: AbortSignal;
+}
+
+export function emptyProgress(): BatchProgress {
+  return { launched: {}, subnets: {}, left: {}, started: 0 };
+}
+
+/** Tries of one launch within the batch, with the same token and nonce (as the activity's own retries would). */
+export const BATCH_LAUNCH_TRIES = 5;
+
+export async function launchBatch(batch: InstanceBatch, ctx: BatchLaunchContext): Promise<BatchProgress> {
+  const progress = ctx.resumed ?? emptyProgress();
+  const todo = batch.instanceIds.filter((id) => !progress.launched[id] && !progress.left[id]);
+  const imageIds = batch.common.imageIds ?? {};
+  const pool = batch.common.launch;
+  // Every subnet is chosen before anything launches, and heartbeated at once (a first heartbeat is not
+  // throttled): a retried attempt then launches each instance where the first tried it, with the same token.
+  for (const id of todo) progress.subnets[id] ??= await ctx.launcher.selectSubnet(pool.subnetPool, pool.subnetIds, []);
+  ctx.heartbeat(progress);
+  // A retried attempt (or a batch after a failed one) may have launched any of them: look for each by tag first.
+  const mayExist = ctx.retried || batch.findExisting === true;
+  let stopped = false;
+  const launchOne = async (instanceId: string): Promise<void> => {
+    if (stopped) {
+      progress.left[instanceId] = { findExisting: mayExist };
+      return;
+    }
+    const input: InstanceWorkflowInput = { ...batch.common, instanceId };
+    const subnetId = progress.subnets[instanceId] as string;
+    const launch = { workflowId: instanceWorkflowId(input.shard, instanceId), issuedAtMs: ctx.issuedAtMs };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        progress.launched[instanceId] = await ctx.launcher.launch(input, imageIds, subnetId, launch, mayExist || attempt > 1);
+        break;
+      } catch (err) {
+        if (ctx.signal.aborted) throw err;
+        // EC2 refused it (no capacity, a full subnet, a bad config): nothing launched; the workflow's own path
+        // takes it from here. Anything else may have launched: retried here with the same token, then handed on.
+        const refused = err instanceof ApplicationFailure && err.nonRetryable;
+        if (!refused && attempt < BATCH_LAUNCH_TRIES) {
+          await new Promise((r) => setTimeout(r, 1000 * 2 ** (attempt - 1)));
+          continue;
+        }
+        stopped = true;
+        log.warn('batch launch stopped; the rest of the batch launches from its own workflows', { instanceId, subnetId, error: errorMessage(err) });
+        progress.left[instanceId] = { findExisting: mayExist || !refused };
+        break;
+      }
+    }
+    ctx.heartbeat(progress);
+  };
+  const queue = [...todo];
+  const lanes = batch.paceMs > 0 ? 1 : Math.min(BATCH_LAUNCH_CONCURRENCY, queue.length);
+  await Promise.all(
+    Array.from({ length: lanes }, async () => {
+      for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+        await launchOne(id);
+        if (batch.paceMs > 0 && queue.length > 0) await new Promise((r) => setTimeout(r, batch.paceMs));
+      }
+    }),
+  );
+  return progress;
+}
+
+/** What each instance's workflow starts with, from the batch's launches. */
+export function perInstanceInputs(progress: BatchProgress): Record<string, Pick<InstanceWorkflowInput, 'launched' | 'findExisting'>> {
+  const out: Record<string, Pick<InstanceWorkflowInput, 'launched' | 'findExisting'>> = {};
+  for (const [id, launched] of Object.entries(progress.launched)) out[id] = { launched };
+  for (const [id, left] of Object.entries(progress.left)) if (left.findExisting) out[id] = { findExisting: true };
+  return out;
+}
