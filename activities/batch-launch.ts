@@ -29,7 +29,8 @@ export interface BatchProgress {
   subnets: Record<string, string>;
   /** Instances left to their own workflows, and whether the batch may have launched them. */
   left: Record<string, { findExisting: boolean }>;
-  started: number;
+  /** Launched instances whose workflows are started (each right after its launch). */
+  startedIds: string[];
 }
 
 export interface BatchLaunchContext {
@@ -40,12 +41,14 @@ export interface BatchLaunchContext {
   retried: boolean;
   resumed?: BatchProgress;
   heartbeat: (progress: BatchProgress) => void;
+  /** Starts a launched instance's workflow: at once, so that its agent finds it when it registers. */
+  start: (input: InstanceWorkflowInput) => Promise<void>;
   /** The activity's cancellation: a cancelled batch stops, it does not hand its instances on. */
   signal: AbortSignal;
 }
 
 export function emptyProgress(): BatchProgress {
-  return { launched: {}, subnets: {}, left: {}, started: 0 };
+  return { launched: {}, subnets: {}, left: {}, startedIds: [] };
 }
 
 /** Tries of one launch within the batch, with the same token and nonce (as the activity's own retries would). */
@@ -53,7 +56,8 @@ export const BATCH_LAUNCH_TRIES = 5;
 
 export async function launchBatch(batch: InstanceBatch, ctx: BatchLaunchContext): Promise<BatchProgress> {
   const progress = ctx.resumed ?? emptyProgress();
-  const todo = batch.instanceIds.filter((id) => !progress.launched[id] && !progress.left[id]);
+  const started = new Set(progress.startedIds);
+  const todo = batch.instanceIds.filter((id) => !started.has(id) && !progress.left[id]);
   const imageIds = batch.common.imageIds ?? {};
   const pool = batch.common.launch;
   // Every subnet is chosen before anything launches, and heartbeated at once (a first heartbeat is not
@@ -73,7 +77,10 @@ export async function launchBatch(batch: InstanceBatch, ctx: BatchLaunchContext)
     const launch = { workflowId: instanceWorkflowId(input.shard, instanceId), issuedAtMs: ctx.issuedAtMs };
     for (let attempt = 1; ; attempt++) {
       try {
-        progress.launched[instanceId] = await ctx.launcher.launch(input, imageIds, subnetId, launch, mayExist || attempt > 1);
+        const launched = progress.launched[instanceId] ?? (await ctx.launcher.launch(input, imageIds, subnetId, launch, mayExist || attempt > 1));
+        progress.launched[instanceId] = launched;
+        await ctx.start({ ...input, launched });
+        progress.startedIds.push(instanceId);
         break;
       } catch (err) {
         if (ctx.signal.aborted) throw err;
@@ -105,10 +112,11 @@ export async function launchBatch(batch: InstanceBatch, ctx: BatchLaunchContext)
   return progress;
 }
 
-/** What each instance's workflow starts with, from the batch's launches. */
-export function perInstanceInputs(progress: BatchProgress): Record<string, Pick<InstanceWorkflowInput, 'launched' | 'findExisting'>> {
-  const out: Record<string, Pick<InstanceWorkflowInput, 'launched' | 'findExisting'>> = {};
-  for (const [id, launched] of Object.entries(progress.launched)) out[id] = { launched };
-  for (const [id, left] of Object.entries(progress.left)) if (left.findExisting) out[id] = { findExisting: true };
-  return out;
+/** The workflows of what the batch left to them, and whether each looks for an instance first. */
+export function leftInputs(batch: InstanceBatch, progress: BatchProgress): InstanceWorkflowInput[] {
+  return Object.entries(progress.left).map(([instanceId, left]) => {
+    // Launched, but its workflow would not start: it starts now with its instance.
+    const launched = progress.launched[instanceId];
+    return { ...batch.common, instanceId, ...(launched ? { launched } : left.findExisting ? { findExisting: true } : {}) };
+  });
 }

@@ -11,8 +11,8 @@ import { FRESH, ShardConfigCaches } from '../adapters/s3/config-cache';
 import { ObjectStore } from '../adapters/s3/objects';
 import { signalInstances, startInstanceBatch, type DeliveredRemovals, type InstanceBatch, type RemovalBatch, type StartedBatch } from '../adapters/temporal/instance-batch';
 import { rebuildGroupMembers, type RebuildRequest, type RebuiltMembers } from '../adapters/temporal/rebuild';
-import { startInstanceWorkflows } from '../adapters/temporal/start-instances';
-import { emptyProgress, launchBatch, perInstanceInputs, type BatchProgress } from './batch-launch';
+import { startInstanceWorkflows, startOne } from '../adapters/temporal/start-instances';
+import { emptyProgress, launchBatch, leftInputs, type BatchProgress } from './batch-launch';
 import { launcherFor } from './launcher';
 
 /** Config, audit and workflow-start activities of the group workflow. */
@@ -81,9 +81,12 @@ export function createGroupActivities(deps: ActivityDeps) {
         retried: ctx.info.attempt > 1,
         resumed,
         heartbeat: (p) => ctx.heartbeat(p),
+        start: (input) => startOne(deps.temporal, input),
         signal: ctx.cancellationSignal,
       });
-      return startInstanceBatch(deps.temporal, batch, (started) => ctx.heartbeat({ ...progress, started }), progress.started, perInstanceInputs(progress));
+      // What the batch left to them launches from their own workflows (unspaced: spacing applied to the batch's launches).
+      await startInstanceWorkflows(deps.temporal, leftInputs(batch, progress), 0);
+      return { started: batch.instanceIds };
     },
 
     /** Tells a batch of instance workflows to go (drain and terminate, or terminate at once). */

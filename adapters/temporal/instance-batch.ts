@@ -28,19 +28,9 @@ export interface StartedBatch {
   started: string[];
 }
 
-/**
- * `perInstance`: what the batch's launches add to an instance's input (the instance launched, or that it
- * may have been). Launched batches start unspaced: their launches were spaced already.
- */
-export async function startInstanceBatch(
-  client: Client,
-  batch: InstanceBatch,
-  onProgress: (count: number) => void,
-  resumeAt = 0,
-  perInstance: Record<string, Pick<InstanceWorkflowInput, 'launched' | 'findExisting'>> = {},
-): Promise<StartedBatch> {
-  const inputs: InstanceWorkflowInput[] = batch.instanceIds.map((instanceId) => ({ ...batch.common, instanceId, ...perInstance[instanceId] }));
-  const ids = await startInstanceWorkflows(client, inputs, batch.launchFirst ? 0 : batch.paceMs, (count) => onProgress(count), resumeAt);
+export async function startInstanceBatch(client: Client, batch: InstanceBatch, onProgress: (count: number) => void, resumeAt = 0): Promise<StartedBatch> {
+  const inputs: InstanceWorkflowInput[] = batch.instanceIds.map((instanceId) => ({ ...batch.common, instanceId }));
+  const ids = await startInstanceWorkflows(client, inputs, batch.paceMs, (count) => onProgress(count), resumeAt);
   const prefix = instanceWorkflowId(batch.common.shard, '');
   return { started: ids.map((id) => id.slice(prefix.length)) };
 }

@@ -45,7 +45,8 @@ export async function startInstanceWorkflows(
   return ids;
 }
 
-async function startOne(client: Client, input: InstanceWorkflowInput, workflowId: string): Promise<void> {
+/** Starts one instance workflow; a retried start of one already started (or finished) is a no-op. */
+export async function startOne(client: Client, input: InstanceWorkflowInput, workflowId: string = instanceWorkflowId(input.shard, input.instanceId)): Promise<void> {
   try {
     await client.workflow.start('instanceWorkflow', {
       workflowId,

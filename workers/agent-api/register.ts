@@ -231,11 +231,15 @@ async function completeOldRecord(ctx: AgentApiContext, fence: LeaderFence, old: 
   }
 }
 
-/** A nonce whose instance workflow is gone (replaced, terminated) must not get a certificate. */
+/**
+ * A nonce whose instance workflow is gone (replaced, terminated) must not get a certificate. One whose
+ * workflow does not exist yet was launched by a group's start batch that has not started it yet (a valid
+ * nonce is only ever issued for a launch): worth retrying in a moment, and the nonce is not spent.
+ */
 async function ensureInstanceLive(ctx: AgentApiContext, fence: LeaderFence, claims: NonceClaims): Promise<void> {
   const id = instanceWorkflowId(ctx.shard, claims.sub);
   const status = await ctx.deps.client.withAbortSignal(fence.signal, () => latestRunStatus(ctx.deps.client, id));
-  if (status === 'NOT_FOUND') throw new HttpError(404, 'unknown-instance', `no workflow ${id}: this shard did not launch instance ${claims.sub}`);
+  if (status === 'NOT_FOUND') throw new HttpError(503, 'instance-starting', `no workflow ${id} yet: instance ${claims.sub} was just launched and its workflow is starting; retry`);
   if (status !== 'RUNNING') {
     throw new HttpError(409, 'instance-not-running', `instance ${claims.sub}'s workflow ${id} is ${status}: it is no longer expecting an agent`);
   }
