@@ -22,6 +22,7 @@ import { nextStepRetry, runStep, stepError } from './group-steps';
 import { legacyGroupWorkflow } from './legacy/group-v1';
 import { CARRY_RECORDS_PATCH, flushRecords, queueRecord, RECORDS_PATCH } from './group-records';
 import { unpackRecords } from './group-records-carry';
+import { BACKGROUND_STEPS_PATCH, BackgroundStep } from './group-background';
 
 export type { GroupState } from './group-state';
 
@@ -64,6 +65,9 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
   // Records queued by the last run and not yet written: written by this run's first pass.
   const carryRecords = state.records !== undefined && patched(CARRY_RECORDS_PATCH);
   if (carryRecords && input.state && 'records' in input.state) state.records = unpackRecords(ref, input.state.records, state.members);
+  const backgroundSteps = patched(BACKGROUND_STEPS_PATCH);
+  const observing = new BackgroundStep();
+  const recording = new BackgroundStep();
   let wake = false;
   /** Reports applied since the last pass began; they wake a pass no sooner than REPORT_COALESCE_MS after it. */
   let reportsPending = false;
@@ -142,14 +146,22 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
     const imageIds = await refreshImages(state);
     if (observeRequested) {
       observeRequested = false;
-      await observe(state);
+      // What it finds (members lost, or gone while leaving) is worth a pass of its own.
+      if (!backgroundSteps) await observe(state);
+      else observing.start(() => observe(state), () => (wake = true));
       checksDueAt = Date.now() + (state.spec?.reconcileIntervalMs ?? DEFAULT_INTERVAL_MS);
     }
     const outcome = await reconcileOnce(ref, state, imageIds);
-    await flushRecords(ref, state);
+    if (!backgroundSteps) await flushRecords(ref, state);
+    // Records queued while it wrote are written by a pass of their own (not while the step backs off).
+    else recording.start(() => flushRecords(ref, state), () => (wake ||= Object.keys(state.records ?? {}).length > 0 && !state.steps.records));
     showDetails();
 
     if (state.removed && Object.keys(state.members).length === 0 && state.strays.length === 0) {
+      if (backgroundSteps) {
+        await Promise.all([observing.idle(), recording.idle()]);
+        await flushRecords(ref, state);
+      }
       log.info('group removed from config and empty: finishing', { ...ref });
       return;
     }
@@ -169,6 +181,7 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
     }
 
     if (workflowInfo().continueAsNewSuggested) {
+      await Promise.all([observing.idle(), recording.idle()]);
       await condition(allHandlersFinished);
       const carried = carryGroupState(state, { records: carryRecords });
       log.info('continuing as new', { ...ref, members: Object.keys(state.members).length, records: carried.records?.length ?? 0, carriedStateBytes: JSON.stringify(carried).length });

@@ -73,7 +73,7 @@ test(`a ${SIZE}-instance scale-up starts instances in batches with one spec each
   expect(instanceActivities.get('awaitInstanceState')).toBe(SIZE);
   expect(instanceActivities.get('launchInstance') ?? 0).toBe(0);
   expect(instanceActivities.get('selectSubnet') ?? 0).toBe(0);
-  recordHistory(groupWorkflowId(ref.shard, ref.tenant, ref.group), 'group-batch-launch');
+  recordHistory(groupWorkflowId(ref.shard, ref.tenant, ref.group), 'group-background-steps');
   recordHistory(instanceWorkflowId(ref.shard, [...started][0] as string), 'instance-batch-launched');
   const status = await groupStatus(fx.client, ref, { limit: 0 });
   expect(status.diagnostics?.carriedStateBytes).toBeLessThan(30_000);
