@@ -216,9 +216,18 @@ export class Agent {
   /**
    * Fetches and writes the instance's files. Certificate files whose key is made here come back as
    * key requests: the pair is made (or reused) on disk, only the public keys are submitted, and the
-   * files are fetched once more to get their certificates.
+   * files are fetched once more to get their certificates. One fetch at a time: two at once would each
+   * make a key pair where none was yet, and submit different public keys for one file.
    */
-  async fetchFiles(): Promise<DeliveredFile[]> {
+  fetchFiles(): Promise<DeliveredFile[]> {
+    const fetched = this.fetching.then(() => this.fetchFilesNow());
+    this.fetching = fetched.catch(() => undefined);
+    return fetched;
+  }
+
+  private fetching: Promise<unknown> = Promise.resolve();
+
+  private async fetchFilesNow(): Promise<DeliveredFile[]> {
     const state = await this.register();
     const root = this.filesRoot;
     type FilesAnswer = { files: DeliveredFile[]; keyRequests?: KeyRequest[]; hash?: string };

@@ -233,13 +233,14 @@ describe('Web UI', () => {
     // Its current run: current details.
     await check('group', await pageOf(groupWorkflowId(shard, 'default', 'web')), { metadata: [/desired 1 · running 1/], history: [] });
 
-    // An instance: its group, kind, template and type; its activities say which instance, subnet and image.
+    // An instance: its group, kind, template and type; its activities say which EC2 instance (its group's start
+    // batch launched it; that activity's summary names the group, type and instances).
     const member = (await groupStatus(client, ref)).members.find((m) => m.phase === 'in-service');
     expect(member).toBeDefined();
     const instanceId = member?.instanceId as string;
     await check('instance', await pageOf(instanceWorkflowId(shard, instanceId)), {
       metadata: [`instance ${instanceId} of default/web · kind web · template web · m7g.large`, /in-service/],
-      history: [new RegExp(`RunInstances ${instanceId} \\(m7g\\.large\\) in subnet-\\w+ \\(ami-\\w+\\)`)],
+      history: [new RegExp(`wait for ${member?.ec2InstanceId} to be running`), new RegExp(`audit instance\\.create ${instanceId}`)],
     });
     // The leader (its ENI move names the ENI, the instance and the epoch) and the garbage collector.
     await check('leader', await pageOf(leaderWorkflowId(shard)), {

@@ -84,6 +84,13 @@ describe('activity summaries', () => {
     expect(described).toBe('describe 2000 instances (i-0, i-1, i-2 and 1997 more)');
   });
 
+  it('says whether a start batch launches its instances itself', () => {
+    const common = { ...input, instanceId: undefined };
+    const ids = ['web-1', 'web-2', 'web-3', 'web-4'];
+    expect(activitySummary('startInstanceBatch', [{ common, instanceIds: ids, paceMs: 0, launchFirst: true }])).toBe('launch and start 4 instances of default/web (t4g.micro): web-1, web-2, web-3 and 1 more');
+    expect(activitySummary('startInstanceBatch', [{ common, instanceIds: ids, paceMs: 0 }])).toBe('start 4 instances of default/web (t4g.micro): web-1, web-2, web-3 and 1 more');
+  });
+
   it('names target groups by name, not ARN', () => {
     expect(activitySummary('registerTargets', [input.lifecycle?.targetGroups, 'i-9'])).toBe('register i-9 in web-tg');
   });
