@@ -18,6 +18,21 @@ export function errorMessage(err: unknown): string {
   return e instanceof Error ? e.message || e.name : String(e);
 }
 
+/**
+ * Every message down an error's `cause` chain, outermost first. A gRPC or workflow
+ * failure's own message ("Failed to query Workflow", "Workflow execution failed") names
+ * the call; what went wrong is further down.
+ */
+export function causeMessages(err: unknown): string[] {
+  const messages: string[] = [];
+  const seen = new Set<unknown>();
+  for (let e: unknown = err; e !== undefined && e !== null && !seen.has(e); e = e instanceof Error ? e.cause : undefined) {
+    seen.add(e);
+    messages.push(e instanceof Error ? e.message || e.name : String(e));
+  }
+  return messages;
+}
+
 /** The ApplicationFailure type (e.g. "InsufficientCapacity"), when the root failure has one. */
 export function failureType(err: unknown): string | undefined {
   const e = rootFailure(err);

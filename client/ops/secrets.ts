@@ -12,6 +12,7 @@ import { ObjectStore } from '../../adapters/s3/objects';
 import { createRawSecretStore } from '../../adapters/secrets/factory';
 import { checkSecretName, type SecretStore } from '../../adapters/secrets/store';
 import { shardTaskQueue } from '../../common/names';
+import { causeMessages } from '../../common/failures';
 import {
   keyRotationProgressQuery,
   keyRotationWorkflowId,
@@ -120,13 +121,7 @@ export async function followKeyRotation(
     return await result;
   } catch (err) {
     // The workflow's failure says only "Workflow execution failed": its cause (an activity's message) says why.
-    if (err instanceof WorkflowFailedError) throw new Error(`key rotation failed: ${rootMessage(err)}`, { cause: err });
+    if (err instanceof WorkflowFailedError) throw new Error(`key rotation failed: ${causeMessages(err).at(-1)}`, { cause: err });
     throw err;
   }
-}
-
-function rootMessage(err: Error): string {
-  let at: Error = err;
-  while (at.cause instanceof Error) at = at.cause;
-  return at.message;
 }

@@ -1,6 +1,7 @@
 import { DescribeInstancesCommand, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
 import { ListObjectsV2Command, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { TAG } from '../../common/names';
+import { causeMessages } from '../../common/failures';
 
 /** States of an instance that still exists: a stopped one left behind is a leak too. */
 export const ALIVE_STATES = ['pending', 'running', 'stopping', 'stopped'];
@@ -43,14 +44,21 @@ export async function readJson<T>(s3: S3Client, bucket: string, key: string): Pr
 export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000, everyMs = 500): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
+  let failed = 0;
+  let tries = 0;
   for (;;) {
+    tries++;
     try {
       const value = await check();
       if (value !== undefined) return value;
     } catch (err) {
       lastError = err;
+      failed++;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+    if (Date.now() > deadline) {
+      const errors = lastError ? ` (${failed} of ${tries} checks threw; the last: ${causeMessages(lastError).join(': ')})` : '';
+      throw new Error(`timed out waiting for ${what}${errors}`);
+    }
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
