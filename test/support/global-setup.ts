@@ -15,7 +15,7 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { SEARCH_ATTRIBUTES } from '../../common/names';
-import { motoEnvironment } from './moto-tags';
+import { MOTO_INDEXED_TAGS_MARKER, motoEnvironment, motoTagsIndexed } from './moto-tags';
 import { useTestPayloadKey } from './payload-key';
 import { STACK_ENV_VARS, STACK_MARKER_VAR } from './stack-env';
 
@@ -79,6 +79,9 @@ export default async function globalSetup(): Promise<void> {
       args: ['-H', HOST, '-p', String(port)],
       env: motoEnvironment(process.env),
       ready: () => httpOk(`http://${HOST}:${port}/moto-api/`),
+      started: (log) => {
+        if (motoTagsIndexed(process.env) && !log.includes(MOTO_INDEXED_TAGS_MARKER)) throw new Error(`moto started without its tag index (no "${MOTO_INDEXED_TAGS_MARKER}" in its log)`);
+      },
     }));
     startWatchdog(pgids);
 
@@ -142,6 +145,8 @@ interface ServerSpec {
   args: string[];
   env?: NodeJS.ProcessEnv;
   ready: () => Promise<boolean>;
+  /** Once it answers: a check of what it wrote to its log (throws when it is not what was asked for). */
+  started?: (log: string) => void;
 }
 
 /**
@@ -193,6 +198,16 @@ async function startServer(name: string, logFile: string, pgids: number[], spec:
       throw new Error(`${name} failed to start (${why}); ${logFile}:\n${tail(logFile)}`);
     }
     await sleep(200);
+  }
+  if (spec.started) {
+    try {
+      spec.started(fs.readFileSync(logFile, 'utf8'));
+    } catch (err) {
+      killGroups([pid], 'SIGKILL');
+      pgids.splice(pgids.indexOf(pid), 1);
+      process.env[STACK_PGIDS_VAR] = pgids.join(',');
+      throw err;
+    }
   }
   const named = { ...serverGroupsByName(), [name]: pid };
   process.env[STACK_SERVER_PGIDS_VAR] = Object.entries(named).map(([n, g]) => `${n}=${g}`).join(',');
