@@ -45,8 +45,10 @@ export interface LeaderStackOptions {
   maxHandoffsPerRun?: number;
   /** Merged over the first config's shard section (as testConfig's): workers cache it, so settings a test needs from the start go here. */
   shardSettings?: Record<string, unknown>;
-  /** shard.infra.assume_role of the config; the fault proxy then refuses an AssumeRole of that role with another external_id. */
+  /** shard.infra.assume_role of the config; the fault proxy then refuses an AssumeRole of that role without `trustedExternalId`. */
   assumeRole?: { role_arn: string; external_id: string; session_name?: string; duration?: string };
+  /** The ExternalId the role's trust policy requires (default: the config's external_id). */
+  trustedExternalId?: string;
 }
 
 export class LeaderStack {
@@ -78,7 +80,7 @@ export class LeaderStack {
     const text = configText(testConfig(seed, { shard: options.shard, bucket: h.bucket, size: 0, shardSettings: { ...options.shardSettings, ...assume } }));
     LeaderStack.configs.set(options.shard, text);
     await new ShardConfigStore(new ObjectStore({ s3: h.aws.s3, bucket: h.bucket }), options.shard).writeConfig(text, { absent: true });
-    const trust = options.assumeRole ? { roleArn: options.assumeRole.role_arn, externalId: options.assumeRole.external_id } : undefined;
+    const trust = options.assumeRole ? { roleArn: options.assumeRole.role_arn, externalId: options.trustedExternalId ?? options.assumeRole.external_id } : undefined;
     const proxy = new Ec2FaultProxy({ target: env.awsEndpoint, recordCalls: true, trust });
     await proxy.start();
     const logDir = fs.mkdtempSync(path.join(process.env.NSTANCE_TEST_STACK_LOGS ?? os.tmpdir(), `leader-${options.shard}-`));
