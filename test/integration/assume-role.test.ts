@@ -96,7 +96,7 @@ describe('a worker process with shard.infra.assume_role', () => {
     const { epoch } = await stack.waitForLeader(w, 90_000);
     expect(await stack.settledAnswering('x1', epoch)).toEqual([{ workerId: 'x1', epoch, agentApi: true }]);
     const calls = workerCalls(stack.proxy.wire, [TEST_READER_KEY]);
-    const assumed = [...stack.proxy.assumedKeys];
+    const assumed = [...stack.proxy.sts.assumedKeys];
     expect(assumed).toHaveLength(1);
     expect(assumed[0]).not.toBe('test');
     // Signed with the worker's own key: only the config read that says assume_role is set, and AssumeRole itself.

@@ -40,6 +40,7 @@ import { classifyRequest } from './aws-requests';
 import { CallCensus, type CallOutcome } from './call-census';
 import { ClientTokens, Ec2RequestLimits, ec2CostOf, runParameters, type BucketSpec, type Ec2BucketName } from './ec2-limits';
 import { errorAnswer, outcomeOf, readBody, type Upstream } from './proxy-http';
+import { StsTrust, type RoleTrust } from './sts-trust';
 import { wireCallOf, type WireCall } from './wire-calls';
 
 export interface ProxyCall {
@@ -71,7 +72,7 @@ export interface FaultProxyOptions {
   /** Keep every call whole in `wire` (off by default: benchmarks make too many). */
   recordCalls?: boolean;
   /** The role's trust condition: AssumeRole of `roleArn` is refused unless it carries `externalId`. */
-  trust?: { roleArn: string; externalId: string };
+  trust?: RoleTrust;
 }
 
 /** Instances EC2 launched or terminated, as the proxy saw EC2 answer (a replayed ClientToken launches nothing). */
@@ -120,10 +121,9 @@ export class Ec2FaultProxy {
   readonly limits?: Ec2RequestLimits;
   /** With `recordCalls`: every call, in order, as the wire carried it. */
   readonly wire: WireCall[] = [];
-  /** The access key ids STS answered AssumeRole with. */
-  readonly assumedKeys = new Set<string>();
+  /** The role's trust policy, and the keys AssumeRole handed out (sts.assumedKeys). */
+  readonly sts: StsTrust;
   private readonly recordCalls: boolean;
-  private readonly trust?: FaultProxyOptions['trust'];
   private readonly tokens?: ClientTokens<Upstream>;
   private server?: Server;
   private transitions = new Map<string, Transition>();
@@ -141,7 +141,7 @@ export class Ec2FaultProxy {
     if (options.ec2Limits) this.limits = new Ec2RequestLimits(options.ec2Limits === true ? {} : options.ec2Limits, options.now);
     if (options.clientTokens) this.tokens = new ClientTokens<Upstream>((a) => a.status === 200);
     this.recordCalls = options.recordCalls ?? false;
-    this.trust = options.trust;
+    this.sts = new StsTrust(options.trust);
   }
 
   url = '';
@@ -180,23 +180,16 @@ export class Ec2FaultProxy {
     const body = await readBody(req);
     const form = req.method === 'POST' && /x-www-form-urlencoded/.test(req.headers['content-type'] ?? '') ? new URLSearchParams(body.toString('utf8')) : undefined;
     const call = classifyRequest(req.method ?? 'GET', req.url ?? '/', req.headers, form);
-    const refused = form && call.service === 'sts' && call.action === 'AssumeRole' ? this.untrusted(form) : undefined;
+    const assumeRole = form && call.service === 'sts' && call.action === 'AssumeRole' ? form : undefined;
+    const refused = assumeRole && this.sts.refusal(assumeRole);
     const answer = refused ?? (form && call.service === 'ec2' ? await this.ec2(req, form, body, call.action) : await this.forward(req.method ?? 'GET', req.url ?? '/', req.headers, body));
     const instances = form && (call.action === 'RunInstances' || call.action === 'TerminateInstances') ? ec2CostOf(call.action, form) : 0;
     const outcome = (answer as Answer).outcome ?? outcomeOf(answer);
     this.census.record(call, outcome, instances);
     if (this.recordCalls) this.wire.push(wireCallOf(req.method ?? 'GET', req.url ?? '/', req.headers, body, outcome));
-    if (call.action === 'AssumeRole' && outcome === 'ok') for (const m of answer.body.toString('utf8').matchAll(/<AccessKeyId>([^<]+)<\/AccessKeyId>/g)) this.assumedKeys.add(m[1] as string);
+    if (assumeRole) this.sts.observe(answer);
     if (instances > 0 && outcome === 'ok') this.recordInstances(call.action === 'RunInstances' ? 'launched' : 'terminated', answer.body);
     return this.reply(res, answer);
-  }
-
-  /** IAM's answer to an AssumeRole the role's trust policy refuses (STS's Query error document), or undefined when trusted. */
-  private untrusted(form: URLSearchParams): Answer | undefined {
-    if (!this.trust || form.get('RoleArn') !== this.trust.roleArn || form.get('ExternalId') === this.trust.externalId) return undefined;
-    const message = `User: arn:aws:iam::123456789012:user/operator is not authorized to perform: sts:AssumeRole on resource: ${this.trust.roleArn}`;
-    const xml = `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>${message}</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>`;
-    return { status: 403, headers: { 'content-type': 'text/xml' }, body: Buffer.from(xml), outcome: 'AccessDenied' };
   }
 
   private recordInstances(kind: InstanceEvent['kind'], body: Buffer): void {

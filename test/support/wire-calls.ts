@@ -50,16 +50,18 @@ export function queryInput(form: URLSearchParams, ec2: boolean): Tree {
   for (const [key, value] of form) {
     if (key === 'Action' || key === 'Version') continue;
     const parts = key.split('.').filter((p) => p !== 'member');
-    let node: Tree | unknown[] = root;
-    parts.forEach((part, i) => {
-      const last = i === parts.length - 1;
-      const nextIsIndex = !last && /^\d+$/.test(parts[i + 1] as string);
-      const slot: string | number = Array.isArray(node) ? Number(part) - 1 : part;
-      const holder = node as Record<string | number, unknown>;
-      if (last) holder[slot] = value;
-      else holder[slot] ??= nextIsIndex ? [] : {};
-      node = holder[slot] as Tree | unknown[];
-    });
+    // Arrays are indexed by the 1-based position, less one, as a string key: JavaScript arrays take those too.
+    let node = root;
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i] as string;
+      const slot = Array.isArray(node) ? String(Number(part) - 1) : part;
+      if (i === parts.length - 1) {
+        node[slot] = value;
+        break;
+      }
+      node[slot] ??= /^\d+$/.test(parts[i + 1] as string) ? [] : {};
+      node = node[slot] as Tree;
+    }
   }
   return ec2 ? ec2Members(root) : root;
 }
