@@ -44,7 +44,8 @@ const ID_FIELDS = ['InstanceIds', 'InstanceId', 'NetworkInterfaceId', 'Resources
 
 /** What IAM authorises for each of `calls`, with EC2's tags of the resources they name. */
 export async function workerAuthRequests(ec2: EC2Client, calls: readonly WireCall[], moves: readonly ProxyCall[], region: string): Promise<{ call: WireCall; requests: AuthRequest[] }[]> {
-  const joins = new Map(moves.filter((m) => m.attachmentId).map((m) => [m.attachmentId as string, { interfaceId: m.interfaceId, instanceId: m.instanceId }]));
+  const joins = new Map<string, { interfaceId?: string; instanceId?: string }>();
+  for (const m of moves) if (m.attachmentId) joins.set(m.attachmentId, { interfaceId: m.interfaceId, instanceId: m.instanceId });
   const named = calls.flatMap((c) => ID_FIELDS.flatMap((f) => [c.input[f]].flat())).filter((v): v is string => typeof v === 'string' && /^(i|eni)-/.test(v));
   const joined = [...joins.values()].flatMap((j) => [j.interfaceId, j.instanceId]).filter((id): id is string => Boolean(id));
   const tags = await tagsFromEc2(ec2, [...new Set([...named, ...joined])]);
