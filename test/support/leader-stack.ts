@@ -52,7 +52,7 @@ export interface LeaderStackOptions {
 }
 
 export class LeaderStack {
-  /** The config each stack's shard runs, for the IAM proof of its ENI moves. */
+  /** The config each stack's shard runs, for the IAM proof of its workers' calls. */
   private static readonly configs = new Map<string, string>();
   readonly workers: LeaderWorker[] = [];
   /** Reads EC2 through the fault proxy, so attaching/detaching states are visible. */
