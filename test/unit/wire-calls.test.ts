@@ -80,7 +80,7 @@ test.each([
   expect(wire.command).toBe(command);
   expect(wire.accessKeyId).toBe('AKIDWIRE');
   expect(wire.maxAttempts).toBe(1);
-  const fromSdk = authRequestsOf(command, sdkCommand.input as Record<string, unknown>, scope, facts);
+  const fromSdk = authRequestsOf(command, { ...sdkCommand.input }, scope, facts);
   expect(fromSdk?.length).toBeGreaterThan(0);
   expect(authRequestsOf(wire.command, wire.input, scope, facts)).toEqual(fromSdk);
 });
