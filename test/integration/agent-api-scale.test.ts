@@ -19,7 +19,9 @@ import { mintNonce } from '../../adapters/pki/nonce';
 import { createCaCertificate, issueCertificate } from '../../adapters/pki/x509';
 import { DEFAULT_SECRET_FILES_TTL_MS } from '../../workers/agent-api/secret-files';
 import { standInCountsQuery } from '../../bench/agent-api/standin-workflow';
-import { startStand, type Stand } from '../../bench/agent-api/stand';
+import { standConfigText, startStand, type Stand } from '../../bench/agent-api/stand';
+import { parseConfigText } from '../../common/config';
+import { proveCallsAllowed } from '../support/iam-proof';
 import { listKeys, readJson } from '../support/emulator';
 import { createHarness, type Harness } from '../support/harness';
 import { stackEnv } from '../support/stack-env';
@@ -40,6 +42,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await stand?.stop();
   await h?.close();
+  // The IAM proof: every AWS call of the agent API at load (the test's own seeding of a secret file is under the prefix too).
+  if (stand && process.env.NSTANCE_IAM_PROOF !== 'off') await proveCallsAllowed(h.faults.calls, [parseConfigText(standConfigText(shard, h.bucket), 'config.jsonc')]);
 });
 
 const configGets = () => h.faults.callsOf('GetObject').filter((c) => c.input.Key === s3Keys.config(shard));

@@ -22,6 +22,8 @@ import { startAgentApiWorker, type AgentApiWorker } from '../support/agent-api-w
 import { eventually, listKeys, readJson } from '../support/emulator';
 import { configText, seedShard, terminateShardWorkflows, testConfig } from '../support/fixtures';
 import { createHarness, type Harness } from '../support/harness';
+import { proveCallsAllowed } from '../support/iam-proof';
+import { parseConfigText, type NstanceConfig } from '../../common/config';
 
 jest.setTimeout(240_000);
 
@@ -34,6 +36,7 @@ let h: Harness;
 let fleet: SimulatedFleet;
 let worker: AgentApiWorker;
 let caPem: string;
+let applied: NstanceConfig | undefined;
 
 beforeAll(async () => {
   h = await createHarness({ shard, bucket: `nstance-${shard}` });
@@ -41,6 +44,7 @@ beforeAll(async () => {
   const config = testConfig(seed, { shard, bucket: h.bucket, size: 1, reconcileInterval: '2s' }) as { templates: { web: { userdata: { content: string } } } };
   config.templates.web.userdata.content = AGENT_USERDATA;
   await applyConfig({ client: h.client, s3: h.aws.s3, text: configText(config), file: 'config.jsonc', actor: 'test' });
+  applied = parseConfigText(configText(config), 'config.jsonc');
   const gate = new MutableLeadershipGate();
   gate.set({ leader: true, epoch: 1 });
   worker = await startAgentApiWorker(h, gate, { clientCertValidityDays: VALIDITY_MS / 86_400_000, instanceCheckTtlMs: 1000 });
@@ -52,6 +56,8 @@ afterAll(async () => {
   await fleet?.stop();
   await terminateShardWorkflows(h.client, shard);
   await h?.close();
+  // The IAM proof: every AWS call of the registrations, renewals and refusals, against the generated policy.
+  if (applied && process.env.NSTANCE_IAM_PROOF !== 'off') await proveCallsAllowed(h.faults.calls, [applied]);
 });
 
 test('the agent renews its certificate before it expires, and keeps reporting with the new one past the old expiry', async () => {

@@ -14,6 +14,8 @@ import type { SeedResult } from '../../scripts/seed-emulator';
 import { eventually, shardInstances } from '../support/emulator';
 import { configText, seedShard, testConfig } from '../support/fixtures';
 import { createHarness, workflowBundle, type Harness } from '../support/harness';
+import { proveCallsAllowed } from '../support/iam-proof';
+import { parseConfigText, type NstanceConfig } from '../../common/config';
 import { Registrar } from '../support/registrar';
 import { stackEnv } from '../support/stack-env';
 
@@ -25,6 +27,7 @@ let seed: SeedResult;
 let worker: Worker;
 let running: Promise<void>;
 let registrar: Registrar;
+let applied: NstanceConfig | undefined;
 
 beforeAll(async () => {
   h = await createHarness({ shard, bucket: `nstance-${shard}` });
@@ -50,6 +53,8 @@ afterAll(async () => {
   await running;
   await env?.teardown();
   await h?.close();
+  // The IAM proof: every AWS call of the expiry replacements (launch, drain, terminate), against the generated policy.
+  if (applied && process.env.NSTANCE_IAM_PROOF !== 'off') await proveCallsAllowed(h.faults.calls, [applied]);
 });
 
 async function members() {
@@ -65,6 +70,7 @@ test('eligible expiry (21 days) replaces both, one at a time', async () => {
     shardSettings: { expiry: { eligible_age: '21d', forced_age: '30d' }, garbage_collection: { interval: '24h', registration_timeout: '60d' } },
   });
   await applyConfig({ client: env.client, s3: h.aws.s3, text: configText(config), file: 'config.jsonc', actor: 'test' });
+  applied = parseConfigText(configText(config), 'config.jsonc');
   const first = await eventually('2 in service', async () => {
     const m = await members();
     return m.length === 2 && m.every((x) => x.phase === 'in-service') ? m : undefined;

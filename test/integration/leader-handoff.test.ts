@@ -4,10 +4,13 @@
  * a leader workflow whose history stays bounded across many handoffs.
  */
 import { AttachNetworkInterfaceCommand } from '@aws-sdk/client-ec2';
+import { workerPolicy } from '../../common/iam/policy';
 import { leaderWorkflowId } from '../../common/names';
+import { MOTO_ACCOUNT } from '../support/faults';
 import { recordHistory } from '../support/record-histories';
 import { eventually } from '../support/emulator';
 import { LeaderStack, watchAnswering, type LeaderWorker } from '../support/leader-stack';
+import { withoutStatement } from '../support/worker-proof';
 
 jest.setTimeout(180_000);
 
@@ -182,4 +185,19 @@ test('an attach applied by EC2 whose answer is lost is not attached twice: the r
   expect((await view()).lastHandoff).toMatchObject({ to: 'w4', epoch });
   expect((await view()).lastHandoff?.error).toBeUndefined();
   await onlyLeader('w4', epoch);
+});
+
+test('the IAM proof covers every AWS call of the worker processes (not only the ENI moves), and fails without a statement they need', async () => {
+  const proof = await stack.proveWorkerCalls();
+  expect(Object.keys(proof.calls)).toEqual(
+    expect.arrayContaining(['s3:GetObject', 's3:PutObject', 'ec2:DescribeNetworkInterfaces', 'ec2:AttachNetworkInterface', 'ec2:DetachNetworkInterface']),
+  );
+  const policy = workerPolicy(stack.config, { account: MOTO_ACCOUNT });
+  const needed: [string, RegExp][] = [
+    ['ConfigStateAndAudit', /s3:PutObject on arn:aws:s3:::[^ ]+\/shard\/[^ ]+: ImplicitlyDenied/],
+    ['LeaderNetworkInterface', /ec2:AttachNetworkInterface on arn:aws:ec2:[^ ]+:network-interface\/eni-[^ ]+ .*ImplicitlyDenied/],
+    ['LeaderNetworkWorkers', /ec2:DetachNetworkInterface on arn:aws:ec2:[^ ]+:instance\/i-[^ ]+ .*ImplicitlyDenied/],
+    ['Ec2Describe', /ec2:DescribeNetworkInterfaces on \*.*ImplicitlyDenied/],
+  ];
+  for (const [sid, refusal] of needed) await expect(stack.proveWorkerCalls(withoutStatement(policy, sid))).rejects.toThrow(refusal);
 });

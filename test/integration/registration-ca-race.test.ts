@@ -10,26 +10,39 @@ import { ObjectStore } from '../../adapters/s3/objects';
 import { SecretsManagerStore } from '../../adapters/secrets/secrets-manager';
 import { s3Keys } from '../../common/names';
 import { listKeys } from '../support/emulator';
+import { parseConfigText } from '../../common/config';
+import type { SeedResult } from '../../scripts/seed-emulator';
+import { configText, seedShard, testConfig } from '../support/fixtures';
 import { createHarness, type Harness } from '../support/harness';
+import { proveCallsAllowed } from '../support/iam-proof';
 import { stackEnv } from '../support/stack-env';
 
 const name = `ca-${Date.now().toString(36)}`;
 let h: Harness;
 const extra: AwsClients[] = [];
+let seed: SeedResult;
 
 beforeAll(async () => {
   h = await createHarness({ shard: name, bucket: `nstance-${name}` });
+  seed = await seedShard(h);
 });
 
 afterAll(async () => {
   extra.forEach(destroyAwsClients);
   await h.close();
+  // The IAM proof: every initializer's calls, against the policy of a shard whose secrets prefix it used
+  // (the second test's prefix is another shard's, as a misconfigured second cluster would be).
+  if (process.env.NSTANCE_IAM_PROOF === 'off') return;
+  const policyOf = (shard: string) => parseConfigText(configText(testConfig(seed, { shard, bucket: h.bucket, size: 0 })), 'config.jsonc');
+  await proveCallsAllowed(h.faults.calls, [policyOf(name), policyOf(`${name}-other`)]);
 });
 
 /** An initializer with its own AWS clients, as a separate worker process would have. */
 function initializer(prefix: string) {
   const env = stackEnv();
   const aws = createAwsClients({ region: env.region, endpoint: env.awsEndpoint, maxAttempts: 2 });
+  // Logged by the harness's fault layer, for the IAM proof.
+  h.faults.attachAll(aws);
   extra.push(aws);
   const objects = new ObjectStore({ s3: aws.s3, bucket: h.bucket });
   return () => ensureClusterPki({ secrets: new SecretsManagerStore(aws.secrets, prefix), objects }, { clusterId: 'race' });

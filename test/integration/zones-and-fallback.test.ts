@@ -3,14 +3,14 @@
  * another zone rejected at apply time, and instance-type fallback on InsufficientInstanceCapacity (injected
  * per type and subnet by the fault layer) across types and subnets, with the cool-down.
  */
-import { CreateSubnetCommand } from '@aws-sdk/client-ec2';
-import { waitForConvergence } from '../../client/ops/status';
+import { CreateSubnetCommand, GetInstanceTypesFromInstanceRequirementsCommand, type GetInstanceTypesFromInstanceRequirementsCommandOutput } from '@aws-sdk/client-ec2';
+import { groupStatus, waitForConvergence } from '../../client/ops/status';
 import { ConfigValidationError } from '../../common/config';
 import { resolveZone } from '../../adapters/ec2/zones';
 import { ShardConfigStore } from '../../adapters/s3/config-store';
 import { ObjectStore } from '../../adapters/s3/objects';
 import { runCli } from '../support/cli';
-import { shardInstances } from '../support/emulator';
+import { eventually, shardInstances } from '../support/emulator';
 import { awsError } from '../support/faults';
 import { useShard } from '../support/shard-fixture';
 
@@ -85,6 +85,15 @@ test('no capacity: the next type, then the next subnet; refused types cool down 
   await waitForConvergence(fx.client, ref, { timeoutMs: 120_000, size: 6, pollMs: 500 });
   const later = fx.faults.callsOf('RunInstances').slice(before);
   expect(later.map((c) => [c.input.InstanceType, c.input.SubnetId, c.outcome])).toEqual(Array(3).fill(['m6g.large', second, 'ok']));
+
+  // A fallback type is not drift: every member runs m6g.large while the spec prefers m7g.large, and the group,
+  // once it has judged its members' drift, finds none to rotate.
+  const judged = await eventually('the group to judge drift', async () => {
+    const status = await groupStatus(fx.client, ref);
+    return status.rotation && !status.rotation.unjudged ? status : undefined;
+  }, 30_000);
+  expect(judged.rotation).toMatchObject({ drifted: 0, replacing: {} });
+  expect(judged.members.map((m) => [m.instanceType, m.drift, m.replacing])).toEqual(Array(6).fill(['m6g.large', undefined, undefined]));
   fx.faults.clear();
   await fx.expectEmulatorMatchesGroups();
 });
@@ -99,7 +108,11 @@ test('instance_requirements resolve on moto (DescribeInstanceTypes, as it lacks 
   const { defaultEc2RateLimits } = await import('../../adapters/aws/token-bucket');
   const resolver = new InstanceRequirementsResolver({ ec2: fx.aws.ec2, describeLimit: defaultEc2RateLimits().describe });
   const r = { vcpu: { min: 2, max: 2 }, memory_mib: { min: 8192, max: 8192 }, burstable: 'excluded' as const, max_types: 5, excluded_types: ['m6gd'] };
+  const selections = fx.faults.callsOf('GetInstanceTypesFromInstanceRequirements').length;
   const types = await resolver.resolve(r, 'arm64', 'group default/web');
+  // The path that ran on moto: EC2's selection was asked and failed (moto lacks it), the described types were filtered here.
+  expect(fx.faults.callsOf('GetInstanceTypesFromInstanceRequirements').slice(selections).map((c) => c.outcome)).toEqual(['error']);
+  expect(fx.faults.callsOf('DescribeInstanceTypes').length).toBeGreaterThan(0);
   expect(types.length).toBeGreaterThan(0);
   expect(types.length).toBeLessThanOrEqual(5);
   expect(types).toContain('m7g.large');
@@ -109,4 +122,32 @@ test('instance_requirements resolve on moto (DescribeInstanceTypes, as it lacks 
   expect(await resolver.resolve(r, 'arm64', 'group default/web')).toEqual(types);
   expect(fx.faults.calls.length).toBe(calls);
   await expect(resolver.resolve({ ...r, vcpu: { min: 1000, max: 1000 } }, 'arm64', 'group default/web')).rejects.toThrow(/group default\/web\.instance_requirements: no arm64 instance type/);
+});
+
+test('instance_requirements where EC2 answers GetInstanceTypesFromInstanceRequirements: its selection (all pages) bounds the types described on moto', async () => {
+  // moto lacks the call, so EC2's answer is played here (two pages); DescribeInstanceTypes is moto's.
+  const selected = [['m7g.large', 'c7g.xlarge'], ['m6g.large']];
+  const asked: GetInstanceTypesFromInstanceRequirementsCommand['input'][] = [];
+  const ec2 = {
+    send: async (command: unknown) => {
+      if (!(command instanceof GetInstanceTypesFromInstanceRequirementsCommand)) return fx.aws.ec2.send(command as never);
+      asked.push(command.input);
+      const page = asked.length - 1;
+      return { InstanceTypes: (selected[page] ?? []).map((t) => ({ InstanceType: t })), NextToken: page + 1 < selected.length ? `page-${page + 1}` : undefined } as GetInstanceTypesFromInstanceRequirementsCommandOutput;
+    },
+  };
+  const { InstanceRequirementsResolver } = await import('../../adapters/ec2/instance-requirements');
+  const { defaultEc2RateLimits } = await import('../../adapters/aws/token-bucket');
+  const r = { vcpu: { min: 2, max: 2 }, memory_mib: { min: 8192, max: 8192 }, burstable: 'excluded' as const, max_types: 5, excluded_types: ['m6gd'] };
+  const onMoto = await new InstanceRequirementsResolver({ ec2: fx.aws.ec2, describeLimit: defaultEc2RateLimits().describe }).resolve(r, 'arm64', 'group default/web');
+  const withSelection = await new InstanceRequirementsResolver({ ec2: ec2 as never, describeLimit: defaultEc2RateLimits().describe }).resolve(r, 'arm64', 'group default/web');
+  // EC2's selection, still filtered by the requirements here (c7g.xlarge has 4 vCPUs), smallest first.
+  expect(withSelection).toEqual(['m6g.large', 'm7g.large']);
+  // Not what moto alone gives: the selection was used, not ignored.
+  expect(onMoto).not.toEqual(withSelection);
+  expect(asked.map((a) => a.NextToken)).toEqual([undefined, 'page-1']);
+  expect(asked[0]).toMatchObject({
+    ArchitectureTypes: ['arm64'],
+    InstanceRequirements: { VCpuCount: { Min: 2, Max: 2 }, MemoryMiB: { Min: 8192, Max: 8192 }, BurstablePerformance: 'excluded', ExcludedInstanceTypes: ['m6gd'] },
+  });
 });

@@ -26,7 +26,10 @@
  *   the first answer, no new instance; other parameters: IdempotentParameterMismatch).
  *
  * Every call, of every service, is counted by action and outcome (`census`; throttles
- * the proxy gave are the outcome "throttled").
+ * the proxy gave are the outcome "throttled"). With `recordCalls`, each call is also kept whole
+ * (`wire`: command, input, signing key; wire-calls.ts) for the IAM proof of worker processes, and
+ * with `trust` the proxy plays IAM's trust-policy check of sts:AssumeRole, which moto skips:
+ * an AssumeRole of that role with another ExternalId is refused AccessDenied.
  *
  * EC2 is a form-encoded Query API (Action=…) answering XML; every other request
  * (S3, ELBv2, Secrets Manager, the moto API) passes through untouched.
@@ -37,11 +40,15 @@ import { classifyRequest } from './aws-requests';
 import { CallCensus, type CallOutcome } from './call-census';
 import { ClientTokens, Ec2RequestLimits, ec2CostOf, runParameters, type BucketSpec, type Ec2BucketName } from './ec2-limits';
 import { errorAnswer, outcomeOf, readBody, type Upstream } from './proxy-http';
+import { StsTrust, type RoleTrust } from './sts-trust';
+import { wireCallOf, type WireCall } from './wire-calls';
 
 export interface ProxyCall {
   action: string;
   interfaceId?: string;
   instanceId?: string;
+  /** DetachNetworkInterface: the attachment it named. */
+  attachmentId?: string;
   outcome: 'forwarded' | 'in-use' | 'injected-in-use' | 'injected-rejected' | 'response-lost' | 'deferred';
   at: number;
 }
@@ -62,6 +69,10 @@ export interface FaultProxyOptions {
   clientTokens?: boolean;
   /** The buckets' clock (unit tests). */
   now?: () => number;
+  /** Keep every call whole in `wire` (off by default: benchmarks make too many). */
+  recordCalls?: boolean;
+  /** The role's trust condition: AssumeRole of `roleArn` is refused unless it carries `externalId`. */
+  trust?: RoleTrust;
 }
 
 /** Instances EC2 launched or terminated, as the proxy saw EC2 answer (a replayed ClientToken launches nothing). */
@@ -108,6 +119,11 @@ export class Ec2FaultProxy {
   readonly instanceEvents: InstanceEvent[] = [];
   /** Set when the options ask for EC2's token buckets. */
   readonly limits?: Ec2RequestLimits;
+  /** With `recordCalls`: every call, in order, as the wire carried it. */
+  readonly wire: WireCall[] = [];
+  /** The role's trust policy, and the keys AssumeRole handed out (sts.assumedKeys). */
+  readonly sts: StsTrust;
+  private readonly recordCalls: boolean;
   private readonly tokens?: ClientTokens<Upstream>;
   private server?: Server;
   private transitions = new Map<string, Transition>();
@@ -124,6 +140,8 @@ export class Ec2FaultProxy {
     this.detachDelayMs = options.detachDelayMs ?? 600;
     if (options.ec2Limits) this.limits = new Ec2RequestLimits(options.ec2Limits === true ? {} : options.ec2Limits, options.now);
     if (options.clientTokens) this.tokens = new ClientTokens<Upstream>((a) => a.status === 200);
+    this.recordCalls = options.recordCalls ?? false;
+    this.sts = new StsTrust(options.trust);
   }
 
   url = '';
@@ -162,10 +180,14 @@ export class Ec2FaultProxy {
     const body = await readBody(req);
     const form = req.method === 'POST' && /x-www-form-urlencoded/.test(req.headers['content-type'] ?? '') ? new URLSearchParams(body.toString('utf8')) : undefined;
     const call = classifyRequest(req.method ?? 'GET', req.url ?? '/', req.headers, form);
-    const answer = form && call.service === 'ec2' ? await this.ec2(req, form, body, call.action) : await this.forward(req.method ?? 'GET', req.url ?? '/', req.headers, body);
+    const assumeRole = form && call.service === 'sts' && call.action === 'AssumeRole' ? form : undefined;
+    const refused = assumeRole && this.sts.refusal(assumeRole);
+    const answer = refused ?? (form && call.service === 'ec2' ? await this.ec2(req, form, body, call.action) : await this.forward(req.method ?? 'GET', req.url ?? '/', req.headers, body));
     const instances = form && (call.action === 'RunInstances' || call.action === 'TerminateInstances') ? ec2CostOf(call.action, form) : 0;
     const outcome = (answer as Answer).outcome ?? outcomeOf(answer);
     this.census.record(call, outcome, instances);
+    if (this.recordCalls) this.wire.push(wireCallOf(req.method ?? 'GET', req.url ?? '/', req.headers, body, outcome));
+    if (assumeRole) this.sts.observe(answer);
     if (instances > 0 && outcome === 'ok') this.recordInstances(call.action === 'RunInstances' ? 'launched' : 'terminated', answer.body);
     return this.reply(res, answer);
   }
@@ -244,7 +266,7 @@ export class Ec2FaultProxy {
           .finally(() => this.transitions.delete(interfaceId));
       }, this.detachDelayMs);
     }
-    this.calls.push({ action: 'DetachNetworkInterface', interfaceId, instanceId: /<instanceId>([^<]+)<\/instanceId>/.exec(item.text)?.[1], outcome: 'deferred', at: Date.now() });
+    this.calls.push({ action: 'DetachNetworkInterface', interfaceId, attachmentId, instanceId: /<instanceId>([^<]+)<\/instanceId>/.exec(item.text)?.[1], outcome: 'deferred', at: Date.now() });
     return {
       status: 200,
       headers: { 'content-type': 'text/xml' },

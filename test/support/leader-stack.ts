@@ -25,9 +25,13 @@ import { createHarness, workflowBundle, type Harness } from './harness';
 import { answering, answeringNow, CLI, leaderStatusOf, requireBuiltCli, spawnWorker, stopAll, type Answer, type WorkerProcess } from './processes';
 import { stackEnv } from './stack-env';
 import { PartitionableTcpProxy } from './tcp-proxy';
-import { parseConfigText } from '../../common/config';
-import { proveEniMoves } from './eni-proof';
+import { parseConfigText, type NstanceConfig } from '../../common/config';
+import type { PolicyDocument } from '../../common/iam/policy';
 import { TAG } from '../../common/names';
+import { proveWorkerCalls, type WorkerProofResult } from './worker-proof';
+
+/** The access key of the test's own reads through the fault proxy (LeaderStack.ec2), so the IAM proof tells them from the workers'. */
+export const TEST_READER_KEY = 'test-reader';
 
 export interface LeaderWorker extends WorkerProcess {
   ec2InstanceId: string;
@@ -41,10 +45,14 @@ export interface LeaderStackOptions {
   maxHandoffsPerRun?: number;
   /** Merged over the first config's shard section (as testConfig's): workers cache it, so settings a test needs from the start go here. */
   shardSettings?: Record<string, unknown>;
+  /** shard.infra.assume_role of the config; the fault proxy then refuses an AssumeRole of that role without `trustedExternalId`. */
+  assumeRole?: { role_arn: string; external_id: string; session_name?: string; duration?: string };
+  /** The ExternalId the role's trust policy requires (default: the config's external_id). */
+  trustedExternalId?: string;
 }
 
 export class LeaderStack {
-  /** The config each stack's shard runs, for the IAM proof of its ENI moves. */
+  /** The config each stack's shard runs, for the IAM proof of its workers' calls. */
   private static readonly configs = new Map<string, string>();
   readonly workers: LeaderWorker[] = [];
   /** Reads EC2 through the fault proxy, so attaching/detaching states are visible. */
@@ -60,7 +68,7 @@ export class LeaderStack {
     readonly options: LeaderStackOptions,
   ) {
     const env = stackEnv();
-    this.ec2 = new EC2Client({ region: env.region, endpoint: proxy.url, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    this.ec2 = new EC2Client({ region: env.region, endpoint: proxy.url, credentials: { accessKeyId: TEST_READER_KEY, secretAccessKey: 'test' } });
   }
 
   static async create(options: LeaderStackOptions): Promise<LeaderStack> {
@@ -68,10 +76,12 @@ export class LeaderStack {
     const env = stackEnv();
     const h = await createHarness({ shard: options.shard, bucket: `nstance-${options.shard}` });
     const seed = await seedShard(h);
-    const text = configText(testConfig(seed, { shard: options.shard, bucket: h.bucket, size: 0, shardSettings: options.shardSettings }));
+    const assume = options.assumeRole ? { infra: { provider: 'aws', region: seed.region, zone: seed.zone, assume_role: { duration: '15m', ...options.assumeRole } } } : {};
+    const text = configText(testConfig(seed, { shard: options.shard, bucket: h.bucket, size: 0, shardSettings: { ...options.shardSettings, ...assume } }));
     LeaderStack.configs.set(options.shard, text);
     await new ShardConfigStore(new ObjectStore({ s3: h.aws.s3, bucket: h.bucket }), options.shard).writeConfig(text, { absent: true });
-    const proxy = new Ec2FaultProxy({ target: env.awsEndpoint });
+    const trust = options.assumeRole ? { roleArn: options.assumeRole.role_arn, externalId: options.trustedExternalId ?? options.assumeRole.external_id } : undefined;
+    const proxy = new Ec2FaultProxy({ target: env.awsEndpoint, recordCalls: true, trust });
     await proxy.start();
     const logDir = fs.mkdtempSync(path.join(process.env.NSTANCE_TEST_STACK_LOGS ?? os.tmpdir(), `leader-${options.shard}-`));
     // One bundle for every worker process: bundling three times would starve a small machine.
@@ -212,19 +222,29 @@ export class LeaderStack {
     });
   }
 
+  /**
+   * The IAM proof of every AWS call the worker processes made so far (all services, through the proxy),
+   * against the generated policy or `policy`; throws naming each refused request.
+   */
+  async proveWorkerCalls(policy?: PolicyDocument): Promise<WorkerProofResult> {
+    return proveWorkerCalls(this.h.aws.ec2, this.proxy.wire, this.proxy.calls, this.config, stackEnv().region, { ignoreKeys: [TEST_READER_KEY], policy });
+  }
+
+  /** The config the stack's shard runs. */
+  get config(): NstanceConfig {
+    return parseConfigText(LeaderStack.configs.get(this.shard) as string, 'config.jsonc');
+  }
+
   async close(): Promise<void> {
     await stopAll(this.workers);
     await this.h.client.workflow.getHandle(leaderWorkflowId(this.shard)).terminate('test finished').catch(() => undefined);
     for (const p of this.tcpProxies) await p.close();
     await this.proxy.close();
     this.ec2.destroy();
-    // The IAM proof for the worker processes' ENI moves (they run outside the fault layer, behind the proxy),
-    // with the tags EC2 holds for the worker instances: read before the harness's clients close.
-    const text = LeaderStack.configs.get(this.shard);
+    // The IAM proof for every AWS call of the worker processes (they run outside the fault layer, behind the proxy),
+    // with the tags EC2 holds for the worker instances and the ENI: read before the harness's clients close.
     let refused: unknown;
-    if (text && process.env.NSTANCE_IAM_PROOF !== 'off') {
-      await proveEniMoves(this.h.aws.ec2, this.proxy.calls, parseConfigText(text, 'config.jsonc'), stackEnv().region).catch((err: unknown) => (refused = err));
-    }
+    if (process.env.NSTANCE_IAM_PROOF !== 'off') await this.proveWorkerCalls().catch((err: unknown) => (refused = err));
     await this.h.close();
     if (refused) throw refused;
   }

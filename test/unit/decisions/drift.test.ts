@@ -4,7 +4,7 @@ import { resolveBudget } from '../../../workflows/decisions/budget';
 import { describeDrift, driftOf, pruneVersions, versionFor, type CurrentLaunch, type LaunchVersion } from '../../../workflows/decisions/drift';
 import { decideReconcile } from '../../../workflows/decisions/reconcile';
 import { packMember, unpackMember } from '../../../workflows/group-carry';
-import { carryGroupState, finishRebuild, initialGroupState, restoreGroupState } from '../../../workflows/group-state';
+import { applyUpdate, carryGroupState, finishRebuild, initialGroupState, restoreGroupState } from '../../../workflows/group-state';
 import { rotationDone, rotationLeft, rotationOf, statusOf } from '../../../workflows/group-status';
 
 const launch = (extra: Partial<LaunchSpec> = {}): LaunchSpec => ({
@@ -100,6 +100,23 @@ describe('drift table', () => {
     expect(driftOf(members, v1.table, newImage, false).drifted.size).toBe(0);
     expect([...driftOf(members, v1.table, newImage, true).drifted]).toEqual([['web-1', ['image']]]);
     expect(describeDrift(['instance_type', 'args'])).toBe('instance_type, args changed');
+  });
+
+  test('a fallback type is not drift: a member EC2 launched as the next type of the list is current; a new preferred type is drift', () => {
+    const spec = launch({ instanceType: 'm7g.large', instanceTypes: ['m7g.large', 'm6g.large'] });
+    const state = initialGroupState();
+    finishRebuild(state, [{ instanceId: 'web-1', seq: 1, phase: 'provisioning' }], 0);
+    const v1 = versionFor([], current(spec));
+    state.launches = v1.table;
+    state.members['web-1'].launch = v1.id;
+    // The instance workflow reports what EC2 launched: the fallback, m7g.large having had no capacity.
+    applyUpdate(state, { instanceId: 'web-1', phase: 'in-service', ec2InstanceId: 'i-1', instanceType: 'm6g.large' }, 0);
+    const members = Object.values(state.members);
+    expect(members).toEqual([expect.objectContaining({ instanceType: 'm6g.large', launch: v1.id })]);
+    expect(driftOf(members, state.launches, current(spec), false).drifted.size).toBe(0);
+    // The spec's preferred type changing is drift, even to the type the member happens to run.
+    const preferFallback = launch({ instanceType: 'm6g.large', instanceTypes: ['m6g.large', 'm7g.large'] });
+    expect([...driftOf(members, state.launches, current(preferFallback), false).drifted]).toEqual([['web-1', ['instance_type']]]);
   });
 
   test('the launch version crosses continue-as-new, packed; the table too', () => {
