@@ -41,6 +41,7 @@ const cases: { name: string; text: string; path: string; says: string }[] = [
   { name: 'userdata over 16 KB once vars are rendered', text: exampleWith(set('templates.web.userdata.content', 'echo {{ .Vars.Big }}'), set('groups.default.web.vars', { Big: 'x'.repeat(EC2_USERDATA_MAX_BYTES) })), path: 'templates.web.userdata.content', says: 'rendered for group default/web' },
   { name: 'too many tags with nstance\'s own', text: exampleWith(set('groups.default.web.args', { TagSpecifications: tags(45) })), path: 'groups.default.web.args.TagSpecifications[0].Tags', says: "45 tags plus nstance's 6 is more than EC2's 50" },
   { name: 'tag key too long', text: exampleWith(set('defaults.args.TagSpecifications', [{ ResourceType: 'instance', Tags: [{ Key: 'k'.repeat(129), Value: 'v' }] }])), path: 'groups.default.web.args.TagSpecifications[0].Tags[0].Key', says: 'EC2 allows 128' },
+  { name: 'an instance tag key instance metadata cannot carry', text: exampleWith(set('groups.default.web.args', { MetadataOptions: { InstanceMetadataTags: 'enabled' }, TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'team/name', Value: 'v' }] }] })), path: 'groups.default.web.args.TagSpecifications[0].Tags[0].Key', says: 'with MetadataOptions.InstanceMetadataTags "enabled"' },
   { name: 'aws: tag', text: exampleWith(set('defaults.args.TagSpecifications', [{ ResourceType: 'instance', Tags: [{ Key: 'aws:x', Value: 'v' }] }])), path: 'groups.default.web.args.TagSpecifications[0].Tags[0].Key', says: 'reserved by AWS' },
 ];
 
@@ -56,6 +57,11 @@ describe('constraints Nstance and EC2 enforce, checked at load time, naming the 
     expect(() => parseConfigText(exampleText, 'config.jsonc')).not.toThrow();
     // 44 tags plus nstance's 6 is exactly EC2's limit.
     expect(() => parseConfigText(exampleWith(set('groups.default.web.args', { TagSpecifications: tags(44) })), 'config.jsonc')).not.toThrow();
+    // Without tags in instance metadata, any key EC2 takes; with them, nstance's own keys and plain ones pass.
+    const slashed = [{ ResourceType: 'instance', Tags: [{ Key: 'team/name', Value: 'v' }] }];
+    expect(() => parseConfigText(exampleWith(set('groups.default.web.args', { TagSpecifications: slashed })), 'config.jsonc')).not.toThrow();
+    const plain = { MetadataOptions: { InstanceMetadataTags: 'enabled' }, TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'team:name_1', Value: 'v w' }] }] };
+    expect(() => parseConfigText(exampleWith(set('groups.default.web.args', plain)), 'config.jsonc')).not.toThrow();
   });
 
   it('dynamic groups meet the same rules', () => {
