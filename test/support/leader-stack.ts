@@ -41,6 +41,8 @@ export interface LeaderStackOptions {
   maxHandoffsPerRun?: number;
   /** Merged over the first config's shard section (as testConfig's): workers cache it, so settings a test needs from the start go here. */
   shardSettings?: Record<string, unknown>;
+  /** The first config's cluster.secrets (as testConfig's). */
+  secrets?: Record<string, unknown>;
 }
 
 export class LeaderStack {
@@ -68,7 +70,7 @@ export class LeaderStack {
     const env = stackEnv();
     const h = await createHarness({ shard: options.shard, bucket: `nstance-${options.shard}` });
     const seed = await seedShard(h);
-    const text = configText(testConfig(seed, { shard: options.shard, bucket: h.bucket, size: 0, shardSettings: options.shardSettings }));
+    const text = configText(testConfig(seed, { shard: options.shard, bucket: h.bucket, size: 0, shardSettings: options.shardSettings, secrets: options.secrets }));
     LeaderStack.configs.set(options.shard, text);
     await new ShardConfigStore(new ObjectStore({ s3: h.aws.s3, bucket: h.bucket }), options.shard).writeConfig(text, { absent: true });
     const proxy = new Ec2FaultProxy({ target: env.awsEndpoint });
