@@ -1,22 +1,12 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { ConfigValidationError, parseConfigText, parseDynamicGroupsText, validateDynamicGroups } from '../../../common/config';
+import { parseConfigText, parseDynamicGroupsText, validateDynamicGroups } from '../../../common/config';
 import { EC2_USERDATA_MAX_BYTES, LAUNCH_VALUE_ALLOWANCE } from '../../../common/config/constraints';
 import { mintLaunchNonce } from '../../../adapters/pki/nonce';
 import { certificateFingerprint, createCaCertificate } from '../../../adapters/pki/x509';
-import { exampleText, exampleWith, setPath } from './example';
+import { configErrorOf, exampleText, exampleWith, setPath } from './example';
 
 type Node = Record<string, unknown>;
 const set = (path: string, value: unknown) => (c: Node) => void setPath(c, path, value);
-
-function errorOf(text: string, file = 'config.jsonc'): ConfigValidationError {
-  try {
-    parseConfigText(text, file);
-  } catch (e) {
-    if (e instanceof ConfigValidationError) return e;
-    throw e;
-  }
-  throw new Error('expected the config to be rejected');
-}
 
 const tags = (n: number) => [{ ResourceType: 'instance', Tags: Array.from({ length: n }, (_, i) => ({ Key: `k${i}`, Value: 'v' })) }];
 
@@ -47,7 +37,7 @@ const cases: { name: string; text: string; path: string; says: string }[] = [
 
 describe('constraints Nstance and EC2 enforce, checked at load time, naming the field', () => {
   it.each(cases)('$name', ({ text, path, says }) => {
-    const err = errorOf(text);
+    const err = configErrorOf(text);
     const line = `config.jsonc: ${path}: `;
     const match = err.message.split('\n').find((l) => l.startsWith(line) && l.includes(says));
     if (!match) throw new Error(`no line starting with ${JSON.stringify(line)} containing ${JSON.stringify(says)} in:\n${err.message}`);

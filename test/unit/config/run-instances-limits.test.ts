@@ -1,19 +1,9 @@
-import { ConfigValidationError, parseConfigText } from '../../../common/config';
+import { parseConfigText } from '../../../common/config';
 import { EC2_MAX_SECURITY_GROUPS } from '../../../common/config/run-instances-limits';
-import { exampleWith, setPath } from './example';
+import { configErrorOf, exampleWith, setPath } from './example';
 
 type Node = Record<string, unknown>;
 const set = (path: string, value: unknown) => (c: Node) => void setPath(c, path, value);
-
-function errorOf(text: string): ConfigValidationError {
-  try {
-    parseConfigText(text, 'config.jsonc');
-  } catch (e) {
-    if (e instanceof ConfigValidationError) return e;
-    throw e;
-  }
-  throw new Error('expected the config to be rejected');
-}
 
 const sgs = (n: number) => Array.from({ length: n }, (_, i) => `sg-${String(i).padStart(17, '0')}`);
 const ebs = (volume: Record<string, unknown>) => [{ DeviceName: '/dev/xvda', Ebs: volume }];
@@ -54,7 +44,7 @@ const cases: { name: string; at: string; value: unknown; path: string; says: str
 
 describe("EC2's limits on RunInstances parameters, checked at load time on the layer that wrote them", () => {
   it.each(cases)('$name', ({ at, value, path, says }) => {
-    const err = errorOf(exampleWith(set(at, value)));
+    const err = configErrorOf(exampleWith(set(at, value)));
     const line = `config.jsonc: ${path}: `;
     const match = err.message.split('\n').find((l) => l.startsWith(line) && l.includes(says));
     if (!match) throw new Error(`no line starting with ${JSON.stringify(line)} containing ${JSON.stringify(says)} in:\n${err.message}`);
