@@ -1,4 +1,3 @@
-import { parseConfigText } from '../../../common/config';
 import { configErrorOf, deletePath, exampleText, exampleWith, setPath } from './example';
 
 type Node = Record<string, unknown>;
