@@ -7,8 +7,8 @@
  * - the CLI prints Web UI links that open the runs it started or signalled;
  * - a scrape of the worker's /metrics during the scenario matches what EC2 holds, and
  *   carries the Temporal SDK's own metrics; the capacity and throttle refusals the fault
- *   proxy gives a launch are counted (agent registrations and missed health reports are
- *   scraped in agent-registration.test.ts, where real agents run);
+ *   proxy gives a launch are counted, and so are the registration and the missed health
+ *   reports of a real (simulated) agent talking to the worker's agent API;
  * - the shard's secrets are in object storage, so `nstance secrets rotate-key` runs, and its
  *   workflow's page is checked too.
  */
@@ -26,6 +26,9 @@ import { STACK_UI_VAR } from '../support/global-setup';
 import { LeaderStack, type LeaderWorker } from '../support/leader-stack';
 import { freePort } from '../support/processes';
 import { Registrar } from '../support/registrar';
+import { signalsIn } from '../support/history';
+import { SimulatedFleet } from '../../client/agent/fleet';
+import type { HealthTransition } from '../../workflows/definitions';
 import { sample, scrapeMetrics } from '../support/metrics-scrape';
 
 jest.setTimeout(240_000);
@@ -56,6 +59,9 @@ const shardSettings = { garbage_collection: { interval: '2s', registration_timeo
 // Object-storage secrets (the cluster PKI among them) under a key from the environment, which the worker inherits.
 const KEY_VAR = `NSTANCE_TEST_OBS_KEY_${shard.slice(4).toUpperCase()}`;
 const secrets = { provider: 'object-storage', encryption_key: { provider: 'env', source: KEY_VAR } };
+// Userdata an agent boots from: the CA, the registration address and a nonce (valid for registration_timeout).
+const AGENT_USERDATA =
+  "#!/bin/bash\nmkdir -p /etc/nstance && cat > /etc/nstance/ca.crt <<'CA'\n{{ .Server.CACert }}\nCA\n/opt/nstance/agent --register {{ .Server.RegistrationAddr }} --nonce {{ .Nonce }}\n";
 
 beforeAll(async () => {
   process.env[KEY_VAR] = randomBytes(32).toString('base64');
@@ -66,7 +72,9 @@ beforeAll(async () => {
   w1 = await stack.startWorker('w1', { env: { NSTANCE_METRICS_PORT: String(metricsPort), NSTANCE_METRICS_HOST: '127.0.0.1', NSTANCE_SDK_METRICS_ADDRESS: `127.0.0.1:${sdkPort}` } });
   ({ epoch } = await stack.waitForLeader(w1, 90_000));
   const file = path.join(stack.logDir, 'config.jsonc');
-  fs.writeFileSync(file, configText(testConfig(stack.seed, { shard, bucket: stack.h.bucket, size: 2, shardSettings, secrets })));
+  const config = testConfig(stack.seed, { shard, bucket: stack.h.bucket, size: 2, shardSettings, secrets }) as { templates: { web: { userdata: { content: string } } } };
+  config.templates.web.userdata.content = AGENT_USERDATA;
+  fs.writeFileSync(file, configText(config));
   applyOutput = await stack.cli(['config', 'apply', '-f', file, '--ui-url', ui]);
   registrar = new Registrar(stack.h.client, ref).start();
   await eventually('default/web to serve 2', async () => {
@@ -292,5 +300,42 @@ describe('metrics of refused AWS requests', () => {
     expect(counted(text, 'throttle', 'RequestLimitExceeded') - counted(before.text, 'throttle', 'RequestLimitExceeded')).toBe(refused('throttled'));
     const labels = { shard, tenant: 'default', group: 'web' };
     await eventually(`the gauges to show ${size} running`, async () => (sample(await scrape(), 'nstance_group_running', labels) === size ? true : undefined), 30_000, 1_000);
+  });
+});
+
+describe("a real agent on the worker's agent API", () => {
+  let fleet: SimulatedFleet | undefined;
+  afterAll(async () => fleet?.stop());
+
+  test("the scrape counts a new member's agent registering, then the missed health reports that make it unhealthy", async () => {
+    const counts = (t: string) => ({
+      registered: sample(t, 'nstance_agent_registrations_total', { tenant: 'default', group: 'web', kind: 'new' }) ?? 0,
+      missed: sample(t, 'nstance_agent_missed_health_reports_total') ?? 0,
+    });
+    // The Registrar signalled the members so far (no agent asked), and their nonces, valid for registration_timeout
+    // (10 s here), have expired: only a new member's agent can register.
+    expect(counts(await scrape())).toEqual({ registered: 0, missed: 0 });
+    const agentApi = new URL(w1.agentUrl).host;
+    const agents = new SimulatedFleet({ ec2: stack.h.aws.ec2, shard, resolveAddress: () => agentApi, stateRoot: fs.mkdtempSync(path.join(stack.logDir, 'fleet-')), pollMs: 300 }).start();
+    fleet = agents;
+    const size = (await groupStatus(stack.h.client, ref, { limit: 0 })).desired + 1;
+    await stack.cli(['group', 'scale', 'default/web', String(size), '--bucket', stack.h.bucket]);
+    const [agent] = await eventually("the new member's agent registered", async () => (agents.registered().length > 0 ? agents.registered() : undefined), 60_000, 250);
+    const registered = await eventually('the scrape to count it', async () => {
+      const c = counts(await scrape());
+      return c.registered > 0 ? c : undefined;
+    }, 20_000, 1_000);
+    expect(registered.registered).toBe(agents.registered().length);
+
+    // Silenced, it is unhealthy after 3 missed intervals of 3 s: its workflow is told once, and the scrape counts it.
+    agents.silence(agent as string);
+    const unhealthy = async () =>
+      (await signalsIn<HealthTransition>(stack.h.client, instanceWorkflowId(shard, agent as string), 'instanceHealth')).filter((x) => x.arg.status === 'unhealthy' && /missed intervals/.test(x.arg.reason)).length;
+    await eventually('its workflow told it is unhealthy', async () => ((await unhealthy()) > 0 ? true : undefined), 45_000);
+    const missed = await eventually('the scrape to count the missed reports', async () => {
+      const c = counts(await scrape());
+      return c.missed > 0 ? c : undefined;
+    }, 20_000, 1_000);
+    expect(missed.missed).toBe(await unhealthy());
   });
 });
