@@ -90,6 +90,18 @@ export function gcRunMetadata(shard: string): RunMetadata {
   };
 }
 
+export function keyRotationRunMetadata(shard: string, actor: string, pageSize?: number): RunMetadata {
+  return {
+    staticSummary: oneLine(`nstance secrets rotate-key (shard ${shard}, by ${actor})`),
+    staticDetails: details([
+      ['shard', shard],
+      ['started by', actor],
+      ['page size', pageSize === undefined ? undefined : `${pageSize} secrets per activity`],
+      ['does', 're-encrypts every object-storage secret under cluster.secrets.encryption_key, then passes again until a pass re-encrypts nothing; current details show the pass and its counts'],
+    ]),
+  };
+}
+
 /** Activity and command summaries: one line, bounded. */
 export function summaryLine(text: string): string {
   return oneLine(text);

@@ -13,6 +13,7 @@ import { createRawSecretStore } from '../../adapters/secrets/factory';
 import { checkSecretName, type SecretStore } from '../../adapters/secrets/store';
 import { shardTaskQueue } from '../../common/names';
 import { causeMessages } from '../../common/failures';
+import { keyRotationRunMetadata } from '../../common/run-summaries';
 import {
   keyRotationProgressQuery,
   keyRotationWorkflowId,
@@ -91,7 +92,7 @@ export async function startKeyRotation(
     taskQueue: shardTaskQueue(input.shard),
     args: [input],
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-    staticSummary: `nstance secrets rotate-key (shard ${input.shard}, by ${input.actor})`,
+    ...keyRotationRunMetadata(input.shard, input.actor, input.pageSize),
   });
 }
 

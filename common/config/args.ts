@@ -7,6 +7,7 @@ import type { RunInstancesRequest } from '@aws-sdk/client-ec2';
 import { z } from 'zod';
 import { templateReferences } from '../template';
 import { isPlainObject } from './fields';
+import { checkRunInstancesLimits } from './run-instances-limits';
 import { suggest } from './suggest';
 
 const RUN_INSTANCES_PARAMETERS = [
@@ -174,6 +175,7 @@ export function checkArgs(args: Record<string, unknown>, report: Report): void {
     }
   }
   if (args.TagSpecifications !== undefined) checkTags(args.TagSpecifications, report);
+  checkRunInstancesLimits(args, report);
   forEachString(args, [], (text, path) => {
     for (const problem of templateTextProblems(text)) report(path, problem);
   });

@@ -1,7 +1,8 @@
 /**
  * The constraints Nstance's own config loader enforces that the schema's field checks do not
  * (identifier rules, a subnet in one pool only, the ordering of its durations), and the limits EC2
- * applies to what RunInstances receives (rendered userdata size, tags), so that a config EC2 or
+ * applies to what RunInstances receives as a whole (rendered userdata size, tag count and lengths;
+ * each parameter's own limits are in run-instances-limits.ts), so that a config EC2 or
  * Nstance would refuse is refused at load time with the field named, not at launch.
  */
 import { parseDuration } from '../duration';
@@ -22,6 +23,9 @@ export const EC2_USERDATA_MAX_BYTES = 16 * 1024;
 export const EC2_MAX_TAGS = 50;
 export const EC2_TAG_KEY_MAX = 128;
 export const EC2_TAG_VALUE_MAX = 256;
+/** EC2: with tags in instance metadata, an instance's tag keys are these characters only, and not ".", ".." or "_index". */
+const METADATA_TAG_KEY = /^[A-Za-z0-9+\-=.,_:@]+$/;
+const METADATA_TAG_KEYS_REFUSED = ['.', '..', '_index'];
 /** Tags nstance puts on every instance (adapters/ec2/instances.ts): they count towards EC2's 50. */
 export const NSTANCE_TAG_COUNT = 6;
 
@@ -99,6 +103,7 @@ export function checkDynamicGroupConstraints(config: NstanceConfig, tenant: stri
 /** Tags a group's merged args put on its instances, against EC2's limits. */
 function checkTags(args: Record<string, unknown>, path: ConfigPath, list: IssueList): void {
   const specs = Array.isArray(args.TagSpecifications) ? (args.TagSpecifications as unknown[]) : [];
+  const metadataTags = (args.MetadataOptions as { InstanceMetadataTags?: unknown } | undefined)?.InstanceMetadataTags === 'enabled';
   specs.forEach((spec, i) => {
     const tags = (spec as { Tags?: unknown }).Tags;
     if (!Array.isArray(tags)) return;
@@ -112,6 +117,12 @@ function checkTags(args: Record<string, unknown>, path: ConfigPath, list: IssueL
       if (typeof key === 'string' && key.length > EC2_TAG_KEY_MAX) list.add([...path, 'TagSpecifications', i, 'Tags', j, 'Key'], `tag key is ${key.length} characters; EC2 allows ${EC2_TAG_KEY_MAX}`);
       if (typeof key === 'string' && key.toLowerCase().startsWith('aws:')) list.add([...path, 'TagSpecifications', i, 'Tags', j, 'Key'], `tag "${key}": the "aws:" prefix is reserved by AWS`);
       if (typeof value === 'string' && value.length > EC2_TAG_VALUE_MAX) list.add([...path, 'TagSpecifications', i, 'Tags', j, 'Value'], `tag value is ${value.length} characters; EC2 allows ${EC2_TAG_VALUE_MAX}`);
+      if (metadataTags && resource === 'instance' && typeof key === 'string' && (!METADATA_TAG_KEY.test(key) || METADATA_TAG_KEYS_REFUSED.includes(key))) {
+        list.add(
+          [...path, 'TagSpecifications', i, 'Tags', j, 'Key'],
+          `tag "${key}": with MetadataOptions.InstanceMetadataTags "enabled", EC2 allows instance tag keys of letters, digits and + - = . , _ : @ only (no spaces or "/"), and not ".", ".." or "_index"`,
+        );
+      }
     });
   });
 }

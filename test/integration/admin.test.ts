@@ -11,6 +11,7 @@ import { gcWorkflowId, groupWorkflowId } from '../../common/names';
 import type { InstanceRecord } from '../../common/types';
 import { groupStatus, waitForConvergence } from '../../client/ops/status';
 import { runCli } from '../support/cli';
+import { expectLinkToRunOf } from '../support/ui-link';
 import { configText } from '../support/fixtures';
 import { eventually, listKeys, readJson } from '../support/emulator';
 import { awsError } from '../support/faults';
@@ -149,6 +150,8 @@ test('group create, list, status, delete; config status and refresh; all with --
   expect(deleted.stderr).toBe('');
   expect(deleted.code).toBe(0);
   expect(deleted.stdout).toContain(`default/batch: deleted (its instances drain)\n${batchLink}`);
+  // Off a terminal, the wait prints a progress line per change: the member still there (0 of 1 gone), or gone.
+  expect(deleted.stdout.split('\n').filter((l) => l.startsWith('default/batch deleting: '))[0]).toMatch(/^default\/batch deleting: [01]\/1 · desired [01], running [01] \(in service [01]\), pending [01], draining [01]$/);
   const ended = await fx.client.workflow.getHandle(groupWorkflowId(shard, 'default', 'batch')).describe();
   expect(ended.status.name).toBe('COMPLETED');
   const again = await runCli('group', 'delete', 'default/web', ...common());
@@ -170,8 +173,10 @@ test('instance records appear in S3 as instances change, and are removed after t
   expect(record).toMatchObject({ shard, tenant: 'default', group: 'web', id: member.instanceId, ec2InstanceId: member.ec2InstanceId, privateIp: expect.any(String) });
 
   // Replacing it: the old record says terminated, then goes once past the retention; the new one stays.
-  const replaced = await runCli('instance', 'replace', member.instanceId, '--shard', shard);
+  const replaced = await runCli('instance', 'replace', member.instanceId, '--shard', shard, '--ui-url', ui);
   expect(replaced.code).toBe(0);
+  expect(replaced.stdout).toContain(`${member.instanceId} (default/web): replace requested\nWeb UI: ${ui}/`);
+  await expectLinkToRunOf(fx.client, replaced.stdout, groupWorkflowId(shard, 'default', 'web'));
   const fresh = await eventually('a new member in service and the old one gone', async () => {
     const s = await groupStatus(fx.client, ref);
     const m = s.members.find((x) => x.instanceId !== member.instanceId && x.phase === 'in-service');

@@ -1,7 +1,9 @@
 /**
  * Agent registration end to end: a real worker serves the agent API on loopback,
  * real instance workflows launch into moto with a nonce in their userdata, and
- * the simulated fleet boots one agent per instance from that userdata.
+ * the simulated fleet boots one agent per instance from that userdata. The worker's /metrics
+ * (its server, over this process's registry) is scraped for the registrations and missed
+ * health reports the agent API counted.
  */
 import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
@@ -17,7 +19,7 @@ import { saveState } from '../../client/agent/state';
 import { parseAgentArgs } from '../../client/agent/userdata';
 import { applyConfig } from '../../client/ops/apply';
 import { groupStatus } from '../../client/ops/status';
-import { instanceWorkflowId, s3Keys } from '../../common/names';
+import { instanceWorkflowId, s3Keys, TAG } from '../../common/names';
 import { instanceHealthSignal, instanceStatusQuery, type AgentRegistration, type HealthTransition } from '../../workflows/definitions';
 import type { AuditEntry } from '../../common/types';
 import type { CertLogEntry } from '../../adapters/pki/certlog';
@@ -26,7 +28,7 @@ import { certificateFingerprint, createCaCertificate, issueCertificate } from '.
 import { MutableLeadershipGate } from '../../workers/leadership/gate';
 import type { AgentApi } from '../../workers/agent-api/server';
 import type { SeedResult } from '../../scripts/seed-emulator';
-import { eventually, listKeys, readJson, shardInstances } from '../support/emulator';
+import { eventually, listKeys, readJson, shardInstances, tagOf } from '../support/emulator';
 import { configText, seedShard, terminateShardWorkflows, testConfig } from '../support/fixtures';
 import { createHarness, type Harness } from '../support/harness';
 import { proveCallsAllowed } from '../support/iam-proof';
@@ -35,6 +37,7 @@ import { startAgentApiWorker } from '../support/agent-api-worker';
 import { signalsIn } from '../support/history';
 import { postToAgentApi, type AgentApiResponse } from '../support/agent-api-call';
 import { runCli } from '../support/cli';
+import { sample, scrapeMetrics, serveDomainMetrics } from '../support/metrics-scrape';
 
 const shard = `agt-${Date.now().toString(36)}`;
 const prefix = `nstance/${shard}/`;
@@ -48,6 +51,7 @@ let caPem: string;
 let address: string;
 const gate = new MutableLeadershipGate();
 let applied: NstanceConfig | undefined;
+let metrics: Awaited<ReturnType<typeof serveDomainMetrics>> | undefined;
 
 beforeAll(async () => {
   h = await createHarness({ shard, bucket: `nstance-${shard}` });
@@ -61,12 +65,14 @@ beforeAll(async () => {
 
   gate.set({ leader: true, epoch: 1 });
   ({ api, address } = await startAgentApiWorker(h, gate));
+  metrics = await serveDomainMetrics();
   caPem = await readText(s3Keys.caCert());
   // No caPem: the agents trust only what their userdata holds (the nonce pins the CA).
   fleet = new SimulatedFleet({ ec2: h.aws.ec2, shard, resolveAddress: () => address, stateRoot: mkdtempSync(join(tmpdir(), 'nstance-fleet-')), pollMs: 300 }).start();
 });
 
 afterAll(async () => {
+  await metrics?.close();
   await fleet?.stop();
   await terminateShardWorkflows(h.client, shard);
   await h.close();
@@ -85,6 +91,36 @@ async function audits(action: string): Promise<AuditEntry[]> {
   const keys = await listKeys(h.aws.s3, h.bucket, `shard/${shard}/audit/`);
   const entries = await Promise.all(keys.map((k) => readJson<AuditEntry>(h.aws.s3, h.bucket, k)));
   return entries.filter((e) => e.action === action);
+}
+
+/** Agent registrations the scrape counts, by kind ("new", or "repeat": a retry with the spent nonce and the same key). */
+async function registrationsCounted(kind: 'new' | 'repeat'): Promise<number> {
+  return sample(await scrapeMetrics(metrics?.url as string), 'nstance_agent_registrations_total', { tenant: 'default', group: 'web', kind }) ?? 0;
+}
+/**
+ * Missed health reports the scrape counts, and the instances (any EC2 still shows) that the agent API's health
+ * tracker holds unhealthy for them.
+ */
+async function missedHealth(): Promise<{ counted: number; unhealthy: number }> {
+  const instances = await shardInstances(h.aws.ec2, shard, ['pending', 'running', 'shutting-down', 'terminated']);
+  const unhealthy = instances.map((i) => tagOf(i, TAG.instanceId)).filter((id) => id !== undefined && api.tracker.state(id)?.state === 'unhealthy').length;
+  const counted = sample(await scrapeMetrics(metrics?.url as string), 'nstance_agent_missed_health_reports_total') ?? 0;
+  return { counted, unhealthy };
+}
+/**
+ * Every instance the tracker newly holds unhealthy (at least the one silenced) was counted. The count may be
+ * higher: an agent of an instance an earlier test terminated stops reporting too, and on a busy machine an agent
+ * may miss its reports and then recover (counted once, healthy again).
+ */
+async function expectMissedCounted(before: { counted: number; unhealthy: number }): Promise<void> {
+  let now = before;
+  await eventually('the scrape to count each instance newly held unhealthy', async () => {
+    now = await missedHealth();
+    const newlyUnhealthy = now.unhealthy - before.unhealthy;
+    return newlyUnhealthy >= 1 && now.counted - before.counted >= newlyUnhealthy ? true : undefined;
+  }, 10_000, 250).catch((err: Error) => {
+    throw new Error(`${err.message}: counted ${before.counted} -> ${now.counted}, tracked unhealthy ${before.unhealthy} -> ${now.unhealthy}`);
+  });
 }
 
 /** The events kept whole in the rejection summaries of `action` (each a sample of one refused request). */
@@ -140,6 +176,8 @@ test('register and serve: both agents get a CA-signed certificate, logged with i
   // The server certificate is logged too, under the _server pseudo-tenant.
   expect((await listKeys(h.aws.s3, h.bucket, `shard/${shard}/certlog/_server.`)).length).toBeGreaterThanOrEqual(1);
   expect((await audits('agent.register')).map((e) => e.instanceIds?.[0]).sort()).toEqual(ids());
+  // The scrape counts the two agents that got a certificate, as new registrations.
+  expect([await registrationsCounted('new'), await registrationsCounted('repeat')]).toEqual([fleet.registered().length, 0]);
 });
 
 test('agents report health over mTLS (kept in memory) and receive the CA bundle and their secret files', async () => {
@@ -178,9 +216,12 @@ test('a registration retried with the same key (lost response) gets the same cer
   const id = ids()[1];
   const nonce = mintNonce(await registrationKey(), { cluster: 'test', shard, tenant: 'default', group: 'web', instanceId: id }, 60_000).token;
   const publicKey = publicKeyPem();
+  const counted = { new: await registrationsCounted('new'), repeat: await registrationsCounted('repeat') };
   const first = await call('/v1/register', { nonce, publicKey });
   const retried = await call('/v1/register', { nonce, publicKey });
   expect([first.status, retried.status]).toEqual([200, 200]);
+  // The first with a fresh nonce counts as new, the retry with the spent one as a repeat.
+  expect([await registrationsCounted('new'), await registrationsCounted('repeat')]).toEqual([counted.new + 1, counted.repeat + 1]);
   const [one, two] = [first, retried].map((r) => r.body as { serialNumber?: string; certificate?: string });
   expect(two.serialNumber).toBe(one.serialNumber);
   expect(two.certificate).toBe(one.certificate);
@@ -306,9 +347,12 @@ test('an agent that stops reporting is signalled unhealthy once, after 3 missed 
     ((await handle.fetchHistory()).events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'instanceHealth').length;
   expect(await unhealthy()).toBe(0);
   const stateDir = fleet.member(id)?.agent.options.stateDir as string;
+  const missedBefore = await missedHealth();
   fleet.silence(id);
   const silencedAt = Date.now();
   await eventually('the unhealthy signal', async () => ((await unhealthy()) >= 1 ? true : undefined), 60_000);
+  // The scrape counts the missed health reports that made it unhealthy.
+  await expectMissedCounted(missedBefore);
   // health_check_interval is 3s in the test config: not before 3 intervals.
   expect(Date.now() - silencedAt).toBeGreaterThanOrEqual(2 * 3000);
   expect(api.tracker.state(id)?.state).toBe('unhealthy');
@@ -381,10 +425,13 @@ test('a new leader watches agents it never heard from: one silent across the lea
   const changedAt = Date.now();
   await api.seeding;
   expect(api.tracker.state(id)?.state).toBe('healthy');
+  // The new leader's tracker starts empty: what it gives up on from here is counted.
+  const missedBefore = await missedHealth();
   // health_check_interval is 3s: unhealthy after 3 of them (checked twice per interval), with slack for a busy box.
   await eventually('the unhealthy transition, read back from the workflow', async () => ((await instanceStatus(id)).health === 'unhealthy' ? true : undefined), 30_000, 250);
   expect(Date.now() - changedAt).toBeGreaterThanOrEqual(2 * 3000);
   expect((await signalArgs<HealthTransition>(id, 'instanceHealth')).filter((t) => t.leaderEpoch === epoch)).toEqual([expect.objectContaining({ status: 'unhealthy', leaderEpoch: epoch, reason: expect.stringMatching(/3 missed intervals/) })]);
+  await expectMissedCounted(missedBefore);
   await eventually('the group sees it unhealthy', async () => ((await groupMember(id))?.health === 'unhealthy' || (await groupMember(id))?.leaving ? true : undefined), 15_000);
 });
 

@@ -119,6 +119,13 @@ test('the CLI reports groups and instances as JSON, and `group scale --wait` con
   expect(scaled.stderr).toBe('');
   expect(scaled.code).toBe(0);
   expect(scaled.stdout).toContain('default/web: converged at 3');
+  // Off a terminal (runCli's output is captured), the wait prints a line each time the counts change, the last
+  // one converged: the progress of a real scale-up, from 2 running to 3.
+  const progress = scaled.stdout.split('\n').filter((l) => /^default\/web: desired \d+, running \d+, pending \d+, draining \d+$/.test(l));
+  expect(progress.length).toBeGreaterThanOrEqual(2);
+  expect(progress[0]).toMatch(/running 2,/);
+  expect(progress.at(-1)).toBe('default/web: desired 3, running 3, pending 0, draining 0');
+  expect(progress.filter((l, i) => l === progress[i - 1])).toEqual([]);
 
   const groups = await runCli('groups', '--json', '--shard', shard);
   expect(groups.code).toBe(0);

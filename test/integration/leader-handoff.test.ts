@@ -9,6 +9,7 @@ import { leaderWorkflowId } from '../../common/names';
 import { MOTO_ACCOUNT } from '../support/faults';
 import { recordHistory } from '../support/record-histories';
 import { eventually } from '../support/emulator';
+import { expectLinkToRunOf } from '../support/ui-link';
 import { LeaderStack, watchAnswering, type LeaderWorker } from '../support/leader-stack';
 import { withoutStatement } from '../support/worker-proof';
 
@@ -87,8 +88,11 @@ test('the fault proxy enforces AWS attach rules: attaching an ENI that is in use
 test('an attach that fails with "in use" is retried to success', async () => {
   const before = stack.proxy.calls.length;
   stack.proxy.injectAttachInUse(1);
-  await stack.cli(['leader', 'handoff', '--to', 'w1']);
+  const printed = await stack.cli(['leader', 'handoff', '--to', 'w1']);
   await stack.waitForLeader(w1);
+  // It prints the Web UI link of the leader run it signalled.
+  expect(printed).toMatch(/^shard \S+: leader w2 -> w1 at epoch 3\n/);
+  await expectLinkToRunOf(stack.h.client, printed, leaderWorkflowId(stack.shard));
   const attaches = stack.proxy.calls.slice(before).filter((c) => c.action === 'AttachNetworkInterface');
   expect(attaches.map((c) => c.outcome)).toEqual(['injected-in-use', 'forwarded']);
   expect(attaches.every((c) => c.instanceId === w1.ec2InstanceId)).toBe(true);

@@ -4,6 +4,8 @@ import { targetsOf } from '../../adapters/elbv2/targets';
 import { groupStatus } from '../../client/ops/status';
 import type { AuditEntry, GroupStatus } from '../../common/types';
 import { runCli } from '../support/cli';
+import { expectLinkToRunOf } from '../support/ui-link';
+import { groupWorkflowId } from '../../common/names';
 import { ALIVE_STATES, eventually, listKeys, readJson, shardInstances } from '../support/emulator';
 import { recordHistory } from '../support/record-histories';
 import { useShard } from '../support/shard-fixture';
@@ -123,9 +125,12 @@ test('`nstance instance replace` and `instance drain` keep the group at size', a
   const mark = fx.faults.calls.length;
   const replaced = await runCli('instance', 'replace', before.members[0].instanceId, '--shard', shard);
   expect(replaced.code).toBe(0);
+  // Each prints the Web UI link of the group run it signalled.
+  await expectLinkToRunOf(fx.client, replaced.stdout, groupWorkflowId(shard, 'default', 'web'));
   await terminatedInEmulator(before.members[0].ec2InstanceId as string);
   const drained = await runCli('instance', 'drain', before.members[1].ec2InstanceId as string, '--shard', shard);
   expect(drained.code).toBe(0);
+  await expectLinkToRunOf(fx.client, drained.stdout, groupWorkflowId(shard, 'default', 'web'));
   await terminatedInEmulator(before.members[1].ec2InstanceId as string);
   const after = await inService(3);
   expect(after.members.map((m) => m.instanceId)).not.toContain(before.members[0].instanceId);

@@ -6,12 +6,18 @@
  *   and details; screenshots are kept in test/artifacts/browser (git-ignored);
  * - the CLI prints Web UI links that open the runs it started or signalled;
  * - a scrape of the worker's /metrics during the scenario matches what EC2 holds, and
- *   carries the Temporal SDK's own metrics.
+ *   carries the Temporal SDK's own metrics; the capacity and throttle refusals the fault
+ *   proxy gives a launch are counted, and so are the registration and the missed health
+ *   reports of a real (simulated) agent talking to the worker's agent API;
+ * - the shard's secrets are in object storage, so `nstance secrets rotate-key` runs, and its
+ *   workflow's page is checked too.
  */
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DescribeInstancesCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { gcWorkflowId, groupWorkflowId, instanceWorkflowId, leaderWorkflowId, TAG } from '../../common/names';
+import { keyRotationWorkflowId } from '../../workflows/key-rotation-api';
 import { groupStatus } from '../../client/ops/status';
 import { ARTIFACTS_DIR, findChromium, openAndWaitForText, openBrowser, pageTextShowing, shows, type BrowserSession } from '../support/browser';
 import { eventually, listKeys, shardInstances, tagOf } from '../support/emulator';
@@ -20,6 +26,10 @@ import { STACK_UI_VAR } from '../support/global-setup';
 import { LeaderStack, type LeaderWorker } from '../support/leader-stack';
 import { freePort } from '../support/processes';
 import { Registrar } from '../support/registrar';
+import { signalsIn } from '../support/history';
+import { SimulatedFleet } from '../../client/agent/fleet';
+import type { HealthTransition } from '../../workflows/definitions';
+import { sample, scrapeMetrics } from '../support/metrics-scrape';
 
 jest.setTimeout(240_000);
 
@@ -33,23 +43,7 @@ let metricsUrl = '';
 let registrar: Registrar | undefined;
 let applyOutput = '';
 
-async function scrape(): Promise<string> {
-  const res = await fetch(metricsUrl, { signal: AbortSignal.timeout(5_000) });
-  expect(res.status).toBe(200);
-  return res.text();
-}
-
-/** The value of one sample (`name{labels} value`), undefined when absent. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-zA-Z_:][\w:]*)(\{([^}]*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const got = Object.fromEntries([...(m[3] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[4]);
-  }
-  return undefined;
-}
+const scrape = () => scrapeMetrics(metricsUrl);
 
 /** Every instance EC2 has ever held for the group (terminated ones too), by state. */
 async function groupInstancesInEc2(): Promise<{ all: number; running: number; terminated: number }> {
@@ -62,16 +56,25 @@ async function groupInstancesInEc2(): Promise<{ all: number; running: number; te
 // The collector every 2 s, with a 10 s grace, keeping records of ended instances 1 s: its actions are seen here.
 // In the first config too: the worker caches it, and the collector's first pass may read that one.
 const shardSettings = { garbage_collection: { interval: '2s', registration_timeout: '10s', deleted_record_retention: '1s' } };
+// Object-storage secrets (the cluster PKI among them) under a key from the environment, which the worker inherits.
+const KEY_VAR = `NSTANCE_TEST_OBS_KEY_${shard.slice(4).toUpperCase()}`;
+const secrets = { provider: 'object-storage', encryption_key: { provider: 'env', source: KEY_VAR } };
+// Userdata an agent boots from: the CA, the registration address and a nonce (valid for registration_timeout).
+const AGENT_USERDATA =
+  "#!/bin/bash\nmkdir -p /etc/nstance && cat > /etc/nstance/ca.crt <<'CA'\n{{ .Server.CACert }}\nCA\n/opt/nstance/agent --register {{ .Server.RegistrationAddr }} --nonce {{ .Nonce }}\n";
 
 beforeAll(async () => {
-  stack = await LeaderStack.create({ shard, heartbeatTimeout: '3s', shardSettings });
+  process.env[KEY_VAR] = randomBytes(32).toString('base64');
+  stack = await LeaderStack.create({ shard, heartbeatTimeout: '3s', shardSettings, secrets });
   const metricsPort = await freePort();
   const sdkPort = await freePort();
   metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
   w1 = await stack.startWorker('w1', { env: { NSTANCE_METRICS_PORT: String(metricsPort), NSTANCE_METRICS_HOST: '127.0.0.1', NSTANCE_SDK_METRICS_ADDRESS: `127.0.0.1:${sdkPort}` } });
   ({ epoch } = await stack.waitForLeader(w1, 90_000));
   const file = path.join(stack.logDir, 'config.jsonc');
-  fs.writeFileSync(file, configText(testConfig(stack.seed, { shard, bucket: stack.h.bucket, size: 2, shardSettings })));
+  const config = testConfig(stack.seed, { shard, bucket: stack.h.bucket, size: 2, shardSettings, secrets }) as { templates: { web: { userdata: { content: string } } } };
+  config.templates.web.userdata.content = AGENT_USERDATA;
+  fs.writeFileSync(file, configText(config));
   applyOutput = await stack.cli(['config', 'apply', '-f', file, '--ui-url', ui]);
   registrar = new Registrar(stack.h.client, ref).start();
   await eventually('default/web to serve 2', async () => {
@@ -84,6 +87,7 @@ afterAll(async () => {
   await registrar?.stop();
   if (process.env.NSTANCE_LEADER_TEST_LOGS) console.log(w1?.log());
   await stack?.close();
+  delete process.env[KEY_VAR];
 });
 
 describe('metrics', () => {
@@ -253,6 +257,85 @@ describe('Web UI', () => {
     expect(gcLink).toBeDefined();
     await check('gc-first-run', gcLink as string, { metadata: [`garbage collector of shard ${shard}`], history: [] });
     await check('gc', await pageOf(gcWorkflowId(shard)), { metadata: [/next pass/], history: [] });
+
+    // The key rotation, from the link `nstance secrets rotate-key` printed (it waits for the run, which finds the
+    // cluster PKI's secrets already under the one key): its static summary and details, and its activities'
+    // summaries. (It has ended when the page opens: current details are checked on the running group above.)
+    const rotated = await stack.cli(['secrets', 'rotate-key', '--ui-url', ui]);
+    expect(rotated).toMatch(/key rotation done: every secret checked in 1 pass/);
+    const rotationLink = /Web UI: (\S+)/.exec(rotated)?.[1];
+    expect(rotationLink).toContain(`/workflows/${encodeURIComponent(keyRotationWorkflowId(shard))}/`);
+    await check('key-rotation', rotationLink as string, {
+      metadata: [`nstance secrets rotate-key (shard ${shard}, by test)`, /does:?\s*re-encrypts every object-storage secret/, /page size:?\s*100 secrets per activity/],
+      history: [new RegExp(`count shard ${shard}'s object-storage secrets`), /re-encrypt up to 100 secrets under key \S+, from the first/],
+    });
     expect(missing).toEqual([]);
+  });
+});
+
+describe('metrics of refused AWS requests', () => {
+  // A launch refused for capacity, then throttled, by the fault proxy in front of EC2 (the worker's activity
+  // clients make one SDK attempt, so each refusal reaches the middleware that counts it), then let through.
+  test('the capacity and throttle refusals EC2 gave a launch are counted by kind and code, and the group still grows', async () => {
+    const counted = (t: string, kind: string, code: string) => sample(t, 'nstance_aws_errors_total', { operation: 'RunInstances', kind, code }) ?? 0;
+    const given = () => stack.proxy.census.snapshot().actions['ec2:RunInstances']?.outcomes ?? {};
+    const before = { text: await scrape(), given: given() };
+    const size = (await groupStatus(stack.h.client, ref, { limit: 0 })).desired + 1;
+    stack.proxy.injectError('RunInstances', 'InsufficientInstanceCapacity');
+    stack.proxy.injectError('RunInstances', 'RequestLimitExceeded');
+    await stack.cli(['group', 'scale', 'default/web', String(size), '--bucket', stack.h.bucket]);
+    await eventually(`EC2 to run ${size} of the group`, async () => ((await groupInstancesInEc2()).running === size ? true : undefined), 90_000);
+    const after = given();
+    const refused = (code: string) => (after[code] ?? 0) - (before.given[code] ?? 0);
+    expect([refused('InsufficientInstanceCapacity'), refused('throttled')]).toEqual([1, 1]);
+    let last = '';
+    const text = await eventually('the scrape to count both refusals', async () => {
+      const t = (last = await scrape());
+      return counted(t, 'capacity', 'InsufficientInstanceCapacity') > counted(before.text, 'capacity', 'InsufficientInstanceCapacity') && counted(t, 'throttle', 'RequestLimitExceeded') > counted(before.text, 'throttle', 'RequestLimitExceeded') ? t : undefined;
+    }, 30_000, 1_000).catch((err: Error) => {
+      throw new Error(`${err.message}; nstance_aws_errors_total now: ${last.split('\n').filter((l) => l.startsWith('nstance_aws_errors_total')).join('; ') || 'none'}`);
+    });
+    // Exactly what EC2 refused: one of each.
+    expect(counted(text, 'capacity', 'InsufficientInstanceCapacity') - counted(before.text, 'capacity', 'InsufficientInstanceCapacity')).toBe(refused('InsufficientInstanceCapacity'));
+    expect(counted(text, 'throttle', 'RequestLimitExceeded') - counted(before.text, 'throttle', 'RequestLimitExceeded')).toBe(refused('throttled'));
+    const labels = { shard, tenant: 'default', group: 'web' };
+    await eventually(`the gauges to show ${size} running`, async () => (sample(await scrape(), 'nstance_group_running', labels) === size ? true : undefined), 30_000, 1_000);
+  });
+});
+
+describe("a real agent on the worker's agent API", () => {
+  let fleet: SimulatedFleet | undefined;
+  afterAll(async () => fleet?.stop());
+
+  test("the scrape counts a new member's agent registering, then the missed health reports that make it unhealthy", async () => {
+    const counts = (t: string) => ({
+      registered: sample(t, 'nstance_agent_registrations_total', { tenant: 'default', group: 'web', kind: 'new' }) ?? 0,
+      missed: sample(t, 'nstance_agent_missed_health_reports_total') ?? 0,
+    });
+    // The Registrar signalled the members so far (no agent asked), and their nonces, valid for registration_timeout
+    // (10 s here), have expired: only a new member's agent can register.
+    expect(counts(await scrape())).toEqual({ registered: 0, missed: 0 });
+    const agentApi = new URL(w1.agentUrl).host;
+    const agents = new SimulatedFleet({ ec2: stack.h.aws.ec2, shard, resolveAddress: () => agentApi, stateRoot: fs.mkdtempSync(path.join(stack.logDir, 'fleet-')), pollMs: 300 }).start();
+    fleet = agents;
+    const size = (await groupStatus(stack.h.client, ref, { limit: 0 })).desired + 1;
+    await stack.cli(['group', 'scale', 'default/web', String(size), '--bucket', stack.h.bucket]);
+    const [agent] = await eventually("the new member's agent registered", async () => (agents.registered().length > 0 ? agents.registered() : undefined), 60_000, 250);
+    const registered = await eventually('the scrape to count it', async () => {
+      const c = counts(await scrape());
+      return c.registered > 0 ? c : undefined;
+    }, 20_000, 1_000);
+    expect(registered.registered).toBe(agents.registered().length);
+
+    // Silenced, it is unhealthy after 3 missed intervals of 3 s: its workflow is told once, and the scrape counts it.
+    agents.silence(agent as string);
+    const unhealthy = async () =>
+      (await signalsIn<HealthTransition>(stack.h.client, instanceWorkflowId(shard, agent as string), 'instanceHealth')).filter((x) => x.arg.status === 'unhealthy' && /missed intervals/.test(x.arg.reason)).length;
+    await eventually('its workflow told it is unhealthy', async () => ((await unhealthy()) > 0 ? true : undefined), 45_000);
+    const missed = await eventually('the scrape to count the missed reports', async () => {
+      const c = counts(await scrape());
+      return c.missed > 0 ? c : undefined;
+    }, 20_000, 1_000);
+    expect(missed.missed).toBe(await unhealthy());
   });
 });

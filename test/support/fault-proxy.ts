@@ -13,7 +13,9 @@
  *   500 instead of the answer (AWS attach is not idempotent: the retry meets "in use");
  * - injectAttachRejected(n): the next n attaches are refused UnauthorizedOperation
  *   (a request AWS will not retry into success, e.g. a missing IAM permission that
- *   an operator then fixes: the leader workflow must try the move again later).
+ *   an operator then fixes: the leader workflow must try the move again later);
+ * - injectError(action, code, n): the next n calls of an EC2 action are refused with that
+ *   error code (InsufficientInstanceCapacity, RequestLimitExceeded, ...) and never reach moto.
  *
  * For benchmarks of separate worker processes it can also enforce EC2's account-wide
  * rules (ec2-limits.ts), each off unless asked for:
@@ -130,6 +132,7 @@ export class Ec2FaultProxy {
   private injectedInUse = 0;
   private injectedRejected = 0;
   private injectedResponseLost = 0;
+  private readonly injectedErrors: { action: string; code: string; status: number; remaining: number }[] = [];
   private readonly target: URL;
   private readonly attachDelayMs: number;
   private readonly detachDelayMs: number;
@@ -176,6 +179,11 @@ export class Ec2FaultProxy {
     this.injectedRejected += n;
   }
 
+  /** The next `n` calls of the EC2 `action` are answered with `code` (a throttle, HTTP 503, counts as "throttled"). */
+  injectError(action: string, code: string, n = 1, status = code === 'RequestLimitExceeded' ? 503 : 400): void {
+    this.injectedErrors.push({ action, code, status, remaining: n });
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req);
     const form = req.method === 'POST' && /x-www-form-urlencoded/.test(req.headers['content-type'] ?? '') ? new URLSearchParams(body.toString('utf8')) : undefined;
@@ -211,6 +219,11 @@ export class Ec2FaultProxy {
 
   /** The call, once its token bucket admits it (else EC2's RequestLimitExceeded). */
   private async admitted(req: IncomingMessage, form: URLSearchParams, body: Buffer, action: string): Promise<Answer> {
+    const injected = this.injectedErrors.find((e) => e.action === action && e.remaining > 0);
+    if (injected) {
+      injected.remaining--;
+      return { ...errorAnswer(injected.status, injected.code, `fault proxy: injected ${injected.code}`), outcome: injected.code === 'RequestLimitExceeded' ? 'throttled' : injected.code };
+    }
     if (this.limits && !this.limits.admit(action, form).admitted) return { ...errorAnswer(503, 'RequestLimitExceeded', 'Request limit exceeded.'), outcome: 'throttled' };
     if (action === 'AttachNetworkInterface') return this.attach(req, form, body);
     if (action === 'DetachNetworkInterface') return this.detach(req, form, body);

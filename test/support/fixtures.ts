@@ -26,6 +26,8 @@ export interface TestConfigOptions {
   shardSettings?: Record<string, unknown>;
   /** Merged over default/web (e.g. load_balancers, drain_timeout). */
   web?: Record<string, unknown>;
+  /** cluster.secrets (default: Secrets Manager under nstance/<shard>/). */
+  secrets?: Record<string, unknown>;
 }
 
 /** A complete shard config in Nstance's schema, pointing at seeded resources, with test-friendly intervals. */
@@ -34,7 +36,7 @@ export function testConfig(seed: SeedResult, options: TestConfigOptions): Record
     cluster: {
       id: 'test',
       storage: { provider: 's3', bucket: options.bucket, region: seed.region },
-      secrets: { provider: 'aws-secrets-manager', prefix: `nstance/${options.shard}/` },
+      secrets: options.secrets ?? { provider: 'aws-secrets-manager', prefix: `nstance/${options.shard}/` },
     },
     shard: {
       id: options.shard,

@@ -49,6 +49,8 @@ export interface LeaderStackOptions {
   assumeRole?: { role_arn: string; external_id: string; session_name?: string; duration?: string };
   /** The ExternalId the role's trust policy requires (default: the config's external_id). */
   trustedExternalId?: string;
+  /** The first config's cluster.secrets (as testConfig's). */
+  secrets?: Record<string, unknown>;
 }
 
 export class LeaderStack {
@@ -77,7 +79,7 @@ export class LeaderStack {
     const h = await createHarness({ shard: options.shard, bucket: `nstance-${options.shard}` });
     const seed = await seedShard(h);
     const assume = options.assumeRole ? { infra: { provider: 'aws', region: seed.region, zone: seed.zone, assume_role: { duration: '15m', ...options.assumeRole } } } : {};
-    const text = configText(testConfig(seed, { shard: options.shard, bucket: h.bucket, size: 0, shardSettings: { ...options.shardSettings, ...assume } }));
+    const text = configText(testConfig(seed, { shard: options.shard, bucket: h.bucket, size: 0, shardSettings: { ...options.shardSettings, ...assume }, secrets: options.secrets }));
     LeaderStack.configs.set(options.shard, text);
     await new ShardConfigStore(new ObjectStore({ s3: h.aws.s3, bucket: h.bucket }), options.shard).writeConfig(text, { absent: true });
     const trust = options.assumeRole ? { roleArn: options.assumeRole.role_arn, externalId: options.trustedExternalId ?? options.assumeRole.external_id } : undefined;

@@ -2,7 +2,7 @@
  * What the Web UI shows without opening a payload: static summaries and details of each
  * workflow start, one line per activity, and the current details of long-lived runs.
  */
-import { gcRunMetadata, groupRunMetadata, instanceRunMetadata, leaderRunMetadata } from '../../common/run-summaries';
+import { gcRunMetadata, groupRunMetadata, instanceRunMetadata, keyRotationRunMetadata, leaderRunMetadata } from '../../common/run-summaries';
 import type { InstanceWorkflowInput } from '../../common/types';
 import * as path from 'node:path';
 import ts from 'typescript';
@@ -57,6 +57,14 @@ describe('static summaries and details of workflow starts', () => {
   it('names the leader and GC runs by shard', () => {
     expect(leaderRunMetadata('use1-az1', 4000).staticSummary).toBe('leader of shard use1-az1');
     expect(gcRunMetadata('use1-az1').staticSummary).toBe('garbage collector of shard use1-az1');
+  });
+
+  it('names a key rotation by shard and who started it; details what it does', () => {
+    const m = keyRotationRunMetadata('use1-az1', 'alice', 50);
+    expect(m.staticSummary).toBe('nstance secrets rotate-key (shard use1-az1, by alice)');
+    expect(m.staticDetails).toContain('**page size:** 50 secrets per activity');
+    expect(m.staticDetails).toContain('**does:** re-encrypts every object-storage secret under cluster.secrets.encryption_key');
+    expect(keyRotationRunMetadata('s', 'a').staticDetails).not.toContain('page size');
   });
 });
 

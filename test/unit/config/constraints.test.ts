@@ -1,22 +1,12 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { ConfigValidationError, parseConfigText, parseDynamicGroupsText, validateDynamicGroups } from '../../../common/config';
+import { parseConfigText, parseDynamicGroupsText, validateDynamicGroups } from '../../../common/config';
 import { EC2_USERDATA_MAX_BYTES, LAUNCH_VALUE_ALLOWANCE } from '../../../common/config/constraints';
 import { mintLaunchNonce } from '../../../adapters/pki/nonce';
 import { certificateFingerprint, createCaCertificate } from '../../../adapters/pki/x509';
-import { exampleText, exampleWith, setPath } from './example';
+import { configErrorOf, exampleText, exampleWith, setPath } from './example';
 
 type Node = Record<string, unknown>;
 const set = (path: string, value: unknown) => (c: Node) => void setPath(c, path, value);
-
-function errorOf(text: string, file = 'config.jsonc'): ConfigValidationError {
-  try {
-    parseConfigText(text, file);
-  } catch (e) {
-    if (e instanceof ConfigValidationError) return e;
-    throw e;
-  }
-  throw new Error('expected the config to be rejected');
-}
 
 const tags = (n: number) => [{ ResourceType: 'instance', Tags: Array.from({ length: n }, (_, i) => ({ Key: `k${i}`, Value: 'v' })) }];
 
@@ -41,12 +31,13 @@ const cases: { name: string; text: string; path: string; says: string }[] = [
   { name: 'userdata over 16 KB once vars are rendered', text: exampleWith(set('templates.web.userdata.content', 'echo {{ .Vars.Big }}'), set('groups.default.web.vars', { Big: 'x'.repeat(EC2_USERDATA_MAX_BYTES) })), path: 'templates.web.userdata.content', says: 'rendered for group default/web' },
   { name: 'too many tags with nstance\'s own', text: exampleWith(set('groups.default.web.args', { TagSpecifications: tags(45) })), path: 'groups.default.web.args.TagSpecifications[0].Tags', says: "45 tags plus nstance's 6 is more than EC2's 50" },
   { name: 'tag key too long', text: exampleWith(set('defaults.args.TagSpecifications', [{ ResourceType: 'instance', Tags: [{ Key: 'k'.repeat(129), Value: 'v' }] }])), path: 'groups.default.web.args.TagSpecifications[0].Tags[0].Key', says: 'EC2 allows 128' },
+  { name: 'an instance tag key instance metadata cannot carry', text: exampleWith(set('groups.default.web.args', { MetadataOptions: { InstanceMetadataTags: 'enabled' }, TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'team/name', Value: 'v' }] }] })), path: 'groups.default.web.args.TagSpecifications[0].Tags[0].Key', says: 'with MetadataOptions.InstanceMetadataTags "enabled"' },
   { name: 'aws: tag', text: exampleWith(set('defaults.args.TagSpecifications', [{ ResourceType: 'instance', Tags: [{ Key: 'aws:x', Value: 'v' }] }])), path: 'groups.default.web.args.TagSpecifications[0].Tags[0].Key', says: 'reserved by AWS' },
 ];
 
 describe('constraints Nstance and EC2 enforce, checked at load time, naming the field', () => {
   it.each(cases)('$name', ({ text, path, says }) => {
-    const err = errorOf(text);
+    const err = configErrorOf(text);
     const line = `config.jsonc: ${path}: `;
     const match = err.message.split('\n').find((l) => l.startsWith(line) && l.includes(says));
     if (!match) throw new Error(`no line starting with ${JSON.stringify(line)} containing ${JSON.stringify(says)} in:\n${err.message}`);
@@ -56,6 +47,11 @@ describe('constraints Nstance and EC2 enforce, checked at load time, naming the 
     expect(() => parseConfigText(exampleText, 'config.jsonc')).not.toThrow();
     // 44 tags plus nstance's 6 is exactly EC2's limit.
     expect(() => parseConfigText(exampleWith(set('groups.default.web.args', { TagSpecifications: tags(44) })), 'config.jsonc')).not.toThrow();
+    // Without tags in instance metadata, any key EC2 takes; with them, nstance's own keys and plain ones pass.
+    const slashed = [{ ResourceType: 'instance', Tags: [{ Key: 'team/name', Value: 'v' }] }];
+    expect(() => parseConfigText(exampleWith(set('groups.default.web.args', { TagSpecifications: slashed })), 'config.jsonc')).not.toThrow();
+    const plain = { MetadataOptions: { InstanceMetadataTags: 'enabled' }, TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'team:name_1', Value: 'v w' }] }] };
+    expect(() => parseConfigText(exampleWith(set('groups.default.web.args', plain)), 'config.jsonc')).not.toThrow();
   });
 
   it('dynamic groups meet the same rules', () => {

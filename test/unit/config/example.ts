@@ -2,6 +2,7 @@
 import * as fs from 'fs';
 import { parse } from 'jsonc-parser';
 import { findExampleConfig } from '../../../scripts/seed/example-config';
+import { ConfigValidationError, parseConfigText } from '../../../common/config';
 
 export const examplePath = findExampleConfig(__dirname);
 export const exampleText = fs.readFileSync(examplePath, 'utf8');
@@ -42,4 +43,15 @@ export function exampleWith(...edits: ((c: Node) => void)[]): string {
   const data = exampleData();
   for (const edit of edits) edit(data);
   return JSON.stringify(data, null, 2);
+}
+
+/** The validation error a config text is rejected with (it must be rejected). */
+export function configErrorOf(text: string, file = 'config.jsonc'): ConfigValidationError {
+  try {
+    parseConfigText(text, file);
+  } catch (e) {
+    if (e instanceof ConfigValidationError) return e;
+    throw e;
+  }
+  throw new Error('expected the config to be rejected');
 }

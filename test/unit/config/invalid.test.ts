@@ -1,5 +1,4 @@
-import { ConfigValidationError, parseConfigText } from '../../../common/config';
-import { deletePath, exampleText, exampleWith, setPath } from './example';
+import { configErrorOf, deletePath, exampleText, exampleWith, setPath } from './example';
 
 type Node = Record<string, unknown>;
 const set = (path: string, value: unknown) => (c: Node) => void setPath(c, path, value);
@@ -86,21 +85,11 @@ const cases: Case[] = [
   { name: 'top level is a list', text: '[]', path: '', says: 'expected an object, got a list' },
 ];
 
-function errorOf(text: string, file: string): ConfigValidationError {
-  try {
-    parseConfigText(text, file);
-  } catch (e) {
-    if (e instanceof ConfigValidationError) return e;
-    throw e;
-  }
-  throw new Error('expected the config to be rejected');
-}
-
 describe('invalid configs name the file and the offending field', () => {
   it('has a wide table', () => expect(cases.length).toBeGreaterThanOrEqual(25));
 
   it.each(cases)('$name', ({ text, file = 'config.jsonc', path, says }) => {
-    const err = errorOf(text, file);
+    const err = configErrorOf(text, file);
     const line = path ? `${file}: ${path}: ` : `${file}: `;
     const match = err.message.split('\n').find((l) => l.startsWith(line) && l.includes(says));
     if (!match) throw new Error(`no line starting with ${JSON.stringify(line)} containing ${JSON.stringify(says)} in:\n${err.message}`);
@@ -116,7 +105,7 @@ describe('error reporting', () => {
       set('shard.health_check_interval', '1 minute'),
       set('clustr', {}),
     );
-    const err = errorOf(text, 'shard/use1-az1/config.jsonc');
+    const err = configErrorOf(text, 'shard/use1-az1/config.jsonc');
     expect(err).toBeInstanceOf(Error);
     expect(err.errors.map((e) => e.path).sort()).toEqual(
       ['clustr', 'groups.default.web.size', 'shard.health_check_interval', 'templates.web.arch'].sort(),
@@ -131,7 +120,7 @@ describe('error reporting', () => {
       set('groups.default.api', { template: 'web', size: 1, load_balancers: ['nope'] }),
       set('templates.web.subnet_pool', 'public'),
     );
-    const err = errorOf(text, 'config.jsonc');
+    const err = configErrorOf(text, 'config.jsonc');
     expect(err.errors.map((e) => e.path)).toEqual(
       expect.arrayContaining(['groups.default.web.template', 'groups.default.api.load_balancers[0]', 'templates.web.subnet_pool']),
     );
@@ -139,7 +128,7 @@ describe('error reporting', () => {
 
   it('reports a bad name and a bad value in the same map together', () => {
     const text = exampleWith(set('groups.Ops', { web: { template: 'web', size: 'x' } }));
-    const paths = errorOf(text, 'config.jsonc').errors.map((e) => e.path);
+    const paths = configErrorOf(text, 'config.jsonc').errors.map((e) => e.path);
     expect(paths).toEqual(expect.arrayContaining(['groups.Ops', 'groups.Ops.web.size']));
   });
 });
