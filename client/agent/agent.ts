@@ -15,6 +15,7 @@ import { AgentTransport } from './transport';
 import { splitAddress } from './userdata';
 import { writeFileAtomically } from './file-writer';
 import { agentKeyPair, filesReport, heldManifest, type KeyRequest } from './held-files';
+import { WrittenFiles } from './written-files';
 
 export { AgentRequestError, jitteredIntervalMs, retryDelayMs, RETRY_BASE_MS, RETRY_MAX_MS } from './retry';
 
@@ -97,9 +98,13 @@ export class Agent {
   /** Fetches made because an answer said the files changed (not the periodic ones). */
   pushedFetches = 0;
 
+  /** The files this agent wrote (its own record): the only ones it ever removes. */
+  readonly written: WrittenFiles;
+
   constructor(readonly options: AgentOptions) {
     this.caPem = options.caPem;
     this.transport = new AgentTransport(options);
+    this.written = new WrittenFiles(options.stateDir, this.filesRoot);
   }
 
   get instanceId(): string | undefined {
@@ -230,16 +235,23 @@ export class Agent {
   private async fetchFilesNow(): Promise<DeliveredFile[]> {
     const state = await this.register();
     const root = this.filesRoot;
-    type FilesAnswer = { files: DeliveredFile[]; keyRequests?: KeyRequest[]; hash?: string };
+    // `declared`: every path the template names now (see written-files.ts); absent, nothing is removed.
+    type FilesAnswer = { files: DeliveredFile[]; keyRequests?: KeyRequest[]; hash?: string; declared?: string[] };
     let out = (await this.call('GET', '/v1/files', undefined, state)) as FilesAnswer;
     if (out.keyRequests && out.keyRequests.length > 0) {
       const publicKeys: Record<string, string> = {};
+      await this.written.record(out.keyRequests.flatMap((r) => [r.keyPath, r.publicKeyPath]));
       for (const request of out.keyRequests) publicKeys[request.path] = await agentKeyPair(root, request);
       await this.call('POST', '/v1/keys', { instanceId: state.identity.instanceId, publicKeys }, state);
       this.log(`submitted public keys for ${Object.keys(publicKeys).join(', ')}`);
       out = (await this.call('GET', '/v1/files', undefined, state)) as FilesAnswer;
     }
+    await this.written.record(out.files.map((f) => f.path));
     for (const file of out.files) await writeFileAtomically(root, file);
+    if (out.declared) {
+      const removed = await this.written.prune(new Set([...out.declared, ...out.files.map((f) => f.path)]));
+      if (removed.length > 0) this.log(`removed ${removed.join(', ')}: no longer in the template's files`);
+    }
     this.delivered = out.files.map((f) => ({ path: f.path, mode: f.mode }));
     this.serverFilesHash = out.hash;
     this.filesChanged = false;

@@ -8,7 +8,7 @@
  * carries the digest of the files the agent holds and the server sees which are stale.
  */
 import { createHash, createPrivateKey, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -261,4 +261,40 @@ test('a certificate two thirds through its life is issued again and reaches the 
   expect(jwk(renewed.c.publicKey)).toEqual(jwk(createPublicKey(createPrivateKey(agentKeyPem))));
   expect(fleet.registered()).toEqual([member.instanceId]);
   expect(worker.api.context.certificateFiles.current(member.instanceId, '/etc/app/tls')?.serialNumber).toBe(renewed.s.serialNumber);
+});
+
+test('a file removed from the template is removed from the instance (only what the agent wrote), and its health report no longer lists it', async () => {
+  const { member, file } = only();
+  // Placed by someone else beside the agent's files: never the agent's to remove.
+  writeFileSync(file('etc/app/operator-notes'), 'mine');
+  expect(await member.agent.written.list()).toEqual(expect.arrayContaining(['/etc/app/hello', '/etc/app/client.crt', '/etc/app/client.key', '/etc/app/client.pub']));
+  const trimmed = filesConfig(seed, 'green');
+  const files = (trimmed.templates.web as { files: Record<string, unknown> }).files;
+  delete files['/etc/app/hello'];
+  delete files['/etc/app/client'];
+  config = trimmed;
+  await apply(config);
+  const exists = (path: string) => {
+    try {
+      statSync(file(path));
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  // Pushed (periodic fetches are every 100,000 reports here): the health report's answer says the files changed.
+  await eventually('the removed files gone from the instance', async () => (['etc/app/hello', 'etc/app/client.crt', 'etc/app/client.key', 'etc/app/client.pub'].some(exists) ? undefined : true), 30_000, 250);
+  expect(readFileSync(file('etc/app/operator-notes'), 'utf8')).toBe('mine');
+  for (const kept of ['etc/app/token', 'etc/app/tier', 'etc/app/tls.crt', 'etc/app/tls.key', 'etc/nstance/ca.crt']) expect(exists(kept)).toBe(true);
+  const written = await member.agent.written.list();
+  expect(written).not.toContain('/etc/app/hello');
+  expect(written).not.toContain('/etc/app/client.key');
+  expect(written).toContain('/etc/app/tier');
+  // The report hashes what the agent holds: it matches what the server delivers, which no longer names them.
+  const status = await eventually('a report matching the trimmed set', async () => {
+    const s = worker.api.context.fileReports.get(member.instanceId);
+    return s && s.agentHash === s.expectedHash && s.pendingCertificates.length === 0 ? s : undefined;
+  }, 20_000, 250);
+  expect(status.stale?.extra ?? []).toEqual([]);
+  expect(fleet.registered()).toEqual([member.instanceId]);
 });

@@ -34,6 +34,8 @@ export interface InstanceFileSet {
   keyRequests: KeyRequest[];
   /** Certificate files missing or due, not issued by this look (the health path issues nothing). */
   pending: string[];
+  /** Every path the instance's files config names now (see RenderedFiles.declared); absent: remove nothing. */
+  declared?: string[];
 }
 
 export interface InstanceWho {
@@ -133,6 +135,7 @@ export async function instanceFileSet(ctx: AgentApiContext, who: InstanceWho, is
   out.files.push(...rendered.files, ...certificates.files);
   out.keyRequests = certificates.keyRequests;
   out.pending = certificates.pending;
+  if (rendered.declared) out.declared = [CA_BUNDLE_PATH, ...secretFiles.map((f) => f.path), ...rendered.declared];
   return out;
 }
 
