@@ -26,6 +26,8 @@ import type { FileStatus } from '../../workers/agent-api/file-reports';
 import { parseConfigText, type NstanceConfig } from '../../common/config';
 import { proveCallsAllowed } from '../support/iam-proof';
 import { stackEnv } from '../support/stack-env';
+import { PartitionableTcpProxy } from '../support/tcp-proxy';
+import { certificateFilesKey, type CertificateFileRecord } from '../../workers/agent-api/certificate-file-records';
 
 const shard = `fil-${Date.now().toString(36)}`;
 const KEY_VAR = `NSTANCE_TEST_FILES_KEY_${shard.toUpperCase().replace(/-/g, '_')}`;
@@ -34,6 +36,7 @@ let h: Harness;
 let fleet: SimulatedFleet;
 let stateRoot: string;
 let worker: AgentApiWorker;
+let leaderAddress: PartitionableTcpProxy;
 let seed: Awaited<ReturnType<typeof seedShard>>;
 let config: ReturnType<typeof filesConfig>;
 /** How far ahead of the real clock the agent API issues certificate files (moved on to see a reissue). */
@@ -98,13 +101,17 @@ beforeAll(async () => {
   await operator.send(new PutObjectCommand({ Bucket: h.bucket, Key: 'files/motd-test.txt', Body: 'welcome' })).finally(() => operator.destroy());
   gate.set({ leader: true, epoch: 1 });
   worker = await startAgentApiWorker(h, gate, { certificateFilesNow: () => Date.now() + certificateClockAheadMs });
+  // The leader network address, as agents see it: moved to another worker at a leader change.
+  leaderAddress = PartitionableTcpProxy.forAddress(worker.address);
+  await leaderAddress.start();
   stateRoot = mkdtempSync(join(tmpdir(), 'nstance-files-fleet-'));
   // Reports every second, periodic fetches almost never: what arrives without a manual fetch was pushed.
-  fleet = new SimulatedFleet({ ec2: h.aws.ec2, shard, resolveAddress: () => worker.address, stateRoot, pollMs: 300, healthIntervalMs: 1000, filesEvery: 100_000 }).start();
+  fleet = new SimulatedFleet({ ec2: h.aws.ec2, shard, resolveAddress: () => leaderAddress.address, stateRoot, pollMs: 300, healthIntervalMs: 1000, filesEvery: 100_000 }).start();
 });
 
 afterAll(async () => {
   await fleet?.stop();
+  await leaderAddress?.close();
   await terminateShardWorkflows(h.client, shard);
   // Every AWS call made here (the agent API's reads of storage files, secrets, the CA, the certificate log)
   // is allowed by the policy `nstance iam policy` generates for the configs applied.
@@ -263,13 +270,57 @@ test('a certificate two thirds through its life is issued again and reaches the 
   expect(worker.api.context.certificateFiles.current(member.instanceId, '/etc/app/tls')?.serialNumber).toBe(renewed.s.serialNumber);
 });
 
+test('a new leader serves the certificate files already issued (kept in S3, no private key in the clear) and issues none again', async () => {
+  const { member, file } = only();
+  await eventually('the agent holds what the leader delivers', async () => {
+    const status = worker.api.context.fileReports.get(member.instanceId);
+    return status && status.agentHash === status.expectedHash && status.pendingCertificates.length === 0 ? status : undefined;
+  }, 20_000, 250);
+  const tls = certificateAt(file('etc/app/tls.crt'));
+  const client = certificateAt(file('etc/app/client.crt'));
+  const [tlsPem, clientPem, tlsKey] = ['etc/app/tls.crt', 'etc/app/client.crt', 'etc/app/tls.key'].map((p) => readFileSync(file(p), 'utf8'));
+  const issuedTo = async () =>
+    (await Promise.all((await listKeys(h.aws.s3, h.bucket, `shard/${shard}/certlog/`)).map((k) => readJson<CertLogEntry>(h.aws.s3, h.bucket, k)))).filter(
+      (e) => e.kind === 'instance-file' && e.id === member.instanceId,
+    );
+  const issuedBefore = (await issuedTo()).length;
+
+  const kept = await readJson<{ files: Record<string, CertificateFileRecord> }>(h.aws.s3, h.bucket, certificateFilesKey(shard, member.instanceId));
+  expect(Object.keys(kept.files).sort()).toEqual(['/etc/app/client', '/etc/app/tls']);
+  expect(kept.files['/etc/app/tls']).toMatchObject({ serialNumber: tls.serialNumber, sealedKey: expect.any(String) });
+  expect(kept.files['/etc/app/client']).toMatchObject({ serialNumber: client.serialNumber, agentKey: true });
+  expect(JSON.stringify(kept)).not.toContain('PRIVATE KEY');
+  expect(JSON.stringify(kept)).not.toContain(tlsKey.split('\n')[1]);
+
+  // The leader changes: this worker is deposed, another (its own process memory, its own PKI cache) leads, and the leader address moves to it.
+  gate.set({ leader: false });
+  const nextGate = new MutableLeadershipGate();
+  nextGate.set({ leader: true, epoch: 2 });
+  const next = await startAgentApiWorker(h, nextGate, { certificateFilesNow: () => Date.now() + certificateClockAheadMs });
+  leaderAddress.retarget(next.address);
+  worker = next;
+  await eventually('health reports answered by the new leader, matching what the agent holds', async () => {
+    const status = next.api.context.fileReports.get(member.instanceId);
+    return status && status.agentHash === status.expectedHash && status.pendingCertificates.length === 0 ? status : undefined;
+  }, 30_000, 250);
+  const delivered = await member.agent.fetchFiles();
+  expect(delivered.find((f) => f.path === '/etc/app/tls.crt')?.content).toBe(tlsPem);
+  expect(delivered.find((f) => f.path === '/etc/app/tls.key')?.content).toBe(tlsKey);
+  expect(delivered.find((f) => f.path === '/etc/app/client.crt')?.content).toBe(clientPem);
+  expect(next.api.context.certificateFiles.current(member.instanceId, '/etc/app/tls')?.serialNumber).toBe(tls.serialNumber);
+  expect(next.api.context.certificateFiles.current(member.instanceId, '/etc/app/client')?.serialNumber).toBe(client.serialNumber);
+  expect(certificateAt(file('etc/app/tls.crt')).serialNumber).toBe(tls.serialNumber);
+  expect((await issuedTo()).length).toBe(issuedBefore);
+  expect(fleet.registered()).toEqual([member.instanceId]);
+});
+
 test('a file removed from the template is removed from the instance (only what the agent wrote), and its health report no longer lists it', async () => {
   const { member, file } = only();
   // Placed by someone else beside the agent's files: never the agent's to remove.
   writeFileSync(file('etc/app/operator-notes'), 'mine');
   expect(await member.agent.written.list()).toEqual(expect.arrayContaining(['/etc/app/hello', '/etc/app/client.crt', '/etc/app/client.key', '/etc/app/client.pub']));
   const trimmed = filesConfig(seed, 'green');
-  const files = (trimmed.templates.web as { files: Record<string, unknown> }).files;
+  const files = trimmed.templates.web.files as Record<string, unknown>;
   delete files['/etc/app/hello'];
   delete files['/etc/app/client'];
   config = trimmed;

@@ -9,7 +9,7 @@ import type { ClusterPki } from '../../adapters/pki/cluster-ca';
 import { issueCertificate, publicKeyFingerprint } from '../../adapters/pki/x509';
 import { AGENT_API_PORT } from '../../activities/group-spec';
 import { contentSha256, type ManifestEntry } from '../../common/files-manifest';
-import type { FileCertificateIssuer, KeyRequest } from './certificate-files';
+import type { CertificateFilePersistence, FileCertificateIssuer, KeyRequest } from './certificate-files';
 import type { AgentApiContext, ShardView } from './context';
 import type { LeaderFence } from './fence';
 
@@ -130,7 +130,20 @@ export async function instanceFileSet(ctx: AgentApiContext, who: InstanceWho, is
     registrationAddress: view.leaderIp ? `${view.leaderIp}:${AGENT_API_PORT}` : undefined,
     uncachedTtlMs,
   });
-  const certificates = await ctx.certificateFiles.forInstance(who, rendered.certificates, issue && fileCertificateIssuer(ctx, issue.fence, view, pki));
+  const records = ctx.certificateFileRecords(pki);
+  const persistence: CertificateFilePersistence = {
+    load: (instanceId) => records.load(instanceId),
+    // Only the leader keeps what it issued, and stops at once when deposed.
+    ...(issue
+      ? {
+          save: (instanceId, path, issued) => {
+            issue.fence.check();
+            return records.save(instanceId, path, issued, issue.fence.signal);
+          },
+        }
+      : {}),
+  };
+  const certificates = await ctx.certificateFiles.forInstance(who, rendered.certificates, issue && fileCertificateIssuer(ctx, issue.fence, view, pki), persistence);
   for (const problem of [...rendered.problems, ...certificates.problems]) logOnce(ctx, who, problem);
   out.files.push(...rendered.files, ...certificates.files);
   out.keyRequests = certificates.keyRequests;
