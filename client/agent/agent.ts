@@ -13,23 +13,17 @@ import { loadOrCreateKey, loadState, saveRenewedState, saveState, type AgentStat
 import { AgentRequestError, jitteredIntervalMs, retryDelayMs } from './retry';
 import { AgentTransport } from './transport';
 import { splitAddress } from './userdata';
-import { writeFileAtomically } from './file-writer';
-import { agentKeyPair, filesReport, heldManifest, type KeyRequest } from './held-files';
+import { filesReport, heldManifest } from './held-files';
 import { WrittenFiles } from './written-files';
+import { fetchAndWriteFiles, type DeliveredFile } from './fetch-files';
 
 export { AgentRequestError, jitteredIntervalMs, retryDelayMs, RETRY_BASE_MS, RETRY_MAX_MS } from './retry';
+export type { DeliveredFile } from './fetch-files';
 
 export interface HealthReportBody {
   status: 'healthy' | 'unhealthy';
   reason?: string;
   terminationNotice?: TerminationNotice;
-}
-
-export interface DeliveredFile {
-  path: string;
-  mode: string;
-  content: string;
-  source: string;
 }
 
 export interface AgentOptions {
@@ -234,24 +228,13 @@ export class Agent {
 
   private async fetchFilesNow(): Promise<DeliveredFile[]> {
     const state = await this.register();
-    const root = this.filesRoot;
-    // `declared`: every path the template names now (see written-files.ts); absent, nothing is removed.
-    type FilesAnswer = { files: DeliveredFile[]; keyRequests?: KeyRequest[]; hash?: string; declared?: string[] };
-    let out = (await this.call('GET', '/v1/files', undefined, state)) as FilesAnswer;
-    if (out.keyRequests && out.keyRequests.length > 0) {
-      const publicKeys: Record<string, string> = {};
-      await this.written.record(out.keyRequests.flatMap((r) => [r.keyPath, r.publicKeyPath]));
-      for (const request of out.keyRequests) publicKeys[request.path] = await agentKeyPair(root, request);
-      await this.call('POST', '/v1/keys', { instanceId: state.identity.instanceId, publicKeys }, state);
-      this.log(`submitted public keys for ${Object.keys(publicKeys).join(', ')}`);
-      out = (await this.call('GET', '/v1/files', undefined, state)) as FilesAnswer;
-    }
-    await this.written.record(out.files.map((f) => f.path));
-    for (const file of out.files) await writeFileAtomically(root, file);
-    if (out.declared) {
-      const removed = await this.written.prune(new Set([...out.declared, ...out.files.map((f) => f.path)]));
-      if (removed.length > 0) this.log(`removed ${removed.join(', ')}: no longer in the template's files`);
-    }
+    const out = await fetchAndWriteFiles({
+      call: (method, path, body) => this.call(method, path, body, state),
+      instanceId: state.identity.instanceId,
+      root: this.filesRoot,
+      written: this.written,
+      log: (line) => this.log(line),
+    });
     this.delivered = out.files.map((f) => ({ path: f.path, mode: f.mode }));
     this.serverFilesHash = out.hash;
     this.filesChanged = false;

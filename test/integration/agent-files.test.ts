@@ -152,6 +152,12 @@ const only = () => {
   return { member, root, file: (path: string) => join(root, path) };
 };
 const certificateAt = (path: string) => new X509Certificate(readFileSync(path, 'utf8'));
+/** Until the instance's last health report, as this agent API saw it, holds exactly what it delivers. */
+const holdsWhatIsDelivered = (api: AgentApiWorker, instanceId: string, what: string, withinMs = 20_000) =>
+  eventually(what, async () => {
+    const status = api.api.context.fileReports.get(instanceId);
+    return status && status.agentHash === status.expectedHash && status.pendingCertificates.length === 0 ? status : undefined;
+  }, withinMs, 250);
 
 test('certificate files are issued by the cluster CA: SANs, EKU, validity; the agent-made key never leaves the agent', async () => {
   const { member, file } = only();
@@ -203,10 +209,7 @@ test('certificate files are issued by the cluster CA: SANs, EKU, validity; the a
 
 test("the health report carries the files' digest: the server sees what is stale, and a deleted file comes back without a manual fetch", async () => {
   const { member, file } = only();
-  await eventually('the agent holds what the server delivers', async () => {
-    const status = worker.api.context.fileReports.get(member.instanceId);
-    return status && status.agentHash === status.expectedHash && status.pendingCertificates.length === 0 ? status : undefined;
-  }, 20_000, 250);
+  await holdsWhatIsDelivered(worker, member.instanceId, 'the agent holds what the server delivers');
   const seen: FileStatus[] = [];
   const reports = worker.api.context.fileReports;
   const record = reports.record.bind(reports);
@@ -272,10 +275,7 @@ test('a certificate two thirds through its life is issued again and reaches the 
 
 test('a new leader serves the certificate files already issued (kept in S3, no private key in the clear) and issues none again', async () => {
   const { member, file } = only();
-  await eventually('the agent holds what the leader delivers', async () => {
-    const status = worker.api.context.fileReports.get(member.instanceId);
-    return status && status.agentHash === status.expectedHash && status.pendingCertificates.length === 0 ? status : undefined;
-  }, 20_000, 250);
+  await holdsWhatIsDelivered(worker, member.instanceId, 'the agent holds what the leader delivers');
   const tls = certificateAt(file('etc/app/tls.crt'));
   const client = certificateAt(file('etc/app/client.crt'));
   const [tlsPem, clientPem, tlsKey] = ['etc/app/tls.crt', 'etc/app/client.crt', 'etc/app/tls.key'].map((p) => readFileSync(file(p), 'utf8'));
@@ -299,10 +299,7 @@ test('a new leader serves the certificate files already issued (kept in S3, no p
   const next = await startAgentApiWorker(h, nextGate, { certificateFilesNow: () => Date.now() + certificateClockAheadMs });
   leaderAddress.retarget(next.address);
   worker = next;
-  await eventually('health reports answered by the new leader, matching what the agent holds', async () => {
-    const status = next.api.context.fileReports.get(member.instanceId);
-    return status && status.agentHash === status.expectedHash && status.pendingCertificates.length === 0 ? status : undefined;
-  }, 30_000, 250);
+  await holdsWhatIsDelivered(next, member.instanceId, 'health reports answered by the new leader, matching what the agent holds', 30_000);
   const delivered = await member.agent.fetchFiles();
   expect(delivered.find((f) => f.path === '/etc/app/tls.crt')?.content).toBe(tlsPem);
   expect(delivered.find((f) => f.path === '/etc/app/tls.key')?.content).toBe(tlsKey);
@@ -342,10 +339,7 @@ test('a file removed from the template is removed from the instance (only what t
   expect(written).not.toContain('/etc/app/client.key');
   expect(written).toContain('/etc/app/tier');
   // The report hashes what the agent holds: it matches what the server delivers, which no longer names them.
-  const status = await eventually('a report matching the trimmed set', async () => {
-    const s = worker.api.context.fileReports.get(member.instanceId);
-    return s && s.agentHash === s.expectedHash && s.pendingCertificates.length === 0 ? s : undefined;
-  }, 20_000, 250);
+  const status = await holdsWhatIsDelivered(worker, member.instanceId, 'a report matching the trimmed set');
   expect(status.stale?.extra ?? []).toEqual([]);
   expect(fleet.registered()).toEqual([member.instanceId]);
 });
