@@ -240,9 +240,9 @@ test("nstance secrets rotate-key shows its progress line by line, and the workfl
 
   // Without a terminal: one line per change, on stderr (a terminal gets a bar instead), each saying the pass, how far it is and how many were re-encrypted.
   const lines = out.stderr.trim().split('\n');
-  const format = /^pass (\d) \((planning|rotating|verifying)\): (\d+)\/(\d+) secrets, (\d+) re-encrypted$/;
+  const format = /^pass (\d) \((planning|rotating|verifying|done)\): (\d+)\/(\d+) secrets, (\d+) re-encrypted$/;
   for (const line of lines) expect(line).toMatch(format);
-  // Before its plan (the count of secrets), a first line may say it is planning.
+  // Before its plan (the count of secrets), a first line may say it is planning; a last poll may catch it done.
   const parsed = lines
     .map((line) => format.exec(line)!)
     .map((m) => ({ pass: Number(m[1]), phase: m[2], scanned: Number(m[3]), total: Number(m[4]), rewritten: Number(m[5]) }))
