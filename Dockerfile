@@ -19,6 +19,9 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# Mount points of docker-compose.yml's key and token volumes, owned by node: a new named volume takes
+# its directory's owner from the image, and the one-shot services write their key and token as node.
+RUN mkdir -p /keys /codec-token && chown node:node /keys /codec-token
 USER node
 # The worker bundles workflows/ from dist at start-up; SIGTERM drains it gracefully.
 CMD ["node", "dist/client/cli/main.js", "worker"]

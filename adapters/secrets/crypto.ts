@@ -9,17 +9,20 @@ export const KEY_BYTES = 32;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 
-export function encryptSecret(plaintext: Buffer, key: Buffer): Buffer {
+/** `aad`: associated data bound to the blob (it must be given again to decrypt); Nstance's secrets use none. */
+export function encryptSecret(plaintext: Buffer, key: Buffer, aad?: Buffer): Buffer {
   const nonce = randomBytes(NONCE_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  if (aad) cipher.setAAD(aad);
   const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   return Buffer.concat([nonce, body, cipher.getAuthTag()]);
 }
 
 /** The plaintext, or undefined when `key` did not encrypt `blob` (or it is damaged). */
-export function decryptSecret(blob: Buffer, key: Buffer): Buffer | undefined {
+export function decryptSecret(blob: Buffer, key: Buffer, aad?: Buffer): Buffer | undefined {
   if (blob.length < NONCE_BYTES + TAG_BYTES) return undefined;
   const decipher = createDecipheriv('aes-256-gcm', key, blob.subarray(0, NONCE_BYTES));
+  if (aad) decipher.setAAD(aad);
   decipher.setAuthTag(blob.subarray(blob.length - TAG_BYTES));
   try {
     return Buffer.concat([decipher.update(blob.subarray(NONCE_BYTES, blob.length - TAG_BYTES)), decipher.final()]);

@@ -13,22 +13,17 @@ import { loadOrCreateKey, loadState, saveRenewedState, saveState, type AgentStat
 import { AgentRequestError, jitteredIntervalMs, retryDelayMs } from './retry';
 import { AgentTransport } from './transport';
 import { splitAddress } from './userdata';
-import { writeFileAtomically } from './file-writer';
-import { agentKeyPair, filesReport, heldManifest, type KeyRequest } from './held-files';
+import { filesReport, heldManifest } from './held-files';
+import { WrittenFiles } from './written-files';
+import { fetchAndWriteFiles, type DeliveredFile } from './fetch-files';
 
 export { AgentRequestError, jitteredIntervalMs, retryDelayMs, RETRY_BASE_MS, RETRY_MAX_MS } from './retry';
+export type { DeliveredFile } from './fetch-files';
 
 export interface HealthReportBody {
   status: 'healthy' | 'unhealthy';
   reason?: string;
   terminationNotice?: TerminationNotice;
-}
-
-export interface DeliveredFile {
-  path: string;
-  mode: string;
-  content: string;
-  source: string;
 }
 
 export interface AgentOptions {
@@ -97,9 +92,13 @@ export class Agent {
   /** Fetches made because an answer said the files changed (not the periodic ones). */
   pushedFetches = 0;
 
+  /** The files this agent wrote (its own record): the only ones it ever removes. */
+  readonly written: WrittenFiles;
+
   constructor(readonly options: AgentOptions) {
     this.caPem = options.caPem;
     this.transport = new AgentTransport(options);
+    this.written = new WrittenFiles(options.stateDir, this.filesRoot);
   }
 
   get instanceId(): string | undefined {
@@ -229,17 +228,13 @@ export class Agent {
 
   private async fetchFilesNow(): Promise<DeliveredFile[]> {
     const state = await this.register();
-    const root = this.filesRoot;
-    type FilesAnswer = { files: DeliveredFile[]; keyRequests?: KeyRequest[]; hash?: string };
-    let out = (await this.call('GET', '/v1/files', undefined, state)) as FilesAnswer;
-    if (out.keyRequests && out.keyRequests.length > 0) {
-      const publicKeys: Record<string, string> = {};
-      for (const request of out.keyRequests) publicKeys[request.path] = await agentKeyPair(root, request);
-      await this.call('POST', '/v1/keys', { instanceId: state.identity.instanceId, publicKeys }, state);
-      this.log(`submitted public keys for ${Object.keys(publicKeys).join(', ')}`);
-      out = (await this.call('GET', '/v1/files', undefined, state)) as FilesAnswer;
-    }
-    for (const file of out.files) await writeFileAtomically(root, file);
+    const out = await fetchAndWriteFiles({
+      call: (method, path, body) => this.call(method, path, body, state),
+      instanceId: state.identity.instanceId,
+      root: this.filesRoot,
+      written: this.written,
+      log: (line) => this.log(line),
+    });
     this.delivered = out.files.map((f) => ({ path: f.path, mode: f.mode }));
     this.serverFilesHash = out.hash;
     this.filesChanged = false;

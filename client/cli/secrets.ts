@@ -4,12 +4,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
-import { SingleBar } from 'cli-progress';
 import { awsClientOptionsFromEnv, createAwsClients, destroyAwsClients } from '../../adapters/aws/clients';
-import type { KeyRotationProgress } from '../../workflows/key-rotation-api';
 import { clientEnv, connectClient } from '../connection';
 import { deleteSecret, followKeyRotation, getSecret, openSecrets, putSecret, startKeyRotation, type OpenedSecrets } from '../ops/secrets';
 import { json, table } from './output';
+import { rotationProgress } from './progress';
 import type { RunRef } from './ui-links';
 
 export interface SecretsCliDeps {
@@ -112,24 +111,8 @@ export function secretsCommand(deps: SecretsCliDeps): Command {
           return void process.stdout.write(`key rotation running as workflow ${handle.workflowId}\n${deps.links(runs)}`);
         }
         if (!options.json) process.stdout.write(deps.links(runs));
-        const bar = process.stderr.isTTY && !options.json ? new SingleBar({ format: 'pass {pass} [{bar}] {value}/{total} secrets | {rewritten} re-encrypted', stream: process.stderr }) : undefined;
-        let started = false;
-        let lastLine = '';
-        const show = (p: KeyRotationProgress) => {
-          const total = p.plan?.total ?? 0;
-          const payload = { pass: p.pass, rewritten: p.totals.rewritten };
-          if (bar) {
-            if (!started) bar.start(total, 0, payload);
-            started = true;
-            bar.setTotal(total);
-            bar.update(Math.min(p.pass_totals.scanned, total), payload);
-            return;
-          }
-          const line = `pass ${p.pass} (${p.phase}): ${p.pass_totals.scanned}/${total} secrets, ${p.totals.rewritten} re-encrypted`;
-          if (line !== lastLine && !options.json) process.stderr.write(`${line}\n`);
-          lastLine = line;
-        };
-        const result = await followKeyRotation(client, shard, show).finally(() => bar?.stop());
+        const progress = rotationProgress(process.stderr, options.json === true);
+        const result = await followKeyRotation(client, shard, (p) => progress.show(p)).finally(() => progress.stop());
         if (options.json) return void process.stdout.write(`${json({ ...result, runs })}\n`);
         process.stdout.write(
           `key rotation ${result.status}: every secret checked in ${result.passes} pass(es); ${result.totals.rewritten} re-encrypted under key ${result.keyId}\n`,

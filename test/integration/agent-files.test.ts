@@ -8,7 +8,7 @@
  * carries the digest of the files the agent holds and the server sees which are stale.
  */
 import { createHash, createPrivateKey, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -26,6 +26,8 @@ import type { FileStatus } from '../../workers/agent-api/file-reports';
 import { parseConfigText, type NstanceConfig } from '../../common/config';
 import { proveCallsAllowed } from '../support/iam-proof';
 import { stackEnv } from '../support/stack-env';
+import { PartitionableTcpProxy } from '../support/tcp-proxy';
+import { certificateFilesKey, type CertificateFileRecord } from '../../workers/agent-api/certificate-file-records';
 
 const shard = `fil-${Date.now().toString(36)}`;
 const KEY_VAR = `NSTANCE_TEST_FILES_KEY_${shard.toUpperCase().replace(/-/g, '_')}`;
@@ -34,6 +36,7 @@ let h: Harness;
 let fleet: SimulatedFleet;
 let stateRoot: string;
 let worker: AgentApiWorker;
+let leaderAddress: PartitionableTcpProxy;
 let seed: Awaited<ReturnType<typeof seedShard>>;
 let config: ReturnType<typeof filesConfig>;
 /** How far ahead of the real clock the agent API issues certificate files (moved on to see a reissue). */
@@ -98,13 +101,17 @@ beforeAll(async () => {
   await operator.send(new PutObjectCommand({ Bucket: h.bucket, Key: 'files/motd-test.txt', Body: 'welcome' })).finally(() => operator.destroy());
   gate.set({ leader: true, epoch: 1 });
   worker = await startAgentApiWorker(h, gate, { certificateFilesNow: () => Date.now() + certificateClockAheadMs });
+  // The leader network address, as agents see it: moved to another worker at a leader change.
+  leaderAddress = PartitionableTcpProxy.forAddress(worker.address);
+  await leaderAddress.start();
   stateRoot = mkdtempSync(join(tmpdir(), 'nstance-files-fleet-'));
   // Reports every second, periodic fetches almost never: what arrives without a manual fetch was pushed.
-  fleet = new SimulatedFleet({ ec2: h.aws.ec2, shard, resolveAddress: () => worker.address, stateRoot, pollMs: 300, healthIntervalMs: 1000, filesEvery: 100_000 }).start();
+  fleet = new SimulatedFleet({ ec2: h.aws.ec2, shard, resolveAddress: () => leaderAddress.address, stateRoot, pollMs: 300, healthIntervalMs: 1000, filesEvery: 100_000 }).start();
 });
 
 afterAll(async () => {
   await fleet?.stop();
+  await leaderAddress?.close();
   await terminateShardWorkflows(h.client, shard);
   // Every AWS call made here (the agent API's reads of storage files, secrets, the CA, the certificate log)
   // is allowed by the policy `nstance iam policy` generates for the configs applied.
@@ -145,6 +152,12 @@ const only = () => {
   return { member, root, file: (path: string) => join(root, path) };
 };
 const certificateAt = (path: string) => new X509Certificate(readFileSync(path, 'utf8'));
+/** Until the instance's last health report, as this agent API saw it, holds exactly what it delivers. */
+const holdsWhatIsDelivered = (api: AgentApiWorker, instanceId: string, what: string, withinMs = 20_000) =>
+  eventually(what, async () => {
+    const status = api.api.context.fileReports.get(instanceId);
+    return status && status.agentHash === status.expectedHash && status.pendingCertificates.length === 0 ? status : undefined;
+  }, withinMs, 250);
 
 test('certificate files are issued by the cluster CA: SANs, EKU, validity; the agent-made key never leaves the agent', async () => {
   const { member, file } = only();
@@ -196,10 +209,7 @@ test('certificate files are issued by the cluster CA: SANs, EKU, validity; the a
 
 test("the health report carries the files' digest: the server sees what is stale, and a deleted file comes back without a manual fetch", async () => {
   const { member, file } = only();
-  await eventually('the agent holds what the server delivers', async () => {
-    const status = worker.api.context.fileReports.get(member.instanceId);
-    return status && status.agentHash === status.expectedHash && status.pendingCertificates.length === 0 ? status : undefined;
-  }, 20_000, 250);
+  await holdsWhatIsDelivered(worker, member.instanceId, 'the agent holds what the server delivers');
   const seen: FileStatus[] = [];
   const reports = worker.api.context.fileReports;
   const record = reports.record.bind(reports);
@@ -261,4 +271,75 @@ test('a certificate two thirds through its life is issued again and reaches the 
   expect(jwk(renewed.c.publicKey)).toEqual(jwk(createPublicKey(createPrivateKey(agentKeyPem))));
   expect(fleet.registered()).toEqual([member.instanceId]);
   expect(worker.api.context.certificateFiles.current(member.instanceId, '/etc/app/tls')?.serialNumber).toBe(renewed.s.serialNumber);
+});
+
+test('a new leader serves the certificate files already issued (kept in S3, no private key in the clear) and issues none again', async () => {
+  const { member, file } = only();
+  await holdsWhatIsDelivered(worker, member.instanceId, 'the agent holds what the leader delivers');
+  const tls = certificateAt(file('etc/app/tls.crt'));
+  const client = certificateAt(file('etc/app/client.crt'));
+  const [tlsPem, clientPem, tlsKey] = ['etc/app/tls.crt', 'etc/app/client.crt', 'etc/app/tls.key'].map((p) => readFileSync(file(p), 'utf8'));
+  const issuedTo = async () =>
+    (await Promise.all((await listKeys(h.aws.s3, h.bucket, `shard/${shard}/certlog/`)).map((k) => readJson<CertLogEntry>(h.aws.s3, h.bucket, k)))).filter(
+      (e) => e.kind === 'instance-file' && e.id === member.instanceId,
+    );
+  const issuedBefore = (await issuedTo()).length;
+
+  const kept = await readJson<{ files: Record<string, CertificateFileRecord> }>(h.aws.s3, h.bucket, certificateFilesKey(shard, member.instanceId));
+  expect(Object.keys(kept.files).sort()).toEqual(['/etc/app/client', '/etc/app/tls']);
+  expect(kept.files['/etc/app/tls']).toMatchObject({ serialNumber: tls.serialNumber, sealedKey: expect.any(String) });
+  expect(kept.files['/etc/app/client']).toMatchObject({ serialNumber: client.serialNumber, agentKey: true });
+  expect(JSON.stringify(kept)).not.toContain('PRIVATE KEY');
+  expect(JSON.stringify(kept)).not.toContain(tlsKey.split('\n')[1]);
+
+  // The leader changes: this worker is deposed, another (its own process memory, its own PKI cache) leads, and the leader address moves to it.
+  gate.set({ leader: false });
+  const nextGate = new MutableLeadershipGate();
+  nextGate.set({ leader: true, epoch: 2 });
+  const next = await startAgentApiWorker(h, nextGate, { certificateFilesNow: () => Date.now() + certificateClockAheadMs });
+  leaderAddress.retarget(next.address);
+  worker = next;
+  await holdsWhatIsDelivered(next, member.instanceId, 'health reports answered by the new leader, matching what the agent holds', 30_000);
+  const delivered = await member.agent.fetchFiles();
+  expect(delivered.find((f) => f.path === '/etc/app/tls.crt')?.content).toBe(tlsPem);
+  expect(delivered.find((f) => f.path === '/etc/app/tls.key')?.content).toBe(tlsKey);
+  expect(delivered.find((f) => f.path === '/etc/app/client.crt')?.content).toBe(clientPem);
+  expect(next.api.context.certificateFiles.current(member.instanceId, '/etc/app/tls')?.serialNumber).toBe(tls.serialNumber);
+  expect(next.api.context.certificateFiles.current(member.instanceId, '/etc/app/client')?.serialNumber).toBe(client.serialNumber);
+  expect(certificateAt(file('etc/app/tls.crt')).serialNumber).toBe(tls.serialNumber);
+  expect((await issuedTo()).length).toBe(issuedBefore);
+  expect(fleet.registered()).toEqual([member.instanceId]);
+});
+
+test('a file removed from the template is removed from the instance (only what the agent wrote), and its health report no longer lists it', async () => {
+  const { member, file } = only();
+  // Placed by someone else beside the agent's files: never the agent's to remove.
+  writeFileSync(file('etc/app/operator-notes'), 'mine');
+  expect(await member.agent.written.list()).toEqual(expect.arrayContaining(['/etc/app/hello', '/etc/app/client.crt', '/etc/app/client.key', '/etc/app/client.pub']));
+  const trimmed = filesConfig(seed, 'green');
+  const files = trimmed.templates.web.files as Record<string, unknown>;
+  delete files['/etc/app/hello'];
+  delete files['/etc/app/client'];
+  config = trimmed;
+  await apply(config);
+  const exists = (path: string) => {
+    try {
+      statSync(file(path));
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  // Pushed (periodic fetches are every 100,000 reports here): the health report's answer says the files changed.
+  await eventually('the removed files gone from the instance', async () => (['etc/app/hello', 'etc/app/client.crt', 'etc/app/client.key', 'etc/app/client.pub'].some(exists) ? undefined : true), 30_000, 250);
+  expect(readFileSync(file('etc/app/operator-notes'), 'utf8')).toBe('mine');
+  for (const kept of ['etc/app/token', 'etc/app/tier', 'etc/app/tls.crt', 'etc/app/tls.key', 'etc/nstance/ca.crt']) expect(exists(kept)).toBe(true);
+  const written = await member.agent.written.list();
+  expect(written).not.toContain('/etc/app/hello');
+  expect(written).not.toContain('/etc/app/client.key');
+  expect(written).toContain('/etc/app/tier');
+  // The report hashes what the agent holds: it matches what the server delivers, which no longer names them.
+  const status = await holdsWhatIsDelivered(worker, member.instanceId, 'a report matching the trimmed set');
+  expect(status.stale?.extra ?? []).toEqual([]);
+  expect(fleet.registered()).toEqual([member.instanceId]);
 });

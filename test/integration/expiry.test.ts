@@ -1,9 +1,12 @@
 /**
  * Expiry's days-long timers on the time-skipping test server: the instance
- * workflows' own age timers fire after 21 and 30 (skipped) days.
+ * workflows' own age timers fire after 21 and 30 (skipped) days. The test server
+ * is its own Temporal (torn down with this file), so the suite's history scan
+ * never sees it: this file scans its histories itself, under the same codec.
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
+import { nstanceDataConverter } from '../../adapters/temporal/data-converter';
 import { createActivities } from '../../activities';
 import { applyConfig } from '../../client/ops/apply';
 import { scaleGroup } from '../../client/ops/scale';
@@ -17,6 +20,7 @@ import { createHarness, workflowBundle, type Harness } from '../support/harness'
 import { proveCallsAllowed } from '../support/iam-proof';
 import { parseConfigText, type NstanceConfig } from '../../common/config';
 import { Registrar } from '../support/registrar';
+import { knownSecrets, scanNamespace } from '../support/history-scan';
 import { stackEnv } from '../support/stack-env';
 
 const shard = `exp-${Date.now().toString(36)}`;
@@ -31,7 +35,8 @@ let applied: NstanceConfig | undefined;
 
 beforeAll(async () => {
   h = await createHarness({ shard, bucket: `nstance-${shard}` });
-  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: stackEnv().testServerBin } } });
+  // The project's codec on both ends, as every worker and client of the suite runs.
+  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: stackEnv().testServerBin } }, client: { dataConverter: nstanceDataConverter() } });
   await env.connection.operatorService.addSearchAttributes({
     namespace: env.namespace ?? 'default',
     searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTES.map((name) => [name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
@@ -41,6 +46,7 @@ beforeAll(async () => {
     connection: env.nativeConnection,
     taskQueue: shardTaskQueue(shard),
     workflowBundle: await workflowBundle(),
+    dataConverter: nstanceDataConverter(),
     activities: createActivities({ aws: h.aws, bucket: h.bucket, temporal: env.client, pollIntervalMs: 200 }),
   });
   running = worker.run();
@@ -129,4 +135,13 @@ test('forced expiry (30 days) replaces even while the group is not calm', async 
   expect(after.map((x) => x.instanceId)).toContain(silent.instanceId);
   const alive = await shardInstances(h.aws.ec2, shard);
   expect(alive.map((i) => i.InstanceId).sort()).toEqual(after.map((m) => m.ec2InstanceId).sort());
+});
+
+test("the time-skipping server's histories hold no plaintext payload and no known secret", async () => {
+  const report = await scanNamespace(env.connection, env.namespace ?? 'default', await knownSecrets(h.aws));
+  process.stdout.write(`expiry history scan: ${report.executions} executions, ${report.events} events, ${report.payloads} payloads (${report.encryptedPayloads} encrypted)\n`);
+  expect(report.findings.slice(0, 20).map((f) => `${f.workflowId} event ${f.eventId}: ${f.problem}`)).toEqual([]);
+  // The group, and the instances it made and replaced over 30 days, were read, and their payloads were encrypted.
+  expect(report.executions).toBeGreaterThanOrEqual(6);
+  expect(report.encryptedPayloads).toBeGreaterThan(20);
 });

@@ -1,6 +1,6 @@
 import { RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { instanceWorkflowId, TAG } from '../../common/names';
+import { gcWorkflowId, instanceWorkflowId, TAG } from '../../common/names';
 import { groupStatus } from '../../client/ops/status';
 import type { AuditEntry } from '../../common/types';
 import { createGcActivities, type Orphan } from '../../activities/gc-activities';
@@ -8,6 +8,7 @@ import { latestRunStatus } from '../../adapters/temporal/workflow-status';
 import { awsError, type CallRecord } from '../support/faults';
 import { eventually, listKeys, readJson, shardInstances, tagOf } from '../support/emulator';
 import { useShard } from '../support/shard-fixture';
+import { recordHistory } from '../support/record-histories';
 
 /** garbage_collection.registration_timeout below: the GC's grace period. */
 const GRACE_MS = 10_000;
@@ -84,6 +85,8 @@ test('an orphan (tagged, no workflow) is left alone for the grace period, then t
   const members = (await groupStatus(fx.client, ref)).members.map((m) => m.ec2InstanceId);
   expect(members).toContain(owned.ec2InstanceId);
   expect((await shardInstances(fx.aws.ec2, shard)).map((i) => i.InstanceId).sort()).toEqual(members.sort());
+  // A replay fixture (encrypted payloads): GC passes that left an orphan alone, then collected it.
+  recordHistory(gcWorkflowId(shard), 'gc-orphan-collected');
 });
 
 test('a launch that crashed after RunInstances, hidden from Describe past the grace period, is neither collected nor duplicated', async () => {

@@ -30,6 +30,7 @@ import { spawnWorker, type WorkerProcess } from '../support/processes';
 import { stackEnv } from '../support/stack-env';
 import { parseConfigText, type NstanceConfig } from '../../common/config';
 import { proveCallsAllowed } from '../support/iam-proof';
+import { recordHistory } from '../support/record-histories';
 
 const run = Date.now().toString(36);
 const shard = `rot-${run}`;
@@ -166,6 +167,8 @@ test('a rotation killed with its worker resumes on another and leaves every secr
   }
   // Paged with a cursor and continued as new (31 pages a pass, 5 per run).
   expect(Math.max(...progress.map((p) => p.runs))).toBeGreaterThanOrEqual(6);
+  // A replay fixture (encrypted payloads): the last run, carried from the runs before, ending the rotation.
+  recordHistory(keyRotationWorkflowId(shard), 'key-rotation-resumed');
 
   // Audited: when it started, and how it ended.
   const audits = await Promise.all(
@@ -203,6 +206,70 @@ test('nstance secrets put, get (redacted unless --reveal), list and delete, audi
   });
   expect(audits.map((a) => a.action).sort()).toEqual(['secrets.delete', 'secrets.put']);
   expect(JSON.stringify(audits)).not.toContain('cli-s3cret');
+});
+
+test("nstance secrets rotate-key shows its progress line by line, and the workflow's current details say where it is", async () => {
+  // More secrets under the old key (a writer still on it): something for this rotation to do.
+  const before = new ObjectStorageSecretStore(h.aws.s3, h.bucket, 'secret/', new KeyRing(oldKey));
+  const added = 60;
+  for (let i = 0; i < added; i += 20) {
+    await Promise.all(
+      Array.from({ length: 20 }, (_, j) => i + j).map((n) => {
+        const name = `files/default/web/etc/app/late${String(n).padStart(3, '0')}`;
+        values.set(name, `late-${n}`);
+        return before.put(name, `late-${n}`);
+      }),
+    );
+  }
+  const total = STORED + added;
+  const workflow = h.client.workflow.getHandle(keyRotationWorkflowId(shard));
+  const details = new Set<string>();
+  let cliDone = false;
+  const watching = (async () => {
+    while (!cliDone) {
+      const meta = await workflow.query<{ currentDetails?: string }>('__temporal_workflow_metadata').catch(() => undefined);
+      if (meta?.currentDetails) details.add(meta.currentDetails);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  const out = await runCli('secrets', 'rotate-key', '--shard', shard, '--page-size', '10').finally(() => (cliDone = true));
+  await watching;
+  expect(out.code).toBe(0);
+  const newId = new KeyRing(newKey).currentId;
+  expect(out.stdout).toContain(`key rotation done: every secret checked in 2 pass(es); ${added} re-encrypted under key ${newId}`);
+
+  // Without a terminal: one line per change, on stderr (a terminal gets a bar instead), each saying the pass, how far it is and how many were re-encrypted.
+  const lines = out.stderr.trim().split('\n');
+  const format = /^pass (\d) \((planning|rotating|verifying|done)\): (\d+)\/(\d+) secrets, (\d+) re-encrypted$/;
+  for (const line of lines) expect(line).toMatch(format);
+  // Before its plan (the count of secrets), a first line may say it is planning; a last poll may catch it done.
+  const parsed = lines
+    .map((line) => format.exec(line)!)
+    .map((m) => ({ pass: Number(m[1]), phase: m[2], scanned: Number(m[3]), total: Number(m[4]), rewritten: Number(m[5]) }))
+    .filter((p) => p.phase !== 'planning');
+  expect(parsed.length).toBeGreaterThanOrEqual(3);
+  expect(new Set(parsed.map((p) => p.total))).toEqual(new Set([total]));
+  expect(parsed.some((p) => p.pass === 1 && p.phase === 'rotating' && p.scanned > 0 && p.scanned < total)).toBe(true);
+  for (let i = 1; i < parsed.length; i++) {
+    // Passes only move on; within one, the count only grows; re-encrypted in all never shrinks.
+    expect(parsed[i].pass).toBeGreaterThanOrEqual(parsed[i - 1].pass);
+    if (parsed[i].pass === parsed[i - 1].pass) expect(parsed[i].scanned).toBeGreaterThanOrEqual(parsed[i - 1].scanned);
+    expect(parsed[i].rewritten).toBeGreaterThanOrEqual(parsed[i - 1].rewritten);
+  }
+  expect(parsed.at(-1)!.rewritten).toBeLessThanOrEqual(added);
+
+  // The Web UI's current details, as it read them while the rotation ran, and at the end.
+  const seen = [...details];
+  expect(seen.some((d) => d.startsWith(`**Key rotation** to key \`${newId}\` (rotating, pass 1)`) && /\n\n\d+ \/ \d+ secrets this pass; \d+ re-encrypted in all, 0 unreadable\n\n/.test(d))).toBe(true);
+  const final = (await workflow.query<{ currentDetails?: string }>('__temporal_workflow_metadata')).currentDetails;
+  expect(final).toBe(
+    [
+      `**Key rotation** to key \`${newId}\` (done, pass 2)`,
+      `${total} / ${total} secrets this pass; ${added} re-encrypted in all, 0 unreadable`,
+      `from keys \`${new KeyRing(oldKey).currentId}\` at s3://${h.bucket}/cluster/secret/`,
+    ].join('\n\n'),
+  );
+  expect(await census()).toMatchObject({ underOld: 0, neither: 0, wrongValue: 0 });
 });
 
 test('rotate-key on a provider with its own KMS key fails at once, saying why', async () => {

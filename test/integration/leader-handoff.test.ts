@@ -123,8 +123,9 @@ test('a leader that receives SIGTERM hands over before it exits', async () => {
   expect(Date.parse(String(audit?.details?.attachedAt))).toBeLessThan(exitedAt);
   expect(w1.log()).toMatch(/resigned: w2 leads at epoch 4/);
   await onlyLeader('w2', 4);
-  // A replay fixture with elections, a graceful handoff, an in-use retry and a SIGTERM handover.
-  recordHistory(leaderWorkflowId(shard), 'leader-handoffs');
+  // A replay fixture with elections, a graceful handoff, an in-use retry and a SIGTERM handover, under the
+  // payload codec (leader-handoffs.json, recorded before it, stays as the plaintext one).
+  recordHistory(leaderWorkflowId(shard), 'leader-handoffs-encrypted');
 });
 
 test('the leader workflow history stays bounded across many handoffs (continue-as-new)', async () => {

@@ -190,7 +190,7 @@ test('one normal instance life stays within its history budget', async () => {
     return undefined;
   });
   const history = await fx.client.workflow.getHandle(`nstance:${shard}:instance:${finished.instanceId}`).fetchHistory();
-  recordHistory(`nstance:${shard}:instance:${finished.instanceId}`, 'instance-normal-life');
+  recordHistory(`nstance:${shard}:instance:${finished.instanceId}`, 'instance-normal-life-encrypted');
   const events = history.events ?? [];
   const counts: Record<string, number> = {};
   for (const e of events) counts[String(e.eventType)] = (counts[String(e.eventType)] ?? 0) + 1;
@@ -209,7 +209,7 @@ test('the group continued as new along the way (history stays bounded) and kept 
   expect(runs.filter((s) => s === 'CONTINUED_AS_NEW').length).toBeGreaterThanOrEqual(1);
   expect(runs.filter((s) => s === 'RUNNING')).toHaveLength(1);
   const current = await fx.client.workflow.getHandle(`nstance:${shard}:group:default/web`).fetchHistory();
-  recordHistory(`nstance:${shard}:group:default/web`, 'group-lifecycle');
+  recordHistory(`nstance:${shard}:group:default/web`, 'group-lifecycle-encrypted');
   expect((current.events ?? []).length).toBeLessThan(400);
   await inService(2);
 });
@@ -250,6 +250,6 @@ test('an instance in service whose history keeps growing continues as new, stays
   await terminatedInEmulator(oldest.ec2InstanceId as string);
   expect(callIndex('DeregisterTargets', oldest.ec2InstanceId as string, mark)).toBeLessThan(callIndex('TerminateInstances', oldest.ec2InstanceId as string, mark));
   await eventually('the resumed run completed', async () => ((await handle.describe()).status.name === 'COMPLETED' ? true : undefined));
-  recordHistory(workflowId, 'instance-resumed-life');
+  recordHistory(workflowId, 'instance-resumed-life-encrypted');
   await inService(1);
 });

@@ -11,6 +11,7 @@
 import { ListSecretsCommand, GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ListBucketsCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import { parse as parseJsonc } from 'jsonc-parser';
 import { listKeys } from './emulator';
@@ -70,19 +71,44 @@ export function fragments(label: string, value: string, minChars = 8): KnownSecr
 export async function scanNamespace(connection: Connection, namespace: string, secrets: KnownSecret[], options: { exclude?: (workflowId: string) => boolean; query?: string } = {}): Promise<ScanReport> {
   const report: ScanReport = { executions: 0, events: 0, payloads: 0, encryptedPayloads: 0, findings: [] };
   const needles = secrets.map((s) => ({ label: s.label, bytes: Buffer.from(s.needle, 'utf8') }));
+  for await (const info of listExecutions(connection, namespace, options.query ?? '')) {
+    const workflowId = info.execution?.workflowId ?? '';
+    const runId = info.execution?.runId ?? '';
+    if (options.exclude?.(workflowId)) continue;
+    report.executions++;
+    await scanExecution(connection, namespace, { workflowId, runId }, needles, report);
+  }
+  return report;
+}
+
+type ExecutionInfo = temporal.api.workflow.v1.IWorkflowExecutionInfo;
+const UNIMPLEMENTED = 12;
+
+/**
+ * Every execution (every run) of the namespace, by visibility's List; where the server has no List
+ * (the time-skipping test server), by its open and closed listings, which cannot take a query.
+ */
+async function* listExecutions(connection: Connection, namespace: string, query: string): AsyncGenerator<ExecutionInfo> {
+  const service = connection.workflowService;
+  try {
+    yield* pages((nextPageToken) => service.listWorkflowExecutions({ namespace, pageSize: 500, nextPageToken, query }));
+    return;
+  } catch (err) {
+    if ((err as { code?: number }).code !== UNIMPLEMENTED || query !== '') throw err;
+  }
+  // The test server's clock runs ahead (skipped time): a year and more past the real one.
+  const since = { earliestTime: msToTs(0), latestTime: msToTs(Date.now() + 400 * 86_400_000) };
+  yield* pages((nextPageToken) => service.listOpenWorkflowExecutions({ namespace, maximumPageSize: 500, nextPageToken, startTimeFilter: since }));
+  yield* pages((nextPageToken) => service.listClosedWorkflowExecutions({ namespace, maximumPageSize: 500, nextPageToken, startTimeFilter: since }));
+}
+
+async function* pages(list: (token: Uint8Array | undefined) => Promise<{ executions?: ExecutionInfo[] | null; nextPageToken?: Uint8Array | null }>): AsyncGenerator<ExecutionInfo> {
   let nextPageToken: Uint8Array | undefined;
   do {
-    const page = await connection.workflowService.listWorkflowExecutions({ namespace, pageSize: 500, nextPageToken, query: options.query ?? '' });
-    for (const info of page.executions ?? []) {
-      const workflowId = info.execution?.workflowId ?? '';
-      const runId = info.execution?.runId ?? '';
-      if (options.exclude?.(workflowId)) continue;
-      report.executions++;
-      await scanExecution(connection, namespace, { workflowId, runId }, needles, report);
-    }
+    const page = await list(nextPageToken);
+    yield* page.executions ?? [];
     nextPageToken = page.nextPageToken && page.nextPageToken.length > 0 ? page.nextPageToken : undefined;
   } while (nextPageToken);
-  return report;
 }
 
 async function scanExecution(connection: Connection, namespace: string, execution: { workflowId: string; runId: string }, needles: { label: string; bytes: Buffer }[], report: ScanReport): Promise<void> {

@@ -13,7 +13,7 @@ export class PartitionableTcpProxy {
   private partitioned = false;
   address = '';
 
-  constructor(private readonly target: { host: string; port: number }) {}
+  constructor(private target: { host: string; port: number }) {}
 
   static forAddress(hostPort: string): PartitionableTcpProxy {
     const [host, port] = hostPort.split(':');
@@ -47,6 +47,13 @@ export class PartitionableTcpProxy {
 
   partition(): void {
     this.partitioned = true;
+  }
+
+  /** New connections go to `hostPort` from now on; the open ones are dropped (their clients reconnect there). */
+  retarget(hostPort: string): void {
+    const [host, port] = hostPort.split(':');
+    this.target = { host: host ?? '127.0.0.1', port: Number(port) };
+    this.heal();
   }
 
   heal(): void {

@@ -7,16 +7,16 @@
  *
  * A key made on the server is delivered with its certificate. A key made on the agent is never
  * seen: the agent is asked for it (`keyRequests` in the /v1/files answer) and submits only the
- * public half (POST /v1/keys). A new leader starts with empty memory: it issues each file's
- * certificate again on the instance's first fetch (one certificate-log entry per file per
- * leadership), and an agent whose key this leader does not know yet submits it again (the key
- * itself stays on the instance).
+ * public half (POST /v1/keys). What was issued is also kept in S3 (certificate-file-records.ts):
+ * a new leader restores an instance's records at its first look and serves the same certificates
+ * (and knows the agent's public keys) until they are due, rather than issuing each again.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { publicKeyFingerprint } from '../../adapters/pki/x509';
 import type { KeyRequest } from '../../common/files-manifest';
 import type { CertificateFileSpec } from './certificate-spec';
 import { reissueAt } from './certificate-spec';
+import type { RestoredCertificateFile } from './certificate-file-records';
 
 export interface IssuedFileCertificate {
   certPem: string;
@@ -46,6 +46,12 @@ export interface CertificateFileOut {
 }
 
 export type { KeyRequest } from '../../common/files-manifest';
+
+/** Where issued certificate files outlive a leadership (CertificateFileRecords); `save` only where issuing is allowed. */
+export interface CertificateFilePersistence {
+  load(instanceId: string): Promise<Map<string, RestoredCertificateFile>>;
+  save?(instanceId: string, path: string, issued: { digest: string; certPem: string; serialNumber: string; issuedAtMs: number; notAfterMs: number; publicKey: KeyObject; keyPem?: string }): Promise<void>;
+}
 
 export interface CertificateFilesResult {
   files: CertificateFileOut[];
@@ -89,11 +95,13 @@ export class CertificateFiles {
   private readonly held = new Map<string, Held>();
   private readonly agentKeys = new Map<string, KeyObject>();
   private readonly inflight = new Map<string, Promise<Held>>();
+  /** Instances whose kept records were read (by this process: a new leader reads each once). */
+  private readonly restored = new Map<string, Promise<void>>();
 
   /** Issues this process may still start now (refilled at issuesPerSecond, at most that many banked). */
   private budget: { tokens: number; at: number };
 
-  constructor(private readonly options: { now: () => number; issuesPerSecond?: number }) {
+  constructor(private readonly options: { now: () => number; issuesPerSecond?: number; log?: (line: string) => void }) {
     this.budget = { tokens: this.issuesPerSecond, at: Date.now() };
   }
 
@@ -125,8 +133,16 @@ export class CertificateFiles {
    * The instance's certificate files. With an issuer, what is missing or due is issued now (the
    * /v1/files path); without, it is only listed in `pending` (the health path: cheap, no signing).
    */
-  async forInstance(who: { instanceId: string; tenant: string; group: string }, specs: CertificateFileSpec[], issue?: FileCertificateIssuer): Promise<CertificateFilesResult> {
+  async forInstance(
+    who: { instanceId: string; tenant: string; group: string },
+    specs: CertificateFileSpec[],
+    issue?: FileCertificateIssuer,
+    persistence?: CertificateFilePersistence,
+  ): Promise<CertificateFilesResult> {
     const out: CertificateFilesResult = { files: [], keyRequests: [], pending: [], problems: [] };
+    if (persistence && specs.some((spec) => !this.held.has(key(who.instanceId, spec.path)))) {
+      await this.restore(who.instanceId, persistence).catch((err: Error) => out.problems.push(`reading the kept certificate files failed (issuing instead): ${err.message}`));
+    }
     const now = this.options.now();
     await Promise.all(
       specs.map(async (spec) => {
@@ -144,7 +160,7 @@ export class CertificateFiles {
           if (!held || held.notAfterMs <= now || held.digest !== spec.digest) return;
         } else if (!fresh && issue) {
           try {
-            held = await this.issueOnce(k, who, spec, agentKey, issue);
+            held = await this.issueOnce(k, who, spec, agentKey, issue, persistence);
           } catch (err) {
             // The certificate in hand (if still valid) is better than none while the CA or S3 is unreachable.
             out.problems.push(`${spec.path}: issuing from certificates.${spec.entry} failed: ${(err as Error).message}`);
@@ -160,8 +176,34 @@ export class CertificateFiles {
     return out;
   }
 
+  /** The instance's kept records, into memory (once per instance; a failed read is tried again at the next look). */
+  private restore(instanceId: string, persistence: CertificateFilePersistence): Promise<void> {
+    const running = this.restored.get(instanceId);
+    if (running) return running;
+    const promise = (async () => {
+      for (const [path, r] of await persistence.load(instanceId)) {
+        const k = key(instanceId, path);
+        if (!this.held.has(k)) {
+          const { digest, certPem, serialNumber, issuedAtMs, notAfterMs, keyPem } = r;
+          remember(this.held, k, { digest, certPem, serialNumber, issuedAtMs, notAfterMs, keyPem, publicKeySha256: publicKeyFingerprint(r.publicKey) });
+        }
+        if (r.agentKey && !this.agentKeys.has(k)) remember(this.agentKeys, k, r.publicKey);
+      }
+    })();
+    remember(this.restored, instanceId, promise);
+    promise.catch(() => this.restored.delete(instanceId));
+    return promise;
+  }
+
   /** One issuance per file at a time, however many requests ask together. */
-  private issueOnce(k: string, who: { instanceId: string; tenant: string; group: string }, spec: CertificateFileSpec, agentKey: KeyObject | undefined, issue: FileCertificateIssuer): Promise<Held> {
+  private issueOnce(
+    k: string,
+    who: { instanceId: string; tenant: string; group: string },
+    spec: CertificateFileSpec,
+    agentKey: KeyObject | undefined,
+    issue: FileCertificateIssuer,
+    persistence?: CertificateFilePersistence,
+  ): Promise<Held> {
     const running = this.inflight.get(k);
     if (running) return running;
     const promise = (async () => {
@@ -180,6 +222,8 @@ export class CertificateFiles {
         notAfterMs: Date.parse(issued.notAfter),
       };
       remember(this.held, k, held);
+      // Kept for the next leader; if that fails, this one still serves it (the next would issue it again).
+      await persistence?.save?.(who.instanceId, spec.path, { ...held, publicKey }).catch((err: Error) => this.options.log?.(`agent API: keeping the certificate of ${spec.path} for ${who.instanceId} failed: ${err.message}`));
       return held;
     })();
     this.inflight.set(k, promise);

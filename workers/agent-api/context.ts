@@ -29,6 +29,7 @@ import { RejectionAggregator, type Rejection } from './rejections';
 import { DEFAULT_SECRET_FILES_TTL_MS, SecretFiles } from './secret-files';
 import { TemplateFiles } from './template-files';
 import { CertificateFiles } from './certificate-files';
+import { CertificateFileRecords } from './certificate-file-records';
 import { FileReports } from './file-reports';
 
 export interface ShardView {
@@ -62,6 +63,8 @@ export class AgentApiContext {
   readonly certificateFiles: CertificateFiles;
   /** What each instance's last health report said about its files (memory only). */
   readonly fileReports = new FileReports();
+  /** Issued certificate files kept in S3 for the next leader, per cluster PKI (its CA key seals server-made keys). */
+  private readonly fileRecords = new WeakMap<ClusterPki, CertificateFileRecords>();
   /** The view derived from the config version last seen (derived once per version). */
   private derived: { from: NstanceConfig; view: ShardView } | undefined;
   /** Which instances still run: every mTLS endpoint serves only those (see live-instances.ts). */
@@ -109,7 +112,7 @@ export class AgentApiContext {
     });
     this.secretFiles = new SecretFiles({ ttlMs: deps.secretFilesTtlMs, now: deps.now });
     this.templateFiles = new TemplateFiles({ ttlMs: deps.secretFilesTtlMs ?? DEFAULT_SECRET_FILES_TTL_MS, now: deps.now });
-    this.certificateFiles = new CertificateFiles({ now: deps.certificateFilesNow ?? deps.now });
+    this.certificateFiles = new CertificateFiles({ now: deps.certificateFilesNow ?? deps.now, log: deps.log });
     this.rejections = new RejectionAggregator({
       shard: deps.shard,
       actor: `agent-api:${deps.workerId}`,
@@ -158,6 +161,15 @@ export class AgentApiContext {
     const view = await this.view();
     if (!view) throw new Error(`no config for shard "${this.deps.shard}" yet`);
     return { view, pki: await this.pkiCache.get(this.secretsLocation(view)) };
+  }
+
+  certificateFileRecords(pki: ClusterPki): CertificateFileRecords {
+    let records = this.fileRecords.get(pki);
+    if (!records) {
+      records = new CertificateFileRecords({ objects: this.objects, shard: this.deps.shard, caKey: pki.caKey, caCertPem: pki.caCertPem });
+      this.fileRecords.set(pki, records);
+    }
+    return records;
   }
 
   private secretsLocation(view: ShardView) {

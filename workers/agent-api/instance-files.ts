@@ -9,7 +9,7 @@ import type { ClusterPki } from '../../adapters/pki/cluster-ca';
 import { issueCertificate, publicKeyFingerprint } from '../../adapters/pki/x509';
 import { AGENT_API_PORT } from '../../activities/group-spec';
 import { contentSha256, type ManifestEntry } from '../../common/files-manifest';
-import type { FileCertificateIssuer, KeyRequest } from './certificate-files';
+import type { CertificateFilePersistence, FileCertificateIssuer, KeyRequest } from './certificate-files';
 import type { AgentApiContext, ShardView } from './context';
 import type { LeaderFence } from './fence';
 
@@ -34,6 +34,8 @@ export interface InstanceFileSet {
   keyRequests: KeyRequest[];
   /** Certificate files missing or due, not issued by this look (the health path issues nothing). */
   pending: string[];
+  /** Every path the instance's files config names now (see RenderedFiles.declared); absent: remove nothing. */
+  declared?: string[];
 }
 
 export interface InstanceWho {
@@ -128,11 +130,25 @@ export async function instanceFileSet(ctx: AgentApiContext, who: InstanceWho, is
     registrationAddress: view.leaderIp ? `${view.leaderIp}:${AGENT_API_PORT}` : undefined,
     uncachedTtlMs,
   });
-  const certificates = await ctx.certificateFiles.forInstance(who, rendered.certificates, issue && fileCertificateIssuer(ctx, issue.fence, view, pki));
+  const records = ctx.certificateFileRecords(pki);
+  const persistence: CertificateFilePersistence = {
+    load: (instanceId) => records.load(instanceId),
+    // Only the leader keeps what it issued, and stops at once when deposed.
+    ...(issue
+      ? {
+          save: (instanceId, path, issued) => {
+            issue.fence.check();
+            return records.save(instanceId, path, issued, issue.fence.signal);
+          },
+        }
+      : {}),
+  };
+  const certificates = await ctx.certificateFiles.forInstance(who, rendered.certificates, issue && fileCertificateIssuer(ctx, issue.fence, view, pki), persistence);
   for (const problem of [...rendered.problems, ...certificates.problems]) logOnce(ctx, who, problem);
   out.files.push(...rendered.files, ...certificates.files);
   out.keyRequests = certificates.keyRequests;
   out.pending = certificates.pending;
+  if (rendered.declared) out.declared = [CA_BUNDLE_PATH, ...secretFiles.map((f) => f.path), ...rendered.declared];
   return out;
 }
 

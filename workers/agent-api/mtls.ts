@@ -126,12 +126,18 @@ async function ensureInstanceRunning(ctx: AgentApiContext, who: AgentIdentity, r
 /**
  * GET /v1/files: the CA bundle, the group's secret files and the template's files (secret and
  * storage values cached briefly, certificates issued once and remembered), to an instance that is
- * still running. `keyRequests` lists the certificate files whose key the agent is to make.
+ * still running. `keyRequests` lists the certificate files whose key the agent is to make;
+ * `declared`, every path the template still names (the agent removes the files it wrote that are not).
  */
-export async function files(ctx: AgentApiContext, fence: LeaderFence, who: AgentIdentity, remote?: string): Promise<{ files: DeliveredFile[]; keyRequests: KeyRequest[]; hash: string }> {
+export async function files(
+  ctx: AgentApiContext,
+  fence: LeaderFence,
+  who: AgentIdentity,
+  remote?: string,
+): Promise<{ files: DeliveredFile[]; keyRequests: KeyRequest[]; hash: string; declared?: string[] }> {
   await ensureInstanceRunning(ctx, who, remote);
   const set = await instanceFileSet(ctx, who, { fence });
-  return { files: set.files, keyRequests: set.keyRequests, hash: fileSetHash(manifestOf(set.files)) };
+  return { files: set.files, keyRequests: set.keyRequests, hash: fileSetHash(manifestOf(set.files)), ...(set.declared ? { declared: set.declared } : {}) };
 }
 
 /** Public keys per request at most (a template has a handful of certificate files). */

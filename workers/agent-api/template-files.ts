@@ -11,7 +11,7 @@ import type { ObjectStore } from '../../adapters/s3/objects';
 import type { SecretStore } from '../../adapters/secrets/store';
 import { resolveGroup, type DynamicGroups, type NstanceConfig } from '../../common/config';
 import type { CertificateConfig, FileConfig } from '../../common/config/files';
-import { certificateFileSpec, type CertificateFileSpec } from './certificate-spec';
+import { certificateFileSpec, certificatePaths, type CertificateFileSpec } from './certificate-spec';
 import { renderDeep, renderTemplate, type TemplateData } from '../../common/template';
 import { secretsCacheTtlMs } from '../../common/config/secrets';
 import { TtlCache } from './ttl-cache';
@@ -43,6 +43,12 @@ export interface RenderedFiles {
   /** The `certificate` files, rendered into what to ask the CA for (issued by CertificateFiles). */
   certificates: CertificateFileSpec[];
   problems: string[];
+  /**
+   * Every path the template's `files` name for the instance (a certificate file's certificate, key and
+   * public key), delivered or not this time (a render problem, a certificate not yet issued): what the
+   * agent keeps. Absent when the group is not in the config: then the agent removes nothing.
+   */
+  declared?: string[];
 }
 
 /** Default modes: secrets owner-only, rendered text readable. */
@@ -93,7 +99,12 @@ export class TemplateFiles {
     if (!resolved) return { files: [], certificates: [], problems: [] };
     const files = request.config.templates[resolved.template]?.files ?? {};
     const data = fileTemplateData(request, resolved);
-    const out: RenderedFiles = { files: [], certificates: [], problems: [] };
+    const declared = Object.entries(files).flatMap(([path, file]) => {
+      if (file.kind !== 'certificate') return [path];
+      const paths = certificatePaths(path, file);
+      return [paths.certPath, paths.keyPath, ...(paths.publicKeyPath ? [paths.publicKeyPath] : [])];
+    });
+    const out: RenderedFiles = { files: [], certificates: [], problems: [], declared };
     await Promise.all(
       Object.entries(files).map(async ([path, file]) => {
         const where = `templates.${resolved.template}.files.${path}`;

@@ -92,3 +92,14 @@ test('certificate files become what to ask the CA for; with caching off, a look 
   await files.forInstance({ ...request, uncachedTtlMs: 5_000 });
   expect(store.gets).toBe(gets + 2); // a health report's look: once per 5 s
 });
+
+test("declared: every path the template names (a certificate file's certificate and key), rendered or not; nothing for a group no longer in the config", async () => {
+  // No secret in the store: the secret file fails to render, and is still declared (a store outage must not remove it).
+  const store = new MemoryStore();
+  const files = new TemplateFiles({ ttlMs: 30_000 });
+  const request = { config, dynamic: emptyDynamicGroups(), store, objects: objectsIn(new Map()), instanceId: 'web-1', tenant: 'default', group: 'web', caCertPem: 'CA' };
+  const rendered = await files.forInstance(request);
+  expect(rendered.files.map((f) => f.path)).not.toContain('/etc/app/token');
+  expect(rendered.declared?.sort()).toEqual(['/etc/app/app.env', '/etc/app/app.json', '/etc/app/hello', '/etc/app/image', '/etc/app/tls.crt', '/etc/app/tls.key', '/etc/app/token', 'app/motd']);
+  expect((await files.forInstance({ ...request, group: 'gone' })).declared).toBeUndefined();
+});
