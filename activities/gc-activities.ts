@@ -1,5 +1,5 @@
 import { Context } from '@temporalio/activity';
-import { instanceWorkflowId } from '../common/names';
+import { instanceWorkflowId, s3Keys } from '../common/names';
 import type { ActivityDeps } from './deps';
 import { defaultEc2RateLimits } from '../adapters/aws/token-bucket';
 import { terminateInstanceBatch, TERMINATE_BATCH_SIZE } from '../adapters/ec2/terminate-batch';
@@ -156,7 +156,9 @@ export function createGcActivities(deps: ActivityDeps) {
       const running = new Set((await runningInstanceOwners(deps.temporal, request.shard)).keys());
       const expired = expiredRecords(old, running, Date.now(), retention);
       if (expired.length === 0) return;
-      const deleted = await deleteInstanceRecords(store, expired.map((r) => r.key));
+      // With each record, the instance's kept certificate files (absent for most: deleting none is no error).
+      await deleteInstanceRecords(store, expired.flatMap((r) => [r.key, s3Keys.certificateFiles(request.shard, r.id)]));
+      const deleted = expired.length;
       recordGcAction('record-deleted', deleted);
       ctx.log.info('garbage collection: instance records past retention deleted', { shard: request.shard, deleted });
     } catch (err) {

@@ -48,6 +48,8 @@ export const s3Keys = {
   config: (shard: string) => `shard/${shard}/config.jsonc`,
   groups: (shard: string) => `shard/${shard}/groups.jsonc`,
   instance: (shard: string, tenant: string, id: string) => `shard/${shard}/instance/${tenant}.${id}.json`,
+  /** The certificate files issued to an instance, kept for the next leader (workers/agent-api/certificate-file-records.ts). */
+  certificateFiles: (shard: string, id: string) => `shard/${shard}/certificate-files/${id}.json`,
   auditPrefix: (shard: string) => `shard/${shard}/audit/`,
   caCert: () => 'cluster/ca.crt',
 };

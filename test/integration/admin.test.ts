@@ -7,7 +7,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gcWorkflowId, groupWorkflowId } from '../../common/names';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { gcWorkflowId, groupWorkflowId, s3Keys } from '../../common/names';
 import type { InstanceRecord } from '../../common/types';
 import { groupStatus, waitForConvergence } from '../../client/ops/status';
 import { runCli } from '../support/cli';
@@ -172,6 +173,10 @@ test('instance records appear in S3 as instances change, and are removed after t
   }, 30_000);
   expect(record).toMatchObject({ shard, tenant: 'default', group: 'web', id: member.instanceId, ec2InstanceId: member.ec2InstanceId, privateIp: expect.any(String) });
 
+  // The certificate files a leader kept for it (workers/agent-api/certificate-file-records.ts) go with its record.
+  const keptFiles = s3Keys.certificateFiles(shard, member.instanceId);
+  await fx.aws.s3.send(new PutObjectCommand({ Bucket: fx.bucket, Key: keptFiles, Body: '{"version":1,"files":{}}' }));
+
   // Replacing it: the old record says terminated, then goes once past the retention; the new one stays.
   const replaced = await runCli('instance', 'replace', member.instanceId, '--shard', shard, '--ui-url', ui);
   expect(replaced.code).toBe(0);
@@ -186,6 +191,7 @@ test('instance records appear in S3 as instances change, and are removed after t
     const keys = await recordKeys();
     return !keys.includes(key) && keys.includes(`shard/${shard}/instance/default.${fresh.instanceId}.json`) ? keys : undefined;
   }, 60_000);
+  expect(await listKeys(fx.aws.s3, fx.bucket, `shard/${shard}/certificate-files/`)).not.toContain(keptFiles);
 });
 
 test('a batch of records heartbeats its progress every page, and its retry writes only what is left', async () => {

@@ -27,7 +27,8 @@ import { parseConfigText, type NstanceConfig } from '../../common/config';
 import { proveCallsAllowed } from '../support/iam-proof';
 import { stackEnv } from '../support/stack-env';
 import { PartitionableTcpProxy } from '../support/tcp-proxy';
-import { certificateFilesKey, type CertificateFileRecord } from '../../workers/agent-api/certificate-file-records';
+import type { CertificateFileRecord } from '../../workers/agent-api/certificate-file-records';
+import { s3Keys } from '../../common/names';
 
 const shard = `fil-${Date.now().toString(36)}`;
 const KEY_VAR = `NSTANCE_TEST_FILES_KEY_${shard.toUpperCase().replace(/-/g, '_')}`;
@@ -285,7 +286,7 @@ test('a new leader serves the certificate files already issued (kept in S3, no p
     );
   const issuedBefore = (await issuedTo()).length;
 
-  const kept = await readJson<{ files: Record<string, CertificateFileRecord> }>(h.aws.s3, h.bucket, certificateFilesKey(shard, member.instanceId));
+  const kept = await readJson<{ files: Record<string, CertificateFileRecord> }>(h.aws.s3, h.bucket, s3Keys.certificateFiles(shard, member.instanceId));
   expect(Object.keys(kept.files).sort()).toEqual(['/etc/app/client', '/etc/app/tls']);
   expect(kept.files['/etc/app/tls']).toMatchObject({ serialNumber: tls.serialNumber, sealedKey: expect.any(String) });
   expect(kept.files['/etc/app/client']).toMatchObject({ serialNumber: client.serialNumber, agentKey: true });

@@ -3,7 +3,8 @@
  * an instance already holds until it is due, instead of issuing every file again (a signature and a
  * certificate-log entry each, and a push to every agent) on its first round.
  *
- * One object per instance, `shard/<shard>/certificate-files/<instance>.json`, written by the leader
+ * One object per instance, `shard/<shard>/certificate-files/<instance>.json` (deleted by garbage
+ * collection with the instance's record, once the instance is gone), written by the leader
  * after each issue (conditionally: the ETag it read, so an old leader's late write never drops a
  * newer leader's entry). Each file's record holds what is public: the certificate, its serial,
  * issue time and expiry, the digest of the spec it was issued for, and the public key. A key made
@@ -21,6 +22,7 @@ import type { ObjectStore, WriteCondition } from '../../adapters/s3/objects';
 import { WriteConflictError } from '../../adapters/s3/objects';
 import { publicKeyFingerprint } from '../../adapters/pki/x509';
 import { decryptSecret, encryptSecret } from '../../adapters/secrets/crypto';
+import { s3Keys } from '../../common/names';
 
 /** What a leader needs to serve an issued certificate file again. */
 export interface CertificateFileRecord {
@@ -53,10 +55,6 @@ interface StoredRecords {
 const sealedFor = (instanceId: string, path: string) => Buffer.from(`${instanceId}\u0000${path}`, 'utf8');
 /** Instances whose object (and its ETag) is held in memory at most: far above a shard's. */
 const MAX_INSTANCES = 20_000;
-
-export function certificateFilesKey(shard: string, instanceId: string): string {
-  return `shard/${shard}/certificate-files/${instanceId}.json`;
-}
 
 export class CertificateFileRecords {
   private readonly sealingKey: Buffer;
@@ -107,7 +105,7 @@ export class CertificateFileRecords {
   }
 
   private async read(instanceId: string): Promise<{ etag: string | undefined; files: Record<string, CertificateFileRecord> }> {
-    const stored = await this.options.objects.read(certificateFilesKey(this.options.shard, instanceId));
+    const stored = await this.options.objects.read(s3Keys.certificateFiles(this.options.shard, instanceId));
     let files: Record<string, CertificateFileRecord> = {};
     if (stored) {
       try {
@@ -129,7 +127,7 @@ export class CertificateFileRecords {
       const body: StoredRecords = { version: 1, instanceId, files };
       const condition: WriteCondition = current.etag === undefined ? { absent: true } : { etag: current.etag };
       try {
-        const etag = await this.options.objects.write(certificateFilesKey(this.options.shard, instanceId), JSON.stringify(body), condition, { signal });
+        const etag = await this.options.objects.write(s3Keys.certificateFiles(this.options.shard, instanceId), JSON.stringify(body), condition, { signal });
         this.remember(instanceId, { etag, files });
         return;
       } catch (err) {

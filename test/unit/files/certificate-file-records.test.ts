@@ -9,7 +9,8 @@ import { WriteConflictError } from '../../../adapters/s3/objects';
 import { createCaCertificate, issueCertificate } from '../../../adapters/pki/x509';
 import type { CertificateConfig, FileConfig } from '../../../common/config/files';
 import type { TemplateData } from '../../../common/template';
-import { CertificateFileRecords, certificateFilesKey } from '../../../workers/agent-api/certificate-file-records';
+import { CertificateFileRecords } from '../../../workers/agent-api/certificate-file-records';
+import { s3Keys } from '../../../common/names';
 import { CertificateFiles, type CertificateFilePersistence, type FileCertificateIssuer } from '../../../workers/agent-api/certificate-files';
 import { certificateFileSpec } from '../../../workers/agent-api/certificate-spec';
 
@@ -65,7 +66,7 @@ test('a new leader serves the certificates the last one issued, server key and a
   first.submitPublicKey(who.instanceId, '/etc/app/client', agentKey.publicKey);
   const before = await first.forInstance(who, [serverSpec, agentSpec], ca.issuer, persistence(records(objects, ca)));
   expect(ca.issued()).toBe(2);
-  const stored = objects.objects.get(certificateFilesKey('s1', who.instanceId))?.text ?? '';
+  const stored = objects.objects.get(s3Keys.certificateFiles('s1', who.instanceId))?.text ?? '';
   expect(stored).not.toContain('PRIVATE KEY');
   expect(JSON.parse(stored).files['/etc/app/client']).toMatchObject({ agentKey: true });
 
@@ -95,7 +96,7 @@ test('records under another CA, a sealed key moved to another instance, or a cer
   const [key, object] = [...objects.objects][0];
   const moved = JSON.parse(object.text) as { instanceId: string; files: Record<string, { publicKeyPem: string }> };
   moved.instanceId = 'web-xyz';
-  objects.objects.set(certificateFilesKey('s1', 'web-xyz'), { text: JSON.stringify(moved), etag: '"moved"' });
+  objects.objects.set(s3Keys.certificateFiles('s1', 'web-xyz'), { text: JSON.stringify(moved), etag: '"moved"' });
   expect((await records(objects, ca).load('web-xyz')).size).toBe(0);
 
   const swapped = JSON.parse(object.text) as typeof moved;
