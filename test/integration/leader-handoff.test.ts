@@ -194,8 +194,9 @@ test('an attach applied by EC2 whose answer is lost is not attached twice: the r
 
 test('the IAM proof covers every AWS call of the worker processes (not only the ENI moves), and fails without a statement they need', async () => {
   const proof = await stack.proveWorkerCalls();
+  console.log(`IAM proof of the worker processes: ${proof.distinct} distinct requests, from ${JSON.stringify(proof.calls)}`);
   expect(Object.keys(proof.calls)).toEqual(
-    expect.arrayContaining(['s3:GetObject', 's3:PutObject', 'ec2:DescribeNetworkInterfaces', 'ec2:AttachNetworkInterface', 'ec2:DetachNetworkInterface']),
+    expect.arrayContaining(['s3:GetObject', 's3:PutObject', 'secretsmanager:GetSecretValue', 'ec2:DescribeNetworkInterfaces', 'ec2:AttachNetworkInterface', 'ec2:DetachNetworkInterface', 'ec2:CreateTags']),
   );
   const policy = workerPolicy(stack.config, { account: MOTO_ACCOUNT });
   const needed: [string, RegExp][] = [
@@ -203,6 +204,7 @@ test('the IAM proof covers every AWS call of the worker processes (not only the 
     ['LeaderNetworkInterface', /ec2:AttachNetworkInterface on arn:aws:ec2:[^ ]+:network-interface\/eni-[^ ]+ .*ImplicitlyDenied/],
     ['LeaderNetworkWorkers', /ec2:DetachNetworkInterface on arn:aws:ec2:[^ ]+:instance\/i-[^ ]+ .*ImplicitlyDenied/],
     ['Ec2Describe', /ec2:DescribeNetworkInterfaces on \*.*ImplicitlyDenied/],
+    ['SecretsUnderPrefix', /secretsmanager:GetSecretValue on arn:aws:secretsmanager:[^ ]+:secret:nstance\/[^ ]+: ImplicitlyDenied/],
   ];
   for (const [sid, refusal] of needed) await expect(stack.proveWorkerCalls(withoutStatement(policy, sid))).rejects.toThrow(refusal);
 });

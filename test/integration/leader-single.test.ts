@@ -75,6 +75,8 @@ test('a leaderless run (nobody can lead) still continues as new once its history
   // Its own leader workflow for a shard no worker serves, on the running worker's queue: no
   // candidate ever leads, and only signals grow its history.
   const lonely = `${shard}-nobody`;
+  // The worker reads that shard's records for it: in production only that shard's workers (and policy) would.
+  stack.alsoProveShard(lonely);
   const handle = await stack.h.client.workflow.start<typeof leaderWorkflow>('leaderWorkflow', {
     workflowId: leaderWorkflowId(lonely),
     taskQueue: shardTaskQueue(shard),

@@ -22,11 +22,12 @@ import { eventually, listKeys, readJson } from './emulator';
 import { Ec2FaultProxy } from './fault-proxy';
 import { configText, seedShard, testConfig } from './fixtures';
 import { createHarness, workflowBundle, type Harness } from './harness';
-import { answering, answeringNow, CLI, leaderStatusOf, requireBuiltCli, spawnWorker, stopAll, type Answer, type WorkerProcess } from './processes';
+import { answering, answeringNow, CLI, leaderStatusOf, requireBuiltCli, spawnWorker, stopAll, type WorkerProcess } from './processes';
 import { stackEnv } from './stack-env';
 import { PartitionableTcpProxy } from './tcp-proxy';
 import { parseConfigText, type NstanceConfig } from '../../common/config';
-import type { PolicyDocument } from '../../common/iam/policy';
+import { workerPolicy, type PolicyDocument } from '../../common/iam/policy';
+import { MOTO_ACCOUNT } from './faults';
 import { TAG } from '../../common/names';
 import { proveWorkerCalls, type WorkerProofResult } from './worker-proof';
 
@@ -57,6 +58,7 @@ export class LeaderStack {
   /** The config each stack's shard runs, for the IAM proof of its workers' calls. */
   private static readonly configs = new Map<string, string>();
   readonly workers: LeaderWorker[] = [];
+  private readonly otherShards: string[] = [];
   /** Reads EC2 through the fault proxy, so attaching/detaching states are visible. */
   readonly ec2: EC2Client;
   private tcpProxies: PartitionableTcpProxy[] = [];
@@ -229,7 +231,14 @@ export class LeaderStack {
    * against the generated policy or `policy`; throws naming each refused request.
    */
   async proveWorkerCalls(policy?: PolicyDocument): Promise<WorkerProofResult> {
-    return proveWorkerCalls(this.h.aws.ec2, this.proxy.wire, this.proxy.calls, this.config, stackEnv().region, { ignoreKeys: [TEST_READER_KEY], policy });
+    const config = this.config;
+    const policies = policy ? [policy] : [config, ...this.otherShards.map((id) => ({ ...config, shard: { ...config.shard, id } }))].map((c) => workerPolicy(c, { account: MOTO_ACCOUNT }));
+    return proveWorkerCalls(this.h.aws.ec2, this.proxy.wire, this.proxy.calls, config, stackEnv().region, { ignoreKeys: [TEST_READER_KEY], policies });
+  }
+
+  /** The IAM proof also grants the policy of `otherShard` (this config with that shard id): for a test that runs another shard's workflow on these workers. */
+  alsoProveShard(otherShard: string): void {
+    this.otherShards.push(otherShard);
   }
 
   /** The config the stack's shard runs. */
@@ -252,62 +261,4 @@ export class LeaderStack {
   }
 }
 
-export interface AnsweringSeen {
-  /** Most workers answering as leader in one sample. */
-  maxAnswering: number;
-  samples: number;
-  zeroSamples: number;
-  answeredBy: Set<string>;
-  /** Per worker, when its first and its last answer as leader arrived (ms since epoch). */
-  firstAnswerAt: Map<string, number>;
-  lastAnswerAt: Map<string, number>;
-  /**
-   * Longest time nobody answered, as an upper bound: from the last sample with an answer
-   * before a run of empty samples to the first sample with one after it (or the stop).
-   */
-  longestZeroMs: number;
-  /** Samples in which more than one worker answered (for the failure message). */
-  overlaps: Answer[][];
-}
-
-/**
- * Polls every worker's status endpoint and agent API until stopped; records the most
- * answering at once, when each worker answered, and the longest stretch with none.
- */
-export function watchAnswering(stack: LeaderStack, everyMs = 100): { stop: () => Promise<AnsweringSeen> } {
-  let running = true;
-  const seen: AnsweringSeen = { maxAnswering: 0, samples: 0, zeroSamples: 0, answeredBy: new Set(), firstAnswerAt: new Map(), lastAnswerAt: new Map(), longestZeroMs: 0, overlaps: [] };
-  let lastAnswered = Date.now();
-  let inZero = false;
-  const loop = (async () => {
-    while (running) {
-      const now = await answering(stack.live());
-      const at = Math.max(Date.now(), ...now.map((a) => a.at));
-      seen.samples++;
-      seen.maxAnswering = Math.max(seen.maxAnswering, now.length);
-      if (now.length > 1) seen.overlaps.push(now);
-      if (now.length === 0) {
-        seen.zeroSamples++;
-        inZero = true;
-      } else {
-        if (inZero) seen.longestZeroMs = Math.max(seen.longestZeroMs, at - lastAnswered);
-        inZero = false;
-        lastAnswered = at;
-      }
-      for (const a of now) {
-        seen.answeredBy.add(a.workerId);
-        if (!seen.firstAnswerAt.has(a.workerId)) seen.firstAnswerAt.set(a.workerId, a.at);
-        seen.lastAnswerAt.set(a.workerId, a.at);
-      }
-      await new Promise((r) => setTimeout(r, everyMs));
-    }
-    if (inZero) seen.longestZeroMs = Math.max(seen.longestZeroMs, Date.now() - lastAnswered);
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-      return seen;
-    },
-  };
-}
+export { watchAnswering, type AnsweringSeen } from './answering-watch';

@@ -18,8 +18,8 @@ import type { WireCall } from './wire-calls';
 export interface WorkerProofOptions {
   /** Calls signed with these access keys are the test's own reads through the proxy, not the workers'. */
   ignoreKeys?: readonly string[];
-  /** The policy to prove against (default: the one `nstance iam policy` generates for the config). */
-  policy?: PolicyDocument;
+  /** The policies to prove against, a call allowed by any (default: the one `nstance iam policy` generates for the config). */
+  policies?: PolicyDocument[];
 }
 
 export interface WorkerProofResult {
@@ -68,7 +68,7 @@ export async function proveWorkerCalls(
   for (const { call, requests } of authorised) if (requests.length > 0) calls[`${call.service}:${call.command}`] = (calls[`${call.service}:${call.command}`] ?? 0) + 1;
   const verdicts = await evaluate(
     authorised.flatMap((a) => a.requests),
-    [options.policy ?? workerPolicy(config, { account: MOTO_ACCOUNT })],
+    options.policies ?? [workerPolicy(config, { account: MOTO_ACCOUNT })],
   );
   const refused = verdicts.filter((v) => v.result !== 'Allowed');
   if (refused.length > 0) {
