@@ -47,8 +47,13 @@ const summarizers: Summarizers = {
   drainTargets: (tgs, ec2InstanceId, timeoutMs) => `drain ${ec2InstanceId} from ${targetGroupNames(tgs)} (up to ${Math.round(timeoutMs / 1000)} s)`,
   ensureTargets: (tgs, ids) => `check ${count(ids.length, 'serving instance')} are registered in ${targetGroupNames(tgs)}`,
   startInstanceWorkflows: (inputs) => `start ${count(inputs.length, 'instance workflow')}`,
-  startInstanceBatch: (batch) =>
-    `${batch.launchFirst ? 'launch and start' : 'start'} ${count(batch.instanceIds.length, 'instance')} of ${batch.common.tenant}/${batch.common.group} (${batch.common.launch.instanceType}): ${someIds(batch.instanceIds)}`,
+  startInstanceBatch: (batch) => {
+    const what = `${count(batch.instanceIds.length, 'instance')} of ${batch.common.tenant}/${batch.common.group} (${batch.common.launch.instanceType})`;
+    if (!batch.launchFirst) return `start ${what}: ${someIds(batch.instanceIds)}`;
+    // The batch's launches: the subnets are chosen inside the activity, so the pool is named.
+    const images = Object.values(batch.common.imageIds ?? {}).join(', ') || 'no image';
+    return `RunInstances and start ${what} in pool ${batch.common.launch.subnetPool} (${images}): ${someIds(batch.instanceIds)}`;
+  },
   signalInstances: (batch) => `tell ${count(batch.removals.length, 'instance')} to leave (${byReason(batch.removals.map((r) => r.reason))}): ${someIds(batch.removals.map((r) => r.instanceId))}`,
   rebuildMembers: (request) => `rebuild ${request.tenant}/${request.group}'s members from visibility and EC2 tags`,
   writeAudit: (entry) => {

@@ -338,9 +338,8 @@ export function checkFileVars(
     const refs = refsOf(template.files ?? {});
     byTemplate.set(name, refs);
     for (const { path, ref } of refs) {
-      if (ref[0] === 'Image' && ref.length === 2 && !(ref[1] in config.images)) {
-        list.add(['templates', name, 'files', ...path], `{{ .Image.${ref[1]} }}: unknown image "${ref[1]}"; defined images: ${Object.keys(config.images).join(', ') || '(none)'}`);
-      }
+      // Files are rendered by the agent API, which has no image ids to offer (userdata has them): refused here, not dropped at delivery.
+      if (ref[0] === 'Image') list.add(['templates', name, 'files', ...path], `{{ .${ref.join('.')} }}: image ids are not available to files (only to userdata)`);
     }
   }
   for (const [tenant, groups] of Object.entries(config.groups)) {

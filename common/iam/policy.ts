@@ -220,9 +220,9 @@ export function iamRequirements(config: NstanceConfig, options: IamOptions = {})
     Sid: 'LaunchTaggedInstances',
     Effect: 'Allow',
     Action: ['ec2:RunInstances'],
-    Resource: [`${ec2}:instance/*`, `${ec2}:volume/*`, `${ec2}:network-interface/*`],
+    Resource: [`${ec2}:instance/*`, `${ec2}:volume/*`],
     Condition: { StringEquals: { [`aws:RequestTag/${TAG.clusterId}`]: clusterId, [`aws:RequestTag/${TAG.shard}`]: shard, [`aws:RequestTag/${TAG.managed}`]: 'true' } },
-    why: 'what a launch creates (instance, root volume, primary network interface), only with the tags nstance sets',
+    why: 'what a launch creates and tags (instance, root volume), only with the tags nstance sets (EC2 judges request tags per resource type of the request)',
   });
   out.push({
     Sid: 'LaunchFromConfiguredResources',
@@ -233,15 +233,16 @@ export function iamRequirements(config: NstanceConfig, options: IamOptions = {})
       ...(groups ? groups.map((g) => `${ec2}:security-group/${g}`) : [`${ec2}:security-group/*`]),
       `arn:${partition}:ec2:${region}::image/*`,
       `${ec2}:key-pair/*`,
+      `${ec2}:network-interface/*`,
     ],
     Condition: inRegion,
-    why: `what a launch uses: the subnet pools' subnets, ${groups ? 'the configured security groups' : 'security groups (args do not name them literally)'}, images (looked up by filter, so not known in advance) and key pairs`,
+    why: `what a launch uses: the subnet pools' subnets, ${groups ? 'the configured security groups' : 'security groups (args do not name them literally)'}, images (looked up by filter, so not known in advance), key pairs, and the primary network interface it creates untagged`,
   });
   out.push({
     Sid: 'TagOnLaunchOnly',
     Effect: 'Allow',
     Action: ['ec2:CreateTags'],
-    Resource: [`${ec2}:instance/*`, `${ec2}:volume/*`, `${ec2}:network-interface/*`],
+    Resource: [`${ec2}:instance/*`, `${ec2}:volume/*`],
     Condition: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } },
     why: 'tags are set by the RunInstances request itself (TagSpecifications), never afterwards',
   });

@@ -111,7 +111,10 @@ test('instance_requirements resolve on moto (DescribeInstanceTypes, as it lacks 
   const selections = fx.faults.callsOf('GetInstanceTypesFromInstanceRequirements').length;
   const types = await resolver.resolve(r, 'arm64', 'group default/web');
   // The path that ran on moto: EC2's selection was asked and failed (moto lacks it), the described types were filtered here.
-  expect(fx.faults.callsOf('GetInstanceTypesFromInstanceRequirements').slice(selections).map((c) => c.outcome)).toEqual(['error']);
+  // (The group, loading the config just applied, may resolve it at the same time: one or more asks, none answered.)
+  const asked = fx.faults.callsOf('GetInstanceTypesFromInstanceRequirements').slice(selections).map((c) => c.outcome);
+  expect(asked.length).toBeGreaterThanOrEqual(1);
+  expect(asked.every((outcome) => outcome === 'error')).toBe(true);
   expect(fx.faults.callsOf('DescribeInstanceTypes').length).toBeGreaterThan(0);
   expect(types.length).toBeGreaterThan(0);
   expect(types.length).toBeLessThanOrEqual(5);

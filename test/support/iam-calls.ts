@@ -183,13 +183,15 @@ function runInstances(input: Input, scope: ArnScope, req: (action: string, resou
   const base = `arn:${partition}:ec2:${scope.region}:${scope.account}`;
   const specs = (input.TagSpecifications as { ResourceType?: string; Tags?: unknown }[] | undefined) ?? [];
   const tagsFor = (type: string) => requestTags(specs.find((s) => s.ResourceType === type)?.Tags);
-  const allTags = Object.assign({}, ...specs.map((s) => requestTags(s.Tags))) as Record<string, string>;
-  // Request tags are one set for the whole request, whichever resource they tag.
-  const withTags = { ...tagContext('aws:RequestTag', allTags), 'aws:TagKeys': Object.keys(allTags) };
+  // EC2 judges request tags per resource type: each created resource carries only its own TagSpecification's tags.
+  const withTagsOf = (type: string) => {
+    const tags = tagsFor(type);
+    return { ...tagContext('aws:RequestTag', tags), 'aws:TagKeys': Object.keys(tags) };
+  };
   const out = [
-    req('ec2:RunInstances', `${base}:instance/*`, withTags),
-    req('ec2:RunInstances', `${base}:volume/*`, withTags),
-    req('ec2:RunInstances', `${base}:network-interface/*`, withTags),
+    req('ec2:RunInstances', `${base}:instance/*`, withTagsOf('instance')),
+    req('ec2:RunInstances', `${base}:volume/*`, withTagsOf('volume')),
+    req('ec2:RunInstances', `${base}:network-interface/*`, withTagsOf('network-interface')),
     req('ec2:RunInstances', `${base}:subnet/${String(input.SubnetId)}`),
     req('ec2:RunInstances', `arn:${partition}:ec2:${scope.region}::image/${String(input.ImageId)}`),
     ...((input.SecurityGroupIds as string[] | undefined) ?? []).map((sg) => req('ec2:RunInstances', `${base}:security-group/${sg}`)),

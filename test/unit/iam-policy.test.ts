@@ -93,6 +93,8 @@ const denied: Call[] = [
   ['register in another target group', 'RegisterTargets', { TargetGroupArn: `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:targetgroup/other/0123456789abcdef`, Targets: [{ Id: 'i-ours' }] }],
   ['launch without the cluster and shard tags', 'RunInstances', launch({ TagSpecifications: [{ ResourceType: 'instance', Tags: tags({ [TAG.instanceId]: 'web-abc', Name: 'x' }) }] })],
   ["launch with another shard's tags", 'RunInstances', launch({ TagSpecifications: [{ ResourceType: 'instance', Tags: tags({ ...ours, [TAG.shard]: 'use1-az2' }) }] })],
+  // EC2 judges request tags per resource type: a root volume launched without the tags is refused.
+  ['launch with the tags on the instance only, not its volume', 'RunInstances', launch({ TagSpecifications: [{ ResourceType: 'instance', Tags: tags(ours) }] })],
   ['launch into a subnet outside the pools', 'RunInstances', launch({ SubnetId: 'subnet-0elsewhere' })],
   ['launch with another security group', 'RunInstances', launch({ SecurityGroupIds: ['sg-0wideopen'] })],
   ['pass another role', 'RunInstances', launch({ IamInstanceProfile: { Arn: `arn:aws:iam::${ACCOUNT}:instance-profile/admin` } })],

@@ -95,7 +95,7 @@ describe('activity summaries', () => {
   it('says whether a start batch launches its instances itself', () => {
     const common = { ...input, instanceId: undefined };
     const ids = ['web-1', 'web-2', 'web-3', 'web-4'];
-    expect(activitySummary('startInstanceBatch', [{ common, instanceIds: ids, paceMs: 0, launchFirst: true }])).toBe('launch and start 4 instances of default/web (t4g.micro): web-1, web-2, web-3 and 1 more');
+    expect(activitySummary('startInstanceBatch', [{ common, instanceIds: ids, paceMs: 0, launchFirst: true }])).toBe('RunInstances and start 4 instances of default/web (t4g.micro) in pool private (ami-0123): web-1, web-2, web-3 and 1 more');
     expect(activitySummary('startInstanceBatch', [{ common, instanceIds: ids, paceMs: 0 }])).toBe('start 4 instances of default/web (t4g.micro): web-1, web-2, web-3 and 1 more');
   });
 

@@ -39,7 +39,6 @@ const config = parseConfigText(
       '/etc/app/app.env': { kind: 'env', template: { INSTANCE: '{{ .Instance.ID }}', CLUSTER: '{{ .Cluster.ID }}' } },
       '/etc/app/app.json': { kind: 'json', template: { group: '{{ .Tenant }}/{{ .Group }}', port: 443, type: '{{ .Instance.Type }}' } },
       '/etc/app/hello': { kind: 'string', template: 'hello {{ .Instance.ID }}\n', mode: '0640' },
-      '/etc/app/image': { kind: 'string', template: '{{ .Image.al2023arm }}' },
       '/etc/app/tls': { kind: 'certificate', template: 'web' },
     }),
     (c: Record<string, unknown>) => void setPath(c, 'certificates', { web: { kind: 'server' } }),
@@ -64,7 +63,8 @@ test('every kind rendered with the instance values; secrets and objects read onc
   expect(byPath['/etc/app/app.env'].content).toBe(`CLUSTER=${config.cluster.id}\nINSTANCE=web-1\n`);
   expect(JSON.parse(byPath['/etc/app/app.json'].content)).toEqual({ group: 'default/web', port: 443, type: config.templates.web.instance_type });
   expect(byPath['/etc/app/hello']).toMatchObject({ content: 'hello web-1\n', mode: '0640' });
-  expect(rendered.problems).toEqual([expect.stringContaining('templates.web.files./etc/app/image')]);
+  // (A file naming an image id is refused when the config loads: config/invalid.test.)
+  expect(rendered.problems).toEqual([]);
 
   // Another instance: its own values, the same secret read (cached).
   const gets = store.gets;
@@ -100,6 +100,6 @@ test("declared: every path the template names (a certificate file's certificate 
   const request = { config, dynamic: emptyDynamicGroups(), store, objects: objectsIn(new Map()), instanceId: 'web-1', tenant: 'default', group: 'web', caCertPem: 'CA' };
   const rendered = await files.forInstance(request);
   expect(rendered.files.map((f) => f.path)).not.toContain('/etc/app/token');
-  expect(rendered.declared?.sort()).toEqual(['/etc/app/app.env', '/etc/app/app.json', '/etc/app/hello', '/etc/app/image', '/etc/app/tls.crt', '/etc/app/tls.key', '/etc/app/token', 'app/motd']);
+  expect(rendered.declared?.sort()).toEqual(['/etc/app/app.env', '/etc/app/app.json', '/etc/app/hello', '/etc/app/tls.crt', '/etc/app/tls.key', '/etc/app/token', 'app/motd']);
   expect((await files.forInstance({ ...request, group: 'gone' })).declared).toBeUndefined();
 });
