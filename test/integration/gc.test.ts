@@ -25,17 +25,16 @@ async function launchTagged(instanceId: string, forShard = shard): Promise<{ ec2
       SubnetId: fx.seed.subnetIds[0],
       MinCount: 1,
       MaxCount: 1,
-      TagSpecifications: [
-        {
-          ResourceType: 'instance',
-          Tags: [
-            { Key: TAG.instanceId, Value: instanceId },
-            { Key: TAG.clusterId, Value: 'test' },
-            { Key: TAG.shard, Value: forShard },
-            { Key: TAG.managed, Value: 'true' },
-          ],
-        },
-      ],
+      // Tagged as the project's own launches are (instance and root volume): the IAM proof judges this call too.
+      TagSpecifications: (['instance', 'volume'] as const).map((ResourceType) => ({
+        ResourceType,
+        Tags: [
+          { Key: TAG.instanceId, Value: instanceId },
+          { Key: TAG.clusterId, Value: 'test' },
+          { Key: TAG.shard, Value: forShard },
+          { Key: TAG.managed, Value: 'true' },
+        ],
+      })),
     }),
   );
   const instance = out.Instances![0];
