@@ -14,9 +14,9 @@
 import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { instanceWorkflowId } from '../common/names';
-import type { InstanceWorkflowInput, LaunchedInstance } from '../common/types';
+import type { AuditEntry, InstanceWorkflowInput, LaunchedInstance } from '../common/types';
 import { errorMessage } from '../common/failures';
-import type { InstanceBatch } from '../adapters/temporal/instance-batch';
+import type { InstanceBatch, LaunchReport } from '../adapters/temporal/instance-batch';
 import type { Launcher } from './launcher';
 
 /** Launches in flight at once: the token buckets pace them; this only bounds the sockets. */
@@ -79,7 +79,7 @@ export async function launchBatch(batch: InstanceBatch, ctx: BatchLaunchContext)
       try {
         const launched = progress.launched[instanceId] ?? (await ctx.launcher.launch(input, imageIds, subnetId, launch, mayExist || attempt > 1));
         progress.launched[instanceId] = launched;
-        await ctx.start({ ...input, launched });
+        await ctx.start({ ...input, launched, launchReported: true });
         progress.startedIds.push(instanceId);
         break;
       } catch (err) {
@@ -119,4 +119,37 @@ export function leftInputs(batch: InstanceBatch, progress: BatchProgress): Insta
     const launched = progress.launched[instanceId];
     return { ...batch.common, instanceId, ...(launched ? { launched } : left.findExisting ? { findExisting: true } : {}) };
   });
+}
+
+/**
+ * The batch's own account of what it launched and started (those workflows were started `launchReported`):
+ * one audit object for the batch instead of one per instance, and what the group learns of each instance
+ * without waiting for a report.
+ */
+export function launchAccount(batch: InstanceBatch, progress: BatchProgress, at: string, workflowId: string): { audit?: AuditEntry; reports: Record<string, LaunchReport> } {
+  const reports: Record<string, LaunchReport> = {};
+  const instances: Record<string, Record<string, unknown>> = {};
+  for (const id of progress.startedIds) {
+    const launched = progress.launched[id];
+    if (!launched) continue;
+    const type = launched.instanceType ? { instanceType: launched.instanceType } : {};
+    reports[id] = { ec2InstanceId: launched.ec2InstanceId, ...(launched.privateIp ? { privateIp: launched.privateIp } : {}), ...(launched.launchedAt ? { launchedAt: launched.launchedAt } : {}), ...type };
+    instances[id] = { ec2InstanceId: launched.ec2InstanceId, subnetId: launched.subnetId, imageId: launched.imageId, adopted: launched.adopted, ...type };
+  }
+  const ids = Object.keys(reports);
+  if (ids.length === 0) return { reports };
+  const { shard, tenant, group } = batch.common;
+  const audit: AuditEntry = {
+    shard,
+    action: 'instance.create',
+    actor: 'nstance',
+    at,
+    workflowId,
+    tenant,
+    group,
+    instanceIds: ids,
+    ec2InstanceIds: ids.map((id) => reports[id].ec2InstanceId),
+    details: { instances },
+  };
+  return { audit, reports };
 }

@@ -12,7 +12,7 @@ import { ObjectStore } from '../adapters/s3/objects';
 import { signalInstances, startInstanceBatch, type DeliveredRemovals, type InstanceBatch, type RemovalBatch, type StartedBatch } from '../adapters/temporal/instance-batch';
 import { rebuildGroupMembers, type RebuildRequest, type RebuiltMembers } from '../adapters/temporal/rebuild';
 import { startInstanceWorkflows, startOne } from '../adapters/temporal/start-instances';
-import { emptyProgress, launchBatch, leftInputs, type BatchProgress } from './batch-launch';
+import { emptyProgress, launchAccount, launchBatch, leftInputs, type BatchProgress } from './batch-launch';
 import { launcherFor } from './launcher';
 
 /** Config, audit and workflow-start activities of the group workflow. */
@@ -86,7 +86,11 @@ export function createGroupActivities(deps: ActivityDeps) {
       });
       // What the batch left to them launches from their own workflows (unspaced: spacing applied to the batch's launches).
       await startInstanceWorkflows(deps.temporal, leftInputs(batch, progress), 0);
-      return { started: batch.instanceIds };
+      const { workflowExecution, scheduledTimestampMs } = ctx.info;
+      const account = launchAccount(batch, progress, new Date(scheduledTimestampMs).toISOString(), workflowExecution?.workflowId ?? '');
+      // Every attempt writes the same key (the activity's identity): a retry after the write is a no-op.
+      if (account.audit) await writeAudit(objects, account.audit, activityDedupeKey(ctx), { signal: ctx.cancellationSignal });
+      return { started: batch.instanceIds, launched: account.reports };
     },
 
     /** Tells a batch of instance workflows to go (drain and terminate, or terminate at once). */
@@ -106,12 +110,15 @@ export function createGroupActivities(deps: ActivityDeps) {
 
     /** One object per entry; a retry reuses the same key (the activity's identity) and writes nothing new. */
     async writeAudit(entry: AuditEntry): Promise<AuditResult> {
-      const { activityId, workflowExecution } = Context.current().info;
-      // Same on every attempt of this call, different for every other call.
-      const dedupeKey = `${workflowExecution?.workflowId}/${workflowExecution?.runId}/${activityId}`;
-      return writeAudit(objects, entry, dedupeKey);
+      return writeAudit(objects, entry, activityDedupeKey(Context.current()));
     },
   };
+}
+
+/** Same on every attempt of one activity call, different for every other call. */
+function activityDedupeKey(ctx: Context): string {
+  const { activityId, workflowExecution } = ctx.info;
+  return `${workflowExecution?.workflowId}/${workflowExecution?.runId}/${activityId}`;
 }
 
 /** How many items a retried attempt's last heartbeat said were done. */

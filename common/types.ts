@@ -46,6 +46,12 @@ export interface InstanceWorkflowInput extends GroupRef {
   launched?: LaunchedInstance;
   /** The group's batch may have launched it already: the workflow's own launch looks for it by tag first. */
   findExisting?: boolean;
+  /**
+   * With `launched`: the batch audited the creation and gave the group the instance, so the workflow does
+   * neither, nor waits for EC2 to show it running. Its agent's registration shows that; one that dies before
+   * registering is caught by the group's observation of EC2, or by the registration timeout.
+   */
+  launchReported?: boolean;
 }
 
 /** What an in-service instance workflow carries into its next run. */

@@ -11,7 +11,7 @@ import { groupBatchActivities } from './activity-options';
 import { resolveBudget } from './decisions/budget';
 import { describeDrift, driftedFields, driftOf, pruneVersions, versionFor, type DriftView } from './decisions/drift';
 import { decideReconcile, newInstanceId, type Removal } from './decisions/reconcile';
-import { desiredSize, forget, type GroupState } from './group-state';
+import { applyLaunched, desiredSize, forget, type GroupState } from './group-state';
 import { runStep, stepDue } from './group-steps';
 import { queueRecord } from './group-records';
 
@@ -173,4 +173,5 @@ async function startUnstarted(ref: GroupRef, state: GroupState, imageIds: Record
   if (!started) return;
   const done = new Set(started.started);
   state.unstarted = state.unstarted.filter((id) => !done.has(id));
+  if (started.launched) applyLaunched(state, started.launched, Date.now());
 }

@@ -7,6 +7,7 @@ import { packMembers, unpackMembers, type PackedMember } from './group-carry';
 import { packRecords, type PackedRecord } from './group-records-carry';
 import type { GroupState as LegacyCarriedGroupState } from './legacy/group-state-v1';
 import type { StepHealth, StepName } from './group-steps';
+import type { LaunchReport } from '../adapters/temporal/instance-batch';
 
 export interface GroupState {
   members: Record<string, Member>;
@@ -195,6 +196,18 @@ export function applyUpdate(state: GroupState, update: InstanceUpdate, now: numb
     replacing: known.replacing,
   };
   if (state.unstarted.length > 0) state.unstarted = state.unstarted.filter((id) => id !== update.instanceId);
+}
+
+/**
+ * What the group's start batch launched and started `launchReported`: those workflows do not report running,
+ * so the batch's answer counts as that report. A member that reported since (its agent registered first) or
+ * is leaving keeps what it has.
+ */
+export function applyLaunched(state: GroupState, launched: Record<string, LaunchReport>, now: number): void {
+  for (const [instanceId, report] of Object.entries(launched)) {
+    const member = state.members[instanceId];
+    if (member?.phase === 'provisioning' && !member.leaving) applyUpdate(state, { instanceId, phase: 'running', ...report }, now);
+  }
 }
 
 /** The members found by a rebuild, then the reports heard meanwhile (now judged against them). */

@@ -139,11 +139,18 @@ async function enterService(
   try {
     launched = await provision(input, report);
     report.set({ ec2InstanceId: launched.ec2InstanceId, launchedAt: launched.launchedAt, privateIp: launched.privateIp, ...(launched.instanceType ? { instanceType: launched.instanceType } : {}) });
-    // Audit and the wait run side by side: one workflow task instead of two.
-    const audited = report.audit('instance.create', { subnetId: launched.subnetId, imageId: launched.imageId, adopted: launched.adopted });
-    const running = leave() ? undefined : waitActivities.awaitInstanceState(launched.ec2InstanceId, 'running');
-    const [, seen] = await Promise.all([audited, running]);
-    if (!leave()) await report.transition('running', { privateIp: seen?.privateIp ?? report.status.privateIp });
+    if (input.launched && input.launchReported) {
+      // Its batch audited it and told the group (activities/group-activities.ts): two activities, their workflow
+      // tasks and a report fewer per instance of a scale-up. Decided by the input, which a replayed history
+      // carries as it was, so no patch marker is needed.
+      if (!leave()) await report.transition('running', {}, { tellGroup: false });
+    } else {
+      // Audit and the wait run side by side: one workflow task instead of two.
+      const audited = report.audit('instance.create', { subnetId: launched.subnetId, imageId: launched.imageId, adopted: launched.adopted });
+      const running = leave() ? undefined : waitActivities.awaitInstanceState(launched.ec2InstanceId, 'running');
+      const [, seen] = await Promise.all([audited, running]);
+      if (!leave()) await report.transition('running', { privateIp: seen?.privateIp ?? report.status.privateIp });
+    }
   } catch (err) {
     if (isCancellation(err)) throw err;
     return { outcome: await fail(report, errorMessage(err), 'instance.failed') };

@@ -110,9 +110,12 @@ export function recordAudit(entry: AuditEntry): void {
   const group = entry.group ?? '';
   const details = entry.details ?? {};
   switch (entry.action) {
-    case 'instance.create':
-      launches.inc({ tenant, group, adopted: String(details.adopted === true) });
+    case 'instance.create': {
+      // A start batch's entry: one object for every instance it launched.
+      const batch = typeof details.instances === 'object' && details.instances !== null ? Object.values(details.instances as Record<string, { adopted?: unknown }>) : [details];
+      for (const launched of batch) launches.inc({ tenant, group, adopted: String(launched.adopted === true) });
       break;
+    }
     case 'instance.terminate':
       terminations.inc({ tenant, group, reason: boundedLabel(details.reason) });
       break;

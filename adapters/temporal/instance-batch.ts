@@ -6,7 +6,7 @@
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { instanceWorkflowId } from '../../common/names';
-import type { InstanceWorkflowInput } from '../../common/types';
+import type { InstanceWorkflowInput, LaunchedInstance } from '../../common/types';
 import type { Removal } from '../../workflows/decisions/reconcile';
 import { terminateSignal } from '../../workflows/definitions';
 import { startInstanceWorkflows } from './start-instances';
@@ -26,7 +26,12 @@ export interface InstanceBatch {
 export interface StartedBatch {
   /** Every id of the batch whose workflow runs or ran (a launch that failed fast has already told its group). */
   started: string[];
+  /** The instances the batch launched and started `launchReported`: their workflows do not report them running. */
+  launched?: Record<string, LaunchReport>;
 }
+
+/** What a group learns of an instance its batch launched. */
+export type LaunchReport = Pick<LaunchedInstance, 'ec2InstanceId' | 'privateIp' | 'launchedAt' | 'instanceType'>;
 
 export async function startInstanceBatch(client: Client, batch: InstanceBatch, onProgress: (count: number) => void, resumeAt = 0): Promise<StartedBatch> {
   const inputs: InstanceWorkflowInput[] = batch.instanceIds.map((instanceId) => ({ ...batch.common, instanceId }));

@@ -11,6 +11,7 @@ import { recordHistory } from '../support/record-histories';
 import type { InstanceBatch } from '../../adapters/temporal/instance-batch';
 import { CREATE_BATCH } from '../../workflows/group-actions';
 import { eventually } from '../support/emulator';
+import { auditedCreations, readAuditLog } from '../support/audit-log';
 import { Worker } from '@temporalio/worker';
 import { workflowBundle } from '../support/harness';
 import { useShard } from '../support/shard-fixture';
@@ -70,11 +71,19 @@ test(`a ${SIZE}-instance scale-up starts instances in batches with one spec each
       if (name) instanceActivities.set(name, (instanceActivities.get(name) ?? 0) + 1);
     }
   }
-  expect(instanceActivities.get('awaitInstanceState')).toBe(SIZE);
   expect(instanceActivities.get('launchInstance') ?? 0).toBe(0);
   expect(instanceActivities.get('selectSubnet') ?? 0).toBe(0);
-  recordHistory(groupWorkflowId(ref.shard, ref.tenant, ref.group), 'group-background-steps');
-  recordHistory(instanceWorkflowId(ref.shard, [...started][0] as string), 'instance-batch-launched');
+  // Nor did one audit its creation or wait for EC2 to show it running: each batch audited its launches in one
+  // entry, and its agent's registration showed it running.
+  expect(instanceActivities.get('writeAudit') ?? 0).toBe(0);
+  expect(instanceActivities.get('awaitInstanceState') ?? 0).toBe(0);
+  const audit = await readAuditLog(fx.aws.s3, fx.bucket, ref.shard);
+  const creations = auditedCreations(audit);
+  expect(creations).toHaveLength(SIZE);
+  expect(new Set(creations.map((c) => c.instanceId))).toEqual(started);
+  expect(audit.filter((e) => e.action === 'instance.create').length).toBeLessThanOrEqual(batches.length);
+  recordHistory(groupWorkflowId(ref.shard, ref.tenant, ref.group), 'group-launch-reported');
+  recordHistory(instanceWorkflowId(ref.shard, [...started][0] as string), 'instance-launch-reported');
   const status = await groupStatus(fx.client, ref, { limit: 0 });
   expect(status.diagnostics?.carriedStateBytes).toBeLessThan(30_000);
   await fx.expectEmulatorMatchesGroups();

@@ -8,10 +8,10 @@ import { parseConfigText } from '../../common/config';
 import { runCli } from '../support/cli';
 import { s3Keys, TAG } from '../../common/names';
 import { groupStatus, waitForConvergence } from '../../client/ops/status';
-import type { AuditEntry } from '../../common/types';
-import { ALIVE_STATES, eventually, listKeys, readJson, shardInstances, tagOf } from '../support/emulator';
+import { ALIVE_STATES, eventually, shardInstances, tagOf } from '../support/emulator';
 import { configText } from '../support/fixtures';
 import { useShard } from '../support/shard-fixture';
+import { auditedCreations, readAuditLog } from '../support/audit-log';
 
 const fx = useShard('grp', { worker: true });
 const { shard, ref } = fx;
@@ -102,16 +102,18 @@ test('applying a config with a new size converges (and replaces the scale overri
 });
 
 test('every scale request, config apply, creation and termination is audited once', async () => {
-  const keys = await listKeys(fx.aws.s3, fx.bucket, `shard/${shard}/audit/`);
-  const entries = await Promise.all(keys.map((k) => readJson<AuditEntry>(fx.aws.s3, fx.bucket, k)));
+  const entries = await readAuditLog(fx.aws.s3, fx.bucket, shard);
   const count = (action: string) => entries.filter((e) => e.action === action).length;
   expect(count('config.apply')).toBe(2);
   expect(count('group.scale')).toBe(2);
-  // 3 + 2 (scale up) + 1 (after scale-down to 1, apply 2) = 6 created; 4 terminated on scale-down.
-  expect(count('instance.create')).toBe(6);
+  // 3 + 2 (scale up) + 1 (after scale-down to 1, apply 2) = 6 created, each once (start batches audit their
+  // launches in one entry, one per batch here); 4 terminated on scale-down.
+  const created = auditedCreations(entries);
+  expect(created).toHaveLength(6);
+  expect(new Set(created.map((c) => c.ec2InstanceId)).size).toBe(6);
+  expect(new Set(created.map((c) => c.instanceId)).size).toBe(6);
+  expect(count('instance.create')).toBe(3);
   expect(count('instance.terminate')).toBe(4);
-  const created = entries.filter((e) => e.action === 'instance.create').flatMap((e) => e.ec2InstanceIds ?? []);
-  expect(new Set(created).size).toBe(6);
 });
 
 test('the CLI reports groups and instances as JSON, and `group scale --wait` converges', async () => {

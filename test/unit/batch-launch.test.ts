@@ -1,7 +1,7 @@
 /** The group's batched launch: retries with the same token, hands on what it cannot launch, resumes a retried attempt. */
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { emptyProgress, launchBatch, leftInputs, type BatchLaunchContext, type BatchProgress } from '../../activities/batch-launch';
+import { emptyProgress, launchAccount, launchBatch, leftInputs, type BatchLaunchContext, type BatchProgress } from '../../activities/batch-launch';
 import type { Launcher } from '../../activities/launcher';
 import type { InstanceBatch } from '../../adapters/temporal/instance-batch';
 import type { InstanceWorkflowInput, LaunchSpec } from '../../common/types';
@@ -75,6 +75,22 @@ describe('batch launch', () => {
     expect(started.map((i) => [i.instanceId, i.launched?.ec2InstanceId])).toEqual(expect.arrayContaining([['a', 'i-a'], ['b', 'i-b'], ['c', 'i-c']]));
     expect(progress.left).toEqual({});
     expect(launcher.calls.every((c) => !c.findExisting && c.launch.issuedAtMs === 1_000)).toBe(true);
+  });
+
+  test('what it started is audited in one entry and reported to the group; those workflows are told so', async () => {
+    const noCapacity = ApplicationFailure.create({ type: 'InsufficientCapacity', nonRetryable: true, message: 'no capacity' });
+    const launcher = fakeLauncher((c) => (c.instanceId === 'c' ? noCapacity : undefined));
+    const b = batch(['a', 'b', 'c'], { paceMs: 1 });
+    const { progress, started } = await run(b, launcher);
+    expect(started.map((i) => [i.instanceId, i.launchReported])).toEqual([['a', true], ['b', true]]);
+    // What the batch left to its own workflow audits and reports itself.
+    expect(leftInputs(b, progress).map((i) => [i.instanceId, i.launchReported])).toEqual([['c', undefined]]);
+    const { audit, reports } = launchAccount(b, progress, '2026-12-02T00:00:00.000Z', 'g');
+    expect(reports).toEqual({ a: { ec2InstanceId: 'i-a' }, b: { ec2InstanceId: 'i-b' } });
+    expect(audit).toMatchObject({ action: 'instance.create', shard: 's1', tenant: 'default', group: 'web', workflowId: 'g', instanceIds: ['a', 'b'], ec2InstanceIds: ['i-a', 'i-b'] });
+    expect(audit?.details).toEqual({ instances: { a: { ec2InstanceId: 'i-a', subnetId: expect.any(String), imageId: 'ami-1', adopted: false }, b: { ec2InstanceId: 'i-b', subnetId: expect.any(String), imageId: 'ami-1', adopted: false } } });
+    // Nothing started, nothing to audit.
+    expect(launchAccount(b, emptyProgress(), '2026-12-02T00:00:00.000Z', 'g')).toEqual({ reports: {} });
   });
 
   test('a launch whose outcome is unknown is retried with the same token inputs, looking for its instance first', async () => {

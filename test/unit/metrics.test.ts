@@ -39,6 +39,13 @@ describe('domain counters from audit entries', () => {
     expect(await value(domainRegistry, 'nstance_instance_failures_total', { tenant: 'm1', group: 'web', reason: 'target-registration-failed' })).toBe(1);
   });
 
+  it("counts each instance of a start batch's creation entry", async () => {
+    const instances = { a: { ec2InstanceId: 'i-a', adopted: false }, b: { ec2InstanceId: 'i-b', adopted: false }, c: { ec2InstanceId: 'i-c', adopted: true } };
+    recordAudit({ shard: 's', action: 'instance.create', actor: 'nstance', at, tenant: 'm2', group: 'web', instanceIds: ['a', 'b', 'c'], details: { instances } });
+    expect(await value(domainRegistry, 'nstance_instance_launches_total', { tenant: 'm2', group: 'web', adopted: 'false' })).toBe(2);
+    expect(await value(domainRegistry, 'nstance_instance_launches_total', { tenant: 'm2', group: 'web', adopted: 'true' })).toBe(1);
+  });
+
   it('observes handoff durations in seconds and counts GC terminations', async () => {
     recordAudit({ shard: 's', action: 'leader-handoff', actor: 'leader-workflow', at, details: { reason: 'heartbeat-timeout', durationMs: 5_900 } });
     recordAudit({ shard: 's', action: 'gc.terminate', actor: 'garbage-collector', at, details: { why: 'no workflow' } });

@@ -1,6 +1,6 @@
 import type { Member } from '../../../common/types';
 import { packMember, packMembers, unpackMember } from '../../../workflows/group-carry';
-import { applyUpdate, carryGroupState, finishRebuild, forget, initialGroupState, restoreGroupState, type GroupState } from '../../../workflows/group-state';
+import { applyLaunched, applyUpdate, carryGroupState, finishRebuild, forget, initialGroupState, restoreGroupState, type GroupState } from '../../../workflows/group-state';
 import { nextStepRetry, stepBackoffMs, stepError } from '../../../workflows/group-steps';
 
 /** A state past its rebuild, holding the given members. */
@@ -42,6 +42,26 @@ describe('group state: instance reports', () => {
     expect(state.members['web-a']).toMatchObject({ phase: 'in-service', health: 'unhealthy', seq: 1 });
     expect(state.nextSeq).toBe(2);
     expect(state.strays).toEqual(['web-b']);
+  });
+
+  test("a start batch's launches count as running reports, but never move a member back or revive one", () => {
+    const state = withMembers(
+      { instanceId: 'web-1', seq: 1, phase: 'provisioning' },
+      { instanceId: 'web-2', seq: 2, phase: 'in-service', ec2InstanceId: 'i-2' },
+      { instanceId: 'web-3', seq: 3, phase: 'provisioning' },
+    );
+    state.members['web-3'].leaving = true;
+    state.failures = 2;
+    state.backoffUntil = 99;
+    applyLaunched(state, { 'web-1': { ec2InstanceId: 'i-1', privateIp: '10.0.0.1' }, 'web-2': { ec2InstanceId: 'i-2' }, 'web-3': { ec2InstanceId: 'i-3' }, 'web-9': { ec2InstanceId: 'i-9' } }, 5);
+    expect(state.members['web-1']).toMatchObject({ phase: 'running', ec2InstanceId: 'i-1', privateIp: '10.0.0.1' });
+    expect(state.members['web-2'].phase).toBe('in-service');
+    expect(state.members['web-3']).toMatchObject({ phase: 'provisioning', leaving: true });
+    expect(state.members['web-9']).toBeUndefined();
+    expect(state.strays).toEqual([]);
+    // A launch that went through ends the creation backoff, as the instance's own running report did.
+    expect(state.failures).toBe(0);
+    expect(state.backoffUntil).toBeUndefined();
   });
 
   test('a failed launch backs creation off; a leaving member failing does not', () => {
