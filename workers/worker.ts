@@ -13,7 +13,7 @@ import type { DataConverter } from '@temporalio/common';
 import { agentServices, type AgentApiWorkerOptions } from './agent-api/wiring';
 import { installRuntimeWithoutSignalHandlers, LeadershipParticipant, leadershipFromEnv, runWithLeadership, workflowBundleFromEnv } from './leadership/participant';
 import { shardWorkerCounter } from './shard-workers';
-import { WORKFLOW_INTERCEPTOR_MODULES } from './workflow-interceptors';
+import { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOW_PRELOAD_MODULES } from './workflow-interceptors';
 import { instrumentAwsClients } from '../adapters/metrics/aws-errors';
 import { metricsSettingsFromEnv } from './metrics/telemetry';
 import { installRuntimeWithMetrics, startWorkerMetrics } from './metrics/wiring';
@@ -91,7 +91,11 @@ export async function createShardWorker(options: ShardWorkerOptions): Promise<Wo
     dataConverter: options.dataConverter ?? nstanceDataConverter(),
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
-      : { workflowsPath: require.resolve('../workflows'), interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES } }),
+      : {
+          workflowsPath: require.resolve('../workflows'),
+          interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES },
+          bundlerOptions: { preloadModules: WORKFLOW_PRELOAD_MODULES },
+        }),
     shutdownGraceTime: '10s',
     ...options.tuning,
   });

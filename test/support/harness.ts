@@ -9,7 +9,7 @@ import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-
 import { ACTIVITY_SDK_ATTEMPTS, createAwsClients, destroyAwsClients, type AwsClients } from '../../adapters/aws/clients';
 import type { ActivityDeps } from '../../activities';
 import { createShardWorker, type ShardWorkerOptions } from '../../workers/worker';
-import { WORKFLOW_INTERCEPTOR_MODULES } from '../../workers/workflow-interceptors';
+import { WORKFLOW_INTERCEPTOR_MODULES, WORKFLOW_PRELOAD_MODULES } from '../../workers/workflow-interceptors';
 import { nstanceDataConverter, WORKFLOW_BUNDLE_CONVERTER_OPTIONS } from '../../adapters/temporal/data-converter';
 import { FaultLayer } from './faults';
 import { stackEnv } from './stack-env';
@@ -25,7 +25,7 @@ function installQuietLogger(): void {
 
 let bundle: Promise<{ code: string }> | undefined;
 export function workflowBundle(): Promise<{ code: string }> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES, ...WORKFLOW_BUNDLE_CONVERTER_OPTIONS, logger: new DefaultLogger('WARN') });
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES, preloadModules: WORKFLOW_PRELOAD_MODULES, ...WORKFLOW_BUNDLE_CONVERTER_OPTIONS, logger: new DefaultLogger('WARN') });
   return bundle;
 }
 
