@@ -185,7 +185,8 @@ function sendPage(res: ServerResponse, status: number, title: string, body: stri
     // No script, no framing (the form cannot be overlaid by another page), posts to itself only.
     'content-security-policy': "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
     'x-frame-options': 'DENY',
-    'referrer-policy': 'no-referrer',
+    // same-origin, not no-referrer: under no-referrer the browser posts the form with `Origin: null`, which the same-origin check refuses.
+    'referrer-policy': 'same-origin',
     ...headers,
   });
   res.end(html);

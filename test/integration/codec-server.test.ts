@@ -85,6 +85,8 @@ browserTest('a browser signs in on the codec server, and the Web UI then shows t
     const settings = { endpoint: server.url, includeCredentials: true, passAccessToken: false, overrideRemoteCodecConfiguration: true };
     // (A string: this project's TypeScript has no DOM types.)
     await page.evaluate(`for (const [k, v] of Object.entries(${JSON.stringify(settings)})) localStorage.setItem(k, JSON.stringify(v))`);
+    // Cookies are kept per host, not per port: the UI's own (its _csrf) are the same host's, so the session is picked by name.
+    const sessionCookies = async () => (await session.context.cookies(server.url)).filter((c) => c.name === 'nstance_codec_session');
     const history = `${ui}/namespaces/default/workflows/${encodeURIComponent(workflowId)}/${handle.firstExecutionRunId}/history`;
     const decodedInput = `"marker": "${MARKER}"`;
     const showsDecoded = async (expected: boolean, name: string) => {
@@ -102,11 +104,11 @@ browserTest('a browser signs in on the codec server, and the Web UI then shows t
     await page.getByLabel('Codec server token').fill('not-the-token');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByText('That is not a token this codec server accepts.').waitFor({ timeout: 10_000 });
-    expect(await session.context.cookies(server.url)).toEqual([]);
+    expect(await sessionCookies()).toEqual([]);
     await page.getByLabel('Codec server token').fill(TOKEN);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Signed in' }).waitFor({ timeout: 10_000 });
-    const [cookie] = await session.context.cookies(server.url);
+    const [cookie] = await sessionCookies();
     expect(cookie).toMatchObject({ name: 'nstance_codec_session', httpOnly: true, sameSite: 'Strict', path: '/' });
     expect(cookie?.expires).toBeGreaterThan(Date.now() / 1000 + 7 * 3600);
     await session.screenshot(page, 'codec-login-signed-in');
@@ -116,7 +118,7 @@ browserTest('a browser signs in on the codec server, and the Web UI then shows t
     await page.goto(`${server.url}/login`);
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('heading', { name: 'Signed out' }).waitFor({ timeout: 10_000 });
-    expect(await session.context.cookies(server.url)).toEqual([]);
+    expect(await sessionCookies()).toEqual([]);
     await showsDecoded(false, 'codec-login-after-logout');
   } finally {
     await session.close();

@@ -124,9 +124,12 @@ test('browser login: the form, a wrong token refused without a cookie, the right
 
 test('browser login: another page cannot sign a browser in or out, and the other auth modes have no login', async () => {
   const url = await start({ mode: 'token', tokens: ['tok'] });
-  const forged = await login(url, 'tok', UI);
-  expect(forged.status).toBe(403);
-  expect(forged.headers.get('set-cookie')).toBeNull();
+  // From the UI's origin, and from an opaque one (a sandboxed frame, a page under no-referrer posts `Origin: null`).
+  for (const origin of [UI, 'null']) {
+    const forged = await login(url, 'tok', origin);
+    expect(forged.status).toBe(403);
+    expect(forged.headers.get('set-cookie')).toBeNull();
+  }
   const session = cookieOf(await login(url, 'tok'));
   expect((await fetch(`${url}/logout`, { method: 'POST', headers: { origin: 'http://evil.example', cookie: session } })).status).toBe(403);
   expect((await post(url, '/decode', [], { origin: UI, cookie: session })).status).toBe(200);
