@@ -4,20 +4,24 @@
  * to the people allowed to see them, while the server and its database only ever hold ciphertext.
  *
  * Who may call it:
- * - `token`: a bearer token from a file or NSTANCE_CODEC_SERVER_TOKEN (tools, CI, a UI whose
- *   operator pastes the token into the UI's codec settings);
+ * - `token`: a bearer token from a file or NSTANCE_CODEC_SERVER_TOKEN (tools, CI), or, for a
+ *   browser, the session cookie its /login sets for that token (codec-login.ts: the Web UI sends
+ *   cookies to its codec endpoint when it "includes cross-origin credentials", never a token);
  * - `temporal`: the Temporal UI's own auth header (codec "pass access token"): the token is
  *   accepted when Temporal itself accepts it for the request's namespace (DescribeNamespace with
  *   that authorization header), so whoever may read the namespace may decode it; answers cached;
  * - `none`: only when listening on loopback (the laptop demo).
- * Browsers may call it only from the configured UI origins (CORS); other origins are refused.
+ * Browsers may call it only from the configured UI origins (CORS, credentials allowed for exactly
+ * those origins, never `*`); other origins are refused.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
+import { readBodyUpTo, sendJson as send } from './agent-api/http';
 import { TtlCache } from './agent-api/ttl-cache';
+import { DEFAULT_LOGIN_TTL_MS, handleLoginRoute, LoginSessions, sessionOf, type LoginRoutes } from './codec-login';
 
 export type CodecServerAuth = { mode: 'token'; tokens: string[] } | { mode: 'temporal'; authorize: NamespaceAuthorizer } | { mode: 'none' };
 
@@ -33,6 +37,10 @@ export interface CodecServerOptions {
   port: number;
   /** Lets `none` listen beyond loopback: only where something else limits who reaches it (a container whose port is published on loopback). */
   unauthenticatedBeyondLoopback?: boolean;
+  /** `token` mode: how long a browser login (/login) lasts (default 8 h). */
+  loginTtlMs?: number;
+  /** `token` mode: mark the login cookie Secure (the browser reaches this server over https, through a TLS proxy). */
+  secureCookie?: boolean;
   log?: (line: string) => void;
 }
 
@@ -55,9 +63,10 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
     throw new CodecServerConfigError(`the codec server without authentication listens only on loopback, not ${options.host}: give it a token (--token-file or NSTANCE_CODEC_SERVER_TOKEN) or --auth temporal`);
   }
   if (options.auth.mode === 'token' && options.auth.tokens.length === 0) throw new CodecServerConfigError('--auth token needs at least one token');
-  const authorized = authorizer(options.auth);
+  const login = options.auth.mode === 'token' ? loginRoutes(options.auth.tokens, options) : undefined;
+  const authorized = authorizer(options.auth, login);
   const server = createServer((req, res) => {
-    handle(req, res, options, authorized).catch((err: Error) => {
+    handle(req, res, options, authorized, login).catch((err: Error) => {
       options.log?.(`codec server: ${req.method} ${req.url} failed: ${err.message}`);
       if (!res.headersSent) send(res, 500, { message: 'internal error' }, corsHeaders(req, options.allowedOrigins));
       else res.destroy();
@@ -72,7 +81,10 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
   };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, options: CodecServerOptions, authorized: (req: IncomingMessage) => Promise<boolean>): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, options: CodecServerOptions, authorized: (req: IncomingMessage) => Promise<boolean>, login: LoginRoutes | undefined): Promise<void> {
+  const path = (req.url ?? '').split('?')[0];
+  // The login pages are this server's own (same-origin forms, checked there), not the UI's CORS calls.
+  if (login && (await handleLoginRoute(req, res, path, login))) return;
   const origin = req.headers.origin;
   const cors = corsHeaders(req, options.allowedOrigins);
   if (origin !== undefined && !cors['access-control-allow-origin']) return send(res, 403, { message: `origin ${origin} may not call this codec server` });
@@ -80,12 +92,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: CodecS
     res.writeHead(204, { ...cors, 'access-control-allow-methods': 'POST, OPTIONS', 'access-control-allow-headers': 'authorization, content-type, x-namespace', 'access-control-max-age': '600' });
     return void res.end();
   }
-  const path = (req.url ?? '').split('?')[0];
   const operation = path === '/encode' ? 'encode' : path === '/decode' ? 'decode' : undefined;
   if (!operation) return send(res, 404, { message: 'POST /encode or /decode' }, cors);
   if (req.method !== 'POST') return send(res, 405, { message: 'POST only' }, { ...cors, allow: 'POST, OPTIONS' });
   if (!(await authorized(req))) return send(res, 401, { message: 'unauthorized' }, { ...cors, 'www-authenticate': 'Bearer' });
-  const body = await readBody(req);
+  const body = await readBodyUpTo(req, MAX_BODY_BYTES);
   if (body === undefined) return send(res, 413, { message: `body exceeds ${MAX_BODY_BYTES} bytes` }, cors);
   const payloads = parsePayloads(body);
   if (!payloads) return send(res, 400, { message: 'body must be {"payloads": [Payload, ...]} in proto3 JSON' }, cors);
@@ -98,16 +109,33 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: CodecS
   send(res, 200, { payloads: result.map(payloadToJson) }, cors);
 }
 
-function authorizer(auth: CodecServerAuth): (req: IncomingMessage) => Promise<boolean> {
+function loginRoutes(tokens: string[], options: CodecServerOptions): LoginRoutes {
+  return {
+    sessions: new LoginSessions({ ttlMs: options.loginTtlMs ?? DEFAULT_LOGIN_TTL_MS }),
+    acceptsToken: tokenMatcher(tokens),
+    secureCookie: options.secureCookie ?? false,
+    uiOrigin: options.allowedOrigins[0],
+  };
+}
+
+/** Every token compared, in constant time: how far a guess matched stays hidden. */
+function tokenMatcher(tokens: string[]): (token: string) => boolean {
+  const digests = tokens.map(digest);
+  return (token) => {
+    const presented = digest(token);
+    return digests.reduce((ok, d) => timingSafeEqual(d, presented) || ok, false);
+  };
+}
+
+function authorizer(auth: CodecServerAuth, login: LoginRoutes | undefined): (req: IncomingMessage) => Promise<boolean> {
   if (auth.mode === 'none') return async () => true;
   if (auth.mode === 'token') {
-    const digests = auth.tokens.map(digest);
+    const accepts = login?.acceptsToken ?? tokenMatcher(auth.tokens);
+    // A bearer header is judged alone (a wrong one is not rescued by a cookie); without one, the login's cookie.
     return async (req) => {
       const token = bearer(req);
-      if (token === undefined) return false;
-      const presented = digest(token);
-      // Every token compared, in constant time: how far a guess matched stays hidden.
-      return digests.reduce((ok, d) => timingSafeEqual(d, presented) || ok, false);
+      if (token !== undefined) return accepts(token);
+      return login !== undefined && sessionOf(req, login.sessions) !== undefined;
     };
   }
   // One DescribeNamespace per user and namespace a minute, however many pages the UI decodes.
@@ -141,17 +169,6 @@ function corsHeaders(req: IncomingMessage, allowedOrigins: string[]): Record<str
   return { 'access-control-allow-origin': origin, 'access-control-allow-credentials': 'true', vary: 'Origin' };
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
 function parsePayloads(body: Buffer): Payload[] | undefined {
   let value: unknown;
   try {
@@ -170,12 +187,6 @@ function parsePayloads(body: Buffer): Payload[] | undefined {
 
 function payloadToJson(payload: Payload): Record<string, unknown> {
   return temporal.api.common.v1.Payload.toObject(temporal.api.common.v1.Payload.create(payload), { bytes: String });
-}
-
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
-  res.end(text);
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

@@ -5,7 +5,9 @@ import { Connection } from '@temporalio/client';
 import { clientConnectionOptions, temporalSettingsFromEnv } from '../../adapters/temporal/connection-settings';
 import { NstancePayloadCodec } from '../../adapters/temporal/payload-codec';
 import { payloadKeyRingFromEnv } from '../../adapters/temporal/payload-keys';
+import { parseDuration } from '../../common/duration';
 import { startCodecServer, type CodecServerAuth } from '../../workers/codec-server';
+import { DEFAULT_LOGIN_TTL_MS } from '../../workers/codec-login';
 
 export const CODEC_SERVER_TOKEN_ENV = 'NSTANCE_CODEC_SERVER_TOKEN';
 export const DEFAULT_CODEC_SERVER_PORT = 8234;
@@ -17,6 +19,8 @@ interface CodecServerFlags {
   auth?: 'token' | 'temporal' | 'none';
   tokenFile?: string;
   unauthenticatedBeyondLoopback?: boolean;
+  loginTtl: number;
+  secureCookie?: boolean;
 }
 
 export function codecServerCommand(): Command {
@@ -32,6 +36,8 @@ export function codecServerCommand(): Command {
       new Option('--auth <mode>', 'token: a bearer token (--token-file or NSTANCE_CODEC_SERVER_TOKEN); temporal: the UI\'s auth header, accepted when Temporal accepts it for the namespace; none: loopback only (default: token when one is given, else none)').choices(['token', 'temporal', 'none']),
     )
     .option('--token-file <file>', 'file of accepted bearer tokens, one a line')
+    .option('--login-ttl <duration>', 'with --auth token: how long a browser stays signed in after GET /login (e.g. 8h, 30m)', parseLoginTtl, DEFAULT_LOGIN_TTL_MS)
+    .option('--secure-cookie', 'with --auth token: mark the login cookie Secure (browsers reach this server over https, through a TLS proxy)')
     .option('--unauthenticated-beyond-loopback', 'let --auth none listen on a non-loopback address (a container whose port is published on loopback only)')
     .action(async (flags: CodecServerFlags) => runCodecServer(flags));
 }
@@ -58,8 +64,9 @@ async function runCodecServer(flags: CodecServerFlags): Promise<void> {
       },
     };
   }
-  const server = await startCodecServer({ codec: new NstancePayloadCodec(keys), auth, allowedOrigins: flags.uiOrigin, host: flags.host, port: flags.port, unauthenticatedBeyondLoopback: flags.unauthenticatedBeyondLoopback, log: console.error });
+  const server = await startCodecServer({ codec: new NstancePayloadCodec(keys), auth, allowedOrigins: flags.uiOrigin, host: flags.host, port: flags.port, unauthenticatedBeyondLoopback: flags.unauthenticatedBeyondLoopback, loginTtlMs: flags.loginTtl, secureCookie: flags.secureCookie, log: console.error });
   console.log(`nstance codec-server on ${server.url} (auth ${mode}, key ${keys.current.id}, ${keys.byId.size - 1} old keys; UI origins ${flags.uiOrigin.join(', ')})`);
+  if (mode === 'token') console.log(`  browsers sign in at ${server.url}/login with the token (a session cookie; the Web UI must include cross-origin credentials)`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
@@ -79,6 +86,17 @@ function tokensFrom(file: string | undefined): string[] {
     }
   }
   return [...lines, ...(fromEnv ? [fromEnv] : [])].map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#'));
+}
+
+function parseLoginTtl(text: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  if (ms < 60_000 || ms > 7 * 86_400_000) throw new InvalidArgumentError(`--login-ttl must be between 1m and 7d, not ${text}`);
+  return ms;
 }
 
 function parsePort(text: string): number {

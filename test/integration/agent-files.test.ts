@@ -7,7 +7,7 @@
  * reach it through the health report's answer, before its periodic fetch; the health report
  * carries the digest of the files the agent holds and the server sees which are stale.
  */
-import { createHash, createPrivateKey, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +27,7 @@ import { parseConfigText, type NstanceConfig } from '../../common/config';
 import { proveCallsAllowed } from '../support/iam-proof';
 import { stackEnv } from '../support/stack-env';
 import { PartitionableTcpProxy } from '../support/tcp-proxy';
+import { recordSecretValue, testSecretsKey } from '../support/secret-ledger';
 import type { CertificateFileRecord } from '../../workers/agent-api/certificate-file-records';
 import { s3Keys } from '../../common/names';
 
@@ -90,13 +91,14 @@ const sha256 = (der: Buffer) => createHash('sha256').update(der).digest('hex');
 const jwk = (key: ReturnType<typeof createPublicKey>) => key.export({ format: 'jwk' });
 
 beforeAll(async () => {
-  process.env[KEY_VAR] = randomBytes(32).toString('base64');
+  testSecretsKey(KEY_VAR);
   h = await createHarness({ shard, bucket: `nstance-${shard}` });
   seed = await seedShard(h);
   config = filesConfig(seed, 'blue');
   await apply(config);
   const opened = await openSecrets({ aws: h.aws, bucket: h.bucket, shard, actor: 'test' });
-  await putSecret(opened, 'app/default/web/token', 'first-token');
+  // Overwritten below: recorded, so the history scan still looks for it.
+  await putSecret(opened, 'app/default/web/token', recordSecretValue('agent-files: the first token', 'first-token'));
   // The operator's upload, not the worker's: outside the fault layer, so the IAM proof does not judge it.
   const operator = new S3Client({ region: stackEnv().region, endpoint: stackEnv().awsEndpoint, forcePathStyle: true });
   await operator.send(new PutObjectCommand({ Bucket: h.bucket, Key: 'files/motd-test.txt', Body: 'welcome' })).finally(() => operator.destroy());

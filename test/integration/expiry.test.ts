@@ -141,7 +141,7 @@ test('forced expiry (30 days) replaces even while the group is not calm', async 
 test("the time-skipping server's histories hold no plaintext payload and no known secret", async () => {
   // The test's own reads of every secret and config in the account, not the project's: kept off the IAM proof's call log.
   const reader = createAwsClients({ region: stackEnv().region, endpoint: stackEnv().awsEndpoint });
-  const secrets = await knownSecrets(reader).finally(() => destroyAwsClients(reader));
+  const { secrets } = await knownSecrets(reader).finally(() => destroyAwsClients(reader));
   const report = await scanNamespace(env.connection, env.namespace ?? 'default', secrets);
   process.stdout.write(`expiry history scan: ${report.executions} executions, ${report.events} events, ${report.payloads} payloads (${report.encryptedPayloads} encrypted)\n`);
   expect(report.findings.slice(0, 20).map((f) => `${f.workflowId} event ${f.eventId}: ${f.problem}`)).toEqual([]);

@@ -33,6 +33,7 @@ import { configText, seedShard, testConfig } from '../support/fixtures';
 import { createHarness, type Harness } from '../support/harness';
 import { evaluate } from '../support/iam-proof';
 import { stackEnv } from '../support/stack-env';
+import { recordSecretsKey } from '../support/secret-ledger';
 
 const run = Date.now().toString(36);
 const REGION = 'us-east-1';
@@ -84,7 +85,7 @@ describe("moto's IAM enforcement, with a user holding only the generated policy"
   let tagged: string;
 
   beforeAll(async () => {
-    process.env[KEY_VAR] = Buffer.alloc(32, 7).toString('base64');
+    process.env[KEY_VAR] = recordSecretsKey(`iam-enforcement: the key in ${KEY_VAR}`, Buffer.alloc(32, 7)).toString('base64');
     moto = await startMoto();
     // Seeded while moto authorises everything (INITIAL_NO_AUTH_ACTION_COUNT unset), then switched on.
     const seed = clientsOf(admin);

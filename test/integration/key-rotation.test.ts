@@ -31,14 +31,15 @@ import { stackEnv } from '../support/stack-env';
 import { parseConfigText, type NstanceConfig } from '../../common/config';
 import { proveCallsAllowed } from '../support/iam-proof';
 import { recordHistory } from '../support/record-histories';
+import { recordSecretsKey, recordSecretValue } from '../support/secret-ledger';
 
 const run = Date.now().toString(36);
 const shard = `rot-${run}`;
 const COUNT = 300;
 /** Plus the CA key and the registration key. */
 const STORED = COUNT + 2;
-const oldKey = randomBytes(32);
-const newKey = randomBytes(32);
+const oldKey = recordSecretsKey('key-rotation: the old key', randomBytes(32));
+const newKey = recordSecretsKey('key-rotation: the new key', randomBytes(32));
 const NEW_VAR = `NSTANCE_TEST_NEW_KEY_${run.toUpperCase()}`;
 const OLD_VAR = `NSTANCE_TEST_OLD_KEY_${run.toUpperCase()}`;
 
@@ -188,7 +189,8 @@ test('nstance secrets put, get (redacted unless --reveal), list and delete, audi
   const scope = ['--shard', shard, '--bucket', h.bucket];
   const name = 'files/default/web/etc/app/cli-token';
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nstance-secret-')), 'v');
-  fs.writeFileSync(file, 'cli-s3cret-value');
+  // Deleted below: recorded, so the history scan still looks for it.
+  fs.writeFileSync(file, recordSecretValue('key-rotation: the CLI secret', 'cli-s3cret-value'));
   expect(await runCli('secrets', 'put', name, '--file', file, ...scope)).toMatchObject({ code: 0, stdout: expect.stringContaining(`created ${name}`) });
   const redacted = await runCli('secrets', 'get', name, ...scope);
   expect(redacted.code).toBe(0);

@@ -12,7 +12,6 @@
  * - the shard's secrets are in object storage, so `nstance secrets rotate-key` runs, and its
  *   workflow's page is checked too.
  */
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DescribeInstancesCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
@@ -30,6 +29,7 @@ import { signalsIn } from '../support/history';
 import { SimulatedFleet } from '../../client/agent/fleet';
 import type { HealthTransition } from '../../workflows/definitions';
 import { sample, scrapeMetrics } from '../support/metrics-scrape';
+import { testSecretsKey } from '../support/secret-ledger';
 
 jest.setTimeout(240_000);
 
@@ -64,7 +64,7 @@ const AGENT_USERDATA =
   "#!/bin/bash\nmkdir -p /etc/nstance && cat > /etc/nstance/ca.crt <<'CA'\n{{ .Server.CACert }}\nCA\n/opt/nstance/agent --register {{ .Server.RegistrationAddr }} --nonce {{ .Nonce }}\n";
 
 beforeAll(async () => {
-  process.env[KEY_VAR] = randomBytes(32).toString('base64');
+  testSecretsKey(KEY_VAR);
   stack = await LeaderStack.create({ shard, heartbeatTimeout: '3s', shardSettings, secrets });
   const metricsPort = await freePort();
   const sdkPort = await freePort();
@@ -209,14 +209,19 @@ describe('Web UI', () => {
     for (const type of ['groupWorkflow', 'instanceWorkflow', 'leaderWorkflow', 'gcWorkflow']) await page.getByText(type, { exact: true }).first().waitFor({ timeout: 15_000 });
     await s.screenshot(page, 'workflows-list');
 
-    // Each run's page, by direct URL: the header, the User Metadata tab (static summary and details, current
-    // details of a running run) and the event history (activity summaries). What is missing is collected, and
-    // every page's text is kept next to its screenshot, so one run shows all that is wrong.
+    // Each run's page, by direct URL: the header, its input (stored encrypted, decoded by the UI through the
+    // codec server: every workflow's input names its shard), the User Metadata tab (static summary and details,
+    // current details of a running run) and the event history (activity summaries). What is missing is
+    // collected, and every page's text is kept next to its screenshots, so one run shows all that is wrong.
     const missing: string[] = [];
     type Expected = { metadata: (string | RegExp)[]; history: (string | RegExp)[] };
+    const decodedInput = `"shard": "${shard}"`;
     const check = async (name: string, url: string, expected: Expected) => {
       await openAndWaitForText(page, url, 'User Metadata');
-      const history = await pageTextShowing(page, expected.history, 30_000);
+      const history = await pageTextShowing(page, [decodedInput, ...expected.history], 30_000);
+      // What the page opens on (its header and decoded input), as docs/images/decoded-history.png shows it.
+      await s.screenshot(page, `${name}-decoded`, { fullPage: false });
+      if (!shows(history, decodedInput)) missing.push(`${name}: the input decoded (${decodedInput})`);
       await s.screenshot(page, `${name}-history`);
       await page.getByText('User Metadata', { exact: true }).first().click();
       await page.getByTestId('user-metadata').first().waitFor({ timeout: 10_000 });

@@ -25,6 +25,7 @@ import { workerPolicy } from '../../common/iam/policy';
 import { FaultLayer, MOTO_ACCOUNT } from '../support/faults';
 import { evaluate, proveCallsAllowed } from '../support/iam-proof';
 import { stackEnv } from '../support/stack-env';
+import { recordSecretsKey } from '../support/secret-ledger';
 
 const run = Date.now().toString(36);
 const env = stackEnv();
@@ -39,7 +40,7 @@ const newClients = (faults: FaultLayer) => {
 /** The tests' own setup and checks (buckets, keys put in place, raw reads): not calls the project makes. */
 const aws = createAwsClients({ region: env.region, endpoint: env.awsEndpoint, maxAttempts: 3 });
 clients.push(aws);
-const rawKey = randomBytes(32);
+const rawKey = recordSecretsKey('secret-stores: the stores\' key', randomBytes(32));
 const keyEnv = { NSTANCE_TEST_SECRETS_KEY: rawKey.toString('base64') };
 
 afterAll(() => clients.forEach(destroyAwsClients));

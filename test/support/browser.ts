@@ -65,8 +65,8 @@ export interface BrowserSession {
   context: BrowserContext;
   /** A new page that refuses any request to a host other than loopback. */
   newPage(): Promise<Page>;
-  /** Saves a full-page PNG as `<ARTIFACTS_DIR>/<dir>/<name>.png` and returns its path. */
-  screenshot(page: Page, name: string): Promise<string>;
+  /** Saves a PNG (the full page, or with `{ fullPage: false }` what the viewport shows) as `<ARTIFACTS_DIR>/<dir>/<name>.png` and returns its path. */
+  screenshot(page: Page, name: string, options?: { fullPage?: boolean }): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -88,9 +88,9 @@ export async function openBrowser(options: BrowserOptions): Promise<BrowserSessi
     browser,
     context,
     newPage: () => context.newPage(),
-    async screenshot(page, name) {
+    async screenshot(page, name, { fullPage = true } = {}) {
       const file = path.join(dir, `${name.replace(/[^A-Za-z0-9._-]+/g, '_')}.png`);
-      await page.screenshot({ path: file, fullPage: true });
+      await page.screenshot({ path: file, fullPage });
       return file;
     },
     close: async () => {

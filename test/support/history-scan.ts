@@ -5,17 +5,24 @@
  *   exempt: search attributes, which the server must index and which hold ids only, and the SDK's
  *   own patch markers);
  * - a known secret anywhere in an event's bytes, payload or not: secret values from Secrets
- *   Manager, userdata (templates and what instances were launched with), and anything shaped
- *   like a registration nonce (a JWS) or a PEM private key.
+ *   Manager, Parameter Store SecureStrings, the plaintext of every object-storage secret (opened
+ *   with the keys the tests recorded, test/support/secret-ledger.ts) and those keys, the values
+ *   tests recorded, userdata (templates and what instances were launched with), and anything
+ *   shaped like a registration nonce (a JWS) or a PEM private key.
  */
 import { ListSecretsCommand, GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ListBucketsCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DescribeParametersCommand, GetParametersCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import { parse as parseJsonc } from 'jsonc-parser';
 import { listKeys } from './emulator';
 import { ENCRYPTED_ENCODING } from '../../adapters/temporal/payload-codec';
+import { decryptSecret } from '../../adapters/secrets/crypto';
+import { OBJECT_SECRETS_ROOT } from '../../adapters/secrets/object-storage';
+import { s3Keys } from '../../common/names';
+import { readSecretLedger, type SecretLedger } from './secret-ledger';
 
 export interface KnownSecret {
   label: string;
@@ -51,12 +58,26 @@ const EXEMPT_FIELDS = new Set(['searchAttributes']);
  */
 const EXEMPT_PATHS = /\.markerRecordedEventAttributes\.details\.patch-data\./;
 
-/** Secret values the emulator holds and the userdata the shards' configs declare. */
-export async function knownSecrets(aws: { secrets: SecretsManagerClient; s3: S3Client }): Promise<KnownSecret[]> {
+export interface KnownSecrets {
+  secrets: KnownSecret[];
+  /** Object-storage secrets that no recorded key opens: their plaintext cannot be searched for. */
+  unopened: string[];
+}
+
+/**
+ * Secret values the emulator holds (Secrets Manager, Parameter Store SecureStrings, object storage
+ * opened with the ledger's keys), the ledger's keys and values, and the userdata the shards' configs declare.
+ */
+export async function knownSecrets(aws: { secrets: SecretsManagerClient; s3: S3Client; ssm: SSMClient }, ledger: SecretLedger = readSecretLedger()): Promise<KnownSecrets> {
   const found: KnownSecret[] = [];
   for (const secret of await allSecrets(aws.secrets)) found.push(...fragments(`secret ${secret.name}`, secret.value));
+  for (const parameter of await secureParameters(aws.ssm)) found.push(...fragments(`parameter ${parameter.name}`, parameter.value));
+  const objects = await objectStorageSecrets(aws.s3, ledger.keys.map((k) => k.key));
+  for (const secret of objects.opened) found.push(...fragments(`object-storage secret ${secret.where}`, secret.value));
+  for (const { label, key } of ledger.keys) found.push({ label: `object-storage key (${label})`, needle: key.toString('base64') });
+  for (const { label, value } of ledger.values) found.push(...fragments(`secret value (${label})`, value));
   for (const userdata of await configuredUserdata(aws.s3)) found.push(...fragments(`userdata of ${userdata.where}`, userdata.text, 24));
-  return dedupe(found);
+  return { secrets: dedupe(found), unopened: objects.unopened };
 }
 
 /** Distinctive pieces of a secret: each line long enough to be one, cut to FRAGMENT_CHARS. */
@@ -162,6 +183,41 @@ async function allSecrets(client: SecretsManagerClient): Promise<{ name: string;
     NextToken = page.NextToken;
   } while (NextToken);
   return out;
+}
+
+/** Every SecureString in Parameter Store, decrypted. */
+async function secureParameters(ssm: SSMClient): Promise<{ name: string; value: string }[]> {
+  const names: string[] = [];
+  let NextToken: string | undefined;
+  do {
+    const page = await ssm.send(new DescribeParametersCommand({ NextToken, MaxResults: 50, ParameterFilters: [{ Key: 'Type', Values: ['SecureString'] }] }));
+    names.push(...(page.Parameters ?? []).flatMap((p) => (p.Name ? [p.Name] : [])));
+    NextToken = page.NextToken;
+  } while (NextToken);
+  const out: { name: string; value: string }[] = [];
+  // GetParameters takes 10 names a call.
+  for (let i = 0; i < names.length; i += 10) {
+    const page = await ssm.send(new GetParametersCommand({ Names: names.slice(i, i + 10), WithDecryption: true }));
+    for (const p of page.Parameters ?? []) if (p.Name && p.Value) out.push({ name: p.Name, value: p.Value });
+  }
+  return out;
+}
+
+/** Every object-storage secret (`cluster/<prefix><name>`, the CA certificate aside) of every bucket, opened with whichever key opens it. */
+async function objectStorageSecrets(s3: S3Client, keys: Buffer[]): Promise<{ opened: { where: string; value: string }[]; unopened: string[] }> {
+  const opened: { where: string; value: string }[] = [];
+  const unopened: string[] = [];
+  for (const bucket of (await s3.send(new ListBucketsCommand({}))).Buckets ?? []) {
+    for (const key of (await listKeys(s3, bucket.Name ?? '', OBJECT_SECRETS_ROOT)).filter((k) => k !== s3Keys.caCert())) {
+      const where = `s3://${bucket.Name}/${key}`;
+      const body = await s3.send(new GetObjectCommand({ Bucket: bucket.Name, Key: key }));
+      const blob = Buffer.from(await (body.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+      const plaintext = keys.map((k) => decryptSecret(blob, k)).find((p) => p !== undefined);
+      if (plaintext) opened.push({ where, value: plaintext.toString('utf8') });
+      else unopened.push(where);
+    }
+  }
+  return { opened, unopened };
 }
 
 /** Every string under a `userdata` key of every shard config and groups file in every bucket. */

@@ -1,4 +1,4 @@
-/** Small HTTP helpers for the agent API: JSON in and out, errors with a status and a reason code. */
+/** Small HTTP helpers for the agent API and the codec server: bodies and JSON in and out, errors with a status and a reason code. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export class HttpError extends Error {
@@ -15,17 +15,24 @@ export class HttpError extends Error {
 
 const MAX_BODY = 64 * 1024;
 
-export async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+/** The whole request body, or undefined once it passes `maxBytes` (the rest is not read). */
+export async function readBodyUpTo(req: IncomingMessage, maxBytes: number): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new HttpError(413, 'body-too-large', `request body exceeds ${MAX_BODY} bytes`);
+    if (size > maxBytes) return undefined;
     chunks.push(chunk as Buffer);
   }
+  return Buffer.concat(chunks);
+}
+
+export async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const body = await readBodyUpTo(req, MAX_BODY);
+  if (body === undefined) throw new HttpError(413, 'body-too-large', `request body exceeds ${MAX_BODY} bytes`);
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    value = JSON.parse(body.toString('utf8'));
   } catch {
     throw new HttpError(400, 'bad-json', 'request body is not JSON');
   }
