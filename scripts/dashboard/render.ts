@@ -76,14 +76,17 @@ function box(pos: GridPos): { left: number; top: number; width: number; height: 
 
 function timeseriesSvg(echarts: EchartsSsr, panel: PanelData, width: number, height: number, data: DashboardData): string {
   const chart = echarts.init(null, null, { renderer: 'svg', ssr: true, width, height });
+  const legendRows = panel.series.length <= 3 ? 1 : panel.series.length <= 6 ? 2 : 1;
   try {
     chart.setOption({
       animation: false,
       backgroundColor: 'transparent',
       color: PALETTE,
       textStyle: { color: THEME.text, fontFamily: 'DejaVu Sans, sans-serif', fontSize: 11 },
-      grid: { left: 8, right: 16, top: 12, bottom: panel.series.length > 0 ? 20 + 16 * Math.min(3, Math.ceil(panel.series.length / 2)) : 24, containLabel: true },
-      legend: { show: panel.series.length > 0, bottom: 0, left: 0, icon: 'rect', itemWidth: 14, itemHeight: 3, textStyle: { color: THEME.text, fontSize: 11 }, type: 'plain' },
+      // ECharts 6 keeps axis labels inside the grid's outer bounds by itself (containLabel is deprecated there).
+      grid: { left: 40, right: 16, top: 12, bottom: 28 + 16 * legendRows },
+      // Many series (one per activity type) scroll in one line, as Grafana's legend would cut them.
+      legend: { show: panel.series.length > 0, bottom: 0, left: 0, icon: 'rect', itemWidth: 14, itemHeight: 3, textStyle: { color: THEME.text, fontSize: 11 }, type: legendRows === 1 && panel.series.length > 3 ? 'scroll' : 'plain' },
       xAxis: { type: 'time', min: data.from, max: data.to, axisLine: { lineStyle: { color: THEME.grid } }, axisLabel: { color: THEME.muted, hideOverlap: true }, splitLine: { show: true, lineStyle: { color: THEME.grid, opacity: 0.5 } } },
       yAxis: { type: 'value', minInterval: panel.unit === 'bytes' ? undefined : 1, axisLabel: { color: THEME.muted, formatter: (v: number) => formatValue(v, panel.unit) }, splitLine: { lineStyle: { color: THEME.grid, opacity: 0.5 } } },
       series: panel.series.map((s) => ({
