@@ -74,9 +74,8 @@ function expectCreateBeforeDestroyOldestFirst(calls: readonly CallRecord[], drif
 
 /**
  * `group status --wait`'s progress off a terminal: one line per change of the counts, each the same rotation
- * (`<group> rotating: done/total · counts`), the rotation seen part-way, and the last line the group done, serving
- * its size. (Done may step back by one between two members: a member flagged for replacement counts both as
- * drifted and as being replaced, while the one before it, gone, counted in neither.)
+ * (`<group> rotating: done/total · counts`), done never going back, the rotation seen part-way, and the last line
+ * the group done, serving its size.
  */
 function expectRotationProgress(stdout: string): void {
   const shape = /^default\/web rotating: (\d+)\/(\d+) · desired (\d+), running (\d+) \(in service (\d+)\), pending (\d+), draining (\d+)$/;
@@ -87,6 +86,7 @@ function expectRotationProgress(stdout: string): void {
   const total = steps[0]?.[1] as number;
   expect(total).toBeGreaterThanOrEqual(SIZE - 1);
   expect(steps.every((s) => s[1] === total && s[2] === SIZE)).toBe(true);
+  expect(steps.every((s, i) => i === 0 || (s[0] as number) >= (steps[i - 1]?.[0] as number))).toBe(true);
   expect(steps.some((s) => (s[0] as number) > 0 && (s[0] as number) < total)).toBe(true);
   expect(lines.filter((l, i) => l === lines[i - 1])).toEqual([]);
   expect(lines.at(-1)).toBe(`default/web rotating: ${total}/${total} · desired ${SIZE}, running ${SIZE} (in service ${SIZE}), pending 0, draining 0`);
