@@ -218,7 +218,7 @@ export interface GroupStatus extends GroupRef {
 }
 
 export interface GroupRotation {
-  /** Members staying whose launch differs from what the group would launch now, and the fields that differ. */
+  /** Members staying, not yet being replaced, whose launch differs from what the group would launch now, and the fields that differ. */
   drifted: number;
   driftFields: DriftField[];
   /** Members being replaced now, by reason. */

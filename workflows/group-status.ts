@@ -61,7 +61,9 @@ export function rotationOf(members: Iterable<Member>, driftOf: (m: Member) => Dr
   let drifted = 0;
   for (const m of members) {
     const drift = driftOf(m);
-    if (drift && drift.length > 0 && !m.leaving) {
+    // A member being replaced is counted there alone: counted twice, a rotation's progress would go back each
+    // time the next member is flagged (`group status --wait` printed "-1/2").
+    if (drift && drift.length > 0 && !m.leaving && !m.replacing) {
       drifted++;
       for (const f of drift) fields.add(f);
     }

@@ -9,7 +9,7 @@
  * defines (anything else is counted as "other"), never instance ids or free text.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { AuditEntry } from '../../common/types';
+import type { AuditEntry, RemovalReason } from '../../common/types';
 
 export const domainRegistry = new Registry();
 const registers = [domainRegistry];
@@ -86,6 +86,8 @@ const gcActions = new Counter({
   labelNames: ['action'],
   registers,
 });
+// Each action's series from 0 (see knownGroup: a series born at 1 never rises for rate()).
+for (const action of GC_ACTIONS) gcActions.inc({ action }, 0);
 export const leaderEpochGauge = new Gauge({
   name: 'nstance_leader_epoch',
   help: 'Leadership epoch this worker holds or last held (absent before it ever led)',
@@ -104,11 +106,35 @@ export function boundedLabel(value: unknown): string {
 
 const FAILURE_PREFIXES: [RegExp, string][] = [[/^could not register in its target groups/, 'target-registration-failed']];
 
+/** The reasons a member is terminated for (RemovalReason), each a series of its own per group. */
+const TERMINATION_REASONS = ['scale-down', 'drain-requested', 'lost', 'unhealthy', 'termination-notice', 'replace-requested', 'expired-eligible', 'expired-forced', 'not-a-member', 'drift'] as const satisfies readonly RemovalReason[];
+/** Fails to compile when RemovalReason gains a reason the list above lacks. */
+const everyReasonListed: RemovalReason extends (typeof TERMINATION_REASONS)[number] ? true : never = true;
+void everyReasonListed;
+const FAILURE_REASONS = ['launch-failed', 'registration-timeout', 'target-registration-failed'] as const;
+const groupsSeen = new Set<string>();
+
+/**
+ * Creates a group's labelled counter series at 0 (launches, terminations and failures by each reason), once per
+ * process: a series that first appears at its first event, already 1, is one `rate()` and `increase()` never see
+ * rise, so a dashboard or an alert would miss each group's first failure. Called for every group the group gauges
+ * read and for every audited group.
+ */
+export function knownGroup(tenant: string, group: string): void {
+  const key = `${tenant}/${group}`;
+  if (groupsSeen.has(key)) return;
+  groupsSeen.add(key);
+  launches.inc({ tenant, group, adopted: 'false' }, 0);
+  for (const reason of TERMINATION_REASONS) terminations.inc({ tenant, group, reason }, 0);
+  for (const reason of FAILURE_REASONS) failures.inc({ tenant, group, reason }, 0);
+}
+
 /** Counts one audited action. Called once per audit object actually written (a retried write is not counted again). */
 export function recordAudit(entry: AuditEntry): void {
   const tenant = entry.tenant ?? '';
   const group = entry.group ?? '';
   const details = entry.details ?? {};
+  if (entry.tenant && entry.group) knownGroup(tenant, group);
   switch (entry.action) {
     case 'instance.create': {
       // A start batch's entry: one object for every instance it launched.

@@ -86,7 +86,8 @@ async function waitRotated(client: Client, ref: GroupRef, read: () => Promise<Gr
   const left = (l: GroupStatusReport['live']) => (l ? rotationLeft(l) : 0);
   let counts = (await read()).live;
   const total = left(counts);
-  const progress = show ? groupProgress(`${ref.tenant}/${ref.group} rotating`, total, () => total - left(counts)) : undefined;
+  // Never below 0: a config changed again mid-rotation adds drifted members after the total was taken.
+  const progress = show ? groupProgress(`${ref.tenant}/${ref.group} rotating`, total, () => Math.max(0, total - left(counts))) : undefined;
   try {
     for (;;) {
       if (counts && rotationDone(counts)) return await read();

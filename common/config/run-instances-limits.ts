@@ -1,6 +1,6 @@
 /**
  * The limits EC2 applies to the RunInstances parameters a config's `args` can carry: id formats,
- * counts, enumerations and EBS volume ranges. Checked on each args layer (defaults, template, group)
+ * counts, enumerations, EBS volume ranges and their size/IOPS/throughput ratios. Checked on each args layer (defaults, template, group)
  * where it is written, so an error names the field the operator wrote; a list in a later layer
  * replaces the earlier one (resolve.ts mergeArgs), so each list checked is one EC2 may receive.
  * Values that hold `{{ }}` are rendered at launch and left to the reference checks. Tag counts and
@@ -27,14 +27,24 @@ interface VolumeLimits {
   throughput?: [number, number];
   /** io1 and io2 need Iops. */
   iopsRequired?: boolean;
+  /** Most IOPS per GiB of size EC2 provisions. */
+  iopsPerGib?: number;
+  /** IOPS every volume of the type gets whatever its size (gp3's baseline), so the ratio binds only above it. */
+  baselineIops?: number;
+  /** Most MiB/s of throughput per provisioned IOPS. */
+  throughputPerIops?: number;
 }
 
-/** EBS volume types and their ranges (Amazon EBS volume types, as of gp3's 64 TiB / 80,000 IOPS / 2,000 MiB/s). */
+/**
+ * EBS volume types, their ranges and ratios (Amazon EBS volume types, as of gp3's 64 TiB / 80,000 IOPS /
+ * 2,000 MiB/s): gp3 500 IOPS per GiB above its 3,000 baseline and 0.25 MiB/s per IOPS; io1 50 IOPS per GiB;
+ * io2 1,000 IOPS per GiB (every io2 volume is Block Express now, whose ratio that is; 500 was the older io2's).
+ */
 export const EBS_VOLUME_LIMITS: Readonly<Record<string, VolumeLimits>> = {
-  gp3: { size: [1, 65_536], iops: [3_000, 80_000], throughput: [125, 2_000] },
+  gp3: { size: [1, 65_536], iops: [3_000, 80_000], throughput: [125, 2_000], iopsPerGib: 500, baselineIops: 3_000, throughputPerIops: 0.25 },
   gp2: { size: [1, 16_384] },
-  io2: { size: [4, 65_536], iops: [100, 256_000], iopsRequired: true },
-  io1: { size: [4, 16_384], iops: [100, 64_000], iopsRequired: true },
+  io2: { size: [4, 65_536], iops: [100, 256_000], iopsRequired: true, iopsPerGib: 1_000 },
+  io1: { size: [4, 16_384], iops: [100, 64_000], iopsRequired: true, iopsPerGib: 50 },
   st1: { size: [125, 16_384] },
   sc1: { size: [125, 16_384] },
   standard: { size: [1, 1_024] },
@@ -93,6 +103,36 @@ function checkEbs(mapping: Record<string, unknown>, path: readonly (string | num
   if (limits.iopsRequired && ebs.Iops === undefined) report([...at, 'Iops'], `${type} volumes need Iops (${limits.iops?.map((n) => n.toLocaleString('en-US')).join(' to ')})`);
   if (ebs.Throughput !== undefined && !limits.throughput) report([...at, 'Throughput'], `${type} volumes take no Throughput (only gp3 does)`);
   else if (limits.throughput) checkInteger(ebs.Throughput, [...at, 'Throughput'], limits.throughput, `a ${type} volume's Throughput (MiB/s)`, report);
+  checkEbsRatios(String(type), limits, ebs, at, report);
+}
+
+const within = (value: unknown, range: [number, number] | undefined): value is number =>
+  range !== undefined && typeof value === 'number' && Number.isInteger(value) && value >= range[0] && value <= range[1];
+
+/**
+ * EC2's ratios between a volume's size, IOPS and throughput, on values that are each in range (an out-of-range
+ * value has its own error already). A volume whose size is left out takes its snapshot's, unknown here: its
+ * IOPS ratio is left to EC2. gp3's IOPS default to its baseline when left out, and bound its throughput so.
+ */
+function checkEbsRatios(type: string, limits: VolumeLimits, ebs: Record<string, unknown>, at: readonly (string | number)[], report: Report): void {
+  const iops = ebs.Iops ?? limits.baselineIops;
+  if (!within(iops, limits.iops)) return;
+  const fmt = (n: number) => n.toLocaleString('en-US');
+  if (limits.iopsPerGib && ebs.Iops !== undefined && within(ebs.VolumeSize, limits.size)) {
+    const most = Math.max(limits.baselineIops ?? 0, limits.iopsPerGib * ebs.VolumeSize);
+    if (iops > most) {
+      const least = Math.ceil(iops / limits.iopsPerGib);
+      report([...at, 'Iops'], `${fmt(iops)} IOPS is more than a ${fmt(ebs.VolumeSize)} GiB ${type} volume can have: EC2 allows ${fmt(limits.iopsPerGib)} IOPS per GiB (${fmt(most)}); make VolumeSize at least ${fmt(least)} or Iops at most ${fmt(most)}`);
+    }
+  }
+  if (limits.throughputPerIops && within(ebs.Throughput, limits.throughput)) {
+    const most = Math.floor(iops * limits.throughputPerIops);
+    if (ebs.Throughput > most) {
+      const least = Math.ceil(ebs.Throughput / limits.throughputPerIops);
+      const given = ebs.Iops === undefined ? `the default ${fmt(iops)} IOPS` : `${fmt(iops)} IOPS`;
+      report([...at, 'Throughput'], `${fmt(ebs.Throughput)} MiB/s is more than ${given} allow on ${type}: EC2 allows ${limits.throughputPerIops} MiB/s per IOPS (${fmt(most)}); raise Iops to at least ${fmt(least)} or lower Throughput`);
+    }
+  }
 }
 
 function checkBlockDevices(mappings: unknown, report: Report): void {

@@ -1,14 +1,16 @@
 /**
  * Drift rotation: a changed instance type replaces every member, create-before-destroy, with EC2
- * never holding more than size + surge (sampled throughout, and replayed from the calls); the reason
- * is on the member and in the audit log; `nstance plan` says so beforehand. Changed vars rotate nothing.
+ * never holding more than size + surge (sampled throughout, and replayed from the calls), oldest first;
+ * `group status --wait` prints its progress; the reason is on the member and in the audit log; `nstance
+ * plan` says so beforehand. Changed vars rotate nothing.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as status from '../../client/ops/status';
 import { groupStatus, waitForConvergence } from '../../client/ops/status';
-import type { AuditEntry, GroupStatus, StatusPage } from '../../common/types';
+import type { AuditEntry, GroupStatus, Member, StatusPage } from '../../common/types';
+import type { CallRecord } from '../support/faults';
 import { groupWorkflowId } from '../../common/names';
 import { runCli } from '../support/cli';
 import { recordHistory } from '../support/record-histories';
@@ -34,6 +36,63 @@ async function allInService(): Promise<GroupStatus> {
     const s = await groupStatus(fx.client, ref);
     return s.total === SIZE && s.inService === SIZE ? s : undefined;
   }, 60_000);
+}
+
+/**
+ * The rotation's order, from the fault layer's log of the calls EC2 answered: replayed call by call, EC2 never
+ * holds more than `most` (each launch adds at most its MaxCount, each termination removes its ids); the k-th
+ * drifted member terminated goes only after the k-th replacement was launched (create before destroy, one
+ * replacement each); and they go in their launch order (oldest first: the group's creation order, seq).
+ */
+function expectCreateBeforeDestroyOldestFirst(calls: readonly CallRecord[], drifted: readonly Member[], most: number): void {
+  const ec2Ids = new Set(drifted.map((m) => m.ec2InstanceId));
+  let held = drifted.length;
+  let heldMost = held;
+  let launches = 0;
+  const terminated: { ec2InstanceId: string; afterLaunches: number }[] = [];
+  for (const c of calls) {
+    if (c.command === 'RunInstances') {
+      launches++;
+      held += Number(c.input.MaxCount ?? 1);
+    }
+    if (c.command !== 'TerminateInstances') continue;
+    for (const id of (c.input.InstanceIds as string[] | undefined) ?? []) {
+      // A repeated termination (a retried activity) removes nothing more.
+      if (!ec2Ids.has(id) || terminated.some((t) => t.ec2InstanceId === id)) continue;
+      held--;
+      terminated.push({ ec2InstanceId: id, afterLaunches: launches });
+    }
+    heldMost = Math.max(heldMost, held);
+  }
+  heldMost = Math.max(heldMost, held);
+  expect(heldMost).toBeLessThanOrEqual(most);
+  expect(terminated).toHaveLength(drifted.length);
+  for (const [k, t] of terminated.entries()) expect(t.afterLaunches).toBeGreaterThanOrEqual(k + 1);
+  const oldestFirst = [...drifted].sort((a, b) => a.seq - b.seq).map((m) => m.ec2InstanceId);
+  expect(terminated.map((t) => t.ec2InstanceId)).toEqual(oldestFirst);
+}
+
+/**
+ * `group status --wait`'s progress off a terminal: one line per change of the counts, each the same rotation
+ * (`<group> rotating: done/total · counts`), done never going back, the rotation seen part-way, and the last line
+ * the group done, serving its size.
+ */
+function expectRotationProgress(stdout: string): void {
+  const shape = /^default\/web rotating: (\d+)\/(\d+) · desired (\d+), running (\d+) \(in service (\d+)\), pending (\d+), draining (\d+)$/;
+  const lines = stdout.split('\n').filter((l) => l.startsWith('default/web rotating:'));
+  expect(lines.filter((l) => !shape.test(l))).toEqual([]);
+  const steps = lines.map((l) => (shape.exec(l) as RegExpExecArray).slice(1).map(Number));
+  expect(steps.length).toBeGreaterThanOrEqual(2);
+  const total = steps[0]?.[1] as number;
+  expect(total).toBeGreaterThanOrEqual(SIZE - 1);
+  expect(steps.every((s) => s[1] === total && s[2] === SIZE)).toBe(true);
+  expect(steps.every((s, i) => i === 0 || (s[0] as number) >= (steps[i - 1]?.[0] as number))).toBe(true);
+  expect(steps.some((s) => (s[0] as number) > 0 && (s[0] as number) < total)).toBe(true);
+  expect(lines.filter((l, i) => l === lines[i - 1])).toEqual([]);
+  expect(lines.at(-1)).toBe(`default/web rotating: ${total}/${total} · desired ${SIZE}, running ${SIZE} (in service ${SIZE}), pending 0, draining 0`);
+  // After the progress, the report of the group it waited for.
+  expect(stdout.slice(stdout.lastIndexOf('default/web rotating:'))).toMatch(new RegExp(`\\n\\s*desired ${SIZE} · running ${SIZE} \\(in service ${SIZE}\\) · pending 0 · draining 0\\n`));
+  expect(stdout).not.toContain('drifted:');
 }
 
 test('a changed instance type rotates the whole group, never over size + surge in EC2; plan says so first', async () => {
@@ -82,17 +141,20 @@ test('a changed instance type rotates the whole group, never over size + surge i
       }
       return s;
     });
-    const rotated = await runCli('group', 'status', 'default/web', '--shard', shard, '--bucket', fx.bucket, '--wait', '--timeout', '240s', '--json').finally(() => {
+    // As text, off a terminal (runCli captures it), so the progress lines are printed too.
+    const rotated = await runCli('group', 'status', 'default/web', '--shard', shard, '--bucket', fx.bucket, '--wait', '--timeout', '240s').finally(() => {
       countSpy.mockRestore();
       pagedSpy.mockRestore();
     });
     expect(rotated.stderr).toBe('');
     expect(rotated.code).toBe(0);
-    expect(JSON.parse(rotated.stdout).live).toMatchObject({ drifted: 0, replacing: {}, inService: SIZE, total: SIZE });
     // It polled (once a second through a rotation of several members), and no answer carried a member.
     expect(asked.length).toBeGreaterThanOrEqual(5);
     expect(asked.filter((a) => a === 'every member' || a.limit !== 0)).toEqual([]);
     expect(membersFetched).toBe(0);
+    expectRotationProgress(rotated.stdout);
+    const done = await runCli('group', 'status', 'default/web', '--shard', shard, '--bucket', fx.bucket, '--json');
+    expect(JSON.parse(done.stdout).live).toMatchObject({ drifted: 0, replacing: {}, inService: SIZE, total: SIZE });
     await eventually('every member replaced by an m7g.xlarge in service', async () => {
       const s = await groupStatus(fx.client, ref);
       for (const m of s.members) if (m.replacing) reasons.add(m.replacing.reason);
@@ -110,6 +172,7 @@ test('a changed instance type rotates the whole group, never over size + surge i
   // Default max_surge 1: never more than size + 1, and the surge was used (create before destroy).
   expect(mostSampled).toBeLessThanOrEqual(SIZE + 1);
   expect(mostSampled).toBeGreaterThanOrEqual(SIZE);
+  expectCreateBeforeDestroyOldestFirst(calls, before.members, SIZE + 1);
   expect(reasons).toEqual(new Set(['drift']));
 
   const keys = await listKeys(fx.aws.s3, fx.bucket, `shard/${shard}/audit/`);

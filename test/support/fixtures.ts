@@ -84,6 +84,10 @@ export function testConfig(seed: SeedResult, options: TestConfigOptions): Record
   };
 }
 
+/** Userdata an agent boots from (client/agent/fleet.ts reads it): the CA, the registration address and a nonce (valid for registration_timeout). */
+export const AGENT_USERDATA =
+  "#!/bin/bash\nmkdir -p /etc/nstance && cat > /etc/nstance/ca.crt <<'CA'\n{{ .Server.CACert }}\nCA\n/opt/nstance/agent --register {{ .Server.RegistrationAddr }} --nonce {{ .Nonce }}\n";
+
 export function configText(config: Record<string, unknown>): string {
   return `// test config\n${JSON.stringify(config, null, 2)}\n`;
 }

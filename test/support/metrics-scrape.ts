@@ -1,5 +1,5 @@
 /**
- * Scraping /metrics in integration tests: the worker process's endpoint (observability.test.ts),
+ * Scraping /metrics in integration tests: the worker process's endpoint (metrics-scrape.test.ts, metrics-agents.test.ts),
  * or, for tests that run the worker and the agent API in-process, the same server
  * (workers/metrics/server.ts) over this process's domain registry, where their counters land.
  */

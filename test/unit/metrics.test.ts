@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { Registry } from 'prom-client';
 import { instrumentAwsClients } from '../../adapters/metrics/aws-errors';
-import { boundedLabel, domainRegistry, recordAudit, recordGcAction } from '../../adapters/metrics/domain-metrics';
+import { boundedLabel, domainRegistry, knownGroup, recordAudit, recordGcAction } from '../../adapters/metrics/domain-metrics';
 import type { AwsClients } from '../../adapters/aws/clients';
 import type { GroupStatus } from '../../common/types';
 import { GroupGauges } from '../../workers/metrics/group-gauges';
@@ -25,6 +25,21 @@ async function value(registry: Registry, name: string, labels: Record<string, st
 
 describe('domain counters from audit entries', () => {
   const at = '2026-12-01T00:00:00.000Z';
+
+  it("has a known group's series from 0, so rate() sees its first failure rise, and never resets them", async () => {
+    const labels = { tenant: 'm0', group: 'batch' };
+    expect(await value(domainRegistry, 'nstance_instance_failures_total', { ...labels, reason: 'launch-failed' })).toBeUndefined();
+    knownGroup(labels.tenant, labels.group);
+    const text = await domainRegistry.metrics();
+    for (const reason of ['launch-failed', 'registration-timeout', 'target-registration-failed']) expect(text).toContain(`nstance_instance_failures_total{tenant="m0",group="batch",reason="${reason}"} 0`);
+    expect(text).toContain('nstance_instance_terminations_total{tenant="m0",group="batch",reason="drift"} 0');
+    expect(text).toContain('nstance_instance_launches_total{tenant="m0",group="batch",adopted="false"} 0');
+    recordAudit({ shard: 's', action: 'instance.failed', actor: 'nstance', at, tenant: 'm0', group: 'batch', details: { reason: 'RunInstances: InvalidParameterValue' } });
+    knownGroup(labels.tenant, labels.group);
+    expect(await value(domainRegistry, 'nstance_instance_failures_total', { ...labels, reason: 'launch-failed' })).toBe(1);
+    // The collector's actions are there from the start too.
+    expect(await value(domainRegistry, 'nstance_gc_actions_total', { action: 'duplicate-terminated' })).toBe(0);
+  });
 
   it('counts launches, terminations by reason and failures by kind', async () => {
     const before = (await value(domainRegistry, 'nstance_instance_terminations_total', { tenant: 'm1', group: 'web', reason: 'scale-down' })) ?? 0;

@@ -6,7 +6,7 @@
 import type { Client } from '@temporalio/client';
 import { Runtime } from '@temporalio/worker';
 import { collectDefaultMetrics } from 'prom-client';
-import { domainRegistry, leaderEpochGauge, leaderGauge } from '../../adapters/metrics/domain-metrics';
+import { domainRegistry, knownGroup, leaderEpochGauge, leaderGauge } from '../../adapters/metrics/domain-metrics';
 import { groupStatuses } from '../../client/ops/status';
 import type { LeadershipGate } from '../leadership/gate';
 import { GroupGauges } from './group-gauges';
@@ -42,7 +42,11 @@ export async function startWorkerMetrics(options: WorkerMetricsOptions): Promise
   if (!domainRegistry.getSingleMetric('nstance_group_desired')) {
     new GroupGauges({
       registry: domainRegistry,
-      read: () => groupStatuses(options.client, options.shard),
+      read: async () => {
+        const statuses = await groupStatuses(options.client, options.shard);
+        for (const s of statuses) knownGroup(s.tenant, s.group);
+        return statuses;
+      },
       reporting,
       onError: (err) => options.log(`metrics: reading the groups' status failed: ${(err as Error).message}`),
     });

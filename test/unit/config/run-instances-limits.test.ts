@@ -34,6 +34,11 @@ const cases: { name: string; at: string; value: unknown; path: string; says: str
   { name: 'st1 too small', at: `${G}.BlockDeviceMappings`, value: ebs({ VolumeType: 'st1', VolumeSize: 100 }), path: `${G}.BlockDeviceMappings[0].Ebs.VolumeSize`, says: 'from 125 to 16,384, got 100' },
   { name: 'throughput on io1', at: `${G}.BlockDeviceMappings`, value: ebs({ VolumeType: 'io1', VolumeSize: 100, Iops: 1_000, Throughput: 500 }), path: `${G}.BlockDeviceMappings[0].Ebs.Throughput`, says: 'io1 volumes take no Throughput' },
   { name: 'fractional volume size', at: `${G}.BlockDeviceMappings`, value: ebs({ VolumeType: 'gp3', VolumeSize: 10.5 }), path: `${G}.BlockDeviceMappings[0].Ebs.VolumeSize`, says: 'got 10.5' },
+  { name: 'io1 over 50 IOPS per GiB', at: `${G}.BlockDeviceMappings`, value: ebs({ VolumeType: 'io1', VolumeSize: 100, Iops: 5_001 }), path: `${G}.BlockDeviceMappings[0].Ebs.Iops`, says: '5,001 IOPS is more than a 100 GiB io1 volume can have: EC2 allows 50 IOPS per GiB (5,000); make VolumeSize at least 101 or Iops at most 5,000' },
+  { name: 'io2 over 1,000 IOPS per GiB', at: `${G}.BlockDeviceMappings`, value: ebs({ VolumeType: 'io2', VolumeSize: 10, Iops: 10_001 }), path: `${G}.BlockDeviceMappings[0].Ebs.Iops`, says: 'EC2 allows 1,000 IOPS per GiB (10,000)' },
+  { name: 'gp3 over 500 IOPS per GiB', at: `${G}.BlockDeviceMappings`, value: ebs({ VolumeType: 'gp3', VolumeSize: 10, Iops: 16_000 }), path: `${G}.BlockDeviceMappings[0].Ebs.Iops`, says: '16,000 IOPS is more than a 10 GiB gp3 volume can have: EC2 allows 500 IOPS per GiB (5,000); make VolumeSize at least 32' },
+  { name: 'gp3 throughput over 0.25 MiB/s per IOPS', at: `${G}.BlockDeviceMappings`, value: ebs({ VolumeType: 'gp3', VolumeSize: 100, Iops: 4_000, Throughput: 1_001 }), path: `${G}.BlockDeviceMappings[0].Ebs.Throughput`, says: '1,001 MiB/s is more than 4,000 IOPS allow on gp3: EC2 allows 0.25 MiB/s per IOPS (1,000); raise Iops to at least 4,004' },
+  { name: 'gp3 throughput over what the default IOPS allow', at: `${G}.BlockDeviceMappings`, value: ebs({ VolumeType: 'gp3', VolumeSize: 100, Throughput: 1_000 }), path: `${G}.BlockDeviceMappings[0].Ebs.Throughput`, says: '1,000 MiB/s is more than the default 3,000 IOPS allow on gp3' },
   { name: 'device without a name', at: `${G}.BlockDeviceMappings`, value: [{ Ebs: { VolumeSize: 10 } }], path: `${G}.BlockDeviceMappings[0].DeviceName`, says: 'DeviceName is required' },
   { name: 'device mapped twice', at: `${G}.BlockDeviceMappings`, value: [{ DeviceName: '/dev/xvda' }, { DeviceName: '/dev/xvda' }], path: `${G}.BlockDeviceMappings[1].DeviceName`, says: 'mapped twice (also BlockDeviceMappings[0])' },
   { name: 'tag resource type RunInstances does not tag', at: `${G}.TagSpecifications`, value: [{ ResourceType: 'image', Tags: [{ Key: 'a', Value: 'b' }] }], path: `${G}.TagSpecifications[0].ResourceType`, says: '"instance", "volume", "network-interface", "spot-instances-request", got "image"' },
@@ -67,6 +72,14 @@ describe("EC2's limits on RunInstances parameters, checked at load time on the l
         { DeviceName: '/dev/xvdc', Ebs: { VolumeType: 'st1', VolumeSize: 125 } },
         { DeviceName: '/dev/xvdd', Ebs: { SnapshotId: '{{ .Image.al2023arm }}' } },
         { DeviceName: '/dev/xvde', VirtualName: 'ephemeral0' },
+        // At each ratio exactly: gp3's baseline at its smallest size, 500 IOPS per GiB, 0.25 MiB/s per IOPS (the
+        // default IOPS too); io1 50 and io2 1,000 IOPS per GiB; a size left to the snapshot leaves the ratio to EC2.
+        { DeviceName: '/dev/xvdf', Ebs: { VolumeType: 'gp3', VolumeSize: 1, Iops: 3_000, Throughput: 750 } },
+        { DeviceName: '/dev/xvdg', Ebs: { VolumeType: 'gp3', VolumeSize: 32, Iops: 16_000, Throughput: 4_000 / 4 } },
+        { DeviceName: '/dev/xvdh', Ebs: { VolumeType: 'gp3', VolumeSize: 8, Throughput: 750 } },
+        { DeviceName: '/dev/xvdi', Ebs: { VolumeType: 'io1', VolumeSize: 100, Iops: 5_000 } },
+        { DeviceName: '/dev/xvdj', Ebs: { VolumeType: 'io2', VolumeSize: 10, Iops: 10_000 } },
+        { DeviceName: '/dev/xvdk', Ebs: { VolumeType: 'gp3', SnapshotId: 'snap-0123456789abcdef0', Iops: 16_000 } },
       ],
       TagSpecifications: [{ ResourceType: 'volume', Tags: [{ Key: 'team', Value: 'web' }] }],
     };

@@ -231,6 +231,23 @@ describe('rotation counts in the status query', () => {
     expect(rotationOf(paged)).toEqual(counts.rotation);
   });
 
+  test('count a drifted member being replaced once, so a rotation left never grows as the next member is flagged', () => {
+    const drift = (m: Member) => (m.launch === 1 ? (['instance_type'] as const).slice() : undefined);
+    const at = (members: Member[]) => rotationLeft(rotationOf(members, drift));
+    const a = { instanceId: 'web-1', seq: 1, phase: 'in-service' as const, launch: 1 };
+    const b = { instanceId: 'web-2', seq: 2, phase: 'in-service' as const, launch: 1 };
+    const flagged = { reason: 'drift' as const, sinceSeq: 3 };
+    const steps = [
+      at([{ ...a, replacing: flagged }, b]),
+      at([{ ...a, replacing: flagged }, b, { instanceId: 'web-3', seq: 3, phase: 'in-service', launch: 2 }]),
+      at([{ ...a, replacing: flagged, leaving: true }, b, { instanceId: 'web-3', seq: 3, phase: 'in-service', launch: 2 }]),
+      at([b, { instanceId: 'web-3', seq: 3, phase: 'in-service', launch: 2 }]),
+      at([{ ...b, replacing: { reason: 'drift', sinceSeq: 4 } }, { instanceId: 'web-3', seq: 3, phase: 'in-service', launch: 2 }]),
+    ];
+    expect(steps).toEqual([2, 2, 2, 1, 1]);
+    expect(rotationOf([{ ...a, replacing: flagged }, b], drift)).toEqual({ drifted: 1, driftFields: ['instance_type'], replacing: { drift: 1 } });
+  });
+
   test('are not done while the run has not judged drift (just continued as new), however settled the counts look', () => {
     // Between two replacements: two members replaced, two still drifted, none flagged, all four in service.
     const members: Member[] = [
