@@ -1,4 +1,6 @@
-import { Context } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { isAwsErrorCode } from '../adapters/aws/errors';
 import type { TargetGroupRef } from '../common/types';
 import type { ActivityDeps } from './deps';
 import { TargetDrainWatch } from '../adapters/elbv2/drain-watch';
@@ -66,7 +68,17 @@ export function createLoadBalancerActivities(deps: ActivityDeps) {
         const present = await targetsOf(elbv2, tg);
         for (const id of ec2InstanceIds) {
           if (present.has(id)) continue;
-          await registerTarget(elbv2, tg, id);
+          try {
+            await registerTarget(elbv2, tg, id);
+          } catch (err) {
+            // Not running any more (terminated behind the group's back, or expired and leaving before its report
+            // arrived): nothing to repair, and the others still are. The group's observation of EC2 settles it.
+            if (err instanceof ApplicationFailure && isAwsErrorCode(err.cause, 'InvalidTarget')) {
+              log.warn('target not repaired: its instance is not running', { ec2InstanceId: id, targetGroup: tg.arn });
+              continue;
+            }
+            throw err;
+          }
           repaired.push(`${id}@${tg.arn}`);
         }
       }

@@ -4,6 +4,7 @@
  */
 import {
   DeregisterTargetsCommand,
+  RegisterTargetsCommand,
   DescribeTargetHealthCommand,
   type DescribeTargetHealthCommandInput,
   type ElasticLoadBalancingV2Client,
@@ -119,4 +120,27 @@ describe('drainTargets', () => {
     // The wait left the watch: no more polling for it.
     expect(fake.calls.length).toBe(calls);
   });
+});
+
+test('ensureTargets re-registers the missing targets, skipping one EC2 says is not running (the rest are still repaired)', async () => {
+  const registered: string[] = [];
+  const elbv2 = {
+    send: async (command: unknown) => {
+      if (command instanceof DescribeTargetHealthCommand) return { TargetHealthDescriptions: [{ Target: { Id: 'i-ok', Port: 8080 }, TargetHealth: { State: 'healthy' } }] };
+      if (command instanceof RegisterTargetsCommand) {
+        const id = command.input.Targets?.[0]?.Id as string;
+        if (id === 'i-leaving') throw Object.assign(new Error(`The following targets are not in a running state and cannot be registered: '${id}'`), { name: 'InvalidTarget', $fault: 'client' });
+        if (id === 'i-denied') throw Object.assign(new Error('not allowed'), { name: 'AccessDenied', $fault: 'client' });
+        registered.push(id);
+        return {};
+      }
+      throw new Error(`unexpected ${String(command)}`);
+    },
+  } as unknown as ElasticLoadBalancingV2Client;
+  const acts = createLoadBalancerActivities({ aws: { elbv2 } as unknown as AwsClients, bucket: 'b', temporal: {} as Client });
+  const env = new MockActivityEnvironment();
+  await expect(env.run(acts.ensureTargets, [TG1], ['i-ok', 'i-leaving', 'i-lost'])).resolves.toEqual([`i-lost@${TG1.arn}`]);
+  expect(registered).toEqual(['i-lost']);
+  // Any other refusal still fails the step (the group shows it and retries later).
+  await expect(env.run(acts.ensureTargets, [TG1], ['i-denied'])).rejects.toThrow(/RegisterTargets i-denied/);
 });
