@@ -44,6 +44,7 @@ export function renderIamReport(report: IamReport): string {
   const parts = [
     section(`worker role policy (account ${report.account}, region ${report.region})`, report.workerPolicy),
     section('worker role trust policy', report.workerTrustPolicy),
+    section('operator policy: what `nstance config apply` calls (never the worker)', report.cliPolicy),
     section(
       'actions that accept no resource ARN (bounded to the region above)',
       report.unscoped.map((u) => `- ${u.actions.join(', ')}: ${u.why}`).join('\n'),
