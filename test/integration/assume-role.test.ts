@@ -7,11 +7,16 @@
  * `nstance iam policy --cross-account` generates for the config (test/support/sts-trust.ts, with the
  * policy simulator), the caller being the identity behind the request's signing key.
  *
+ * `nstance config apply` of such a shard checks its zone and subnets as the role, in the role's account.
+ *
  * Then the same for a whole worker process (`nstance worker`, behind the fault proxy, which records each
  * call's signing key from its SigV4 Authorization header): once it reads a config with assume_role, every
  * call of its activities and of its agent API is signed with the key AssumeRole answered, and a wrong
  * external_id stops it at start naming the role and the field.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { DescribeAvailabilityZonesCommand } from '@aws-sdk/client-ec2';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { assumeRoleCredentials, assumeRoleSettings } from '../../adapters/aws/assume-role';
@@ -20,7 +25,10 @@ import { parseConfigText } from '../../common/config';
 import { s3Keys } from '../../common/names';
 import { Ec2FaultProxy } from '../support/fault-proxy';
 import { FaultLayer, MOTO_ACCOUNT } from '../support/faults';
-import { configText } from '../support/fixtures';
+import type { SeedResult } from '../../scripts/seed-emulator';
+import { runCli } from '../support/cli';
+import { configText, seedShard, terminateShardWorkflows, testConfig } from '../support/fixtures';
+import { createHarness, type Harness } from '../support/harness';
 import { LeaderStack, TEST_READER_KEY } from '../support/leader-stack';
 import { stackEnv } from '../support/stack-env';
 import { TEST_OPERATOR, trustFor } from '../support/sts-trust';
@@ -109,6 +117,66 @@ test('a caller the trust policy does not name is refused, even with the right Ex
   } finally {
     destroyAwsClients(aws);
   }
+});
+
+describe('`nstance config apply` of a shard with shard.infra.assume_role', () => {
+  // The CLI in-process, its AWS endpoint the proxy (which evaluates the trust and records each call's signing key).
+  const shardRole = `arn:aws:iam::${MOTO_ACCOUNT}:role/nstance-shard`;
+  let h: Harness;
+  let seed: SeedResult;
+  let proxy: Ec2FaultProxy;
+  const configOf = (role: string) =>
+    testConfig(seed, { shard: h.shard, bucket: h.bucket, size: 0, shardSettings: { infra: { provider: 'aws', region: seed.region, zone: seed.zone, assume_role: { role_arn: role, external_id: 'tenant-9' } } } });
+  beforeAll(async () => {
+    h = await createHarness({ shard: `xapply-${Date.now().toString(36)}`, bucket: `nstance-xapply-${Date.now().toString(36)}` });
+    seed = await seedShard(h);
+    proxy = new Ec2FaultProxy({ target: env.awsEndpoint, recordCalls: true, trust: trustFor(parseConfigText(configText(configOf(shardRole)), 'config.jsonc')) });
+    await proxy.start();
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    if (h) await terminateShardWorkflows(h.client, h.shard);
+    await h?.close();
+  });
+
+  async function apply(config: Record<string, unknown>) {
+    const file = path.join(os.tmpdir(), `xapply-${process.pid}-${Date.now()}.jsonc`);
+    fs.writeFileSync(file, configText(config));
+    const endpoint = process.env.AWS_ENDPOINT_URL;
+    process.env.AWS_ENDPOINT_URL = proxy.url;
+    try {
+      return await runCli('config', 'apply', '-f', file, '--yes', '--json');
+    } finally {
+      process.env.AWS_ENDPOINT_URL = endpoint;
+      fs.rmSync(file, { force: true });
+    }
+  }
+
+  test("checks the zone and the pools' subnets as the shard's role; the config writes stay the operator's", async () => {
+    const mark = proxy.wire.length;
+    const out = await apply(configOf(shardRole));
+    expect(out.stderr).toBe('');
+    expect(out.code).toBe(0);
+    const calls = proxy.wire.slice(mark);
+    const assumed = [...proxy.sts.assumedKeys];
+    expect(assumed).toHaveLength(1);
+    const signer = (command: string) => [...new Set(calls.filter((c) => c.command === command).map((c) => c.accessKeyId))];
+    expect(signer('AssumeRole')).toEqual([operator.accessKeyId]);
+    expect(signer('DescribeAvailabilityZones')).toEqual(assumed);
+    expect(signer('DescribeSubnets')).toEqual(assumed);
+    expect(signer('PutObject')).toEqual([operator.accessKeyId]);
+    expect(proxy.sts.verdicts.at(-1)).toEqual({ principal: TEST_OPERATOR, externalId: 'tenant-9', result: 'Allowed' });
+  });
+
+  test("a role in another account reads that account's subnets: the operator's are not there, and the apply is refused naming them", async () => {
+    // moto keeps each account's resources apart: the seeded subnets are in the operator's account only.
+    const elsewhere = 'arn:aws:iam::210987654321:role/nstance-shard';
+    const out = await apply(configOf(elsewhere));
+    expect(out.code).toBe(1);
+    expect(out.stderr).toContain(`shard.subnet_pools.private[0]: subnet ${seed.subnetIds[0]} does not exist in region ${seed.region}`);
+    const zones = proxy.wire.filter((c) => c.command === 'DescribeAvailabilityZones').at(-1);
+    expect(zones?.accessKeyId).not.toBe(operator.accessKeyId);
+  });
 });
 
 describe('a worker process with shard.infra.assume_role', () => {
