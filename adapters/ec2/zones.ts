@@ -3,10 +3,30 @@
  * account; AZ IDs (`use1-az1`) do not, so a shard may name its zone either way. Checked at apply time:
  * the zone must exist, and every subnet of the shard's pools must be in it.
  */
-import { DescribeAvailabilityZonesCommand, DescribeSubnetsCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeAvailabilityZonesCommand, DescribeSubnetsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { ConfigValidationError, type ConfigIssue, type NstanceConfig } from '../../common/config';
 import { isAzId } from '../../common/config/aws-access';
+import { assumeRoleCredentials, assumeRoleSettings, type AssumeRoleClientOptions } from '../aws/assume-role';
 import { withAwsErrors } from '../aws/errors';
+
+/** An EC2 client for reading the shard's account, and how to let it go. */
+export interface ShardAccountEc2 {
+  ec2: Pick<EC2Client, 'send'>;
+  release(): void;
+}
+
+/**
+ * The client that reads the shard's zone and subnets: `own` (the operator's) when the shard has no
+ * assume_role; else one signing as the shard's role, because the zone and subnets are in the role's
+ * account (zone names map to other physical zones there, and the subnets exist only there).
+ */
+export function shardAccountEc2(config: NstanceConfig, own: Pick<EC2Client, 'send'>, options: AssumeRoleClientOptions): ShardAccountEc2 {
+  const assume = config.shard.infra.assume_role;
+  if (!assume) return { ec2: own, release: () => undefined };
+  const credentials = assumeRoleCredentials(assumeRoleSettings(assume, config.shard.id), options);
+  const ec2 = new EC2Client({ region: options.region, ...(options.endpoint ? { endpoint: options.endpoint } : {}), credentials });
+  return { ec2, release: () => ec2.destroy() };
+}
 
 export interface Zone {
   name: string;

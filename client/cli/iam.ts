@@ -17,6 +17,24 @@ interface IamPolicyOptions {
   resolveRoles?: boolean;
 }
 
+const ACCOUNT_ID = /^\d{12}$/;
+// What a role's trust policy may name as its Principal AWS: an account (id or root), a user or a role (with a path).
+const PRINCIPAL_ARN = /^arn:aws[a-z-]*:iam::\d{12}:(root|(user|role)\/[\w+=,.@/-]{1,512})$/;
+
+/** The flags' values checked before anything is generated; the error names the flag and what it expects. */
+export function checkIamPolicyFlags(options: Pick<IamPolicyOptions, 'account' | 'operator' | 'crossAccount'>): void {
+  if (options.account !== undefined && !ACCOUNT_ID.test(options.account)) {
+    throw new Error(`--account ${JSON.stringify(options.account)}: expected a 12-digit AWS account id (e.g. 123456789012)`);
+  }
+  if (options.operator === undefined) return;
+  if (!options.crossAccount) throw new Error('--operator names who assumes shard.infra.assume_role: it needs --cross-account');
+  if (!ACCOUNT_ID.test(options.operator) && !PRINCIPAL_ARN.test(options.operator)) {
+    throw new Error(
+      `--operator ${JSON.stringify(options.operator)}: expected the identity that assumes the role, an IAM role, user or account ARN (e.g. arn:aws:iam::111111111111:role/nstance-worker) or a 12-digit account id`,
+    );
+  }
+}
+
 /** The roles behind each instance profile, asked of IAM (iam:GetInstanceProfile), for a PassRole scoped to them. */
 async function resolveProfileRoles(config: NstanceConfig): Promise<Record<string, string[]>> {
   const iam = new IAMClient({ region: config.shard.infra.region, endpoint: process.env.AWS_ENDPOINT_URL || undefined });
@@ -44,6 +62,7 @@ export function renderIamReport(report: IamReport): string {
   const parts = [
     section(`worker role policy (account ${report.account}, region ${report.region})`, report.workerPolicy),
     section('worker role trust policy', report.workerTrustPolicy),
+    section('operator policy: what `nstance config apply` calls (never the worker)', report.cliPolicy),
     section(
       'actions that accept no resource ARN (bounded to the region above)',
       report.unscoped.map((u) => `- ${u.actions.join(', ')}: ${u.why}`).join('\n'),
@@ -75,6 +94,7 @@ export function iamCommand(): Command {
     .option('--operator <arn>', 'with --cross-account: the identity that assumes the role (default: the operator account root, to narrow)')
     .option('--resolve-roles', "ask IAM for the instance profiles' roles (iam:GetInstanceProfile) instead of assuming they share the profile's name")
     .action(async (options: IamPolicyOptions) => {
+      checkIamPolicyFlags(options);
       let text: string;
       try {
         text = readFileSync(options.file, 'utf8');

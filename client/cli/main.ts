@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { awsClientOptionsFromEnv, createAwsClients, destroyAwsClients } from '../../adapters/aws/clients';
-import { ConfigValidationError, parseConfigText } from '../../common/config';
+import { ConfigValidationError, parseConfigText, type NstanceConfig } from '../../common/config';
 import { parseDuration } from '../../common/duration';
 import { groupWorkflowId } from '../../common/names';
 import { runWorker, workerEnv } from '../../workers/worker';
@@ -11,6 +11,7 @@ import { agentCommand, fleetCommand } from '../agent/cli';
 import { clientEnv, connectClient } from '../connection';
 import { codecServerCommand } from './codec-server';
 import { applyConfig } from '../ops/apply';
+import { shardAccountEc2 } from '../../adapters/ec2/zones';
 import { leaderCommand } from '../ops/leader-cli';
 import { parseGroupRef } from '../ops/groups-signal';
 import { commandInstance } from '../ops/instance';
@@ -115,7 +116,9 @@ export function buildProgram(): Command {
         const plan = await planConfig({ client, s3: aws.s3, text, file: options.file, bucket });
         await confirmPlan(plan, options);
         // Applied against the config the plan was made against: a concurrent apply in between fails this one.
-        return { ...(await applyConfig({ client, s3: aws.s3, ec2: aws.ec2, text, file: options.file, bucket, actor: actor(), expectEtag: plan.baseEtag ?? null })), plan };
+        // The zone check reads the shard's account: as its role when the config sets shard.infra.assume_role.
+        const shardEc2 = (config: NstanceConfig) => shardAccountEc2(config, aws.ec2, awsClientOptionsFromEnv());
+        return { ...(await applyConfig({ client, s3: aws.s3, shardEc2, text, file: options.file, bucket, actor: actor(), expectEtag: plan.baseEtag ?? null })), plan };
       });
       if (options.json) return void process.stdout.write(`${json(result)}\n`);
       process.stdout.write(`applied ${options.file} to shard ${result.shard} (s3://${result.bucket})\n`);

@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { EC2Client } from '@aws-sdk/client-ec2';
-import { checkShardZone } from '../../adapters/ec2/zones';
+import { checkShardZone, type ShardAccountEc2 } from '../../adapters/ec2/zones';
 import {
   isSizeOverride,
   isYamlFile,
@@ -33,6 +33,8 @@ export interface ApplyOptions {
   expectEtag?: string | null;
   /** When given, the shard's zone (name or AZ ID) is resolved and every pool subnet checked to be in it. */
   ec2?: Pick<EC2Client, 'send'>;
+  /** Instead of `ec2`: the client for the config's shard account (shardAccountEc2: the role's, with assume_role). */
+  shardEc2?: (config: NstanceConfig) => ShardAccountEc2;
 }
 
 export interface ApplyResult {
@@ -57,7 +59,14 @@ export interface ApplyResult {
 export async function applyConfig(options: ApplyOptions): Promise<ApplyResult> {
   const document = parseDocumentText(options.text, options.file);
   const config = validateConfigValue(document, options.file);
-  if (options.ec2) await checkShardZone(options.ec2, config, options.file);
+  if (options.shardEc2) {
+    const reader = options.shardEc2(config);
+    try {
+      await checkShardZone(reader.ec2, config, options.file);
+    } finally {
+      reader.release();
+    }
+  } else if (options.ec2) await checkShardZone(options.ec2, config, options.file);
   const shard = config.shard.id;
   const bucket = options.bucket ?? config.cluster.storage.bucket;
   const objects = new ObjectStore({ s3: options.s3, bucket });

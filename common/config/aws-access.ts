@@ -53,6 +53,9 @@ export const assumeRoleSchema = strict({
 });
 export type AssumeRoleConfig = z.output<typeof assumeRoleSchema>;
 
+/** The longest fallback list: instance_types, and instance_requirements' max_types. */
+export const MAX_INSTANCE_TYPES = 20;
+
 const instanceTypeName = z.string().regex(/^[a-z0-9-]+\.[a-z0-9-]+$/, {
   error: (iss) => `invalid instance type ${describeValue(iss.input)}: expected e.g. "m7g.large"`,
 });
@@ -62,7 +65,7 @@ export const instanceTypesSchema = () =>
   z
     .array(instanceTypeName)
     .min(1, { error: 'list at least one instance type (or remove instance_types)' })
-    .max(20, { error: 'at most 20 instance types' })
+    .max(MAX_INSTANCE_TYPES, { error: (iss) => `at most ${MAX_INSTANCE_TYPES} instance types, got ${Array.isArray(iss.input) ? iss.input.length : '?'}: keep the ones worth falling back to` })
     .superRefine((list, ctx) => {
       list.forEach((t, i) => {
         if (list.indexOf(t) !== i) ctx.addIssue({ code: 'custom', path: [i], message: `duplicate instance type "${t}"` });
@@ -77,6 +80,9 @@ const range = (what: string, unit: string) =>
     if (r.max !== undefined && r.max < r.min) ctx.addIssue({ code: 'custom', path: ['max'], message: `${what} max (${r.max}) must be >= min (${r.min})` });
   });
 
+const maxTypesError = (iss: { input?: unknown }) =>
+  `max_types must be a whole number from 1 to ${MAX_INSTANCE_TYPES} (the longest fallback list, as for instance_types), got ${describeValue(iss.input)}`;
+
 /** EC2's attribute-based selection, reduced to what a fleet asks for most. */
 export const instanceRequirementsSchema = () =>
   strict({
@@ -89,7 +95,7 @@ export const instanceRequirementsSchema = () =>
       .optional(),
     burstable: z.enum(['included', 'excluded', 'required']).default('excluded'),
     /** At most this many types are kept, cheapest-looking first (fewest vCPUs, then least memory). */
-    max_types: z.number().int().min(1).max(20).default(5),
+    max_types: z.number({ error: maxTypesError }).int({ error: maxTypesError }).min(1, { error: maxTypesError }).max(MAX_INSTANCE_TYPES, { error: maxTypesError }).default(5),
   });
 export type InstanceRequirementsConfig = z.output<ReturnType<typeof instanceRequirementsSchema>>;
 

@@ -36,7 +36,7 @@ export function agentPolicy(): PolicyDocument {
 export interface CrossAccountDocuments {
   /** Attach to the role in the shard's account (shard.infra.assume_role.role_arn). */
   roleTrustPolicy: TrustPolicy;
-  /** The role's permissions: the worker policy, in the shard's account. */
+  /** The role's permissions: the worker policy, in the shard's account, and `config apply`'s zone check (run as the role). */
   rolePolicy: PolicyDocument;
   /** Attach to the operator's identity (the worker's own role). */
   operatorPolicy: PolicyDocument;
@@ -62,7 +62,7 @@ export function crossAccountDocuments(config: NstanceConfig, options: CrossAccou
   const bucket = config.cluster.storage.bucket;
   const rolePolicy: PolicyDocument = {
     Version: '2012-10-17',
-    Statement: iamRequirements(config, { ...options, account: options.account ?? roleAccount }).map(({ why: _w, unscoped: _u, ...s }) => s),
+    Statement: [...iamRequirements(config, { ...options, account: options.account ?? roleAccount }).map(({ why: _w, unscoped: _u, ...s }) => s), zoneCheckStatement(config)],
   };
   return {
     roleTrustPolicy: {
@@ -85,12 +85,51 @@ export function crossAccountDocuments(config: NstanceConfig, options: CrossAccou
   };
 }
 
+/**
+ * What `nstance config apply` itself calls (the operator's, not the worker's): it reads and writes the
+ * shard's config, dynamic groups and audit entry, and checks the shard's zone (DescribeAvailabilityZones,
+ * DescribeSubnets). With assume_role the zone check runs as the shard's role (the zone and subnets are
+ * in its account), so that statement is the role's (crossAccountDocuments) and the operator may assume it.
+ */
+export function cliPolicy(config: NstanceConfig, options: IamOptions = {}): PolicyDocument {
+  const partition = options.partition ?? 'aws';
+  const shard = config.shard.id;
+  const object = (key: string) => `arn:${partition}:s3:::${config.cluster.storage.bucket}/${key}`;
+  const assume = config.shard.infra.assume_role;
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'ConfigApplyObjects',
+        Effect: 'Allow',
+        Action: ['s3:GetObject', 's3:PutObject'],
+        Resource: [object(s3Keys.config(shard)), object(s3Keys.groups(shard)), object(`${s3Keys.auditPrefix(shard)}*`)],
+        Condition: { StringEquals: { 'aws:RequestedRegion': config.cluster.storage.region ?? config.shard.infra.region } },
+      },
+      assume ? { Sid: 'ConfigApplyAssumeShardRole', Effect: 'Allow', Action: ['sts:AssumeRole'], Resource: [assume.role_arn] } : zoneCheckStatement(config),
+    ],
+  };
+}
+
+/** `config apply`'s zone check: the zone (name or AZ ID) and the pools' subnets, read in the shard's region. */
+function zoneCheckStatement(config: NstanceConfig): PolicyDocument['Statement'][number] {
+  return {
+    Sid: 'ConfigApplyZoneCheck',
+    Effect: 'Allow',
+    Action: ['ec2:DescribeAvailabilityZones', 'ec2:DescribeSubnets'],
+    Resource: ['*'],
+    Condition: { StringEquals: { 'aws:RequestedRegion': config.shard.infra.region } },
+  };
+}
+
 /** Everything `nstance iam policy` shows, as one object (its --json output). */
 export interface IamReport {
   account: string;
   region: string;
   workerPolicy: PolicyDocument;
   workerTrustPolicy: TrustPolicy;
+  /** What the operator running `nstance config apply` needs (never the worker's). */
+  cliPolicy: PolicyDocument;
   /** Actions that accept no resource ARN, with why (they are in workerPolicy too, bounded to the region). */
   unscoped: { actions: string[]; why: string }[];
   agentPolicy?: PolicyDocument;
@@ -113,6 +152,7 @@ export function iamReport(config: NstanceConfig, options: CrossAccountOptions & 
     region: config.shard.infra.region,
     workerPolicy: { Version: '2012-10-17', Statement: requirements.map(({ why: _w, unscoped: _u, ...s }) => s) },
     workerTrustPolicy: workerTrustPolicy(),
+    cliPolicy: cliPolicy(config, options),
     unscoped: requirements.filter((r) => r.unscoped).map((r) => ({ actions: r.Action, why: r.why })),
     notes,
   };

@@ -5,7 +5,8 @@
  * same config always gives the same document (the CLI prints it; the IAM proof in the integration tests
  * evaluates every recorded AWS call against it; `nstance plan` takes `iamRequirements` as its seam).
  */
-import { s3Keys, TAG } from '../names';
+import { s3Keys } from '../names';
+import { argLayers, ec2Requirements } from './ec2-statements';
 import { storageFileKeys } from './file-sources';
 import type { NstanceConfig } from '../config/schema';
 import { isPlainObject } from '../config/fields';
@@ -54,10 +55,8 @@ export function accountOf(config: NstanceConfig, options: IamOptions = {}): stri
 
 /** Instance profile references (ARN or name) in defaults, templates and groups args. */
 export function instanceProfiles(config: NstanceConfig): string[] {
-  const layers: unknown[] = [config.defaults.args, ...Object.values(config.templates).map((t) => t.args)];
-  for (const groups of Object.values(config.groups)) for (const g of Object.values(groups)) layers.push(g.args);
   const found = new Set<string>();
-  for (const args of layers) {
+  for (const args of argLayers(config)) {
     if (!isPlainObject(args) || !isPlainObject(args.IamInstanceProfile)) continue;
     const profile = args.IamInstanceProfile;
     const ref = typeof profile.Arn === 'string' ? profile.Arn : typeof profile.Name === 'string' ? profile.Name : undefined;
@@ -71,31 +70,12 @@ export function profileName(ref: string): string {
   return ref.startsWith('arn:') ? (ref.split('/').pop() ?? ref) : ref;
 }
 
-/** Literal security group ids in args; undefined when any group sets them from a template or sets none. */
-function securityGroups(config: NstanceConfig): string[] | undefined {
-  const layers: unknown[] = [config.defaults.args, ...Object.values(config.templates).map((t) => t.args)];
-  for (const groups of Object.values(config.groups)) for (const g of Object.values(groups)) layers.push(g.args);
-  const ids = new Set<string>();
-  for (const args of layers) {
-    if (!isPlainObject(args) || !Array.isArray(args.SecurityGroupIds)) continue;
-    for (const id of args.SecurityGroupIds) {
-      if (typeof id !== 'string' || !/^sg-[0-9a-z]+$/.test(id)) return undefined;
-      ids.add(id);
-    }
-  }
-  return ids.size > 0 ? [...ids].sort() : undefined;
-}
-
 /** The configured store, its resolved prefix (the default Nstance on Temporal derives), and every key it reads. */
 function secretStore(config: NstanceConfig): { provider: SecretsConfig['provider']; prefix: string; keys: EncryptionKeySource[] } {
   const secrets = config.cluster.secrets;
   const keys = [...(secrets.encryption_key ? [secrets.encryption_key] : []), ...(secrets.old_encryption_keys ?? [])];
   return { provider: secrets.provider, prefix: secretsPrefix(secrets, config.cluster.id), keys };
 }
-
-const usesRequirements = (config: NstanceConfig): boolean =>
-  Object.values(config.templates).some((t) => t.instance_requirements !== undefined) ||
-  Object.values(config.groups).some((groups) => Object.values(groups).some((g) => g.instance_requirements !== undefined));
 
 /** SSM parameter ARNs name the parameter without its leading "/". */
 function parameterArn(base: string, name: string): string {
@@ -114,7 +94,6 @@ export function iamRequirements(config: NstanceConfig, options: IamOptions = {})
   const inRegion: ConditionBlock = { StringEquals: { 'aws:RequestedRegion': region } };
   const bucket = config.cluster.storage.bucket;
   const shard = config.shard.id;
-  const clusterId = config.cluster.id;
   const out: Requirement[] = [];
 
   const storageRegion: ConditionBlock = { StringEquals: { 'aws:RequestedRegion': config.cluster.storage.region ?? region } };
@@ -214,85 +193,7 @@ export function iamRequirements(config: NstanceConfig, options: IamOptions = {})
     });
   }
 
-  const subnets = [...new Set(Object.values(config.shard.subnet_pools).flat())].sort();
-  const groups = securityGroups(config);
-  out.push({
-    Sid: 'LaunchTaggedInstances',
-    Effect: 'Allow',
-    Action: ['ec2:RunInstances'],
-    Resource: [`${ec2}:instance/*`, `${ec2}:volume/*`],
-    Condition: { StringEquals: { [`aws:RequestTag/${TAG.clusterId}`]: clusterId, [`aws:RequestTag/${TAG.shard}`]: shard, [`aws:RequestTag/${TAG.managed}`]: 'true' } },
-    why: 'what a launch creates and tags (instance, root volume), only with the tags nstance sets (EC2 judges request tags per resource type of the request)',
-  });
-  out.push({
-    Sid: 'LaunchFromConfiguredResources',
-    Effect: 'Allow',
-    Action: ['ec2:RunInstances'],
-    Resource: [
-      ...subnets.map((s) => `${ec2}:subnet/${s}`),
-      ...(groups ? groups.map((g) => `${ec2}:security-group/${g}`) : [`${ec2}:security-group/*`]),
-      `arn:${partition}:ec2:${region}::image/*`,
-      `${ec2}:key-pair/*`,
-      `${ec2}:network-interface/*`,
-    ],
-    Condition: inRegion,
-    why: `what a launch uses: the subnet pools' subnets, ${groups ? 'the configured security groups' : 'security groups (args do not name them literally)'}, images (looked up by filter, so not known in advance), key pairs, and the primary network interface it creates untagged`,
-  });
-  out.push({
-    Sid: 'TagOnLaunchOnly',
-    Effect: 'Allow',
-    Action: ['ec2:CreateTags'],
-    Resource: [`${ec2}:instance/*`, `${ec2}:volume/*`],
-    Condition: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } },
-    why: 'tags are set by the RunInstances request itself (TagSpecifications), never afterwards',
-  });
-  out.push({
-    Sid: 'TerminateOwnInstances',
-    Effect: 'Allow',
-    Action: ['ec2:TerminateInstances'],
-    Resource: [`${ec2}:instance/*`],
-    Condition: { StringEquals: { [`aws:ResourceTag/${TAG.clusterId}`]: clusterId, [`aws:ResourceTag/${TAG.shard}`]: shard, [`aws:ResourceTag/${TAG.managed}`]: 'true' } },
-    why: "only this shard's managed instances: an untagged instance, or another cluster's or shard's, cannot be terminated",
-  });
-
-  const eni = config.shard.leader_network?.interface_id;
-  if (eni) {
-    out.push({
-      Sid: 'LeaderNetworkInterface',
-      Effect: 'Allow',
-      Action: ['ec2:AttachNetworkInterface', 'ec2:DetachNetworkInterface', 'ec2:CreateTags'],
-      Resource: [`${ec2}:network-interface/${eni}`],
-      Condition: inRegion,
-      why: 'the leader ENI, by its ARN: moved between workers and tagged with the leadership epoch',
-    });
-    out.push({
-      Sid: 'LeaderNetworkWorkers',
-      Effect: 'Allow',
-      Action: ['ec2:AttachNetworkInterface', 'ec2:DetachNetworkInterface'],
-      Resource: [`${ec2}:instance/*`],
-      Condition: { StringEquals: { [`aws:ResourceTag/${TAG.clusterId}`]: clusterId } },
-      why: `the instance side of the ENI move: worker instances, which must carry the tag ${TAG.clusterId}=${clusterId}`,
-    });
-  }
-
-  const describe = [
-    'ec2:DescribeInstances',
-    'ec2:DescribeImages',
-    'ec2:DescribeSubnets',
-    'ec2:DescribeNetworkInterfaces',
-    'ec2:DescribeAvailabilityZones',
-    'ec2:DescribeInstanceTypes',
-    ...(usesRequirements(config) ? ['ec2:GetInstanceTypesFromInstanceRequirements'] : []),
-  ];
-  out.push({
-    Sid: 'Ec2Describe',
-    Effect: 'Allow',
-    Action: describe,
-    Resource: ['*'],
-    Condition: inRegion,
-    unscoped: true,
-    why: 'EC2 Describe* (and instance-type selection) accept no resource ARN; they read, never change, and are bounded to the region',
-  });
+  out.push(...ec2Requirements(config, { ec2, partition, region, inRegion }));
 
   const targetGroups = [...new Set(Object.values(config.load_balancers).flatMap((lb) => lb.target_groups.map((tg) => tg.arn)))].sort();
   if (targetGroups.length > 0) {

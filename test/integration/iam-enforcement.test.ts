@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DescribeAvailabilityZonesCommand, DescribeImagesCommand, DescribeInstancesCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand, type _InstanceType } from '@aws-sdk/client-ec2';
+import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand, type _InstanceType } from '@aws-sdk/client-ec2';
 import { AttachUserPolicyCommand, CreateAccessKeyCommand, CreatePolicyCommand, CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
 import { CreateBucketCommand, DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createAwsClients, destroyAwsClients, type AwsClients } from '../../adapters/aws/clients';
@@ -161,10 +161,10 @@ describe("moto's IAM enforcement, with a user holding only the generated policy"
     ["write another shard's config", () => worker.s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'shard/other/config.jsonc', Body: '{}' })), 'Denied', 'Denied'],
     // Conditions: moto evaluates none of them in identity policies.
     ["list another shard's prefix (s3:prefix condition)", () => worker.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'shard/other/' })), 'Denied', 'Allowed'],
-    ['describe zones in another region (aws:RequestedRegion condition)', async () => {
+    ['describe instances in another region (aws:RequestedRegion condition)', async () => {
       const far = other();
       try {
-        return await far.ec2.send(new DescribeAvailabilityZonesCommand({}));
+        return await far.ec2.send(new DescribeInstancesCommand({}));
       } finally {
         destroyAwsClients(far);
       }

@@ -24,6 +24,7 @@ import type { SecretsConfig } from '../../common/config/secrets';
 import { workerPolicy } from '../../common/iam/policy';
 import { FaultLayer, MOTO_ACCOUNT } from '../support/faults';
 import { evaluate, proveCallsAllowed } from '../support/iam-proof';
+import { SecretFiles } from '../../workers/agent-api/secret-files';
 import { stackEnv } from '../support/stack-env';
 import { recordSecretsKey } from '../support/secret-ledger';
 
@@ -73,33 +74,33 @@ const cases: Case[] = [
   {
     name: 'aws-secrets-manager',
     secrets: { provider: 'aws-secrets-manager', prefix: `nstance/sm-${run}/` },
-    workerActions: ['s3:GetObject', 's3:PutObject', 'secretsmanager:CreateSecret', 'secretsmanager:GetSecretValue'],
+    workerActions: ['s3:GetObject', 's3:PutObject', 'secretsmanager:CreateSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:ListSecrets'],
     outside: { prefix: `other/sm-${run}/` },
   },
   {
     name: 'aws-parameter-store',
     secrets: { provider: 'aws-parameter-store', prefix: `/nstance/ps-${run}/` },
-    workerActions: ['s3:GetObject', 's3:PutObject', 'ssm:GetParameter', 'ssm:PutParameter'],
+    workerActions: ['s3:GetObject', 's3:PutObject', 'ssm:DescribeParameters', 'ssm:GetParameter', 'ssm:PutParameter'],
     outside: { prefix: `/other/ps-${run}/` },
   },
   {
     name: 'object-storage, key from env',
     secrets: { provider: 'object-storage', encryption_key: { provider: 'env', source: 'NSTANCE_TEST_SECRETS_KEY' } },
-    workerActions: ['s3:GetObject', 's3:PutObject'],
+    workerActions: ['s3:GetObject', 's3:ListBucket', 's3:PutObject'],
     outside: { prefix: 'other/' },
   },
   {
     name: 'object-storage, key from Secrets Manager',
     secrets: { provider: 'object-storage', prefix: 'team/', encryption_key: { provider: 'aws-secrets-manager', source: `nstance/key-${run}` } },
     setup: async () => void (await aws.secrets.send(new CreateSecretCommand({ Name: `nstance/key-${run}`, SecretBinary: rawKey }))),
-    workerActions: ['s3:GetObject', 's3:PutObject', 'secretsmanager:GetSecretValue'],
+    workerActions: ['s3:GetObject', 's3:ListBucket', 's3:PutObject', 'secretsmanager:GetSecretValue'],
     outside: { prefix: 'secret/' },
   },
   {
     name: 'object-storage, key from Parameter Store',
     secrets: { provider: 'object-storage', encryption_key: { provider: 'aws-parameter-store', source: `/nstance/key-${run}` } },
     setup: async () => void (await aws.ssm.send(new PutParameterCommand({ Name: `/nstance/key-${run}`, Value: rawKey.toString('base64'), Type: 'SecureString' }))),
-    workerActions: ['s3:GetObject', 's3:PutObject', 'ssm:GetParameter'],
+    workerActions: ['s3:GetObject', 's3:ListBucket', 's3:PutObject', 'ssm:GetParameter'],
     outside: { prefix: 'team/' },
   },
 ];
@@ -128,6 +129,12 @@ describe.each(cases.map((c, i) => ({ ...c, bucket: `nstance-secrets-${run}-${i}`
     expect(await store.delete('files/default/web/etc/app/db')).toBe(false);
     expect(await store.get('files/default/web/etc/app/db')).toBeUndefined();
     expect(await store.list('files/default/')).toEqual(['files/default/api/etc/api/key', 'files/default/web/etc/app/token']);
+  });
+
+  test("the agent API's secret files of a group, listed and read with the worker's clients", async () => {
+    // What /v1/files delivers for default/web after the operator's puts above: the store listed under the group, each value read.
+    const files = await new SecretFiles().forGroup(await createSecretStore(newClients(worker), where, keyEnv), 'default', 'web');
+    expect(files.map((f) => [f.path, f.content])).toEqual([['/etc/app/token', 'r0tated']]);
   });
 
   test('four racers with their own clients: exactly one creates, all read the same value', async () => {

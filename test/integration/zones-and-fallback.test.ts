@@ -3,7 +3,7 @@
  * another zone rejected at apply time, and instance-type fallback on InsufficientInstanceCapacity (injected
  * per type and subnet by the fault layer) across types and subnets, with the cool-down.
  */
-import { CreateSubnetCommand, GetInstanceTypesFromInstanceRequirementsCommand, type GetInstanceTypesFromInstanceRequirementsCommandOutput } from '@aws-sdk/client-ec2';
+import { CreateSubnetCommand, DescribeInstanceTypesCommand, GetInstanceTypesFromInstanceRequirementsCommand, type GetInstanceTypesFromInstanceRequirementsCommandOutput } from '@aws-sdk/client-ec2';
 import { groupStatus, waitForConvergence } from '../../client/ops/status';
 import { ConfigValidationError } from '../../common/config';
 import { resolveZone } from '../../adapters/ec2/zones';
@@ -12,6 +12,7 @@ import { ObjectStore } from '../../adapters/s3/objects';
 import { runCli } from '../support/cli';
 import { eventually, shardInstances } from '../support/emulator';
 import { awsError } from '../support/faults';
+import { asOperator } from '../support/operator-calls';
 import { useShard } from '../support/shard-fixture';
 
 const fx = useShard('zf', { worker: true });
@@ -20,7 +21,8 @@ const { shard, ref } = fx;
 type Config = { shard: { infra: { zone: string }; subnet_pools: Record<string, string[]> }; templates: { web: Record<string, unknown> } };
 
 test('shard.infra.zone as an AZ ID is resolved; a pool subnet in another zone is rejected at apply, naming it and both zones', async () => {
-  const zone = await resolveZone(fx.aws.ec2, fx.seed.zone);
+  // The zone check is the operator's (config apply): the IAM proof judges it against the operator's policy.
+  const zone = await asOperator(() => resolveZone(fx.aws.ec2, fx.seed.zone));
   expect(zone?.name).toBe(fx.seed.zone);
   expect(zone?.id).toMatch(/^[a-z]+\d+-az\d+$/);
   const byId = fx.config({ size: 0 }) as Config;
@@ -153,4 +155,37 @@ test('instance_requirements where EC2 answers GetInstanceTypesFromInstanceRequir
     ArchitectureTypes: ['arm64'],
     InstanceRequirements: { VCpuCount: { Min: 2, Max: 2 }, MemoryMiB: { Min: 8192, Max: 8192 }, BurstablePerformance: 'excluded', ExcludedInstanceTypes: ['m6gd'] },
   });
+});
+
+test('a group whose template gives instance_requirements runs its instances with a type the requirements select', async () => {
+  const config = fx.config({ size: 2 }) as Config;
+  delete config.templates.web.instance_type;
+  delete config.templates.web.instance_types;
+  const requirements = { vcpu: { min: 2, max: 2 }, memory_mib: { min: 8192, max: 8192 }, excluded_types: ['m6gd', 'm7g'] };
+  config.templates.web.instance_requirements = requirements;
+  // The earlier tests leave the group empty (size 0): every instance running after this apply is launched from the requirements.
+  await waitForConvergence(fx.client, ref, { timeoutMs: 120_000, size: 0, pollMs: 500 });
+  expect(await shardInstances(fx.aws.ec2, shard)).toEqual([]);
+  const mark = fx.faults.callsOf('RunInstances').length;
+  await fx.apply(config);
+  await waitForConvergence(fx.client, ref, { timeoutMs: 120_000, size: 2, pollMs: 500 });
+
+  const running = await shardInstances(fx.aws.ec2, shard);
+  expect(running).toHaveLength(2);
+  const launched = fx.faults.callsOf('RunInstances').slice(mark).filter((c) => c.outcome === 'ok');
+  expect(launched.length).toBeGreaterThanOrEqual(1);
+  expect([...new Set(launched.map((c) => String(c.input.InstanceType)))].sort()).toEqual([...new Set(running.map((i) => String(i.InstanceType)))].sort());
+  const types = [...new Set(running.map((i) => i.InstanceType as string))];
+  // What EC2 says of each type launched: what the requirements ask (2 vCPUs, 8 GiB, the template's arm64, not burstable, not excluded).
+  const described = await fx.aws.ec2.send(new DescribeInstanceTypesCommand({ InstanceTypes: types as never }));
+  expect(described.InstanceTypes?.map((t) => t.InstanceType).sort()).toEqual([...types].sort());
+  for (const t of described.InstanceTypes ?? []) {
+    expect([t.InstanceType, t.VCpuInfo?.DefaultVCpus, t.MemoryInfo?.SizeInMiB, t.BurstablePerformanceSupported ?? false]).toEqual([t.InstanceType, 2, 8192, false]);
+    expect(t.ProcessorInfo?.SupportedArchitectures).toContain('arm64');
+    expect(String(t.InstanceType).split('.')[0]).not.toMatch(/^(m6gd|m7g)$/);
+  }
+  // The members record the type they run, as `nstance instances` shows it.
+  const members = (await groupStatus(fx.client, ref)).members;
+  expect(members.map((m) => m.instanceType).sort()).toEqual(running.map((i) => i.InstanceType).sort());
+  await fx.expectEmulatorMatchesGroups();
 });

@@ -30,8 +30,9 @@
  * Every call, of every service, is counted by action and outcome (`census`; throttles
  * the proxy gave are the outcome "throttled"). With `recordCalls`, each call is also kept whole
  * (`wire`: command, input, signing key; wire-calls.ts) for the IAM proof of worker processes, and
- * with `trust` the proxy plays IAM's trust-policy check of sts:AssumeRole, which moto skips:
- * an AssumeRole of that role with another ExternalId is refused AccessDenied.
+ * with `trust` the proxy plays IAM's evaluation of sts:AssumeRole, which moto skips: each AssumeRole
+ * of that role is evaluated against the generated trust and operator policies (sts-trust.ts), and one
+ * they do not allow (another ExternalId, another caller) is refused AccessDenied.
  *
  * EC2 is a form-encoded Query API (Action=…) answering XML; every other request
  * (S3, ELBv2, Secrets Manager, the moto API) passes through untouched.
@@ -43,7 +44,7 @@ import { CallCensus, type CallOutcome } from './call-census';
 import { ClientTokens, Ec2RequestLimits, ec2CostOf, runParameters, type BucketSpec, type Ec2BucketName } from './ec2-limits';
 import { errorAnswer, outcomeOf, readBody, type Upstream } from './proxy-http';
 import { StsTrust, type RoleTrust } from './sts-trust';
-import { wireCallOf, type WireCall } from './wire-calls';
+import { accessKeyOf, wireCallOf, type WireCall } from './wire-calls';
 
 export interface ProxyCall {
   action: string;
@@ -73,7 +74,7 @@ export interface FaultProxyOptions {
   now?: () => number;
   /** Keep every call whole in `wire` (off by default: benchmarks make too many). */
   recordCalls?: boolean;
-  /** The role's trust condition: AssumeRole of `roleArn` is refused unless it carries `externalId`. */
+  /** The role and the generated documents its AssumeRole is evaluated against (sts-trust.ts). */
   trust?: RoleTrust;
 }
 
@@ -189,7 +190,7 @@ export class Ec2FaultProxy {
     const form = req.method === 'POST' && /x-www-form-urlencoded/.test(req.headers['content-type'] ?? '') ? new URLSearchParams(body.toString('utf8')) : undefined;
     const call = classifyRequest(req.method ?? 'GET', req.url ?? '/', req.headers, form);
     const assumeRole = form && call.service === 'sts' && call.action === 'AssumeRole' ? form : undefined;
-    const refused = assumeRole && this.sts.refusal(assumeRole);
+    const refused = assumeRole && (await this.sts.refusal(assumeRole, accessKeyOf(req.headers)));
     const answer = refused ?? (form && call.service === 'ec2' ? await this.ec2(req, form, body, call.action) : await this.forward(req.method ?? 'GET', req.url ?? '/', req.headers, body));
     const instances = form && (call.action === 'RunInstances' || call.action === 'TerminateInstances') ? ec2CostOf(call.action, form) : 0;
     const outcome = (answer as Answer).outcome ?? outcomeOf(answer);

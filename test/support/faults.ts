@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import type { InitializeHandler, InitializeHandlerArguments, InitializeHandlerOutput, HandlerExecutionContext } from '@smithy/types';
 import type { AwsClients } from '../../adapters/aws/clients';
 import { authRequestsOf, type ArnScope, type AuthRequest, type ResourceFacts } from './iam-calls';
+import { currentCaller, type Caller } from './operator-calls';
 
 /** Any SDK v3 client: each has its own input/output types, which this layer does not need. */
 interface MiddlewareClient {
@@ -31,6 +32,8 @@ export interface CallRecord {
    * as known when it was made. Absent for calls only the tests make (seeding), which the IAM proof skips.
    */
   auth?: AuthRequest[];
+  /** Who made it (operator-calls.ts): the worker, or a test acting as the operator. */
+  caller: Caller;
 }
 
 /** moto's account: every ARN it answers with is in it. */
@@ -141,7 +144,7 @@ export class FaultLayer implements ResourceFacts {
     return (next: Handler, context: HandlerExecutionContext) => async (args: InitializeHandlerArguments<object>): Promise<InitializeHandlerOutput<object>> => {
           const command = String((context as { commandName?: string }).commandName ?? 'unknown').replace(/Command$/, '');
           const input = ((args as { input?: Record<string, unknown> }).input ?? {}) as Record<string, unknown>;
-          const record: CallRecord = { command, input, at: Date.now(), outcome: 'ok' };
+          const record: CallRecord = { command, input, at: Date.now(), outcome: 'ok', caller: currentCaller() };
           const auth = authRequestsOf(command, input, this.scope, this);
           if (auth) record.auth = auth;
           this.calls.push(record);

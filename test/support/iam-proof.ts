@@ -5,12 +5,14 @@
  * from the shard fixture's afterAll, so it costs the scenarios nothing but the evaluation (distinct
  * requests only: a few dozen per file).
  */
-import { runSimulation } from '@cloud-copilot/iam-simulate';
+import { getGrantReasons, runSimulation, type RunSimulationResults } from '@cloud-copilot/iam-simulate';
 import type { NstanceConfig } from '../../common/config';
+import { cliPolicy } from '../../common/iam/documents';
 import { profileName, workerPolicy, type IamOptions, type PolicyDocument } from '../../common/iam/policy';
 import type { CallRecord } from './faults';
 import { MOTO_ACCOUNT } from './faults';
 import type { AuthRequest } from './iam-calls';
+import { byStatement, offeredBy, recordUsage, type StatementActions } from './iam-usage';
 
 export const PROOF_PRINCIPAL = `arn:aws:iam::${MOTO_ACCOUNT}:role/nstance-worker`;
 
@@ -18,6 +20,16 @@ export interface Verdict {
   request: AuthRequest;
   /** Allowed, ImplicitlyDenied, ExplicitlyDenied, or the simulator's validation error. */
   result: string;
+  /** The Sids of the identity-policy statements that allowed it (none when it was not allowed). */
+  grants: string[];
+}
+
+/** The statements that allowed a request, as the simulator reports them (a wildcard resource has one result per pattern). */
+function grantsOf(response: RunSimulationResults): string[] {
+  if (response.resultType === 'error') return [];
+  const analyses = response.resultType === 'single' ? [response.result.analysis] : response.results.map((r) => r.analysis);
+  const sids = analyses.flatMap((a) => getGrantReasons(a)).filter((g) => g.policyType === 'identity').map((g) => g.statementId ?? `#${g.statementIndex}`);
+  return [...new Set(sids)].sort();
 }
 
 /** PassRole is recorded with the profile the launch named; the seed gives each profile a role of its own name. */
@@ -54,7 +66,7 @@ export async function evaluate(requests: AuthRequest[], policies: PolicyDocument
       {},
     );
     const result = response.resultType === 'error' ? `simulator error: ${JSON.stringify(response.errors)}` : response.overallResult;
-    verdicts.push({ request, result });
+    verdicts.push({ request, result, grants: grantsOf(response) });
   }
   return verdicts;
 }
@@ -67,13 +79,43 @@ export function describeVerdict(v: Verdict): string {
   return `${v.request.action} on ${v.request.resource}${context ? ` (${context})` : ''}: ${v.result}`;
 }
 
-/** Every project call of `calls` must be allowed by the policy of one of `configs`; throws naming each call that is not. */
-export async function proveCallsAllowed(calls: CallRecord[], configs: NstanceConfig[], options: IamOptions = {}): Promise<{ requests: number; distinct: number }> {
-  const requests = calls.flatMap((c) => c.auth ?? []);
-  const verdicts = await evaluate(requests, configs.map((c) => workerPolicy(c, { account: MOTO_ACCOUNT, ...options })));
+/** Which statement allowed which action, over `verdicts` (for the "nothing more" check, iam-usage.ts). */
+export function usedBy(verdicts: readonly Verdict[]): StatementActions {
+  return byStatement(verdicts.flatMap((v) => v.grants.map((sid) => ({ sid, action: v.request.action }))));
+}
+
+export interface ProofResult {
+  requests: number;
+  distinct: number;
+  /** What the proof's policies offered, and which statement allowed which action. */
+  offered: StatementActions;
+  used: StatementActions;
+}
+
+/**
+ * Every project call of `calls` must be allowed by the policy of one of `configs`: the worker's calls by
+ * the worker's policy, those a test made as the operator (operator-calls.ts) by the operator's policy
+ * (`config apply`'s). Throws naming each call that is not; when all are, records which statements they used.
+ */
+export async function proveCallsAllowed(calls: CallRecord[], configs: NstanceConfig[], options: IamOptions = {}): Promise<ProofResult> {
+  const iamOptions = { account: MOTO_ACCOUNT, ...options };
+  const judged = [
+    { caller: 'worker', policies: configs.map((c) => workerPolicy(c, iamOptions)) },
+    { caller: 'operator', policies: configs.map((c) => cliPolicy(c, iamOptions)) },
+  ];
+  let requests = 0;
+  const verdicts: Verdict[] = [];
+  for (const { caller, policies } of judged) {
+    const theirs = calls.filter((c) => c.caller === caller).flatMap((c) => c.auth ?? []);
+    requests += theirs.length;
+    verdicts.push(...(await evaluate(theirs, policies)));
+  }
   const refused = verdicts.filter((v) => v.result !== 'Allowed');
   if (refused.length > 0) {
     throw new Error(`IAM proof: ${refused.length} of ${verdicts.length} distinct AWS requests the project made are not allowed by the generated policy:\n${refused.map(describeVerdict).join('\n')}`);
   }
-  return { requests: requests.length, distinct: verdicts.length };
+  const offered = offeredBy(judged.flatMap((j) => j.policies));
+  const used = usedBy(verdicts);
+  recordUsage(offered, used);
+  return { requests, distinct: verdicts.length, offered, used };
 }

@@ -30,6 +30,7 @@ import { workerPolicy, type PolicyDocument } from '../../common/iam/policy';
 import { MOTO_ACCOUNT } from './faults';
 import { TAG } from '../../common/names';
 import { proveWorkerCalls, type WorkerProofResult } from './worker-proof';
+import { trustFor } from './sts-trust';
 
 /** The access key of the test's own reads through the fault proxy (LeaderStack.ec2), so the IAM proof tells them from the workers'. */
 export const TEST_READER_KEY = 'test-reader';
@@ -46,9 +47,9 @@ export interface LeaderStackOptions {
   maxHandoffsPerRun?: number;
   /** Merged over the first config's shard section (as testConfig's): workers cache it, so settings a test needs from the start go here. */
   shardSettings?: Record<string, unknown>;
-  /** shard.infra.assume_role of the config; the fault proxy then refuses an AssumeRole of that role without `trustedExternalId`. */
+  /** shard.infra.assume_role of the config; the fault proxy then evaluates each AssumeRole of that role against the generated trust (sts-trust.ts). */
   assumeRole?: { role_arn: string; external_id: string; session_name?: string; duration?: string };
-  /** The ExternalId the role's trust policy requires (default: the config's external_id). */
+  /** The ExternalId the role's generated trust policy requires (default: the config's external_id). */
   trustedExternalId?: string;
   /** The first config's cluster.secrets (as testConfig's). */
   secrets?: Record<string, unknown>;
@@ -84,7 +85,12 @@ export class LeaderStack {
     const text = configText(testConfig(seed, { shard: options.shard, bucket: h.bucket, size: 0, shardSettings: { ...options.shardSettings, ...assume }, secrets: options.secrets }));
     LeaderStack.configs.set(options.shard, text);
     await new ShardConfigStore(new ObjectStore({ s3: h.aws.s3, bucket: h.bucket }), options.shard).writeConfig(text, { absent: true });
-    const trust = options.assumeRole ? { roleArn: options.assumeRole.role_arn, externalId: options.trustedExternalId ?? options.assumeRole.external_id } : undefined;
+    // The role's owner generated its trust from the config, with the ExternalId it expects (`nstance iam policy --cross-account`).
+    const run = parseConfigText(text, 'config.jsonc');
+    const role = run.shard.infra.assume_role;
+    const trust = role
+      ? trustFor({ ...run, shard: { ...run.shard, infra: { ...run.shard.infra, assume_role: { ...role, external_id: options.trustedExternalId ?? role.external_id } } } })
+      : undefined;
     const proxy = new Ec2FaultProxy({ target: env.awsEndpoint, recordCalls: true, trust });
     await proxy.start();
     const logDir = fs.mkdtempSync(path.join(process.env.NSTANCE_TEST_STACK_LOGS ?? os.tmpdir(), `leader-${options.shard}-`));

@@ -10,6 +10,7 @@ import { createHarness, type Harness } from './harness';
 import { Registrar } from './registrar';
 import { parseConfigText, type NstanceConfig } from '../../common/config';
 import { proveCallsAllowed } from './iam-proof';
+import { asOperator } from './operator-calls';
 
 export type ShardConfigOptions = Omit<TestConfigOptions, 'shard' | 'bucket'>;
 
@@ -106,7 +107,8 @@ export function useShard(prefix: string, options: ShardFixtureOptions = {}): Sha
       } catch {
         // An invalid config (a test of the rejection) grants nothing.
       }
-      return applyConfig({ client: fixture.client, s3: fixture.aws.s3, ec2: fixture.aws.ec2, text, file: 'config.jsonc', actor: 'test' });
+      // As the operator: the zone check and the config writes are `config apply`'s, proven against the operator's policy.
+      return asOperator(() => applyConfig({ client: fixture.client, s3: fixture.aws.s3, ec2: fixture.aws.ec2, text, file: 'config.jsonc', actor: 'test' }));
     },
     alsoProveShard(otherShard) {
       const base = applied[applied.length - 1];

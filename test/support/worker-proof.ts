@@ -12,7 +12,8 @@ import { tagsFromEc2 } from './eni-proof';
 import type { ProxyCall } from './fault-proxy';
 import { MOTO_ACCOUNT } from './faults';
 import { authRequestsOf, type AuthRequest } from './iam-calls';
-import { describeVerdict, evaluate } from './iam-proof';
+import { describeVerdict, evaluate, usedBy } from './iam-proof';
+import { offeredBy, recordUsage } from './iam-usage';
 import type { WireCall } from './wire-calls';
 
 export interface WorkerProofOptions {
@@ -66,14 +67,13 @@ export async function proveWorkerCalls(
   const authorised = await workerAuthRequests(ec2, workerCalls(wire, options.ignoreKeys), moves, region);
   const calls: Record<string, number> = {};
   for (const { call, requests } of authorised) if (requests.length > 0) calls[`${call.service}:${call.command}`] = (calls[`${call.service}:${call.command}`] ?? 0) + 1;
-  const verdicts = await evaluate(
-    authorised.flatMap((a) => a.requests),
-    options.policies ?? [workerPolicy(config, { account: MOTO_ACCOUNT })],
-  );
+  const policies = options.policies ?? [workerPolicy(config, { account: MOTO_ACCOUNT })];
+  const verdicts = await evaluate(authorised.flatMap((a) => a.requests), policies);
   const refused = verdicts.filter((v) => v.result !== 'Allowed');
   if (refused.length > 0) {
     throw new Error(`IAM proof: ${refused.length} of ${verdicts.length} distinct AWS requests of the worker processes are not allowed by the generated policy:\n${refused.map(describeVerdict).join('\n')}`);
   }
+  recordUsage(offeredBy(policies), usedBy(verdicts));
   return { calls, distinct: verdicts.length };
 }
 

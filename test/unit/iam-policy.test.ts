@@ -74,7 +74,6 @@ const allowed: Call[] = [
   ['tag the leader ENI with the epoch', 'CreateTags', { Resources: [eni], Tags: tags({ 'nstance:leader-epoch': '3' }) }],
   ['describe instances', 'DescribeInstances', { Filters: [] }],
   ['describe subnets', 'DescribeSubnets', { SubnetIds: [subnet] }],
-  ['describe availability zones', 'DescribeAvailabilityZones', {}],
   ['list the instance records', 'ListObjectsV2', { Bucket: bucket, Prefix: `shard/${shard}/instance/` }],
   ['delete expired instance records', 'DeleteObjects', { Bucket: bucket, Delete: { Objects: [{ Key: `shard/${shard}/instance/default.web-abc.json` }] } }],
 ];
@@ -112,6 +111,11 @@ const denied: Call[] = [
   ['create a secret outside the prefix', 'CreateSecret', { Name: 'prod/database-password' }],
   ['overwrite a secret (only the operator, with nstance secrets put)', 'PutSecretValue', { SecretId: 'nstance/demo/ca-key' }],
   ['delete a secret (only the operator, with nstance secrets delete)', 'DeleteSecret', { SecretId: 'nstance/demo/ca-key' }],
+  // Only `config apply` resolves the zone: the operator's policy has it, the worker's does not.
+  ['describe availability zones (the operator\'s config apply, never the worker)', 'DescribeAvailabilityZones', {}],
+  // The example's templates give instance_type: no type look-up, no key pair (args name none).
+  ['describe instance types (no template gives instance_requirements)', 'DescribeInstanceTypes', {}],
+  ['launch with a key pair (args name none)', 'RunInstances', launch({ KeyName: 'ops' })],
 ];
 
 /** Allowed when every IAM request of the call is; denied when at least one is. */
@@ -212,9 +216,18 @@ describe('cross-account', () => {
 describe('the integration proof (proveCallsAllowed)', () => {
   it('passes calls the policy allows and fails naming each call it does not', async () => {
     const { proveCallsAllowed } = await import('../support/iam-proof');
-    const record = (command: string, input: Record<string, unknown>) => ({ command, input, at: 0, outcome: 'ok' as const, auth: authRequestsOf(command, input, scope, facts) });
+    const record = (command: string, input: Record<string, unknown>, caller: 'worker' | 'operator' = 'worker') => ({ command, input, at: 0, outcome: 'ok' as const, caller, auth: authRequestsOf(command, input, scope, facts) });
     const good = [record('GetObject', { Bucket: bucket, Key: `shard/${shard}/config.jsonc` }), record('TerminateInstances', { InstanceIds: ['i-ours'] })];
-    await expect(proveCallsAllowed(good, [config])).resolves.toEqual({ requests: 2, distinct: 2 });
+    await expect(proveCallsAllowed(good, [config])).resolves.toMatchObject({
+      requests: 2,
+      distinct: 2,
+      // Which statement allowed what: the "nothing more" check's input (iam-usage.ts).
+      used: { ConfigStateAndAudit: ['s3:GetObject'], TerminateOwnInstances: ['ec2:TerminateInstances'] },
+    });
+    // The zone check is the operator's (config apply): allowed as theirs, refused as the worker's.
+    const zones = record('DescribeAvailabilityZones', { Filters: [{ Name: 'zone-id', Values: ['use1-az1'] }] }, 'operator');
+    await expect(proveCallsAllowed([zones], [config])).resolves.toMatchObject({ used: { ConfigApplyZoneCheck: ['ec2:DescribeAvailabilityZones'] } });
+    await expect(proveCallsAllowed([{ ...zones, caller: 'worker' }], [config])).rejects.toThrow(/ec2:DescribeAvailabilityZones on \*: ImplicitlyDenied/);
     const bad = [...good, record('TerminateInstances', { InstanceIds: ['i-untagged'] })];
     await expect(proveCallsAllowed(bad, [config])).rejects.toThrow(/1 of 3 distinct AWS requests .*\n.*ec2:TerminateInstances on arn:aws:ec2:us-east-1:123456789012:instance\/i-untagged: ImplicitlyDenied/);
   });

@@ -40,6 +40,13 @@ const cases: { name: string; text: string; path: string; says: string }[] = [
   { name: 'requirements memory as a string', text: exampleWith(del('templates.web.instance_type'), set('templates.web.instance_requirements', { vcpu: { min: 2 }, memory_mib: { min: '4GiB' } })), path: 'templates.web.instance_requirements.memory_mib.min', says: 'memory_mib min must be a number of MiB' },
   { name: 'requirements bad excluded type', text: exampleWith(del('templates.web.instance_type'), set('templates.web.instance_requirements', { vcpu: { min: 2 }, memory_mib: { min: 1024 }, excluded_types: ['T3!'] })), path: 'templates.web.instance_requirements.excluded_types[0]', says: 'invalid excluded type "T3!"' },
   { name: 'requirements bad burstable', text: exampleWith(del('templates.web.instance_type'), set('templates.web.instance_requirements', { vcpu: { min: 2 }, memory_mib: { min: 1024 }, burstable: 'yes' })), path: 'templates.web.instance_requirements.burstable', says: 'must be "included" or "excluded" or "required", got "yes"' },
+  { name: '21 instance_types', text: exampleWith(del('templates.web.instance_type'), set('templates.web.instance_types', Array.from({ length: 21 }, (_, i) => `m${i + 1}.large`))), path: 'templates.web.instance_types', says: 'at most 20 instance types, got 21' },
+  ...[0, 21, 2.5, 'five'].map((value) => ({
+    name: `requirements max_types ${JSON.stringify(value)}`,
+    text: exampleWith(del('templates.web.instance_type'), set('templates.web.instance_requirements', { vcpu: { min: 2 }, memory_mib: { min: 1024 }, max_types: value })),
+    path: 'templates.web.instance_requirements.max_types',
+    says: `max_types must be a whole number from 1 to 20 (the longest fallback list, as for instance_types), got ${JSON.stringify(value)}`,
+  })),
 ];
 
 describe('issue 11 config fields are validated at load, naming the field', () => {
@@ -47,6 +54,13 @@ describe('issue 11 config fields are validated at load, naming the field', () =>
     const found = issues(text);
     const match = found.find((i) => i.path === path && i.message.includes(says));
     if (!match) throw new Error(`no issue at ${path} saying ${JSON.stringify(says)} in:\n${JSON.stringify(found, null, 2)}`);
+  });
+
+  it('accepts 20 instance_types and max_types 20, the limits', () => {
+    const listed = parseConfigText(exampleWith(del('templates.web.instance_type'), set('templates.web.instance_types', Array.from({ length: 20 }, (_, i) => `m${i + 1}.large`))), 'config.jsonc');
+    expect(listed.templates.web.instance_types).toHaveLength(20);
+    const selected = parseConfigText(exampleWith(del('templates.web.instance_type'), set('templates.web.instance_requirements', { vcpu: { min: 2 }, memory_mib: { min: 1024 }, max_types: 20 })), 'config.jsonc');
+    expect(selected.templates.web.instance_requirements?.max_types).toBe(20);
   });
 
   it('accepts an AZ ID as the zone, and a full assume_role with its default duration', () => {
