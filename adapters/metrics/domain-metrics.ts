@@ -10,6 +10,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AuditEntry, RemovalReason } from '../../common/types';
+import type { HandoffReason } from '../../workflows/decisions/leader';
 
 export const domainRegistry = new Registry();
 const registers = [domainRegistry];
@@ -68,6 +69,15 @@ const handoffDuration = new Histogram({
   buckets: [0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 60, 120],
   registers,
 });
+/** Every handoff reason, each a series from 0 (counter and histogram; see knownGroup). */
+const HANDOFF_REASONS = ['initial', 'heartbeat-timeout', 'not-started', 'lease-lost', 'worker-shutdown', 'resigned', 'requested', 'failed'] as const satisfies readonly HandoffReason[];
+/** Fails to compile when HandoffReason gains a reason the list above lacks. */
+const everyHandoffListed: HandoffReason extends (typeof HANDOFF_REASONS)[number] ? true : never = true;
+void everyHandoffListed;
+for (const reason of HANDOFF_REASONS) {
+  handoffs.inc({ reason }, 0);
+  handoffDuration.zero({ reason });
+}
 const gcTerminations = new Counter({
   name: 'nstance_gc_terminations_total',
   help: 'Instances the garbage collector terminated (tagged, owned by no running workflow, past the grace period)',
@@ -196,6 +206,17 @@ export function awsErrorKind(code: string): 'throttle' | 'capacity' | undefined 
   if (CAPACITY_CODES.has(code)) return 'capacity';
   return undefined;
 }
+
+/**
+ * The refusals worth an alert from their first occurrence, as series from 0 (see knownGroup): capacity and
+ * throttling of the EC2 calls every launch makes, and throttling of the calls that scale with the fleet.
+ */
+const EXPECTED_AWS_ERRORS: [service: string, operation: string, code: string][] = [
+  ...[...CAPACITY_CODES].filter((c) => !c.startsWith('Spot') && !c.startsWith('MaxSpot')).map((code): [string, string, string] => ['EC2', 'RunInstances', code]),
+  ...['RunInstances', 'DescribeInstances', 'TerminateInstances', 'DescribeSubnets', 'CreateTags'].map((operation): [string, string, string] => ['EC2', operation, 'RequestLimitExceeded']),
+  ...['RegisterTargets', 'DeregisterTargets', 'DescribeTargetHealth'].map((operation): [string, string, string] => ['ElasticLoadBalancingV2', operation, 'Throttling']),
+];
+for (const [service, operation, code] of EXPECTED_AWS_ERRORS) awsErrors.inc({ service: boundedLabel(service), operation, kind: awsErrorKind(code) as string, code }, 0);
 
 export function recordAwsError(service: string, operation: string, code: string): void {
   const kind = awsErrorKind(code);

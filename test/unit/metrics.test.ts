@@ -112,6 +112,15 @@ describe('AWS refusals', () => {
     expect(await value(domainRegistry, 'nstance_aws_errors_total', labels)).toBe(before + 1);
     ec2.destroy();
   });
+
+  it('has the series an alert needs at 0 before their first event: capacity and throttles of the launch path, each handoff reason', async () => {
+    const text = await domainRegistry.metrics();
+    expect(text).toMatch(/^nstance_aws_errors_total\{service="EC2",operation="RunInstances",kind="capacity",code="InsufficientInstanceCapacity"\} 0$/m);
+    expect(text).toMatch(/^nstance_aws_errors_total\{service="EC2",operation="RunInstances",kind="throttle",code="RequestLimitExceeded"\} 0$/m);
+    expect(text).toMatch(/^nstance_aws_errors_total\{service="ElasticLoadBalancingV2",operation="RegisterTargets",kind="throttle",code="Throttling"\} 0$/m);
+    expect(text).toMatch(/^nstance_leader_handoffs_total\{reason="lease-lost"\} 0$/m);
+    expect(text).toMatch(/^nstance_leader_handoff_duration_seconds_count\{reason="lease-lost"\} 0$/m);
+  });
 });
 
 function status(group: string, counts: Partial<GroupStatus>): GroupStatus {
