@@ -40,6 +40,7 @@ export function agentCommand(): Command {
     .option('--nonce <nonce>', 'single-use registration nonce from userdata (not needed once registered)')
     .option('--ca-file <file>', 'cluster CA certificate (PEM); default: the one saved at registration, else the CA the nonce pins')
     .option('--state-dir <dir>', 'where the key and certificate are kept', '/var/lib/nstance-agent')
+    .option('--files-root <dir>', 'root under which the files the agent API delivers are written, at the paths the config names', '/')
     .option('--connect <addr>', 'dial this host:port instead of --register (the server certificate must still name --register)')
     .option('--ip <ip>', 'IP address to report')
     .option('--hostname <name>', 'hostname to report', hostname())
@@ -47,7 +48,7 @@ export function agentCommand(): Command {
     .addOption(new Option('--imds-url <url>', 'instance metadata service polled (IMDSv2) for spot termination notices').env(IMDS_URL_ENV).default(DEFAULT_IMDS_URL))
     .option('--notice-interval <duration>', 'how often to poll IMDS for a termination notice', '5s')
     .option('--once', 'register, fetch files, report health once, and exit')
-    .action(async (o: { register: string; nonce?: string; caFile?: string; stateDir: string; connect?: string; ip?: string; hostname: string; interval?: string; imdsUrl: string; noticeInterval: string; once?: boolean }) => {
+    .action(async (o: { register: string; nonce?: string; caFile?: string; stateDir: string; filesRoot: string; connect?: string; ip?: string; hostname: string; interval?: string; imdsUrl: string; noticeInterval: string; once?: boolean }) => {
       // Without --ca-file (or a saved registration) the agent discovers the CA pinned by its nonce.
       const caPem = o.caFile ? readFileSync(o.caFile, 'utf8') : (await loadState(o.stateDir))?.caPem;
       const log = (line: string) => process.stderr.write(`nstance agent: ${line}\n`);
@@ -57,6 +58,7 @@ export function agentCommand(): Command {
         nonce: o.nonce,
         caPem,
         stateDir: o.stateDir,
+        filesRoot: o.filesRoot,
         ip: o.ip,
         hostname: o.hostname,
         healthIntervalMs: durationMs(o.interval),
