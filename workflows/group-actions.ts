@@ -17,6 +17,13 @@ import { queueRecord } from './group-records';
 
 /** Instance workflows started per pass (and per start activity): the launch spec is sent once for all of them. */
 export const CREATE_BATCH = 100;
+/**
+ * The same from LAUNCH_BATCH_PATCH on. One start batch runs per pass and launches 20 at a time, so a batch of 100
+ * left EC2 idle between batches: a 500 scale-up took 45 s where 20 launches in flight take 11 s. A batch of 500
+ * still carries one spec, and its answer (what it launched) stays near 100 kB.
+ */
+export const LAUNCH_BATCH = 500;
+export const LAUNCH_BATCH_PATCH = '8-launch-batch-500';
 /** Removals delivered per pass. */
 export const REMOVE_BATCH = 1000;
 
@@ -32,6 +39,10 @@ export interface PassOutcome {
   moreWork: boolean;
 }
 
+function startBatchSize(): number {
+  return patched(LAUNCH_BATCH_PATCH) ? LAUNCH_BATCH : CREATE_BATCH;
+}
+
 /** A removal to deliver with the next batch (once per member). */
 export function queueRemoval(state: GroupState, removal: Removal): void {
   if (!state.pendingRemovals.some((r) => r.instanceId === removal.instanceId)) state.pendingRemovals.push(removal);
@@ -41,6 +52,7 @@ export async function reconcileOnce(ref: GroupRef, state: GroupState, imageIds: 
   const spec = state.spec;
   const desired = desiredSize(state);
   const drift = patched(DRIFT_PATCH) ? trackDrift(state, imageIds) : undefined;
+  const batchSize = startBatchSize();
   const decision = decideReconcile({
     desired,
     members: Object.values(state.members),
@@ -50,7 +62,7 @@ export async function reconcileOnce(ref: GroupRef, state: GroupState, imageIds: 
     drainTimeoutMs: spec?.lifecycle.drainTimeoutMs,
     budget: resolveBudget(desired, spec?.maxSurge, spec?.maxUnavailable),
     // Members not yet started hold their slots; nothing new is decided for the batch they wait in.
-    createLimit: Math.max(0, CREATE_BATCH - state.unstarted.length),
+    createLimit: Math.max(0, batchSize - state.unstarted.length),
     drifted: drift && new Set(drift.drifted.keys()),
   });
   for (const f of decision.flag) {
@@ -160,7 +172,7 @@ async function startUnstarted(ref: GroupRef, state: GroupState, imageIds: Record
       imageIds,
       lifecycle: spec.lifecycle,
     },
-    instanceIds: state.unstarted.slice(0, CREATE_BATCH),
+    instanceIds: state.unstarted.slice(0, startBatchSize()),
     paceMs: spec.createRateLimitMs,
   };
   if (patched(BATCH_LAUNCH_PATCH)) {

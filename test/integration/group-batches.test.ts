@@ -9,7 +9,7 @@ import { groupStatus, waitForConvergence } from '../../client/ops/status';
 import { groupWorkflowId, instanceWorkflowId } from '../../common/names';
 import { recordHistory } from '../support/record-histories';
 import type { InstanceBatch } from '../../adapters/temporal/instance-batch';
-import { CREATE_BATCH } from '../../workflows/group-actions';
+import { LAUNCH_BATCH } from '../../workflows/group-actions';
 import { eventually } from '../support/emulator';
 import { auditedCreations, readAuditLog } from '../support/audit-log';
 import { Worker } from '@temporalio/worker';
@@ -52,11 +52,11 @@ test(`a ${SIZE}-instance scale-up starts instances in batches with one spec each
   const scheduled = runs.flatMap((r) => r.history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes] : []));
   const batches = await Promise.all(scheduled.filter((a) => a.activityType?.name === 'startInstanceBatch').map((a) => decodedPayload<InstanceBatch>(fx.client, a.input?.payloads as Payload[])));
   expect(scheduled.filter((a) => a.activityType?.name === 'startInstanceWorkflows')).toEqual([]);
-  expect(batches.length).toBeGreaterThanOrEqual(Math.ceil(SIZE / CREATE_BATCH));
+  expect(batches.length).toBeGreaterThanOrEqual(Math.ceil(SIZE / LAUNCH_BATCH));
   const started = new Set(batches.flatMap((b) => b.instanceIds));
   expect(started.size).toBe(SIZE);
   for (const b of batches) {
-    expect(b.instanceIds.length).toBeLessThanOrEqual(CREATE_BATCH);
+    expect(b.instanceIds.length).toBeLessThanOrEqual(LAUNCH_BATCH);
     expect(b.common.launch.kind).toBe('web');
     // The spec is in the batch once, not once per instance.
     expect(JSON.stringify(b).split('"subnetPool"').length - 1).toBe(1);
