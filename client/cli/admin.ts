@@ -1,5 +1,6 @@
 /** Nstance's admin commands: `group create|delete|list|status` and `config status|refresh`, each with --json. */
 import { InvalidArgumentError, type Command } from 'commander';
+import { errorMessage } from '../../common/failures';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AwsClients } from '../../adapters/aws/clients';
 import { parseDuration } from '../../common/duration';
@@ -30,6 +31,16 @@ function parseVar(text: string, previous: Record<string, string> = {}): Record<s
   const at = text.indexOf('=');
   if (at <= 0) throw new InvalidArgumentError(`"${text}" is not a var: write it as NAME=VALUE`);
   return { ...previous, [text.slice(0, at)]: text.slice(at + 1) };
+}
+
+/** Checked as the flags are read: a bad --timeout must not surface only after the group was created or deleted. */
+function parseTimeout(text: string): string {
+  try {
+    parseDuration(text);
+  } catch (err) {
+    throw new InvalidArgumentError(errorMessage(err));
+  }
+  return text;
 }
 
 function parseCount(text: string): number {
@@ -114,7 +125,7 @@ export function addGroupAdminCommands(group: Command, deps: AdminDeps): void {
     .option('--shard <shard>', 'shard (default NSTANCE_SHARD)')
     .option('--bucket <bucket>', 'S3 bucket (default NSTANCE_BUCKET)')
     .option('--wait', 'show progress until the group serves its size')
-    .option('--timeout <duration>', 'with --wait: give up after this long (exit 1)', '10m')
+    .option('--timeout <duration>', 'with --wait: give up after this long (exit 1)', parseTimeout, '10m')
     .option('--json', 'machine-readable output')
     .action(async (target: string, o: Common & { template?: string; size?: number; instanceType?: string; subnetPool?: string; var?: Record<string, string>; wait?: boolean; timeout: string }) => {
       const ref = parseGroupRef(target, deps.shardFrom(o));
@@ -141,7 +152,7 @@ export function addGroupAdminCommands(group: Command, deps: AdminDeps): void {
     .option('--shard <shard>', 'shard (default NSTANCE_SHARD)')
     .option('--bucket <bucket>', 'S3 bucket (default NSTANCE_BUCKET)')
     .option('--wait', 'show progress until the group has drained and ended (a dynamic group) or converged (an override)')
-    .option('--timeout <duration>', 'with --wait: give up after this long (exit 1)', '10m')
+    .option('--timeout <duration>', 'with --wait: give up after this long (exit 1)', parseTimeout, '10m')
     .option('--json', 'machine-readable output')
     .action(async (target: string, o: Common & { wait?: boolean; timeout: string }) => {
       const ref = parseGroupRef(target, deps.shardFrom(o));
@@ -179,7 +190,7 @@ export function addGroupAdminCommands(group: Command, deps: AdminDeps): void {
     .option('--shard <shard>', 'shard (default NSTANCE_SHARD)')
     .option('--bucket <bucket>', 'S3 bucket (default NSTANCE_BUCKET)')
     .option('--wait', 'show progress until no member is drifted or being replaced and the group serves its size (a rotation)')
-    .option('--timeout <duration>', 'with --wait: give up after this long (exit 1)', '30m')
+    .option('--timeout <duration>', 'with --wait: give up after this long (exit 1)', parseTimeout, '30m')
     .option('--json', 'machine-readable output')
     .action(async (target: string, o: Common & { wait?: boolean; timeout: string }) => {
       const ref = parseGroupRef(target, deps.shardFrom(o));
