@@ -14,6 +14,7 @@ import { decideReconcile, newInstanceId, type Removal } from './decisions/reconc
 import { applyLaunched, desiredSize, forget, type GroupState } from './group-state';
 import { runStep, stepDue } from './group-steps';
 import { queueRecord } from './group-records';
+import { BackgroundStep } from './group-background';
 
 /** Instance workflows started per pass (and per start activity): the launch spec is sent once for all of them. */
 export const CREATE_BATCH = 100;
@@ -32,6 +33,34 @@ export const DRIFT_PATCH = '10-drift-rotation';
 /** Start batches launch their instances before starting the workflows: runs recorded before it leave each launch to its instance. */
 export const BATCH_LAUNCH_PATCH = '8-batch-launch';
 
+/**
+ * From BACKGROUND_START_PATCH on, a start batch runs beside the passes. A batch of 500 takes up to about 250 s when
+ * EC2's RunInstances bucket is empty (2 per second), and a pass that awaited it held removals and health
+ * replacements back that long.
+ */
+export const BACKGROUND_START_PATCH = '8-background-start';
+
+/** The start batch running beside the passes: one at a time. */
+export class StartLane {
+  readonly step = new BackgroundStep();
+  /** Members of the batch in flight: a removal decided for one waits until its start is known. */
+  inFlight = new Set<string>();
+
+  /** `onDone` wakes the group: what the batch started (or failed to) is worth a pass. */
+  constructor(private readonly onDone: () => void) {}
+
+  start(ref: GroupRef, state: GroupState, batch: InstanceBatch): void {
+    this.inFlight = new Set(batch.instanceIds);
+    this.step.start(
+      () => runStartBatch(ref, state, batch),
+      () => {
+        this.inFlight = new Set();
+        this.onDone();
+      },
+    );
+  }
+}
+
 export interface PassOutcome {
   /** See ReconcileDecision.recheckAt. */
   recheckAt?: number;
@@ -48,7 +77,8 @@ export function queueRemoval(state: GroupState, removal: Removal): void {
   if (!state.pendingRemovals.some((r) => r.instanceId === removal.instanceId)) state.pendingRemovals.push(removal);
 }
 
-export async function reconcileOnce(ref: GroupRef, state: GroupState, imageIds: Record<string, string> | undefined): Promise<PassOutcome> {
+/** `lane`: start batches run beside the passes (BACKGROUND_START_PATCH); without it, the pass awaits its batch. */
+export async function reconcileOnce(ref: GroupRef, state: GroupState, imageIds: Record<string, string> | undefined, lane?: StartLane): Promise<PassOutcome> {
   const spec = state.spec;
   const desired = desiredSize(state);
   const drift = patched(DRIFT_PATCH) ? trackDrift(state, imageIds) : undefined;
@@ -77,7 +107,7 @@ export async function reconcileOnce(ref: GroupRef, state: GroupState, imageIds: 
     const fields = removal.reason === 'drift' ? drift?.drifted.get(removal.instanceId) : undefined;
     queueRemoval(state, fields ? { ...removal, detail: describeDrift(fields) } : removal);
   }
-  await deliverRemovals(ref, state);
+  await deliverRemovals(ref, state, lane?.inFlight);
 
   const canStart = spec !== undefined && imageIds !== undefined;
   if (decision.create > 0 && spec && canStart) {
@@ -88,10 +118,19 @@ export async function reconcileOnce(ref: GroupRef, state: GroupState, imageIds: 
       queueRecord(ref, state, state.members[instanceId], Date.now());
     }
   }
-  await startUnstarted(ref, state, imageIds);
-  // Only work that the next pass can do now is a reason to skip the wait (a step backing off, or no image, is not).
+  if (!lane) {
+    const batch = nextStartBatch(ref, state, imageIds);
+    if (batch) await runStartBatch(ref, state, batch);
+  } else if (!lane.step.busy && stepDue(state.steps, 'start', Date.now())) {
+    // Not while the step backs off: a batch that returned at once would wake the group at once, pass after pass.
+    const batch = nextStartBatch(ref, state, imageIds);
+    if (batch) lane.start(ref, state, batch);
+  }
+  // Only work that the next pass can do now is a reason to skip the wait (a step backing off, no image, or a
+  // batch still running, which wakes the group when it ends, is not).
   const now = Date.now();
-  const moreToStart = canStart && (decision.moreToCreate || state.unstarted.length > 0) && stepDue(state.steps, 'start', now);
+  const starting = lane?.step.busy ?? false;
+  const moreToStart = canStart && !starting && (decision.moreToCreate || state.unstarted.length > 0) && stepDue(state.steps, 'start', now);
   const moreToRemove = state.pendingRemovals.length + state.strays.length > 0 && stepDue(state.steps, 'remove', now);
   return { recheckAt: decision.recheckAt, moreWork: moreToStart || moreToRemove };
 }
@@ -139,10 +178,11 @@ function stampLaunch(state: GroupState, instanceIds: string[], imageIds: Record<
  * them). A member is marked leaving once its workflow has the signal; one whose workflow no longer runs is
  * forgotten (its instance is gone, or garbage collection terminates it). Undelivered ones wait for the next pass.
  */
-async function deliverRemovals(ref: GroupRef, state: GroupState): Promise<void> {
-  for (const r of state.pendingRemovals) if (state.unstarted.includes(r.instanceId)) state.unstarted = state.unstarted.filter((id) => id !== r.instanceId);
-  const strays = state.strays.filter((id) => !state.members[id]).map((instanceId): Removal => ({ instanceId, reason: 'not-a-member', drain: true }));
-  const batch = [...state.pendingRemovals, ...strays].slice(0, REMOVE_BATCH);
+async function deliverRemovals(ref: GroupRef, state: GroupState, starting: ReadonlySet<string> = new Set()): Promise<void> {
+  const deliverable = state.pendingRemovals.filter((r) => !starting.has(r.instanceId));
+  for (const r of deliverable) if (state.unstarted.includes(r.instanceId)) state.unstarted = state.unstarted.filter((id) => id !== r.instanceId);
+  const strays = state.strays.filter((id) => !state.members[id] && !starting.has(id)).map((instanceId): Removal => ({ instanceId, reason: 'not-a-member', drain: true }));
+  const batch = [...deliverable, ...strays].slice(0, REMOVE_BATCH);
   if (batch.length === 0) return;
   const delivered = await runStep(state.steps, 'remove', () => groupBatchActivities.signalInstances({ shard: ref.shard, actor: `group ${ref.tenant}/${ref.group}`, removals: batch }), { ...ref });
   if (!delivered) return;
@@ -159,10 +199,10 @@ async function deliverRemovals(ref: GroupRef, state: GroupState): Promise<void> 
   state.strays = state.strays.filter((id) => !done.has(id));
 }
 
-/** Starts the members not started yet, one batch per pass; the same ids again after a failure (starts are idempotent). */
-async function startUnstarted(ref: GroupRef, state: GroupState, imageIds: Record<string, string> | undefined): Promise<void> {
+/** The next batch of members not started yet (the same ids again after a failure: starts are idempotent), stamped with its launch version. */
+function nextStartBatch(ref: GroupRef, state: GroupState, imageIds: Record<string, string> | undefined): InstanceBatch | undefined {
   const spec = state.spec;
-  if (state.unstarted.length === 0 || !spec || !imageIds) return;
+  if (state.unstarted.length === 0 || !spec || !imageIds) return undefined;
   const batch: InstanceBatch = {
     common: {
       ...ref,
@@ -181,6 +221,10 @@ async function startUnstarted(ref: GroupRef, state: GroupState, imageIds: Record
     if (state.steps.start) batch.findExisting = true;
   }
   if (patched(DRIFT_PATCH)) stampLaunch(state, batch.instanceIds, imageIds);
+  return batch;
+}
+
+async function runStartBatch(ref: GroupRef, state: GroupState, batch: InstanceBatch): Promise<void> {
   const started = await runStep(state.steps, 'start', () => groupBatchActivities.startInstanceBatch(batch), { ...ref });
   if (!started) return;
   const done = new Set(started.started);

@@ -19,6 +19,10 @@ export class BackgroundStep {
     return true;
   }
 
+  get busy(): boolean {
+    return this.running !== undefined;
+  }
+
   /** Resolves once no run is going (before continue-as-new, or finishing). */
   async idle(): Promise<void> {
     while (this.running) await this.running;

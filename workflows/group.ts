@@ -14,7 +14,7 @@ import type { GroupRef } from '../common/types';
 import { groupConfigActivities, groupEc2Activities } from './activity-options';
 import { chooseImages, staleImages } from './decisions/images';
 import { groupStatusQuery, instanceCommandSignal, instanceUpdateSignal, reconcileSignal } from './definitions';
-import { reconcileOnce, queueRemoval } from './group-actions';
+import { BACKGROUND_START_PATCH, reconcileOnce, queueRemoval, StartLane } from './group-actions';
 import { rebuildMembers } from './group-rebuild';
 import { applyUpdate, carryGroupState, desiredSize, forget, restoreGroupState, type CarriedGroupState, type GroupState, type LegacyCarriedGroupState } from './group-state';
 import { currentDetails, statusOf, type GroupView } from './group-status';
@@ -76,6 +76,8 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
   /** Asked to reload by a signal (config applied, a scale): read what was just written, not the worker's cached copy. */
   let freshRequested = true;
   let observeRequested = true;
+  const lane = backgroundSteps && patched(BACKGROUND_START_PATCH) ? new StartLane(() => (wake = true)) : undefined;
+  const backgroundIdle = () => Promise.all([observing.idle(), recording.idle(), lane?.step.idle()]);
 
   // Diagnostics cost a pass over the state (the carried size): only the query pays for them, not every pass.
   const view = (withDiagnostics: boolean): GroupView => ({
@@ -151,7 +153,7 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
       else observing.start(() => observe(state), () => (wake = true));
       checksDueAt = Date.now() + (state.spec?.reconcileIntervalMs ?? DEFAULT_INTERVAL_MS);
     }
-    const outcome = await reconcileOnce(ref, state, imageIds);
+    const outcome = await reconcileOnce(ref, state, imageIds, lane);
     if (!backgroundSteps) await flushRecords(ref, state);
     // Records queued while it wrote are written by a pass of their own (not while the step backs off).
     else recording.start(() => flushRecords(ref, state), () => (wake ||= Object.keys(state.records ?? {}).length > 0 && !state.steps.records));
@@ -159,7 +161,7 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
 
     if (state.removed && Object.keys(state.members).length === 0 && state.strays.length === 0) {
       if (backgroundSteps) {
-        await Promise.all([observing.idle(), recording.idle()]);
+        await backgroundIdle();
         await flushRecords(ref, state);
       }
       log.info('group removed from config and empty: finishing', { ...ref });
@@ -181,7 +183,7 @@ export async function groupWorkflow(input: GroupWorkflowInput): Promise<void> {
     }
 
     if (workflowInfo().continueAsNewSuggested) {
-      await Promise.all([observing.idle(), recording.idle()]);
+      await backgroundIdle();
       await condition(allHandlersFinished);
       const carried = carryGroupState(state, { records: carryRecords });
       log.info('continuing as new', { ...ref, members: Object.keys(state.members).length, records: carried.records?.length ?? 0, carriedStateBytes: JSON.stringify(carried).length });

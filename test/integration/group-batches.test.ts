@@ -5,6 +5,7 @@
  */
 import type { Payload } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
+import { commandInstance } from '../../client/ops/instance';
 import { groupStatus, waitForConvergence } from '../../client/ops/status';
 import { groupWorkflowId, instanceWorkflowId } from '../../common/names';
 import { recordHistory } from '../support/record-histories';
@@ -82,7 +83,7 @@ test(`a ${SIZE}-instance scale-up starts instances in batches with one spec each
   expect(creations).toHaveLength(SIZE);
   expect(new Set(creations.map((c) => c.instanceId))).toEqual(started);
   expect(audit.filter((e) => e.action === 'instance.create').length).toBeLessThanOrEqual(batches.length);
-  recordHistory(groupWorkflowId(ref.shard, ref.tenant, ref.group), 'group-launch-reported');
+  recordHistory(groupWorkflowId(ref.shard, ref.tenant, ref.group), 'group-background-start');
   recordHistory(instanceWorkflowId(ref.shard, [...started][0] as string), 'instance-launch-reported');
   const status = await groupStatus(fx.client, ref, { limit: 0 });
   expect(status.diagnostics?.carriedStateBytes).toBeLessThan(30_000);
@@ -94,4 +95,42 @@ test(`a ${SIZE}-instance scale-up starts instances in batches with one spec each
     if (result.error) failures.push(`${result.runId}: ${result.error.message}`);
   }
   expect(failures).toEqual([]);
+});
+
+test('a start batch held up in EC2 does not hold up the passes: a drain asked meanwhile is delivered before the batch ends', async () => {
+  await fx.apply({ size: 2, reconcileInterval: '5s' });
+  await waitForConvergence(fx.client, ref, { timeoutMs: 300_000, size: 2, pollMs: 500 });
+  const [oldest] = (await groupStatus(fx.client, ref)).members;
+  // The next launch waits in EC2 until released: the batch it belongs to cannot end before that.
+  let release = () => undefined as void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let heldCalls = 0;
+  let launchWent = false;
+  fx.faults.before('RunInstances', async () => {
+    heldCalls++;
+    await held;
+    launchWent = true;
+  });
+  try {
+    await fx.scale(3);
+    await eventually('the launch to be held', async () => (heldCalls > 0 ? true : undefined), 60_000, 200);
+    await commandInstance(fx.client, ref.shard, oldest.instanceId, 'drain', 'test');
+    // Delivered (the member leaving, or already gone) while the batch's launch was still waiting in EC2.
+    const seen: string[] = [];
+    await eventually('the drain to be delivered', async () => {
+      const status = await groupStatus(fx.client, ref);
+      const member = status.members.find((m) => m.instanceId === oldest.instanceId);
+      seen.push(JSON.stringify({ member, lastError: status.lastError, running: status.running, pending: status.pending }));
+      return !member || member.leaving ? true : undefined;
+    }, 30_000, 250).catch((err) => {
+      throw new Error(`${(err as Error).message}; last seen ${seen.slice(-2).join(' ')}`);
+    });
+    expect(heldCalls).toBe(1);
+    expect(launchWent).toBe(false);
+  } finally {
+    release();
+  }
+  await waitForConvergence(fx.client, ref, { timeoutMs: 180_000, size: 3, pollMs: 500 });
+  await eventually('the drained member gone', async () => ((await groupStatus(fx.client, ref)).members.some((m) => m.instanceId === oldest.instanceId) ? undefined : true), 180_000, 1000);
+  await fx.expectEmulatorMatchesGroups();
 });
