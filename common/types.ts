@@ -167,6 +167,8 @@ export interface Member extends InstanceUpdate {
   replacing?: { reason: RemovalReason; sinceSeq: number };
   /** The launch version (the group's table of what its members were launched from) this member was started with. */
   launch?: number;
+  /** As a replacement, it took over from a member being replaced: it counts as the replacement of no other. */
+  tookOver?: boolean;
   /** Status query only: the hashed fields on which this member's launch differs from the group's current one. */
   drift?: DriftField[];
 }

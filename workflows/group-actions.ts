@@ -30,6 +30,8 @@ export const REMOVE_BATCH = 1000;
 
 /** Drift rotation changes what a pass decides (and so its commands): runs recorded before it replay without. */
 export const DRIFT_PATCH = '10-drift-rotation';
+/** A replacement takes over from one member only, across passes (Member.tookOver): runs recorded before it replay without. */
+export const TAKEOVER_ONCE_PATCH = '8-takeover-once';
 /** Start batches launch their instances before starting the workflows: runs recorded before it leave each launch to its instance. */
 export const BATCH_LAUNCH_PATCH = '8-batch-launch';
 
@@ -94,6 +96,7 @@ export async function reconcileOnce(ref: GroupRef, state: GroupState, imageIds: 
     // Members not yet started hold their slots; nothing new is decided for the batch they wait in.
     createLimit: Math.max(0, batchSize - state.unstarted.length),
     drifted: drift && new Set(drift.drifted.keys()),
+    takeOverOnce: patched(TAKEOVER_ONCE_PATCH),
   });
   for (const f of decision.flag) {
     const member = state.members[f.instanceId];
@@ -102,6 +105,10 @@ export async function reconcileOnce(ref: GroupRef, state: GroupState, imageIds: 
   for (const id of decision.unflag) {
     const member = state.members[id];
     if (member) member.replacing = undefined;
+  }
+  for (const id of decision.tookOver) {
+    const member = state.members[id];
+    if (member) member.tookOver = true;
   }
   for (const removal of decision.remove) {
     const fields = removal.reason === 'drift' ? drift?.drifted.get(removal.instanceId) : undefined;

@@ -33,6 +33,8 @@ export const REMOVAL_REASONS: readonly RemovalReason[] = [
 const LEAVING = 1;
 const LOST = 2;
 const REPLACE_REQUESTED = 4;
+/** Member.tookOver; runs from before it never set the bit (it was free below LAUNCH_SHIFT). */
+const TOOK_OVER = 8;
 /** Flag bits below this carry the flags above; runs from before drift rotation never set bits from here up. */
 const LAUNCH_SHIFT = 4;
 
@@ -51,7 +53,7 @@ function time(iso: string | undefined): number | null {
 
 export function packMember(m: Member): PackedMember {
   // Multiplication, not <<: a launch version never overflows 32 bits this way.
-  const flags = (m.leaving ? LEAVING : 0) + (m.lost ? LOST : 0) + (m.replaceRequested ? REPLACE_REQUESTED : 0) + (m.launch ?? 0) * 2 ** LAUNCH_SHIFT;
+  const flags = (m.leaving ? LEAVING : 0) + (m.lost ? LOST : 0) + (m.replaceRequested ? REPLACE_REQUESTED : 0) + (m.tookOver ? TOOK_OVER : 0) + (m.launch ?? 0) * 2 ** LAUNCH_SHIFT;
   const packed: (string | number | null)[] = [
     m.instanceId,
     m.seq,
@@ -87,6 +89,7 @@ export function unpackMember(p: PackedMember): Member {
   if (flags & LEAVING) member.leaving = true;
   if (flags & LOST) member.lost = true;
   if (flags & REPLACE_REQUESTED) member.replaceRequested = true;
+  if (flags & TOOK_OVER) member.tookOver = true;
   set('health', num(7) === undefined ? undefined : HEALTH[num(7) as number]);
   set('noticeDeadline', iso(8));
   set('expiry', num(9) === undefined ? undefined : EXPIRY[num(9) as number]);

@@ -83,7 +83,7 @@ test(`a ${SIZE}-instance scale-up starts instances in batches with one spec each
   expect(creations).toHaveLength(SIZE);
   expect(new Set(creations.map((c) => c.instanceId))).toEqual(started);
   expect(audit.filter((e) => e.action === 'instance.create').length).toBeLessThanOrEqual(batches.length);
-  recordHistory(groupWorkflowId(ref.shard, ref.tenant, ref.group), 'group-background-start');
+  recordHistory(groupWorkflowId(ref.shard, ref.tenant, ref.group), 'group-takeover-once');
   recordHistory(instanceWorkflowId(ref.shard, [...started][0] as string), 'instance-launch-reported');
   const status = await groupStatus(fx.client, ref, { limit: 0 });
   expect(status.diagnostics?.carriedStateBytes).toBeLessThan(30_000);

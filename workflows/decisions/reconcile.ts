@@ -29,6 +29,11 @@ export interface ReconcileInput {
    * They roll like eligible expiry: oldest first, a rolling batch (max_surge + max_unavailable) at a time.
    */
   drifted?: ReadonlySet<string>;
+  /**
+   * Honour Member.tookOver: a replacement that took over from one member in an earlier pass counts for no other.
+   * Without it, once that member had left, the same replacement let a second one go (runs before TAKEOVER_ONCE_PATCH).
+   */
+  takeOverOnce?: boolean;
 }
 
 export type { RemovalReason };
@@ -60,6 +65,8 @@ export interface ReconcileDecision {
   unflag: string[];
   create: number;
   remove: Removal[];
+  /** Replacements that took over from a member removed now: the group marks them (Member.tookOver). */
+  tookOver: string[];
   /** True when creation was wanted but held back by the backoff. */
   heldBack: boolean;
   /** True when more creations are wanted than createLimit allowed: the group decides again at once. */
@@ -198,7 +205,7 @@ export function decideReconcile(input: ReconcileInput): ReconcileDecision {
   let recheckAt: number | undefined;
   for (const m of live.filter((x) => replacing.has(x.instanceId))) {
     const why = replacing.get(m.instanceId) as Replacing;
-    const replacement = healthy.find((h) => isReady(h) && h.seq >= why.sinceSeq && !used.has(h.instanceId));
+    const replacement = healthy.find((h) => isReady(h) && h.seq >= why.sinceSeq && !used.has(h.instanceId) && !(input.takeOverOnce && h.tookOver));
     const servesWithout = serving - (isReady(m) ? 1 : 0) >= mustServe;
     const drainBy = mustDrainBy(m.noticeDeadline, input.drainTimeoutMs ?? 0);
     const urgent = drainBy !== undefined && input.now >= drainBy;
@@ -226,7 +233,7 @@ export function decideReconcile(input: ReconcileInput): ReconcileDecision {
     for (const m of order.slice(0, excess)) remove.push({ instanceId: m.instanceId, reason: 'scale-down', drain: true });
   }
 
-  return { create, remove, heldBack, moreToCreate, flag, unflag, ...(recheckAt === undefined ? {} : { recheckAt }) };
+  return { create, remove, tookOver: [...used], heldBack, moreToCreate, flag, unflag, ...(recheckAt === undefined ? {} : { recheckAt }) };
 }
 
 export interface GroupCounts {

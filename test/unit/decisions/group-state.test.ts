@@ -84,11 +84,18 @@ describe('carried state', () => {
     leaving: true,
     lost: true,
     replaceRequested: true,
+    tookOver: true,
     health: 'termination-notice',
     noticeDeadline: '2026-12-01T10:02:00.000Z',
     expiry: 'forced',
     replacing: { reason: 'termination-notice', sinceSeq: 40 },
   };
+
+  test('a replacement that took over keeps the mark beside a launch version', () => {
+    const replacement: Member = { instanceId: 'web-2', seq: 2, phase: 'in-service', tookOver: true, launch: 3 };
+    expect(unpackMember(packMember(replacement))).toEqual(replacement);
+    expect(unpackMember(packMember({ ...replacement, tookOver: undefined }))).not.toHaveProperty('tookOver');
+  });
 
   test('a member survives packing whole; a bare one packs to three values', () => {
     expect(unpackMember(packMember(full))).toEqual(full);

@@ -7,7 +7,7 @@ const fleet = (n: number, extra: Partial<Member> = {}, from = 1) => Array.from({
 
 function decide(desired: number, members: Member[], budget: Partial<ReplacementBudget> = {}): ReconcileDecision {
   const nextSeq = Math.max(0, ...members.map((m) => m.seq)) + 1;
-  return decideReconcile({ desired, members, now: 0, nextSeq, budget: { ...resolveBudget(desired), ...budget } });
+  return decideReconcile({ desired, members, now: 0, nextSeq, budget: { ...resolveBudget(desired), ...budget }, takeOverOnce: true });
 }
 
 /** Carries a decision out the way the group does: flags recorded, removals marked leaving. */
@@ -20,6 +20,12 @@ function apply(members: Member[], d: ReconcileDecision): Member[] {
     ...(d.unflag.includes(m.instanceId) ? { replacing: undefined } : {}),
     ...(removed.has(m.instanceId) ? { leaving: true, phase: 'draining' as const } : {}),
   }));
+}
+
+/** Marks the replacements that took over, as the group does. */
+function applyTakeOvers(members: Member[], d: ReconcileDecision): Member[] {
+  const used = new Set(d.tookOver);
+  return members.map((m) => (used.has(m.instanceId) ? { ...m, tookOver: true } : m));
 }
 
 describe('resolveBudget', () => {
@@ -65,6 +71,31 @@ describe('max_surge: replacements in parallel, EC2 never above size + surge', ()
     const d = decide(3, fleet(3, { expiry: 'forced' }), budget);
     expect(d.create).toBe(0);
     expect(d.remove).toHaveLength(1);
+  });
+});
+
+describe('a replacement takes over from one member only, across passes', () => {
+  test('with no unavailability allowed, members in service never drop below size while the last replacement boots', () => {
+    // The bench's 60 at 10%: six flagged, five replacements serving, the sixth still booting.
+    const budget = resolveBudget(60, { percent: 10 });
+    let members = fleet(60, { expiry: 'eligible' });
+    let d = decide(60, members, budget);
+    expect(d.flag).toHaveLength(6);
+    members = apply(members, d);
+    members.push(...fleet(5, {}, 61), member(66, 'registered'));
+    d = decide(60, members, budget);
+    expect(d.remove).toHaveLength(5);
+    expect(d.tookOver).toHaveLength(5);
+    members = applyTakeOvers(apply(members, d), d);
+    // The five left (draining, then gone): the five replacements that took their places must not count for the sixth.
+    const staying = members.filter((m) => !m.leaving);
+    const serving = (ms: Member[]) => ms.filter((m) => m.phase === 'in-service' && !m.leaving).length;
+    expect(serving(staying)).toBe(60);
+    d = decide(60, staying, budget);
+    expect(d.remove).toEqual([]);
+    // Once the sixth serves, the last original goes.
+    d = decide(60, staying.map((m) => (m.seq === 66 ? { ...m, phase: 'in-service' as const } : m)), budget);
+    expect(d.remove.map((r) => r.instanceId)).toHaveLength(1);
   });
 });
 
