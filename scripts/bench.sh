@@ -10,10 +10,10 @@
 #   scale      0 -> N with `nstance group scale` against a direct-SDK floor, through a fault proxy
 #              enforcing EC2's token buckets and ClientToken rules; then an expiry replacement
 #              with max_surge (bench/scale.ts, bench/scale/)
-#     BENCH_SIZES                    sizes measured, in order (default "500,2000")
+#     BENCH_SIZES                    sizes measured, in order (default "500,2000"; "none": only the replacement)
 #     BENCH_REPLACE_SIZE             size of the expiry replacement (default: the largest size; "off" skips it)
 #     BENCH_MAX_SURGE                the group's max_surge during the replacement (default "10%")
-#     BENCH_REPLACE_EXPIRY           the cohort's forced_age (default: 1.5 x the time that size took to be
+#     BENCH_REPLACE_EXPIRY           the cohort's eligible_age, forced_age an hour later (default: 1.5 x the time that size took to be
 #                                    in service, at least 2m)
 #     BENCH_FLOOR_CONCURRENCY        concurrent RunInstances calls of the floor (default 20)
 #     BENCH_HOLD                     steady state watched after all are in service (default 60s)

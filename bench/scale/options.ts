@@ -67,8 +67,10 @@ function fleetDiscovery(text: string | undefined): 'poll' | 'told' {
 }
 
 export function scaleOptions(env: NodeJS.ProcessEnv, defaultOut: string): ScaleOptions {
-  const sizes = positiveInts(env.BENCH_SIZES ?? '500,2000', 'BENCH_SIZES');
+  // "none": only the replacement run (its cohort is scaled up as part of it).
+  const sizes = env.BENCH_SIZES === 'none' ? [] : positiveInts(env.BENCH_SIZES ?? '500,2000', 'BENCH_SIZES');
   const replace = env.BENCH_REPLACE_SIZE;
+  if (sizes.length === 0 && (replace === undefined || replace === '' || replace === 'off')) throw new Error('BENCH_SIZES=none measures only the replacement: give its size as BENCH_REPLACE_SIZE');
   const maxSurge = env.BENCH_MAX_SURGE ?? '10%';
   if (!/^\d+%?$/.test(maxSurge)) throw new Error(`BENCH_MAX_SURGE="${maxSurge}": expected a count or a percentage, e.g. "10%"`);
   return {

@@ -1,8 +1,12 @@
 /**
- * An expiry replacement: a cohort of N instances launched with a short forced_age (the
- * shard's expiry while they are created), so that all of them expire within one
- * scale-up's spread; instances created after that (their replacements) get the example's
- * long expiry again. Timed from the first sign of replacement (EC2 holds more than N, or
+ * An expiry replacement: a cohort of N instances launched with a short eligible_age (the
+ * shard's expiry while they are created), so that all of them become eligible within one
+ * scale-up's spread and are rolled out within max_surge (forced_age is an hour later, so
+ * it is the rolling replacement that is measured, not a forced one); instances created
+ * after that (their replacements) get the example's long expiry again. EC2's RunInstances
+ * bucket is refilled once the cohort serves: a real cohort expires days after its launch,
+ * long after the bucket refilled, and the compressed expiry must not charge the
+ * replacement for the cohort's own launches. Timed from the first sign of replacement (EC2 holds more than N, or
  * an original is gone) until no original is left and N are in service, while recording
  * the most instances EC2 held at once: it must stay within N + max_surge.
  */
@@ -29,8 +33,10 @@ export interface ReplacementResult {
   withinSurge: boolean;
   /** Fewest members in service while the cohort was being replaced (what max_unavailable bounds). */
   minInService: number;
-  /** The cohort's forced_age (and eligible_age). */
+  /** The cohort's eligible_age. */
   expiry: string;
+  /** The cohort's forced_age (an hour after eligible_age: the replacement measured is the rolling one). */
+  forcedExpiry: string;
   cohortInServiceMs: number;
   /** Cohort in service → the first sign of replacement. */
   firstReplacementAfterMs: number;
@@ -49,7 +55,10 @@ export interface ReplacementResult {
   samples: Sample[];
 }
 
-/** forced_age for the cohort: longer than the cohort takes to be in service, so none is replaced before all are up. */
+/** The gap between the cohort's eligible_age and forced_age. */
+const FORCED_AFTER_S = 3600;
+
+/** eligible_age for the cohort: longer than the cohort takes to be in service, so none is replaced before all are up. */
 export function cohortExpiryMs(size: number, knownInServiceMs?: number, override?: number): number {
   if (override !== undefined) return override;
   return Math.max(120_000, knownInServiceMs !== undefined ? Math.ceil(1.5 * knownInServiceMs) : 600 * size);
@@ -63,8 +72,8 @@ export async function runReplacement(session: Session, size: number, knownInServ
   const allowedHeld = size + (maxSurge ? surgeCount(maxSurge, size) : 1);
   const expirySeconds = Math.ceil(cohortExpiryMs(size, knownInServiceMs, stack.options.replaceExpiryMs) / 1000);
   const expiry = `${expirySeconds}s`;
-  // forced_age must exceed eligible_age (Nstance's rule, checked at load): one second apart, the cohort is forced out as before.
-  await stack.applyConfig({ expiry: { eligible_age: expiry, forced_age: `${expirySeconds + 1}s` }, maxSurge });
+  const forcedExpiry = `${expirySeconds + FORCED_AFTER_S}s`;
+  await stack.applyConfig({ expiry: { eligible_age: expiry, forced_age: forcedExpiry }, maxSurge });
 
   stack.proxy.limits?.refillAll();
   const before = stack.proxy.census.snapshot();
@@ -83,6 +92,7 @@ export async function runReplacement(session: Session, size: number, knownInServ
     const cohort = new Set(atCohort.held);
     if (atCohort.launched > size) throw new Error(`instances were replaced before the cohort was up (${atCohort.launched} launched for ${size}): an early expiry (set BENCH_REPLACE_EXPIRY above the time ${size} take to be in service) or failed launches or registrations`);
     const cohortInServiceMs = await watch.until(`the cohort of ${size} in service`, (v) => !!v.group && inServiceOf(v.group) >= size, timeout);
+    stack.proxy.limits?.refillAll();
     const originalsLeft = () => {
       const held = ledger().held;
       return { held: held.size, originals: [...cohort].filter((id) => held.has(id)).length };
@@ -114,6 +124,7 @@ export async function runReplacement(session: Session, size: number, knownInServ
       withinSurge: maxHeld <= allowedHeld,
       minInService,
       expiry,
+      forcedExpiry,
       cohortInServiceMs,
       firstReplacementAfterMs: firstMs - cohortInServiceMs,
       replaceAllMs: doneMs - firstMs,

@@ -85,6 +85,9 @@ describe('scale benchmark figures', () => {
     expect(scaleOptions({ BENCH_SIZES: '50,200' }, '').replaceSize).toBe(200);
     expect(() => scaleOptions({ BENCH_SIZES: '50,x' }, '')).toThrow(/BENCH_SIZES="50,x"/);
     expect(() => scaleOptions({ BENCH_MAX_SURGE: 'lots' }, '')).toThrow(/BENCH_MAX_SURGE/);
+    expect(scaleOptions({ BENCH_SIZES: 'none', BENCH_REPLACE_SIZE: '2000' }, '')).toMatchObject({ sizes: [], replaceSize: 2000 });
+    expect(() => scaleOptions({ BENCH_SIZES: 'none', BENCH_REPLACE_SIZE: 'off' }, '')).toThrow(/BENCH_SIZES=none .*BENCH_REPLACE_SIZE/);
+    expect(() => scaleOptions({ BENCH_SIZES: 'none' }, '')).toThrow(/BENCH_REPLACE_SIZE/);
   });
 });
 
