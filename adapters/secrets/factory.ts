@@ -30,7 +30,7 @@ export interface SecretsLocation {
 
 /** The provider's store without cache_ttl (rotation and `nstance secrets` always read through). */
 export async function createRawSecretStore(clients: SecretStoreClients, where: SecretsLocation, env: NodeJS.ProcessEnv = process.env): Promise<SecretStore> {
-  const prefix = secretsPrefix(where.secrets, where.clusterId);
+  const prefix = secretsPrefix(where.secrets);
   switch (where.secrets.provider) {
     case 'aws-secrets-manager':
       return new SecretsManagerStore(clients.secrets, prefix);

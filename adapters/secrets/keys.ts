@@ -29,6 +29,17 @@ export function keyBytes(text: Buffer, field: string, where: string): Buffer {
   throw keyConfigError(field, `${where} holds ${text.length} bytes; an encryption key must be exactly ${KEY_BYTES} bytes (or base64 of 32 bytes, e.g. from "openssl rand -base64 32")`);
 }
 
+/** ASCII white space, the bytes Go's strings.TrimSpace (Nstance's file-key trim) removes from either end. */
+const ASCII_SPACE = new Set([0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20]);
+
+export function trimAsciiSpace(data: Buffer): Buffer {
+  let start = 0;
+  let end = data.length;
+  while (start < end && ASCII_SPACE.has(data[start] as number)) start++;
+  while (end > start && ASCII_SPACE.has(data[end - 1] as number)) end--;
+  return data.subarray(start, end);
+}
+
 async function loadKey(source: EncryptionKeySource, field: string, clients: KeyClients, env: NodeJS.ProcessEnv): Promise<Buffer> {
   const where = `${source.provider} "${source.source}"`;
   switch (source.provider) {
@@ -44,9 +55,9 @@ async function loadKey(source: EncryptionKeySource, field: string, clients: KeyC
       } catch (err) {
         throw keyConfigError(field, `cannot read key file ${source.source}: ${(err as Error).message}`);
       }
-      // Nstance trims the file (a trailing newline from an editor is not part of the key).
-      const trimmed = data.length === KEY_BYTES ? data : Buffer.from(data.toString('utf8').trim(), 'utf8');
-      return keyBytes(trimmed, field, where);
+      // Nstance trims the file (a trailing newline from an editor is not part of the key). The
+      // trim works on the bytes: a binary key need not be valid UTF-8.
+      return keyBytes(data.length === KEY_BYTES ? data : trimAsciiSpace(data), field, where);
     }
     case 'aws-secrets-manager': {
       try {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { awsClientOptionsFromEnv, createAwsClients, destroyAwsClients } from '../../adapters/aws/clients';
 import { parseDuration } from '../../common/duration';
+import { AGENT_STATE_DIR } from '../../common/config/file-paths';
 import { Agent } from './agent';
 import { startFleet } from './fleet-start';
 import { DEFAULT_IMDS_URL, IMDS_URL_ENV, ImdsNotices } from './imds';
@@ -39,7 +40,7 @@ export function agentCommand(): Command {
     .requiredOption('--register <addr>', 'agent API registration address, host:port (the leader network IP)')
     .option('--nonce <nonce>', 'single-use registration nonce from userdata (not needed once registered)')
     .option('--ca-file <file>', 'cluster CA certificate (PEM); default: the one saved at registration, else the CA the nonce pins')
-    .option('--state-dir <dir>', 'where the key and certificate are kept', '/var/lib/nstance-agent')
+    .option('--state-dir <dir>', 'where the key and certificate are kept', AGENT_STATE_DIR)
     .option('--files-root <dir>', 'root under which the files the agent API delivers are written, at the paths the config names', '/')
     .option('--connect <addr>', 'dial this host:port instead of --register (the server certificate must still name --register)')
     .option('--ip <ip>', 'IP address to report')

@@ -11,6 +11,7 @@ import { templateTextProblems } from './args';
 import { parseDuration } from '../duration';
 import { duration, isPlainObject, nonEmpty, strict } from './fields';
 import { describeValue, type ConfigPath, type IssueList } from './issues';
+import { keyNameSchema } from './file-paths';
 import { withHint } from './suggest';
 
 export const FILE_KINDS = ['secret', 'storage', 'certificate', 'env', 'json', 'string'] as const;
@@ -64,7 +65,7 @@ export const fileSchema = strict({
   kind: z.enum(FILE_KINDS),
   source: nonEmpty().optional(),
   template: z.unknown().optional(),
-  key: strict({ source: z.literal('agent'), name: nonEmpty().optional() }).optional(),
+  key: strict({ source: z.literal('agent'), name: keyNameSchema.optional() }).optional(),
   mode: modeSchema.optional(),
 }).superRefine((file, ctx) => {
   const forbid = (field: 'source' | 'template' | 'key', why: string) => {

@@ -74,19 +74,20 @@ function prefixProblem(provider: SecretProvider, prefix: string): string | undef
 }
 
 /**
- * The prefix actually used: the configured one, or the default. Secrets Manager and Parameter
- * Store default to a per-cluster prefix rather than Nstance's empty one, so two clusters in one
- * account never list each other's secrets.
+ * The prefix actually used: the configured one, or Nstance's default (its config's SetDefaults:
+ * "nstance/" for Secrets Manager, "/nstance/" for Parameter Store), so an Nstance user's existing
+ * secrets are found under the same names. Two clusters sharing an account and store set their
+ * own prefix (Nstance's OpenTofu module writes "<cluster id>/"), as in Nstance.
  */
-export function secretsPrefix(secrets: SecretsConfig, clusterId: string): string {
+export function secretsPrefix(secrets: SecretsConfig): string {
   if (secrets.prefix !== undefined) return secrets.prefix;
   switch (secrets.provider) {
     case 'object-storage':
       return OBJECT_STORAGE_DEFAULT_PREFIX;
     case 'aws-parameter-store':
-      return `/nstance/${clusterId}/`;
+      return '/nstance/';
     case 'aws-secrets-manager':
-      return `nstance/${clusterId}/`;
+      return 'nstance/';
   }
 }
 

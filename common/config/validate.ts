@@ -9,6 +9,7 @@ import { withHint } from './suggest';
 import { ConfigPath, IssueList } from './issues';
 import type { GroupConfig, NstanceConfig, TemplateConfig } from './schema';
 import { checkFileReferences, checkFileVars } from './files';
+import { checkFilePaths } from './file-paths';
 
 interface Reference {
   path: ConfigPath;
@@ -130,4 +131,5 @@ export function checkConfigReferences(config: NstanceConfig, list: IssueList): v
   }
   checkFileReferences(config, list);
   checkFileVars(config, list);
+  checkFilePaths(config, list);
 }

@@ -74,7 +74,7 @@ export function profileName(ref: string): string {
 function secretStore(config: NstanceConfig): { provider: SecretsConfig['provider']; prefix: string; keys: EncryptionKeySource[] } {
   const secrets = config.cluster.secrets;
   const keys = [...(secrets.encryption_key ? [secrets.encryption_key] : []), ...(secrets.old_encryption_keys ?? [])];
-  return { provider: secrets.provider, prefix: secretsPrefix(secrets, config.cluster.id), keys };
+  return { provider: secrets.provider, prefix: secretsPrefix(secrets), keys };
 }
 
 /** SSM parameter ARNs name the parameter without its leading "/". */

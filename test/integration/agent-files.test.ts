@@ -8,13 +8,16 @@
  * carries the digest of the files the agent holds and the server sees which are stale.
  */
 import { createHash, createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SimulatedFleet } from '../../client/agent/fleet';
 import { applyConfig } from '../../client/ops/apply';
-import { openSecrets, putSecret } from '../../client/ops/secrets';
+import { getSecret, openSecrets, putSecret } from '../../client/ops/secrets';
+import { readClusterCa } from '../../client/agent/fleet-start';
+import { mintNonce } from '../../adapters/pki/nonce';
+import { runCli } from '../support/cli';
 import { MutableLeadershipGate } from '../../workers/leadership/gate';
 import { eventually } from '../support/emulator';
 import { listKeys, readJson } from '../support/emulator';
@@ -262,12 +265,20 @@ test('a certificate two thirds through its life is issued again and reaches the 
   const agentKeyPem = readFileSync(file('etc/app/client.key'), 'utf8');
   // 17 h on: past 2/3 of the server certificate's 24 h (and of the client's 3 h).
   certificateClockAheadMs = 17 * 3600_000;
+  const shiftedFrom = Date.now() + certificateClockAheadMs;
   const renewed = await eventually('both certificates issued again', async () => {
     const s = certificateAt(file('etc/app/tls.crt'));
     const c = certificateAt(file('etc/app/client.crt'));
     return s.serialNumber !== server.serialNumber && c.serialNumber !== client.serialNumber ? { s, c } : undefined;
   }, 30_000, 250);
   expect(Date.parse(renewed.s.validTo)).toBeGreaterThan(Date.parse(server.validTo) + 16 * 3600_000);
+  // Issued on the issuer's (shifted) clock: notBefore is that clock's now, backdated a few minutes
+  // for skew, so not in the future of the clock that issued it (17 h ahead of the wall clock).
+  const shiftedTo = Date.now() + certificateClockAheadMs;
+  for (const cert of [renewed.s, renewed.c]) {
+    expect(Date.parse(cert.validFrom)).toBeLessThanOrEqual(shiftedTo);
+    expect(Date.parse(cert.validFrom)).toBeGreaterThanOrEqual(shiftedFrom - 10 * 60_000);
+  }
   expect(renewed.s.verify(certificateAt(file('etc/nstance/ca.crt')).publicKey)).toBe(true);
   // The agent's key stayed where it was: the new client certificate is for it.
   expect(readFileSync(file('etc/app/client.key'), 'utf8')).toBe(agentKeyPem);
@@ -345,4 +356,53 @@ test('a file removed from the template is removed from the instance (only what t
   const status = await holdsWhatIsDelivered(worker, member.instanceId, 'a report matching the trimmed set');
   expect(status.stale?.extra ?? []).toEqual([]);
   expect(fleet.registered()).toEqual([member.instanceId]);
+});
+
+/** Every file under dir, as paths relative to it. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath, e.name)))
+    .sort();
+}
+
+test('`nstance agent --once --files-root` writes the files under that root with their modes, and nothing outside it', async () => {
+  const { member } = only();
+  // The real command, registering anew for the instance (the fleet's agent keeps its own state).
+  const dir = mkdtempSync(join(tmpdir(), 'nstance-files-cli-'));
+  const root = join(dir, 'root');
+  writeFileSync(join(dir, 'ca.crt'), (await readClusterCa(h.aws.s3, h.bucket)) ?? '');
+  const registrationKey = await getSecret(await openSecrets({ aws: h.aws, bucket: h.bucket, shard, actor: 'test' }), 'registration-key', true);
+  const nonce = mintNonce(createPrivateKey(registrationKey.value ?? ''), { cluster: 'test', shard, tenant: 'default', group: 'web', instanceId: member.instanceId }, 60_000).token;
+  const args = ['--register', `${seed.leaderIp}:8443`, '--connect', leaderAddress.address, '--nonce', nonce, '--ca-file', join(dir, 'ca.crt'), '--state-dir', join(dir, 'state')];
+  // The real paths, as they were (another run with the default root "/" may have left files there).
+  const realPaths = ['/etc/app/token', '/etc/app/tier', '/etc/nstance/ca.crt'];
+  const realState = () => realPaths.map((path) => (existsSync(path) ? statSync(path).mtimeMs : 'absent'));
+  const before = realState();
+  // No IMDS here: a port that refuses at once, so the notice check answers "no notice" without waiting.
+  const run = await runCli('agent', ...args, '--files-root', root, '--imds-url', 'http://127.0.0.1:1', '--once');
+  expect(run).toMatchObject({ code: 0, stdout: expect.stringContaining(`${member.instanceId}: registered`) });
+
+  // Exactly the files the (trimmed) template declares, and the CA bundle, under the root.
+  expect(filesUnder(root)).toEqual(['etc/app/app.env', 'etc/app/app.json', 'etc/app/motd', 'etc/app/tier', 'etc/app/tls.crt', 'etc/app/tls.key', 'etc/app/token', 'etc/nstance/ca.crt']);
+  // Each with its declared mode: motd's own 0644, else the kind's default (secrets, env and keys 0600;
+  // json, string and certificates 0644).
+  const modes = Object.fromEntries(filesUnder(root).map((path) => [path, (statSync(join(root, path)).mode & 0o777).toString(8)]));
+  expect(modes).toEqual({
+    'etc/app/app.env': '600',
+    'etc/app/app.json': '644',
+    'etc/app/motd': '644',
+    'etc/app/tier': '644',
+    'etc/app/tls.crt': '644',
+    'etc/app/tls.key': '600',
+    'etc/app/token': '600',
+    'etc/nstance/ca.crt': '644',
+  });
+  expect(readFileSync(join(root, 'etc/app/token'), 'utf8')).toBe('second-token');
+  expect(readFileSync(join(root, 'etc/app/tier'), 'utf8')).toBe('green\n');
+  // Outside the root: only the agent's state directory (and the CA file the test gave it); nothing at the real paths.
+  expect(readdirSync(dir).sort()).toEqual(['ca.crt', 'root', 'state']);
+  expect(filesUnder(join(dir, 'state')).every((p) => !p.startsWith('etc/'))).toBe(true);
+  expect(realState()).toEqual(before);
+  rmSync(dir, { recursive: true, force: true });
 });

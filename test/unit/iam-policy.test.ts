@@ -236,12 +236,12 @@ describe('the integration proof (proveCallsAllowed)', () => {
 /** [what, cluster.secrets, call]: what each store's policy must refuse. */
 const storeDenied: [string, Record<string, unknown>, Call][] = [
   ['Parameter Store: a parameter outside the prefix', { provider: 'aws-parameter-store' }, ['', 'GetParameter', { Name: '/prod/database-password', WithDecryption: true }]],
-  ['Parameter Store: a parameter of another cluster', { provider: 'aws-parameter-store' }, ['', 'GetParameter', { Name: '/nstance/prod/ca-key', WithDecryption: true }]],
+  ['Parameter Store: a parameter of another cluster (each cluster given its own prefix)', { provider: 'aws-parameter-store', prefix: '/nstance/demo/' }, ['', 'GetParameter', { Name: '/nstance/prod/ca-key', WithDecryption: true }]],
   ['Parameter Store: writing a parameter outside the prefix', { provider: 'aws-parameter-store', prefix: '/fleet/demo/' }, ['', 'PutParameter', { Name: '/fleet/other/ca-key', Type: 'SecureString' }]],
-  ['Parameter Store: deleting a parameter (only the operator)', { provider: 'aws-parameter-store' }, ['', 'DeleteParameter', { Name: '/nstance/demo/ca-key' }]],
-  ['Parameter Store: a secret in Secrets Manager', { provider: 'aws-parameter-store' }, ['', 'GetSecretValue', { SecretId: 'nstance/demo/ca-key' }]],
+  ['Parameter Store: deleting a parameter (only the operator)', { provider: 'aws-parameter-store' }, ['', 'DeleteParameter', { Name: '/nstance/ca-key' }]],
+  ['Parameter Store: a secret in Secrets Manager', { provider: 'aws-parameter-store' }, ['', 'GetSecretValue', { SecretId: 'nstance/ca-key' }]],
   ['Secrets Manager: a secret outside a configured prefix', { provider: 'aws-secrets-manager', prefix: 'fleet/demo/' }, ['', 'GetSecretValue', { SecretId: 'fleet/other/ca-key' }]],
-  ['Secrets Manager: a parameter', { provider: 'aws-secrets-manager' }, ['', 'GetParameter', { Name: '/nstance/demo/ca-key' }]],
+  ['Secrets Manager: a parameter', { provider: 'aws-secrets-manager' }, ['', 'GetParameter', { Name: '/nstance/ca-key' }]],
   ['object storage: an object under cluster/ outside cluster/secret/', { provider: 'object-storage', encryption_key: { provider: 'env', source: 'K' } }, ['', 'GetObject', { Bucket: bucket, Key: 'cluster/backup/ca-key' }]],
   ['object storage: writing under cluster/ outside cluster/secret/', { provider: 'object-storage', encryption_key: { provider: 'env', source: 'K' } }, ['', 'PutObject', { Bucket: bucket, Key: 'cluster/other/x' }]],
   ['object storage: listing cluster/ outside cluster/secret/', { provider: 'object-storage', encryption_key: { provider: 'env', source: 'K' } }, ['', 'ListObjectsV2', { Bucket: bucket, Prefix: 'cluster/' }]],
@@ -255,18 +255,20 @@ describe('secret stores other than Secrets Manager, and keys kept in AWS', () =>
   const verdicts = async (cfg: ReturnType<typeof parseConfigText>, call: Call) => evaluate(authRequestsOf(call[1], call[2], scope, facts) ?? [], [workerPolicy(cfg)], ACCOUNT);
   const allowedBy = async (cfg: ReturnType<typeof parseConfigText>, call: Call) => (await verdicts(cfg, call)).every((v) => v.result === 'Allowed');
 
-  test('Parameter Store: SecureStrings under the default prefix /nstance/<cluster>/ only, listed with DescribeParameters', async () => {
+  test("Parameter Store: SecureStrings under Nstance's default prefix /nstance/ only, listed with DescribeParameters", async () => {
     const cfg = parseConfigText(exampleWith((c) => setPath(c, 'cluster.secrets', { provider: 'aws-parameter-store' })), 'config.jsonc');
-    expect(await allowedBy(cfg, ['', 'GetParameter', { Name: '/nstance/demo/ca-key', WithDecryption: true }])).toBe(true);
-    expect(await allowedBy(cfg, ['', 'PutParameter', { Name: '/nstance/demo/registration-key', Type: 'SecureString' }])).toBe(true);
+    expect(await allowedBy(cfg, ['', 'GetParameter', { Name: '/nstance/ca-key', WithDecryption: true }])).toBe(true);
+    expect(await allowedBy(cfg, ['', 'PutParameter', { Name: '/nstance/registration-key', Type: 'SecureString' }])).toBe(true);
     expect(await allowedBy(cfg, ['', 'DescribeParameters', {}])).toBe(true);
-    expect(await allowedBy(cfg, ['', 'GetParameter', { Name: '/nstance/prod/ca-key' }])).toBe(false);
-    expect(await allowedBy(cfg, ['', 'GetSecretValue', { SecretId: 'nstance/demo/ca-key' }])).toBe(false);
+    expect(await allowedBy(cfg, ['', 'GetParameter', { Name: '/prod/ca-key' }])).toBe(false);
+    expect(await allowedBy(cfg, ['', 'GetParameter', { Name: '/nstancex/ca-key' }])).toBe(false);
+    expect(await allowedBy(cfg, ['', 'GetSecretValue', { SecretId: 'nstance/ca-key' }])).toBe(false);
   });
 
-  test('Secrets Manager with no prefix given: scoped to the default nstance/<cluster>/, never every secret', async () => {
+  test("Secrets Manager with no prefix given: scoped to Nstance's default nstance/, never every secret", async () => {
     const cfg = parseConfigText(exampleWith((c) => setPath(c, 'cluster.secrets', { provider: 'aws-secrets-manager' })), 'config.jsonc');
-    expect(await allowedBy(cfg, ['', 'GetSecretValue', { SecretId: 'nstance/demo/ca-key' }])).toBe(true);
+    expect(await allowedBy(cfg, ['', 'GetSecretValue', { SecretId: 'nstance/ca-key' }])).toBe(true);
+    expect(await allowedBy(cfg, ['', 'GetSecretValue', { SecretId: 'nstancex/ca-key' }])).toBe(false);
     expect(await allowedBy(cfg, ['', 'GetSecretValue', { SecretId: 'prod/database-password' }])).toBe(false);
   });
 

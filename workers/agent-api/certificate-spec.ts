@@ -15,6 +15,9 @@ import { createHash } from 'node:crypto';
 import { DEFAULT_CERTIFICATE_TTL_HOURS, isIpAddress, ttlMs, type CertificateConfig, type FileConfig } from '../../common/config/files';
 import { renderTemplate, type TemplateData } from '../../common/template';
 import type { SubjectDetails } from '../../adapters/pki/x509';
+import { certificatePaths } from '../../common/config/file-paths';
+
+export { certificatePaths };
 
 /** Reissued once this share of the time from issue to expiry has passed, as agent certificates are renewed. */
 export const CERTIFICATE_FILE_RENEW_AFTER_SHARE = 2 / 3;
@@ -39,19 +42,6 @@ export interface CertificateFileSpec {
   digest: string;
 }
 
-function dirname(path: string): string {
-  const at = path.lastIndexOf('/');
-  return at < 0 ? '' : path.slice(0, at + 1);
-}
-
-/** Where the certificate and key of a certificate file go (see the header). */
-export function certificatePaths(path: string, file: Pick<FileConfig, 'key'>): { certPath: string; keyPath: string; publicKeyPath?: string } {
-  const own = /\.(crt|pem)$/.exec(path);
-  const base = own ? path.slice(0, own.index) : path;
-  const certPath = own ? path : `${path}.crt`;
-  const keyBase = file.key?.name ? `${dirname(path)}${file.key.name.replace(/\.(pub|key)$/, '')}` : base;
-  return { certPath, keyPath: `${keyBase}.key`, ...(file.key ? { publicKeyPath: `${keyBase}.pub` } : {}) };
-}
 
 /** Renders the entry for one instance; throws naming the field when a rendered value is unusable. */
 export function certificateFileSpec(path: string, file: FileConfig, entryName: string, entry: CertificateConfig, data: TemplateData, where: string): CertificateFileSpec {

@@ -142,7 +142,7 @@ export class AgentApiContext {
     if (this.derived?.from === config) return this.derived.view;
     const view: ShardView = {
       clusterId: config.cluster.id,
-      secretsPrefix: secretsPrefix(config.cluster.secrets, config.cluster.id),
+      secretsPrefix: secretsPrefix(config.cluster.secrets),
       secrets: config.cluster.secrets,
       healthCheckIntervalMs: shardSettings(config).healthCheckIntervalMs,
       leaderIp: config.shard.leader_network?.ip,

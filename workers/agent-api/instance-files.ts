@@ -12,10 +12,11 @@ import { contentSha256, type ManifestEntry } from '../../common/files-manifest';
 import type { CertificateFilePersistence, FileCertificateIssuer, KeyRequest } from './certificate-files';
 import type { AgentApiContext, ShardView } from './context';
 import type { LeaderFence } from './fence';
+import { CA_BUNDLE_PATH } from '../../common/config/file-paths';
 
 const DAY_MS = 24 * 3600 * 1000;
 
-export const CA_BUNDLE_PATH = '/etc/nstance/ca.crt';
+export { CA_BUNDLE_PATH };
 
 /** With caching off, a health report's look still reads each secret or object at most once per this. */
 export const UNCACHED_LOOK_TTL_MS = 5_000;

@@ -74,6 +74,18 @@ describe('encryption keys: exactly 32 bytes, else an error naming the field', ()
     await expect(loadKeyRing(config({ provider: 'file', source: join(dir, 'nope') }), noClients, {})).rejects.toThrow(/^cluster\.secrets\.encryption_key: cannot read key file/);
   });
 
+  test('from a file: a binary key with invalid UTF-8 bytes and a trailing newline keeps its 32 bytes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nstance-key-'));
+    // 0xff, 0xc3 0x28 and a lone 0x80 are invalid UTF-8: a text round trip would replace them.
+    const key = Buffer.concat([Buffer.from([0xff, 0xc3, 0x28, 0x80]), randomBytes(27), Buffer.from([0xfe])]);
+    expect(key.length).toBe(32);
+    writeFileSync(join(dir, 'key'), Buffer.concat([key, Buffer.from('\r\n')]));
+    const ring = await loadKeyRing(config({ provider: 'file', source: join(dir, 'key') }), noClients, {});
+    expect(ring.currentId).toBe(new KeyRing(key).currentId);
+    writeFileSync(join(dir, 'short'), Buffer.concat([key.subarray(0, 30), Buffer.from('\n')]));
+    await expect(loadKeyRing(config({ provider: 'file', source: join(dir, 'short') }), noClients, {})).rejects.toThrow(/holds 30 bytes/);
+  });
+
   test('a short key, a long key, a missing variable: each names its field', async () => {
     await expect(loadKeyRing(config({ provider: 'env', source: 'K' }), noClients, { K: 'short' })).rejects.toThrow(
       'cluster.secrets.encryption_key: env "K" holds 5 bytes; an encryption key must be exactly 32 bytes',
