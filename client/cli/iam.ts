@@ -4,6 +4,7 @@ import { GetInstanceProfileCommand, IAMClient } from '@aws-sdk/client-iam';
 import { Command } from 'commander';
 import { parseConfigText, type NstanceConfig } from '../../common/config';
 import { iamReport, type IamReport } from '../../common/iam/documents';
+import { checkLaunchArgsGrantable } from '../../common/iam/launch-args';
 import { instanceProfiles, profileName } from '../../common/iam/policy';
 import { json } from './output';
 
@@ -102,6 +103,7 @@ export function iamCommand(): Command {
         throw new Error(`cannot read ${options.file}: ${(err as Error).message}`, { cause: err });
       }
       const config = parseConfigText(text, options.file);
+      checkLaunchArgsGrantable(config, options.file);
       const report = iamReport(config, {
         account: options.account,
         agent: options.agent,

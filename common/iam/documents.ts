@@ -146,6 +146,9 @@ export function iamReport(config: NstanceConfig, options: CrossAccountOptions & 
   if (requirements.some((r) => r.Sid === 'PassInstanceProfileRoles') && !options.instanceProfileRoles) {
     notes.push("iam:PassRole assumes each instance profile's role has the profile's name; with --resolve-roles the CLI asks IAM (iam:GetInstanceProfile)");
   }
+  if (requirements.some((r) => r.Sid === 'LaunchSpotRequests')) {
+    notes.push('spot launches need the service-linked role AWSServiceRoleForEC2Spot in the account (created once by an administrator: iam create-service-linked-role --aws-service-name spot.amazonaws.com); the worker is not granted iam:CreateServiceLinkedRole');
+  }
   if (requirements.some((r) => r.Sid === 'LeaderNetworkWorkers')) notes.push('worker instances must carry the tag nstance:cluster-id for the leader ENI to be attached to them');
   const report: IamReport = {
     account,
