@@ -5,7 +5,7 @@
  */
 import type { NstanceConfig } from '../config/schema';
 import { s3Keys } from '../names';
-import { accountOf, iamRequirements, type IamOptions, type PolicyDocument, type Requirement } from './policy';
+import { accountOf, iamRequirements, type IamOptions, type PolicyDocument, type PolicyStatement, type Requirement } from './policy';
 
 export interface TrustStatement {
   Sid: string;
@@ -58,7 +58,8 @@ export function crossAccountDocuments(config: NstanceConfig, options: CrossAccou
   const partition = options.partition ?? 'aws';
   const roleAccount = assume.role_arn.split(':')[4];
   const operator = options.operatorPrincipal ?? 'arn:aws:iam::OPERATOR_ACCOUNT_ID:root';
-  const condition = assume.external_id ? { StringEquals: { 'sts:ExternalId': assume.external_id } } : undefined;
+  // The region too: for a role in the operator's own account the trust alone lets the named principal in.
+  const condition = { StringEquals: { ...(assume.external_id ? { 'sts:ExternalId': assume.external_id } : {}), 'aws:RequestedRegion': config.shard.infra.region } };
   const bucket = config.cluster.storage.bucket;
   const rolePolicy: PolicyDocument = {
     Version: '2012-10-17',
@@ -67,13 +68,13 @@ export function crossAccountDocuments(config: NstanceConfig, options: CrossAccou
   return {
     roleTrustPolicy: {
       Version: '2012-10-17',
-      Statement: [{ Sid: 'NstanceOperator', Effect: 'Allow', Principal: { AWS: operator }, Action: ['sts:AssumeRole'], ...(condition ? { Condition: condition } : {}) }],
+      Statement: [{ Sid: 'NstanceOperator', Effect: 'Allow', Principal: { AWS: operator }, Action: ['sts:AssumeRole'], Condition: condition }],
     },
     rolePolicy,
     operatorPolicy: {
       Version: '2012-10-17',
       Statement: [
-        { Sid: 'AssumeShardRole', Effect: 'Allow', Action: ['sts:AssumeRole'], Resource: [assume.role_arn] },
+        assumeShardRoleStatement(config, 'AssumeShardRole'),
         {
           Sid: 'ReadShardConfigBeforeAssuming',
           Effect: 'Allow',
@@ -106,9 +107,19 @@ export function cliPolicy(config: NstanceConfig, options: IamOptions = {}): Poli
         Resource: [object(s3Keys.config(shard)), object(s3Keys.groups(shard)), object(`${s3Keys.auditPrefix(shard)}*`)],
         Condition: { StringEquals: { 'aws:RequestedRegion': config.cluster.storage.region ?? config.shard.infra.region } },
       },
-      assume ? { Sid: 'ConfigApplyAssumeShardRole', Effect: 'Allow', Action: ['sts:AssumeRole'], Resource: [assume.role_arn] } : zoneCheckStatement(config),
+      assume ? assumeShardRoleStatement(config, 'ConfigApplyAssumeShardRole') : zoneCheckStatement(config),
     ],
   };
+}
+
+/**
+ * sts:AssumeRole on the shard's role only, through STS in the shard's region: the worker and `config apply`
+ * ask the regional endpoint of shard.infra.region (adapters/aws/assume-role.ts), so aws:RequestedRegion is
+ * that region (the global endpoint would be us-east-1's, and is refused unless the shard is there).
+ */
+function assumeShardRoleStatement(config: NstanceConfig, sid: string): PolicyStatement {
+  const role = config.shard.infra.assume_role?.role_arn as string;
+  return { Sid: sid, Effect: 'Allow', Action: ['sts:AssumeRole'], Resource: [role], Condition: { StringEquals: { 'aws:RequestedRegion': config.shard.infra.region } } };
 }
 
 /** `config apply`'s zone check: the zone (name or AZ ID) and the pools' subnets, read in the shard's region. */

@@ -61,7 +61,13 @@ describe('statements that depend on the config', () => {
     expect(asWorker).toMatchObject({ result: 'ImplicitlyDenied', grants: [] });
 
     const crossed = parseConfigText(exampleWith((c) => setPath(c, 'shard.infra.assume_role', { role_arn: 'arn:aws:iam::210987654321:role/nstance-fleet', external_id: 'tenant-42' })), 'config.jsonc');
-    expect(cliPolicy(crossed).Statement[1]).toEqual({ Sid: 'ConfigApplyAssumeShardRole', Effect: 'Allow', Action: ['sts:AssumeRole'], Resource: ['arn:aws:iam::210987654321:role/nstance-fleet'] });
+    expect(cliPolicy(crossed).Statement[1]).toEqual({
+      Sid: 'ConfigApplyAssumeShardRole',
+      Effect: 'Allow',
+      Action: ['sts:AssumeRole'],
+      Resource: ['arn:aws:iam::210987654321:role/nstance-fleet'],
+      Condition: { StringEquals: { 'aws:RequestedRegion': 'us-east-1' } },
+    });
     expect(crossAccountDocuments(crossed)?.rolePolicy.Statement.map((s) => s.Sid)).toContain('ConfigApplyZoneCheck');
   });
 });
