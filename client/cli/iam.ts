@@ -36,20 +36,33 @@ export function checkIamPolicyFlags(options: Pick<IamPolicyOptions, 'account' | 
   }
 }
 
-/** The roles behind each instance profile, asked of IAM (iam:GetInstanceProfile), for a PassRole scoped to them. */
-async function resolveProfileRoles(config: NstanceConfig): Promise<Record<string, string[]>> {
+/**
+ * The roles behind each instance profile, asked of IAM (iam:GetInstanceProfile), for a PassRole scoped to
+ * them. A profile IAM does not know, or one without a role, is an error naming it: the policy would
+ * otherwise pass a role that is not there, or none.
+ */
+export async function resolveProfileRoles(config: NstanceConfig, iam: Pick<IAMClient, 'send'>): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {};
+  for (const ref of instanceProfiles(config)) {
+    const name = profileName(ref);
+    let roles: string[];
+    try {
+      const found = await iam.send(new GetInstanceProfileCommand({ InstanceProfileName: name }));
+      roles = (found.InstanceProfile?.Roles ?? []).map((r) => r.Arn ?? '').filter((arn) => arn !== '');
+    } catch (err) {
+      const missing = (err as Error).name === 'NoSuchEntity' || (err as Error).name === 'NoSuchEntityException';
+      throw new Error(`--resolve-roles: ${missing ? `no instance profile "${name}" in the account (IamInstanceProfile ${ref} in args)` : `instance profile "${name}": ${(err as Error).message}`}`, { cause: err });
+    }
+    if (roles.length === 0) throw new Error(`--resolve-roles: instance profile "${name}" has no role, so a launch with it passes none; add its role (iam add-role-to-instance-profile)`);
+    out[ref] = roles;
+  }
+  return out;
+}
+
+async function resolveProfileRolesFromEnv(config: NstanceConfig): Promise<Record<string, string[]>> {
   const iam = new IAMClient({ region: config.shard.infra.region, endpoint: process.env.AWS_ENDPOINT_URL || undefined });
   try {
-    const out: Record<string, string[]> = {};
-    for (const ref of instanceProfiles(config)) {
-      try {
-        const found = await iam.send(new GetInstanceProfileCommand({ InstanceProfileName: profileName(ref) }));
-        out[ref] = (found.InstanceProfile?.Roles ?? []).map((r) => r.Arn ?? '').filter((arn) => arn !== '');
-      } catch (err) {
-        throw new Error(`--resolve-roles: instance profile ${profileName(ref)}: ${(err as Error).message}`, { cause: err });
-      }
-    }
-    return out;
+    return await resolveProfileRoles(config, iam);
   } finally {
     iam.destroy();
   }
@@ -109,7 +122,7 @@ export function iamCommand(): Command {
         agent: options.agent,
         crossAccount: options.crossAccount,
         operatorPrincipal: options.operator,
-        instanceProfileRoles: options.resolveRoles ? await resolveProfileRoles(config) : undefined,
+        instanceProfileRoles: options.resolveRoles ? await resolveProfileRolesFromEnv(config) : undefined,
       });
       process.stdout.write(options.json ? `${json(report)}\n` : renderIamReport(report));
     });
