@@ -16,6 +16,7 @@ interface IamPolicyOptions {
   account?: string;
   operator?: string;
   resolveRoles?: boolean;
+  bucketAccount?: string;
 }
 
 const ACCOUNT_ID = /^\d{12}$/;
@@ -23,10 +24,11 @@ const ACCOUNT_ID = /^\d{12}$/;
 const PRINCIPAL_ARN = /^arn:aws[a-z-]*:iam::\d{12}:(root|(user|role)\/[\w+=,.@/-]{1,512})$/;
 
 /** The flags' values checked before anything is generated; the error names the flag and what it expects. */
-export function checkIamPolicyFlags(options: Pick<IamPolicyOptions, 'account' | 'operator' | 'crossAccount'>): void {
-  if (options.account !== undefined && !ACCOUNT_ID.test(options.account)) {
-    throw new Error(`--account ${JSON.stringify(options.account)}: expected a 12-digit AWS account id (e.g. 123456789012)`);
+export function checkIamPolicyFlags(options: Pick<IamPolicyOptions, 'account' | 'operator' | 'crossAccount' | 'bucketAccount'>): void {
+  for (const [flag, value] of [['--account', options.account], ['--bucket-account', options.bucketAccount]] as const) {
+    if (value !== undefined && !ACCOUNT_ID.test(value)) throw new Error(`${flag} ${JSON.stringify(value)}: expected a 12-digit AWS account id (e.g. 123456789012)`);
   }
+  if (options.bucketAccount !== undefined && !options.crossAccount) throw new Error('--bucket-account says which account owns the bucket across shard.infra.assume_role: it needs --cross-account');
   if (options.operator === undefined) return;
   if (!options.crossAccount) throw new Error('--operator names who assumes shard.infra.assume_role: it needs --cross-account');
   if (!ACCOUNT_ID.test(options.operator) && !PRINCIPAL_ARN.test(options.operator)) {
@@ -90,6 +92,13 @@ export function renderIamReport(report: IamReport): string {
     parts.push(section("shard account: the assumed role's trust policy (ExternalId required)", report.crossAccount.roleTrustPolicy));
     parts.push(section("shard account: the assumed role's permissions", report.crossAccount.rolePolicy));
     parts.push(section("operator account: the worker's own permissions", report.crossAccount.operatorPolicy));
+    const bucket = report.crossAccount.bucket;
+    parts.push(
+      section(
+        bucket.policy ? `bucket ${bucket.bucket} (account ${bucket.account}): its bucket policy` : `bucket ${bucket.bucket}: no bucket policy needed`,
+        bucket.policy ? `# ${bucket.why}\n${json(bucket.policy)}` : bucket.why,
+      ),
+    );
   }
   if (report.notes.length > 0) parts.push(section('notes', report.notes.map((n) => `- ${n}`).join('\n')));
   return parts.join('\n');
@@ -106,6 +115,7 @@ export function iamCommand(): Command {
     .option('--cross-account', "also print both sides of shard.infra.assume_role: the role's trust (with sts:ExternalId) and the operator's sts:AssumeRole")
     .option('--account <id>', 'the account of the shard resources (default: from the target group ARNs)')
     .option('--operator <arn>', 'with --cross-account: the identity that assumes the role (default: the operator account root, to narrow)')
+    .option('--bucket-account <id>', "with --cross-account: the account that owns the bucket (default: the operator's; the shard role's account gives the bucket policy for the operator instead)")
     .option('--resolve-roles', "ask IAM for the instance profiles' roles (iam:GetInstanceProfile) instead of assuming they share the profile's name")
     .action(async (options: IamPolicyOptions) => {
       checkIamPolicyFlags(options);
@@ -122,6 +132,7 @@ export function iamCommand(): Command {
         agent: options.agent,
         crossAccount: options.crossAccount,
         operatorPrincipal: options.operator,
+        bucketAccount: options.bucketAccount,
         instanceProfileRoles: options.resolveRoles ? await resolveProfileRolesFromEnv(config) : undefined,
       });
       process.stdout.write(options.json ? `${json(report)}\n` : renderIamReport(report));
