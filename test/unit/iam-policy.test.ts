@@ -231,7 +231,7 @@ describe('cross-account', () => {
 describe('the integration proof (proveCallsAllowed)', () => {
   it('passes calls the policy allows and fails naming each call it does not', async () => {
     const { proveCallsAllowed } = await import('../support/iam-proof');
-    const record = (command: string, input: Record<string, unknown>, caller: 'worker' | 'operator' = 'worker') => ({ command, input, at: 0, outcome: 'ok' as const, caller, auth: authRequestsOf(command, input, scope, facts) });
+    const record = (command: string, input: Record<string, unknown>, caller: 'worker' | 'operator' | 'test' = 'worker') => ({ command, input, at: 0, outcome: 'ok' as const, caller, auth: authRequestsOf(command, input, scope, facts) });
     const good = [record('GetObject', { Bucket: bucket, Key: `shard/${shard}/config.jsonc` }), record('TerminateInstances', { InstanceIds: ['i-ours'] })];
     await expect(proveCallsAllowed(good, [config])).resolves.toMatchObject({
       requests: 2,
@@ -243,6 +243,10 @@ describe('the integration proof (proveCallsAllowed)', () => {
     const zones = record('DescribeAvailabilityZones', { Filters: [{ Name: 'zone-id', Values: ['use1-az1'] }] }, 'operator');
     await expect(proveCallsAllowed([zones], [config])).resolves.toMatchObject({ used: { ConfigApplyZoneCheck: ['ec2:DescribeAvailabilityZones'] } });
     await expect(proveCallsAllowed([{ ...zones, caller: 'worker' }], [config])).rejects.toThrow(/ec2:DescribeAvailabilityZones on \*: ImplicitlyDenied/);
+    // The test's own calls through shared clients are judged like the worker's, but never count as its use.
+    const testsOwn = record('ListObjectsV2', { Bucket: bucket, Prefix: `shard/${shard}/instance/` }, 'test');
+    await expect(proveCallsAllowed([...good, testsOwn], [config])).resolves.toEqual(expect.objectContaining({ requests: 3, used: { ConfigStateAndAudit: ['s3:GetObject'], TerminateOwnInstances: ['ec2:TerminateInstances'] } }));
+    await expect(proveCallsAllowed([record('TerminateInstances', { InstanceIds: ['i-untagged'] }, 'test')], [config])).rejects.toThrow(/i-untagged: ImplicitlyDenied/);
     const bad = [...good, record('TerminateInstances', { InstanceIds: ['i-untagged'] })];
     await expect(proveCallsAllowed(bad, [config])).rejects.toThrow(/1 of 3 distinct AWS requests .*\n.*ec2:TerminateInstances on arn:aws:ec2:us-east-1:123456789012:instance\/i-untagged: ImplicitlyDenied/);
   });
