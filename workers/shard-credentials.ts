@@ -80,10 +80,12 @@ export async function shardCredentials(
       log(`nstance worker: no shard config at ${location} yet; AWS calls use the worker's own credentials (a shard.infra.assume_role applied later takes effect at restart)`);
       return undefined;
     }
-    const assume = parsed(found, location).shard.infra.assume_role;
+    const config = parsed(found, location);
+    const assume = config.shard.infra.assume_role;
     if (!assume) return undefined;
     const settings = assumeRoleSettings(assume, shard);
-    const credentials = assumeRoleCredentials(settings, { region: options.region, endpoint: options.endpoint });
+    // STS of the shard's region: the operator's sts:AssumeRole is bounded to it (common/iam/documents.ts).
+    const credentials = assumeRoleCredentials(settings, { region: config.shard.infra.region, endpoint: options.endpoint });
     // Fail at start, with the reason, rather than on every activity.
     await credentials();
     log(`nstance worker: AWS calls use role ${settings.roleArn} (session ${settings.sessionName}, ${settings.durationSeconds} s, refreshed before expiry)`);

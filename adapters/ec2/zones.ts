@@ -23,8 +23,10 @@ export interface ShardAccountEc2 {
 export function shardAccountEc2(config: NstanceConfig, own: Pick<EC2Client, 'send'>, options: AssumeRoleClientOptions): ShardAccountEc2 {
   const assume = config.shard.infra.assume_role;
   if (!assume) return { ec2: own, release: () => undefined };
-  const credentials = assumeRoleCredentials(assumeRoleSettings(assume, config.shard.id), options);
-  const ec2 = new EC2Client({ region: options.region, ...(options.endpoint ? { endpoint: options.endpoint } : {}), credentials });
+  // The shard's region, for STS too: the operator's sts:AssumeRole is bounded to it (common/iam/documents.ts).
+  const region = config.shard.infra.region;
+  const credentials = assumeRoleCredentials(assumeRoleSettings(assume, config.shard.id), { ...options, region });
+  const ec2 = new EC2Client({ region, ...(options.endpoint ? { endpoint: options.endpoint } : {}), credentials });
   return { ec2, release: () => ec2.destroy() };
 }
 

@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { awsClientOptionsFromEnv, createAwsClients, destroyAwsClients } from '../../adapters/aws/clients';
 import { ConfigValidationError, parseConfigText, type NstanceConfig } from '../../common/config';
 import { parseDuration } from '../../common/duration';
+import { checkLaunchArgsGrantable } from '../../common/iam/launch-args';
 import { groupWorkflowId } from '../../common/names';
 import { runWorker, workerEnv } from '../../workers/worker';
 import { agentCommand, fleetCommand } from '../agent/cli';
@@ -98,6 +99,7 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output')
     .action((options: { file: string; json?: boolean }) => {
       const parsed = parseConfigText(readConfigFile(options.file), options.file);
+      checkLaunchArgsGrantable(parsed, options.file);
       const groups = Object.values(parsed.groups ?? {}).reduce((n, g) => n + Object.keys(g).length, 0);
       if (options.json) return void process.stdout.write(`${json({ file: options.file, valid: true, cluster: parsed.cluster.id, shard: parsed.shard.id, groups })}\n`);
       process.stdout.write(`${options.file}: valid (cluster ${parsed.cluster.id}, shard ${parsed.shard.id}, ${groups} groups)\n`);

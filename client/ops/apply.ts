@@ -12,6 +12,7 @@ import {
   type DynamicGroups,
   type NstanceConfig,
 } from '../../common/config';
+import { checkLaunchArgsGrantable } from '../../common/iam/launch-args';
 import { s3Keys } from '../../common/names';
 import type { GroupRef } from '../../common/types';
 import { writeAudit } from '../../adapters/s3/audit';
@@ -59,6 +60,8 @@ export interface ApplyResult {
 export async function applyConfig(options: ApplyOptions): Promise<ApplyResult> {
   const document = parseDocumentText(options.text, options.file);
   const config = validateConfigValue(document, options.file);
+  // Refused here, not when a stored config is read: a worker keeps running on what it was given.
+  checkLaunchArgsGrantable(config, options.file);
   if (options.shardEc2) {
     const reader = options.shardEc2(config);
     try {

@@ -3,6 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { parseDocumentText, validateConfigValue } from '../../common/config';
+import { checkLaunchArgsGrantable } from '../../common/iam/launch-args';
 import type { GroupStatus } from '../../common/types';
 import { ShardConfigStore } from '../../adapters/s3/config-store';
 import { ObjectStore } from '../../adapters/s3/objects';
@@ -28,6 +29,7 @@ export interface PlanResult extends Plan {
 
 export async function planConfig(options: PlanOptions): Promise<PlanResult> {
   const next = validateConfigValue(parseDocumentText(options.text, options.file), options.file);
+  checkLaunchArgsGrantable(next, options.file);
   const bucket = options.bucket ?? next.cluster.storage.bucket;
   const store = new ShardConfigStore(new ObjectStore({ s3: options.s3, bucket }), next.shard.id);
   const [stored, { dynamic }] = await Promise.all([store.readConfig(), store.readDynamic()]);

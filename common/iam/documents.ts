@@ -5,7 +5,7 @@
  */
 import type { NstanceConfig } from '../config/schema';
 import { s3Keys } from '../names';
-import { accountOf, iamRequirements, type IamOptions, type PolicyDocument, type Requirement } from './policy';
+import { accountOf, iamRequirements, type IamOptions, type PolicyDocument, type PolicyStatement, type Requirement } from './policy';
 
 export interface TrustStatement {
   Sid: string;
@@ -40,11 +40,69 @@ export interface CrossAccountDocuments {
   rolePolicy: PolicyDocument;
   /** Attach to the operator's identity (the worker's own role). */
   operatorPolicy: PolicyDocument;
+  /** The bucket's side: its account, and the bucket policy it needs (none when one account holds all). */
+  bucket: BucketSide;
+}
+
+export interface BucketPolicyStatement extends PolicyStatement {
+  Principal: { AWS: string };
+}
+
+export interface BucketSide {
+  bucket: string;
+  /** The account the bucket is taken to be in (OPERATOR_ACCOUNT_ID when only known as the operator's). */
+  account: string;
+  /** Why this side, and why a policy is (or is not) needed. */
+  why: string;
+  /** Put on the bucket; absent when the identity policies suffice (bucket and caller in one account). */
+  policy?: { Version: '2012-10-17'; Statement: BucketPolicyStatement[] };
 }
 
 export interface CrossAccountOptions extends IamOptions {
   /** The identity that assumes the role (the operator's worker role ARN). Default: the operator account's root, to be narrowed. */
   operatorPrincipal?: string;
+  /** The account that owns cluster.storage.bucket. Default: the operator's (a cluster's bucket serves every shard). */
+  bucketAccount?: string;
+}
+
+const accountOfArn = (arn: string): string | undefined => (/^arn:[^:]+:iam::(\d{12}):/.exec(arn) ?? /^(\d{12})$/.exec(arn))?.[1];
+
+/**
+ * The bucket's side of assume_role. The worker's S3 calls sign as the shard's role; the operator's identity
+ * reads the shard's config before assuming it, and `config apply` writes it. The bucket is the cluster's,
+ * shared by every shard, so by default it is taken to be in the operator's account: then the role (in the
+ * shard's account) reaches it across accounts, and the bucket policy must grant the role the worker's S3
+ * statements as well. A bucket in the role's account (`bucketAccount`) instead grants the operator what it
+ * reads and writes with its own credentials. One account for all needs no bucket policy.
+ */
+function bucketSide(config: NstanceConfig, rolePolicy: PolicyDocument, operatorS3: PolicyStatement[], operator: string, options: CrossAccountOptions): BucketSide {
+  const bucket = config.cluster.storage.bucket;
+  const role = config.shard.infra.assume_role?.role_arn as string;
+  const roleAccount = accountOfArn(role) as string;
+  const operatorAccount = accountOfArn(operator);
+  const account = options.bucketAccount ?? operatorAccount ?? 'OPERATOR_ACCOUNT_ID';
+  const grant = (principal: string, statements: PolicyStatement[], prefix: string): BucketSide['policy'] => ({
+    Version: '2012-10-17',
+    Statement: statements.map((s) => ({ ...s, Sid: `${prefix}${s.Sid}`, Principal: { AWS: principal } })),
+  });
+  const s3Of = (statements: PolicyStatement[]) => statements.filter((s) => s.Action.every((a) => a.startsWith('s3:')));
+  if (account === roleAccount && operatorAccount === roleAccount) {
+    return { bucket, account, why: `the bucket, the shard's role and the operator are all in account ${account}: the identity policies suffice, no bucket policy is needed` };
+  }
+  if (account === roleAccount) {
+    return {
+      bucket,
+      account,
+      why: `the bucket is in the shard role's account (${account}), so the role's own policy covers the worker's S3 calls; the operator reads the shard's config and \`config apply\` writes it with the operator's own credentials, across accounts: the bucket policy grants those`,
+      policy: grant(operator, operatorS3, 'Operator'),
+    };
+  }
+  return {
+    bucket,
+    account,
+    why: `the bucket is the cluster's, in the operator's account${options.bucketAccount ? ` (${account})` : ' (pass --bucket-account if it is elsewhere)'}, and the worker's S3 calls sign as the shard's role (account ${roleAccount}): across accounts, S3 needs both the role's policy and this bucket policy granting the role the same prefixes`,
+    policy: grant(role, s3Of(rolePolicy.Statement), 'ShardRole'),
+  };
 }
 
 /**
@@ -58,30 +116,30 @@ export function crossAccountDocuments(config: NstanceConfig, options: CrossAccou
   const partition = options.partition ?? 'aws';
   const roleAccount = assume.role_arn.split(':')[4];
   const operator = options.operatorPrincipal ?? 'arn:aws:iam::OPERATOR_ACCOUNT_ID:root';
-  const condition = assume.external_id ? { StringEquals: { 'sts:ExternalId': assume.external_id } } : undefined;
+  // The region too: for a role in the operator's own account the trust alone lets the named principal in.
+  const condition = { StringEquals: { ...(assume.external_id ? { 'sts:ExternalId': assume.external_id } : {}), 'aws:RequestedRegion': config.shard.infra.region } };
   const bucket = config.cluster.storage.bucket;
   const rolePolicy: PolicyDocument = {
     Version: '2012-10-17',
-    Statement: [...iamRequirements(config, { ...options, account: options.account ?? roleAccount }).map(({ why: _w, unscoped: _u, ...s }) => s), zoneCheckStatement(config)],
+    // `config apply`'s zone check runs as the role (zone names map per account, so only the shard's account can
+    // resolve them); the worker never calls DescribeAvailabilityZones, and its Ec2Describe has DescribeSubnets already.
+    Statement: [...iamRequirements(config, { ...options, account: options.account ?? roleAccount }).map(({ why: _w, unscoped: _u, ...s }) => s), zoneCheckStatement(config, ['ec2:DescribeAvailabilityZones'])],
   };
+  const readConfig: PolicyStatement = {
+    Sid: 'ReadShardConfigBeforeAssuming',
+    Effect: 'Allow',
+    Action: ['s3:GetObject'],
+    Resource: [`arn:${partition}:s3:::${bucket}/${s3Keys.config(config.shard.id)}`],
+  };
+  const applyObjects = cliPolicy(config, options).Statement.filter((st) => st.Action.every((a) => a.startsWith('s3:')));
   return {
     roleTrustPolicy: {
       Version: '2012-10-17',
-      Statement: [{ Sid: 'NstanceOperator', Effect: 'Allow', Principal: { AWS: operator }, Action: ['sts:AssumeRole'], ...(condition ? { Condition: condition } : {}) }],
+      Statement: [{ Sid: 'NstanceOperator', Effect: 'Allow', Principal: { AWS: operator }, Action: ['sts:AssumeRole'], Condition: condition }],
     },
     rolePolicy,
-    operatorPolicy: {
-      Version: '2012-10-17',
-      Statement: [
-        { Sid: 'AssumeShardRole', Effect: 'Allow', Action: ['sts:AssumeRole'], Resource: [assume.role_arn] },
-        {
-          Sid: 'ReadShardConfigBeforeAssuming',
-          Effect: 'Allow',
-          Action: ['s3:GetObject'],
-          Resource: [`arn:${partition}:s3:::${bucket}/${s3Keys.config(config.shard.id)}`],
-        },
-      ],
-    },
+    operatorPolicy: { Version: '2012-10-17', Statement: [assumeShardRoleStatement(config, 'AssumeShardRole'), readConfig] },
+    bucket: bucketSide(config, rolePolicy, [readConfig, ...applyObjects], operator, options),
   };
 }
 
@@ -106,17 +164,27 @@ export function cliPolicy(config: NstanceConfig, options: IamOptions = {}): Poli
         Resource: [object(s3Keys.config(shard)), object(s3Keys.groups(shard)), object(`${s3Keys.auditPrefix(shard)}*`)],
         Condition: { StringEquals: { 'aws:RequestedRegion': config.cluster.storage.region ?? config.shard.infra.region } },
       },
-      assume ? { Sid: 'ConfigApplyAssumeShardRole', Effect: 'Allow', Action: ['sts:AssumeRole'], Resource: [assume.role_arn] } : zoneCheckStatement(config),
+      assume ? assumeShardRoleStatement(config, 'ConfigApplyAssumeShardRole') : zoneCheckStatement(config),
     ],
   };
 }
 
+/**
+ * sts:AssumeRole on the shard's role only, through STS in the shard's region: the worker and `config apply`
+ * ask the regional endpoint of shard.infra.region (adapters/aws/assume-role.ts), so aws:RequestedRegion is
+ * that region (the global endpoint would be us-east-1's, and is refused unless the shard is there).
+ */
+function assumeShardRoleStatement(config: NstanceConfig, sid: string): PolicyStatement {
+  const role = config.shard.infra.assume_role?.role_arn as string;
+  return { Sid: sid, Effect: 'Allow', Action: ['sts:AssumeRole'], Resource: [role], Condition: { StringEquals: { 'aws:RequestedRegion': config.shard.infra.region } } };
+}
+
 /** `config apply`'s zone check: the zone (name or AZ ID) and the pools' subnets, read in the shard's region. */
-function zoneCheckStatement(config: NstanceConfig): PolicyDocument['Statement'][number] {
+function zoneCheckStatement(config: NstanceConfig, actions = ['ec2:DescribeAvailabilityZones', 'ec2:DescribeSubnets']): PolicyStatement {
   return {
     Sid: 'ConfigApplyZoneCheck',
     Effect: 'Allow',
-    Action: ['ec2:DescribeAvailabilityZones', 'ec2:DescribeSubnets'],
+    Action: actions,
     Resource: ['*'],
     Condition: { StringEquals: { 'aws:RequestedRegion': config.shard.infra.region } },
   };
@@ -145,6 +213,9 @@ export function iamReport(config: NstanceConfig, options: CrossAccountOptions & 
   if (account === '*') notes.push('no account could be read from the config (no target group ARN): ARNs use "*" for the account; pass --account');
   if (requirements.some((r) => r.Sid === 'PassInstanceProfileRoles') && !options.instanceProfileRoles) {
     notes.push("iam:PassRole assumes each instance profile's role has the profile's name; with --resolve-roles the CLI asks IAM (iam:GetInstanceProfile)");
+  }
+  if (requirements.some((r) => r.Sid === 'LaunchSpotRequests')) {
+    notes.push('spot launches need the service-linked role AWSServiceRoleForEC2Spot in the account (created once by an administrator: iam create-service-linked-role --aws-service-name spot.amazonaws.com); the worker is not granted iam:CreateServiceLinkedRole');
   }
   if (requirements.some((r) => r.Sid === 'LeaderNetworkWorkers')) notes.push('worker instances must carry the tag nstance:cluster-id for the leader ENI to be attached to them');
   const report: IamReport = {

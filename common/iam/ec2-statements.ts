@@ -6,31 +6,12 @@
  */
 import { TAG } from '../names';
 import type { NstanceConfig } from '../config/schema';
-import { isPlainObject } from '../config/fields';
+import { argsLayers, launchOptionRequirements, literalArgs, taggedLaunchTypes } from './launch-args';
 import type { ConditionBlock, Requirement } from './policy';
 
 /** Every args layer a launch may merge: defaults, templates, groups. */
 export function argLayers(config: NstanceConfig): unknown[] {
-  const layers: unknown[] = [config.defaults.args, ...Object.values(config.templates).map((t) => t.args)];
-  for (const groups of Object.values(config.groups)) for (const g of Object.values(groups)) layers.push(g.args);
-  return layers;
-}
-
-/**
- * Literal values of one args field across the layers, or undefined when a layer sets it to something
- * else than a literal (`literal` says what is one): then the policy must name every resource of the kind.
- */
-function literalArgs(config: NstanceConfig, read: (args: Record<string, unknown>) => unknown[] | undefined, literal: RegExp): { values: string[]; all: boolean } {
-  const values = new Set<string>();
-  let all = false;
-  for (const args of argLayers(config)) {
-    if (!isPlainObject(args)) continue;
-    for (const value of read(args) ?? []) {
-      if (typeof value === 'string' && literal.test(value)) values.add(value);
-      else all = true;
-    }
-  }
-  return { values: [...values].sort(), all };
+  return argsLayers(config).map((l) => l.args);
 }
 
 const securityGroupsOf = (config: NstanceConfig) =>
@@ -82,13 +63,15 @@ export function ec2Requirements(config: NstanceConfig, { ec2, partition, region,
     Condition: inRegion,
     why: `what a launch uses: the subnet pools' subnets, ${namedGroups ? 'the configured security groups' : 'security groups (args do not name them literally)'}, images (looked up by filter, so not known in advance), ${keyPairArns.length > 0 ? `the key pair${keyPairArns.length > 1 ? 's' : ''} args name (KeyName), ` : ''}and the primary network interface it creates untagged`,
   });
+  out.push(...launchOptionRequirements(config, ec2, inRegion));
+  const alsoTagged = taggedLaunchTypes(config);
   out.push({
     Sid: 'TagOnLaunchOnly',
     Effect: 'Allow',
     Action: ['ec2:CreateTags'],
-    Resource: [`${ec2}:instance/*`, `${ec2}:volume/*`],
+    Resource: [`${ec2}:instance/*`, `${ec2}:volume/*`, ...alsoTagged.map((type) => `${ec2}:${type}/*`)],
     Condition: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } },
-    why: 'tags are set by the RunInstances request itself (TagSpecifications), never afterwards',
+    why: `tags are set by the RunInstances request itself (TagSpecifications), never afterwards${alsoTagged.length > 0 ? `; args also tag the ${alsoTagged.join(' and ')}` : ''}`,
   });
   out.push({
     Sid: 'TerminateOwnInstances',

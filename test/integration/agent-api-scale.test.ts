@@ -36,7 +36,7 @@ beforeAll(async () => {
   startedAt = Date.now();
   h = await createHarness({ shard, bucket: `nstance-${shard}` });
   await h.aws.secrets.send(new CreateSecretCommand({ Name: `${prefix}files/default/web/etc/app/token`, SecretString: 't0k3n' }));
-  stand = await startStand({ client: h.client, temporalAddress: stackEnv().temporalAddress, aws: h.aws, bucket: h.bucket, shard });
+  stand = await startStand({ client: h.client, temporalAddress: stackEnv().temporalAddress, aws: h.workerAws, bucket: h.bucket, shard });
 });
 
 afterAll(async () => {

@@ -81,7 +81,7 @@ test('round trip: every client signs as the assumed role, one AssumeRole (with t
     expect((await credentials()).accessKeyId).not.toBe(operator.accessKeyId);
     expect(credentials.fetches()).toBe(1);
     // Evaluated against the generated trust, not waved through.
-    expect(sts.sts.verdicts).toContainEqual({ principal: TEST_OPERATOR, externalId: 'tenant-42', result: 'Allowed' });
+    expect(sts.sts.verdicts).toContainEqual({ principal: TEST_OPERATOR, externalId: 'tenant-42', region: env.region, result: 'Allowed' });
   } finally {
     destroyAwsClients(aws);
   }
@@ -100,7 +100,7 @@ test('a wrong ExternalId is refused with an error naming the role and the settin
       new RegExp(`sts:AssumeRole arn:aws:iam::210987654321:role/nstance-fleet failed: AccessDenied: User: ${TEST_OPERATOR} is not authorized .*check shard\\.infra\\.assume_role\\.external_id \\("tenant-41"\\)`),
     );
     expect(faults.callsOf('AssumeRole').map((c) => c.outcome)).toEqual(['error']);
-    expect(sts.sts.verdicts).toContainEqual({ principal: TEST_OPERATOR, externalId: 'tenant-41', result: 'ImplicitlyDenied' });
+    expect(sts.sts.verdicts).toContainEqual({ principal: TEST_OPERATOR, externalId: 'tenant-41', region: env.region, result: 'ImplicitlyDenied' });
   } finally {
     destroyAwsClients(aws);
   }
@@ -113,7 +113,7 @@ test('a caller the trust policy does not name is refused, even with the right Ex
     await expect(aws.ec2.send(new DescribeAvailabilityZonesCommand({}))).rejects.toThrow(
       new RegExp(`sts:AssumeRole arn:aws:iam::210987654321:role/nstance-fleet failed: AccessDenied: User: ${INTRUDER} is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::210987654321:role/nstance-fleet; .*and that it trusts this identity`),
     );
-    expect(sts.sts.verdicts).toContainEqual({ principal: INTRUDER, externalId: 'tenant-42', result: 'ImplicitlyDenied' });
+    expect(sts.sts.verdicts).toContainEqual({ principal: INTRUDER, externalId: 'tenant-42', region: env.region, result: 'ImplicitlyDenied' });
   } finally {
     destroyAwsClients(aws);
   }
@@ -165,7 +165,7 @@ describe('`nstance config apply` of a shard with shard.infra.assume_role', () =>
     expect(signer('DescribeAvailabilityZones')).toEqual(assumed);
     expect(signer('DescribeSubnets')).toEqual(assumed);
     expect(signer('PutObject')).toEqual([operator.accessKeyId]);
-    expect(proxy.sts.verdicts.at(-1)).toEqual({ principal: TEST_OPERATOR, externalId: 'tenant-9', result: 'Allowed' });
+    expect(proxy.sts.verdicts.at(-1)).toEqual({ principal: TEST_OPERATOR, externalId: 'tenant-9', region: seed.region, result: 'Allowed' });
   });
 
   test("a role in another account reads that account's subnets: the operator's are not there, and the apply is refused naming them", async () => {
@@ -199,7 +199,7 @@ describe('a worker process with shard.infra.assume_role', () => {
     expect(assumed).toHaveLength(1);
     expect(assumed[0]).not.toBe('test');
     // Evaluated against the trust generated for the config (the operator, ExternalId tenant-7), and allowed.
-    expect(stack.proxy.sts.verdicts).toEqual([{ principal: TEST_OPERATOR, externalId: 'tenant-7', result: 'Allowed' }]);
+    expect(stack.proxy.sts.verdicts).toEqual([{ principal: TEST_OPERATOR, externalId: 'tenant-7', region: env.region, result: 'Allowed' }]);
     // Signed with the worker's own key: only the config read that says assume_role is set, and AssumeRole itself.
     const own = calls.filter((c) => c.accessKeyId !== assumed[0]);
     expect(own.map((c) => `${c.service}:${c.command}`)).toEqual(['s3:GetObject', 'sts:AssumeRole']);
@@ -223,7 +223,7 @@ describe('a worker process with shard.infra.assume_role', () => {
       new RegExp(`sts:AssumeRole ${shardRole.replace(/[/.]/g, '\\$&')} failed: AccessDenied: .*check shard\\.infra\\.assume_role\\.external_id \\("tenant-8"\\)`),
     );
     // Refused by the generated trust (it requires tenant-7), not by a check of the test's own.
-    expect(stack.proxy.sts.verdicts).toEqual([{ principal: TEST_OPERATOR, externalId: 'tenant-8', result: 'ImplicitlyDenied' }]);
+    expect(stack.proxy.sts.verdicts).toEqual([{ principal: TEST_OPERATOR, externalId: 'tenant-8', region: env.region, result: 'ImplicitlyDenied' }]);
     // Nothing but the config read and the refused AssumeRole reached AWS.
     const calls = workerCalls(stack.proxy.wire, [TEST_READER_KEY]);
     expect(calls.map((c) => `${c.service}:${c.command} ${c.outcome}`)).toEqual(['s3:GetObject ok', 'sts:AssumeRole AccessDenied']);

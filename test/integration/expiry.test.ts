@@ -48,7 +48,7 @@ beforeAll(async () => {
     taskQueue: shardTaskQueue(shard),
     workflowBundle: await workflowBundle(),
     dataConverter: nstanceDataConverter(),
-    activities: createActivities({ aws: h.aws, bucket: h.bucket, temporal: env.client, pollIntervalMs: 200 }),
+    activities: createActivities({ aws: h.workerAws, bucket: h.bucket, temporal: env.client, pollIntervalMs: 200 }),
   });
   running = worker.run();
   registrar = new Registrar(env.client, ref).start();

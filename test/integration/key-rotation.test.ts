@@ -102,7 +102,9 @@ beforeAll(async () => {
   const before = new ObjectStorageSecretStore(h.aws.s3, h.bucket, 'secret/', new KeyRing(oldKey));
   for (let i = 0; i < COUNT; i++) values.set(`files/default/web/etc/app/s${String(i).padStart(4, '0')}`, `value-${i}-${randomBytes(6).toString('hex')}`);
   // The cluster PKI lives in the store too (a worker serving the agent API creates it): made first, so the count is fixed.
-  await ensureClusterPki({ secrets: before, objects: new ObjectStore({ s3: h.aws.s3, bucket: h.bucket }) }, { clusterId: 'rot' });
+  // Through the worker's clients: creating the PKI is the worker's use of the store (the seeding around it is the test's).
+  const asWorker = new ObjectStorageSecretStore(h.workerAws.s3, h.bucket, 'secret/', new KeyRing(oldKey));
+  await ensureClusterPki({ secrets: asWorker, objects: new ObjectStore({ s3: h.workerAws.s3, bucket: h.bucket }) }, { clusterId: 'rot' });
   const entries = [...values];
   for (let i = 0; i < entries.length; i += 25) await Promise.all(entries.slice(i, i + 25).map(([name, value]) => before.put(name, value)));
 });

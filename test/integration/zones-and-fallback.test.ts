@@ -108,7 +108,7 @@ test('instance_requirements resolve on moto (DescribeInstanceTypes, as it lacks 
   await fx.apply(config);
   const { InstanceRequirementsResolver } = await import('../../adapters/ec2/instance-requirements');
   const { defaultEc2RateLimits } = await import('../../adapters/aws/token-bucket');
-  // The resolver's own asks, seen through its client: the group, loading the config just applied, may be resolving
+  // The worker's resolver on the worker's clients (its asks are the worker's use), seen through its client: the group, loading the config just applied, may be resolving
   // the same requirements at the same time, and its call may still be in flight in the fault layer's log.
   const asked: string[] = [];
   let sent = 0;
@@ -117,7 +117,7 @@ test('instance_requirements resolve on moto (DescribeInstanceTypes, as it lacks 
       sent += 1;
       const selection = command instanceof GetInstanceTypesFromInstanceRequirementsCommand;
       try {
-        const out = await fx.aws.ec2.send(command as never);
+        const out = await fx.h.workerAws.ec2.send(command as never);
         if (selection) asked.push('answered');
         return out;
       } catch (err) {

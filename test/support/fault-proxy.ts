@@ -44,7 +44,7 @@ import { CallCensus, type CallOutcome } from './call-census';
 import { ClientTokens, Ec2RequestLimits, ec2CostOf, runParameters, type BucketSpec, type Ec2BucketName } from './ec2-limits';
 import { errorAnswer, outcomeOf, readBody, type Upstream } from './proxy-http';
 import { StsTrust, type RoleTrust } from './sts-trust';
-import { accessKeyOf, wireCallOf, type WireCall } from './wire-calls';
+import { accessKeyOf, signedRegionOf, wireCallOf, type WireCall } from './wire-calls';
 
 export interface ProxyCall {
   action: string;
@@ -190,7 +190,7 @@ export class Ec2FaultProxy {
     const form = req.method === 'POST' && /x-www-form-urlencoded/.test(req.headers['content-type'] ?? '') ? new URLSearchParams(body.toString('utf8')) : undefined;
     const call = classifyRequest(req.method ?? 'GET', req.url ?? '/', req.headers, form);
     const assumeRole = form && call.service === 'sts' && call.action === 'AssumeRole' ? form : undefined;
-    const refused = assumeRole && (await this.sts.refusal(assumeRole, accessKeyOf(req.headers)));
+    const refused = assumeRole && (await this.sts.refusal(assumeRole, accessKeyOf(req.headers), signedRegionOf(req.headers)));
     const answer = refused ?? (form && call.service === 'ec2' ? await this.ec2(req, form, body, call.action) : await this.forward(req.method ?? 'GET', req.url ?? '/', req.headers, body));
     const instances = form && (call.action === 'RunInstances' || call.action === 'TerminateInstances') ? ec2CostOf(call.action, form) : 0;
     const outcome = (answer as Answer).outcome ?? outcomeOf(answer);

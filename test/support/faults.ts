@@ -126,25 +126,33 @@ export class FaultLayer implements ResourceFacts {
   private draining = new Set<string>();
 
   attach(...clients: MiddlewareClient[]): this {
-    for (const client of clients) client.middlewareStack.add(this.middleware() as never, { step: 'initialize', name: 'nstanceFaultLayer', override: true });
+    return this.attachAs('worker', ...clients);
+  }
+
+  /** `clients`' calls recorded as `caller`'s (operator-calls.ts), unless made inside asOperator. */
+  private attachAs(caller: Caller, ...clients: MiddlewareClient[]): this {
+    for (const client of clients) client.middlewareStack.add(this.middleware(caller) as never, { step: 'initialize', name: 'nstanceFaultLayer', override: true });
     return this;
   }
 
-  /** Every client of a set (EC2, S3, ELBv2, Secrets Manager, Parameter Store), so each call is logged for the IAM proof. */
-  attachAll(aws: AwsClients): this {
-    return this.attach(aws.ec2, aws.s3, aws.elbv2, aws.secrets, aws.ssm);
+  /**
+   * Every client of a set (EC2, S3, ELBv2, Secrets Manager, Parameter Store), so each call is logged for the
+   * IAM proof; `caller` says whose clients they are: the worker's (default), or the test's own.
+   */
+  attachAll(aws: AwsClients, caller: Caller = 'worker'): this {
+    return this.attachAs(caller, aws.ec2, aws.s3, aws.elbv2, aws.secrets, aws.ssm);
   }
 
   /** The layer as an SDK plugin, for clients built inside the SDK (the STS client of fromTemporaryCredentials). */
   plugin(): { applyToStack(stack: MiddlewareClient['middlewareStack']): void } {
-    return { applyToStack: (stack) => stack.add(this.middleware() as never, { step: 'initialize', name: 'nstanceFaultLayer', override: true }) };
+    return { applyToStack: (stack) => stack.add(this.middleware('worker') as never, { step: 'initialize', name: 'nstanceFaultLayer', override: true }) };
   }
 
-  private middleware() {
+  private middleware(clientsOf: Caller) {
     return (next: Handler, context: HandlerExecutionContext) => async (args: InitializeHandlerArguments<object>): Promise<InitializeHandlerOutput<object>> => {
           const command = String((context as { commandName?: string }).commandName ?? 'unknown').replace(/Command$/, '');
           const input = ((args as { input?: Record<string, unknown> }).input ?? {}) as Record<string, unknown>;
-          const record: CallRecord = { command, input, at: Date.now(), outcome: 'ok', caller: currentCaller() };
+          const record: CallRecord = { command, input, at: Date.now(), outcome: 'ok', caller: currentCaller(clientsOf) };
           const auth = authRequestsOf(command, input, this.scope, this);
           if (auth) record.auth = auth;
           this.calls.push(record);

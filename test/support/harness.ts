@@ -51,10 +51,15 @@ function dropUnregisteredTargets(elbv2: ElasticLoadBalancingV2Client): void {
 
 export interface Harness {
   client: Client;
-  /** Clients for the test itself and the agent API (SDK retries on). */
+  /** Clients for the test itself (SDK retries on): judged by the IAM proof, never credited as the worker's use. */
   aws: AwsClients;
   /** The clients the workers' activities use: one SDK attempt, as in production. Same fault layer. */
   activityAws: AwsClients;
+  /**
+   * The worker's other clients (SDK retries on): its agent API's, and a test's that stands in for the
+   * worker (activities or an agent API of its own). Same fault layer, recorded as the worker's.
+   */
+  workerAws: AwsClients;
   faults: FaultLayer;
   bucket: string;
   shard: string;
@@ -74,9 +79,9 @@ export async function createHarness(options: { shard: string; bucket: string }):
   const env = stackEnv();
   const aws = createAwsClients({ region: env.region, endpoint: env.awsEndpoint, maxAttempts: 2 });
   const activityAws = createAwsClients({ region: env.region, endpoint: env.awsEndpoint, maxAttempts: ACTIVITY_SDK_ATTEMPTS });
-  const faults = new FaultLayer().attachAll(aws).attachAll(activityAws);
-  dropUnregisteredTargets(aws.elbv2);
-  dropUnregisteredTargets(activityAws.elbv2);
+  const workerAws = createAwsClients({ region: env.region, endpoint: env.awsEndpoint, maxAttempts: 2 });
+  const faults = new FaultLayer().attachAll(aws, 'test').attachAll(activityAws).attachAll(workerAws);
+  for (const set of [aws, activityAws, workerAws]) dropUnregisteredTargets(set.elbv2);
   await aws.s3.send(new CreateBucketCommand({ Bucket: options.bucket })).catch((err: Error) => {
     if (!/BucketAlreadyOwnedByYou|BucketAlreadyExists/.test(err.name)) throw err;
   });
@@ -88,6 +93,7 @@ export async function createHarness(options: { shard: string; bucket: string }):
     client,
     aws,
     activityAws,
+    workerAws,
     faults,
     bucket: options.bucket,
     shard: options.shard,
@@ -100,7 +106,7 @@ export async function createHarness(options: { shard: string; bucket: string }):
         shard: options.shard,
         bucket: options.bucket,
         aws: activityAws,
-        agentAws: aws,
+        agentAws: workerAws,
         workerId: `test-${process.pid}-${running.length}`,
         workflowBundle: await workflowBundle(),
         activityOverrides: { pollIntervalMs: 250, ...overrides },
@@ -123,8 +129,7 @@ export async function createHarness(options: { shard: string; bucket: string }):
     async close() {
       for (const r of running) await r.stop().catch(() => undefined);
       await connection.close();
-      destroyAwsClients(aws);
-      destroyAwsClients(activityAws);
+      for (const set of [aws, activityAws, workerAws]) destroyAwsClients(set);
     },
   };
 }

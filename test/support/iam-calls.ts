@@ -178,6 +178,14 @@ export function authRequestsOf(command: string, input: Input, scope: ArnScope, f
   }
 }
 
+/**
+ * A resource the launch creates, by an id no existing resource has: its ARN is not known before the
+ * launch, and a wildcard here would match a statement naming one existing resource of the kind (the
+ * simulator matches a wildcard request against each pattern), as no created resource would.
+ */
+const CREATED_ID: Record<string, string> = { instance: 'i-0launched', volume: 'vol-0launched', 'network-interface': 'eni-0launched', 'spot-instances-request': 'sir-0launched' };
+const created = (base: string, type: string) => `${base}:${type}/${CREATED_ID[type] ?? 'launched'}`;
+
 function runInstances(input: Input, scope: ArnScope, req: (action: string, resource: string, context?: Record<string, string | string[]>) => AuthRequest): AuthRequest[] {
   const partition = scope.partition ?? 'aws';
   const base = `arn:${partition}:ec2:${scope.region}:${scope.account}`;
@@ -189,19 +197,50 @@ function runInstances(input: Input, scope: ArnScope, req: (action: string, resou
     return { ...tagContext('aws:RequestTag', tags), 'aws:TagKeys': Object.keys(tags) };
   };
   const out = [
-    req('ec2:RunInstances', `${base}:instance/*`, withTagsOf('instance')),
-    req('ec2:RunInstances', `${base}:volume/*`, withTagsOf('volume')),
-    req('ec2:RunInstances', `${base}:network-interface/*`, withTagsOf('network-interface')),
+    req('ec2:RunInstances', created(base, 'instance'), withTagsOf('instance')),
+    req('ec2:RunInstances', created(base, 'volume'), withTagsOf('volume')),
+    req('ec2:RunInstances', created(base, 'network-interface'), withTagsOf('network-interface')),
     req('ec2:RunInstances', `${base}:subnet/${String(input.SubnetId)}`),
     req('ec2:RunInstances', `arn:${partition}:ec2:${scope.region}::image/${String(input.ImageId)}`),
     ...((input.SecurityGroupIds as string[] | undefined) ?? []).map((sg) => req('ec2:RunInstances', `${base}:security-group/${sg}`)),
   ];
   if (typeof input.KeyName === 'string') out.push(req('ec2:RunInstances', `${base}:key-pair/${input.KeyName}`));
-  for (const type of ['instance', 'volume']) {
+  out.push(...launchOptionRequests(input, base, withTagsOf, req));
+  // Every resource type the request tags is tagged by it (ec2:CreateTags with ec2:CreateAction = RunInstances).
+  for (const type of [...new Set(specs.map((s) => s.ResourceType ?? 'instance'))]) {
     const tags = tagsFor(type);
     if (Object.keys(tags).length === 0) continue;
-    out.push(req('ec2:CreateTags', `${base}:${type}/*`, { ...tagContext('aws:RequestTag', tags), 'aws:TagKeys': Object.keys(tags), 'ec2:CreateAction': 'RunInstances' }));
+    out.push(req('ec2:CreateTags', created(base, type), { ...tagContext('aws:RequestTag', tags), 'aws:TagKeys': Object.keys(tags), 'ec2:CreateAction': 'RunInstances' }));
   }
   if (input.IamInstanceProfile) out.push(req('iam:PassRole', `passrole:${JSON.stringify(input.IamInstanceProfile)}`));
+  return out;
+}
+
+type Req = (action: string, resource: string, context?: Record<string, string | string[]>) => AuthRequest;
+const field = (value: unknown, ...keys: string[]): unknown => keys.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Input)[k] : undefined), value);
+
+/**
+ * The further resources a launch's options make EC2 authorise it on: the spot request it creates (with
+ * that type's request tags), the placement group (by name), capacity reservation, launch template and
+ * license configurations it names, and the subnets, security groups and existing interfaces of
+ * NetworkInterfaces. Modelled for every one, granted or refused by the policy, so the proof judges them.
+ */
+function launchOptionRequests(input: Input, base: string, withTagsOf: (type: string) => Record<string, string | string[]>, req: Req): AuthRequest[] {
+  const out: AuthRequest[] = [];
+  if (field(input, 'InstanceMarketOptions', 'MarketType') === 'spot') out.push(req('ec2:RunInstances', created(base, 'spot-instances-request'), withTagsOf('spot-instances-request')));
+  const placementGroup = field(input, 'Placement', 'GroupName') ?? field(input, 'Placement', 'GroupId');
+  if (typeof placementGroup === 'string') out.push(req('ec2:RunInstances', `${base}:placement-group/${placementGroup}`));
+  const reservation = field(input, 'CapacityReservationSpecification', 'CapacityReservationTarget', 'CapacityReservationId');
+  if (typeof reservation === 'string') out.push(req('ec2:RunInstances', `${base}:capacity-reservation/${reservation}`));
+  const template = field(input, 'LaunchTemplate', 'LaunchTemplateId') ?? field(input, 'LaunchTemplate', 'LaunchTemplateName');
+  if (typeof template === 'string') out.push(req('ec2:RunInstances', `${base}:launch-template/${template}`));
+  for (const license of (input.LicenseSpecifications as { LicenseConfigurationArn?: string }[] | undefined) ?? []) {
+    out.push(req('ec2:RunInstances', license.LicenseConfigurationArn ?? `${base}:license-configuration/*`));
+  }
+  for (const eni of (input.NetworkInterfaces as { SubnetId?: string; Groups?: string[]; NetworkInterfaceId?: string }[] | undefined) ?? []) {
+    if (eni.SubnetId) out.push(req('ec2:RunInstances', `${base}:subnet/${eni.SubnetId}`));
+    for (const sg of eni.Groups ?? []) out.push(req('ec2:RunInstances', `${base}:security-group/${sg}`));
+    if (eni.NetworkInterfaceId) out.push(req('ec2:RunInstances', `${base}:network-interface/${eni.NetworkInterfaceId}`));
+  }
   return out;
 }

@@ -12,7 +12,8 @@ import { profileName, workerPolicy, type IamOptions, type PolicyDocument } from 
 import type { CallRecord } from './faults';
 import { MOTO_ACCOUNT } from './faults';
 import type { AuthRequest } from './iam-calls';
-import { byStatement, offeredBy, recordUsage, type StatementActions } from './iam-usage';
+import { resourceUsage } from './iam-resource-usage';
+import { byStatement, offeredBy, recordUsage, usageDir, type StatementActions } from './iam-usage';
 
 export const PROOF_PRINCIPAL = `arn:aws:iam::${MOTO_ACCOUNT}:role/nstance-worker`;
 
@@ -95,27 +96,39 @@ export interface ProofResult {
 /**
  * Every project call of `calls` must be allowed by the policy of one of `configs`: the worker's calls by
  * the worker's policy, those a test made as the operator (operator-calls.ts) by the operator's policy
- * (`config apply`'s). Throws naming each call that is not; when all are, records which statements they used.
+ * (`config apply`'s), and the test's own through shared clients by the worker's (as strict as the worker's,
+ * though they are not its). Throws naming each call that is not; when all are, records which statements,
+ * and which resources of each, the worker's and the operator's calls used (never the test's own).
  */
 export async function proveCallsAllowed(calls: CallRecord[], configs: NstanceConfig[], options: IamOptions = {}): Promise<ProofResult> {
   const iamOptions = { account: MOTO_ACCOUNT, ...options };
+  const worker = configs.map((c) => workerPolicy(c, iamOptions));
+  const operator = configs.map((c) => cliPolicy(c, iamOptions));
   const judged = [
-    { caller: 'worker', policies: configs.map((c) => workerPolicy(c, iamOptions)) },
-    { caller: 'operator', policies: configs.map((c) => cliPolicy(c, iamOptions)) },
+    { caller: 'worker', policies: worker, credited: true },
+    { caller: 'operator', policies: operator, credited: true },
+    { caller: 'test', policies: worker, credited: false },
   ];
   let requests = 0;
   const verdicts: Verdict[] = [];
-  for (const { caller, policies } of judged) {
+  const credited: Verdict[] = [];
+  for (const { caller, policies, credited: counts } of judged) {
     const theirs = calls.filter((c) => c.caller === caller).flatMap((c) => c.auth ?? []);
     requests += theirs.length;
-    verdicts.push(...(await evaluate(theirs, policies)));
+    const judgedNow = await evaluate(theirs, policies);
+    verdicts.push(...judgedNow);
+    if (counts) credited.push(...judgedNow);
   }
   const refused = verdicts.filter((v) => v.result !== 'Allowed');
   if (refused.length > 0) {
     throw new Error(`IAM proof: ${refused.length} of ${verdicts.length} distinct AWS requests the project made are not allowed by the generated policy:\n${refused.map(describeVerdict).join('\n')}`);
   }
-  const offered = offeredBy(judged.flatMap((j) => j.policies));
-  const used = usedBy(verdicts);
-  recordUsage(offered, used);
+  const proven = configs.flatMap((config, i) => [
+    { config, policy: worker[i] as PolicyDocument },
+    { config, policy: operator[i] as PolicyDocument },
+  ]);
+  const offered = offeredBy(proven.map((p) => p.policy));
+  const used = usedBy(credited);
+  recordUsage(offered, used, usageDir(), resourceUsage(proven, credited));
   return { requests, distinct: verdicts.length, offered, used };
 }

@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { PolicyDocument } from '../../common/iam/policy';
+import type { ResourceUsage } from './iam-resource-usage';
 
 /** Sid → actions. */
 export type StatementActions = Record<string, string[]>;
@@ -18,6 +19,8 @@ export interface UsageRecord {
   file: string;
   offered: StatementActions;
   used: StatementActions;
+  /** Each statement's resource shapes offered, and those a credited call matched (iam-resource-usage.ts). */
+  resources?: ResourceUsage;
 }
 
 const STACK_LOG_DIR_VAR = 'NSTANCE_TEST_STACK_LOGS';
@@ -49,10 +52,10 @@ function currentTestFile(): string {
 }
 
 /** Appends one proof's record (no-op outside the integration stack, e.g. in unit tests). */
-export function recordUsage(offered: StatementActions, used: StatementActions, dir = usageDir()): void {
+export function recordUsage(offered: StatementActions, used: StatementActions, dir = usageDir(), resources?: ResourceUsage): void {
   if (!dir) return;
   fs.mkdirSync(dir, { recursive: true });
-  const record: UsageRecord = { file: currentTestFile(), offered, used };
+  const record: UsageRecord = { file: currentTestFile(), offered, used, ...(resources ? { resources } : {}) };
   fs.appendFileSync(path.join(dir, `${process.pid}.jsonl`), `${JSON.stringify(record)}\n`);
 }
 
@@ -67,7 +70,9 @@ export function readUsage(dir: string): UsageRecord[] {
 
 /**
  * Each offered statement action that no recorded request used, as "Sid: action (offered in files…)"; a
- * statement none of whose actions was used is named once, as a whole.
+ * statement none of whose actions was used is named once, as a whole. Then, of the statements used, each
+ * resource shape no credited request matched, among those offered in the files that used the statement
+ * (from the records that carry resources).
  */
 export function unusedStatements(records: readonly UsageRecord[]): string[] {
   const used = new Set(records.flatMap((r) => Object.entries(r.used).flatMap(([sid, actions]) => actions.map((a) => `${sid} ${a}`))));
@@ -85,6 +90,23 @@ export function unusedStatements(records: readonly UsageRecord[]): string[] {
     if (unused.length === 0) continue;
     const where = `offered in ${[...files].sort().join(', ')}`;
     out.push(unused.length === actions.size ? `statement ${sid} (${unused.join(', ')}): never used (${where})` : `statement ${sid}: ${unused.join(', ')} never used (${where})`);
+  }
+  const wholly = new Set(out.filter((line) => line.includes('): never used')).map((line) => line.split(' ')[1]));
+  const usedShapes = new Set(records.flatMap((r) => Object.entries(r.resources?.used ?? {}).flatMap(([sid, shapes]) => shapes.map((shape) => `${sid} ${shape}`))));
+  const offeredShapes = new Map<string, { shapes: Set<string>; files: Set<string> }>();
+  for (const r of records) {
+    for (const [sid, shapes] of Object.entries(r.resources?.offered ?? {})) {
+      // Judged where the statement was exercised: a file that never used it (a config that launches nothing) is judged with it as a whole, above.
+      if (!(sid in r.used)) continue;
+      const entry = offeredShapes.get(sid) ?? offeredShapes.set(sid, { shapes: new Set(), files: new Set() }).get(sid);
+      for (const shape of shapes) entry?.shapes.add(shape);
+      entry?.files.add(r.file);
+    }
+  }
+  for (const [sid, { shapes, files }] of [...offeredShapes].sort(([a], [b]) => a.localeCompare(b))) {
+    if (wholly.has(sid)) continue;
+    const unmatched = [...shapes].filter((shape) => !usedShapes.has(`${sid} ${shape}`)).sort();
+    if (unmatched.length > 0) out.push(`statement ${sid}: resource ${unmatched.join(', ')} never matched by a call it allowed (offered in ${[...files].sort().join(', ')})`);
   }
   return out;
 }

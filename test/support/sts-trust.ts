@@ -40,10 +40,11 @@ export function identityOf(trust: Pick<RoleTrust, 'identities'>, accessKeyId: st
   return trust.identities[key] ?? `arn:aws:iam::${MOTO_ACCOUNT}:user/${key}`;
 }
 
-/** IAM's verdict on `principal` assuming `roleArn` with `externalId`, from the generated documents. */
-export async function assumeRoleVerdict(trust: RoleTrust, principal: string, roleArn: string, externalId: string | undefined): Promise<string> {
+/** IAM's verdict on `principal` assuming `roleArn` with `externalId`, asked of STS in `region`, from the generated documents. */
+export async function assumeRoleVerdict(trust: RoleTrust, principal: string, roleArn: string, externalId: string | undefined, region: string | undefined): Promise<string> {
+  const context = { ...(region === undefined ? {} : { 'aws:RequestedRegion': region }), ...(externalId === undefined ? {} : { 'sts:ExternalId': externalId }) };
   const [verdict] = await evaluate(
-    [{ action: 'sts:AssumeRole', resource: roleArn, context: externalId === undefined ? {} : { 'sts:ExternalId': externalId } }],
+    [{ action: 'sts:AssumeRole', resource: roleArn, context }],
     // The operator policy is attached to the operator's identity only: another caller has none of its permissions.
     principal === trust.operator ? [trust.documents.operatorPolicy] : [],
     roleArn.split(':')[4],
@@ -56,18 +57,18 @@ export class StsTrust {
   /** The access key ids STS answered AssumeRole with. */
   readonly assumedKeys = new Set<string>();
   /** Every AssumeRole of the role evaluated, with its verdict. */
-  readonly verdicts: { principal: string; externalId?: string; result: string }[] = [];
+  readonly verdicts: { principal: string; externalId?: string; region?: string; result: string }[] = [];
 
   constructor(private readonly trust?: RoleTrust) {}
 
   /** IAM's refusal of an AssumeRole (form-encoded) the generated documents do not allow; undefined when they do. */
-  async refusal(form: URLSearchParams, accessKeyId: string | undefined): Promise<(Upstream & { outcome: string }) | undefined> {
+  async refusal(form: URLSearchParams, accessKeyId: string | undefined, region: string | undefined): Promise<(Upstream & { outcome: string }) | undefined> {
     const roleArn = form.get('RoleArn') ?? '';
     if (!this.trust || roleArn !== this.trust.roleArn) return undefined;
     const principal = identityOf(this.trust, accessKeyId);
     const externalId = form.get('ExternalId') ?? undefined;
-    const result = await assumeRoleVerdict(this.trust, principal, roleArn, externalId);
-    this.verdicts.push({ principal, ...(externalId === undefined ? {} : { externalId }), result });
+    const result = await assumeRoleVerdict(this.trust, principal, roleArn, externalId, region);
+    this.verdicts.push({ principal, ...(externalId === undefined ? {} : { externalId }), ...(region === undefined ? {} : { region }), result });
     if (result === 'Allowed') return undefined;
     const message = `User: ${principal} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`;
     const xml = `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>${message}</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>`;

@@ -33,6 +33,12 @@ export function accessKeyOf(headers: IncomingHttpHeaders): string | undefined {
   return typeof auth === 'string' ? /Credential=([^/,\s]+)\//.exec(auth)?.[1] : undefined;
 }
 
+/** The region a SigV4 request is signed for (its credential scope): the endpoint's region, aws:RequestedRegion to IAM. */
+export function signedRegionOf(headers: IncomingHttpHeaders): string | undefined {
+  const auth = headers.authorization;
+  return typeof auth === 'string' ? /Credential=[^/,\s]+\/\d{8}\/([^/,\s]+)\//.exec(auth)?.[1] : undefined;
+}
+
 function maxAttemptsOf(headers: IncomingHttpHeaders): number | undefined {
   const value = headers['amz-sdk-request'];
   const max = typeof value === 'string' ? /max=(\d+)/.exec(value)?.[1] : undefined;

@@ -13,7 +13,8 @@ import type { ProxyCall } from './fault-proxy';
 import { MOTO_ACCOUNT } from './faults';
 import { authRequestsOf, type AuthRequest } from './iam-calls';
 import { describeVerdict, evaluate, usedBy } from './iam-proof';
-import { offeredBy, recordUsage } from './iam-usage';
+import { resourceUsage } from './iam-resource-usage';
+import { offeredBy, recordUsage, usageDir } from './iam-usage';
 import type { WireCall } from './wire-calls';
 
 export interface WorkerProofOptions {
@@ -73,7 +74,7 @@ export async function proveWorkerCalls(
   if (refused.length > 0) {
     throw new Error(`IAM proof: ${refused.length} of ${verdicts.length} distinct AWS requests of the worker processes are not allowed by the generated policy:\n${refused.map(describeVerdict).join('\n')}`);
   }
-  recordUsage(offeredBy(policies), usedBy(verdicts));
+  recordUsage(offeredBy(policies), usedBy(verdicts), usageDir(), resourceUsage(policies.map((policy) => ({ config, policy })), verdicts));
   return { calls, distinct: verdicts.length };
 }
 

@@ -162,6 +162,13 @@ describe('the generated worker policy, evaluated by iam-simulate', () => {
     }
   });
 
+  it("passes the instance profiles' roles to EC2 only (iam:PassedToService), and no other role", async () => {
+    const pass = (role: string, service: string) =>
+      evaluate([{ action: 'iam:PassRole', resource: `arn:aws:iam::${ACCOUNT}:role/${role}`, context: { 'iam:PassedToService': service } }], [policy], ACCOUNT);
+    const results = await Promise.all([pass('nstance-agent', 'ec2.amazonaws.com'), pass('nstance-agent', 'lambda.amazonaws.com'), pass('admin', 'ec2.amazonaws.com')]);
+    expect(results.map(([v]) => v.result)).toEqual(['Allowed', 'ImplicitlyDenied', 'ImplicitlyDenied']);
+  });
+
   it('needs GetInstanceTypesFromInstanceRequirements only for a config that uses instance_requirements', () => {
     expect(iamActions(config)).not.toContain('ec2:GetInstanceTypesFromInstanceRequirements');
     const withRequirements = parseConfigText(
@@ -184,17 +191,25 @@ describe('cross-account', () => {
   it("prints both sides: the role's trust with sts:ExternalId, the operator's sts:AssumeRole on that role only", async () => {
     const docs = crossAccountDocuments(crossConfig, { operatorPrincipal: 'arn:aws:iam::111111111111:role/nstance-worker' });
     expect(docs?.roleTrustPolicy.Statement).toEqual([
-      { Sid: 'NstanceOperator', Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::111111111111:role/nstance-worker' }, Action: ['sts:AssumeRole'], Condition: { StringEquals: { 'sts:ExternalId': 'tenant-42' } } },
+      { Sid: 'NstanceOperator', Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::111111111111:role/nstance-worker' }, Action: ['sts:AssumeRole'], Condition: { StringEquals: { 'sts:ExternalId': 'tenant-42', 'aws:RequestedRegion': REGION } } },
     ]);
     const { operatorPolicy, roleTrustPolicy } = docs as NonNullable<typeof docs>;
-    const assume = (role: string, externalId?: string) =>
-      evaluate([{ action: 'sts:AssumeRole', resource: `arn:aws:iam::210987654321:role/${role}`, context: externalId ? { 'sts:ExternalId': externalId } : {} }], [operatorPolicy], '210987654321', {
+    const assume = (role: string, externalId?: string, region = REGION) =>
+      evaluate([{ action: 'sts:AssumeRole', resource: `arn:aws:iam::210987654321:role/${role}`, context: { 'aws:RequestedRegion': region, ...(externalId ? { 'sts:ExternalId': externalId } : {}) } }], [operatorPolicy], '210987654321', {
         principal: 'arn:aws:iam::111111111111:role/nstance-worker',
         resourcePolicy: roleTrustPolicy,
       });
-    const results = await Promise.all([assume('nstance-fleet', 'tenant-42'), assume('nstance-fleet', 'tenant-43'), assume('nstance-fleet'), assume('admin', 'tenant-42')]);
-    // The right ExternalId passes; a wrong or missing one does not; nor may the operator assume any other role.
-    expect(results.map(([v]) => v.result)).toEqual(['Allowed', 'ImplicitlyDenied', 'ImplicitlyDenied', 'ImplicitlyDenied']);
+    const results = await Promise.all([
+      assume('nstance-fleet', 'tenant-42'),
+      assume('nstance-fleet', 'tenant-43'),
+      assume('nstance-fleet'),
+      assume('admin', 'tenant-42'),
+      assume('nstance-fleet', 'tenant-42', 'eu-west-1'),
+    ]);
+    // The right ExternalId passes; a wrong or missing one does not; nor may the operator assume any other role,
+    // nor ask STS of another region than the shard's (the worker and `config apply` ask the shard region's endpoint).
+    expect(results.map(([v]) => v.result)).toEqual(['Allowed', 'ImplicitlyDenied', 'ImplicitlyDenied', 'ImplicitlyDenied', 'ImplicitlyDenied']);
+    expect(operatorPolicy.Statement[0]?.Condition).toEqual({ StringEquals: { 'aws:RequestedRegion': REGION } });
   });
 
   it('`nstance iam policy --cross-account --json` prints the role trust and the operator policy; --agent the empty agent policy', async () => {
@@ -203,7 +218,7 @@ describe('cross-account', () => {
     const out = await runCli('iam', 'policy', '-f', file, '--json', '--cross-account', '--agent');
     expect(out.stderr).toBe('');
     const report = JSON.parse(out.stdout);
-    expect(report.crossAccount.roleTrustPolicy.Statement[0].Condition).toEqual({ StringEquals: { 'sts:ExternalId': 'tenant-42' } });
+    expect(report.crossAccount.roleTrustPolicy.Statement[0].Condition).toEqual({ StringEquals: { 'sts:ExternalId': 'tenant-42', 'aws:RequestedRegion': REGION } });
     expect(report.crossAccount.operatorPolicy.Statement[0]).toMatchObject({ Action: ['sts:AssumeRole'], Resource: ['arn:aws:iam::210987654321:role/nstance-fleet'] });
     expect(report.agentPolicy).toEqual({ Version: '2012-10-17', Statement: [] });
     const text = await runCli('iam', 'policy', '-f', examplePath);
@@ -216,7 +231,7 @@ describe('cross-account', () => {
 describe('the integration proof (proveCallsAllowed)', () => {
   it('passes calls the policy allows and fails naming each call it does not', async () => {
     const { proveCallsAllowed } = await import('../support/iam-proof');
-    const record = (command: string, input: Record<string, unknown>, caller: 'worker' | 'operator' = 'worker') => ({ command, input, at: 0, outcome: 'ok' as const, caller, auth: authRequestsOf(command, input, scope, facts) });
+    const record = (command: string, input: Record<string, unknown>, caller: 'worker' | 'operator' | 'test' = 'worker') => ({ command, input, at: 0, outcome: 'ok' as const, caller, auth: authRequestsOf(command, input, scope, facts) });
     const good = [record('GetObject', { Bucket: bucket, Key: `shard/${shard}/config.jsonc` }), record('TerminateInstances', { InstanceIds: ['i-ours'] })];
     await expect(proveCallsAllowed(good, [config])).resolves.toMatchObject({
       requests: 2,
@@ -228,6 +243,10 @@ describe('the integration proof (proveCallsAllowed)', () => {
     const zones = record('DescribeAvailabilityZones', { Filters: [{ Name: 'zone-id', Values: ['use1-az1'] }] }, 'operator');
     await expect(proveCallsAllowed([zones], [config])).resolves.toMatchObject({ used: { ConfigApplyZoneCheck: ['ec2:DescribeAvailabilityZones'] } });
     await expect(proveCallsAllowed([{ ...zones, caller: 'worker' }], [config])).rejects.toThrow(/ec2:DescribeAvailabilityZones on \*: ImplicitlyDenied/);
+    // The test's own calls through shared clients are judged like the worker's, but never count as its use.
+    const testsOwn = record('ListObjectsV2', { Bucket: bucket, Prefix: `shard/${shard}/instance/` }, 'test');
+    await expect(proveCallsAllowed([...good, testsOwn], [config])).resolves.toEqual(expect.objectContaining({ requests: 3, used: { ConfigStateAndAudit: ['s3:GetObject'], TerminateOwnInstances: ['ec2:TerminateInstances'] } }));
+    await expect(proveCallsAllowed([record('TerminateInstances', { InstanceIds: ['i-untagged'] }, 'test')], [config])).rejects.toThrow(/i-untagged: ImplicitlyDenied/);
     const bad = [...good, record('TerminateInstances', { InstanceIds: ['i-untagged'] })];
     await expect(proveCallsAllowed(bad, [config])).rejects.toThrow(/1 of 3 distinct AWS requests .*\n.*ec2:TerminateInstances on arn:aws:ec2:us-east-1:123456789012:instance\/i-untagged: ImplicitlyDenied/);
   });

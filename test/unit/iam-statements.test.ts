@@ -12,6 +12,7 @@ import { cliPolicy, crossAccountDocuments, iamReport } from '../../common/iam/do
 import { iamActions, workerPolicy } from '../../common/iam/policy';
 import { offeredBy, readUsage, recordUsage, unusedStatements, type UsageRecord } from '../support/iam-usage';
 import { evaluate, usedBy } from '../support/iam-proof';
+import { resourceUsage } from '../support/iam-resource-usage';
 import { deletePath, exampleWith, setPath } from './config/example';
 
 const example = parseConfigText(exampleWith(), 'config.jsonc');
@@ -61,8 +62,16 @@ describe('statements that depend on the config', () => {
     expect(asWorker).toMatchObject({ result: 'ImplicitlyDenied', grants: [] });
 
     const crossed = parseConfigText(exampleWith((c) => setPath(c, 'shard.infra.assume_role', { role_arn: 'arn:aws:iam::210987654321:role/nstance-fleet', external_id: 'tenant-42' })), 'config.jsonc');
-    expect(cliPolicy(crossed).Statement[1]).toEqual({ Sid: 'ConfigApplyAssumeShardRole', Effect: 'Allow', Action: ['sts:AssumeRole'], Resource: ['arn:aws:iam::210987654321:role/nstance-fleet'] });
-    expect(crossAccountDocuments(crossed)?.rolePolicy.Statement.map((s) => s.Sid)).toContain('ConfigApplyZoneCheck');
+    expect(cliPolicy(crossed).Statement[1]).toEqual({
+      Sid: 'ConfigApplyAssumeShardRole',
+      Effect: 'Allow',
+      Action: ['sts:AssumeRole'],
+      Resource: ['arn:aws:iam::210987654321:role/nstance-fleet'],
+      Condition: { StringEquals: { 'aws:RequestedRegion': 'us-east-1' } },
+    });
+    // The zone check must run in the shard's account (zone names map per account), so it is the role's; of it the
+    // role needs only DescribeAvailabilityZones, the worker's Ec2Describe granting DescribeSubnets already.
+    expect(crossAccountDocuments(crossed)?.rolePolicy.Statement.find((s) => s.Sid === 'ConfigApplyZoneCheck')?.Action).toEqual(['ec2:DescribeAvailabilityZones']);
   });
 });
 
@@ -96,6 +105,36 @@ describe('the "nothing more" judge (iam-usage.ts)', () => {
     expect(unused).toContain('statement Ec2Describe: ec2:DescribeImages, ec2:DescribeNetworkInterfaces, ec2:DescribeSubnets never used (offered in x.test.ts)');
     expect(unused).toContain('statement TerminateOwnInstances (ec2:TerminateInstances): never used (offered in x.test.ts)');
     expect(unused.some((u) => u.includes('ConfigStateAndAudit'))).toBe(true);
+  });
+
+  it('judges each resource of a used statement: a pattern no allowed call matched is named, by its shape across files', async () => {
+    const other = parseConfigText(exampleWith((c) => setPath(c, 'cluster.storage.bucket', 'nstance-other-file'), (c) => setPath(c, 'shard.id', 'use1-az9')), 'config.jsonc');
+    const launch = (config: typeof example) => ({ config, policy: workerPolicy(config, { account: '123456789012' }) });
+    const subnetOf = (config: typeof example) => config.shard.subnet_pools.private[0];
+    const ec2 = 'arn:aws:ec2:us-east-1:123456789012';
+    const region = { 'aws:RequestedRegion': 'us-east-1' };
+    // File a reads its shard's config and launches from its subnet with its image; file b only reads the CA certificate.
+    const inA = await evaluate(
+      [
+        { action: 's3:GetObject', resource: `arn:aws:s3:::${example.cluster.storage.bucket}/shard/${example.shard.id}/config.jsonc`, context: region },
+        { action: 'ec2:RunInstances', resource: `${ec2}:subnet/${subnetOf(example)}`, context: region },
+        { action: 'ec2:RunInstances', resource: 'arn:aws:ec2:us-east-1::image/ami-0123', context: region },
+      ],
+      [launch(example).policy],
+    );
+    const inB = await evaluate([{ action: 's3:GetObject', resource: 'arn:aws:s3:::nstance-other-file/cluster/ca.crt', context: region }], [launch(other).policy]);
+    const a = { ...record('a.test.ts', offeredBy([launch(example).policy]), usedBy(inA)), resources: resourceUsage([launch(example)], inA) };
+    const b = { ...record('b.test.ts', offeredBy([launch(other).policy]), usedBy(inB)), resources: resourceUsage([launch(other)], inB) };
+    expect(a.resources.used).toEqual({
+      ConfigStateAndAudit: ['arn:aws:s3:::{bucket}/shard/{shard}/*'],
+      LaunchFromConfiguredResources: [`${ec2}:subnet/{id}`, 'arn:aws:ec2:us-east-1::image/*'],
+    });
+    const unused = unusedStatements([a, b]);
+    // The CA certificate is used in b, the shard's objects in a: one shape each, so ConfigStateAndAudit is whole.
+    expect(unused.filter((u) => u.startsWith('statement ConfigStateAndAudit: resource'))).toEqual([]);
+    // The launch used a subnet and an image, never a security group or the interface it creates (judged in a,
+    // the file that launched: b launched nothing, so its own offer of the statement is judged only as a whole).
+    expect(unused).toContain(`statement LaunchFromConfiguredResources: resource ${ec2}:network-interface/*, ${ec2}:security-group/{id} never matched by a call it allowed (offered in a.test.ts)`);
   });
 
   it('keeps records per proof in the stack log directory, and reads them all back', () => {
