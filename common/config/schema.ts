@@ -4,7 +4,6 @@
  * here; checks across sections (does this template exist?) are in validate.ts.
  */
 import { z } from 'zod';
-import { parseDuration } from '../duration';
 import { parseAmount } from '../amount';
 import { argsSchema, templateTextProblems } from './args';
 import {
@@ -83,12 +82,6 @@ export const clusterSchema = strict({
   secrets: secretsSchema,
 });
 
-const durationGte = (lower: string, upper: string) => (obj: Record<string, string>, ctx: z.core.$RefinementCtx) => {
-  if (parseDuration(obj[upper]) < parseDuration(obj[lower])) {
-    ctx.addIssue({ code: 'custom', path: [upper], message: `${upper} (${obj[upper]}) must be >= ${lower} (${obj[lower]})` });
-  }
-};
-
 export const shardSchema = strict({
   id: id(),
   infra: strict({ provider: z.literal('aws'), region, zone: zoneSchema(), assume_role: assumeRoleSchema.optional() }).superRefine((infra, ctx) => {
@@ -111,9 +104,8 @@ export const shardSchema = strict({
   default_drain_timeout: duration().default('5m'),
   image_refresh_interval: duration({ min: '1s' }).default('6h'),
   create_rate_limit: duration().default('200ms'),
-  expiry: strict({ eligible_age: duration(), forced_age: duration() })
-    .superRefine(durationGte('eligible_age', 'forced_age'))
-    .optional(),
+  // Their ordering (forced_age strictly after eligible_age) is Nstance's and is checked once, in constraints.ts.
+  expiry: strict({ eligible_age: duration(), forced_age: duration() }).optional(),
   garbage_collection: strict({
     interval: duration({ min: '1s' }).default('2m'),
     registration_timeout: duration({ min: '1s' }).default('5m'),

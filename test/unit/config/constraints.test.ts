@@ -14,6 +14,7 @@ const cases: { name: string; text: string; path: string; says: string }[] = [
   // Nstance's duration ordering.
   { name: 'registration_timeout not above the gc interval', text: exampleWith(set('shard.garbage_collection', { interval: '5m', registration_timeout: '5m' })), path: 'shard.garbage_collection.registration_timeout', says: 'must be greater than garbage_collection.interval (5m)' },
   { name: 'eligible_age equal to forced_age', text: exampleWith(set('shard.expiry', { eligible_age: '21d', forced_age: '504h' })), path: 'shard.expiry.forced_age', says: 'must be greater than eligible_age (21d)' },
+  { name: 'forced_age before eligible_age', text: exampleWith(set('shard.expiry', { eligible_age: '30d', forced_age: '504h' })), path: 'shard.expiry.forced_age', says: 'forced_age (504h) must be greater than eligible_age (30d)' },
   // Nstance's identifiers.
   { name: 'shard id with doubled hyphen', text: exampleWith(set('shard.id', 'use1--az1')), path: 'shard.id', says: 'no leading, trailing or doubled "-"' },
   { name: 'cluster id over 32 characters', text: exampleWith(set('cluster.id', 'a'.repeat(33))), path: 'cluster.id', says: 'longer than 32 characters' },
@@ -41,6 +42,19 @@ describe('constraints Nstance and EC2 enforce, checked at load time, naming the 
     const line = `config.jsonc: ${path}: `;
     const match = err.message.split('\n').find((l) => l.startsWith(line) && l.includes(says));
     if (!match) throw new Error(`no line starting with ${JSON.stringify(line)} containing ${JSON.stringify(says)} in:\n${err.message}`);
+  });
+
+  // One rule, Nstance's (eligible_age < forced_age): equal and reversed ages get the same single message.
+  it.each([
+    ['equal', { eligible_age: '21d', forced_age: '504h' }],
+    ['reversed', { eligible_age: '30d', forced_age: '504h' }],
+  ])('expiry ages %s: one issue, naming forced_age', (_, expiry) => {
+    const lines = configErrorOf(exampleWith(set('shard.expiry', expiry))).message.split('\n').filter((l) => l.includes('_age'));
+    expect(lines).toEqual([`config.jsonc: shard.expiry.forced_age: forced_age (${expiry.forced_age}) must be greater than eligible_age (${expiry.eligible_age}), as in Nstance`]);
+  });
+
+  it('expiry ages one apart pass', () => {
+    expect(() => parseConfigText(exampleWith(set('shard.expiry', { eligible_age: '504h', forced_age: '504h1s' })), 'config.jsonc')).not.toThrow();
   });
 
   it('the example config meets them all', () => {

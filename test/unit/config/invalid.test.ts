@@ -64,7 +64,6 @@ const cases: Case[] = [
   { name: 'unsupported template syntax', text: exampleWith(set('templates.web.userdata.content', '{{ if .Nonce }}x{{ end }}')), path: 'templates.web.userdata.content', says: 'unsupported template syntax "{{ if .Nonce }}"' },
   { name: 'undefined var', text: exampleWith(set('templates.web.userdata.content', 'echo {{ .Vars.Region }}')), path: 'groups.default.web.vars', says: 'no var "Region"' },
   { name: 'non-string var', text: exampleWith(set('defaults.vars.Replicas', 3)), path: 'defaults.vars.Replicas', says: 'var values must be strings' },
-  { name: 'forced_age < eligible_age', text: exampleWith(set('shard.expiry', { eligible_age: '30d', forced_age: '504h' })), path: 'shard.expiry.forced_age', says: 'forced_age (504h) must be >= eligible_age (30d)' },
   { name: 'MinCount in args', text: exampleWith(set('defaults.args.MinCount', 1)), path: 'defaults.args.MinCount', says: 'set the group "size" instead' },
   { name: 'SubnetId in group args', text: exampleWith(set('groups.default.web.args', { SubnetId: 'subnet-0aaa' })), path: 'groups.default.web.args.SubnetId', says: 'set "subnet_pool"' },
   { name: 'UserData in template args', text: exampleWith(set('templates.web.args.UserData', 'x')), path: 'templates.web.args.UserData', says: 'userdata.content' },
