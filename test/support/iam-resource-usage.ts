@@ -38,7 +38,7 @@ export function resourceShape(pattern: string, config: NstanceConfig): string {
   const keys = [...(secrets.encryption_key ? [secrets.encryption_key] : []), ...(secrets.old_encryption_keys ?? [])].map((k) => k.source);
   const own: [string, string][] = [
     [config.cluster.storage.bucket, '{bucket}'],
-    [secretsPrefix(secrets, config.cluster.id), '{secrets-prefix}'],
+    [secretsPrefix(secrets), '{secrets-prefix}'],
     [config.shard.id, '{shard}'],
     [config.cluster.id, '{cluster}'],
     ...keys.map((k): [string, string] => [k.replace(/^\//, ''), '{key-source}']),
