@@ -203,21 +203,28 @@ export function decideReconcile(input: ReconcileInput): ReconcileDecision {
   const mustServe = input.desired - input.budget.unavailable;
   const used = new Set<string>();
   let recheckAt: number | undefined;
-  for (const m of live.filter((x) => replacing.has(x.instanceId))) {
+  const candidates = live.filter((x) => replacing.has(x.instanceId));
+  const gone = new Set<string>();
+  const consider = (m: Member, mayGoWithout: boolean) => {
     const why = replacing.get(m.instanceId) as Replacing;
     const replacement = healthy.find((h) => isReady(h) && h.seq >= why.sinceSeq && !used.has(h.instanceId) && !(input.takeOverOnce && h.tookOver));
-    const servesWithout = serving - (isReady(m) ? 1 : 0) >= mustServe;
+    const servesWithout = mayGoWithout && serving - (isReady(m) ? 1 : 0) >= mustServe;
     const drainBy = mustDrainBy(m.noticeDeadline, input.drainTimeoutMs ?? 0);
     const urgent = drainBy !== undefined && input.now >= drainBy;
     if (!isReady(m) || replacement || servesWithout || urgent) {
       // Each replacement takes over from one member only, whichever rule let that member go.
       if (replacement) used.add(replacement.instanceId);
       if (isReady(m)) serving--;
+      gone.add(m.instanceId);
       remove.push({ instanceId: m.instanceId, reason: urgent ? 'termination-notice' : why.reason, drain: true });
-    } else if (drainBy !== undefined) {
+    } else if (mayGoWithout && drainBy !== undefined) {
       recheckAt = Math.min(recheckAt ?? drainBy, drainBy);
     }
-  }
+  };
+  // Members whose replacement serves go first: the serving count must not let one go without a replacement on the
+  // strength of replacements that others then take over (seen in the replacement bench: 59 of 60 in service).
+  if (input.takeOverOnce) for (const m of candidates) consider(m, false);
+  for (const m of candidates) if (!gone.has(m.instanceId)) consider(m, true);
   // Scale down: launches not serving yet go before members that serve (a spare replacement is cancelled rather than a
   // recovered member drained); within each, drifted members before current ones, then the oldest first (the newest
   // carry the newest image and config).

@@ -99,6 +99,24 @@ describe('a replacement takes over from one member only, across passes', () => {
   });
 });
 
+describe('a member without a serving replacement goes only on what serves once the others are swapped', () => {
+  test('flagged in two rolls: the later-flagged oldest member does not go on the strength of the earlier roll\'s replacements', () => {
+    const budget = resolveBudget(60, { percent: 10 });
+    // web-1 was flagged after web-2..6 (its replacements count from seq 66, still booting); 61..65 serve.
+    const members = [
+      member(1, 'in-service', { replacing: { reason: 'expired-eligible', sinceSeq: 66 } }),
+      ...fleet(5, { replacing: { reason: 'expired-eligible', sinceSeq: 61 } }, 2),
+      ...fleet(54, {}, 7),
+      ...fleet(5, {}, 61),
+      member(66, 'registered'),
+    ];
+    const d = decide(60, members, budget);
+    expect(d.remove.map((r) => r.instanceId).sort()).toEqual(['web-2', 'web-3', 'web-4', 'web-5', 'web-6']);
+    const serving = apply(members, d).filter((m) => m.phase === 'in-service' && !m.leaving).length;
+    expect(serving).toBe(60);
+  });
+});
+
 describe('health alone replaces only a share of the group at once', () => {
   test('a fleet-wide blip (every agent silent) flags at most 20%, and creates only the surge', () => {
     const all = fleet(10, { health: 'unhealthy' });
