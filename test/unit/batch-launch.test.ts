@@ -1,7 +1,7 @@
 /** The group's batched launch: retries with the same token, hands on what it cannot launch, resumes a retried attempt. */
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { emptyProgress, launchAccount, launchBatch, leftInputs, type BatchLaunchContext, type BatchProgress } from '../../activities/batch-launch';
+import { BATCH_LAUNCH_CONCURRENCY, emptyProgress, launchAccount, launchBatch, leftInputs, type BatchLaunchContext, type BatchProgress } from '../../activities/batch-launch';
 import type { Launcher } from '../../activities/launcher';
 import type { InstanceBatch } from '../../adapters/temporal/instance-batch';
 import type { InstanceWorkflowInput, LaunchSpec } from '../../common/types';
@@ -127,5 +127,22 @@ describe('batch launch', () => {
     expect(launcher.calls.find((c) => c.instanceId === 'b')).toMatchObject({ subnetId: 'subnet-b', findExisting: true });
     expect(launcher.calls.find((c) => c.instanceId === 'c')?.findExisting).toBe(true);
     expect(launcher.subnetsChosen).toBe(1);
+  });
+
+  test('a slow workflow start does not hold up the launches behind it', async () => {
+    const ids = Array.from({ length: BATCH_LAUNCH_CONCURRENCY + 5 }, (_, i) => `m${i}`);
+    const launcher = fakeLauncher();
+    let launchedWhenFirstStartEnded: number | undefined;
+    const { started, progress } = await run(batch(ids), launcher, {
+      start: async () => {
+        // Every lane would sit here, with launches still to make, if starts ran in the lanes.
+        for (let waited = 0; launcher.calls.length < ids.length && waited < 2_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+        launchedWhenFirstStartEnded ??= launcher.calls.length;
+      },
+    });
+    expect(launchedWhenFirstStartEnded).toBe(ids.length);
+    expect(progress.startedIds.sort()).toEqual([...ids].sort());
+    expect(progress.left).toEqual({});
+    expect(started).toEqual([]);
   });
 });
