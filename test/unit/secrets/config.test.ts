@@ -56,4 +56,9 @@ test('every provider and key source is accepted, and prefixes default per provid
   expect(prefixOf({ provider: 'aws-parameter-store' })).toBe('/nstance/');
   expect(prefixOf({ provider: 'object-storage', encryption_key: key })).toBe('secret/');
   expect(prefixOf({ provider: 'object-storage', encryption_key: key, prefix: 'team/' })).toBe('team/');
+  // "" is Go's unset value, so Nstance's SetDefaults replaces it: it is never "no prefix" (which
+  // would list cluster/ca.crt as a secret, or every secret in the account).
+  expect(prefixOf({ provider: 'object-storage', encryption_key: key, prefix: '' })).toBe('secret/');
+  expect(prefixOf({ provider: 'aws-secrets-manager', prefix: '' })).toBe('nstance/');
+  expect(prefixOf({ provider: 'aws-parameter-store', prefix: '' })).toBe('/nstance/');
 });
