@@ -18,7 +18,7 @@ import {
   TENANT_RULE,
 } from './fields';
 import { describeValue } from './issues';
-import { secretsSchema } from './secrets';
+import { DEFAULT_SECRET_PROVIDER, secretsSchema } from './secrets';
 import { certificatesSchema, filesSchema } from './files';
 import { assumeRoleSchema, instanceRequirementsSchema, instanceTypeChoice, instanceTypesSchema, isAzId, zoneSchema } from './aws-access';
 
@@ -79,7 +79,8 @@ export const clusterSchema = strict({
       .url({ protocol: /^https?$/, error: (iss) => `invalid endpoint ${describeValue(iss.input)}: expected an http(s) URL such as "http://127.0.0.1:5000"` })
       .optional(),
   }),
-  secrets: secretsSchema,
+  // Omitted altogether, as Nstance allows: the default provider with its default prefix.
+  secrets: secretsSchema.default(() => ({ provider: DEFAULT_SECRET_PROVIDER })),
 });
 
 export const shardSchema = strict({

@@ -18,8 +18,14 @@ export const OBJECT_STORAGE_DEFAULT_PREFIX = 'secret/';
 
 export const encryptionKeySourceSchema = strict({ provider: z.enum(KEY_PROVIDERS), source: nonEmpty() });
 
+/**
+ * Nstance's SetDefaults picks Parameter Store when `provider` is unset and the shard's infra is
+ * AWS, which it always is here: a config copied from Nstance without a provider keeps working.
+ */
+export const DEFAULT_SECRET_PROVIDER: SecretProvider = 'aws-parameter-store';
+
 export const secretsSchema = strict({
-  provider: z.enum(SECRET_PROVIDERS),
+  provider: z.enum(SECRET_PROVIDERS).default(DEFAULT_SECRET_PROVIDER),
   prefix: z.string().optional(),
   encryption_key: encryptionKeySourceSchema.optional(),
   old_encryption_keys: z.array(encryptionKeySourceSchema).optional(),
