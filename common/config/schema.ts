@@ -19,7 +19,8 @@ import {
 } from './fields';
 import { describeValue } from './issues';
 import { DEFAULT_SECRET_PROVIDER, secretsSchema } from './secrets';
-import { certificatesSchema, filesSchema } from './files';
+import { certificatesSchema } from './certificates';
+import { filesSchema } from './files';
 import { assumeRoleSchema, instanceRequirementsSchema, instanceTypeChoice, instanceTypesSchema, isAzId, zoneSchema } from './aws-access';
 
 /** Groups of 2,000 are the design point; 5,000 is a whole shard. */
