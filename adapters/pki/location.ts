@@ -1,5 +1,5 @@
 import type { NstanceConfig } from '../../common/config';
-import { CA_ENTRY, DEFAULT_CA_TTL_HOURS, ttlMs, type CaEntryConfig } from '../../common/config/files';
+import { CA_ENTRY, DEFAULT_CA_TTL_HOURS, ttlMs, type CaEntryConfig } from '../../common/config/certificates';
 import { renderTemplate, type TemplateData } from '../../common/template';
 import type { PkiLocation } from './cluster-ca';
 import type { CaSubject } from './x509';

@@ -38,6 +38,15 @@ function readStdin(): string {
   }
 }
 
+/** A bare ENOENT names neither the flag nor the file; say which, as --token-file does. */
+function readValueFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`--file: cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 export function secretsCommand(deps: SecretsCliDeps): Command {
   const withStore = async <T>(options: Common, body: (opened: OpenedSecrets) => Promise<T>): Promise<T> => {
     const aws = createAwsClients(awsClientOptionsFromEnv());
@@ -77,7 +86,7 @@ export function secretsCommand(deps: SecretsCliDeps): Command {
       .option('--value <value>', 'the value itself (it stays in your shell history: prefer --file or stdin)'),
   ).action(async (name: string, options: Common & { file?: string; value?: string }) => {
     if (options.file !== undefined && options.value !== undefined) throw new Error('give --file or --value, not both');
-    const value = options.value ?? (options.file !== undefined ? readFileSync(options.file, 'utf8') : readStdin());
+    const value = options.value ?? (options.file !== undefined ? readValueFile(options.file) : readStdin());
     const result = await withStore(options, (opened) => putSecret(opened, name, value));
     if (options.json) return void process.stdout.write(`${json(result)}\n`);
     process.stdout.write(`${result.created ? 'created' : 'replaced'} ${result.name} (${result.location}, ${result.bytes} bytes)\n`);

@@ -1,15 +1,15 @@
 /**
- * Nstance's `files` (per template: what each instance receives) and `certificates` (what the
- * cluster CA issues for `certificate` files; the `ca` entry configures the CA itself). Field
- * names are Nstance's; `mode` is ours (Nstance writes every file 0600). Strings in `source`
- * and `template` are rendered per instance with the userdata template language, minus
- * `{{ .Nonce }}` (the registration secret is for userdata only).
+ * Nstance's `files` (per template: what each instance receives). Field names are Nstance's;
+ * `mode` is ours (Nstance writes every file 0600). Strings in `source` and `template` are
+ * rendered per instance with the userdata template language, minus `{{ .Nonce }}` (the
+ * registration secret is for userdata only). `certificate` files name an entry of
+ * `certificates` (common/config/certificates.ts).
  */
 import { z } from 'zod';
-import { hasTemplate, templateReferences } from '../template';
-import { templateTextProblems } from './args';
-import { parseDuration } from '../duration';
-import { duration, isPlainObject, nonEmpty, strict } from './fields';
+import { templateReferences } from '../template';
+import { CA_ENTRY, checkCaVars } from './certificates';
+import { isPlainObject, nonEmpty, strict } from './fields';
+import { checkJsonStrings, checkText } from './file-text';
 import { describeValue, type ConfigPath, type IssueList } from './issues';
 import { keyNameSchema } from './file-paths';
 import { withHint } from './suggest';
@@ -17,35 +17,7 @@ import { withHint } from './suggest';
 export const FILE_KINDS = ['secret', 'storage', 'certificate', 'env', 'json', 'string'] as const;
 export type FileKind = (typeof FILE_KINDS)[number];
 
-/** The name of the `certificates` entry that configures the CA rather than a certificate. */
-export const CA_ENTRY = 'ca';
-
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-type Ctx = z.core.$RefinementCtx;
-
-/** Template problems of one string, plus the one thing files may not use: the nonce. */
-function fileTextProblems(text: string): string[] {
-  const problems = templateTextProblems(text);
-  try {
-    if (templateReferences(text).some((ref) => ref[0] === 'Nonce')) {
-      problems.push('{{ .Nonce }} is the registration secret and only goes in userdata; files may not contain it');
-    }
-  } catch {
-    /* syntax problems are already listed */
-  }
-  return problems;
-}
-
-function checkText(text: string, ctx: Ctx, path: (string | number)[]): void {
-  for (const message of fileTextProblems(text)) ctx.addIssue({ code: 'custom', path, message });
-}
-
-function checkJsonStrings(value: unknown, ctx: Ctx, path: (string | number)[]): void {
-  if (typeof value === 'string') checkText(value, ctx, path);
-  else if (Array.isArray(value)) value.forEach((v, i) => checkJsonStrings(v, ctx, [...path, i]));
-  else if (isPlainObject(value)) for (const [k, v] of Object.entries(value)) checkJsonStrings(v, ctx, [...path, k]);
-}
 
 /** A file path on the instance: absolute, or relative to the agent's files directory; never climbing out. */
 function filePathProblem(name: string): string | undefined {
@@ -124,166 +96,14 @@ export const filesSchema = z.record(z.string(), fileSchema).superRefine((files, 
   }
 });
 
-const templatedList = z.array(nonEmpty()).superRefine((list, ctx) => list.forEach((text, i) => checkText(text, ctx, [i])));
-const templatedText = nonEmpty().superRefine((text, ctx) => checkText(text, ctx, []));
-
-/** Nstance's ttl is whole hours; a duration string ("720h", "30d") is accepted too. */
-const ttl = z.union([z.number().int().min(1, { error: 'ttl is in hours: at least 1' }), duration({ min: '1h' })], {
-  error: (iss) => `ttl is whole hours (e.g. 8760) or a duration (e.g. "30d"), got ${describeValue(iss.input)}`,
-});
-
-/** Nstance's defaults: a certificate lives a year, the CA ten. */
-export const DEFAULT_CERTIFICATE_TTL_HOURS = 8760;
-export const DEFAULT_CA_TTL_HOURS = 87600;
-
-/** A `ttl` (hours, or a duration string) in milliseconds. */
-export function ttlMs(ttl: number | string | undefined, defaultHours: number): number {
-  if (ttl === undefined) return defaultHours * 3600_000;
-  return typeof ttl === 'number' ? ttl * 3600_000 : parseDuration(ttl);
-}
-
-/** The subject's place attributes (C, ST, L, street, postalCode), taken as given (Nstance does not render them). */
-const subjectPlaceFields = () => ({
-  country: z.array(nonEmpty()).optional(),
-  province: z.array(nonEmpty()).optional(),
-  locality: z.array(nonEmpty()).optional(),
-  street: z.array(nonEmpty()).optional(),
-  postal_code: z.array(nonEmpty()).optional(),
-});
-
-export const certificateSchema = strict({
-  kind: z.enum(['client', 'server']),
-  cn: templatedText.optional(),
-  organization: templatedList.optional(),
-  dns: templatedList.optional(),
-  ip: templatedList.optional(),
-  uri: templatedList.optional(),
-  ...subjectPlaceFields(),
-  ttl: ttl.optional(),
-}).superRefine((entry, ctx) => {
-  // A literal (untemplated) SAN is checked now; a rendered one when the certificate is issued.
-  entry.ip?.forEach((text, i) => {
-    if (!hasTemplate(text) && !isIpAddress(text)) ctx.addIssue({ code: 'custom', path: ['ip', i], message: `invalid IP address ${describeValue(text)}: an IPv4 or IPv6 address, e.g. "10.0.0.1"` });
-  });
-  entry.uri?.forEach((text, i) => {
-    if (!hasTemplate(text) && !/^[A-Za-z][A-Za-z0-9+.-]*:/.test(text)) ctx.addIssue({ code: 'custom', path: ['uri', i], message: `invalid URI ${describeValue(text)}: an absolute URI with a scheme, e.g. "spiffe://cluster/web"` });
-  });
-});
-
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
-/** An IPv4 dotted quad or an IPv6 address (no zone). Pure, so config code stays free of node built-ins. */
-export function isIpAddress(text: string): boolean {
-  if (IPV4.test(text)) return true;
-  const halves = text.split('::');
-  if (halves.length > 2) return false;
-  const groups = halves.flatMap((half) => (half === '' ? [] : half.split(':')));
-  let count = groups.length;
-  // An embedded IPv4 tail ("::ffff:10.0.0.1") stands for two groups.
-  if (groups[groups.length - 1]?.includes('.')) {
-    if (!IPV4.test(groups.pop() as string)) return false;
-    count++;
-  }
-  if (!groups.every((g) => /^[0-9A-Fa-f]{1,4}$/.test(g))) return false;
-  return halves.length === 2 ? count < 8 : count === 8;
-}
-
-/** The CA's subject fields (Nstance's `ca` entry is a certificates entry; these are the parts a CA can carry). */
-const CA_SUBJECT_FIELDS = ['cn', 'organization', 'country', 'province', 'locality', 'street', 'postal_code'] as const;
-/** Fields of a certificates entry that mean nothing for this project's CA: rejected by name rather than ignored. */
-const CA_REJECTED: Record<string, string> = {
-  kind: 'the CA signs certificates and is not used for TLS itself, so it has no client/server kind',
-  dns: 'a CA certificate names no hosts (SANs belong on the certificates it issues)',
-  ip: 'a CA certificate names no addresses (SANs belong on the certificates it issues)',
-  uri: 'a CA certificate names no URIs (SANs belong on the certificates it issues)',
-};
-
-/**
- * `certificates.ca`: the CA's own subject and lifetime, used when the CA is first created (an existing CA
- * is never replaced). Its strings may use `{{ .Cluster.ID }}` and `{{ .Vars.X }}` (defaults.vars), as
- * Nstance renders them; nothing per instance exists when the CA is made.
- */
-export const caEntrySchema = z
-  .object({
-    cn: nonEmpty().optional(),
-    organization: z.array(nonEmpty()).optional(),
-    ...subjectPlaceFields(),
-    ttl: ttl.optional(),
-  })
-  .catchall(z.unknown())
-  .superRefine((entry, ctx) => {
-    const allowed: readonly string[] = [...CA_SUBJECT_FIELDS, 'ttl'];
-    for (const field of Object.keys(entry)) {
-      if (allowed.includes(field)) continue;
-      const why = CA_REJECTED[field];
-      ctx.addIssue({
-        code: 'custom',
-        path: [field],
-        message: why ? `the ca entry takes no ${field}: ${why}; it takes ${allowed.join(', ')}` : `unknown field "${field}"${withHint(field, allowed)}; allowed fields: ${allowed.join(', ')}`,
-      });
-    }
-    for (const field of CA_SUBJECT_FIELDS) {
-      const value = entry[field];
-      const texts = typeof value === 'string' ? [value] : Array.isArray(value) ? value : [];
-      texts.forEach((text, i) => {
-        for (const message of caTextProblems(text)) ctx.addIssue({ code: 'custom', path: typeof value === 'string' ? [field] : [field, i], message });
-      });
-    }
-  });
-
-/** The CA is made once for the cluster: only cluster-wide values can be rendered into it. */
-function caTextProblems(text: string): string[] {
-  let refs: string[][];
-  try {
-    refs = templateReferences(text);
-  } catch (e) {
-    return [(e as Error).message];
-  }
-  return refs
-    .filter((ref) => !(ref.length === 2 && ((ref[0] === 'Cluster' && ref[1] === 'ID') || ref[0] === 'Vars')))
-    .map((ref) => `{{ .${ref.join('.')} }}: the CA is made once for the whole cluster, so only {{ .Cluster.ID }} and {{ .Vars.<name> }} (from defaults.vars) can be used in it`);
-}
-
-export const certificatesSchema = z.object({ [CA_ENTRY]: caEntrySchema.optional() }).catchall(certificateSchema);
-
 export type FileConfig = z.output<typeof fileSchema>;
-export type CertificateConfig = z.output<typeof certificateSchema>;
-export interface CaEntryConfig {
-  cn?: string;
-  organization?: string[];
-  country?: string[];
-  province?: string[];
-  locality?: string[];
-  street?: string[];
-  postal_code?: string[];
-  /** Hours, or a duration string. */
-  ttl?: number | string;
-}
 
-/** Certificate files must name a certificates entry (and not the CA's). */
+/** Certificate files must name a certificates entry (and not the CA's); the CA's vars must be in defaults.vars. */
 export function checkFileReferences(
   config: { templates: Record<string, { files?: Record<string, FileConfig> }>; certificates?: Record<string, unknown>; defaults?: { vars?: Record<string, string> } },
   list: IssueList,
 ): void {
-  const ca = config.certificates?.[CA_ENTRY];
-  if (isPlainObject(ca)) {
-    const vars = config.defaults?.vars ?? {};
-    for (const field of CA_SUBJECT_FIELDS) {
-      const value = ca[field];
-      const texts = typeof value === 'string' ? [value] : Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
-      for (const text of texts) {
-        let refs: string[][] = [];
-        try {
-          refs = templateReferences(text);
-        } catch {
-          /* reported by the schema */
-        }
-        for (const ref of refs) {
-          if (ref[0] === 'Vars' && ref.length === 2 && !(ref[1] in vars)) list.add(['certificates', CA_ENTRY, field], `{{ .Vars.${ref[1]} }}: the CA is rendered with defaults.vars only, which has no var "${ref[1]}"`);
-        }
-      }
-    }
-  }
+  checkCaVars(config, list);
   const certificates = Object.keys(config.certificates ?? {}).filter((n) => n !== CA_ENTRY);
   for (const [templateName, template] of Object.entries(config.templates)) {
     for (const [fileName, file] of Object.entries(template.files ?? {})) {

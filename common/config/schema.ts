@@ -18,8 +18,9 @@ import {
   TENANT_RULE,
 } from './fields';
 import { describeValue } from './issues';
-import { secretsSchema } from './secrets';
-import { certificatesSchema, filesSchema } from './files';
+import { DEFAULT_SECRET_PROVIDER, secretsSchema } from './secrets';
+import { certificatesSchema } from './certificates';
+import { filesSchema } from './files';
 import { assumeRoleSchema, instanceRequirementsSchema, instanceTypeChoice, instanceTypesSchema, isAzId, zoneSchema } from './aws-access';
 
 /** Groups of 2,000 are the design point; 5,000 is a whole shard. */
@@ -79,7 +80,8 @@ export const clusterSchema = strict({
       .url({ protocol: /^https?$/, error: (iss) => `invalid endpoint ${describeValue(iss.input)}: expected an http(s) URL such as "http://127.0.0.1:5000"` })
       .optional(),
   }),
-  secrets: secretsSchema,
+  // Omitted altogether, as Nstance allows: the default provider with its default prefix.
+  secrets: secretsSchema.default(() => ({ provider: DEFAULT_SECRET_PROVIDER })),
 });
 
 export const shardSchema = strict({

@@ -18,8 +18,14 @@ export const OBJECT_STORAGE_DEFAULT_PREFIX = 'secret/';
 
 export const encryptionKeySourceSchema = strict({ provider: z.enum(KEY_PROVIDERS), source: nonEmpty() });
 
+/**
+ * Nstance's SetDefaults picks Parameter Store when `provider` is unset and the shard's infra is
+ * AWS, which it always is here: a config copied from Nstance without a provider keeps working.
+ */
+export const DEFAULT_SECRET_PROVIDER: SecretProvider = 'aws-parameter-store';
+
 export const secretsSchema = strict({
-  provider: z.enum(SECRET_PROVIDERS),
+  provider: z.enum(SECRET_PROVIDERS).default(DEFAULT_SECRET_PROVIDER),
   prefix: z.string().optional(),
   encryption_key: encryptionKeySourceSchema.optional(),
   old_encryption_keys: z.array(encryptionKeySourceSchema).optional(),
@@ -48,7 +54,8 @@ export const secretsSchema = strict({
       ctx.addIssue({ code: 'custom', path: ['old_encryption_keys', i], message: `old_encryption_keys[${i}] is the current encryption_key (${old.provider} ${old.source}): list only keys being rotated away from` });
     }
   });
-  if (secrets.prefix !== undefined) {
+  // "" is Go's unset value: Nstance applies its default, so it is not validated as a prefix.
+  if (secrets.prefix !== undefined && secrets.prefix !== '') {
     const problem = prefixProblem(secrets.provider, secrets.prefix);
     if (problem) ctx.addIssue({ code: 'custom', path: ['prefix'], message: problem });
   }
@@ -58,10 +65,10 @@ export type SecretsConfig = z.output<typeof secretsSchema>;
 export type EncryptionKeySource = z.output<typeof encryptionKeySourceSchema>;
 
 function prefixProblem(provider: SecretProvider, prefix: string): string | undefined {
-  if (prefix !== '' && !prefix.endsWith('/')) return `prefix "${prefix}" must end with "/" (secret names are appended to it)`;
+  if (!prefix.endsWith('/')) return `prefix "${prefix}" must end with "/" (secret names are appended to it)`;
   if (provider === 'aws-parameter-store') {
     // Parameter Store takes a name with "/" only when it is a full path from the root.
-    if (!prefix.startsWith('/')) return `a Parameter Store prefix is a path from the root: start it with "/", e.g. "/${prefix || 'nstance/'}"`;
+    if (!prefix.startsWith('/')) return `a Parameter Store prefix is a path from the root: start it with "/", e.g. "/${prefix}"`;
     if (/^\/(aws|ssm)/i.test(prefix)) return `Parameter Store reserves names starting with "aws" or "ssm" (got "${prefix}")`;
   }
   if (provider === 'aws-secrets-manager' && !/^[A-Za-z0-9/_+=.@-]*$/.test(prefix)) {
@@ -78,9 +85,13 @@ function prefixProblem(provider: SecretProvider, prefix: string): string | undef
  * "nstance/" for Secrets Manager, "/nstance/" for Parameter Store), so an Nstance user's existing
  * secrets are found under the same names. Two clusters sharing an account and store set their
  * own prefix (Nstance's OpenTofu module writes "<cluster id>/"), as in Nstance.
+ *
+ * `prefix: ""` is the default too: Nstance's config is Go, where "" is the unset value, so
+ * SetDefaults fills it in. Taking "" as "no prefix" would let an object-storage store list
+ * cluster/ca.crt as a secret and a Secrets Manager store list the whole account.
  */
 export function secretsPrefix(secrets: SecretsConfig): string {
-  if (secrets.prefix !== undefined) return secrets.prefix;
+  if (secrets.prefix !== undefined && secrets.prefix !== '') return secrets.prefix;
   switch (secrets.provider) {
     case 'object-storage':
       return OBJECT_STORAGE_DEFAULT_PREFIX;

@@ -6,7 +6,8 @@
  * It also runs a registration of its own first (userdata with a nonce, a custom secret file, the
  * CA and registration keys), so it never passes on an empty server, and a canary (a workflow
  * started by a client without the codec) shows that the scan does find plaintext secrets: of
- * Secrets Manager, of Parameter Store, of object storage (and its key), and recorded values.
+ * Secrets Manager, of Parameter Store, of object storage (and its key), recorded values and the
+ * payload codec's key.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
@@ -26,7 +27,8 @@ import { eventually, shardInstances } from '../support/emulator';
 import { configText, seedShard, terminateShardWorkflows, testConfig } from '../support/fixtures';
 import { createHarness, type Harness } from '../support/harness';
 import { startAgentApiWorker } from '../support/agent-api-worker';
-import { fragments, knownSecrets, scanNamespace, type KnownSecret, type ScanFinding } from '../support/history-scan';
+import { fragments, knownSecrets, PAYLOAD_KEY_LABEL, scanNamespace, type KnownSecret, type ScanFinding } from '../support/history-scan';
+import { TEST_PAYLOAD_KEY } from '../support/payload-key';
 import { stackEnv } from '../support/stack-env';
 import { waitForOtherFiles } from '../support/finished-files';
 import { recordSecretsKey, recordSecretValue } from '../support/secret-ledger';
@@ -94,7 +96,7 @@ async function secrets(): Promise<{ known: KnownSecret[]; unopened: string[] }> 
 function countBy(known: KnownSecret[]): string {
   const counts = new Map<string, number>();
   for (const s of known) {
-    const kind = /^(object-storage secret|object-storage key|secret value|secret|parameter|userdata|the userdata)/.exec(s.label)?.[1] ?? 'other';
+    const kind = /^(object-storage secret|object-storage key|secret value|secret|parameter|userdata|the userdata|the payload codec key)/.exec(s.label)?.[1] ?? 'other';
     counts.set(kind, (counts.get(kind) ?? 0) + 1);
   }
   return [...counts].map(([kind, n]) => `${kind} ${n}`).join(', ');
@@ -111,7 +113,7 @@ test('the scan finds a secret written without the codec (canary)', async () => {
   const caKey = (await h.aws.secrets.send(new GetSecretValueCommand({ SecretId: `${prefix}ca-key` }))).SecretString as string;
   // A client without the project's data converter: what a leak looks like. Nobody polls the queue.
   const plain = new Client({ connection: raw });
-  const args = { caKey, fileSecret: FILE_SECRET, parameter: PARAMETER_VALUE, object: OBJECT_VALUE, recorded: RECORDED_VALUE, key: OBJECT_KEY.toString('base64') };
+  const args = { caKey, fileSecret: FILE_SECRET, parameter: PARAMETER_VALUE, object: OBJECT_VALUE, recorded: RECORDED_VALUE, key: OBJECT_KEY.toString('base64'), payloadKey: TEST_PAYLOAD_KEY };
   const handle = await plain.workflow.start('historyScanCanary', { taskQueue: `history-scan-canary.${shard}`, workflowId: CANARY_ID, args: [args] });
   try {
     const report = await scanNamespace(raw, 'default', (await secrets()).known, { query: `WorkflowId = '${CANARY_ID}'` });
@@ -123,6 +125,7 @@ test('the scan finds a secret written without the codec (canary)', async () => {
     expect(problems).toContainEqual(`contains object-storage secret s3://${h.bucket}/cluster/secret/canary`);
     expect(problems).toContainEqual('contains object-storage key (the history scan canary)');
     expect(problems).toContainEqual('contains secret value (the history scan canary)');
+    expect(problems).toContainEqual(`contains ${PAYLOAD_KEY_LABEL}`);
     expect(problems).toContain('contains a PEM private key');
   } finally {
     await handle.terminate('canary scanned');
@@ -135,7 +138,7 @@ test('no history holds a plaintext payload or a known secret', async () => {
   expect(known.some((s) => s.label === `secret ${prefix}ca-key`)).toBe(true);
   expect(known.some((s) => s.label === `secret ${prefix}registration-key`)).toBe(true);
   // Every store is searched: each has at least the canary's secret.
-  for (const kind of ['parameter /', 'object-storage secret s3://', 'object-storage key (', 'secret value (']) expect(known.some((s) => s.label.startsWith(kind))).toBe(true);
+  for (const kind of ['parameter /', 'object-storage secret s3://', 'object-storage key (', 'secret value (', PAYLOAD_KEY_LABEL]) expect(known.some((s) => s.label.startsWith(kind))).toBe(true);
   // Every object-storage secret was opened, so its plaintext is among what is searched for: a test making a key
   // records it (test/support/secret-ledger.ts).
   expect(unopened).toEqual([]);

@@ -20,7 +20,7 @@ import { decryptSecret } from '../../adapters/secrets/crypto';
 import { createSecretStore, type SecretsLocation } from '../../adapters/secrets/factory';
 import type { ObjectStorageSecretStore } from '../../adapters/secrets/object-storage';
 import { parseConfigText, type NstanceConfig } from '../../common/config';
-import type { SecretsConfig } from '../../common/config/secrets';
+import { secretsPrefix, type SecretsConfig } from '../../common/config/secrets';
 import { workerPolicy } from '../../common/iam/policy';
 import { FaultLayer, MOTO_ACCOUNT } from '../support/faults';
 import { evaluate, proveCallsAllowed } from '../support/iam-proof';
@@ -162,7 +162,7 @@ describe.each(cases.map((c, i) => ({ ...c, bucket: `nstance-secrets-${run}-${i}`
     test('objects under cluster/<prefix> hold nonce ‖ ciphertext ‖ tag, never the plaintext', async () => {
       const store = (await createSecretStore(newClients(operator), where, keyEnv)) as ObjectStorageSecretStore;
       await store.put('plain-check', 'very secret value');
-      const key = `cluster/${secrets.prefix ?? 'secret/'}plain-check`;
+      const key = `cluster/${secretsPrefix(secrets)}plain-check`;
       expect(store.locate('plain-check')).toBe(`s3://${bucket}/${key}`);
       const out = await aws.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       const blob = Buffer.from(await out.Body!.transformToByteArray());

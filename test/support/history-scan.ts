@@ -7,8 +7,9 @@
  * - a known secret anywhere in an event's bytes, payload or not: secret values from Secrets
  *   Manager, Parameter Store SecureStrings, the plaintext of every object-storage secret (opened
  *   with the keys the tests recorded, test/support/secret-ledger.ts) and those keys, the values
- *   tests recorded, userdata (templates and what instances were launched with), and anything
- *   shaped like a registration nonce (a JWS) or a PEM private key.
+ *   tests recorded, userdata (templates and what instances were launched with), the payload
+ *   codec's key (with it, every encrypted payload opens), and anything shaped like a
+ *   registration nonce (a JWS) or a PEM private key.
  */
 import { ListSecretsCommand, GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ListBucketsCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -23,6 +24,10 @@ import { decryptSecret } from '../../adapters/secrets/crypto';
 import { OBJECT_SECRETS_ROOT } from '../../adapters/secrets/object-storage';
 import { s3Keys } from '../../common/names';
 import { readSecretLedger, type SecretLedger } from './secret-ledger';
+import { TEST_PAYLOAD_KEY } from './payload-key';
+
+/** The label a leaked payload codec key is reported under. */
+export const PAYLOAD_KEY_LABEL = 'the payload codec key (test/support/payload-key.ts)';
 
 export interface KnownSecret {
   label: string;
@@ -77,6 +82,8 @@ export async function knownSecrets(aws: { secrets: SecretsManagerClient; s3: S3C
   for (const { label, key } of ledger.keys) found.push({ label: `object-storage key (${label})`, needle: key.toString('base64') });
   for (const { label, value } of ledger.values) found.push(...fragments(`secret value (${label})`, value));
   for (const userdata of await configuredUserdata(aws.s3)) found.push(...fragments(`userdata of ${userdata.where}`, userdata.text, 24));
+  // The codec key is in no store, only in the workers' environment: as configured (base64) and as hex.
+  found.push({ label: PAYLOAD_KEY_LABEL, needle: TEST_PAYLOAD_KEY }, { label: PAYLOAD_KEY_LABEL, needle: Buffer.from(TEST_PAYLOAD_KEY, 'base64').toString('hex') });
   return { secrets: dedupe(found), unopened: objects.unopened };
 }
 

@@ -267,6 +267,10 @@ const storeDenied: [string, Record<string, unknown>, Call][] = [
   ['object storage: a secret outside a configured prefix', { provider: 'object-storage', prefix: 'team/', encryption_key: { provider: 'env', source: 'K' } }, ['', 'GetObject', { Bucket: bucket, Key: 'cluster/secret/ca-key' }]],
   ['object storage: deleting a secret (only the operator)', { provider: 'object-storage', encryption_key: { provider: 'env', source: 'K' } }, ['', 'DeleteObject', { Bucket: bucket, Key: 'cluster/secret/ca-key' }]],
   ['object storage: a secret in Secrets Manager', { provider: 'object-storage', encryption_key: { provider: 'env', source: 'K' } }, ['', 'GetSecretValue', { SecretId: 'nstance/demo/ca-key' }]],
+  // prefix "" is Go's unset value: Nstance's default applies, never "every secret".
+  ['Secrets Manager with prefix "": a secret outside nstance/', { provider: 'aws-secrets-manager', prefix: '' }, ['', 'GetSecretValue', { SecretId: 'prod/database-password' }]],
+  ['Parameter Store with prefix "": a parameter outside /nstance/', { provider: 'aws-parameter-store', prefix: '' }, ['', 'GetParameter', { Name: '/prod/database-password', WithDecryption: true }]],
+  ['object storage with prefix "": an object under cluster/ outside cluster/secret/', { provider: 'object-storage', prefix: '', encryption_key: { provider: 'env', source: 'K' } }, ['', 'GetObject', { Bucket: bucket, Key: 'cluster/backup/ca-key' }]],
   ['object storage: another bucket\'s secrets', { provider: 'object-storage', encryption_key: { provider: 'env', source: 'K' } }, ['', 'GetObject', { Bucket: 'someone-elses-bucket', Key: 'cluster/secret/ca-key' }]],
 ];
 

@@ -12,7 +12,8 @@
  * delivered to every instance as /etc/nstance/ca.crt.
  */
 import { createHash } from 'node:crypto';
-import { DEFAULT_CERTIFICATE_TTL_HOURS, isIpAddress, ttlMs, type CertificateConfig, type FileConfig } from '../../common/config/files';
+import { DEFAULT_CERTIFICATE_TTL_HOURS, isIpAddress, ttlMs, type CertificateConfig } from '../../common/config/certificates';
+import type { FileConfig } from '../../common/config/files';
 import { renderTemplate, type TemplateData } from '../../common/template';
 import type { SubjectDetails } from '../../adapters/pki/x509';
 import { certificatePaths } from '../../common/config/file-paths';

@@ -10,7 +10,8 @@
 import type { ObjectStore } from '../../adapters/s3/objects';
 import type { SecretStore } from '../../adapters/secrets/store';
 import { resolveGroup, type DynamicGroups, type NstanceConfig } from '../../common/config';
-import type { CertificateConfig, FileConfig } from '../../common/config/files';
+import type { CertificateConfig } from '../../common/config/certificates';
+import type { FileConfig } from '../../common/config/files';
 import { certificateFileSpec, certificatePaths, type CertificateFileSpec } from './certificate-spec';
 import { renderDeep, renderTemplate, type TemplateData } from '../../common/template';
 import { secretsCacheTtlMs } from '../../common/config/secrets';

@@ -7,7 +7,8 @@ import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypt
 import type { ObjectStore, StoredObject, WriteCondition } from '../../../adapters/s3/objects';
 import { WriteConflictError } from '../../../adapters/s3/objects';
 import { createCaCertificate, issueCertificate } from '../../../adapters/pki/x509';
-import type { CertificateConfig, FileConfig } from '../../../common/config/files';
+import type { CertificateConfig } from '../../../common/config/certificates';
+import type { FileConfig } from '../../../common/config/files';
 import type { TemplateData } from '../../../common/template';
 import { CertificateFileRecords } from '../../../workers/agent-api/certificate-file-records';
 import { s3Keys } from '../../../common/names';

@@ -2,7 +2,8 @@
 import { createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { caSubject } from '../../../adapters/pki/location';
 import { createCaCertificate, issueCertificate } from '../../../adapters/pki/x509';
-import { isIpAddress, type CertificateConfig, type FileConfig } from '../../../common/config/files';
+import { isIpAddress, type CertificateConfig } from '../../../common/config/certificates';
+import type { FileConfig } from '../../../common/config/files';
 import type { TemplateData } from '../../../common/template';
 import { CertificateFiles, type FileCertificateIssuer } from '../../../workers/agent-api/certificate-files';
 import { certificateFileSpec, certificatePaths, reissueAt } from '../../../workers/agent-api/certificate-spec';

@@ -1,7 +1,7 @@
 /** Bad `cluster.secrets` configs are rejected at load time, naming the field. */
 import { ConfigValidationError, parseConfigText } from '../../../common/config';
 import { secretsPrefix } from '../../../common/config/secrets';
-import { exampleWith, setPath } from '../config/example';
+import { deletePath, exampleWith, setPath } from '../config/example';
 
 type Node = Record<string, unknown>;
 const secrets = (value: unknown) => (c: Node) => void setPath(c, 'cluster.secrets', value);
@@ -56,4 +56,23 @@ test('every provider and key source is accepted, and prefixes default per provid
   expect(prefixOf({ provider: 'aws-parameter-store' })).toBe('/nstance/');
   expect(prefixOf({ provider: 'object-storage', encryption_key: key })).toBe('secret/');
   expect(prefixOf({ provider: 'object-storage', encryption_key: key, prefix: 'team/' })).toBe('team/');
+  // "" is Go's unset value, so Nstance's SetDefaults replaces it: it is never "no prefix" (which
+  // would list cluster/ca.crt as a secret, or every secret in the account).
+  expect(prefixOf({ provider: 'object-storage', encryption_key: key, prefix: '' })).toBe('secret/');
+  expect(prefixOf({ provider: 'aws-secrets-manager', prefix: '' })).toBe('nstance/');
+  expect(prefixOf({ provider: 'aws-parameter-store', prefix: '' })).toBe('/nstance/');
+});
+
+test("provider defaults to aws-parameter-store, as Nstance's SetDefaults does on AWS, with its /nstance/ prefix", () => {
+  const parsed = (...edits: ((c: Node) => void)[]) => parseConfigText(exampleWith(...edits), 'config.jsonc').cluster.secrets;
+  const noProvider = parsed(secrets({ cache_ttl: '1m' }));
+  expect(noProvider.provider).toBe('aws-parameter-store');
+  expect(secretsPrefix(noProvider)).toBe('/nstance/');
+  expect(noProvider.cache_ttl).toBe('1m');
+  // A Parameter Store prefix given without a provider is checked as one.
+  expect(() => parsed(secrets({ prefix: 'nstance/demo/' }))).toThrow(/cluster\.secrets\.prefix: .*start it with "\/"/);
+  // The whole block may be left out too (Nstance's SecretsConfig is a value, defaulted the same way).
+  const noBlock = parsed((c) => void deletePath(c, 'cluster.secrets'));
+  expect(noBlock.provider).toBe('aws-parameter-store');
+  expect(secretsPrefix(noBlock)).toBe('/nstance/');
 });
