@@ -72,13 +72,24 @@ export const instanceTypesSchema = () =>
       });
     });
 
-const range = (what: string, unit: string) =>
-  strict({
-    min: z.number({ error: (iss) => `${what} min must be a number of ${unit}, got ${describeValue(iss.input)}` }).int().min(0),
-    max: z.number({ error: (iss) => `${what} max must be a number of ${unit}, got ${describeValue(iss.input)}` }).int().min(1).optional(),
+const range = (what: string, unit: string) => {
+  // The schema-level error would also answer int() and min(), saying "must be a number" of a number; each check names its own rule.
+  const whole = (end: 'min' | 'max', least: number) =>
+    z
+      .number({ error: (iss) => `${what} ${end} must be a number of ${unit}, got ${describeValue(iss.input)}` })
+      .int({ error: (iss) => `${what} ${end} must be a whole number of ${unit}, got ${describeValue(iss.input)}` })
+      .min(least, { error: (iss) => `${what} ${end} must be at least ${least}, got ${describeValue(iss.input)}` });
+  return strict({
+    min: whole('min', 0),
+    max: whole('max', 1).optional(),
   }).superRefine((r, ctx) => {
     if (r.max !== undefined && r.max < r.min) ctx.addIssue({ code: 'custom', path: ['max'], message: `${what} max (${r.max}) must be >= min (${r.min})` });
   });
+};
+
+/** EC2's limits on ExcludedInstanceTypes (InstanceRequirements): at most 400 entries, each 1 to 30 characters. */
+export const MAX_EXCLUDED_TYPES = 400;
+export const MAX_EXCLUDED_TYPE_LENGTH = 30;
 
 const maxTypesError = (iss: { input?: unknown }) =>
   `max_types must be a whole number from 1 to ${MAX_INSTANCE_TYPES} (the longest fallback list, as for instance_types), got ${describeValue(iss.input)}`;
@@ -90,8 +101,15 @@ export const instanceRequirementsSchema = () =>
     memory_mib: range('memory_mib', 'MiB'),
     /** Families (`t3`) or types with wildcards (`m5*`, `*.metal`), as EC2's ExcludedInstanceTypes. */
     excluded_types: z
-      .array(z.string().regex(/^[a-z0-9*.-]+$/, { error: (iss) => `invalid excluded type ${describeValue(iss.input)}: e.g. "t3", "m5*" or "*.metal"` }))
-      .max(400)
+      .array(
+        z
+          .string()
+          .regex(/^[a-z0-9*.-]+$/, { error: (iss) => `invalid excluded type ${describeValue(iss.input)}: e.g. "t3", "m5*" or "*.metal"` })
+          .max(MAX_EXCLUDED_TYPE_LENGTH, {
+            error: (iss) => `excluded type ${describeValue(iss.input)} is ${typeof iss.input === 'string' ? iss.input.length : '?'} characters: EC2 takes at most ${MAX_EXCLUDED_TYPE_LENGTH} per excluded_types entry`,
+          }),
+      )
+      .max(MAX_EXCLUDED_TYPES, { error: (iss) => `at most ${MAX_EXCLUDED_TYPES} excluded_types (EC2's limit), got ${Array.isArray(iss.input) ? iss.input.length : '?'}` })
       .optional(),
     burstable: z.enum(['included', 'excluded', 'required']).default('excluded'),
     /** At most this many types are kept, cheapest-looking first (fewest vCPUs, then least memory). */

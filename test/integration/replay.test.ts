@@ -35,6 +35,21 @@ test('every workflow type has a recording made under the payload codec (decoded 
   expect([...byType.values()].some((c) => c.plaintext > 0)).toBe(true);
 });
 
+/** Patch markers in a recording, as core writes them (the patch id in plain JSON, whatever the codec). */
+function patchIds(file: string): string[] {
+  const events = (JSON.parse(readFileSync(join(HISTORY_DIR, file), 'utf8')) as { events: { markerRecordedEventAttributes?: { markerName?: string; details?: Record<string, { payloads?: { data?: string }[] }> } }[] }).events;
+  return events
+    .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
+    .flatMap((e) => e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? [])
+    .map((p) => (JSON.parse(Buffer.from(p.data ?? '', 'base64').toString('utf8')) as { id: string }).id);
+}
+
+// Recordings kept for one patched path each: a re-recording that no longer takes the path would replay, and prove nothing of it.
+test.each([['instance-capacity-next-subnet-encrypted.json', 'i11-capacity-next-subnet']])('%s records the patch marker %s', (file, patch) => {
+  expect(files).toContain(file);
+  expect(patchIds(file)).toContain(patch);
+});
+
 test.each(files)('%s replays deterministically on the current workflow code', async (file) => {
   const history = historyFromJSON(JSON.parse(readFileSync(join(HISTORY_DIR, file), 'utf8')));
   // Under the project's codec: recordings made before it are plaintext and must still decode.

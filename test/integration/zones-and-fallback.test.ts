@@ -13,10 +13,25 @@ import { runCli } from '../support/cli';
 import { eventually, shardInstances } from '../support/emulator';
 import { awsError } from '../support/faults';
 import { asOperator } from '../support/operator-calls';
+import { recordHistory } from '../support/record-histories';
 import { useShard } from '../support/shard-fixture';
 
 const fx = useShard('zf', { worker: true });
 const { shard, ref } = fx;
+
+/** The shard's instance workflows whose history records the patch marker `patchId` (core writes its id in plain JSON). */
+async function workflowsWithPatch(patchId: string): Promise<string[]> {
+  const found: string[] = [];
+  for await (const wf of fx.client.workflow.list({ query: `NstanceShard = '${shard}' AND WorkflowType = 'instanceWorkflow'` })) {
+    const history = await fx.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+    const ids = (history.events ?? [])
+      .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
+      .flatMap((e) => e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? [])
+      .map((p) => (JSON.parse(Buffer.from(p.data ?? new Uint8Array()).toString('utf8')) as { id?: string }).id);
+    if (ids.includes(patchId)) found.push(wf.workflowId);
+  }
+  return found;
+}
 
 type Config = { shard: { infra: { zone: string }; subnet_pools: Record<string, string[]> }; templates: { web: Record<string, unknown> } };
 
@@ -69,6 +84,11 @@ test('no capacity: the next type, then the next subnet; refused types cool down 
 
   const running = await shardInstances(fx.aws.ec2, shard);
   expect(running.map((i) => [i.InstanceType, i.SubnetId])).toEqual(Array(3).fill(['m6g.large', second]));
+  // The batch tried the first subnet and left its instances to their workflows, which moved on to the next subnet
+  // under patched('i11-capacity-next-subnet'): one of them is kept as the replay recording of that path.
+  const movedOn = await workflowsWithPatch('i11-capacity-next-subnet');
+  expect(movedOn.length).toBeGreaterThanOrEqual(1);
+  recordHistory(movedOn[0], 'instance-capacity-next-subnet-encrypted');
   const rows = JSON.parse((await runCli('instances', '--json', '--shard', shard)).stdout) as { instanceType: string }[];
   expect(rows.map((r) => r.instanceType)).toEqual(['m6g.large', 'm6g.large', 'm6g.large']);
 

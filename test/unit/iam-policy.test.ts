@@ -212,7 +212,7 @@ describe('cross-account', () => {
     expect(operatorPolicy.Statement[0]?.Condition).toEqual({ StringEquals: { 'aws:RequestedRegion': REGION } });
   });
 
-  it('`nstance iam policy --cross-account --json` prints the role trust and the operator policy; --agent the empty agent policy', async () => {
+  it('`nstance iam policy --cross-account --json` prints the role trust and the operator policy, the worker role trust (EC2 only); --agent the empty agent policy; the text output heads each', async () => {
     const file = `${require('node:os').tmpdir()}/iam-cross-${process.pid}.jsonc`;
     require('node:fs').writeFileSync(file, JSON.stringify(crossConfig));
     const out = await runCli('iam', 'policy', '-f', file, '--json', '--cross-account', '--agent');
@@ -221,10 +221,18 @@ describe('cross-account', () => {
     expect(report.crossAccount.roleTrustPolicy.Statement[0].Condition).toEqual({ StringEquals: { 'sts:ExternalId': 'tenant-42', 'aws:RequestedRegion': REGION } });
     expect(report.crossAccount.operatorPolicy.Statement[0]).toMatchObject({ Action: ['sts:AssumeRole'], Resource: ['arn:aws:iam::210987654321:role/nstance-fleet'] });
     expect(report.agentPolicy).toEqual({ Version: '2012-10-17', Statement: [] });
+    // The worker role (and the agent's, with --agent) is assumed by EC2 through its instance profile, and by nothing else.
+    const ec2Trust = { Version: '2012-10-17', Statement: [{ Sid: 'WorkersOnEc2', Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: ['sts:AssumeRole'] }] };
+    expect(report.workerTrustPolicy).toEqual(ec2Trust);
+    expect(report.agentTrustPolicy).toEqual(ec2Trust);
     const text = await runCli('iam', 'policy', '-f', examplePath);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/# worker role policy \(account 123456789012, region us-east-1\)/);
     expect(text.stdout).toMatch(/# actions that accept no resource ARN/);
+    // The text output prints the trust policy under its own heading, as the JSON document itself.
+    const trustSection = /^# worker role trust policy\n([\s\S]*?)\n(?=# |$)/m.exec(text.stdout);
+    expect(trustSection).not.toBeNull();
+    expect(JSON.parse((trustSection as RegExpExecArray)[1])).toEqual(ec2Trust);
   });
 });
 

@@ -41,6 +41,31 @@ const cases: { name: string; text: string; path: string; says: string }[] = [
   { name: 'requirements bad excluded type', text: exampleWith(del('templates.web.instance_type'), set('templates.web.instance_requirements', { vcpu: { min: 2 }, memory_mib: { min: 1024 }, excluded_types: ['T3!'] })), path: 'templates.web.instance_requirements.excluded_types[0]', says: 'invalid excluded type "T3!"' },
   { name: 'requirements bad burstable', text: exampleWith(del('templates.web.instance_type'), set('templates.web.instance_requirements', { vcpu: { min: 2 }, memory_mib: { min: 1024 }, burstable: 'yes' })), path: 'templates.web.instance_requirements.burstable', says: 'must be "included" or "excluded" or "required", got "yes"' },
   { name: '21 instance_types', text: exampleWith(del('templates.web.instance_type'), set('templates.web.instance_types', Array.from({ length: 21 }, (_, i) => `m${i + 1}.large`))), path: 'templates.web.instance_types', says: 'at most 20 instance types, got 21' },
+  ...[
+    { vcpu: { min: -1 }, at: 'vcpu.min', says: 'vcpu min must be at least 0, got -1' },
+    { vcpu: { min: 2.5 }, at: 'vcpu.min', says: 'vcpu min must be a whole number of vCPUs, got 2.5' },
+    { vcpu: { min: 1, max: 0 }, at: 'vcpu.max', says: 'vcpu max must be at least 1, got 0' },
+    { vcpu: { min: 1, max: 1.5 }, at: 'vcpu.max', says: 'vcpu max must be a whole number of vCPUs, got 1.5' },
+    { vcpu: { min: 2 }, memory_mib: { min: -512 }, at: 'memory_mib.min', says: 'memory_mib min must be at least 0, got -512' },
+    { vcpu: { min: 2 }, memory_mib: { min: 1024.5 }, at: 'memory_mib.min', says: 'memory_mib min must be a whole number of MiB, got 1024.5' },
+  ].map(({ at, says, ...given }) => ({
+    name: `requirements ${JSON.stringify(given)}`,
+    text: exampleWith(del('templates.web.instance_type'), set('templates.web.instance_requirements', { memory_mib: { min: 1024 }, ...given })),
+    path: `templates.web.instance_requirements.${at}`,
+    says,
+  })),
+  {
+    name: 'requirements excluded type over 30 characters',
+    text: exampleWith(del('templates.web.instance_type'), set('templates.web.instance_requirements', { vcpu: { min: 2 }, memory_mib: { min: 1024 }, excluded_types: ['t3', 'm5.' + 'x'.repeat(28)] })),
+    path: 'templates.web.instance_requirements.excluded_types[1]',
+    says: `excluded type "m5.${'x'.repeat(28)}" is 31 characters: EC2 takes at most 30 per excluded_types entry`,
+  },
+  {
+    name: 'requirements 401 excluded types',
+    text: exampleWith(del('templates.web.instance_type'), set('templates.web.instance_requirements', { vcpu: { min: 2 }, memory_mib: { min: 1024 }, excluded_types: Array.from({ length: 401 }, (_, i) => `x${i}`) })),
+    path: 'templates.web.instance_requirements.excluded_types',
+    says: 'at most 400 excluded_types (EC2\'s limit), got 401',
+  },
   ...[0, 21, 2.5, 'five'].map((value) => ({
     name: `requirements max_types ${JSON.stringify(value)}`,
     text: exampleWith(del('templates.web.instance_type'), set('templates.web.instance_requirements', { vcpu: { min: 2 }, memory_mib: { min: 1024 }, max_types: value })),
@@ -56,11 +81,14 @@ describe('issue 11 config fields are validated at load, naming the field', () =>
     if (!match) throw new Error(`no issue at ${path} saying ${JSON.stringify(says)} in:\n${JSON.stringify(found, null, 2)}`);
   });
 
-  it('accepts 20 instance_types and max_types 20, the limits', () => {
+  it('accepts 20 instance_types, max_types 20, vcpu 0-1, memory 0 and 400 excluded types of 30 characters, the limits', () => {
     const listed = parseConfigText(exampleWith(del('templates.web.instance_type'), set('templates.web.instance_types', Array.from({ length: 20 }, (_, i) => `m${i + 1}.large`))), 'config.jsonc');
     expect(listed.templates.web.instance_types).toHaveLength(20);
     const selected = parseConfigText(exampleWith(del('templates.web.instance_type'), set('templates.web.instance_requirements', { vcpu: { min: 2 }, memory_mib: { min: 1024 }, max_types: 20 })), 'config.jsonc');
     expect(selected.templates.web.instance_requirements?.max_types).toBe(20);
+    const excluded = ['m5.' + 'x'.repeat(27), ...Array.from({ length: 399 }, (_, i) => `x${i}`)];
+    const limits = parseConfigText(exampleWith(del('templates.web.instance_type'), set('templates.web.instance_requirements', { vcpu: { min: 0, max: 1 }, memory_mib: { min: 0 }, excluded_types: excluded })), 'config.jsonc');
+    expect(limits.templates.web.instance_requirements?.excluded_types).toHaveLength(400);
   });
 
   it('accepts an AZ ID as the zone, and a full assume_role with its default duration', () => {
