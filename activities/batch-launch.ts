@@ -55,6 +55,11 @@ export interface BatchLaunchContext {
   signal: AbortSignal;
 }
 
+/** Waits before the next try: 1 s, then doubling. */
+function backoff(attempt: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, 1000 * 2 ** (attempt - 1)));
+}
+
 export function emptyProgress(): BatchProgress {
   return { launched: {}, subnets: {}, left: {}, startedIds: [] };
 }
@@ -89,7 +94,7 @@ export async function launchBatch(batch: InstanceBatch, ctx: BatchLaunchContext)
       } catch (err) {
         if (ctx.signal.aborted) throw err;
         if (attempt < BATCH_LAUNCH_TRIES) {
-          await new Promise((r) => setTimeout(r, 1000 * 2 ** (attempt - 1)));
+          await backoff(attempt);
           continue;
         }
         log.warn('batch could not start a launched instance\'s workflow; it starts with the rest of the batch', { instanceId: input.instanceId, error: errorMessage(err) });
@@ -119,7 +124,7 @@ export async function launchBatch(batch: InstanceBatch, ctx: BatchLaunchContext)
         // takes it from here. Anything else may have launched: retried here with the same token, then handed on.
         const refused = err instanceof ApplicationFailure && err.nonRetryable;
         if (!refused && attempt < BATCH_LAUNCH_TRIES) {
-          await new Promise((r) => setTimeout(r, 1000 * 2 ** (attempt - 1)));
+          await backoff(attempt);
           continue;
         }
         stopped = true;

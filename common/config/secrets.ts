@@ -54,15 +54,20 @@ export const secretsSchema = strict({
       ctx.addIssue({ code: 'custom', path: ['old_encryption_keys', i], message: `old_encryption_keys[${i}] is the current encryption_key (${old.provider} ${old.source}): list only keys being rotated away from` });
     }
   });
-  // "" is Go's unset value: Nstance applies its default, so it is not validated as a prefix.
-  if (secrets.prefix !== undefined && secrets.prefix !== '') {
-    const problem = prefixProblem(secrets.provider, secrets.prefix);
+  const given = givenPrefix(secrets);
+  if (given !== undefined) {
+    const problem = prefixProblem(secrets.provider, given);
     if (problem) ctx.addIssue({ code: 'custom', path: ['prefix'], message: problem });
   }
 });
 
 export type SecretsConfig = z.output<typeof secretsSchema>;
 export type EncryptionKeySource = z.output<typeof encryptionKeySourceSchema>;
+
+/** The prefix the config sets: "" is Go's unset value, so Nstance applies its default to it too. */
+function givenPrefix(secrets: { prefix?: string }): string | undefined {
+  return secrets.prefix === '' ? undefined : secrets.prefix;
+}
 
 function prefixProblem(provider: SecretProvider, prefix: string): string | undefined {
   if (!prefix.endsWith('/')) return `prefix "${prefix}" must end with "/" (secret names are appended to it)`;
@@ -91,7 +96,8 @@ function prefixProblem(provider: SecretProvider, prefix: string): string | undef
  * cluster/ca.crt as a secret and a Secrets Manager store list the whole account.
  */
 export function secretsPrefix(secrets: SecretsConfig): string {
-  if (secrets.prefix !== undefined && secrets.prefix !== '') return secrets.prefix;
+  const given = givenPrefix(secrets);
+  if (given !== undefined) return given;
   switch (secrets.provider) {
     case 'object-storage':
       return OBJECT_STORAGE_DEFAULT_PREFIX;

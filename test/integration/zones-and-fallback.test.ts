@@ -13,21 +13,18 @@ import { runCli } from '../support/cli';
 import { eventually, shardInstances } from '../support/emulator';
 import { awsError } from '../support/faults';
 import { asOperator } from '../support/operator-calls';
+import { patchIdsIn } from '../support/history';
 import { recordHistory } from '../support/record-histories';
 import { useShard } from '../support/shard-fixture';
 
 const fx = useShard('zf', { worker: true });
 const { shard, ref } = fx;
 
-/** The shard's instance workflows whose history records the patch marker `patchId` (core writes its id in plain JSON). */
+/** The shard's instance workflows whose history records the patch marker `patchId`. */
 async function workflowsWithPatch(patchId: string): Promise<string[]> {
   const found: string[] = [];
   for await (const wf of fx.client.workflow.list({ query: `NstanceShard = '${shard}' AND WorkflowType = 'instanceWorkflow'` })) {
-    const history = await fx.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
-    const ids = (history.events ?? [])
-      .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
-      .flatMap((e) => e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? [])
-      .map((p) => (JSON.parse(Buffer.from(p.data ?? new Uint8Array()).toString('utf8')) as { id?: string }).id);
+    const ids = patchIdsIn(await fx.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory());
     if (ids.includes(patchId)) found.push(wf.workflowId);
   }
   return found;

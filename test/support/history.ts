@@ -1,4 +1,5 @@
 /** Reading back what a workflow's history holds: signals with their arguments and when the server recorded them. */
+import type { temporal } from '@temporalio/proto';
 import type { Client } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
@@ -26,4 +27,12 @@ export async function signalsIn<T>(client: Client, workflowId: string, name: str
 export async function startedAt(client: Client, workflowId: string): Promise<number> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   return optionalTsToMs(history.events?.[0]?.eventTime) ?? 0;
+}
+
+/** The patch ids a history's markers record (core writes each id as plain JSON, whatever the codec). */
+export function patchIdsIn(history: temporal.api.history.v1.IHistory): string[] {
+  return (history.events ?? [])
+    .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
+    .flatMap((e) => e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? [])
+    .map((p) => (JSON.parse(Buffer.from(p.data ?? new Uint8Array()).toString('utf8')) as { id?: string }).id ?? '');
 }
